@@ -1,0 +1,19 @@
+//! # observe-core
+//!
+//! The engine of [observe](https://github.com/observe-rs/observe): request context,
+//! W3C propagation, a span engine built for the hot path, structured JSON logs with
+//! the request's context on every line, HDR latency histograms, OTLP export, the
+//! flight recorder and the tracer bullet.
+//!
+//! Most services depend on an adapter (`observe-axum`, `observe-tonic`) that
+//! re-exports this crate; programs without HTTP or gRPC use it directly.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod metrics;
+pub mod propagation;
+
+pub use ids::{SpanContext, SpanId, TraceFlags, TraceId};

@@ -1,0 +1,1 @@
+//! Tests of `#[traced]` live in `tests/`.
