@@ -12,8 +12,26 @@
 
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod ids;
+mod init;
+mod layer;
+pub mod log;
 pub mod metrics;
+mod pipeline;
 pub mod propagation;
+pub mod span;
+pub mod testing;
 
 pub use ids::{SpanContext, SpanId, TraceFlags, TraceId};
+pub use init::{DefaultGuard, Guard, InitError, Observe};
+pub use layer::ObserveLayer;
+pub use span::FutureExt;
+
+/// Sinks: where spans and log records go on the background thread.
+pub mod sink {
+    pub use crate::pipeline::sink::Sink;
+}
+
+#[cfg(test)]
+mod engine_tests;

@@ -1,0 +1,276 @@
+//! The request context: who and what a unit of work is for.
+//!
+//! Every request carries a context (DESIGN.md, "Request context"): its trace and
+//! span ids, a request id, the user and account once known, whether it is a
+//! standard request or a tracer bullet, feature flags, and baggage. Adapters set it
+//! from inbound headers; the application enriches it (after authentication, say);
+//! every log line written while the request runs carries it; outgoing calls pass it
+//! on.
+//!
+//! The context travels with spans: a span opened inside another inherits its
+//! context, so it is carried across `.await` for free. A bare `tokio::spawn` starts
+//! a task with *no* current span and therefore no context; wrap the future with
+//! [`FutureExt::in_current_context`](crate::FutureExt::in_current_context) (or use
+//! [`crate::spawn`]) to carry it over.
+//!
+//! ```
+//! use observe_core::context;
+//!
+//! fn after_login(user: &str) {
+//!     context::set_user(user); // every later log line of this request has user_id
+//! }
+//! # after_login("u-1");
+//! if let Some(cx) = context::current() {
+//!     println!("{:?} {:?}", cx.trace_id(), cx.user_id());
+//! }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use crate::ids::{SpanId, TraceId};
+use crate::span::stack;
+
+/// Whether a request is ordinary traffic or a tracer bullet (a probe through
+/// production whose side effects are skipped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestType {
+    /// Ordinary traffic.
+    #[default]
+    Standard,
+    /// A tracer bullet: traced end to end, side effects turned into no-ops, kept out
+    /// of SLOs.
+    TracerBullet,
+}
+
+impl RequestType {
+    /// `standard` or `tracer_bullet`, as written in logs, metrics and baggage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestType::Standard => "standard",
+            RequestType::TracerBullet => "tracer_bullet",
+        }
+    }
+}
+
+impl fmt::Display for RequestType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The values of a request context at one moment. Cheap to share: log records keep
+/// an `Arc` of the state current when they were written.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ContextState {
+    /// The request id (`x-request-id`).
+    pub request_id: Option<Arc<str>>,
+    /// The authenticated user.
+    pub user_id: Option<Arc<str>>,
+    /// The account (tenant) the request acts for.
+    pub account_id: Option<Arc<str>>,
+    /// Standard request or tracer bullet.
+    pub request_type: RequestType,
+    /// Feature flags, name to value.
+    pub flags: BTreeMap<Arc<str>, Arc<str>>,
+    /// Baggage members that are not observe's own, passed on unchanged.
+    pub baggage: Vec<(Arc<str>, Arc<str>)>,
+}
+
+/// A request context shared by all spans of one request in this process.
+///
+/// Its request type is fixed when it is created; user, account, flags and baggage
+/// can be set later and are visible to every span and log line from then on.
+pub struct RequestContext {
+    request_type: RequestType,
+    state: Mutex<Arc<ContextState>>,
+}
+
+impl fmt::Debug for RequestContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestContext")
+            .field("state", &self.snapshot())
+            .finish()
+    }
+}
+
+impl RequestContext {
+    /// A standard request context with a freshly generated request id.
+    pub fn new() -> Arc<RequestContext> {
+        RequestContext::from_state(ContextState {
+            request_id: Some(new_request_id()),
+            ..Default::default()
+        })
+    }
+
+    /// A context with exactly these values.
+    pub fn from_state(state: ContextState) -> Arc<RequestContext> {
+        Arc::new(RequestContext {
+            request_type: state.request_type,
+            state: Mutex::new(Arc::new(state)),
+        })
+    }
+
+    /// Standard request or tracer bullet.
+    pub fn request_type(&self) -> RequestType {
+        self.request_type
+    }
+
+    /// The current values.
+    pub fn snapshot(&self) -> Arc<ContextState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Changes the values: the closure gets a copy to modify; readers see either the
+    /// old or the new state, never a mix.
+    pub fn update(&self, f: impl FnOnce(&mut ContextState)) {
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = ContextState::clone(&guard);
+        f(&mut next);
+        // The request type is part of the request's identity: it cannot change.
+        next.request_type = self.request_type;
+        *guard = Arc::new(next);
+    }
+}
+
+/// A snapshot of the current request context and span ids.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Context {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent_id: SpanId,
+    state: Arc<ContextState>,
+}
+
+impl Context {
+    /// The trace id.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+    /// The current span's id.
+    pub fn span_id(&self) -> SpanId {
+        self.span_id
+    }
+    /// The current span's parent id (invalid for a root span).
+    pub fn parent_id(&self) -> SpanId {
+        self.parent_id
+    }
+    /// The request id.
+    pub fn request_id(&self) -> Option<&str> {
+        self.state.request_id.as_deref()
+    }
+    /// The user id, once set.
+    pub fn user_id(&self) -> Option<&str> {
+        self.state.user_id.as_deref()
+    }
+    /// The account id, once set.
+    pub fn account_id(&self) -> Option<&str> {
+        self.state.account_id.as_deref()
+    }
+    /// Standard request or tracer bullet.
+    pub fn request_type(&self) -> RequestType {
+        self.state.request_type
+    }
+    /// One feature flag's value.
+    pub fn flag(&self, name: &str) -> Option<&str> {
+        self.state.flags.get(name).map(|v| &**v)
+    }
+    /// All feature flags.
+    pub fn flags(&self) -> &BTreeMap<Arc<str>, Arc<str>> {
+        &self.state.flags
+    }
+    /// The whole state.
+    pub fn state(&self) -> &Arc<ContextState> {
+        &self.state
+    }
+}
+
+/// The context of the innermost span entered on this thread, or `None` outside any
+/// span (or when observe is not initialised).
+pub fn current() -> Option<Context> {
+    stack::with_current(|cur| {
+        let d = cur?;
+        Some(Context {
+            trace_id: d.trace_id,
+            span_id: d.span_id,
+            parent_id: d.parent_id,
+            state: d.ctx.get().map(|c| c.snapshot()).unwrap_or_default(),
+        })
+    })
+}
+
+/// The request context of the innermost span on this thread, creating one for the
+/// current unit of work when there is none yet (a `#[traced]` root in a worker, for
+/// example). Returns `None` outside any span.
+pub fn current_request() -> Option<Arc<RequestContext>> {
+    if let Some(c) = stack::with_current(|cur| cur.and_then(|d| d.ctx.get().cloned())) {
+        return Some(c);
+    }
+    let trace = stack::with_current(|cur| cur.map(|d| d.trace_id))?;
+    let created = RequestContext::new();
+    // Give it to every span of this trace entered on this thread that has none, so
+    // that the spans around the current one (up to the local root) see it too.
+    stack::for_each(|d| {
+        if d.trace_id != trace {
+            return false;
+        }
+        let _ = d.ctx.set(created.clone());
+        true
+    });
+    stack::with_current(|cur| cur.and_then(|d| d.ctx.get().cloned()))
+}
+
+fn update(f: impl FnOnce(&mut ContextState)) -> bool {
+    match current_request() {
+        Some(c) => {
+            c.update(f);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Sets the user of the current request (after authentication). Every later log
+/// line of the request carries it and internal downstream calls receive it in
+/// baggage. Returns `false` when called outside any span.
+pub fn set_user(user_id: impl AsRef<str>) -> bool {
+    let v: Arc<str> = user_id.as_ref().into();
+    update(|s| s.user_id = Some(v))
+}
+
+/// Sets the account (tenant) of the current request. Returns `false` outside any span.
+pub fn set_account(account_id: impl AsRef<str>) -> bool {
+    let v: Arc<str> = account_id.as_ref().into();
+    update(|s| s.account_id = Some(v))
+}
+
+/// Sets a feature flag for the current request (logged on every line, passed to
+/// internal services as `observe.flag.<name>` baggage). Returns `false` outside any
+/// span.
+pub fn set_flag(name: impl AsRef<str>, value: impl AsRef<str>) -> bool {
+    let (n, v): (Arc<str>, Arc<str>) = (name.as_ref().into(), value.as_ref().into());
+    update(|s| {
+        s.flags.insert(n, v);
+    })
+}
+
+/// Whether the current request is a tracer bullet.
+pub fn is_tracer_bullet() -> bool {
+    stack::with_current(|cur| {
+        cur.and_then(|d| d.ctx.get())
+            .is_some_and(|c| c.request_type() == RequestType::TracerBullet)
+    })
+}
+
+/// The current request id, if any.
+pub fn request_id() -> Option<Arc<str>> {
+    stack::with_current(|cur| cur?.ctx.get()?.snapshot().request_id.clone())
+}
+
+// TEMP until propagation lands: replaced by `RequestId::generate`.
+fn new_request_id() -> Arc<str> {
+    crate::ids::TraceId::random().to_hex().into()
+}

@@ -1,0 +1,203 @@
+//! observe's `tracing` layer: the bridge to the `tracing` ecosystem.
+//!
+//! - Every `tracing` event becomes a [`LogRecord`] stamped with the current observe
+//!   span's ids and the request context (that is how a library's `tracing::info!`
+//!   gets the request's `trace_id` and `user_id`).
+//! - Spans that other crates open through `tracing` (tower, hyper, sqlx, ...) become
+//!   observe spans: children of the current observe span, and parents of observe
+//!   spans opened while they are entered. Their data lives in the registry's span
+//!   extensions; `tracing::Span::current()` keeps working as before.
+//!
+//! [`init`](crate::init) installs this layer with a `Registry` and an `EnvFilter`. To
+//! compose your own subscriber, use [`crate::layer()`].
+
+use std::borrow::Cow;
+
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::log::{AttributeVisitor, LogRecord};
+use crate::pipeline::Pipeline;
+use crate::span::{self, Extra, KeyValue, Parent, SpanData, SpanKind, SpanName, stack};
+
+/// The `tracing` layer of observe. Get one from [`crate::layer()`].
+#[derive(Debug, Clone, Default)]
+pub struct ObserveLayer {
+    _private: (),
+}
+
+impl ObserveLayer {
+    pub(crate) fn new() -> ObserveLayer {
+        ObserveLayer { _private: () }
+    }
+}
+
+/// The observe span of a `tracing` span, kept in its registry extensions. Boxed so
+/// its address stays put while the registry moves its extensions around.
+struct Bridged(Box<SpanData>);
+
+fn kind_from(s: &str) -> Option<SpanKind> {
+    Some(match s {
+        "server" | "SERVER" => SpanKind::Server,
+        "client" | "CLIENT" => SpanKind::Client,
+        "producer" | "PRODUCER" => SpanKind::Producer,
+        "consumer" | "CONSUMER" => SpanKind::Consumer,
+        "internal" | "INTERNAL" => SpanKind::Internal,
+        _ => return None,
+    })
+}
+
+impl<S> tracing_subscriber::Layer<S> for ObserveLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        // Spans are recorded only under a pipeline; without one there is nothing to do.
+        let Some(pipeline) =
+            stack::with_current(|c| c.map(|d| d.pipeline)).or_else(Pipeline::current)
+        else {
+            return;
+        };
+        let redact = &pipeline.settings.redact;
+        let mut extra = Extra::default();
+        attrs.record(&mut AttributeVisitor {
+            out: &mut extra.attributes,
+            redact,
+        });
+        // tracing-opentelemetry's conventions: `otel.name` and `otel.kind`.
+        let mut name = SpanName::Static(meta.name());
+        let mut kind = SpanKind::Internal;
+        extra.attributes.retain(|kv| match &*kv.key {
+            "otel.name" => {
+                name = SpanName::from(kv.value.to_string());
+                false
+            }
+            "otel.kind" => {
+                kind = kind_from(&kv.value.to_string()).unwrap_or(kind);
+                false
+            }
+            _ => true,
+        });
+        if let Some(file) = meta.file() {
+            extra
+                .attributes
+                .push(KeyValue::new("code.filepath", Cow::Borrowed(file)));
+        }
+        if let Some(line) = meta.line() {
+            extra.attributes.push(KeyValue::new("code.lineno", line));
+        }
+        if let Some(module) = meta.module_path() {
+            extra
+                .attributes
+                .push(KeyValue::new("code.namespace", Cow::Borrowed(module)));
+        }
+        let extra = Some(Box::new(extra));
+
+        let data = if let Some(parent_id) = attrs.parent() {
+            // An explicit tracing parent: find its observe span.
+            let parent_span = ctx.span(parent_id);
+            let ext = parent_span.as_ref().map(|s| s.extensions());
+            match ext.as_ref().and_then(|e| e.get::<Bridged>()) {
+                Some(p) => {
+                    let p: &SpanData = &p.0;
+                    stack::push(p);
+                    let d = span::open(name, kind, Parent::Current, None, extra, None, None);
+                    stack::pop(p);
+                    d
+                }
+                None => span::open(name, kind, Parent::Current, None, extra, None, None),
+            }
+        } else if attrs.is_root() {
+            span::open(name, kind, Parent::Root, None, extra, None, None)
+        } else {
+            span::open(name, kind, Parent::Current, None, extra, None, None)
+        };
+        if let (Some(data), Some(span)) = (data, ctx.span(id)) {
+            span.extensions_mut().insert(Bridged(Box::new(data)));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let ext = span.extensions();
+        if let Some(b) = ext.get::<Bridged>() {
+            let redact = &b.0.pipeline.settings.redact;
+            b.0.with_extra(|e| {
+                values.record(&mut AttributeVisitor {
+                    out: &mut e.attributes,
+                    redact,
+                })
+            });
+        }
+    }
+
+    fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
+        let (Some(span), Some(other)) = (ctx.span(id), ctx.span(follows)) else {
+            return;
+        };
+        let other_cx = other
+            .extensions()
+            .get::<Bridged>()
+            .map(|b| b.0.span_context());
+        if let (Some(b), Some(cx)) = (span.extensions().get::<Bridged>(), other_cx) {
+            b.0.with_extra(|e| {
+                e.links.push(crate::span::Link {
+                    context: cx,
+                    attributes: Vec::new(),
+                })
+            });
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let ptr = span
+            .extensions()
+            .get::<Bridged>()
+            .map(|b| &*b.0 as *const SpanData);
+        if let Some(p) = ptr {
+            // SAFETY: the boxed data stays in the span's extensions until `on_close`,
+            // which the registry only calls once the span has been exited everywhere
+            // (entering holds a reference to the span).
+            stack::push(unsafe { &*p });
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let ptr = span
+            .extensions()
+            .get::<Bridged>()
+            .map(|b| &*b.0 as *const SpanData);
+        if let Some(p) = ptr {
+            // SAFETY: as in `on_enter`: the span is still open.
+            stack::pop(unsafe { &*p });
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let bridged = span.extensions_mut().remove::<Bridged>();
+        if let Some(Bridged(data)) = bridged {
+            stack::forget(&data);
+            span::finish(*data, crate::clock::Tick::now());
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        stack::with_current(|cur| {
+            let pipeline = match cur {
+                Some(d) => d.pipeline,
+                None => match Pipeline::current() {
+                    Some(p) => p,
+                    None => return,
+                },
+            };
+            let record = LogRecord::capture(event, cur, &pipeline.settings.redact);
+            pipeline.push_log(record);
+        });
+    }
+}

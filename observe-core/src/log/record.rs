@@ -1,0 +1,243 @@
+//! A log event captured on the application thread, with the context it happened in.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tracing_core::field::{Field, Visit};
+use tracing_core::{Level, Metadata};
+
+use super::Redactor;
+use crate::clock::Tick;
+use crate::context::ContextState;
+use crate::ids::{SpanId, TraceFlags, TraceId};
+use crate::span::{KeyValue, SpanData, SpanName, Value};
+
+/// The span a log event was written in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogSpan {
+    /// Trace id.
+    pub trace_id: TraceId,
+    /// The span's id.
+    pub span_id: SpanId,
+    /// The span's parent id (invalid for a root).
+    pub parent_id: SpanId,
+    /// Trace flags.
+    pub flags: TraceFlags,
+    /// The span's name.
+    pub name: SpanName,
+}
+
+/// One log event: what the JSON line, the flight recorder and OTLP logs are made
+/// from. Sensitive field values were already replaced by `[REDACTED]` when it was
+/// captured, so a secret never leaves the thread that logged it.
+#[derive(Clone, Debug)]
+pub struct LogRecord {
+    pub(crate) time: Tick,
+    pub(crate) metadata: &'static Metadata<'static>,
+    pub(crate) message: String,
+    pub(crate) fields: Vec<KeyValue>,
+    pub(crate) span: Option<LogSpan>,
+    pub(crate) context: Option<Arc<ContextState>>,
+}
+
+impl LogRecord {
+    /// When it was logged.
+    pub fn time(&self) -> SystemTime {
+        self.time.system_time()
+    }
+    /// When it was logged, as a raw tick.
+    pub fn tick(&self) -> Tick {
+        self.time
+    }
+    /// The level.
+    pub fn level(&self) -> Level {
+        *self.metadata.level()
+    }
+    /// The target (by default the module path).
+    pub fn target(&self) -> &'static str {
+        self.metadata.target()
+    }
+    /// The source file, when known.
+    pub fn file(&self) -> Option<&'static str> {
+        self.metadata.file()
+    }
+    /// The source line, when known.
+    pub fn line(&self) -> Option<u32> {
+        self.metadata.line()
+    }
+    /// The module path, when known.
+    pub fn module_path(&self) -> Option<&'static str> {
+        self.metadata.module_path()
+    }
+    /// The message (empty when the event had none).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    /// The event's own fields, in order.
+    pub fn fields(&self) -> &[KeyValue] {
+        &self.fields
+    }
+    /// One field by name.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields
+            .iter()
+            .find(|kv| kv.key == name)
+            .map(|kv| &kv.value)
+    }
+    /// The span it was logged in.
+    pub fn span(&self) -> Option<&LogSpan> {
+        self.span.as_ref()
+    }
+    /// The request context at the time it was logged.
+    pub fn context(&self) -> Option<&ContextState> {
+        self.context.as_deref()
+    }
+
+    /// Captures a `tracing` event: the current span, the request context as it is
+    /// now, the message and the fields (redacting sensitive ones).
+    pub(crate) fn capture(
+        event: &tracing_core::Event<'_>,
+        current: Option<&SpanData>,
+        redact: &Redactor,
+    ) -> LogRecord {
+        let mut visitor = Capture {
+            message: String::new(),
+            fields: Vec::new(),
+            redact,
+        };
+        event.record(&mut visitor);
+        let (span, context) = match current {
+            Some(d) => (
+                Some(LogSpan {
+                    trace_id: d.trace_id,
+                    span_id: d.span_id,
+                    parent_id: d.parent_id,
+                    flags: d.flags,
+                    name: d.name.clone(),
+                }),
+                d.ctx.get().map(|c| c.snapshot()),
+            ),
+            None => (None, None),
+        };
+        LogRecord {
+            time: Tick::now(),
+            metadata: event.metadata(),
+            message: visitor.message,
+            fields: visitor.fields,
+            span,
+            context,
+        }
+    }
+}
+
+/// Replaces the values of sensitive fields.
+pub(crate) const REDACTED: &str = "[REDACTED]";
+
+struct Capture<'a> {
+    message: String,
+    fields: Vec<KeyValue>,
+    redact: &'a Redactor,
+}
+
+impl Capture<'_> {
+    fn push(&mut self, field: &Field, value: Value) {
+        let value = if self.redact.is_sensitive(field.name()) {
+            Value::Str(Cow::Borrowed(REDACTED))
+        } else {
+            value
+        };
+        self.fields.push(KeyValue {
+            key: Cow::Borrowed(field.name()),
+            value,
+        });
+    }
+}
+
+impl Visit for Capture<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else if !field.name().starts_with("log.") {
+            self.push(field, Value::Str(Cow::Owned(format!("{value:?}"))));
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else if !field.name().starts_with("log.") {
+            self.push(field, Value::Str(Cow::Owned(value.to_owned())));
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, Value::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, Value::U64(value));
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, Value::F64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, Value::Bool(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push(field, Value::Str(Cow::Owned(value.to_string())));
+    }
+}
+
+/// Visits span fields into attributes (for spans opened through `tracing`).
+pub(crate) struct AttributeVisitor<'a> {
+    pub(crate) out: &'a mut Vec<KeyValue>,
+    pub(crate) redact: &'a Redactor,
+}
+
+impl AttributeVisitor<'_> {
+    fn push(&mut self, field: &Field, value: Value) {
+        let value = if self.redact.is_sensitive(field.name()) {
+            Value::Str(Cow::Borrowed(REDACTED))
+        } else {
+            value
+        };
+        let key = field.name();
+        if let Some(kv) = self.out.iter_mut().find(|kv| kv.key == key) {
+            kv.value = value;
+        } else {
+            self.out.push(KeyValue {
+                key: Cow::Borrowed(key),
+                value,
+            });
+        }
+    }
+}
+
+impl Visit for AttributeVisitor<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.push(field, Value::Str(Cow::Owned(format!("{value:?}"))));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field, Value::Str(Cow::Owned(value.to_owned())));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, Value::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, Value::U64(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, Value::F64(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, Value::Bool(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push(field, Value::Str(Cow::Owned(value.to_string())));
+    }
+}

@@ -1,0 +1,259 @@
+//! The log sink: formats records on the worker thread and hands batches of lines to
+//! a dedicated writer thread through a bounded queue.
+//!
+//! We do not use `tracing-appender`'s non-blocking writer: it allocates and sends
+//! one message per line from the logging thread, while our lines are already
+//! produced off the request path, one batch per drain; sending batches costs one
+//! allocation and one channel operation per drain instead of per line.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::{LogRecord, format};
+use crate::pipeline::Sink;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// One JSON object per line (the default).
+    #[default]
+    Json,
+    /// A readable line, for local development.
+    Pretty,
+}
+
+/// Where log lines go.
+pub(crate) enum Output {
+    /// The process's standard output.
+    Stdout,
+    /// The process's standard error.
+    Stderr,
+    /// Any writer (files, tests).
+    Writer(Box<dyn Write + Send>),
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Output::Stdout => "Stdout",
+            Output::Stderr => "Stderr",
+            Output::Writer(_) => "Writer",
+        })
+    }
+}
+
+/// Counters shared between the sink, the writer thread and whoever reports them.
+#[derive(Debug, Default)]
+pub(crate) struct WriterStats {
+    /// Lines accepted but not yet written.
+    pub(crate) in_flight: AtomicUsize,
+    /// Lines dropped because the queue was full.
+    pub(crate) dropped: AtomicU64,
+    /// Lines written.
+    pub(crate) written: AtomicU64,
+}
+
+struct Batch {
+    bytes: Vec<u8>,
+    lines: usize,
+}
+
+/// The log sink.
+pub(crate) struct LogWriter {
+    format: LogFormat,
+    color: bool,
+    resource_fragment: Vec<u8>,
+    level: tracing_core::LevelFilter,
+    pending: Batch,
+    max_lines: usize,
+    tx: Option<mpsc::SyncSender<Batch>>,
+    done: Option<mpsc::Receiver<()>>,
+    stats: Arc<WriterStats>,
+    reported_dropped: u64,
+    last_report: Instant,
+    report_every: Duration,
+}
+
+impl LogWriter {
+    /// A sink writing `format` lines to `output`, queueing at most `max_lines` lines
+    /// that the output has not taken yet.
+    pub(crate) fn new(
+        format: LogFormat,
+        output: Output,
+        resource: &format::Resource,
+        max_lines: usize,
+    ) -> std::io::Result<(LogWriter, Arc<WriterStats>)> {
+        let color = format == LogFormat::Pretty
+            && match &output {
+                Output::Stdout => std::io::stdout().is_terminal(),
+                Output::Stderr => std::io::stderr().is_terminal(),
+                Output::Writer(_) => false,
+            };
+        let mut out: Box<dyn Write + Send> = match output {
+            Output::Stdout => Box::new(std::io::stdout()),
+            Output::Stderr => Box::new(std::io::stderr()),
+            Output::Writer(w) => w,
+        };
+        let stats = Arc::new(WriterStats::default());
+        // The queue holds batches; the line bound is enforced with `in_flight`.
+        let (tx, rx) = mpsc::sync_channel::<Batch>(1024);
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let thread_stats = stats.clone();
+        std::thread::Builder::new()
+            .name("observe-log-writer".into())
+            .spawn(move || {
+                while let Ok(batch) = rx.recv() {
+                    // A failing output (closed pipe) loses lines; there is nowhere to
+                    // report that but the counters.
+                    let ok = out
+                        .write_all(&batch.bytes)
+                        .and_then(|()| out.flush())
+                        .is_ok();
+                    thread_stats
+                        .in_flight
+                        .fetch_sub(batch.lines, Ordering::Relaxed);
+                    if ok {
+                        thread_stats
+                            .written
+                            .fetch_add(batch.lines as u64, Ordering::Relaxed);
+                    } else {
+                        thread_stats
+                            .dropped
+                            .fetch_add(batch.lines as u64, Ordering::Relaxed);
+                    }
+                }
+                let _ = done_tx.send(());
+            })?;
+        Ok((
+            LogWriter {
+                format,
+                color,
+                resource_fragment: resource.json_fragment(),
+                level: tracing_core::LevelFilter::TRACE,
+                pending: Batch {
+                    bytes: Vec::with_capacity(16 * 1024),
+                    lines: 0,
+                },
+                max_lines: max_lines.max(1),
+                tx: Some(tx),
+                done: Some(done_rx),
+                stats: stats.clone(),
+                reported_dropped: 0,
+                last_report: Instant::now(),
+                report_every: Duration::from_secs(10),
+            },
+            stats,
+        ))
+    }
+
+    /// Only records at or above `level` are written (the subscriber's filter usually
+    /// decides first; this is for sinks shared with a more verbose recorder).
+    pub(crate) fn with_level(mut self, level: tracing_core::LevelFilter) -> Self {
+        self.level = level;
+        self
+    }
+
+    fn send_pending(&mut self) {
+        if self.pending.lines == 0 {
+            return;
+        }
+        let batch = std::mem::replace(
+            &mut self.pending,
+            Batch {
+                bytes: Vec::with_capacity(16 * 1024),
+                lines: 0,
+            },
+        );
+        let lines = batch.lines;
+        let Some(tx) = &self.tx else { return };
+        let in_flight = self.stats.in_flight.load(Ordering::Relaxed);
+        if in_flight + lines > self.max_lines {
+            self.stats
+                .dropped
+                .fetch_add(lines as u64, Ordering::Relaxed);
+            return;
+        }
+        self.stats.in_flight.fetch_add(lines, Ordering::Relaxed);
+        if tx.try_send(batch).is_err() {
+            self.stats.in_flight.fetch_sub(lines, Ordering::Relaxed);
+            self.stats
+                .dropped
+                .fetch_add(lines as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn report_drops(&mut self, now: Instant) {
+        if now.duration_since(self.last_report) < self.report_every {
+            return;
+        }
+        let dropped = self.stats.dropped.load(Ordering::Relaxed);
+        if dropped == self.reported_dropped {
+            return;
+        }
+        let delta = dropped - self.reported_dropped;
+        self.reported_dropped = dropped;
+        self.last_report = now;
+        let line = drop_warning(delta, dropped, &self.resource_fragment, self.format);
+        self.pending.bytes.extend_from_slice(line.as_bytes());
+        self.pending.lines += 1;
+    }
+}
+
+/// The warning written when lines were dropped (the writer could not keep up).
+fn drop_warning(delta: u64, total: u64, resource: &[u8], format: LogFormat) -> String {
+    let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+    let message = format!("observe dropped {delta} log lines: the log output is not keeping up");
+    match format {
+        LogFormat::Json => format!(
+            "{{\"timestamp\":\"{now}\",\"level\":\"WARN\",\"message\":{},\"target\":\"observe\",{},\"fields\":{{\"dropped\":{delta},\"dropped_total\":{total}}}}}\n",
+            serde_json::Value::String(message),
+            String::from_utf8_lossy(resource),
+        ),
+        LogFormat::Pretty => format!("{now}  WARN observe: {message} dropped_total={total}\n"),
+    }
+}
+
+impl Sink for LogWriter {
+    fn on_log(&mut self, log: &LogRecord) {
+        if log.level() > self.level {
+            return;
+        }
+        match self.format {
+            LogFormat::Json => {
+                format::write_json(&mut self.pending.bytes, log, &self.resource_fragment)
+            }
+            LogFormat::Pretty => format::write_pretty(&mut self.pending.bytes, log, self.color),
+        }
+        self.pending.lines += 1;
+        if self.pending.lines >= 1024 {
+            self.send_pending();
+        }
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        self.report_drops(now);
+        self.send_pending();
+    }
+
+    fn flush(&mut self, deadline: Instant) {
+        self.send_pending();
+        // Wait (bounded) until the writer thread has taken everything.
+        while self.stats.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn shutdown(&mut self, deadline: Instant) {
+        self.report_drops(Instant::now() + self.report_every);
+        self.send_pending();
+        // Closing the queue ends the writer thread once it has written everything.
+        self.tx = None;
+        if let Some(done) = self.done.take() {
+            let _ = done.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+    }
+}

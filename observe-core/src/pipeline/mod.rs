@@ -1,0 +1,292 @@
+//! The pipeline: from a finished span or a log event on an application thread to
+//! the sinks on the background thread.
+//!
+//! Each application thread owns a bounded single-producer ring per pipeline; a span
+//! record or log record is *moved* into it (a few nanoseconds, no lock, no shared
+//! counter). A background thread (`observe-worker`) drains every ring on a short
+//! interval, or sooner when a ring passes half full, and hands the records to the
+//! sinks: the log writer, the flight recorder, the exporter, test sinks. When a ring
+//! is full the record is dropped and counted: the application never waits.
+//!
+//! A pipeline is created by `init()` (the global one) or by
+//! [`Observe::set_default`](crate::Observe::set_default) (a scoped one, for tests). Pipelines live
+//! for the rest of the process (they are small); shutting one down stops its
+//! worker and turns later records into no-ops.
+
+mod ring;
+mod sampler;
+pub mod sink;
+mod worker;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+pub(crate) use sampler::Sampler;
+pub use sink::Sink;
+pub(crate) use worker::Command;
+
+use crate::log::LogRecord;
+use crate::span::SpanRecord;
+
+/// What application threads hand to the background thread.
+#[derive(Debug)]
+pub(crate) enum Record {
+    Span(SpanRecord),
+    Log(LogRecord),
+}
+
+/// Counters of what the pipeline could not keep.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// Span records dropped because a thread's ring was full.
+    pub(crate) dropped_spans: AtomicU64,
+    /// Log records dropped because a thread's ring was full.
+    pub(crate) dropped_logs: AtomicU64,
+    /// Records drained and handed to the sinks.
+    pub(crate) processed: AtomicU64,
+}
+
+/// Fixed settings of a pipeline, resolved from the configuration at start.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// Records each thread may queue before it drops (per pipeline).
+    pub(crate) ring_capacity: usize,
+    /// How often the worker drains the rings when nobody wakes it.
+    pub(crate) drain_interval: Duration,
+    /// Field names whose values are never logged.
+    pub(crate) redact: crate::log::Redactor,
+    /// The most verbose level at which `#[traced]` spans are recorded as spans.
+    pub(crate) span_level: tracing_core::LevelFilter,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            ring_capacity: 4096,
+            drain_interval: Duration::from_millis(20),
+            redact: crate::log::Redactor::default(),
+            span_level: tracing_core::LevelFilter::TRACE,
+        }
+    }
+}
+
+const RUNNING: u8 = 0;
+const STOPPED: u8 = 1;
+
+/// One pipeline: settings, the consumers of every thread's ring, and the handle of
+/// its worker.
+pub(crate) struct Pipeline {
+    pub(crate) id: usize,
+    pub(crate) settings: Settings,
+    consumers: Mutex<Vec<ring::Consumer>>,
+    commands: mpsc::SyncSender<Command>,
+    state: AtomicU8,
+    pub(crate) stats: Stats,
+    sampler: Sampler,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("id", &self.id)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+static GLOBAL: AtomicPtr<Pipeline> = AtomicPtr::new(std::ptr::null_mut());
+static ANY: AtomicBool = AtomicBool::new(false);
+static SCOPED_ACTIVE: AtomicUsize = AtomicUsize::new(0);
+static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    static SCOPED: Cell<Option<&'static Pipeline>> = const { Cell::new(None) };
+}
+
+/// Whether any pipeline was ever started: the one check the disabled path pays.
+#[inline(always)]
+pub(crate) fn any() -> bool {
+    ANY.load(Ordering::Relaxed)
+}
+
+impl Pipeline {
+    /// Starts a pipeline and its worker thread. The pipeline is leaked: it lives for
+    /// the rest of the process, so spans can refer to it with a plain reference.
+    pub(crate) fn start(
+        settings: Settings,
+        sinks: Vec<Box<dyn Sink>>,
+        sampler: Sampler,
+    ) -> std::io::Result<&'static Pipeline> {
+        let (tx, rx) = mpsc::sync_channel(64);
+        let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            settings,
+            consumers: Mutex::new(Vec::new()),
+            commands: tx,
+            state: AtomicU8::new(RUNNING),
+            stats: Stats::default(),
+            sampler,
+        }));
+        worker::spawn(pipeline, sinks, rx)?;
+        ANY.store(true, Ordering::Relaxed);
+        Ok(pipeline)
+    }
+
+    /// The pipeline new root spans and events outside any span go to: the scoped
+    /// default of this thread, else the global one.
+    #[inline]
+    pub(crate) fn current() -> Option<&'static Pipeline> {
+        if SCOPED_ACTIVE.load(Ordering::Relaxed) > 0
+            && let Some(p) = SCOPED.try_with(Cell::get).ok().flatten()
+        {
+            return Some(p).filter(|p| p.is_running());
+        }
+        let p = GLOBAL.load(Ordering::Acquire);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: GLOBAL only ever holds pointers obtained from `Box::leak` in
+        // `start`, which are valid for the rest of the process.
+        let p: &'static Pipeline = unsafe { &*p };
+        p.is_running().then_some(p)
+    }
+
+    /// Makes this pipeline the global one. Fails if there is one already.
+    pub(crate) fn install_global(&'static self) -> Result<(), &'static Pipeline> {
+        let ptr = self as *const Pipeline as *mut Pipeline;
+        match GLOBAL.compare_exchange(
+            std::ptr::null_mut(),
+            ptr,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => Ok(()),
+            // SAFETY: as in `current`: only leaked pipelines are ever stored.
+            Err(existing) => Err(unsafe { &*existing }),
+        }
+    }
+
+    /// The global pipeline, running or not.
+    pub(crate) fn global() -> Option<&'static Pipeline> {
+        let p = GLOBAL.load(Ordering::Acquire);
+        // SAFETY: as in `current`: only leaked pipelines are ever stored.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Makes this pipeline the current one on this thread until the guard drops.
+    pub(crate) fn set_scoped(&'static self) -> ScopedGuard {
+        let prev = SCOPED.with(|s| s.replace(Some(self)));
+        SCOPED_ACTIVE.fetch_add(1, Ordering::Relaxed);
+        ScopedGuard {
+            prev,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == RUNNING
+    }
+
+    pub(crate) fn sampler(&self) -> &Sampler {
+        &self.sampler
+    }
+
+    /// Hands a finished span to the background thread.
+    #[inline]
+    pub(crate) fn push_span(&'static self, span: SpanRecord) {
+        if ring::push(self, Record::Span(span)).is_err() {
+            self.stats.dropped_spans.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Hands a log record to the background thread.
+    #[inline]
+    pub(crate) fn push_log(&'static self, log: LogRecord) {
+        if ring::push(self, Record::Log(log)).is_err() {
+            self.stats.dropped_logs.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn register(&self, consumer: ring::Consumer) {
+        self.consumers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(consumer);
+    }
+
+    /// Asks the worker to drain soon (a ring is filling up). Never blocks.
+    pub(crate) fn wake(&self) {
+        let _ = self.commands.try_send(Command::Wake);
+    }
+
+    /// Drains every ring and flushes the sinks; waits at most until `deadline`.
+    /// Returns whether the worker confirmed in time.
+    pub(crate) fn flush(&self, deadline: Instant) -> bool {
+        self.request(deadline, |reply| Command::Flush { deadline, reply })
+    }
+
+    /// Drains, flushes and stops the worker; waits at most until `deadline`. Later
+    /// records are dropped.
+    pub(crate) fn shutdown(&self, deadline: Instant) -> bool {
+        let done = self.request(deadline, |reply| Command::Shutdown { deadline, reply });
+        self.state.store(STOPPED, Ordering::Relaxed);
+        done
+    }
+
+    fn request(
+        &self,
+        deadline: Instant,
+        make: impl FnOnce(mpsc::SyncSender<()>) -> Command,
+    ) -> bool {
+        if !self.is_running() {
+            return true;
+        }
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        let mut command = Some(make(reply_tx));
+        // The command channel is bounded; it only fills with wake-ups, which the
+        // worker consumes quickly. Retry until the deadline rather than block.
+        while let Some(c) = command.take() {
+            match self.commands.try_send(c) {
+                Ok(()) => break,
+                Err(mpsc::TrySendError::Full(c)) => {
+                    if Instant::now() >= deadline {
+                        return false;
+                    }
+                    command = Some(c);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(mpsc::TrySendError::Disconnected(_)) => return true,
+            }
+        }
+        let wait = deadline.saturating_duration_since(Instant::now());
+        reply_rx.recv_timeout(wait).is_ok()
+    }
+
+    /// Takes the ring consumers out for draining (so registration never waits for
+    /// the sinks), to be given back with [`return_consumers`](Self::return_consumers).
+    pub(crate) fn take_consumers(&self) -> Vec<ring::Consumer> {
+        std::mem::take(&mut *self.consumers.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub(crate) fn return_consumers(&self, mut drained: Vec<ring::Consumer>) {
+        let mut guard = self.consumers.lock().unwrap_or_else(|e| e.into_inner());
+        drained.append(&mut guard);
+        *guard = drained;
+    }
+}
+
+/// Restores the previous scoped pipeline of this thread when dropped.
+#[derive(Debug)]
+pub(crate) struct ScopedGuard {
+    prev: Option<&'static Pipeline>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ScopedGuard {
+    fn drop(&mut self) {
+        let _ = SCOPED.try_with(|s| s.set(self.prev));
+        SCOPED_ACTIVE.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,475 @@
+//! observe's own span engine.
+//!
+//! A span is opened with trace and span ids assigned at once (inherited from the
+//! current span, taken from a remote parent, or new), timed with the TSC clock, and
+//! kept in place while it runs: entering it pushes a pointer on a per-thread stack,
+//! leaving pops it. When it ends it becomes a [`SpanRecord`] that is moved into a
+//! per-thread ring buffer; a background thread drains the rings into the flight
+//! recorder, the exporter and any [`Sink`](crate::sink::Sink). Nothing on this path
+//! locks, allocates (unless the span is given attributes) or touches a shared cache
+//! line.
+//!
+//! Most code never sees this module: `#[traced]` and the adapters open spans. For
+//! manual instrumentation:
+//!
+//! ```
+//! use observe_core::span::{Span, SpanKind};
+//! use observe_core::FutureExt as _;
+//!
+//! # async fn fetch() -> u32 { 1 }
+//! # async fn doc() {
+//! let span = Span::builder("load config").kind(SpanKind::Internal).start();
+//! span.set_attribute("config.source", "file");
+//! let n = span.in_scope(|| 40 + 2);
+//! assert_eq!(n, 42);
+//!
+//! // Futures carry their span: each poll enters it.
+//! let value = fetch().instrument(Span::new("fetch")).await;
+//! # let _ = value;
+//! # }
+//! ```
+
+mod data;
+mod future;
+pub(crate) mod stack;
+mod value;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+pub use data::{Callsite, Event, Link, SpanKind, SpanRecord, StatusCode};
+pub(crate) use data::{Extra, SpanData};
+pub use future::{FutureExt, Instrumented, ScopedSpan};
+pub use value::{KeyValue, SpanName, Value};
+
+use crate::clock::Tick;
+use crate::context::{RequestContext, RequestType};
+use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
+use crate::pipeline::{self, Pipeline};
+
+/// Per-callsite metric handles, resolved on the first call of a `#[traced]` function.
+#[derive(Debug)]
+pub(crate) struct CallsiteMetrics {}
+
+/// Where a new span's parent comes from.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Parent {
+    /// The innermost span entered on this thread, or none (a new trace).
+    #[default]
+    Current,
+    /// No parent: start a new trace even inside another span.
+    Root,
+    /// A span in another process (extracted from an inbound request).
+    Remote(SpanContext),
+}
+
+/// A span under construction: choose its kind, parent, request context and first
+/// attributes, then [`start`](SpanBuilder::start) it.
+#[derive(Debug)]
+#[must_use = "a span builder does nothing until `start` is called"]
+pub struct SpanBuilder {
+    name: SpanName,
+    kind: SpanKind,
+    parent: Parent,
+    context: Option<Arc<RequestContext>>,
+    extra: Option<Box<Extra>>,
+    callsite: Option<&'static Callsite>,
+    start: Option<Tick>,
+}
+
+impl SpanBuilder {
+    /// The span kind (default `Internal`).
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Where the parent comes from (default: the current span).
+    pub fn parent(mut self, parent: Parent) -> Self {
+        self.parent = parent;
+        self
+    }
+
+    /// The request context this span and its descendants carry (adapters set it
+    /// from inbound headers; see [`crate::context`]).
+    pub fn context(mut self, context: Arc<RequestContext>) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// An attribute recorded from the start.
+    pub fn attribute(mut self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) -> Self {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .attributes
+            .push(KeyValue::new(key, value));
+        self
+    }
+
+    /// A link to another span.
+    pub fn link(mut self, context: SpanContext, attributes: Vec<KeyValue>) -> Self {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .links
+            .push(Link {
+                context,
+                attributes,
+            });
+        self
+    }
+
+    /// The code location (used by `#[traced]`).
+    pub fn callsite(mut self, callsite: &'static Callsite) -> Self {
+        self.callsite = Some(callsite);
+        self
+    }
+
+    /// When the span started, if earlier than now (for example when the request's
+    /// first byte arrived).
+    pub fn start_time(mut self, start: Tick) -> Self {
+        self.start = Some(start);
+        self
+    }
+
+    /// Starts the span. When observe is not initialised this is a disabled span that
+    /// costs nothing.
+    pub fn start(self) -> Span {
+        Span {
+            data: open(
+                self.name,
+                self.kind,
+                self.parent,
+                self.context,
+                self.extra,
+                self.callsite,
+                self.start,
+            ),
+        }
+    }
+}
+
+/// A span handle for manual instrumentation. It ends (and is recorded) when dropped
+/// or when [`end`](Span::end) is called.
+///
+/// There is deliberately no `enter()` guard: a guard held across an `.await` is the
+/// most common way to corrupt a trace. Use [`in_scope`](Span::in_scope) for
+/// synchronous code and [`FutureExt::instrument`] for futures.
+#[derive(Debug)]
+pub struct Span {
+    pub(crate) data: Option<SpanData>,
+}
+
+impl Span {
+    /// A span named `name`, child of the current span (or the root of a new trace).
+    pub fn new(name: impl Into<SpanName>) -> Span {
+        Span::builder(name).start()
+    }
+
+    /// A builder for a span named `name`.
+    pub fn builder(name: impl Into<SpanName>) -> SpanBuilder {
+        SpanBuilder {
+            name: name.into(),
+            kind: SpanKind::Internal,
+            parent: Parent::Current,
+            context: None,
+            extra: None,
+            callsite: None,
+            start: None,
+        }
+    }
+
+    /// A span that records nothing.
+    pub const fn disabled() -> Span {
+        Span { data: None }
+    }
+
+    /// Whether this span records anything (false when observe is not initialised).
+    pub fn is_enabled(&self) -> bool {
+        self.data.is_some()
+    }
+
+    /// The span's ids and flags, if it is enabled.
+    pub fn span_context(&self) -> Option<SpanContext> {
+        self.data.as_ref().map(SpanData::span_context)
+    }
+
+    /// The request context the span carries.
+    pub fn request_context(&self) -> Option<Arc<RequestContext>> {
+        self.data.as_ref()?.ctx.get().cloned()
+    }
+
+    /// Runs `f` with this span entered: spans opened and events logged inside are
+    /// its children.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.data {
+            Some(d) => {
+                let _entered = Entered::new(d);
+                f()
+            }
+            None => f(),
+        }
+    }
+
+    /// Sets an attribute (replacing one with the same key).
+    pub fn set_attribute(&self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+        if let Some(d) = &self.data {
+            d.set_attribute(KeyValue::new(key, value));
+        }
+    }
+
+    /// Adds an event.
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        if let Some(d) = &self.data {
+            d.add_event(Event {
+                time: Tick::now(),
+                name: name.into(),
+                attributes,
+            });
+        }
+    }
+
+    /// Marks the span failed, with a message.
+    pub fn set_error(&self, message: impl Into<Cow<'static, str>>) {
+        if let Some(d) = &self.data {
+            d.set_error(Some(message.into()));
+        }
+    }
+
+    /// Marks the span explicitly successful (an error recorded before or after wins).
+    pub fn set_ok(&self) {
+        if let Some(d) = &self.data {
+            d.set_ok();
+        }
+    }
+
+    /// Ends the span now.
+    pub fn end(mut self) {
+        if let Some(d) = self.data.take() {
+            finish(d, Tick::now());
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if let Some(d) = self.data.take() {
+            // A panic while the span was in scope: it failed.
+            if std::thread::panicking() && d.status() != StatusCode::Error {
+                d.set_error(Some(Cow::Borrowed("panicked")));
+            }
+            finish(d, Tick::now());
+        }
+    }
+}
+
+/// Keeps a span on this thread's stack; pops it when dropped (also when unwinding).
+pub(crate) struct Entered<'a> {
+    data: &'a SpanData,
+}
+
+impl<'a> Entered<'a> {
+    #[inline]
+    pub(crate) fn new(data: &'a SpanData) -> Self {
+        stack::push(data);
+        Entered { data }
+    }
+}
+
+impl Drop for Entered<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        stack::pop(self.data);
+    }
+}
+
+/// The ids of the innermost span entered on this thread.
+pub fn current_context() -> Option<SpanContext> {
+    stack::with_current(|c| c.map(SpanData::span_context))
+}
+
+/// Sets an attribute on the innermost span entered on this thread.
+pub fn set_attribute(key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
+    stack::with_current(|c| {
+        if let Some(d) = c {
+            d.set_attribute(KeyValue::new(key, value));
+        }
+    });
+}
+
+/// Adds an event to the innermost span entered on this thread.
+pub fn add_event(name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+    stack::with_current(|c| {
+        if let Some(d) = c {
+            d.add_event(Event {
+                time: Tick::now(),
+                name: name.into(),
+                attributes,
+            });
+        }
+    });
+}
+
+/// Marks the innermost span entered on this thread as failed.
+pub fn set_error(message: impl Into<Cow<'static, str>>) {
+    stack::with_current(|c| {
+        if let Some(d) = c {
+            d.set_error(Some(message.into()));
+        }
+    });
+}
+
+/// Opens a span: the single place where ids, parentage, sampling and the request
+/// context of a new span are decided.
+#[inline]
+pub(crate) fn open(
+    name: SpanName,
+    kind: SpanKind,
+    parent: Parent,
+    context: Option<Arc<RequestContext>>,
+    extra: Option<Box<Extra>>,
+    callsite: Option<&'static Callsite>,
+    start: Option<Tick>,
+) -> Option<SpanData> {
+    if !pipeline::any() {
+        return None;
+    }
+    match parent {
+        Parent::Current => stack::with_current(|cur| match cur {
+            Some(p) => Some(child_of(p, name, kind, context, extra, callsite, start)),
+            None => root(name, kind, None, context, extra, callsite, start),
+        }),
+        Parent::Root => root(name, kind, None, context, extra, callsite, start),
+        Parent::Remote(remote) if remote.is_valid() => {
+            root(name, kind, Some(remote), context, extra, callsite, start)
+        }
+        Parent::Remote(_) => root(name, kind, None, context, extra, callsite, start),
+    }
+}
+
+#[inline]
+fn child_of(
+    parent: &SpanData,
+    name: SpanName,
+    kind: SpanKind,
+    context: Option<Arc<RequestContext>>,
+    extra: Option<Box<Extra>>,
+    callsite: Option<&'static Callsite>,
+    start: Option<Tick>,
+) -> SpanData {
+    let ctx = std::sync::OnceLock::new();
+    if let Some(c) = context.or_else(|| parent.ctx.get().cloned()) {
+        let _ = ctx.set(c);
+    }
+    SpanData {
+        trace_id: parent.trace_id,
+        span_id: SpanId::random(),
+        parent_id: parent.span_id,
+        flags: parent.flags,
+        kind,
+        parent_remote: false,
+        local_root: false,
+        context_only: false,
+        name,
+        callsite,
+        start: start.unwrap_or_else(Tick::now),
+        pipeline: parent.pipeline,
+        ctx,
+        status: Default::default(),
+        extra: std::sync::Mutex::new(extra),
+    }
+}
+
+#[cold]
+fn root(
+    name: SpanName,
+    kind: SpanKind,
+    remote: Option<SpanContext>,
+    context: Option<Arc<RequestContext>>,
+    extra: Option<Box<Extra>>,
+    callsite: Option<&'static Callsite>,
+    start: Option<Tick>,
+) -> Option<SpanData> {
+    let pipeline = Pipeline::current()?;
+    let tracer_bullet = context
+        .as_ref()
+        .is_some_and(|c| c.request_type() == RequestType::TracerBullet);
+    let (trace_id, parent_id, flags) = match remote {
+        Some(r) => {
+            let sampled = tracer_bullet
+                || pipeline
+                    .sampler()
+                    .sample_remote_child(r.flags.is_sampled(), r.trace_id, &name);
+            (r.trace_id, r.span_id, r.flags.with_sampled(sampled))
+        }
+        None => {
+            let trace_id = TraceId::random();
+            let sampled = tracer_bullet || pipeline.sampler().sample_root(trace_id, &name);
+            (
+                trace_id,
+                SpanId::INVALID,
+                (TraceFlags::RANDOM).with_sampled(sampled),
+            )
+        }
+    };
+    let ctx = std::sync::OnceLock::new();
+    if let Some(c) = context {
+        let _ = ctx.set(c);
+    }
+    Some(SpanData {
+        trace_id,
+        span_id: SpanId::random(),
+        parent_id,
+        flags,
+        kind,
+        parent_remote: remote.is_some(),
+        local_root: true,
+        context_only: false,
+        name,
+        callsite,
+        start: start.unwrap_or_else(Tick::now),
+        pipeline,
+        ctx,
+        status: Default::default(),
+        extra: std::sync::Mutex::new(extra),
+    })
+}
+
+/// A copy of the current span's identity that carries it into another task without
+/// opening a span (see [`FutureExt::in_current_context`]).
+pub(crate) fn current_context_carrier() -> Option<SpanData> {
+    stack::with_current(|cur| {
+        let p = cur?;
+        let ctx = std::sync::OnceLock::new();
+        if let Some(c) = p.ctx.get() {
+            let _ = ctx.set(c.clone());
+        }
+        Some(SpanData {
+            trace_id: p.trace_id,
+            span_id: p.span_id,
+            parent_id: p.parent_id,
+            flags: p.flags,
+            kind: p.kind,
+            parent_remote: p.parent_remote,
+            local_root: p.local_root,
+            context_only: true,
+            name: p.name.clone(),
+            callsite: p.callsite,
+            start: p.start,
+            pipeline: p.pipeline,
+            ctx,
+            status: Default::default(),
+            extra: std::sync::Mutex::new(None),
+        })
+    })
+}
+
+/// Ends a span: records its latency (for `#[traced]` callsites) and hands its record
+/// to the pipeline.
+#[inline]
+pub(crate) fn finish(data: SpanData, end: Tick) {
+    if data.context_only {
+        return;
+    }
+    let pipeline = data.pipeline;
+    pipeline.push_span(data.into_record(end));
+}
