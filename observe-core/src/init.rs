@@ -156,6 +156,7 @@ impl Observe {
         // Records of the `log` crate flow through tracing too. Another `log` logger
         // may already be installed; that is not an error for observe.
         let _ = tracing_log::LogTracer::init();
+        crate::span::install_panic_hook();
         Ok(Guard {
             pipeline: self.pipeline,
             shutdown_timeout: self.shutdown_timeout,

@@ -23,6 +23,10 @@ pub mod propagation;
 pub mod span;
 pub mod testing;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
 pub use ids::{SpanContext, SpanId, TraceFlags, TraceId};
 pub use init::{DefaultGuard, Guard, InitError, Observe};
 pub use layer::ObserveLayer;
@@ -35,3 +39,5 @@ pub mod sink {
 
 #[cfg(test)]
 mod engine_tests;
+#[cfg(test)]
+mod quickbench;

@@ -13,7 +13,7 @@
 //! for the rest of the process (they are small); shutting one down stops its
 //! worker and turns later records into no-ops.
 
-mod ring;
+pub(crate) mod ring;
 mod sampler;
 pub mod sink;
 mod worker;
@@ -34,7 +34,9 @@ use crate::span::SpanRecord;
 #[derive(Debug)]
 pub(crate) enum Record {
     Span(SpanRecord),
-    Log(LogRecord),
+    /// Boxed: log records are larger and rarer than span records, and every slot of
+    /// the rings is as large as the largest variant.
+    Log(Box<LogRecord>),
 }
 
 /// Counters of what the pipeline could not keep.
@@ -193,20 +195,30 @@ impl Pipeline {
         &self.sampler
     }
 
-    /// Hands a finished span to the background thread.
+    /// Hands a finished span to the background thread. With `stage`, the record may
+    /// wait in the thread's staging buffer: pass it only while the thread is inside
+    /// a span (leaving the outermost span flushes the buffer).
     #[inline]
-    pub(crate) fn push_span(&'static self, span: SpanRecord) {
-        if ring::push(self, Record::Span(span)).is_err() {
-            self.stats.dropped_spans.fetch_add(1, Ordering::Relaxed);
-        }
+    pub(crate) fn push_span(&'static self, span: SpanRecord, stage: bool) {
+        ring::push(self, Record::Span(span), stage);
     }
 
-    /// Hands a log record to the background thread.
+    /// Hands a log record to the background thread (see [`push_span`](Self::push_span)).
     #[inline]
-    pub(crate) fn push_log(&'static self, log: LogRecord) {
-        if ring::push(self, Record::Log(log)).is_err() {
-            self.stats.dropped_logs.fetch_add(1, Ordering::Relaxed);
-        }
+    pub(crate) fn push_log(&'static self, log: LogRecord, stage: bool) {
+        ring::push(self, Record::Log(Box::new(log)), stage);
+    }
+
+    /// Counts records that could not be queued.
+    #[cold]
+    pub(crate) fn count_dropped(&self, records: &[Record]) {
+        let spans = records
+            .iter()
+            .filter(|r| matches!(r, Record::Span(_)))
+            .count() as u64;
+        let logs = records.len() as u64 - spans;
+        self.stats.dropped_spans.fetch_add(spans, Ordering::Relaxed);
+        self.stats.dropped_logs.fetch_add(logs, Ordering::Relaxed);
     }
 
     pub(crate) fn register(&self, consumer: ring::Consumer) {

@@ -182,6 +182,9 @@ pub(crate) struct SpanData {
     /// Only carries context: not recorded when it ends (used to carry a span's
     /// identity into spawned tasks).
     pub(crate) context_only: bool,
+    /// Below the level the filter enables: timed (its latency is recorded) but not
+    /// entered on the stack nor recorded as a span.
+    pub(crate) filtered: bool,
     pub(crate) name: SpanName,
     pub(crate) callsite: Option<&'static Callsite>,
     pub(crate) start: Tick,

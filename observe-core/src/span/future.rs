@@ -174,11 +174,11 @@ impl ScopedSpan {
     pub fn enter(self: Pin<&Self>) -> ScopedEntered<'_> {
         let this = self.get_ref();
         match &this.span.data {
-            Some(d) => {
+            Some(d) if !d.filtered => {
                 stack::push(d);
                 ScopedEntered { data: Some(d) }
             }
-            None => ScopedEntered { data: None },
+            _ => ScopedEntered { data: None },
         }
     }
 

@@ -255,11 +255,55 @@ impl Drop for Span {
         if let Some(d) = self.data.take() {
             // A panic while the span was in scope: it failed.
             if std::thread::panicking() && d.status() != StatusCode::Error {
-                d.set_error(Some(Cow::Borrowed("panicked")));
+                let message = LAST_PANIC
+                    .try_with(|m| m.borrow().clone())
+                    .ok()
+                    .flatten()
+                    .map_or(Cow::Borrowed("panicked"), Cow::Owned);
+                d.add_event(Event {
+                    time: Tick::now(),
+                    name: Cow::Borrowed("exception"),
+                    attributes: vec![
+                        KeyValue::new("exception.type", "panic"),
+                        KeyValue::new("exception.message", message.clone()),
+                    ],
+                });
+                d.set_error(Some(message));
             }
             finish(d, Tick::now());
         }
     }
+}
+
+std::thread_local! {
+    /// The message of the panic this thread is unwinding from, kept by observe's
+    /// panic hook so that spans dropped during unwinding can record it.
+    static LAST_PANIC: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Chains a panic hook that remembers the panic message for the spans being
+/// unwound through, then calls the previous hook (so the usual message is printed
+/// once, unchanged). Installed once, by `init`.
+pub(crate) fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if stack::depth() > 0 {
+                let payload = info.payload();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned());
+                let _ = LAST_PANIC.try_with(|m| {
+                    if let Ok(mut m) = m.try_borrow_mut() {
+                        *m = message;
+                    }
+                });
+            }
+            previous(info);
+        }));
+    });
 }
 
 /// Keeps a span on this thread's stack; pops it when dropped (also when unwinding).
@@ -270,7 +314,9 @@ pub(crate) struct Entered<'a> {
 impl<'a> Entered<'a> {
     #[inline]
     pub(crate) fn new(data: &'a SpanData) -> Self {
-        stack::push(data);
+        if !data.filtered {
+            stack::push(data);
+        }
         Entered { data }
     }
 }
@@ -278,7 +324,9 @@ impl<'a> Entered<'a> {
 impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
-        stack::pop(self.data);
+        if !self.data.filtered {
+            stack::pop(self.data);
+        }
     }
 }
 
@@ -369,6 +417,7 @@ fn child_of(
         parent_remote: false,
         local_root: false,
         context_only: false,
+        filtered: is_filtered(parent.pipeline, callsite),
         name,
         callsite,
         start: start.unwrap_or_else(Tick::now),
@@ -377,6 +426,12 @@ fn child_of(
         status: Default::default(),
         extra: std::sync::Mutex::new(extra),
     }
+}
+
+/// Whether a callsite's level is more verbose than the pipeline records spans at.
+#[inline]
+fn is_filtered(pipeline: &Pipeline, callsite: Option<&'static Callsite>) -> bool {
+    callsite.is_some_and(|cs| cs.level > pipeline.settings.span_level)
 }
 
 #[cold]
@@ -424,6 +479,7 @@ fn root(
         parent_remote: remote.is_some(),
         local_root: true,
         context_only: false,
+        filtered: is_filtered(pipeline, callsite),
         name,
         callsite,
         start: start.unwrap_or_else(Tick::now),
@@ -452,6 +508,7 @@ pub(crate) fn current_context_carrier() -> Option<SpanData> {
             parent_remote: p.parent_remote,
             local_root: p.local_root,
             context_only: true,
+            filtered: false,
             name: p.name.clone(),
             callsite: p.callsite,
             start: p.start,
@@ -470,6 +527,13 @@ pub(crate) fn finish(data: SpanData, end: Tick) {
     if data.context_only {
         return;
     }
+    // Latency is recorded whatever the level: metrics do not depend on verbosity.
+    if data.filtered {
+        return;
+    }
     let pipeline = data.pipeline;
-    pipeline.push_span(data.into_record(end));
+    // Inside another span on this thread the record can wait in the staging buffer:
+    // leaving the outermost span flushes it.
+    let stage = stack::depth() > 0;
+    pipeline.push_span(data.into_record(end), stage);
 }

@@ -36,15 +36,23 @@ pub(crate) fn push(span: &SpanData) {
 #[inline]
 pub(crate) fn pop(span: &SpanData) {
     let ptr = span as *const SpanData;
-    let _ = STACK.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
+    let emptied = STACK
+        .try_with(|s| {
+            let Ok(mut s) = s.try_borrow_mut() else {
+                return false;
+            };
             if s.last() == Some(&ptr) {
                 s.pop();
             } else if let Some(i) = s.iter().rposition(|p| *p == ptr) {
                 s.remove(i);
             }
-        }
-    });
+            s.is_empty()
+        })
+        .unwrap_or(false);
+    if emptied {
+        // The thread left its outermost span: hand over what it staged.
+        crate::pipeline::ring::flush_thread();
+    }
 }
 
 /// Removes every entry that points at `span`: called when the owner of a span goes
@@ -93,8 +101,10 @@ pub(crate) fn for_each(mut f: impl FnMut(&SpanData) -> bool) {
     }
 }
 
-/// How many spans are entered on this thread (for tests).
-#[cfg(test)]
+/// How many spans are entered on this thread.
+#[inline]
 pub(crate) fn depth() -> usize {
-    STACK.with(|s| s.borrow().len())
+    STACK
+        .try_with(|s| s.try_borrow().map_or(0, |s| s.len()))
+        .unwrap_or(0)
 }
