@@ -1,16 +1,26 @@
 //! Helpers for testing instrumented code: an in-memory sink that keeps every span
-//! and log record, so tests assert on what observe recorded.
+//! and log record, and [`capture`], which starts an observe instance for the current
+//! thread that records into it, so tests assert on what observe recorded without
+//! touching any process-wide state.
 //!
 //! ```
-//! use observe_core::testing::MemorySink;
-//! let (sink, captured) = MemorySink::new();
-//! # let _ = (sink, captured);
+//! use observe_core::span::Span;
+//!
+//! let capture = observe_core::testing::capture();
+//! Span::new("work").in_scope(|| tracing::info!(items = 3, "done"));
+//! capture.flush();
+//! assert_eq!(capture.span("work").name(), "work");
+//! assert_eq!(capture.log_lines()[0]["fields"]["items"], 3);
 //! ```
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::log::LogRecord;
-use crate::pipeline::Sink;
+use std::io::Write;
+use std::time::Duration;
+
+use crate::init::{DefaultGuard, Observe, Parts};
+use crate::log::{LogFormat, LogRecord, Output, Resource};
+use crate::pipeline::{Sampler, Settings, Sink};
 use crate::span::SpanRecord;
 
 /// A sink that keeps every span and log record in memory.
@@ -92,5 +102,157 @@ impl Captured {
     pub fn clear(&self) {
         lock(&self.shared.spans).clear();
         lock(&self.shared.logs).clear();
+    }
+}
+
+/// An observe instance recording everything (sampling ratio 1, every level) into
+/// memory, current on this thread until dropped. See [`capture`].
+#[derive(Debug)]
+pub struct Capture {
+    // Field order matters: the guard must drop before the instance shuts down.
+    guard: Option<DefaultGuard>,
+    observe: Option<Observe>,
+    captured: Captured,
+    lines: SharedBuffer,
+}
+
+/// A `Write` target shared with the test (JSON log lines land here).
+#[derive(Debug, Clone, Default)]
+pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        lock(&self.0).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedBuffer {
+    /// Everything written so far, as text.
+    pub fn contents(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.0)).into_owned()
+    }
+}
+
+/// Starts an observe instance for this thread that keeps every span and log record
+/// in memory and writes JSON log lines to a buffer. Spans carry the instance to
+/// the threads they run on; `tracing` events on other threads need the returned
+/// [`Capture::dispatch`] installed there (tracing's default is per thread).
+///
+/// # Panics
+/// If the instance's threads cannot be started (a test environment problem).
+pub fn capture() -> Capture {
+    capture_with(1.0)
+}
+
+/// Like [`capture`] with a head sampling ratio (0 keeps only what tail sampling or
+/// tracer bullets keep).
+///
+/// # Panics
+/// If the instance's threads cannot be started.
+pub fn capture_with(sampling_ratio: f64) -> Capture {
+    let (sink, captured) = MemorySink::new();
+    let lines = SharedBuffer::default();
+    let observe = Observe::start(Parts {
+        settings: Settings::default(),
+        resource: Resource {
+            service: "test".into(),
+            version: "0.0.0".into(),
+            env: Some("test".into()),
+            host: "localhost".into(),
+        },
+        log: Some((
+            LogFormat::Json,
+            Output::Writer(Box::new(lines.clone())),
+            1 << 20,
+        )),
+        sinks: vec![Box::new(sink)],
+        sampler: Sampler::new(sampling_ratio, true),
+        filter: "trace".into(),
+        shutdown_timeout: Duration::from_secs(5),
+    })
+    .expect("observe test instance");
+    let guard = observe.set_default();
+    Capture {
+        guard: Some(guard),
+        observe: Some(observe),
+        captured,
+        lines,
+    }
+}
+
+impl Capture {
+    fn observe(&self) -> &Observe {
+        self.observe.as_ref().expect("capture is alive")
+    }
+
+    /// Waits (up to 10 s) until everything recorded so far reached the sinks.
+    ///
+    /// # Panics
+    /// If the worker does not confirm within 10 s.
+    pub fn flush(&self) {
+        assert!(
+            self.observe().flush(Duration::from_secs(10)),
+            "observe flush timed out"
+        );
+    }
+
+    /// The instance's `tracing` dispatcher, to install on other threads
+    /// (`tracing::dispatcher::set_default`), e.g. in a runtime's `on_thread_start`.
+    pub fn dispatch(&self) -> tracing::Dispatch {
+        self.observe().dispatch.clone()
+    }
+
+    /// The captured spans and logs.
+    pub fn captured(&self) -> &Captured {
+        &self.captured
+    }
+
+    /// Every captured span.
+    pub fn spans(&self) -> Vec<SpanRecord> {
+        self.captured.spans()
+    }
+
+    /// The one span named `name` (panics unless there is exactly one).
+    pub fn span(&self, name: &str) -> SpanRecord {
+        self.captured.span(name)
+    }
+
+    /// Every captured log record.
+    pub fn logs(&self) -> Vec<LogRecord> {
+        self.captured.logs()
+    }
+
+    /// The JSON log lines written so far, parsed.
+    ///
+    /// # Panics
+    /// If a line is not valid JSON (a bug in observe).
+    pub fn log_lines(&self) -> Vec<serde_json::Value> {
+        self.lines
+            .contents()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// Counts of records the pipeline dropped: `(spans, logs)`.
+    pub fn dropped(&self) -> (u64, u64) {
+        let s = &self.observe().pipeline.stats;
+        (
+            s.dropped_spans.load(std::sync::atomic::Ordering::Relaxed),
+            s.dropped_logs.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.guard.take();
+        if let Some(o) = self.observe.take() {
+            o.shutdown();
+        }
     }
 }
