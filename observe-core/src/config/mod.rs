@@ -399,3 +399,8 @@ pub const VARIABLES: &[&str] = &[
     "OBSERVE_TRACER_BULLET_KEY",
     "OBSERVE_TRACER_BULLET_MAX_AGE",
 ];
+
+/// The configuration reference, compiled only for doctests so that its examples run.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/configuration.md")]
+struct ConfigurationReference;

@@ -211,18 +211,18 @@ impl Builder {
         let env_signal = SIGNAL_VARS.map(|vars| EnvOtlp::read(r, &vars));
         let env_exporters = EXPORTER_VARS.map(|var| r.var(var, parse_exporter));
 
-        let mut code_generic = CodeOtlp::new(&self.otlp, &GENERIC_METHODS);
-        let mut code_signal = self
+        let code_generic = CodeOtlp::new(r, &self.otlp, &GENERIC_METHODS);
+        let code_signal = self
             .otlp_signal
             .each_ref()
-            .map(|s| CodeOtlp::new(s, &SIGNAL_METHODS));
+            .map(|s| CodeOtlp::new(r, s, &SIGNAL_METHODS));
         let mut feature_problems: Vec<Problem> = Vec::new();
 
         let mut destinations: [Option<OtlpExport>; 3] = [None, None, None];
         for signal in Signal::ALL {
             let i = signal.index();
             let env_own = &env_signal[i];
-            let code_own = &mut code_signal[i];
+            let code_own = &code_signal[i];
 
             let protocol = first([
                 env_own.protocol.clone(),
@@ -244,11 +244,12 @@ impl Builder {
                 Some(own.as_given())
             } else if let Some(generic) = &env_generic.endpoint {
                 Some(generic.for_signal(signal, protocol.value))
-            } else if let Some(own) = code_own.endpoint(r) {
+            } else if let Some(own) = &code_own.endpoint {
                 Some(own.as_given())
             } else {
                 code_generic
-                    .endpoint(r)
+                    .endpoint
+                    .as_ref()
                     .map(|generic| generic.for_signal(signal, protocol.value))
             };
 
@@ -267,16 +268,18 @@ impl Builder {
             let headers = match (&env_own.headers, &env_generic.headers) {
                 (Some(own), _) => own.value.clone(),
                 (None, Some(generic)) => generic.value.clone(),
-                (None, None) => match code_own.headers(r) {
-                    Some(own) => own,
-                    None => code_generic.headers(r).unwrap_or_default(),
-                },
+                (None, None) => code_own
+                    .headers
+                    .as_ref()
+                    .or(code_generic.headers.as_ref())
+                    .cloned()
+                    .unwrap_or_default(),
             };
             let timeout = first([
                 env_own.timeout.clone(),
                 env_generic.timeout.clone(),
-                code_own.timeout(r),
-                code_generic.timeout(r),
+                code_own.timeout.clone(),
+                code_generic.timeout.clone(),
             ])
             .map_or(export::DEFAULT_TIMEOUT, |t| t.value);
             let compression = first([
@@ -293,16 +296,10 @@ impl Builder {
             ])
             .unwrap_or_else(|| Sourced::fallback(Compression::default()));
 
-            // What this build cannot do is an error, not a silent fallback.
-            if !cfg!(feature = "otlp") {
-                let source = endpoint
-                    .as_ref()
-                    .map(|e| &e.src)
-                    .or(exporter.as_ref().map(|e| &e.src));
-                if let Some(problem) = source.and_then(|s| s.problem(NO_OTLP_FEATURE)) {
-                    push_once(&mut feature_problems, problem);
-                }
-            }
+            // A transport or compression this build cannot do is an error: the operator
+            // asked for export that cannot work. A build without the `otlp` feature is
+            // different: its developer chose not to export, and an endpoint injected into
+            // every pod must not stop it, so export settings are kept but unused there.
             if protocol.value == Protocol::Grpc
                 && !cfg!(feature = "grpc")
                 && let Some(problem) = protocol.src.problem(NO_GRPC_FEATURE)
@@ -352,19 +349,15 @@ impl Builder {
         let metric_export_interval = r
             .var("OTEL_METRIC_EXPORT_INTERVAL", parse::millis)
             .map(|s| s.value)
-            .or_else(|| {
-                r.positive_code(
-                    "Builder::metric_export_interval",
-                    self.metric_export_interval,
-                )
-            })
+            .or(r.positive_code(
+                "Builder::metric_export_interval",
+                self.metric_export_interval,
+            ))
             .unwrap_or(export::DEFAULT_METRIC_INTERVAL);
         let metric_export_timeout = r
             .var("OTEL_METRIC_EXPORT_TIMEOUT", parse::millis)
             .map(|s| s.value)
-            .or_else(|| {
-                r.positive_code("Builder::metric_export_timeout", self.metric_export_timeout)
-            })
+            .or(r.positive_code("Builder::metric_export_timeout", self.metric_export_timeout))
             .unwrap_or(export::DEFAULT_METRIC_TIMEOUT);
         let [traces, logs, metrics] = destinations;
         ExportConfig {
@@ -427,13 +420,13 @@ impl Builder {
     }
 
     fn resolve_logs(&self, r: &mut Reader<'_>) -> LogConfig {
-        let filter = r
-            .var("RUST_LOG", parse_filter)
-            .map(|s| s.value)
-            .or_else(|| {
-                let code = self.log_filter.as_deref()?;
-                r.code("Builder::log_filter", code, parse_filter)
-            })
+        let env_filter = r.var("RUST_LOG", parse_filter).map(|s| s.value);
+        let code_filter = self
+            .log_filter
+            .as_deref()
+            .and_then(|code| r.code("Builder::log_filter", code, parse_filter));
+        let filter = env_filter
+            .or(code_filter)
             .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
         let format = r
             .var("OBSERVE_LOG_FORMAT", |s| {
@@ -464,7 +457,7 @@ impl Builder {
         let buffer_lines = r
             .var("OBSERVE_LOG_BUFFER", parse::positive_int)
             .map(|s| s.value)
-            .or_else(|| r.positive_code_int("Builder::log_buffer_lines", self.log_buffer_lines))
+            .or(r.positive_code_int("Builder::log_buffer_lines", self.log_buffer_lines))
             .unwrap_or(DEFAULT_LOG_BUFFER);
 
         let mut redaction = Redaction::default();
@@ -520,16 +513,16 @@ impl Builder {
     fn resolve_metrics(&self, r: &mut Reader<'_>) -> MetricsConfig {
         let window = r
             .var("OBSERVE_METRICS_WINDOW", parse::positive_duration)
-            .or_else(|| r.positive_code_sourced("Builder::metrics_window", self.metrics_window))
+            .or(r.positive_code_sourced("Builder::metrics_window", self.metrics_window))
             .unwrap_or_else(|| Sourced::fallback(DEFAULT_METRICS_WINDOW));
         let slice = r
             .var("OBSERVE_METRICS_SLICE", parse::positive_duration)
-            .or_else(|| r.positive_code_sourced("Builder::metrics_slice", self.metrics_slice))
+            .or(r.positive_code_sourced("Builder::metrics_slice", self.metrics_slice))
             .unwrap_or_else(|| Sourced::fallback(DEFAULT_METRICS_SLICE));
         let max_keys = r
             .var("OBSERVE_METRICS_MAX_KEYS", parse::positive_int)
             .map(|s| s.value)
-            .or_else(|| r.positive_code_int("Builder::metrics_max_keys", self.metrics_max_keys))
+            .or(r.positive_code_int("Builder::metrics_max_keys", self.metrics_max_keys))
             .unwrap_or(DEFAULT_METRICS_MAX_KEYS);
 
         let (mut window_value, mut slice_value) = (window.value, slice.value);
@@ -588,7 +581,7 @@ impl Builder {
                 }
             })
             .map(|s| s.value)
-            .or_else(|| match self.slow_threshold {
+            .or(match self.slow_threshold {
                 Some(Some(d)) if d.is_zero() => {
                     r.problems.push(Problem::code(
                         "Builder::slow_threshold",
@@ -607,13 +600,13 @@ impl Builder {
     }
 
     fn resolve_propagation(&self, r: &mut Reader<'_>) -> PropagationConfig {
-        let internal_hosts = r
+        let env_hosts = r
             .var("OBSERVE_INTERNAL_HOSTS", |s| {
                 InternalHosts::parse(parse::comma_list(s)).map_err(Invalid::from)
             })
-            .map(|s| s.value)
-            .or_else(|| {
-                let patterns = self.internal_hosts.as_ref()?;
+            .map(|s| s.value);
+        let code_hosts =
+            self.internal_hosts.as_ref().and_then(|patterns| {
                 match InternalHosts::parse(patterns.iter().map(String::as_str)) {
                     Ok(hosts) => Some(hosts),
                     Err(expected) => {
@@ -625,8 +618,8 @@ impl Builder {
                         None
                     }
                 }
-            })
-            .unwrap_or_default();
+            });
+        let internal_hosts = env_hosts.or(code_hosts).unwrap_or_default();
         let inbound_context = r
             .var("OBSERVE_INBOUND_CONTEXT", |s| {
                 parse::one_of(
@@ -660,22 +653,21 @@ impl Builder {
             .unwrap_or_else(|| Sourced::fallback(TracerBulletPolicy::default()));
 
         let problems_before_key = r.problems.len();
-        let key = r
+        let env_key = r
             .secret_var("OBSERVE_TRACER_BULLET_KEY", |s| {
                 TracerBulletKey::parse(s).ok_or_else(|| Invalid::from(secret::KEY))
             })
-            .map(|s| s.value)
-            .or_else(|| {
-                let bytes = &self.tracer_bullet_key.as_ref()?.0;
-                let key = TracerBulletKey::from_bytes(bytes.clone());
-                if key.is_none() {
-                    r.problems.push(
-                        Problem::code("Builder::tracer_bullet_key", "", "at least 32 bytes")
-                            .redacted(),
-                    );
-                }
-                key
-            });
+            .map(|s| s.value);
+        let code_key = self.tracer_bullet_key.as_ref().and_then(|bytes| {
+            let key = TracerBulletKey::from_bytes(bytes.0.clone());
+            if key.is_none() {
+                r.problems.push(
+                    Problem::code("Builder::tracer_bullet_key", "", "at least 32 bytes").redacted(),
+                );
+            }
+            key
+        });
+        let key = env_key.or(code_key);
         let key_was_bad = r.problems.len() > problems_before_key;
         let mut tracer_bullet_policy = policy.value;
         if policy.value == TracerBulletPolicy::Signed && key.is_none() {
@@ -690,9 +682,7 @@ impl Builder {
         let tracer_bullet_max_age = r
             .var("OBSERVE_TRACER_BULLET_MAX_AGE", parse::positive_duration)
             .map(|s| s.value)
-            .or_else(|| {
-                r.positive_code("Builder::tracer_bullet_max_age", self.tracer_bullet_max_age)
-            })
+            .or(r.positive_code("Builder::tracer_bullet_max_age", self.tracer_bullet_max_age))
             .unwrap_or(DEFAULT_TRACER_BULLET_MAX_AGE);
         PropagationConfig {
             internal_hosts,
@@ -993,8 +983,6 @@ const SIGNAL_METHODS: OtlpMethods = OtlpMethods {
     compression: "Builder::otlp_signal_compression",
 };
 
-const NO_OTLP_FEATURE: &str =
-    "no OTLP export: this build of observe-core has no exporter (enable its `otlp` feature)";
 const NO_GRPC_FEATURE: &str =
     "http/protobuf: this build of observe-core cannot speak grpc (enable its `grpc` feature)";
 const NO_GZIP_FEATURE: &str =
@@ -1021,65 +1009,49 @@ impl EnvOtlp {
     }
 }
 
-/// The OTLP settings of one scope given in code; strings are parsed on first use, so
-/// that a value the environment overrides is not validated.
+/// The OTLP settings of one scope given in code, validated.
 struct CodeOtlp<'b> {
     settings: &'b OtlpSettings,
     methods: &'static OtlpMethods,
-    endpoint: Option<Option<Sourced<url::Url>>>,
-    headers: Option<Option<Headers>>,
+    endpoint: Option<Sourced<url::Url>>,
+    headers: Option<Headers>,
+    timeout: Option<Sourced<Duration>>,
 }
 
 impl<'b> CodeOtlp<'b> {
-    fn new(settings: &'b OtlpSettings, methods: &'static OtlpMethods) -> Self {
+    fn new(r: &mut Reader<'_>, settings: &'b OtlpSettings, methods: &'static OtlpMethods) -> Self {
+        let endpoint = settings.endpoint.as_deref().and_then(|given| {
+            let url = r.code(methods.endpoint, given, parse::endpoint)?;
+            Some(Sourced {
+                value: url,
+                src: Src::Code {
+                    method: methods.endpoint,
+                    shown: given.trim().to_owned(),
+                },
+            })
+        });
+        let headers = settings.headers.as_ref().and_then(|pairs| {
+            let pairs = pairs
+                .iter()
+                .map(|(n, v)| (n.trim().to_owned(), v.0.clone()))
+                .collect();
+            match Headers::from_pairs(pairs) {
+                Ok(headers) => Some(headers),
+                Err(expected) => {
+                    r.problems
+                        .push(Problem::code(methods.headers, "", expected).redacted());
+                    None
+                }
+            }
+        });
+        let timeout = r.positive_code_sourced(methods.timeout, settings.timeout);
         CodeOtlp {
             settings,
             methods,
-            endpoint: None,
-            headers: None,
+            endpoint,
+            headers,
+            timeout,
         }
-    }
-
-    fn endpoint(&mut self, r: &mut Reader<'_>) -> Option<&Sourced<url::Url>> {
-        let (settings, method) = (self.settings, self.methods.endpoint);
-        self.endpoint
-            .get_or_insert_with(|| {
-                let given = settings.endpoint.as_deref()?;
-                let url = r.code(method, given, parse::endpoint)?;
-                Some(Sourced {
-                    value: url,
-                    src: Src::Code {
-                        method,
-                        shown: given.trim().to_owned(),
-                    },
-                })
-            })
-            .as_ref()
-    }
-
-    fn headers(&mut self, r: &mut Reader<'_>) -> Option<Headers> {
-        let (settings, method) = (self.settings, self.methods.headers);
-        self.headers
-            .get_or_insert_with(|| {
-                let pairs = settings.headers.as_ref()?;
-                let pairs = pairs
-                    .iter()
-                    .map(|(n, v)| (n.trim().to_owned(), v.0.clone()))
-                    .collect();
-                match Headers::from_pairs(pairs) {
-                    Ok(headers) => Some(headers),
-                    Err(expected) => {
-                        r.problems
-                            .push(Problem::code(method, "", expected).redacted());
-                        None
-                    }
-                }
-            })
-            .clone()
-    }
-
-    fn timeout(&mut self, r: &mut Reader<'_>) -> Option<Sourced<Duration>> {
-        r.positive_code_sourced(self.methods.timeout, self.settings.timeout)
     }
 }
 
@@ -1198,45 +1170,44 @@ fn resolve_batch(
     let batch = r.var(vars[3], parse::positive_int);
 
     // Values from code are typed, but zero is as wrong there as in the environment.
-    let mut code_checked = |value: Option<Sourced<usize>>, name: &str, current: usize| {
-        value.or_else(|| {
-            if current == 0 {
-                r.problems
-                    .extend(field(name, &current).problem(parse::POSITIVE_INT));
-                None
-            } else {
-                Some(from_code(current, base_src(name, &current)))
-            }
-        })
+    let mut code_count = |name: &str, current: usize| {
+        if code.is_some() && current == 0 {
+            r.problems
+                .extend(field(name, &current).problem(parse::POSITIVE_INT));
+            None
+        } else {
+            Some(from_code(current, base_src(name, &current)))
+        }
     };
-    let queue = code_checked(queue, "max_queue_size", base.max_queue_size)
+    let code_queue = code_count("max_queue_size", base.max_queue_size);
+    let code_batch = code_count("max_export_batch_size", base.max_export_batch_size);
+    let queue = queue
+        .or(code_queue)
         .unwrap_or_else(|| Sourced::fallback(default.max_queue_size));
-    let batch = code_checked(batch, "max_export_batch_size", base.max_export_batch_size)
+    let batch = batch
+        .or(code_batch)
         .unwrap_or_else(|| Sourced::fallback(default.max_export_batch_size));
-    let mut duration_checked =
-        |value: Option<Sourced<Duration>>, name: &str, current: Duration, fallback: Duration| {
-            value.map(|s| s.value).unwrap_or_else(|| {
-                if current.is_zero() {
-                    r.problems
-                        .extend(field(name, &current).problem("a duration greater than 0"));
-                    fallback
-                } else {
-                    current
-                }
-            })
-        };
-    let schedule_delay = duration_checked(
-        delay,
+    let mut code_duration = |name: &str, current: Duration, fallback: Duration| {
+        if code.is_some() && current.is_zero() {
+            r.problems
+                .extend(field(name, &current).problem("a duration greater than 0"));
+            fallback
+        } else {
+            current
+        }
+    };
+    let code_delay = code_duration(
         "schedule_delay",
         base.schedule_delay,
         default.schedule_delay,
     );
-    let export_timeout = duration_checked(
-        timeout,
+    let code_timeout = code_duration(
         "export_timeout",
         base.export_timeout,
         default.export_timeout,
     );
+    let schedule_delay = delay.map_or(code_delay, |s| s.value);
+    let export_timeout = timeout.map_or(code_timeout, |s| s.value);
 
     let (mut max_queue_size, mut max_export_batch_size) = (queue.value, batch.value);
     if batch.value > queue.value {
