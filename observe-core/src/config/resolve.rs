@@ -1157,7 +1157,6 @@ fn resolve_batch(
         method,
         shown: format!("{name} = {value:?}"),
     };
-    let from_code = |value, src: Src| Sourced { value, src };
     let base = code.unwrap_or(default);
     let base_src = |name: &str, value: &dyn fmt::Debug| match code {
         Some(_) => field(name, value),
@@ -1176,7 +1175,10 @@ fn resolve_batch(
                 .extend(field(name, &current).problem(parse::POSITIVE_INT));
             None
         } else {
-            Some(from_code(current, base_src(name, &current)))
+            Some(Sourced {
+                value: current,
+                src: base_src(name, &current),
+            })
         }
     };
     let code_queue = code_count("max_queue_size", base.max_queue_size);
