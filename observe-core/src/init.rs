@@ -2,11 +2,14 @@
 //! on drop.
 
 use std::fmt;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::{EnvFilter, Registry};
 
+use crate::config::{Builder, Config, LogOutput};
 use crate::layer::ObserveLayer;
 use crate::log::{LogFormat, LogWriter, Output, Resource};
 use crate::pipeline::{Pipeline, Sampler, ScopedGuard, Settings, Sink};
@@ -29,7 +32,7 @@ pub enum InitError {
 impl fmt::Display for InitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            InitError::Config(e) => write!(f, "invalid observe configuration: {e}"),
+            InitError::Config(e) => write!(f, "{e}"),
             InitError::AlreadyInitialized => f.write_str(
                 "observe is already initialised in this process (init was called twice)",
             ),
@@ -56,6 +59,142 @@ impl From<crate::config::ConfigError> for InitError {
     fn from(e: crate::config::ConfigError) -> Self {
         InitError::Config(e)
     }
+}
+
+/// What only code can hand to the builder: extra sinks and a log writer. Shared
+/// between clones of a builder; the first instance started takes them.
+#[derive(Clone, Default)]
+pub(crate) struct Extras {
+    sinks: Arc<Mutex<Vec<Box<dyn Sink>>>>,
+    log_writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+}
+
+impl fmt::Debug for Extras {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sinks = self.sinks.lock().map_or(0, |s| s.len());
+        f.debug_struct("Extras")
+            .field("sinks", &sinks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Extras {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.sinks, &other.sinks)
+    }
+}
+
+impl Builder {
+    /// Adds a sink: it receives every finished span and log record on observe's
+    /// background thread (see [`Sink`]).
+    pub fn sink(self, sink: impl Sink) -> Self {
+        self.extras
+            .sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(sink));
+        self
+    }
+
+    /// Writes log lines to `writer` instead of the configured output (a file, or a
+    /// buffer in tests). Writes happen on observe's own writer thread.
+    pub fn log_writer(self, writer: impl Write + Send + 'static) -> Self {
+        *self
+            .extras
+            .log_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(writer));
+        self
+    }
+
+    /// Resolves the configuration and installs observe for the whole process: the
+    /// global `tracing` subscriber (a `Registry` with the `RUST_LOG` filter and
+    /// observe's layer), the background threads, and the `log` crate bridge.
+    ///
+    /// # Errors
+    /// An invalid configuration, a second `init`, or another global subscriber.
+    pub fn init(self) -> Result<Guard, InitError> {
+        match self.build()? {
+            Some(observe) => observe.install(),
+            None => Ok(Guard::disabled()),
+        }
+    }
+
+    /// Resolves the configuration and starts an instance without installing it
+    /// anywhere: make it current on a thread with [`Observe::set_default`] (tests), or
+    /// install it with [`Observe::install`]. `Ok(None)` when `OTEL_SDK_DISABLED=true`.
+    ///
+    /// # Errors
+    /// An invalid configuration, or a background thread that could not start.
+    pub fn build(self) -> Result<Option<Observe>, InitError> {
+        let extras = self.extras.clone();
+        let config = self.resolve()?;
+        if config.disabled {
+            return Ok(None);
+        }
+        Observe::from_config(&config, extras).map(Some)
+    }
+
+    /// Resolves the configuration and starts observe for the whole process without
+    /// installing a `tracing` subscriber: add the returned layer to your own. Spans
+    /// and logs work as with [`init`](Self::init).
+    ///
+    /// # Errors
+    /// An invalid configuration, or a second initialisation.
+    pub fn layer(self) -> Result<(ObserveLayer, Guard), InitError> {
+        let Some(observe) = self.build()? else {
+            return Ok((ObserveLayer::new(), Guard::disabled()));
+        };
+        observe
+            .pipeline
+            .install_global()
+            .map_err(|_| InitError::AlreadyInitialized)?;
+        crate::span::install_panic_hook();
+        Ok((
+            ObserveLayer::new(),
+            Guard {
+                pipeline: Some(observe.pipeline),
+                shutdown_timeout: observe.shutdown_timeout,
+            },
+        ))
+    }
+}
+
+/// Starts observe with the configuration from the environment (see
+/// [`config`](crate::config)) and installs it for the whole process. Keep the
+/// returned [`Guard`] for the whole of `main`: dropping it flushes and stops.
+///
+/// ```no_run
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let _observe = observe_core::init()?;
+///     tracing::info!("started");
+///     Ok(())
+/// }
+/// ```
+///
+/// # Errors
+/// An invalid configuration (one error listing every bad variable), a second call,
+/// or another global `tracing` subscriber (use [`layer()`] then).
+pub fn init() -> Result<Guard, InitError> {
+    Observe::builder().init()
+}
+
+/// observe as a `tracing` layer, for applications that compose their own
+/// subscriber; observe's background threads start and its spans work as with
+/// [`init`].
+///
+/// ```no_run
+/// use tracing_subscriber::layer::SubscriberExt as _;
+/// let (layer, _guard) = observe_core::layer()?;
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::set_global_default(subscriber)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// As [`Builder::layer`].
+pub fn layer() -> Result<(ObserveLayer, Guard), InitError> {
+    Observe::builder().layer()
 }
 
 /// Everything a pipeline is started from, resolved from the configuration.
@@ -90,15 +229,63 @@ impl fmt::Debug for Observe {
     }
 }
 
+/// The head sampler for a configured one.
+fn sampler_for(s: crate::config::Sampler) -> Sampler {
+    use crate::config::Sampler as S;
+    match s {
+        S::AlwaysOn => Sampler::new(1.0, false),
+        S::AlwaysOff => Sampler::new(0.0, false),
+        S::TraceIdRatio(r) => Sampler::new(r, false),
+        S::ParentBasedAlwaysOff => Sampler::new(0.0, true),
+        S::ParentBasedTraceIdRatio(r) => Sampler::new(r, true),
+        // Future samplers default to following the parent and keeping roots.
+        _ => Sampler::new(1.0, true),
+    }
+}
+
 impl Observe {
+    /// A builder: configuration from the environment, defaults from code.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn from_config(config: &Config, extras: Extras) -> Result<Observe, InitError> {
+        let sinks = std::mem::take(&mut *extras.sinks.lock().unwrap_or_else(|e| e.into_inner()));
+        let writer = extras
+            .log_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let output = match (writer, config.logs.output) {
+            (Some(w), _) => Some(Output::Writer(w)),
+            (None, LogOutput::Stdout) => Some(Output::Stdout),
+            (None, LogOutput::Stderr) => Some(Output::Stderr),
+            (None, _) => None,
+        };
+        let service = &config.service;
+        Observe::start(Parts {
+            settings: Settings {
+                redact: config.logs.redaction.clone(),
+                ..Settings::default()
+            },
+            resource: Resource {
+                service: service.name.clone(),
+                version: service.version.clone(),
+                env: service.environment.clone(),
+                host: service.host.clone(),
+            },
+            log: output.map(|o| (config.logs.format, o, config.logs.buffer_lines)),
+            sinks,
+            sampler: sampler_for(config.sampler),
+            filter: config.logs.filter.clone(),
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+
     pub(crate) fn start(parts: Parts) -> Result<Observe, InitError> {
-        let filter = EnvFilter::try_new(&parts.filter).map_err(|e| {
-            InitError::Config(crate::config::ConfigError::single(
-                "RUST_LOG",
-                &parts.filter,
-                &format!("tracing filter directives ({e})"),
-            ))
-        })?;
+        // The configuration validated the directives already; a failure here is a
+        // filter built in code by observe itself.
+        let filter = EnvFilter::try_new(&parts.filter).unwrap_or_else(|_| EnvFilter::new("info"));
         let mut settings = parts.settings;
         if let Some(level) = filter.max_level_hint() {
             settings.span_level = level;
@@ -129,26 +316,37 @@ impl Observe {
         }
     }
 
+    /// This instance's `tracing` dispatcher (to install on threads of your own with
+    /// `tracing::dispatcher::set_default`).
+    pub fn dispatch(&self) -> &tracing::Dispatch {
+        &self.dispatch
+    }
+
     /// Delivers everything recorded so far to the sinks (logs written, spans
     /// exported), waiting at most `timeout`. Returns whether it finished in time.
     pub fn flush(&self, timeout: Duration) -> bool {
         self.pipeline.flush(Instant::now() + timeout)
     }
 
-    /// Flushes and stops, waiting at most the configured shutdown timeout.
+    /// Flushes and stops, waiting at most the configured shutdown timeout. Returns
+    /// whether everything was delivered in time.
     pub fn shutdown(self) -> bool {
         self.pipeline
             .shutdown(Instant::now() + self.shutdown_timeout)
     }
 
     /// Installs this instance for the whole process.
+    ///
+    /// # Errors
+    /// A second installation, or another global `tracing` subscriber.
     pub fn install(self) -> Result<Guard, InitError> {
         self.pipeline
             .install_global()
             .map_err(|_| InitError::AlreadyInitialized)?;
         if tracing::dispatcher::set_global_default(self.dispatch.clone()).is_err() {
-            // Another subscriber was there first; our pipeline stays installed for
-            // spans, but refuse loudly: the user has to compose with `layer()`.
+            // Another subscriber was there first. Our pipeline stays installed (it
+            // cannot be uninstalled) but is stopped; the user has to compose with
+            // `layer()` instead.
             self.pipeline
                 .shutdown(Instant::now() + Duration::from_millis(100));
             return Err(InitError::SubscriberExists);
@@ -158,7 +356,7 @@ impl Observe {
         let _ = tracing_log::LogTracer::init();
         crate::span::install_panic_hook();
         Ok(Guard {
-            pipeline: self.pipeline,
+            pipeline: Some(self.pipeline),
             shutdown_timeout: self.shutdown_timeout,
         })
     }
@@ -178,20 +376,36 @@ pub struct DefaultGuard {
 #[must_use = "dropping the guard shuts observe down; keep it alive for the whole of main"]
 #[derive(Debug)]
 pub struct Guard {
-    pipeline: &'static Pipeline,
+    pipeline: Option<&'static Pipeline>,
     shutdown_timeout: Duration,
 }
 
 impl Guard {
-    /// Delivers everything recorded so far, waiting at most `timeout`.
+    /// The guard of a disabled observe (`OTEL_SDK_DISABLED=true`).
+    fn disabled() -> Guard {
+        Guard {
+            pipeline: None,
+            shutdown_timeout: Duration::ZERO,
+        }
+    }
+
+    /// Whether observe is running (false when disabled by configuration).
+    pub fn is_enabled(&self) -> bool {
+        self.pipeline.is_some()
+    }
+
+    /// Delivers everything recorded so far, waiting at most `timeout`. Returns
+    /// whether it finished in time.
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.pipeline.flush(Instant::now() + timeout)
+        self.pipeline
+            .is_none_or(|p| p.flush(Instant::now() + timeout))
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        self.pipeline
-            .shutdown(Instant::now() + self.shutdown_timeout);
+        if let Some(p) = self.pipeline {
+            p.shutdown(Instant::now() + self.shutdown_timeout);
+        }
     }
 }

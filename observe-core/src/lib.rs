@@ -28,7 +28,7 @@ pub mod testing;
 pub mod __private;
 
 pub use ids::{SpanContext, SpanId, TraceFlags, TraceId};
-pub use init::{DefaultGuard, Guard, InitError, Observe};
+pub use init::{DefaultGuard, Guard, InitError, Observe, init, layer};
 pub use layer::ObserveLayer;
 pub use span::FutureExt;
 

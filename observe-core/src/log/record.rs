@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use tracing_core::field::{Field, Visit};
 use tracing_core::{Level, Metadata};
 
-use super::Redactor;
 use crate::clock::Tick;
+use crate::config::Redaction as Redactor;
 use crate::context::ContextState;
 use crate::ids::{SpanId, TraceFlags, TraceId};
 use crate::span::{KeyValue, SpanData, SpanName, Value};

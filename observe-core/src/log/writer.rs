@@ -12,19 +12,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::{LogRecord, format};
+use super::{LogFormat, LogRecord, format};
 use crate::pipeline::Sink;
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum LogFormat {
-    /// One JSON object per line (the default).
-    #[default]
-    Json,
-    /// A readable line, for local development.
-    Pretty,
-}
 
 /// Where log lines go.
 pub(crate) enum Output {
@@ -67,7 +56,6 @@ pub(crate) struct LogWriter {
     format: LogFormat,
     color: bool,
     resource_fragment: Vec<u8>,
-    level: tracing_core::LevelFilter,
     pending: Batch,
     max_lines: usize,
     tx: Option<mpsc::SyncSender<Batch>>,
@@ -133,7 +121,6 @@ impl LogWriter {
                 format,
                 color,
                 resource_fragment: resource.json_fragment(),
-                level: tracing_core::LevelFilter::TRACE,
                 pending: Batch {
                     bytes: Vec::with_capacity(16 * 1024),
                     lines: 0,
@@ -148,13 +135,6 @@ impl LogWriter {
             },
             stats,
         ))
-    }
-
-    /// Only records at or above `level` are written (the subscriber's filter usually
-    /// decides first; this is for sinks shared with a more verbose recorder).
-    pub(crate) fn with_level(mut self, level: tracing_core::LevelFilter) -> Self {
-        self.level = level;
-        self
     }
 
     fn send_pending(&mut self) {
@@ -219,9 +199,6 @@ fn drop_warning(delta: u64, total: u64, resource: &[u8], format: LogFormat) -> S
 
 impl Sink for LogWriter {
     fn on_log(&mut self, log: &LogRecord) {
-        if log.level() > self.level {
-            return;
-        }
         match self.format {
             LogFormat::Json => {
                 format::write_json(&mut self.pending.bytes, log, &self.resource_fragment)

@@ -15,7 +15,7 @@
 
 pub(crate) mod ring;
 mod sampler;
-pub mod sink;
+pub(crate) mod sink;
 mod worker;
 
 use std::cell::Cell;
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 pub(crate) use sampler::Sampler;
-pub use sink::Sink;
+pub(crate) use sink::Sink;
 pub(crate) use worker::Command;
 
 use crate::log::LogRecord;
@@ -60,7 +60,7 @@ pub(crate) struct Settings {
     /// How often the worker drains the rings when nobody wakes it.
     pub(crate) drain_interval: Duration,
     /// Field names whose values are never logged.
-    pub(crate) redact: crate::log::Redactor,
+    pub(crate) redact: crate::config::Redaction,
     /// The most verbose level at which `#[traced]` spans are recorded as spans.
     pub(crate) span_level: tracing_core::LevelFilter,
 }
@@ -70,7 +70,7 @@ impl Default for Settings {
         Settings {
             ring_capacity: 4096,
             drain_interval: Duration::from_millis(20),
-            redact: crate::log::Redactor::default(),
+            redact: crate::config::Redaction::default(),
             span_level: tracing_core::LevelFilter::TRACE,
         }
     }
@@ -176,13 +176,6 @@ impl Pipeline {
             // SAFETY: as in `current`: only leaked pipelines are ever stored.
             Err(existing) => Err(unsafe { &*existing }),
         }
-    }
-
-    /// The global pipeline, running or not.
-    pub(crate) fn global() -> Option<&'static Pipeline> {
-        let p = GLOBAL.load(Ordering::Acquire);
-        // SAFETY: as in `current`: only leaked pipelines are ever stored.
-        (!p.is_null()).then(|| unsafe { &*p })
     }
 
     /// Makes this pipeline the current one on this thread until the guard drops.

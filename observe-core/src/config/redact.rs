@@ -1,0 +1,149 @@
+//! Which log and span fields are sensitive (`OBSERVE_REDACT_FIELDS`).
+
+/// The field names always treated as sensitive.
+pub const DEFAULT_SENSITIVE_FIELDS: [&str; 6] = [
+    "password",
+    "token",
+    "authorization",
+    "secret",
+    "cookie",
+    "api_key",
+];
+
+/// The names of fields whose values are replaced by a placeholder in logs, spans and
+/// exports.
+///
+/// It holds [`DEFAULT_SENSITIVE_FIELDS`] plus the names added with
+/// `OBSERVE_REDACT_FIELDS` or [`Builder::redact_fields`]; names can be added, never
+/// removed. A field is sensitive when a name equals, ignoring ASCII case, either its
+/// full name or its **last path segment** (the part after the last `.`): `password`
+/// covers `password`, `user.password` and `db.Password`, but not `password_hint` or
+/// `db_password` (add those explicitly). A name containing dots, such as
+/// `user.email`, covers that full field name.
+///
+/// ```
+/// use observe_core::config::Builder;
+///
+/// let config = Builder::new()
+///     .ignore_env()
+///     .redact_fields(["email", "user.ssn"])
+///     .build_config()?;
+/// let redaction = &config.logs.redaction;
+/// assert!(redaction.is_sensitive("http.request.header.Authorization"));
+/// assert!(redaction.is_sensitive("customer.email"));
+/// assert!(redaction.is_sensitive("user.ssn"));
+/// assert!(!redaction.is_sensitive("ssn"));
+/// assert!(!redaction.is_sensitive("password_hint"));
+/// # Ok::<(), observe_core::config::ConfigError>(())
+/// ```
+///
+/// [`Builder::redact_fields`]: super::Builder::redact_fields
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Redaction {
+    /// Lowercase, without duplicates, the defaults first.
+    names: Vec<Box<str>>,
+}
+
+impl Default for Redaction {
+    fn default() -> Self {
+        Redaction {
+            names: DEFAULT_SENSITIVE_FIELDS.iter().map(|&n| n.into()).collect(),
+        }
+    }
+}
+
+pub(crate) const FIELD_NAMES: &str =
+    "a comma-separated list of field names such as email,ssn (no spaces inside a name)";
+
+impl Redaction {
+    /// Adds one name (trimmed; ignored when empty or already present). The error is
+    /// the phrase after "expected".
+    pub(crate) fn add(&mut self, name: &str) -> Result<(), String> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Ok(());
+        }
+        if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("{FIELD_NAMES} ({name:?} has a space)"));
+        }
+        let name = name.to_ascii_lowercase();
+        if !self.names.iter().any(|n| **n == *name) {
+            self.names.push(name.into());
+        }
+        Ok(())
+    }
+
+    /// `true` when the field's values must not be logged or exported.
+    ///
+    /// It does not allocate; its cost grows with the number of names (six by default).
+    pub fn is_sensitive(&self, field: &str) -> bool {
+        let last = field.rsplit('.').next().unwrap_or(field);
+        self.names
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(last) || name.eq_ignore_ascii_case(field))
+    }
+
+    /// The sensitive names, lowercase, the defaults first.
+    pub fn names(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.names.iter().map(|n| &**n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_last_segment_case_insensitively() {
+        let r = Redaction::default();
+        for sensitive in [
+            "password",
+            "PASSWORD",
+            "user.password",
+            "http.request.header.authorization",
+            "Cookie",
+            "api_key",
+            "a.b.c.Token",
+            "secret",
+        ] {
+            assert!(r.is_sensitive(sensitive), "{sensitive}");
+        }
+        for plain in [
+            "password_hint",
+            "db_password",
+            "tokens",
+            "password.length",
+            "user",
+            "",
+        ] {
+            assert!(!r.is_sensitive(plain), "{plain}");
+        }
+    }
+
+    #[test]
+    fn added_names_extend_the_defaults_without_duplicates() {
+        let mut r = Redaction::default();
+        r.add(" Email ").unwrap();
+        r.add("password").unwrap();
+        r.add("").unwrap();
+        r.add("user.ssn").unwrap();
+        assert_eq!(
+            r.names().collect::<Vec<_>>(),
+            [
+                "password",
+                "token",
+                "authorization",
+                "secret",
+                "cookie",
+                "api_key",
+                "email",
+                "user.ssn"
+            ]
+        );
+        assert!(r.is_sensitive("customer.EMAIL"));
+        assert!(r.is_sensitive("USER.SSN"));
+        assert!(!r.is_sensitive("other.ssn"));
+        let err = r.add("two words").unwrap_err();
+        assert!(err.contains("\"two words\" has a space"), "{err}");
+    }
+}

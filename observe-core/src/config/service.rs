@@ -1,0 +1,345 @@
+//! Service identity: what the application's own crate says about itself, captured at
+//! build time by [`service_info!`](crate::service_info), and what is detected at run
+//! time (executable name, host name).
+
+use std::borrow::Cow;
+
+use super::error::{Origin, Problem};
+
+/// The application's identity as its Cargo package describes it: name, version and
+/// the `[package.metadata.observe]` table (team, owner, runbook, repository).
+///
+/// A library cannot read the application's `Cargo.toml` at run time, so the
+/// [`service_info!`](crate::service_info) macro captures it where it expands, in the
+/// application crate, and [`Builder::service_info`](super::Builder::service_info)
+/// takes the result:
+///
+/// ```
+/// let builder = observe_core::config::Builder::new()
+///     .service_info(observe_core::service_info!());
+/// # let _ = builder;
+/// ```
+///
+/// The environment still wins: `OTEL_SERVICE_NAME` and the `service.name` /
+/// `service.version` keys of `OTEL_RESOURCE_ATTRIBUTES` override the name and version.
+/// Without any of these, the name is the executable's file name and the version
+/// `unknown`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceInfo {
+    /// The service name (`CARGO_PKG_NAME` of the application).
+    pub name: Cow<'static, str>,
+    /// The service version (`CARGO_PKG_VERSION` of the application).
+    pub version: Cow<'static, str>,
+    /// The owning team (`[package.metadata.observe] team`).
+    pub team: Option<Cow<'static, str>>,
+    /// The owner to page (`[package.metadata.observe] owner`).
+    pub owner: Option<Cow<'static, str>>,
+    /// A link to the runbook (`[package.metadata.observe] runbook`).
+    pub runbook: Option<Cow<'static, str>>,
+    /// The source repository (`[package.metadata.observe] repository`, else the
+    /// package's own `repository` field).
+    pub repository: Option<Cow<'static, str>>,
+    /// Problems found in `[package.metadata.observe]`, reported by the builder.
+    problems: Vec<Problem>,
+}
+
+pub(crate) const METADATA_KEYS: &str =
+    "one of the keys team, owner, runbook, repository, each a string";
+
+impl ServiceInfo {
+    /// An identity from a name and a version, without metadata.
+    ///
+    /// ```
+    /// use observe_core::config::ServiceInfo;
+    ///
+    /// let info = ServiceInfo::new("checkout", "1.4.2").with_team("payments");
+    /// assert_eq!(info.team.as_deref(), Some("payments"));
+    /// ```
+    pub fn new(name: impl Into<Cow<'static, str>>, version: impl Into<Cow<'static, str>>) -> Self {
+        ServiceInfo {
+            name: name.into(),
+            version: version.into(),
+            team: None,
+            owner: None,
+            runbook: None,
+            repository: None,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Sets the owning team.
+    pub fn with_team(mut self, team: impl Into<Cow<'static, str>>) -> Self {
+        self.team = Some(team.into());
+        self
+    }
+
+    /// Sets the owner to page.
+    pub fn with_owner(mut self, owner: impl Into<Cow<'static, str>>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Sets the runbook link.
+    pub fn with_runbook(mut self, runbook: impl Into<Cow<'static, str>>) -> Self {
+        self.runbook = Some(runbook.into());
+        self
+    }
+
+    /// Sets the source repository.
+    pub fn with_repository(mut self, repository: impl Into<Cow<'static, str>>) -> Self {
+        self.repository = Some(repository.into());
+        self
+    }
+
+    /// What [`service_info!`](crate::service_info) expands to. Not a stable API.
+    ///
+    /// `manifest` is the text of the application's `Cargo.toml`; its
+    /// `[package.metadata.observe]` table is read here, once. Unknown keys and values
+    /// that are not strings become problems that the builder reports at start-up.
+    #[doc(hidden)]
+    pub fn __from_cargo(
+        name: &'static str,
+        version: &'static str,
+        package_repository: &'static str,
+        manifest: &str,
+    ) -> Self {
+        let mut info = ServiceInfo::new(name, version);
+        if !package_repository.is_empty() {
+            info.repository = Some(Cow::Borrowed(package_repository));
+        }
+        info.read_metadata(manifest);
+        info
+    }
+
+    fn read_metadata(&mut self, manifest: &str) {
+        const WHERE: &str = "[package.metadata.observe]";
+        let table = match manifest.parse::<toml::Table>() {
+            Ok(table) => table,
+            Err(err) => {
+                let first_line = err.to_string().lines().next().unwrap_or("").to_owned();
+                self.problems.push(Problem::new(
+                    Origin::Code,
+                    "Cargo.toml",
+                    first_line,
+                    "a manifest that parses as TOML",
+                ));
+                return;
+            }
+        };
+        let Some(observe) = table
+            .get("package")
+            .and_then(|p| p.get("metadata"))
+            .and_then(|m| m.get("observe"))
+        else {
+            return;
+        };
+        let Some(observe) = observe.as_table() else {
+            self.problems.push(Problem::new(
+                Origin::Code,
+                WHERE,
+                show(observe),
+                "a table with the keys team, owner, runbook, repository",
+            ));
+            return;
+        };
+        for (key, value) in observe {
+            let slot = match key.as_str() {
+                "team" => &mut self.team,
+                "owner" => &mut self.owner,
+                "runbook" => &mut self.runbook,
+                "repository" => &mut self.repository,
+                _ => {
+                    self.problems.push(Problem::new(
+                        Origin::Code,
+                        format!("{WHERE} {key}"),
+                        show(value),
+                        METADATA_KEYS,
+                    ));
+                    continue;
+                }
+            };
+            match value.as_str() {
+                Some(s) if !s.trim().is_empty() => *slot = Some(Cow::Owned(s.trim().to_owned())),
+                Some(_) => {}
+                None => self.problems.push(Problem::new(
+                    Origin::Code,
+                    format!("{WHERE} {key}"),
+                    show(value),
+                    "a string",
+                )),
+            }
+        }
+    }
+
+    pub(crate) fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
+/// A short rendering of a TOML value for an error message.
+fn show(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(_) => "[...]".to_owned(),
+        toml::Value::Table(_) => "{...}".to_owned(),
+    }
+}
+
+/// Captures the calling crate's [`ServiceInfo`] at build time: its
+/// `CARGO_PKG_NAME`, `CARGO_PKG_VERSION`, `repository`, and its
+/// `[package.metadata.observe]` table.
+///
+/// ```toml
+/// # The application's Cargo.toml
+/// [package.metadata.observe]
+/// team = "payments"
+/// owner = "payments-oncall@example.com"
+/// runbook = "https://wiki.example.com/runbooks/checkout"
+/// repository = "https://github.com/example/checkout"   # default: package.repository
+/// ```
+///
+/// ```
+/// let info = observe_core::service_info!();
+/// assert_eq!(info.name, env!("CARGO_PKG_NAME"));
+/// assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+/// ```
+///
+/// # How it works, and why this way
+///
+/// Cargo gives a crate its package name, version and a few other fields as
+/// compile-time environment variables (`CARGO_PKG_*`), but nothing from
+/// `[package.metadata]`. Rather than ask every application for a build script or a
+/// `.cargo/config.toml` `[env]` section, the macro embeds the application's manifest
+/// with `include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))` and reads
+/// the `[package.metadata.observe]` table from it once, when the macro's expression is
+/// evaluated. This works on stable Cargo, needs no extra line, and the compiler tracks
+/// the manifest, so editing it rebuilds the crate. The cost is that the manifest's text
+/// (usually a few kilobytes) is part of the binary: do not keep secrets in
+/// `Cargo.toml`. Unknown keys or non-string values in the table are reported by the
+/// builder as configuration errors.
+///
+/// It must be expanded by Cargo (it needs `CARGO_MANIFEST_DIR`), in the application's
+/// crate: expanded in a library, it describes that library instead.
+#[macro_export]
+macro_rules! service_info {
+    () => {
+        $crate::config::ServiceInfo::__from_cargo(
+            ::core::env!("CARGO_PKG_NAME"),
+            ::core::env!("CARGO_PKG_VERSION"),
+            ::core::env!("CARGO_PKG_REPOSITORY"),
+            ::core::include_str!(::core::concat!(
+                ::core::env!("CARGO_MANIFEST_DIR"),
+                "/Cargo.toml"
+            )),
+        )
+    };
+}
+
+/// The executable's file name (without `.exe` on Windows), the fallback service name.
+pub(crate) fn executable_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| {
+            let name = path.file_name()?.to_string_lossy().into_owned();
+            let suffix = std::env::consts::EXE_SUFFIX;
+            Some(match name.strip_suffix(suffix) {
+                Some(stem) if !suffix.is_empty() && !stem.is_empty() => stem.to_owned(),
+                _ => name,
+            })
+        })
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown_service".to_owned())
+}
+
+/// The machine's host name, as the operating system reports it.
+pub(crate) fn host_name() -> String {
+    let name = gethostname::gethostname()
+        .to_string_lossy()
+        .trim()
+        .to_owned();
+    if name.is_empty() {
+        "unknown".to_owned()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_is_read_from_the_observe_table() {
+        let manifest = r#"
+            [package]
+            name = "checkout"
+            version = "1.2.3"
+
+            [package.metadata.observe]
+            team = "payments"
+            owner = " oncall@example.com "
+            runbook = "https://wiki/runbook"
+
+            [package.metadata.other]
+            team = "ignored"
+
+            [dependencies]
+            observe-core = "0.1"
+        "#;
+        let info = ServiceInfo::__from_cargo("checkout", "1.2.3", "https://git/pkg", manifest);
+        assert_eq!(info.name, "checkout");
+        assert_eq!(info.version, "1.2.3");
+        assert_eq!(info.team.as_deref(), Some("payments"));
+        assert_eq!(info.owner.as_deref(), Some("oncall@example.com"));
+        assert_eq!(info.runbook.as_deref(), Some("https://wiki/runbook"));
+        assert_eq!(info.repository.as_deref(), Some("https://git/pkg"));
+        assert!(info.problems().is_empty());
+    }
+
+    #[test]
+    fn metadata_repository_overrides_the_package_one_and_inline_tables_work() {
+        let manifest = r#"
+            [package]
+            name = "a"
+            metadata.observe = { repository = "https://git/meta", team = "t" }
+        "#;
+        let info = ServiceInfo::__from_cargo("a", "0.1.0", "https://git/pkg", manifest);
+        assert_eq!(info.repository.as_deref(), Some("https://git/meta"));
+        assert_eq!(info.team.as_deref(), Some("t"));
+    }
+
+    #[test]
+    fn no_metadata_means_no_team_and_no_problem() {
+        let info = ServiceInfo::__from_cargo("a", "0.1.0", "", "[package]\nname = \"a\"\n");
+        assert_eq!(info, ServiceInfo::new("a", "0.1.0"));
+    }
+
+    #[test]
+    fn unknown_keys_and_non_strings_are_problems() {
+        let manifest = r#"
+            [package.metadata.observe]
+            team = 5
+            tema = "typo"
+        "#;
+        let info = ServiceInfo::__from_cargo("a", "0.1.0", "", manifest);
+        let problems: Vec<String> = info.problems().iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            problems,
+            [
+                "[package.metadata.observe] team(\"5\"): expected a string",
+                "[package.metadata.observe] tema(\"typo\"): expected one of the keys team, owner, runbook, repository, each a string",
+            ]
+        );
+        assert_eq!(info.team, None);
+    }
+
+    #[test]
+    fn the_fallback_names_are_never_empty() {
+        assert!(!executable_name().is_empty());
+        assert!(!host_name().is_empty());
+    }
+}
