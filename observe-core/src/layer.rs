@@ -197,7 +197,7 @@ where
                 },
             };
             let record = LogRecord::capture(event, cur, &pipeline.settings.redact);
-            pipeline.push_log(record, cur.is_some());
+            pipeline.push_log(record);
         });
     }
 }

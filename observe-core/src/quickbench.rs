@@ -102,14 +102,7 @@ fn quick_span_cost() {
             crate::span::stack::push(&d);
             crate::span::stack::pop(&d);
         });
-        let p = d.pipeline;
-        let rec = d.into_record(crate::clock::Tick::now());
-        time("clone record + push_span staged", &mut || {
-            p.push_span(rec.clone(), true);
-        });
-        time("clone record only", &mut || {
-            std::hint::black_box(rec.clone());
-        });
+
         time("depth()", &mut || {
             std::hint::black_box(crate::span::stack::depth());
         });
@@ -127,4 +120,27 @@ fn quick_span_cost() {
         std::mem::size_of::<crate::pipeline::Record>(),
         std::mem::size_of::<crate::log::LogRecord>()
     );
+}
+
+#[test]
+#[ignore]
+fn quick_child_only() {
+    use crate::span::*;
+    let (o, _c, _b) = crate::engine_tests::observe_with(1.0, Default::default());
+    let _g = o.set_default();
+    static CS: Callsite = Callsite::new(
+        "f",
+        "m::f",
+        "f.rs",
+        1,
+        tracing_core::Level::INFO,
+        SpanKind::Internal,
+    );
+    let root = Span::new("root");
+    root.in_scope(|| {
+        for _ in 0..20_000_000 {
+            let s = std::pin::pin!(ScopedSpan::new(Span::builder("f").callsite(&CS).start()));
+            let _e = s.as_ref().enter();
+        }
+    });
 }

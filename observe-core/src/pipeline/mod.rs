@@ -196,18 +196,21 @@ impl Pipeline {
         &self.sampler
     }
 
-    /// Hands a finished span to the background thread. With `stage`, the record may
-    /// wait in the thread's staging buffer: pass it only while the thread is inside
-    /// a span (leaving the outermost span flushes the buffer).
+    /// Hands a log record to the background thread. It may wait in the thread's
+    /// staging buffer while the thread is inside a span.
     #[inline]
-    pub(crate) fn push_span(&'static self, span: SpanRecord, stage: bool) {
-        ring::push(self, Record::Span(span), stage);
+    pub(crate) fn push_log(&'static self, log: LogRecord) {
+        ring::push_log(self, Box::new(log));
     }
 
-    /// Hands a log record to the background thread (see [`push_span`](Self::push_span)).
-    #[inline]
-    pub(crate) fn push_log(&'static self, log: LogRecord, stage: bool) {
-        ring::push(self, Record::Log(Box::new(log)), stage);
+    #[cold]
+    pub(crate) fn count_dropped_log(&self) {
+        self.stats.dropped_logs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[cold]
+    pub(crate) fn count_dropped_span(&self) {
+        self.stats.dropped_spans.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts records that could not be queued.

@@ -1,72 +1,84 @@
 //! Per-thread staging buffers and single-producer rings (`rtrb`), one of each per
-//! pipeline a thread writes to.
+//! pipeline a thread writes to. They live in the thread's state next to its span
+//! stack (see `span::stack`).
 //!
-//! A record is first appended to a small thread-local staging buffer, which stays
-//! hot in this core's cache; the buffer is moved into the ring in one bulk copy when
-//! it fills, or as soon as the thread leaves its outermost span. Moving records one
-//! by one into a ring that the worker is reading costs a cross-core cache miss per
-//! record (about 45 ns here, measured); in bulk the copies overlap and the cost per
-//! record falls to a few nanoseconds. Flushing whenever the span stack empties
-//! means a thread never keeps records once it goes idle: at most the records of the
-//! spans it is still inside are staged.
-
-use std::cell::{Cell, RefCell};
+//! A record is first appended to a small staging buffer, which stays hot in this
+//! core's cache; the buffer is moved into the ring in one bulk copy when it fills,
+//! or as soon as the thread leaves its outermost span. Flushing whenever the span
+//! stack empties means a thread never keeps records once it goes idle: at most the
+//! records of the spans it is still inside are staged.
 
 use super::{Pipeline, Record};
+use crate::span::stack::{self, ThreadState};
 
 /// The background side of one thread's ring.
 pub(crate) struct Consumer {
     pub(crate) inner: rtrb::Consumer<Record>,
 }
 
-struct Local {
+/// The application side of one thread's ring for one pipeline.
+pub(crate) struct Local {
     pipeline: &'static Pipeline,
     staging: Vec<Record>,
     producer: rtrb::Producer<Record>,
 }
 
-thread_local! {
-    static RINGS: RefCell<Vec<Local>> = const { RefCell::new(Vec::new()) };
-    /// Whether any staging buffer of this thread holds records.
-    static STAGED: Cell<bool> = const { Cell::new(false) };
-}
-
 /// Records staged per thread before a bulk move into the ring.
 const STAGE: usize = 64;
 
-/// Queues `record` for `pipeline`. With `stage`, it may wait in this thread's
-/// staging buffer (the thread is inside a span, which will flush when it leaves);
-/// otherwise it goes to the ring at once. Records that cannot be queued (ring
-/// full, thread shutting down, pipeline stopped) are dropped and counted.
+/// Queues a finished span's record for `pipeline`, building it in place in the
+/// staging buffer. It waits there while the thread is inside a span; otherwise it
+/// goes to the ring at once.
 #[inline]
-pub(super) fn push(pipeline: &'static Pipeline, record: Record, stage: bool) {
-    if !pipeline.is_running() {
-        pipeline.count_dropped(std::slice::from_ref(&record));
-        return;
-    }
-    let mut record = Some(record);
-    let _ = RINGS.try_with(|rings| {
-        let Ok(mut rings) = rings.try_borrow_mut() else {
-            return;
-        };
-        let local = local_for(&mut rings, pipeline);
-        if let Some(r) = record.take() {
-            local.staging.push(r);
-        }
-        if stage && local.staging.len() < STAGE {
-            let _ = STAGED.try_with(|s| s.set(true));
-        } else {
-            move_to_ring(local);
+pub(crate) fn push_span(
+    pipeline: &'static Pipeline,
+    data: crate::span::SpanData,
+    end: crate::clock::Tick,
+) {
+    let mut data = Some(data);
+    stack::with_state(|s| {
+        if let Some(d) = data.take() {
+            push_in(s, pipeline, || Record::Span(d.into_record(end)));
         }
     });
-    // The thread's storage is gone (it is exiting) or busy (re-entrance from a
-    // destructor): the record cannot be kept.
-    if let Some(r) = record {
-        pipeline.count_dropped(std::slice::from_ref(&r));
+    if data.is_some() {
+        pipeline.count_dropped_span();
     }
 }
 
+/// Queues a log record for `pipeline` (staged while the thread is inside a span).
+#[inline]
+pub(crate) fn push_log(pipeline: &'static Pipeline, log: Box<crate::log::LogRecord>) {
+    let mut log = Some(log);
+    stack::with_state(|s| {
+        if let Some(l) = log.take() {
+            push_in(s, pipeline, || Record::Log(l));
+        }
+    });
+    if log.is_some() {
+        pipeline.count_dropped_log();
+    }
+}
+
+#[inline]
+fn push_in(s: &mut ThreadState, pipeline: &'static Pipeline, make: impl FnOnce() -> Record) {
+    if !pipeline.is_running() {
+        pipeline.count_dropped(&[make()]);
+        return;
+    }
+    let inside = !s.stack.is_empty();
+    let local = local_for(&mut s.rings, pipeline);
+    local.staging.push(make());
+    if inside && local.staging.len() < STAGE {
+        s.staged = true;
+    } else {
+        move_to_ring(local);
+    }
+}
+
+#[inline]
 fn local_for<'a>(rings: &'a mut Vec<Local>, pipeline: &'static Pipeline) -> &'a mut Local {
+    // Nearly always the first (and only) entry.
     let idx = match rings
         .iter()
         .position(|l| std::ptr::eq(l.pipeline, pipeline))
@@ -110,19 +122,10 @@ fn move_to_ring(local: &mut Local) {
     }
 }
 
-/// Moves every staged record of this thread into its rings. Called when the thread
-/// leaves its outermost span.
-#[inline]
-pub(crate) fn flush_thread() {
-    if !STAGED.try_with(Cell::get).unwrap_or(false) {
-        return;
+/// Moves every staged record of this thread into its rings.
+pub(crate) fn flush_all(s: &mut ThreadState) {
+    s.staged = false;
+    for local in s.rings.iter_mut() {
+        move_to_ring(local);
     }
-    let _ = STAGED.try_with(|s| s.set(false));
-    let _ = RINGS.try_with(|rings| {
-        if let Ok(mut rings) = rings.try_borrow_mut() {
-            for local in rings.iter_mut() {
-                move_to_ring(local);
-            }
-        }
-    });
 }

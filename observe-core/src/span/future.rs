@@ -30,7 +30,8 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(d) = this.span.data.take() {
-                stack::forget(&d);
+                // Not entered: `poll` leaves the stack as it found it, even when
+                // unwinding.
                 if !d.context_only {
                     d.set_attribute(super::KeyValue::new("observe.cancelled", true));
                 }
@@ -146,13 +147,15 @@ impl<F: Future> FutureExt for F {}
 #[derive(Debug)]
 pub struct ScopedSpan {
     span: Span,
+    /// Whether a guard is (or was leaked while) entered.
+    entered: std::cell::Cell<bool>,
     _pin: PhantomPinned,
 }
 
 /// The guard of an entered [`ScopedSpan`]: the span is current until it drops.
 #[derive(Debug)]
 pub struct ScopedEntered<'a> {
-    data: Option<&'a SpanData>,
+    span: Option<&'a ScopedSpan>,
 }
 
 impl ScopedSpan {
@@ -160,6 +163,7 @@ impl ScopedSpan {
     pub fn new(span: Span) -> ScopedSpan {
         ScopedSpan {
             span,
+            entered: std::cell::Cell::new(false),
             _pin: PhantomPinned,
         }
     }
@@ -176,9 +180,10 @@ impl ScopedSpan {
         match &this.span.data {
             Some(d) if !d.filtered => {
                 stack::push(d);
-                ScopedEntered { data: Some(d) }
+                this.entered.set(true);
+                ScopedEntered { span: Some(this) }
             }
-            _ => ScopedEntered { data: None },
+            _ => ScopedEntered { span: None },
         }
     }
 
@@ -204,8 +209,12 @@ impl ScopedSpan {
 }
 
 impl Drop for ScopedSpan {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(d) = &self.span.data {
+        // Only a leaked guard leaves the span entered.
+        if self.entered.get()
+            && let Some(d) = &self.span.data
+        {
             stack::forget(d);
         }
         // `Span`'s own drop ends and records it.
@@ -215,8 +224,11 @@ impl Drop for ScopedSpan {
 impl Drop for ScopedEntered<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(d) = self.data {
-            stack::pop(d);
+        if let Some(s) = self.span {
+            if let Some(d) = &s.span.data {
+                stack::pop(d);
+            }
+            s.entered.set(false);
         }
     }
 }

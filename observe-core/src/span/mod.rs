@@ -531,9 +531,7 @@ pub(crate) fn finish(data: SpanData, end: Tick) {
     if data.filtered {
         return;
     }
-    let pipeline = data.pipeline;
-    // Inside another span on this thread the record can wait in the staging buffer:
+    // Inside another span on this thread the record waits in the staging buffer;
     // leaving the outermost span flushes it.
-    let stage = stack::depth() > 0;
-    pipeline.push_span(data.into_record(end), stage);
+    crate::pipeline::ring::push_span(data.pipeline, data, end);
 }

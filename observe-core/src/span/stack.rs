@@ -1,13 +1,16 @@
-//! The per-thread stack of entered spans.
+//! Per-thread state: the stack of entered spans and the staging buffers of the
+//! pipeline rings, in one thread-local so that opening and closing a span each
+//! touch thread-local storage once.
 //!
-//! Entering a span pushes a pointer to its [`SpanData`] and leaving pops it: a
-//! thread-local access and a `Vec` push, a few nanoseconds, with no reference count
-//! touched. The pointer is valid while it is on the stack because every entry is
-//! owned by something that outlives it and removes it before it goes away:
+//! Entering a span pushes a pointer to its [`SpanData`] and leaving pops it: no
+//! reference count is touched. The pointer is valid while it is on the stack because
+//! every entry is owned by something that outlives it and removes it before it goes
+//! away:
 //!
-//! - a pinned [`Instrumented`](super::Instrumented) future or [`ScopedSpan`](super::ScopedSpan):
-//!   pinned data is not moved, and their destructors (which `Pin` guarantees to run
-//!   before the memory is reused) remove any entry that still points at them;
+//! - a pinned [`Instrumented`](super::Instrumented) future or [`ScopedSpan`](super::ScopedSpan),
+//!   or a [`Span`](super::Span) borrowed by `in_scope`: their data does not move
+//!   while entered, and their destructors (which `Pin` guarantees to run before the
+//!   memory is reused) remove any entry that still points at them;
 //! - a span opened through `tracing`: its data is boxed in the registry's extensions
 //!   and only freed in `on_close`, which the registry calls after the span has left
 //!   every thread's stack.
@@ -15,57 +18,70 @@
 use std::cell::RefCell;
 
 use super::data::SpanData;
+use crate::pipeline::ring::Local;
+
+/// What observe keeps per thread.
+pub(crate) struct ThreadState {
+    /// Entered spans, innermost last.
+    pub(crate) stack: Vec<*const SpanData>,
+    /// One staging buffer and ring producer per pipeline this thread writes to.
+    pub(crate) rings: Vec<Local>,
+    /// Whether any staging buffer holds records.
+    pub(crate) staged: bool,
+}
 
 thread_local! {
-    static STACK: RefCell<Vec<*const SpanData>> = const { RefCell::new(Vec::new()) };
+    static STATE: RefCell<ThreadState> = const {
+        RefCell::new(ThreadState { stack: Vec::new(), rings: Vec::new(), staged: false })
+    };
+}
+
+/// Runs `f` on this thread's state; `None` when it is unavailable (the thread is
+/// exiting, or re-entrance from inside `f`, which observe never does on purpose).
+#[inline]
+pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> {
+    STATE
+        .try_with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
+        .ok()
+        .flatten()
 }
 
 /// Pushes `span` on this thread's stack.
 #[inline]
 pub(crate) fn push(span: &SpanData) {
-    let _ = STACK.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            s.push(span as *const SpanData);
-        }
-    });
+    with_state(|s| s.stack.push(span as *const SpanData));
 }
 
 /// Pops `span` from this thread's stack. Spans normally leave in the order they
 /// entered; when they do not (a `tracing` span exited out of order), the entry is
-/// found and removed wherever it is.
+/// found and removed wherever it is. Leaving the outermost span hands the records
+/// staged on this thread to the pipelines.
 #[inline]
 pub(crate) fn pop(span: &SpanData) {
     let ptr = span as *const SpanData;
-    let emptied = STACK
-        .try_with(|s| {
-            let Ok(mut s) = s.try_borrow_mut() else {
-                return false;
-            };
-            if s.last() == Some(&ptr) {
-                s.pop();
-            } else if let Some(i) = s.iter().rposition(|p| *p == ptr) {
-                s.remove(i);
-            }
-            s.is_empty()
-        })
-        .unwrap_or(false);
-    if emptied {
-        // The thread left its outermost span: hand over what it staged.
-        crate::pipeline::ring::flush_thread();
-    }
+    with_state(|s| {
+        if s.stack.last() == Some(&ptr) {
+            s.stack.pop();
+        } else if let Some(i) = s.stack.iter().rposition(|p| *p == ptr) {
+            s.stack.remove(i);
+        }
+        if s.stack.is_empty() && s.staged {
+            crate::pipeline::ring::flush_all(s);
+        }
+    });
 }
 
 /// Removes every entry that points at `span`: called when the owner of a span goes
-/// away, so that no dangling entry can survive a guard that was leaked.
-#[inline]
+/// away while it may still be entered, so that no dangling entry survives a guard
+/// that was leaked.
 pub(crate) fn forget(span: &SpanData) {
     let ptr = span as *const SpanData;
-    let _ = STACK.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            if s.last() != Some(&ptr) && !s.contains(&ptr) {
-                return;
+    with_state(|s| {
+        if s.stack.contains(&ptr) {
+            s.stack.retain(|p| *p != ptr);
+            if s.stack.is_empty() && s.staged {
+                crate::pipeline::ring::flush_all(s);
             }
-            s.retain(|p| *p != ptr);
         }
     });
 }
@@ -73,14 +89,12 @@ pub(crate) fn forget(span: &SpanData) {
 /// Calls `f` with the innermost entered span of this thread, if any.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&SpanData>) -> R) -> R {
-    let top = STACK
-        .try_with(|s| s.try_borrow().ok().and_then(|s| s.last().copied()))
-        .ok()
-        .flatten();
+    let top = with_state(|s| s.stack.last().copied()).flatten();
     match top {
         // SAFETY: an entry is on the stack only while its owner keeps the data alive
         // and in place (see the module docs); we are on the thread that entered it, so
-        // its owner is still running further up this thread's call stack.
+        // its owner is still running further up this thread's call stack. The state
+        // is no longer borrowed, so `f` may open spans itself.
         Some(p) => f(Some(unsafe { &*p })),
         None => f(None),
     }
@@ -89,9 +103,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&SpanData>) -> R) -> R {
 /// Calls `f` for each entered span of this thread, innermost first, until it returns
 /// `false`.
 pub(crate) fn for_each(mut f: impl FnMut(&SpanData) -> bool) {
-    let entries: Vec<*const SpanData> = STACK
-        .try_with(|s| s.try_borrow().map(|s| s.clone()).unwrap_or_default())
-        .unwrap_or_default();
+    let entries = with_state(|s| s.stack.clone()).unwrap_or_default();
     for p in entries.into_iter().rev() {
         // SAFETY: as in `with_current`: every entry is alive while it is on the stack,
         // and nothing above us on this thread can remove it while we run.
@@ -104,7 +116,5 @@ pub(crate) fn for_each(mut f: impl FnMut(&SpanData) -> bool) {
 /// How many spans are entered on this thread.
 #[inline]
 pub(crate) fn depth() -> usize {
-    STACK
-        .try_with(|s| s.try_borrow().map_or(0, |s| s.len()))
-        .unwrap_or(0)
+    with_state(|s| s.stack.len()).unwrap_or(0)
 }
