@@ -30,6 +30,23 @@ const VALUE_ENCODE: &AsciiSet = &CONTROLS
     .add(b'%')
     .add(b'=');
 
+/// The bytes [`VALUE_ENCODE`] percent-encodes, plus every non-ASCII byte: what
+/// makes a value three bytes longer per byte on the wire.
+static ENCODED: [bool; 256] = {
+    let mut table = [true; 256];
+    let mut b = 0x21;
+    while b <= 0x7e {
+        table[b] = matches!(b as u8, b'"' | b',' | b';' | b'\\' | b'%' | b'=');
+        b += 1;
+    }
+    table
+};
+
+/// The length of `value` percent-encoded with [`VALUE_ENCODE`].
+fn encoded_value_len(value: &str) -> usize {
+    value.len() + 2 * value.bytes().filter(|&b| ENCODED[usize::from(b)]).count()
+}
+
 /// Why a `baggage` member was rejected (on parse) or refused (on insert).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -127,10 +144,21 @@ impl BaggageMember {
         let props = self.properties();
         self.key_len
             + 1
-            + utf8_percent_encode(self.value(), VALUE_ENCODE)
-                .map(str::len)
-                .sum::<usize>()
+            + encoded_value_len(self.value())
             + if props.is_empty() { 0 } else { 1 + props.len() }
+    }
+
+    fn write_to(&self, out: &mut String) {
+        out.push_str(self.key());
+        out.push('=');
+        for chunk in utf8_percent_encode(self.value(), VALUE_ENCODE) {
+            out.push_str(chunk);
+        }
+        let props = self.properties();
+        if !props.is_empty() {
+            out.push(';');
+            out.push_str(props);
+        }
     }
 }
 
@@ -295,7 +323,14 @@ impl Baggage {
 
     /// The header value: members joined with `,`, values percent-encoded.
     pub fn to_header_value(&self) -> String {
-        self.to_string()
+        let mut out = String::with_capacity(self.encoded_len());
+        for (i, member) in self.members.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            member.write_to(&mut out);
+        }
+        out
     }
 
     /// Whether `key` is a valid baggage key (an HTTP token).
@@ -330,83 +365,175 @@ impl<'a> IntoIterator for &'a Baggage {
     }
 }
 
-/// RFC 7230 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
-}
+/// Byte classes of the baggage grammar.
+const TCHAR: u8 = 1;
+const OCTET: u8 = 2;
+
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        // RFC 7230 `tchar`.
+        if c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            )
+        {
+            table[b] |= TCHAR;
+        }
+        // The specification's `baggage-octet`.
+        if matches!(c, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e) {
+            table[b] |= OCTET;
+        }
+        b += 1;
+    }
+    table
+};
 
 fn valid_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+    !s.is_empty() && s.iter().all(|&b| CLASS[usize::from(b)] & TCHAR != 0)
 }
 
-/// The specification's `baggage-octet`.
+#[cfg(test)]
 fn is_baggage_octet(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
+    CLASS[usize::from(b)] & OCTET != 0
 }
 
-/// Parses one (trimmed, non-empty) member.
-fn parse_member(member: &[u8]) -> Result<BaggageMember, BaggageError> {
-    let mut parts = member.split(|&b| b == b';');
-    let key_value = parts.next().unwrap_or_default();
-    let eq = key_value
-        .iter()
-        .position(|&b| b == b'=')
-        .ok_or(BaggageError::MissingEquals)?;
-    let key = trim_ows(&key_value[..eq]);
-    let value = trim_ows(&key_value[eq + 1..]);
-    if !valid_token(key) {
-        return Err(BaggageError::InvalidKey);
+/// A cursor over one member: the grammar is read in a single forward pass.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn skip_ows(&mut self) {
+        while matches!(self.bytes.get(self.at), Some(b' ' | b'\t')) {
+            self.at += 1;
+        }
     }
-    if !value.iter().all(|&b| is_baggage_octet(b)) {
+
+    /// The run of bytes of `class` from here.
+    fn take(&mut self, class: u8) -> &'a [u8] {
+        let start = self.at;
+        while self
+            .bytes
+            .get(self.at)
+            .is_some_and(|&b| CLASS[usize::from(b)] & class != 0)
+        {
+            self.at += 1;
+        }
+        self.bytes.get(start..self.at).unwrap_or_default()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+}
+
+/// Parses one (trimmed, non-empty) member into a single buffer: key, decoded
+/// value, normalized properties.
+fn parse_member(member: &[u8]) -> Result<BaggageMember, BaggageError> {
+    let mut c = Cursor {
+        bytes: member,
+        at: 0,
+    };
+    c.skip_ows();
+    let key = c.take(TCHAR);
+    c.skip_ows();
+    match c.peek() {
+        Some(b'=') if !key.is_empty() => c.at += 1,
+        None | Some(b';') => return Err(BaggageError::MissingEquals),
+        Some(_) => {
+            // Something other than a token before the `=`, if there is one.
+            let key_value = member.split(|&b| b == b';').next().unwrap_or_default();
+            return Err(if key_value.contains(&b'=') {
+                BaggageError::InvalidKey
+            } else {
+                BaggageError::MissingEquals
+            });
+        }
+    }
+    c.skip_ows();
+    let value = c.take(OCTET);
+    c.skip_ows();
+    if !matches!(c.peek(), None | Some(b';')) {
         return Err(BaggageError::InvalidValue);
     }
-    let mut properties = String::new();
-    for raw in parts {
-        let property = trim_ows(raw);
-        if property.is_empty() {
-            continue;
+
+    let mut text = Vec::with_capacity(member.len());
+    text.extend_from_slice(key);
+    if value.contains(&b'%') {
+        text.extend(percent_decode(value));
+    } else {
+        text.extend_from_slice(value);
+    }
+    let value_end = text.len();
+
+    // properties: *( OWS ";" OWS ( token OWS "=" OWS value / token OWS ) )
+    while c.peek() == Some(b';') {
+        c.at += 1;
+        c.skip_ows();
+        if matches!(c.peek(), None | Some(b';')) {
+            continue; // an empty property is tolerated and dropped
         }
-        let (name, prop_value) = match property.iter().position(|&b| b == b'=') {
-            Some(eq) => (
-                trim_ows(&property[..eq]),
-                Some(trim_ows(&property[eq + 1..])),
-            ),
-            None => (property, None),
+        let name = c.take(TCHAR);
+        c.skip_ows();
+        let prop_value = if c.peek() == Some(b'=') {
+            c.at += 1;
+            c.skip_ows();
+            let v = c.take(OCTET);
+            c.skip_ows();
+            Some(v)
+        } else {
+            None
         };
-        if !valid_token(name) || !prop_value.is_none_or(|v| v.iter().all(|&b| is_baggage_octet(b)))
-        {
+        if name.is_empty() || !matches!(c.peek(), None | Some(b';')) {
             return Err(BaggageError::InvalidProperty);
         }
-        if !properties.is_empty() {
-            properties.push(';');
+        if text.len() > value_end {
+            text.push(b';');
         }
-        // Tokens and baggage-octets are ASCII.
-        properties.push_str(std::str::from_utf8(name).unwrap_or_default());
+        text.extend_from_slice(name);
         if let Some(v) = prop_value {
-            properties.push('=');
-            properties.push_str(std::str::from_utf8(v).unwrap_or_default());
+            text.push(b'=');
+            text.extend_from_slice(v);
         }
     }
-    let key = std::str::from_utf8(key).map_err(|_| BaggageError::InvalidKey)?;
-    let value = percent_decode(value).decode_utf8_lossy();
-    Ok(BaggageMember::from_parts(key, &value, &properties))
+
+    let key_len = key.len();
+    match String::from_utf8(text) {
+        Ok(text) => Ok(BaggageMember {
+            text,
+            key_len,
+            value_len: value_end - key_len,
+        }),
+        Err(e) => {
+            // Only the decoded value can be other than ASCII: percent-encoded bytes
+            // that are not UTF-8 become U+FFFD.
+            let bytes = e.into_bytes();
+            let key = std::str::from_utf8(bytes.get(..key_len).unwrap_or_default())
+                .map_err(|_| BaggageError::InvalidKey)?;
+            let value = String::from_utf8_lossy(bytes.get(key_len..value_end).unwrap_or_default());
+            let properties =
+                std::str::from_utf8(bytes.get(value_end..).unwrap_or_default()).unwrap_or_default();
+            Ok(BaggageMember::from_parts(key, &value, properties))
+        }
+    }
 }
 
 /// Incremental parser: fed the values of a repeated header one by one.
@@ -429,6 +556,10 @@ impl BaggageParser {
     pub(crate) fn feed(&mut self, value: &[u8], rejections: &mut Rejections) {
         if self.full {
             return;
+        }
+        if self.members.capacity() == 0 {
+            let commas = value.iter().filter(|&&b| b == b',').count();
+            self.members.reserve((commas + 1).min(BAGGAGE_MAX_MEMBERS));
         }
         for raw in value.split(|&b| b == b',') {
             let member = trim_ows(raw);
@@ -491,6 +622,16 @@ mod tests {
         for b in [b' ', b'"', b',', b';', b'\\', 0x7f, 0x80, b'\t'] {
             assert!(!is_baggage_octet(b), "{b:#x}");
         }
+    }
+
+    #[test]
+    fn the_length_table_agrees_with_the_encoder() {
+        for b in 0u8..=0x7f {
+            let s = char::from(b).to_string();
+            let encoded: String = utf8_percent_encode(&s, VALUE_ENCODE).collect();
+            assert_eq!(encoded_value_len(&s), encoded.len(), "{b:#04x}");
+        }
+        assert_eq!(encoded_value_len("\u{e9}"), 6);
     }
 
     #[test]

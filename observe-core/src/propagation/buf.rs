@@ -38,6 +38,11 @@ impl<const N: usize> HeaderBuf<N> {
         }
     }
 
+    /// A value that fills the whole buffer (`buf` holds only ASCII).
+    pub(crate) const fn full(buf: [u8; N]) -> Self {
+        HeaderBuf { buf, len: N }
+    }
+
     /// Appends ASCII bytes; bytes that do not fit are dropped (callers size `N`
     /// for their longest value, so this never happens).
     pub(crate) fn push(&mut self, bytes: &[u8]) {
@@ -120,11 +125,12 @@ impl<const N: usize> fmt::Debug for HeaderBuf<N> {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `value` as exactly `digits` lowercase hex digits (most significant first).
-pub(crate) fn push_hex<const N: usize>(out: &mut HeaderBuf<N>, value: u128, digits: u32) {
-    for i in (0..digits).rev() {
-        let nibble = (value >> (i * 4)) & 0xf;
-        out.push_byte(HEX[nibble as usize]);
+/// Writes `src` as lowercase hex into `dst` (two digits per byte), as far as both go.
+#[inline]
+pub(crate) fn write_hex(dst: &mut [u8], src: &[u8]) {
+    for (pair, &b) in dst.chunks_exact_mut(2).zip(src) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
     }
 }
 
@@ -159,8 +165,11 @@ mod tests {
 
     #[test]
     fn hex_and_decimal() {
+        let mut hex = [0u8; 4];
+        write_hex(&mut hex, &[0x0a, 0xbf]);
+        assert_eq!(&hex, b"0abf");
         let mut b = HeaderBuf::<64>::new();
-        push_hex(&mut b, 0xab, 4);
+        b.push(b"00ab");
         b.push_byte(b' ');
         push_decimal(&mut b, 0);
         b.push_byte(b' ');

@@ -95,16 +95,21 @@ impl<T: Injector + ?Sized> Injector for &mut T {
 
 impl Extractor for HeaderMap<HeaderValue> {
     fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
-        // `HeaderMap` lowercases a `&str` name before looking it up, and an
-        // invalid name simply finds nothing.
-        for value in self.get_all(name) {
+        // Our own names are looked up as prebuilt `HeaderName`s, which saves
+        // parsing the name on every call. Any other `&str` is lowercased by
+        // `HeaderMap` before the lookup, and an invalid name simply finds nothing.
+        let values = match KNOWN_NAMES.iter().find(|known| known.as_str() == name) {
+            Some(known) => self.get_all(known),
+            None => self.get_all(name),
+        };
+        for value in values {
             f(value.as_bytes());
         }
     }
 }
 
 /// Our header names as `HeaderName`s built at compile time: no allocation per call.
-const KNOWN_NAMES: [HeaderName; 7] = [
+static KNOWN_NAMES: [HeaderName; 7] = [
     HeaderName::from_static(TRACEPARENT),
     HeaderName::from_static(TRACESTATE),
     HeaderName::from_static(BAGGAGE),

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::buf::{HeaderBuf, push_hex};
+use super::buf::{HeaderBuf, write_hex};
 use super::trim_ows;
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
 
@@ -142,33 +142,63 @@ pub fn format_traceresponse(ctx: &SpanContext) -> HeaderBuf<TRACEPARENT_LEN> {
 }
 
 pub(crate) fn format_dashed(ctx: &SpanContext) -> HeaderBuf<TRACEPARENT_LEN> {
-    let mut out = HeaderBuf::new();
-    out.push(b"00-");
-    push_hex(&mut out, ctx.trace_id.to_int(), 32);
-    out.push_byte(b'-');
-    push_hex(&mut out, u128::from(ctx.span_id.to_int()), 16);
-    out.push_byte(b'-');
-    push_hex(&mut out, u128::from(ctx.flags.bits()), 2);
-    out
+    let mut buf = [0u8; TRACEPARENT_LEN];
+    buf[..3].copy_from_slice(b"00-");
+    write_hex(&mut buf[3..35], &ctx.trace_id.to_bytes());
+    buf[35] = b'-';
+    write_hex(&mut buf[36..52], &ctx.span_id.to_bytes());
+    buf[52] = b'-';
+    write_hex(&mut buf[53..55], &[ctx.flags.bits()]);
+    HeaderBuf::full(buf)
 }
+
+/// Lowercase hex digit values; 0xff marks every other byte (uppercase included).
+static HEX_VALUE: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Lowercase hex digit value, or `None` (uppercase hex is not accepted).
-#[inline]
+#[cfg(test)]
 fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
+    let v = HEX_VALUE[usize::from(b)];
+    (v != 0xff).then_some(v)
 }
 
+/// Up to 16 lowercase hex digits as a `u64`.
+#[inline]
+fn parse_hex_u64(digits: &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    let mut invalid = 0u8;
+    for &b in digits {
+        let d = HEX_VALUE[usize::from(b)];
+        invalid |= d;
+        v = (v << 4) | u64::from(d & 0xf);
+    }
+    (invalid & 0xf0 == 0).then_some(v)
+}
+
+/// Up to 32 lowercase hex digits as a `u128`.
 #[inline]
 fn parse_hex(digits: &[u8]) -> Option<u128> {
-    let mut v: u128 = 0;
-    for &b in digits {
-        v = (v << 4) | u128::from(hex_digit(b)?);
+    if digits.len() > 32 {
+        return None;
     }
-    Some(v)
+    if digits.len() <= 16 {
+        return parse_hex_u64(digits).map(u128::from);
+    }
+    let (hi, lo) = digits.split_at(digits.len() - 16);
+    Some((u128::from(parse_hex_u64(hi)?) << 64) | u128::from(parse_hex_u64(lo)?))
 }
 
 pub(crate) fn parse_dashed(value: &[u8]) -> Result<SpanContext, TraceparentError> {
@@ -256,5 +286,11 @@ mod tests {
         assert_eq!(hex_digit(b'g'), None);
         assert_eq!(parse_hex(b"ff"), Some(255));
         assert_eq!(parse_hex(b"+f"), None);
+        assert_eq!(
+            parse_hex(b"0123456789abcdef0123456789abcdef"),
+            Some(0x0123456789abcdef0123456789abcdef)
+        );
+        assert_eq!(parse_hex(b"0123456789abcdef0123456789abcdeF"), None);
+        assert_eq!(parse_hex(b"f0123456789abcdef"), Some(0xf0123456789abcdef));
     }
 }

@@ -245,14 +245,37 @@ fn member_key(member: &str) -> &str {
     member.split_once('=').map_or(member, |(k, _)| k)
 }
 
+/// `keychar`: `a-z 0-9 _ - * / @`.
+static KEY_CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@');
+        b += 1;
+    }
+    table
+};
+
+/// `chr`: printable ASCII 0x20-0x7E except `,` and `=`.
+static VALUE_CHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b <= 0x7e {
+        table[b] = b != b',' as usize && b != b'=' as usize;
+        b += 1;
+    }
+    table
+};
+
 fn valid_key(key: &[u8]) -> bool {
-    match key.split_first() {
-        Some((first, rest)) => {
+    match key.first() {
+        Some(first) => {
             key.len() <= 256
-                && matches!(first, b'a'..=b'z' | b'0'..=b'9')
-                && rest.iter().all(
-                    |b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@'),
-                )
+                && (first.is_ascii_lowercase() || first.is_ascii_digit())
+                && key.iter().all(|&b| KEY_CHAR[usize::from(b)])
         }
         None => false,
     }
@@ -262,9 +285,7 @@ fn valid_value(value: &[u8]) -> bool {
     !value.is_empty()
         && value.len() <= 256
         && value.last() != Some(&b' ')
-        && value
-            .iter()
-            .all(|&b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+        && value.iter().all(|&b| VALUE_CHAR[usize::from(b)])
 }
 
 /// Drops whole members until the combined length fits [`TRACESTATE_MAX_LEN`]: the
@@ -287,12 +308,11 @@ fn shrink_to_limit(members: &mut Vec<&str>, keep: usize, mut on_drop: impl FnMut
     }
 }
 
-/// Incremental parser: fed the values of a repeated header one by one.
+/// Incremental parser: fed the values of a repeated header one by one. Kept
+/// members go straight into the canonical header string.
 #[derive(Debug)]
 pub(crate) struct TraceStateParser {
     out: String,
-    /// (start, end) of each kept member in `out`.
-    spans: [(u32, u32); TRACESTATE_MAX_MEMBERS],
     count: usize,
     full: bool,
 }
@@ -301,26 +321,24 @@ impl TraceStateParser {
     pub(crate) fn new() -> Self {
         TraceStateParser {
             out: String::new(),
-            spans: [(0, 0); TRACESTATE_MAX_MEMBERS],
             count: 0,
             full: false,
         }
     }
 
-    fn member(&self, i: usize) -> &str {
-        let (start, end) = self.spans.get(i).copied().unwrap_or_default();
-        self.out
-            .get(start as usize..end as usize)
-            .unwrap_or_default()
-    }
-
     fn has_key(&self, key: &[u8]) -> bool {
-        (0..self.count).any(|i| member_key(self.member(i)).as_bytes() == key)
+        self.out
+            .as_bytes()
+            .split(|&b| b == b',')
+            .any(|m| m.len() > key.len() && m[key.len()] == b'=' && m.starts_with(key))
     }
 
     pub(crate) fn feed(&mut self, value: &[u8], rejections: &mut Rejections) {
         if self.full {
             return;
+        }
+        if self.out.capacity() == 0 {
+            self.out.reserve(value.len().min(TRACESTATE_MAX_LEN));
         }
         for raw in value.split(|&b| b == b',') {
             let member = trim_ows(raw);
@@ -360,11 +378,7 @@ impl TraceStateParser {
             if !self.out.is_empty() {
                 self.out.push(',');
             }
-            let start = self.out.len() as u32;
             self.out.push_str(text);
-            if let Some(span) = self.spans.get_mut(self.count) {
-                *span = (start, self.out.len() as u32);
-            }
             self.count += 1;
         }
     }
@@ -373,7 +387,7 @@ impl TraceStateParser {
         if self.out.len() <= TRACESTATE_MAX_LEN {
             return TraceState { header: self.out };
         }
-        let mut members: Vec<&str> = (0..self.count).map(|i| self.member(i)).collect();
+        let mut members: Vec<&str> = self.out.split(',').collect();
         shrink_to_limit(&mut members, 0, |dropped| {
             rejections.push(
                 TRACESTATE,
