@@ -5,6 +5,7 @@
 
 mod baggage;
 mod extract_inject;
+mod peers;
 mod properties;
 mod request_id;
 mod response;
