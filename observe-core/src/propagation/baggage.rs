@@ -151,8 +151,13 @@ impl BaggageMember {
     fn write_to(&self, out: &mut String) {
         out.push_str(self.key());
         out.push('=');
-        for chunk in utf8_percent_encode(self.value(), VALUE_ENCODE) {
-            out.push_str(chunk);
+        let value = self.value();
+        if value.bytes().any(|b| ENCODED[usize::from(b)]) {
+            for chunk in utf8_percent_encode(value, VALUE_ENCODE) {
+                out.push_str(chunk);
+            }
+        } else {
+            out.push_str(value);
         }
         let props = self.properties();
         if !props.is_empty() {

@@ -303,7 +303,7 @@ fn shrink_to_limit(members: &mut Vec<&str>, keep: usize, mut on_drop: impl FnMut
             .find(|(_, m)| m.len() > LARGE_MEMBER)
             .map_or(members.len() - 1, |(i, _)| i);
         let removed = members.remove(victim);
-        total -= removed.len() + 1;
+        total = total.saturating_sub(removed.len() + 1);
         on_drop(removed);
     }
 }
