@@ -53,8 +53,8 @@ fn encoded_value_len(value: &str) -> usize {
 pub enum BaggageError {
     /// A member has no `=`.
     MissingEquals,
-    /// A key is not an HTTP token (1 or more of `A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ `
-    /// | ~`).
+    /// A key is not an HTTP token: one or more letters, digits and
+    /// ``!#$%&'*+-.^_`|~``.
     InvalidKey,
     /// A value has a character outside `baggage-octet` (printable ASCII except space,
     /// `"`, `,`, `;` and `\`); anything else must be percent-encoded.
