@@ -101,7 +101,7 @@ impl RequestContext {
     /// A standard request context with a freshly generated request id.
     pub fn new() -> Arc<RequestContext> {
         RequestContext::from_state(ContextState {
-            request_id: Some(new_request_id()),
+            request_id: Some(crate::propagation::RequestId::generate().as_str().into()),
             ..Default::default()
         })
     }
@@ -268,9 +268,4 @@ pub fn is_tracer_bullet() -> bool {
 /// The current request id, if any.
 pub fn request_id() -> Option<Arc<str>> {
     stack::with_current(|cur| cur?.ctx.get()?.snapshot().request_id.clone())
-}
-
-// TEMP until propagation lands: replaced by `RequestId::generate`.
-fn new_request_id() -> Arc<str> {
-    crate::ids::TraceId::random().to_hex().into()
 }

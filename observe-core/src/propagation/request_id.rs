@@ -1,0 +1,217 @@
+//! `x-request-id`: the request's id, echoed when valid and generated when absent.
+
+use std::fmt;
+use std::str::FromStr;
+
+use super::trim_ows;
+use crate::ids::next_u64;
+
+/// The longest accepted request id, in bytes.
+pub const REQUEST_ID_MAX_LEN: usize = 128;
+
+/// Why an inbound `x-request-id` was ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RequestIdError {
+    /// The value is empty (or only spaces and tabs).
+    Empty,
+    /// The value is longer than [`REQUEST_ID_MAX_LEN`] bytes.
+    TooLong {
+        /// The length received, after trimming.
+        len: usize,
+    },
+    /// A byte is not printable ASCII (0x20-0x7E).
+    NotPrintable {
+        /// The offending byte.
+        byte: u8,
+        /// Its position in the trimmed value.
+        at: usize,
+    },
+    /// The header was sent several times with different values.
+    Repeated,
+}
+
+impl fmt::Display for RequestIdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestIdError::Empty => f.write_str("value ignored: a request id is not empty"),
+            RequestIdError::TooLong { len } => write!(
+                f,
+                "value ignored: a request id is at most {REQUEST_ID_MAX_LEN} bytes, got {len}"
+            ),
+            RequestIdError::NotPrintable { byte, at } => write!(
+                f,
+                "value ignored: byte {byte:#04x} at {at} is not printable ASCII (0x20-0x7E)"
+            ),
+            RequestIdError::Repeated => f.write_str(
+                "value ignored: the header was sent several times with different values",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RequestIdError {}
+
+/// A request id (`x-request-id`): 1 to 128 bytes of printable ASCII.
+///
+/// "Printable ASCII" means the bytes 0x20 (space) to 0x7E (`~`): letters, digits,
+/// punctuation and the space, and nothing else (no control characters, no tab, no
+/// DEL, no byte above 0x7F, so no UTF-8). Spaces and tabs around the inbound value
+/// are optional whitespace and are removed first; a space inside is kept.
+///
+/// Stored inline (no allocation), so it is `Copy` and cheap to pass around.
+///
+/// ```
+/// use observe_core::propagation::{RequestId, RequestIdError};
+///
+/// let id = RequestId::parse(b" req-42 ").unwrap();
+/// assert_eq!(id.as_str(), "req-42");
+/// assert_eq!(RequestId::parse(b"a\nb").unwrap_err(), RequestIdError::NotPrintable { byte: b'\n', at: 1 });
+///
+/// let fresh = RequestId::generate();
+/// assert_eq!(fresh.len(), 36); // a random UUID v4: 8-4-4-4-12 hex digits
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId {
+    len: u8,
+    /// Printable ASCII up to `len`, zeros after it (so derived equality is exact).
+    buf: [u8; REQUEST_ID_MAX_LEN],
+}
+
+impl RequestId {
+    /// Validates an inbound value (see the type's documentation for the rule).
+    ///
+    /// # Errors
+    ///
+    /// Says what was wrong: empty, too long, or which byte is not printable.
+    pub fn parse(value: &[u8]) -> Result<Self, RequestIdError> {
+        let v = trim_ows(value);
+        if v.is_empty() {
+            return Err(RequestIdError::Empty);
+        }
+        if v.len() > REQUEST_ID_MAX_LEN {
+            return Err(RequestIdError::TooLong { len: v.len() });
+        }
+        if let Some((at, &byte)) = v
+            .iter()
+            .enumerate()
+            .find(|(_, b)| !(0x20..=0x7e).contains(*b))
+        {
+            return Err(RequestIdError::NotPrintable { byte, at });
+        }
+        let mut buf = [0u8; REQUEST_ID_MAX_LEN];
+        if let Some(dst) = buf.get_mut(..v.len()) {
+            dst.copy_from_slice(v);
+        }
+        Ok(RequestId {
+            len: v.len() as u8,
+            buf,
+        })
+    }
+
+    /// A fresh request id: a random UUID version 4 in its usual lowercase
+    /// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx` form (`y` is 8, 9, a or b), from the
+    /// per-thread id generator.
+    pub fn generate() -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let hi = next_u64();
+        let lo = next_u64();
+        // Version 4 in bits 76-79, variant 0b10 in bits 62-63.
+        let random = (u128::from(hi) << 64) | u128::from(lo);
+        let v = (random & !(0xf << 76) & !(0b11 << 62)) | (0x4 << 76) | (0b10 << 62);
+        let mut buf = [0u8; REQUEST_ID_MAX_LEN];
+        let mut pos = 0;
+        for i in 0..32 {
+            if matches!(i, 8 | 12 | 16 | 20) {
+                buf[pos] = b'-';
+                pos += 1;
+            }
+            let nibble = (v >> (124 - 4 * i)) & 0xf;
+            buf[pos] = HEX[nibble as usize];
+            pos += 1;
+        }
+        RequestId {
+            len: pos as u8,
+            buf,
+        }
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        // Only printable ASCII is ever stored, so this cannot fail.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    /// The id's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// The length in bytes (1 to 128).
+    #[allow(clippy::len_without_is_empty)] // never empty
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+}
+
+impl FromStr for RequestId {
+    type Err = RequestIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s.as_bytes())
+    }
+}
+
+impl AsRef<str> for RequestId {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RequestId({:?})", self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_uuid_v4() {
+        for _ in 0..1000 {
+            let id = RequestId::generate();
+            let s = id.as_str();
+            let b = s.as_bytes();
+            assert_eq!(b.len(), 36);
+            for (i, &c) in b.iter().enumerate() {
+                if matches!(i, 8 | 13 | 18 | 23) {
+                    assert_eq!(c, b'-', "{s}");
+                } else {
+                    assert!(c.is_ascii_digit() || (b'a'..=b'f').contains(&c), "{s}");
+                }
+            }
+            assert_eq!(b[14], b'4', "version nibble in {s}");
+            assert!(
+                matches!(b[19], b'8' | b'9' | b'a' | b'b'),
+                "variant nibble in {s}"
+            );
+            assert_eq!(RequestId::parse(b).unwrap(), id);
+        }
+        assert_ne!(RequestId::generate(), RequestId::generate());
+    }
+
+    #[test]
+    fn inline_storage_compares_by_content() {
+        let a = RequestId::parse(b"abc").unwrap();
+        let b = RequestId::parse(b"  abc\t").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(format!("{a:?}"), "RequestId(\"abc\")");
+    }
+}
