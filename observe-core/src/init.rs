@@ -266,6 +266,7 @@ impl Observe {
         Observe::start(Parts {
             settings: Settings {
                 redact: config.logs.redaction.clone(),
+                config: Arc::new(config.clone()),
                 ..Settings::default()
             },
             resource: Resource {
@@ -314,6 +315,11 @@ impl Observe {
             _pipeline: self.pipeline.set_scoped(),
             _tracing: tracing::dispatcher::set_default(&self.dispatch),
         }
+    }
+
+    /// The configuration this instance was started from.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.pipeline.settings.config
     }
 
     /// This instance's `tracing` dispatcher (to install on threads of your own with

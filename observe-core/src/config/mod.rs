@@ -129,6 +129,13 @@ impl Config {
     }
 }
 
+/// The configuration of the running observe instance: the one current on this
+/// thread (tests) or the global one; `None` before `init`. Adapters read their
+/// settings (internal hosts, trust policy, admin address) from it.
+pub fn current() -> Option<std::sync::Arc<Config>> {
+    crate::pipeline::Pipeline::current().map(|p| p.settings.config.clone())
+}
+
 /// The service's identity, for the resource of every export and every log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

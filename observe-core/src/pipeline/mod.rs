@@ -63,6 +63,8 @@ pub(crate) struct Settings {
     pub(crate) redact: crate::config::Redaction,
     /// The most verbose level at which `#[traced]` spans are recorded as spans.
     pub(crate) span_level: tracing_core::LevelFilter,
+    /// The configuration the pipeline was started from.
+    pub(crate) config: std::sync::Arc<crate::config::Config>,
 }
 
 impl Default for Settings {
@@ -72,6 +74,7 @@ impl Default for Settings {
             drain_interval: Duration::from_millis(20),
             redact: crate::config::Redaction::default(),
             span_level: tracing_core::LevelFilter::TRACE,
+            config: Default::default(),
         }
     }
 }
