@@ -76,7 +76,10 @@ macro_rules! id_impl {
             /// Parses lowercase hex of exactly the right length, as `traceparent`
             /// requires. Uppercase hex and the all-zero id are rejected.
             pub fn from_hex(s: &str) -> Result<Self, ParseIdError> {
-                let err = ParseIdError { kind: $kind, expected_len: $len };
+                let err = ParseIdError {
+                    kind: $kind,
+                    expected_len: $len,
+                };
                 let b = s.as_bytes();
                 if b.len() != $len {
                     return Err(err);
