@@ -103,9 +103,9 @@ pub(crate) struct Recorder {
     sum: AtomicU64,
     errors: AtomicU64,
     clamped: AtomicU64,
-    /// Only values above this are offered as "slowest" exemplars (reset each slice).
+    /// Only values above this are offered as "slowest" exemplars (re-armed at each fold).
     exemplar_floor: AtomicU64,
-    /// An error exemplar was already taken this slice.
+    /// An error exemplar was already taken since the last fold.
     error_taken: AtomicBool,
     pub(crate) pages: [OnceBox<Page>; PAGES],
     exemplars: Mutex<ExemplarSlot>,
@@ -165,8 +165,8 @@ impl Recorder {
         bump(&self.errors, 1);
     }
 
-    /// Offers an exemplar: cheap unless it beats this slice's slowest or is this
-    /// slice's first error on this thread.
+    /// Offers an exemplar: cheap unless it beats the slowest since the last fold or
+    /// is this thread's first error since then.
     #[inline(always)]
     pub(crate) fn offer(
         &self,
@@ -214,15 +214,14 @@ impl Recorder {
         }
     }
 
-    /// Takes the exemplars offered since the last call; with `new_slice`, also
-    /// re-arms the thresholds so the next slice keeps its own slowest and first error.
-    pub(crate) fn take_exemplars(&self, new_slice: bool) -> ExemplarSlot {
+    /// Takes the exemplars offered since the last call and re-arms the thresholds,
+    /// so each fold period (a second with the background tick) offers its own
+    /// slowest and first error; the window slice keeps the slowest of them.
+    pub(crate) fn take_exemplars(&self) -> ExemplarSlot {
         let mut slot = lock(&self.exemplars);
         let taken = std::mem::take(&mut *slot);
-        if new_slice {
-            self.exemplar_floor.store(0, Relaxed);
-            self.error_taken.store(false, Relaxed);
-        }
+        self.exemplar_floor.store(0, Relaxed);
+        self.error_taken.store(false, Relaxed);
         taken
     }
 }
@@ -428,15 +427,12 @@ mod tests {
             r.offer(1, t(4), true, &now);
             r.offer(2, t(5), true, &now);
         });
-        let slot = cells.with(|r| r.take_exemplars(false));
+        let slot = cells.with(|r| r.take_exemplars());
         assert_eq!(slot.slowest.unwrap().trace_id, t(3));
         assert_eq!(slot.error.unwrap().trace_id, t(4));
-        // Same slice: the threshold stays, smaller values are not offered again.
-        cells.with(|r| r.offer(20, t(6), false, &now));
-        assert!(cells.with(|r| r.take_exemplars(true)).slowest.is_none());
-        // New slice: re-armed.
+        // Taken: re-armed, the next fold period keeps its own.
         cells.with(|r| r.offer(20, t(7), true, &now));
-        let slot = cells.with(|r| r.take_exemplars(false));
+        let slot = cells.with(|r| r.take_exemplars());
         assert_eq!(slot.slowest.unwrap().trace_id, t(7));
         assert_eq!(slot.error.unwrap().trace_id, t(7));
     }

@@ -338,8 +338,9 @@ impl Histogram {
     }
 
     /// Records one observation, counts it as an error when `is_error`, and offers
-    /// `trace_id` as an exemplar: kept if it is the slowest of its window slice on
-    /// this thread, or this thread's first error of the slice. The extra cost is one
+    /// `trace_id` as an exemplar: kept if it is this thread's slowest, or its first
+    /// error, since the last fold (about a second); each window slice then keeps
+    /// its slowest and its three most recent errors. The extra cost is one
     /// comparison unless it is kept. An invalid (all-zero) trace id is never kept.
     #[inline]
     pub fn record_with_exemplar(&self, value: u64, trace_id: TraceId, is_error: bool) {
@@ -1266,6 +1267,22 @@ mod tests {
         let h = r.histogram("bad name", &[]);
         h.record(5);
         assert!(r.families().is_empty());
+    }
+
+    #[test]
+    fn memory_is_bounded_by_live_threads_not_threads_ever_started() {
+        let r = Registry::new();
+        let h = r.histogram("h", &[]);
+        for _ in 0..50 {
+            let h = h.clone();
+            std::thread::spawn(move || h.record(1_000)).join().unwrap();
+        }
+        // Other tests run threads at the same time, so indices vary a little; 50
+        // sequential threads must still share a handful of recorders.
+        let recorders = h.s.cells.recorders().len();
+        assert!(recorders < 25, "{recorders} recorders for 50 sequential threads");
+        let total: u64 = h.s.cells.recorders().iter().map(|r| r.scalars().count).sum();
+        assert_eq!(total, 50);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //!
 //! * an observation is never counted once it is older than the window length;
 //! * an observation younger than `window - slice` is always counted;
-//! * in between (the oldest, partially aged slice) it is counted until its slice's
-//!   end passes the window's start: observations leave a whole slice at a time.
+//! * in between, the oldest slice leaves as a whole as soon as the window's start
+//!   (`now - window`) passes the slice's start: an observation leaves the window
+//!   between `window - slice` and `window` after it was recorded.
 //!
 //! Observations belong to the slice in which a fold first sees them; the background
 //! tick folds every second, so this is exact to the tick. When nothing ticks, a read
@@ -186,7 +187,7 @@ impl WindowState {
             self.cumulative.add(&d);
         }
         for r in &recorders {
-            let slot = r.take_exemplars(new_slice);
+            let slot = r.take_exemplars();
             if let Some(e) = slot.slowest {
                 self.open.offer(e, false);
             }
