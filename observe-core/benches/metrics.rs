@@ -237,6 +237,26 @@ fn observe_paths(c: &mut Criterion) {
                     || (),
                     |_, n| {
                         for i in 0..n {
+                            observe_core::metrics::http_server_duration(
+                                black_box("/orders/{id}"),
+                                black_box("GET"),
+                                200,
+                                RequestType::Standard,
+                            )
+                            .record(values[(i & 1023) as usize]);
+                        }
+                    },
+                )
+            })
+        });
+        group.bench_function("registry_http_server_duration_clone_and_record", |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| {
+                        for i in 0..n {
                             registry
                                 .http_server_duration(
                                     black_box("/orders/{id}"),

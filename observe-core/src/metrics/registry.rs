@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use super::recorder::{CounterCells, HistogramCells, lock};
@@ -276,6 +276,8 @@ pub(crate) struct HistogramSeries {
     pub(crate) cells: HistogramCells,
     pub(crate) shared: Arc<Shared>,
     pub(crate) window: Mutex<WindowState>,
+    /// A `'static` handle to this series, for the process-wide registry only.
+    pinned: OnceLock<&'static Histogram>,
 }
 
 impl HistogramSeries {
@@ -354,6 +356,16 @@ impl Histogram {
                 r.offer(value, trace_id, is_error, &s.shared.clock);
             }
         });
+    }
+
+    /// A `'static` handle to the same series, leaked once per series (the handle
+    /// then refers to its series forever). Only for the process-wide registry,
+    /// whose series live as long as the process anyway: handing out `&'static`
+    /// handles per request touches no reference count shared between threads.
+    pub(crate) fn pinned(&self) -> &'static Histogram {
+        self.s
+            .pinned
+            .get_or_init(|| Box::leak(Box::new(self.clone())))
     }
 
     /// The metric name.
@@ -946,6 +958,7 @@ impl Registry {
             cells: HistogramCells::new(),
             shared: self.inner.shared.clone(),
             window: Mutex::new(WindowState::new()),
+            pinned: OnceLock::new(),
         }
     }
 
@@ -1280,8 +1293,16 @@ mod tests {
         // Other tests run threads at the same time, so indices vary a little; 50
         // sequential threads must still share a handful of recorders.
         let recorders = h.s.cells.recorders().len();
-        assert!(recorders < 25, "{recorders} recorders for 50 sequential threads");
-        let total: u64 = h.s.cells.recorders().iter().map(|r| r.scalars().count).sum();
+        assert!(
+            recorders < 25,
+            "{recorders} recorders for 50 sequential threads"
+        );
+        let total: u64 =
+            h.s.cells
+                .recorders()
+                .iter()
+                .map(|r| r.scalars().count)
+                .sum();
         assert_eq!(total, 50);
     }
 

@@ -129,50 +129,61 @@ struct CacheEntry {
     handle: Histogram,
 }
 
-#[derive(Default)]
 struct Cache {
-    map: HashMap<u64, Vec<CacheEntry>>,
+    hasher: foldhash::fast::RandomState,
+    map: HashMap<u64, Vec<CacheEntry>, foldhash::fast::FixedState>,
     len: usize,
 }
 
+impl Cache {
+    fn hash(&self, registry: u64, kind: u8, parts: &[&str]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        registry.hash(&mut h);
+        kind.hash(&mut h);
+        parts.hash(&mut h);
+        h.finish()
+    }
+
+    fn find(&self, hash: u64, registry: u64, kind: u8, parts: &[&str]) -> Option<&Histogram> {
+        self.map
+            .get(&hash)?
+            .iter()
+            .find(|e| {
+                e.registry == registry
+                    && e.kind == kind
+                    && e.parts.iter().map(|p| &**p).eq(parts.iter().copied())
+            })
+            .map(|e| &e.handle)
+    }
+}
+
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    static CACHE: RefCell<Cache> = RefCell::new(Cache {
+        hasher: foldhash::fast::RandomState::default(),
+        map: HashMap::default(),
+        len: 0,
+    });
 }
 
-fn cache_hash(registry: u64, kind: u8, parts: &[&str]) -> u64 {
-    static STATE: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
-    let mut h = STATE.get_or_init(Default::default).build_hasher();
-    registry.hash(&mut h);
-    kind.hash(&mut h);
-    parts.hash(&mut h);
-    h.finish()
-}
-
-/// Looks the key up in this thread's cache, resolving (and caching) on a miss. The
-/// cache is bounded: when full it starts over.
+/// Looks the key up in this thread's cache and applies `f` to the handle, resolving
+/// (and caching) it on a miss. `f` runs on the cached handle, so a caller that only
+/// records never touches the handle's shared reference count. The cache is bounded:
+/// when full it starts over.
 fn cached<R>(
     registry: &Registry,
     kind: u8,
     parts: &[&str],
     resolve: impl FnOnce() -> Histogram,
-    f: impl FnOnce(&Histogram) -> R,
+    f: impl Fn(&Histogram) -> R,
 ) -> R {
     let id = registry.inner.id;
-    let hash = cache_hash(id, kind, parts);
     let hit = CACHE.try_with(|c| {
         let c = c.try_borrow().ok()?;
-        let bucket = c.map.get(&hash)?;
-        bucket
-            .iter()
-            .find(|e| {
-                e.registry == id
-                    && e.kind == kind
-                    && e.parts.iter().map(|p| &**p).eq(parts.iter().copied())
-            })
-            .map(|e| e.handle.clone())
+        let hash = c.hash(id, kind, parts);
+        c.find(hash, id, kind, parts).map(&f)
     });
-    if let Ok(Some(h)) = hit {
-        return f(&h);
+    if let Ok(Some(r)) = hit {
+        return r;
     }
     let handle = resolve();
     let r = f(&handle);
@@ -183,6 +194,7 @@ fn cached<R>(
                 c.len = 0;
             }
             c.len += 1;
+            let hash = c.hash(id, kind, parts);
             c.map.entry(hash).or_default().push(CacheEntry {
                 registry: id,
                 kind,
@@ -196,7 +208,8 @@ fn cached<R>(
 
 impl Registry {
     /// `http.server.request.duration` for one route, method, status code and request
-    /// type, through a per-thread cache (adapters call this once per request).
+    /// type, through a per-thread cache (adapters call this once per request; the
+    /// process-wide [`super::http_server_duration`] also avoids cloning the handle).
     ///
     /// `route` is the route template (`/orders/{id}`); an empty route becomes
     /// `unmatched`. `method` is normalized ([`normalize_method`]). The status code is
@@ -221,6 +234,17 @@ impl Registry {
         status_code: u16,
         request_type: RequestType,
     ) -> Histogram {
+        self.http_server_duration_with(route, method, status_code, request_type, Histogram::clone)
+    }
+
+    pub(crate) fn http_server_duration_with<R>(
+        &self,
+        route: &str,
+        method: &str,
+        status_code: u16,
+        request_type: RequestType,
+        f: impl Fn(&Histogram) -> R,
+    ) -> R {
         let mut buf = itoa::Buffer::new();
         let (route, method, status) = (
             route_label(route),
@@ -242,7 +266,7 @@ impl Registry {
                     ],
                 )
             },
-            Histogram::clone,
+            f,
         )
     }
 
@@ -256,6 +280,23 @@ impl Registry {
         status_code: Option<u16>,
         request_type: RequestType,
     ) -> Histogram {
+        self.http_client_duration_with(
+            server_address,
+            method,
+            status_code,
+            request_type,
+            Histogram::clone,
+        )
+    }
+
+    pub(crate) fn http_client_duration_with<R>(
+        &self,
+        server_address: &str,
+        method: &str,
+        status_code: Option<u16>,
+        request_type: RequestType,
+        f: impl Fn(&Histogram) -> R,
+    ) -> R {
         let mut buf = itoa::Buffer::new();
         let method = normalize_method(method);
         let status = status_code.map(|c| status_label(c, &mut buf));
@@ -277,7 +318,7 @@ impl Registry {
                 labels.extend(status.map(|s| (HTTP_RESPONSE_STATUS_CODE, s)));
                 self.histogram(HTTP_CLIENT_REQUEST_DURATION, &labels)
             },
-            Histogram::clone,
+            f,
         )
     }
 
@@ -292,21 +333,19 @@ impl Registry {
         grpc_status_code: Option<u32>,
         request_type: RequestType,
     ) -> Histogram {
-        self.rpc_duration(
+        self.rpc_duration_with(
             3,
             RPC_SERVER_CALL_DURATION,
             None,
-            system,
-            service,
-            method,
+            [system, service, method],
             grpc_status_code,
             request_type,
+            Histogram::clone,
         )
     }
 
     /// `rpc.client.call.duration`, as [`Registry::rpc_server_duration`] plus the
     /// peer host (`server.address`).
-    #[allow(clippy::too_many_arguments)]
     pub fn rpc_client_duration(
         &self,
         server_address: &str,
@@ -316,30 +355,28 @@ impl Registry {
         grpc_status_code: Option<u32>,
         request_type: RequestType,
     ) -> Histogram {
-        self.rpc_duration(
+        self.rpc_duration_with(
             4,
             RPC_CLIENT_CALL_DURATION,
             Some(server_address),
-            system,
-            service,
-            method,
+            [system, service, method],
             grpc_status_code,
             request_type,
+            Histogram::clone,
         )
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn rpc_duration(
+    pub(crate) fn rpc_duration_with<R>(
         &self,
         kind: u8,
         name: &str,
         server_address: Option<&str>,
-        system: &str,
-        service: &str,
-        method: &str,
+        [system, service, method]: [&str; 3],
         code: Option<u32>,
         request_type: RequestType,
-    ) -> Histogram {
+        f: impl Fn(&Histogram) -> R,
+    ) -> R {
         let mut buf = itoa::Buffer::new();
         let code = code.map(|c| buf.format(c));
         cached(
@@ -364,7 +401,7 @@ impl Registry {
                 labels.extend(code.map(|c| (RPC_GRPC_STATUS_CODE, c)));
                 self.histogram(name, &labels)
             },
-            Histogram::clone,
+            f,
         )
     }
 
@@ -377,6 +414,16 @@ impl Registry {
         is_error: bool,
         request_type: RequestType,
     ) -> Histogram {
+        self.function_duration_with(code_function, is_error, request_type, Histogram::clone)
+    }
+
+    pub(crate) fn function_duration_with<R>(
+        &self,
+        code_function: &str,
+        is_error: bool,
+        request_type: RequestType,
+        f: impl Fn(&Histogram) -> R,
+    ) -> R {
         let outcome = if is_error { "error" } else { "ok" };
         cached(
             self,
@@ -392,7 +439,7 @@ impl Registry {
                     ],
                 )
             },
-            Histogram::clone,
+            f,
         )
     }
 }
