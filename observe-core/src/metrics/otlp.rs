@@ -58,6 +58,15 @@ fn attribute(key: &str, value: &str) -> KeyValue {
     }
 }
 
+/// A counter or gauge value in its exposed unit.
+fn number(unit: Unit, v: i64) -> number_data_point::Value {
+    if unit.scales() {
+        number_data_point::Value::AsDouble(unit.scale(v as f64))
+    } else {
+        number_data_point::Value::AsInt(v)
+    }
+}
+
 fn attributes(labels: &[(String, String)]) -> Vec<KeyValue> {
     labels.iter().map(|(k, v)| attribute(k, v)).collect()
 }
@@ -179,7 +188,8 @@ impl Registry {
                                 attributes: attributes(&c.key.labels),
                                 start_time_unix_nano: c.key.created_unix_nanos,
                                 time_unix_nano: now,
-                                value: Some(number_data_point::Value::AsInt(
+                                value: Some(number(
+                                    f.unit,
                                     c.cells.sum().min(i64::MAX as u64) as i64,
                                 )),
                                 ..Default::default()
@@ -199,7 +209,7 @@ impl Registry {
                                 attributes: attributes(&g.key.labels),
                                 start_time_unix_nano: g.key.created_unix_nanos,
                                 time_unix_nano: now,
-                                value: Some(number_data_point::Value::AsInt(g.value())),
+                                value: Some(number(f.unit, g.value())),
                                 ..Default::default()
                             }),
                             _ => None,

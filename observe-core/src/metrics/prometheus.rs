@@ -16,7 +16,7 @@
 
 use std::fmt::Write;
 
-use super::registry::{AnySeries, Kind, Registry, counter_sample_name, prometheus_ident};
+use super::registry::{AnySeries, Kind, Registry, Unit, counter_sample_name, prometheus_ident};
 use super::snapshot::{QUANTILES, Scratch, overflow_of, read_histogram};
 
 pub(crate) fn escape_label_value(out: &mut String, v: &str) {
@@ -47,6 +47,16 @@ pub(crate) fn write_float(out: &mut String, v: f64) {
         out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else {
         let _ = write!(out, "{v}");
+    }
+}
+
+/// A counter or gauge value in its exposed unit, then a newline.
+fn write_number(out: &mut String, unit: Unit, v: i128) {
+    if unit.scales() {
+        write_float(out, unit.scale(v as f64));
+        out.push('\n');
+    } else {
+        let _ = writeln!(out, "{v}");
     }
 }
 
@@ -171,7 +181,8 @@ impl Registry {
                         let AnySeries::Counter(c) = s else { continue };
                         out.push_str(&name);
                         write_labels(&mut out, &c.key.labels, None);
-                        let _ = writeln!(out, " {}", c.cells.sum());
+                        out.push(' ');
+                        write_number(&mut out, f.unit, c.cells.sum() as i128);
                     }
                 }
                 Kind::Gauge => {
@@ -180,7 +191,8 @@ impl Registry {
                         let AnySeries::Gauge(g) = s else { continue };
                         out.push_str(&f.prometheus);
                         write_labels(&mut out, &g.key.labels, None);
-                        let _ = writeln!(out, " {}", g.value());
+                        out.push(' ');
+                        write_number(&mut out, f.unit, g.value() as i128);
                     }
                 }
             }
@@ -240,6 +252,18 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_and_gauges_in_nanoseconds_are_exposed_in_seconds() {
+        let r = Registry::new();
+        r.describe("busy.time", Unit::Nanoseconds, "Time spent busy.").unwrap();
+        r.counter("busy.time", &[]).add(1_500_000_000);
+        r.describe("lag", Unit::Nanoseconds, "Consumer lag.").unwrap();
+        r.gauge("lag", &[]).set(-250_000_000);
+        let text = r.prometheus_text();
+        assert!(text.contains("busy_time_seconds_total 1.5\n"), "{text}");
+        assert!(text.contains("lag_seconds -0.25\n"), "{text}");
+    }
 
     #[test]
     fn escaping() {

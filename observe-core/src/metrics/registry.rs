@@ -98,6 +98,11 @@ impl Unit {
         }
     }
 
+    /// Whether exposed values differ from recorded ones (nanoseconds -> seconds).
+    pub(crate) fn scales(self) -> bool {
+        self == Unit::Nanoseconds
+    }
+
     /// Converts a recorded value to the exposed unit.
     pub(crate) fn scale(self, v: f64) -> f64 {
         match self {
@@ -868,6 +873,13 @@ impl Registry {
                 });
             }
             f.help = help.to_owned();
+        } else if !state.descriptions.contains_key(name)
+            && state.descriptions.len() >= self.inner.max_names
+        {
+            return Err(MetricError::TooManyNames {
+                name: name.to_owned(),
+                max: self.inner.max_names,
+            });
         }
         state
             .descriptions

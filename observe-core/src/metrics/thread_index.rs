@@ -61,7 +61,7 @@ impl Guard {
                 None => FALLBACK,
             }
         };
-        INDEX.with(|c| c.set(index));
+        let _ = INDEX.try_with(|c| c.set(index));
         Guard { index }
     }
 }
