@@ -256,9 +256,11 @@ mod tests {
     #[test]
     fn counters_and_gauges_in_nanoseconds_are_exposed_in_seconds() {
         let r = Registry::new();
-        r.describe("busy.time", Unit::Nanoseconds, "Time spent busy.").unwrap();
+        r.describe("busy.time", Unit::Nanoseconds, "Time spent busy.")
+            .unwrap();
         r.counter("busy.time", &[]).add(1_500_000_000);
-        r.describe("lag", Unit::Nanoseconds, "Consumer lag.").unwrap();
+        r.describe("lag", Unit::Nanoseconds, "Consumer lag.")
+            .unwrap();
         r.gauge("lag", &[]).set(-250_000_000);
         let text = r.prometheus_text();
         assert!(text.contains("busy_time_seconds_total 1.5\n"), "{text}");

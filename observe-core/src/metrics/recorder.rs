@@ -165,26 +165,24 @@ impl Recorder {
         bump(&self.errors, 1);
     }
 
-    /// Offers an exemplar: cheap unless it beats the slowest since the last fold or
-    /// is this thread's first error since then.
+    /// Whether an observation should be offered as an exemplar: it beats the
+    /// slowest since the last fold, or is this thread's first error since then.
+    /// One comparison on the hot path.
     #[inline(always)]
-    pub(crate) fn offer(
+    pub(crate) fn wants_exemplar(&self, value: u64, is_error: bool) -> bool {
+        value > self.exemplar_floor.load(Relaxed) || (is_error && !self.error_taken.load(Relaxed))
+    }
+
+    /// Keeps an exemplar (the cold path after [`Recorder::wants_exemplar`]).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn offer_exemplar(
         &self,
         value: u64,
         trace_id: TraceId,
         is_error: bool,
         now: &dyn Fn() -> u64,
     ) {
-        if value > self.exemplar_floor.load(Relaxed)
-            || (is_error && !self.error_taken.load(Relaxed))
-        {
-            self.offer_slow(value, trace_id, is_error, now);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn offer_slow(&self, value: u64, trace_id: TraceId, is_error: bool, now: &dyn Fn() -> u64) {
         let cell = ExemplarCell {
             trace_id,
             value,
@@ -199,6 +197,14 @@ impl Recorder {
         if is_error && !self.error_taken.load(Relaxed) {
             slot.error = Some(cell);
             self.error_taken.store(true, Relaxed);
+        }
+    }
+
+    /// Offers an exemplar (both steps).
+    #[cfg(test)]
+    fn offer(&self, value: u64, trace_id: TraceId, is_error: bool, now: &dyn Fn() -> u64) {
+        if self.wants_exemplar(value, is_error) {
+            self.offer_exemplar(value, trace_id, is_error, now);
         }
     }
 

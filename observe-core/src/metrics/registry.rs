@@ -357,8 +357,8 @@ impl Histogram {
             if is_error {
                 r.record_error();
             }
-            if trace_id.is_valid() {
-                r.offer(value, trace_id, is_error, &s.shared.clock);
+            if trace_id.is_valid() && r.wants_exemplar(value, is_error) {
+                r.offer_exemplar(value, trace_id, is_error, &*s.shared.clock);
             }
         });
     }

@@ -474,6 +474,15 @@ impl FunctionMetrics {
     #[inline]
     pub fn histogram(&self, is_error: bool, request_type: RequestType) -> &Histogram {
         let i = (is_error as usize) | ((request_type == RequestType::TracerBullet) as usize) << 1;
+        match self.handles[i].get() {
+            Some(h) => h,
+            None => self.resolve(i, is_error, request_type),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self, i: usize, is_error: bool, request_type: RequestType) -> &Histogram {
         self.handles[i].get_or_init(|| {
             let outcome = if is_error { "error" } else { "ok" };
             super::global().histogram(
