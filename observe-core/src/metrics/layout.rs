@@ -7,6 +7,8 @@
 //! digits). The per-thread recorders use the very same indices, so turning their
 //! counts into an `hdrhistogram::Histogram` is a bin-by-bin copy with no rounding
 //! (`tests::index_matches_hdrhistogram` proves it against hdrhistogram's `record`).
+//! The lowest discernible value is 1 ns, so the only value below it, 0, lands in the
+//! lowest bin, as hdrhistogram itself does.
 
 use hdrhistogram::Histogram as HdrHistogram;
 

@@ -210,7 +210,7 @@ impl Registry {
                 &mut out,
                 "observe_metrics_overflow_label_sets_total",
                 "counter",
-                "Label sets refused because a metric reached its key limit; their observations went to its otel_metric_overflow=\"true\" key.",
+                "Lookups of label sets refused because a metric reached its key limit; their observations went to its otel_metric_overflow=\"true\" key.",
             );
             for (name, o) in &overflows {
                 let labels = [("metric".to_owned(), name.clone())];

@@ -169,7 +169,9 @@ pub struct OverflowSnapshot {
     pub kind: Kind,
     /// The limit in force.
     pub max_keys: usize,
-    /// Registrations of a new label set that were refused (each went to the overflow key).
+    /// Lookups of a label set past the limit, each answered with the overflow key
+    /// (handles are cached, so this is about once per label set and caller or
+    /// thread, not once per observation).
     pub refused_label_sets: u64,
     /// Observations (histogram) or total (counter) recorded under the overflow key.
     pub overflow_observations: u64,
