@@ -172,6 +172,20 @@ fn observe_paths(c: &mut Criterion) {
             if threads > 1 { "s" } else { "" }
         ));
         let h = registry.histogram("bench.exemplar", &[]);
+        group.bench_function("record", |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| {
+                        for i in 0..n {
+                            h.record(values[(i & 1023) as usize]);
+                        }
+                    },
+                )
+            })
+        });
         group.bench_function("record_with_exemplar", |b| {
             b.iter_custom(|iters| {
                 concurrent(

@@ -248,7 +248,10 @@ impl HistogramCells {
         }
     }
 
-    /// Runs `f` with this thread's recorder.
+    /// Runs `f` with this thread's recorder: four dependent loads on the fast path.
+    /// Callers pass `move` closures, so that the values they record stay in
+    /// registers instead of being spilled for the closure to borrow (measured:
+    /// 9 ns against 4 ns per record with an exemplar).
     #[inline(always)]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&Recorder) -> R) -> R {
         let i = thread_index::current() as usize;
@@ -269,6 +272,7 @@ impl HistogramCells {
                 .get_or_init(|| Box::new(std::array::from_fn(|_| OnceBox::new())));
             return f(chunk[i % CHUNK].get_or_init(Recorder::new));
         }
+        // Threads without an index share the fallback recorder, one at a time.
         let _g = lock(&self.fallback_lock);
         f(self.fallback.get_or_init(Recorder::new))
     }

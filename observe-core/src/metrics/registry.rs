@@ -335,7 +335,7 @@ impl Histogram {
     /// top and counted as clamped.
     #[inline]
     pub fn record(&self, value: u64) {
-        self.s.cells.with(|r| r.record(value));
+        self.s.cells.with(move |r| r.record(value));
     }
 
     /// Records a duration.
@@ -352,7 +352,7 @@ impl Histogram {
     #[inline]
     pub fn record_with_exemplar(&self, value: u64, trace_id: TraceId, is_error: bool) {
         let s = &*self.s;
-        s.cells.with(|r| {
+        s.cells.with(move |r| {
             r.record(value);
             if is_error {
                 r.record_error();
