@@ -1319,6 +1319,29 @@ mod tests {
     }
 
     #[test]
+    fn tick_attributes_observations_to_the_slice_it_sees_them_in() {
+        let now = Arc::new(AtomicU64::new(1_000_000_000_000));
+        let clock = now.clone();
+        let r = Registry::builder()
+            .window(Duration::from_secs(60), Duration::from_secs(10))
+            .clock(move || clock.load(Relaxed))
+            .build()
+            .unwrap();
+        let h = r.histogram("t", &[]);
+        h.record(1);
+        r.tick(); // at 1000 s: slice [1000, 1010)
+        now.store(1_015_000_000_000, Relaxed);
+        h.record(2);
+        r.tick(); // at 1015 s: slice [1010, 1020)
+        now.store(1_060_000_000_000, Relaxed);
+        let snap = r.snapshot();
+        let s = snap.histogram("t", &[]).unwrap();
+        // Without the first tick, both would belong to [1010, 1020) and stay.
+        assert_eq!((s.window.count, s.window.min), (1, Some(2)));
+        assert_eq!(s.cumulative.count, 2);
+    }
+
+    #[test]
     fn too_many_names_is_an_error() {
         let r = Registry::builder().max_names(2).build().unwrap();
         r.try_counter("a", &[]).unwrap();
