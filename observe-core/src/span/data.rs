@@ -104,7 +104,7 @@ pub struct Callsite {
     pub(crate) line: u32,
     pub(crate) level: Level,
     pub(crate) kind: SpanKind,
-    pub(crate) metrics: OnceLock<crate::span::CallsiteMetrics>,
+    pub(crate) metrics: crate::metrics::FunctionMetrics,
 }
 
 impl Callsite {
@@ -124,7 +124,7 @@ impl Callsite {
             line,
             level,
             kind,
-            metrics: OnceLock::new(),
+            metrics: crate::metrics::FunctionMetrics::new(function),
         }
     }
 

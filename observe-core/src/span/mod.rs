@@ -47,10 +47,6 @@ use crate::context::{RequestContext, RequestType};
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
 use crate::pipeline::{self, Pipeline};
 
-/// Per-callsite metric handles, resolved on the first call of a `#[traced]` function.
-#[derive(Debug)]
-pub(crate) struct CallsiteMetrics {}
-
 /// Where a new span's parent comes from.
 #[derive(Debug, Clone, Copy, Default)]
 pub enum Parent {
@@ -528,6 +524,12 @@ pub(crate) fn finish(data: SpanData, end: Tick) {
         return;
     }
     // Latency is recorded whatever the level: metrics do not depend on verbosity.
+    if let Some(cs) = data.callsite {
+        let is_error = data.status() == StatusCode::Error;
+        cs.metrics
+            .histogram(is_error, data.request_type())
+            .record_with_exemplar(data.start.nanos_until(end), data.trace_id, is_error);
+    }
     if data.filtered {
         return;
     }
