@@ -240,15 +240,13 @@ impl Span {
 
     /// Ends the span now.
     pub fn end(mut self) {
-        if let Some(d) = self.data.take() {
-            finish(d, Tick::now());
-        }
+        finish_in_place(&mut self.data, Tick::now());
     }
 }
 
 impl Drop for Span {
     fn drop(&mut self) {
-        if let Some(d) = self.data.take() {
+        if let Some(d) = self.data.as_ref() {
             // A panic while the span was in scope: it failed.
             if std::thread::panicking() && d.status() != StatusCode::Error {
                 let message = LAST_PANIC
@@ -266,7 +264,7 @@ impl Drop for Span {
                 });
                 d.set_error(Some(message));
             }
-            finish(d, Tick::now());
+            finish_in_place(&mut self.data, Tick::now());
         }
     }
 }
@@ -520,7 +518,17 @@ pub(crate) fn current_context_carrier() -> Option<SpanData> {
 /// to the pipeline.
 #[inline]
 pub(crate) fn finish(data: SpanData, end: Tick) {
+    finish_in_place(&mut Some(data), end);
+}
+
+/// Ends the span in `slot` where it lives: the record is built from it straight into
+/// the thread's staging buffer, and what remains is dropped in place. Spans are
+/// large; not moving them on the hot path is measurably cheaper.
+#[inline]
+pub(crate) fn finish_in_place(slot: &mut Option<SpanData>, end: Tick) {
+    let Some(data) = slot.as_mut() else { return };
     if data.context_only {
+        *slot = None;
         return;
     }
     // Latency is recorded whatever the level: metrics do not depend on verbosity.
@@ -530,10 +538,10 @@ pub(crate) fn finish(data: SpanData, end: Tick) {
             .histogram(is_error, data.request_type())
             .record_with_exemplar(data.start.nanos_until(end), data.trace_id, is_error);
     }
-    if data.filtered {
-        return;
+    if !data.filtered {
+        // Inside another span on this thread the record waits in the staging buffer;
+        // leaving the outermost span flushes it.
+        crate::pipeline::ring::push_span(data.pipeline, data, end);
     }
-    // Inside another span on this thread the record waits in the staging buffer;
-    // leaving the outermost span flushes it.
-    crate::pipeline::ring::push_span(data.pipeline, data, end);
+    *slot = None;
 }
