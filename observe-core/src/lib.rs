@@ -20,6 +20,7 @@ pub mod log;
 pub mod metrics;
 mod pipeline;
 pub mod propagation;
+pub mod sampling;
 pub mod span;
 pub mod testing;
 
