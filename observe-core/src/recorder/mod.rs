@@ -154,9 +154,14 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Memory held beside the store.
+    /// Memory held beside the store: the latency history, the recorder's own
+    /// fixed part, and a margin of 1/512 of the budget for the bookkeeping of the
+    /// containers that the store's count does not model exactly.
     pub(crate) fn overhead(&self) -> usize {
         self.slow.heap_bytes()
+            + std::mem::size_of::<Shared>()
+            + 2 * std::mem::size_of::<usize>()
+            + self.store.budget() / 512
     }
 
     pub(crate) fn push(&mut self, entry: Entry) {

@@ -123,7 +123,10 @@ fn round_trip(receiver: &Receiver, traces: SignalSettings, logs: SignalSettings,
     assert_eq!(inside["severity_number"], 9);
     assert_eq!(inside["attributes"]["order_id"], 17);
     assert_eq!(inside["resource"]["service.name"], "shop");
-    let outside = *logs.iter().find(|l| l["body"] == "outside any span").unwrap();
+    let outside = *logs
+        .iter()
+        .find(|l| l["body"] == "outside any span")
+        .unwrap();
     assert_eq!(outside["trace_id"], "");
     assert_eq!(outside["span_id"], "");
     assert_eq!(outside["attributes"]["disk"], "full");
@@ -136,21 +139,27 @@ fn round_trip(receiver: &Receiver, traces: SignalSettings, logs: SignalSettings,
 
 #[test]
 fn http_protobuf_round_trip() {
-    let Some(rx) = Receiver::start(-1, 0, None) else { return };
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
     round_trip(&rx, rx.http("traces"), rx.http("logs"), "http");
 }
 
 #[cfg(feature = "grpc")]
 #[test]
 fn grpc_round_trip() {
-    let Some(rx) = Receiver::start(0, -1, None) else { return };
+    let Some(rx) = Receiver::start(0, -1, None) else {
+        return;
+    };
     round_trip(&rx, rx.grpc(), rx.grpc(), "grpc");
 }
 
 #[cfg(feature = "gzip")]
 #[test]
 fn http_gzip_round_trip() {
-    let Some(rx) = Receiver::start(-1, 0, None) else { return };
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
     let gz = |mut s: SignalSettings| {
         s.compression = Some(observe_core::export::Compression::Gzip);
         s
@@ -164,10 +173,16 @@ fn headers_reach_the_collector_and_bad_ones_are_refused() {
     bad.headers.push(("bad header".into(), "x".into()));
     let e = Exporter::start(settings(bad, None), &resource()).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("traces") && msg.contains("\"bad header\""), "{msg}");
+    assert!(
+        msg.contains("traces") && msg.contains("\"bad header\""),
+        "{msg}"
+    );
 
-    let e = Exporter::start(settings(SignalSettings::http("not a url"), None), &resource())
-        .unwrap_err();
+    let e = Exporter::start(
+        settings(SignalSettings::http("not a url"), None),
+        &resource(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("not a url"), "{e}");
 }
 
@@ -185,7 +200,9 @@ fn grpc_without_the_feature_is_a_clear_error() {
 /// Unsampled spans are not exported; the head sampling decision is per trace.
 #[test]
 fn only_sampled_traces_are_exported() {
-    let Some(rx) = Receiver::start(-1, 0, None) else { return };
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
     let exporter = Exporter::start(settings(rx.http("traces"), None), &resource()).unwrap();
     let mut inst = Instance::start(&exporter, 0.0, Duration::from_secs(5));
     for _ in 0..20 {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use observe_core::export::{ExportStats, Exporter, SignalSettings};
 use observe_core::span::Span;
 
-use crate::support::{Instance, Receiver, Silent, closed_port, resource, settings, unique_span_ids};
+use crate::support::{
+    Instance, Receiver, Silent, closed_port, resource, settings, unique_span_ids,
+};
 
 /// Produces `n` traces of two spans each; returns how many spans were produced.
 /// Each call returning is the progress the request path made.
@@ -75,17 +77,25 @@ fn collector_accepts_and_never_answers() {
     assert!(silent.connections() > 0, "the exporter did connect");
     assert_eq!(st.spans_exported, 0, "{st:?}");
     assert!(st.spans_failed > 0, "timed-out batches are counted: {st:?}");
-    assert!(st.spans_dropped > 0, "a full queue drops and counts: {st:?}");
+    assert!(
+        st.spans_dropped > 0,
+        "a full queue drops and counts: {st:?}"
+    );
     assert_eq!(accounted(&st), produced, "{st:?}");
 }
 
 #[test]
 fn collector_killed_and_restarted() {
-    let Some(rx) = Receiver::start(-1, 0, None) else { return };
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
     let port = rx.http_port;
     let out = rx.out_path();
-    let exporter = Exporter::start(settings(short_timeout(rx.http("traces")), None), &resource())
-        .unwrap();
+    let exporter = Exporter::start(
+        settings(short_timeout(rx.http("traces")), None),
+        &resource(),
+    )
+    .unwrap();
     let mut inst = Instance::start(&exporter, 1.0, Duration::from_secs(5));
 
     let mut produced = produce(200);
@@ -112,7 +122,10 @@ fn collector_killed_and_restarted() {
         .collect();
     assert_eq!(all.len() as u64, produced);
     assert!(delivered.is_subset(&all), "only spans we produced");
-    assert!(delivered.len() as u64 > before as u64, "delivery resumed after the restart");
+    assert!(
+        delivered.len() as u64 > before as u64,
+        "delivery resumed after the restart"
+    );
     let st = exporter.stats();
     // Every span is delivered or counted (a timed-out batch may also have been
     // delivered, so the counts can overlap, never fall short).

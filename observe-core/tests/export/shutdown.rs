@@ -10,7 +10,9 @@ use crate::support::{Instance, Receiver, Silent, resource, settings, unique_span
 
 #[test]
 fn shutdown_delivers_everything_queued() {
-    let Some(rx) = Receiver::start(-1, 0, None) else { return };
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
     let mut s = settings(rx.http("traces"), Some(rx.http("logs")));
     // Nothing would leave before an hour: only shutdown sends it.
     s.span_batch.schedule_delay = Duration::from_secs(3600);
@@ -52,7 +54,9 @@ fn dead_collector_does_not_stretch_shutdown() {
 
 #[test]
 fn works_from_a_current_thread_runtime() {
-    let Some(rx) = Receiver::start(-1, 0, None) else { return };
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
     let exporter = Exporter::start(settings(rx.http("traces"), None), &resource()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -74,7 +78,9 @@ fn works_from_a_current_thread_runtime() {
 
 #[test]
 fn works_without_any_runtime() {
-    let Some(rx) = Receiver::start(-1, 0, None) else { return };
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
     let exporter = Exporter::start(settings(rx.http("traces"), None), &resource()).unwrap();
     let mut inst = Instance::start(&exporter, 1.0, Duration::from_secs(5));
     std::thread::scope(|s| {

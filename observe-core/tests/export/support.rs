@@ -9,9 +9,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use observe_core::export::{
-    BatchSettings, ExportSettings, Exporter, ResourceInfo, SignalSettings,
-};
+use observe_core::export::{BatchSettings, ExportSettings, Exporter, ResourceInfo, SignalSettings};
 use observe_core::recorder::{FlightRecorder, RecorderSettings};
 use observe_core::sink::Sink;
 use observe_core::testing::{Captured, MemorySink};
@@ -48,9 +46,9 @@ pub(crate) fn python() -> Option<PathBuf> {
         let venv = concat!(env!("CARGO_TARGET_TMPDIR"), "/otlp-venv");
         let out = Command::new("bash").arg(script).arg(venv).output();
         match out {
-            Ok(o) if o.status.success() => {
-                Some(PathBuf::from(String::from_utf8_lossy(&o.stdout).trim().to_owned()))
-            }
+            Ok(o) if o.status.success() => Some(PathBuf::from(
+                String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+            )),
             other => {
                 #[allow(clippy::print_stderr)]
                 {
@@ -88,7 +86,10 @@ impl Receiver {
             ))
         });
         let mut child = Command::new(py)
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/otlp_receiver.py"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/otlp_receiver.py"
+            ))
             .args(["--out", out.to_str().expect("utf-8 path")])
             .args(["--grpc-port", &grpc_port.to_string()])
             .args(["--http-port", &http_port.to_string()])
