@@ -50,6 +50,8 @@ fn span_context(cx: &SpanContext) -> OtelSpanContext {
     )
 }
 
+// The variant matters: a `'static` borrow becomes a key without allocating.
+#[allow(clippy::ptr_arg)]
 fn key(k: &Cow<'static, str>) -> Key {
     match k {
         Cow::Borrowed(s) => Key::from_static_str(s),
@@ -57,6 +59,7 @@ fn key(k: &Cow<'static, str>) -> Key {
     }
 }
 
+#[allow(clippy::ptr_arg)]
 fn string(s: &Cow<'static, str>) -> StringValue {
     match s {
         Cow::Borrowed(s) => StringValue::from(*s),

@@ -142,7 +142,7 @@ struct Inner {
     settings: ExportSettings,
     counters: Arc<Counters>,
     spans: Option<Arc<Queue<SpanItem>>>,
-    logs: Option<Arc<Queue<Box<LogRecord>>>>,
+    logs: Option<Arc<Queue<LogRecord>>>,
     control: Vec<UnboundedSender<Control>>,
 }
 
@@ -241,7 +241,7 @@ impl Exporter {
         }
     }
 
-    fn enqueue_logs(&self, pending: &mut Vec<Box<LogRecord>>) {
+    fn enqueue_logs(&self, pending: &mut Vec<LogRecord>) {
         if let Some(q) = &self.inner.logs {
             let (queued, dropped) = q.push(pending, |_| true);
             record_enqueue(&self.inner.counters.logs, queued, dropped);
@@ -329,7 +329,7 @@ const LOCAL_BATCH: usize = 256;
 pub struct ExportSink {
     exporter: Exporter,
     spans: Vec<SpanItem>,
-    logs: Vec<Box<LogRecord>>,
+    logs: Vec<LogRecord>,
     last_warn: Option<Instant>,
     /// Failed batches and dropped records already warned about.
     warned: (u64, u64),
@@ -413,7 +413,7 @@ impl Sink for ExportSink {
             self.spans.push(SpanItem::Event(Box::new(log.clone())));
         }
         if export {
-            self.logs.push(Box::new(log.clone()));
+            self.logs.push(log.clone());
         }
         if self.spans.len() >= LOCAL_BATCH || self.logs.len() >= LOCAL_BATCH {
             self.push_pending();
@@ -813,6 +813,11 @@ async fn export_spans<S: SpanExporter>(
         if items.is_empty() {
             return;
         }
+        let taken = items
+            .iter()
+            .filter(|i| matches!(i, SpanItem::Span(_)))
+            .count() as u64;
+        counters.spans.queued.fetch_sub(taken, Ordering::Relaxed);
         let mut batch = Vec::with_capacity(items.len());
         for item in items {
             match item {
@@ -827,7 +832,6 @@ async fn export_spans<S: SpanExporter>(
         if n == 0 {
             continue;
         }
-        counters.spans.queued.fetch_sub(n, Ordering::Relaxed);
         let deadline = batch_deadline(timeout, limit);
         let result = tokio::time::timeout_at(deadline.into(), exporter.export(batch)).await;
         settle(&counters.spans, counters, "traces", n, result, timeout);
@@ -863,7 +867,7 @@ fn settle(
 
 async fn run_logs<L: LogExporter>(
     exporter: L,
-    q: Arc<Queue<Box<LogRecord>>>,
+    q: Arc<Queue<LogRecord>>,
     mut ctl: UnboundedReceiver<Control>,
     counters: &Counters,
     timeout: Duration,
@@ -914,7 +918,7 @@ async fn run_logs<L: LogExporter>(
 
 async fn export_logs<L: LogExporter>(
     exporter: &L,
-    q: &Queue<Box<LogRecord>>,
+    q: &Queue<LogRecord>,
     converter: &LogConverter,
     counters: &Counters,
     scope: &InstrumentationScope,

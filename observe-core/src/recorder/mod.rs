@@ -256,7 +256,7 @@ impl FlightRecorder {
             .iter()
             .filter_map(|(t, idx)| query::root_end(&st.store, idx).map(|(end, _)| (end, *t)))
             .collect();
-        v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        v.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
         v.truncate(limit);
         v.into_iter()
             .filter_map(|(_, t)| Some(query::summary(&st.store, t, st.store.traces.get(&t)?)))
@@ -272,7 +272,7 @@ impl FlightRecorder {
             .iter()
             .filter_map(|(t, idx)| query::root_end(&st.store, idx).map(|(_, d)| (d, *t)))
             .collect();
-        v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        v.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
         v.truncate(limit);
         v.into_iter()
             .filter_map(|(_, t)| Some(query::summary(&st.store, t, st.store.traces.get(&t)?)))
@@ -289,7 +289,7 @@ impl FlightRecorder {
             .filter(|(_, idx)| idx.errors > 0)
             .map(|(t, idx)| (query::last_time(&st.store, idx), *t))
             .collect();
-        v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        v.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
         v.truncate(limit);
         v.into_iter()
             .filter_map(|(_, t)| Some(query::summary(&st.store, t, st.store.traces.get(&t)?)))

@@ -177,7 +177,7 @@ impl Store {
             .and_then(|c| c.get_mut((seq % CHUNK as u64) as usize))
             .and_then(Option::take);
         self.first_seq += 1;
-        if self.first_seq % CHUNK as u64 == 0 {
+        if self.first_seq.is_multiple_of(CHUNK as u64) {
             self.chunks.pop_front();
             self.front_chunk += 1;
         }

@@ -69,7 +69,8 @@ fn collector_accepts_and_never_answers() {
     let mut produced = 0;
     for _ in 0..10 {
         produced += produce(500);
-        assert!(inst.flush(Duration::from_millis(50)) || true);
+        // The silent collector cannot confirm: the flush must just return.
+        let _in_time = inst.flush(Duration::from_millis(50));
     }
     assert_eq!(produced, 10_000, "the request path kept going");
     inst.shutdown();

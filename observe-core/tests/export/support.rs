@@ -68,6 +68,7 @@ pub(crate) fn python() -> Option<PathBuf> {
 pub(crate) struct Receiver {
     child: Child,
     _stdin: ChildStdin,
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub(crate) grpc_port: i32,
     pub(crate) http_port: i32,
     out: PathBuf,
@@ -222,7 +223,6 @@ pub(crate) struct Instance {
     pub(crate) guard: Option<DefaultGuard>,
     pub(crate) observe: Option<Observe>,
     pub(crate) captured: Captured,
-    pub(crate) recorder: FlightRecorder,
 }
 
 impl Instance {
@@ -244,7 +244,6 @@ impl Instance {
             guard: Some(guard),
             observe: Some(observe),
             captured,
-            recorder,
         }
     }
 
@@ -255,7 +254,7 @@ impl Instance {
     /// Shuts down; returns whether it finished in time.
     pub(crate) fn shutdown(&mut self) -> bool {
         self.guard.take();
-        self.observe.take().map_or(true, Observe::shutdown)
+        self.observe.take().is_none_or(Observe::shutdown)
     }
 }
 
