@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod export;
 pub mod ids;
 mod init;
 mod layer;
@@ -20,6 +21,8 @@ pub mod log;
 pub mod metrics;
 mod pipeline;
 pub mod propagation;
+pub mod recorder;
+pub mod sampling;
 pub mod span;
 pub mod testing;
 

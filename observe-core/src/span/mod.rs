@@ -445,14 +445,18 @@ fn root(
     let (trace_id, parent_id, flags) = match remote {
         Some(r) => {
             let sampled = tracer_bullet
-                || pipeline
-                    .sampler()
-                    .sample_remote_child(r.flags.is_sampled(), r.trace_id, &name);
+                || pipeline.sampler().sample_remote_child(
+                    r.flags.is_sampled(),
+                    r.trace_id,
+                    &name,
+                    callsite,
+                );
             (r.trace_id, r.span_id, r.flags.with_sampled(sampled))
         }
         None => {
             let trace_id = TraceId::random();
-            let sampled = tracer_bullet || pipeline.sampler().sample_root(trace_id, &name);
+            let sampled =
+                tracer_bullet || pipeline.sampler().sample_root(trace_id, &name, callsite);
             (
                 trace_id,
                 SpanId::INVALID,
