@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod config;
 pub mod context;
+mod dry_run;
 pub mod ids;
 mod init;
 mod layer;
@@ -27,9 +28,11 @@ pub mod testing;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use dry_run::{DryRun, side_effect};
 pub use ids::{SpanContext, SpanId, TraceFlags, TraceId};
 pub use init::{DefaultGuard, Guard, InitError, Observe};
 pub use layer::ObserveLayer;
+pub use observe_macros::traced;
 pub use span::FutureExt;
 
 /// Sinks: where spans and log records go on the background thread.
