@@ -86,6 +86,54 @@ pub fn record_error_debug_current<E: ErrorDebug + ?Sized>(error: &E) {
     });
 }
 
+/// Records the `Err` of a `#[traced]` function's result on `span` (`Display`).
+#[inline]
+pub fn record_result_display<R>(span: &Span, result: &R)
+where
+    R: TracedResult + ?Sized,
+    R::Error: ErrorDisplay,
+{
+    if let Some(e) = result.traced_err() {
+        record_error_display(span, e);
+    }
+}
+
+/// Records the `Err` of a `#[traced]` function's result on `span` (`Debug`).
+#[inline]
+pub fn record_result_debug<R>(span: &Span, result: &R)
+where
+    R: TracedResult + ?Sized,
+    R::Error: ErrorDebug,
+{
+    if let Some(e) = result.traced_err() {
+        record_error_debug(span, e);
+    }
+}
+
+/// Records the `Err` of a result on the current span (`Display`).
+#[inline]
+pub fn record_result_display_current<R>(result: &R)
+where
+    R: TracedResult + ?Sized,
+    R::Error: ErrorDisplay,
+{
+    if let Some(e) = result.traced_err() {
+        record_error_display_current(e);
+    }
+}
+
+/// Records the `Err` of a result on the current span (`Debug`).
+#[inline]
+pub fn record_result_debug_current<R>(result: &R)
+where
+    R: TracedResult + ?Sized,
+    R::Error: ErrorDebug,
+{
+    if let Some(e) = result.traced_err() {
+        record_error_debug_current(e);
+    }
+}
+
 /// An error type `#[traced]` can record with `Display` (the default). Exists for
 /// the compile error it gives when the error type is not `Display`.
 #[diagnostic::on_unimplemented(

@@ -315,73 +315,58 @@ impl Traced {
         }
     }
 
-    /// Records the outcome held in `__observe_ret` on the span `span`.
-    fn outcome(&self, span: &TokenStream, func: &ItemFn) -> TokenStream {
-        let p = &self.private;
-        let mut out = TokenStream::new();
-        if let Some((format, at)) = self.err {
-            let at = if self.args.err.is_some() {
-                self.output.span(func)
-            } else {
-                at
-            };
-            let record = match format {
-                Format::Debug => quote_spanned!(at=> #p::record_error_debug),
-                _ => quote_spanned!(at=> #p::record_error_display),
-            };
-            let traced_err = quote_spanned!(at=> #p::TracedResult::traced_err(&__observe_ret));
-            out.extend(quote! {
-                if let ::core::option::Option::Some(__observe_err) = #traced_err {
-                    #record(#span, __observe_err);
-                }
-            });
+    /// Where errors about the outcome point: the return type.
+    fn outcome_span(&self, func: &ItemFn) -> Span {
+        match self.err {
+            Some((_, at)) if self.args.err.is_none() => at,
+            _ => self.output.span(func),
         }
-        if let Some(format) = self.args.ret {
-            let value = convert(p, format, &quote!(__observe_ret), self.output.span(func));
-            out.extend(quote! {
-                if #p::is_recording(#span) {
-                    #p::record(#span, "return", || #value);
-                }
-            });
-        }
-        out
     }
 
-    /// Records the outcome held in `__observe_ret` on the current span (inside the
-    /// instrumented async block, where the function's span is current when
-    /// `__observe_recording` is true).
-    fn outcome_current(&self, func: &ItemFn) -> TokenStream {
+    /// Records the outcome held in `__observe_ret` on the span `span`, or on the
+    /// current span when `span` is `None` (inside the instrumented async block,
+    /// where the function's span is current when `__observe_recording` is true).
+    fn outcome(&self, span: Option<&TokenStream>, func: &ItemFn) -> TokenStream {
         let p = &self.private;
         let mut out = TokenStream::new();
-        if let Some((format, at)) = self.err {
-            let at = if self.args.err.is_some() {
-                self.output.span(func)
-            } else {
-                at
-            };
-            let record = match format {
-                Format::Debug => quote_spanned!(at=> #p::record_error_debug_current),
-                _ => quote_spanned!(at=> #p::record_error_display_current),
-            };
-            let traced_err = quote_spanned!(at=> #p::TracedResult::traced_err(&__observe_ret));
-            out.extend(quote! {
-                if let ::core::option::Option::Some(__observe_err) = #traced_err {
-                    #record(__observe_err);
+        if let Some((format, _)) = self.err {
+            let at = self.outcome_span(func);
+            // The whole call carries the return type's span, so that a missing
+            // `TracedResult`/`Display`/`Debug` is reported once, there.
+            out.extend(match (format, span) {
+                (Format::Debug, Some(s)) => {
+                    quote_spanned!(at=> #p::record_result_debug(#s, &__observe_ret);)
+                }
+                (_, Some(s)) => {
+                    quote_spanned!(at=> #p::record_result_display(#s, &__observe_ret);)
+                }
+                (Format::Debug, None) => {
+                    quote_spanned!(at=> #p::record_result_debug_current(&__observe_ret);)
+                }
+                (_, None) => {
+                    quote_spanned!(at=> #p::record_result_display_current(&__observe_ret);)
                 }
             });
         }
         if let Some(format) = self.args.ret {
             let value = convert(p, format, &quote!(__observe_ret), self.output.span(func));
-            out.extend(quote!(#p::record_current("return", || #value);));
+            out.extend(match span {
+                Some(s) => quote! {
+                    if #p::is_recording(#s) {
+                        #p::record(#s, "return", || #value);
+                    }
+                },
+                None => quote!(#p::record_current("return", || #value);),
+            });
         }
-        if out.is_empty() {
-            return out;
+        if span.is_none() && !out.is_empty() {
+            return quote! {
+                if __observe_recording {
+                    #out
+                }
+            };
         }
-        quote! {
-            if __observe_recording {
-                #out
-            }
-        }
+        out
     }
 
     fn has_outcome(&self) -> bool {
@@ -394,7 +379,7 @@ impl Traced {
         let span = quote!(__observe_span.span());
         let prelude = self.prelude(&span);
         let side_effect = self.side_effect(&span, func);
-        let outcome = self.outcome(&span, func);
+        let outcome = self.outcome(Some(&span), func);
         let block = &func.block;
         // The closure's return type is the function's (with `impl Trait` left to
         // inference), so `?` converts errors and `return` coerces as in the original.
@@ -437,7 +422,7 @@ impl Traced {
                 #p::instrument(#inner, __observe_span).await
             };
         }
-        let outcome = self.outcome_current(func);
+        let outcome = self.outcome(None, func);
         quote! {
             #callsite
             let __observe_span = #p::start(&__OBSERVE_CALLSITE);
