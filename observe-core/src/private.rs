@@ -15,9 +15,18 @@ use crate::clock::Tick;
 use crate::span::{Event, KeyValue, Parent, SpanName, stack};
 
 /// Opens the span of a `#[traced]` call: a child of the current span (or a new
-/// trace), named after the callsite.
-#[inline]
+/// trace), named after the callsite. When observe was never started this is one
+/// inlined load and branch.
+#[inline(always)]
 pub fn start(callsite: &'static Callsite) -> Span {
+    if !crate::pipeline::any() {
+        return Span::disabled();
+    }
+    start_slow(callsite)
+}
+
+#[inline(never)]
+fn start_slow(callsite: &'static Callsite) -> Span {
     Span {
         data: crate::span::open(
             SpanName::Static(callsite.name()),
@@ -31,10 +40,69 @@ pub fn start(callsite: &'static Callsite) -> Span {
     }
 }
 
+/// The span of a synchronous `#[traced]` call, to be pinned on the caller's stack:
+/// `None` when the span is disabled, so that a call with observe not initialised
+/// has nothing to drop.
+pub type SyncSpan = Option<ScopedSpan>;
+
+/// Opens the span of a synchronous `#[traced]` call (see [`start`]).
+#[inline(always)]
+pub fn start_sync(callsite: &'static Callsite) -> SyncSpan {
+    if !crate::pipeline::any() {
+        return None;
+    }
+    start_sync_slow(callsite)
+}
+
+#[inline(never)]
+fn start_sync_slow(callsite: &'static Callsite) -> SyncSpan {
+    let span = start_slow(callsite);
+    span.is_enabled().then(|| ScopedSpan::new(span))
+}
+
+static DISABLED: Span = Span::disabled();
+
+/// The span inside a [`SyncSpan`] (a disabled one when there is none).
+#[inline(always)]
+pub fn sync_span(span: &SyncSpan) -> &Span {
+    match span {
+        Some(s) => s.span(),
+        None => &DISABLED,
+    }
+}
+
 /// Wraps the body future of an `async fn` with its span.
 #[inline]
 pub fn instrument<F: Future>(future: F, span: Span) -> Instrumented<F> {
     crate::FutureExt::instrument(future, span)
+}
+
+/// The span of an `async` `#[traced]` call: `None` when it is disabled, so that a
+/// call with observe not initialised carries and drops no span.
+pub type AsyncSpan = Option<Span>;
+
+/// Opens the span of an `async` `#[traced]` call (see [`start`]).
+#[inline(always)]
+pub fn start_async(callsite: &'static Callsite) -> AsyncSpan {
+    if !crate::pipeline::any() {
+        return None;
+    }
+    start_async_slow(callsite)
+}
+
+#[inline(never)]
+fn start_async_slow(callsite: &'static Callsite) -> AsyncSpan {
+    let span = start_slow(callsite);
+    span.is_enabled().then_some(span)
+}
+
+/// The span inside an [`AsyncSpan`] (a disabled one when there is none).
+#[inline(always)]
+pub fn async_span(span: &AsyncSpan) -> &Span {
+    match span {
+        Some(s) => s,
+        None => &DISABLED,
+    }
 }
 
 fn error_attributes(type_name: &'static str, message: String) -> (KeyValue, KeyValue) {
@@ -200,13 +268,12 @@ pub fn is_recording(span: &Span) -> bool {
 
 /// Runs the body of a synchronous `#[traced]` function inside its span (the span
 /// is current while it runs, and a panic is recorded on it and re-raised
-/// unchanged). Without an enabled span, just calls `f`.
-#[inline]
-pub fn run<R>(span: Pin<&ScopedSpan>, f: impl FnOnce() -> R) -> R {
-    if span.get_ref().span().is_enabled() {
-        span.run(f)
-    } else {
-        f()
+/// unchanged). Without a span, just calls `f`.
+#[inline(always)]
+pub fn run<R>(span: Pin<&SyncSpan>, f: impl FnOnce() -> R) -> R {
+    match span.as_pin_ref() {
+        Some(s) => s.run(f),
+        None => f(),
     }
 }
 

@@ -376,7 +376,7 @@ impl Traced {
     fn sync_body(&self, func: &ItemFn) -> TokenStream {
         let p = &self.private;
         let callsite = self.callsite(func);
-        let span = quote!(__observe_span.span());
+        let span = quote!(#p::sync_span(&__observe_span));
         let prelude = self.prelude(&span);
         let side_effect = self.side_effect(&span, func);
         let outcome = self.outcome(Some(&span), func);
@@ -392,9 +392,7 @@ impl Traced {
         };
         quote! {
             #callsite
-            let __observe_span = ::core::pin::pin!(
-                #p::ScopedSpan::new(#p::start(&__OBSERVE_CALLSITE))
-            );
+            let __observe_span = ::core::pin::pin!(#p::start_sync(&__OBSERVE_CALLSITE));
             #prelude
             #side_effect
             #[allow(clippy::redundant_closure_call, clippy::unused_unit, unused_braces)]
@@ -410,34 +408,39 @@ impl Traced {
     fn instrumented(&self, func: &ItemFn, inner: TokenStream) -> TokenStream {
         let p = &self.private;
         let callsite = self.callsite(func);
-        let span = quote!(&__observe_span);
+        let span = quote!(#p::async_span(&__observe_span));
         let prelude = self.prelude(&span);
         let side_effect = self.side_effect(&span, func);
-        if !self.has_outcome() {
-            return quote! {
-                #callsite
-                let __observe_span = #p::start(&__OBSERVE_CALLSITE);
-                #prelude
-                #side_effect
-                #p::instrument(#inner, __observe_span).await
-            };
-        }
-        let outcome = self.outcome(None, func);
+        // The body future is made once and awaited either inside its span or bare
+        // (observe not initialised): the bare path never builds the span's future.
+        let (recording, body) = if self.has_outcome() {
+            let outcome = self.outcome(None, func);
+            (
+                quote!(let __observe_recording = #p::is_recording(#span);),
+                quote! {
+                    async move {
+                        let __observe_ret = #inner.await;
+                        #outcome
+                        __observe_ret
+                    }
+                },
+            )
+        } else {
+            (TokenStream::new(), inner)
+        };
         quote! {
             #callsite
-            let __observe_span = #p::start(&__OBSERVE_CALLSITE);
+            let __observe_span = #p::start_async(&__OBSERVE_CALLSITE);
             #prelude
             #side_effect
-            let __observe_recording = #p::is_recording(&__observe_span);
-            #p::instrument(
-                async move {
-                    let __observe_ret = #inner.await;
-                    #outcome
-                    __observe_ret
-                },
-                __observe_span,
-            )
-            .await
+            #recording
+            let __observe_body = #body;
+            match __observe_span {
+                ::core::option::Option::Some(__observe_span) => {
+                    #p::instrument(__observe_body, __observe_span).await
+                }
+                ::core::option::Option::None => __observe_body.await,
+            }
         }
     }
 
