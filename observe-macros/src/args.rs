@@ -443,3 +443,122 @@ impl Args {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(tokens: &str) -> syn::Result<Args> {
+        syn::parse_str::<Args>(tokens)
+    }
+
+    fn error(tokens: &str) -> String {
+        match parse(tokens) {
+            Ok(_) => panic!("`{tokens}` parsed"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let a = parse(
+            r#"name = "n", level = "DEBUG", kind = "client", fields(a.b = 1, "c d" = %x, e = ?y),
+               args(p, %q, ?self), err(Debug), ret(Display), side_effect, crate = ::my::obs"#,
+        )
+        .unwrap();
+        assert_eq!(a.name.as_ref().unwrap().value(), "n");
+        assert_eq!(a.level_const(), "DEBUG");
+        assert_eq!(a.kind_variant(), "Client");
+        let fields: Vec<_> = a
+            .fields
+            .iter()
+            .map(|f| (f.key.as_str(), f.format))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("a.b", Format::Value),
+                ("c d", Format::Display),
+                ("e", Format::Debug)
+            ]
+        );
+        let args: Vec<_> = a
+            .args
+            .iter()
+            .map(|a| (a.ident.to_string(), a.format))
+            .collect();
+        assert_eq!(
+            args,
+            [
+                ("p".to_owned(), Format::Debug),
+                ("q".to_owned(), Format::Display),
+                ("self".to_owned(), Format::Debug)
+            ]
+        );
+        assert_eq!(a.err.map(|e| e.0), Some(Format::Debug));
+        assert_eq!(a.ret, Some(Format::Display));
+        assert!(a.side_effect.is_some());
+        assert_eq!(
+            a.krate.as_ref().unwrap().to_token_stream().to_string(),
+            ":: my :: obs"
+        );
+    }
+
+    #[test]
+    fn defaults_and_trailing_comma() {
+        let a = parse("").unwrap();
+        assert_eq!((a.level_const(), a.kind_variant()), ("INFO", "Internal"));
+        assert!(a.err.is_none() && a.ret.is_none() && a.side_effect.is_none());
+        let a = parse("err, ret,").unwrap();
+        assert_eq!(a.err.map(|e| e.0), Some(Format::Display));
+        assert_eq!(a.ret, Some(Format::Debug));
+        assert_eq!(parse("fields(r#type = 1)").unwrap().fields[0].key, "type");
+    }
+
+    #[test]
+    fn unknown_and_repeated_keys_are_errors() {
+        assert!(error("skip(a)").starts_with("unknown key `skip` (arguments are never recorded"));
+        assert!(error("levle = \"x\"").starts_with("unknown key `levle`; #[traced] accepts"));
+        assert_eq!(
+            error("ret, ret"),
+            "duplicate key `ret`: each key may be given once"
+        );
+        assert_eq!(
+            error("fields(a = 1, a = 2)"),
+            "duplicate field `a`: each field may be given once"
+        );
+        assert_eq!(
+            error("args(a, ?a)"),
+            "duplicate argument `a`: each argument may be listed once"
+        );
+    }
+
+    #[test]
+    fn wrong_values_say_what_is_accepted() {
+        assert_eq!(
+            error("level = \"loud\""),
+            r#"unknown level "loud": expected "trace", "debug", "info", "warn" or "error""#
+        );
+        assert_eq!(
+            error("kind = \"up\""),
+            r#"unknown span kind "up": expected "internal", "server", "client", "producer" or "consumer""#
+        );
+        assert_eq!(
+            error("name = 1"),
+            r#"expected a string literal: name = "span name""#
+        );
+        assert_eq!(error("name"), "`name` needs a value: `name = ...`");
+        assert_eq!(
+            error("err(Json)"),
+            "expected `Debug` or `Display`: `err(Debug)` or `err(Display)`"
+        );
+        assert_eq!(
+            error("side_effect(true)"),
+            "`side_effect` takes no value: write `side_effect`"
+        );
+        assert!(error("fields(a)").starts_with("field `a` needs a value"));
+        assert!(error("name = \"a\" ret").starts_with("expected `,` between keys"));
+    }
+
+    use quote::ToTokens as _;
+}

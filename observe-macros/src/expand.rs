@@ -671,3 +671,102 @@ pub(crate) fn debug_dump(out: &TokenStream) -> String {
         Err(_) => out.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(s: &str) -> Type {
+        syn::parse_str(s).unwrap()
+    }
+
+    fn expand_str(attr: &str, item: &str) -> String {
+        expand(attr.parse().unwrap(), item.parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn result_types_are_recognised_by_name() {
+        for t in [
+            "Result<u8, E>",
+            "io::Result<()>",
+            "::std::result::Result<u8, E>",
+        ] {
+            assert!(is_result(&ty(t)), "{t}");
+        }
+        for t in [
+            "Option<u8>",
+            "Results",
+            "<T as Tr>::Result",
+            "Vec<Result<u8, E>>",
+        ] {
+            assert!(!is_result(&ty(t)), "{t}");
+        }
+    }
+
+    #[test]
+    fn future_outputs_are_read_from_signatures() {
+        let out = |s: &str| future_output(&ty(s)).map(|t| t.to_token_stream().to_string());
+        assert_eq!(
+            out("Pin<Box<dyn Future<Output = Result<u8, E>> + Send + 'a>>").as_deref(),
+            Some("Result < u8 , E >")
+        );
+        assert_eq!(out("impl Future<Output = u8>").as_deref(), Some("u8"));
+        assert_eq!(out("BoxFuture<'a, u8>"), None);
+    }
+
+    #[test]
+    fn impl_trait_is_left_to_inference_in_closure_types() {
+        let erased = erase_impl_trait(&ty("Result<impl Display, Box<impl Error>>"));
+        assert_eq!(
+            erased.to_token_stream().to_string(),
+            "Result < _ , Box < _ > >"
+        );
+        assert!(contains_impl_trait(&ty("Vec<impl Fn()>")));
+        assert!(!contains_impl_trait(&ty("Vec<Box<dyn Fn()>>")));
+    }
+
+    #[test]
+    fn async_blocks_at_the_tail_are_found() {
+        let block = |s: &str| async_block_stmt(&syn::parse_str::<Block>(s).unwrap());
+        assert_eq!(block("{ Box::pin(async move { 1 }) }"), Some(0));
+        assert_eq!(block("{ let x = 1; async move { x } }"), Some(1));
+        assert_eq!(block("{ std::pin::pin(async {}) }"), Some(0));
+        assert_eq!(block("{ async move { 1 }; }"), None);
+        assert_eq!(block("{ Box::new(async move { 1 }) }"), None);
+        assert_eq!(block("{ Box::pin(async move { 1 }, 2) }"), None);
+    }
+
+    #[test]
+    fn expansion_names_only_the_private_module() {
+        let out = expand_str("", "fn f(x: u8) -> Result<u8, E> { Ok(x) }");
+        assert!(out.contains(":: observe_core :: __private :: start_sync"));
+        assert!(out.contains(":: observe_core :: __private :: record_result_display"));
+        let out = expand_str("crate = ::my::obs", "async fn f() {}");
+        assert!(out.contains(":: my :: obs :: __private :: start_async"));
+        assert!(!out.contains("observe_core"));
+    }
+
+    #[test]
+    fn errors_keep_the_item() {
+        let out = expand_str("bogus", "fn kept() {}");
+        assert!(out.contains("compile_error"));
+        assert!(out.contains("fn kept ()"));
+    }
+
+    #[test]
+    fn args_must_be_arguments() {
+        let out = expand_str(
+            "args(y)",
+            "fn f((a, b): (u8, u8), Point { x, .. }: Point) {}",
+        );
+        assert!(
+            out.contains("`y` is not an argument of `f`: its arguments are `a`, `b`, `x`"),
+            "{out}"
+        );
+        let out = expand_str(
+            "args(a, x, self)",
+            "fn f(&self, (a, b): (u8, u8), Point { x, .. }: Point) {}",
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+}
