@@ -17,6 +17,9 @@
 //!   to completion in place (ready at the first poll, or after three `Pending`s),
 //!   inside a root as above.
 //!
+//! `observe_engine_floor` rows open the same span with the engine's primitives by
+//! hand, to separate the macro's own cost from the engine's.
+//!
 //! observe is installed with `testing::capture_with(1.0)` (every span recorded into
 //! memory by the background thread; the memory is cleared after every sample).
 //!
@@ -113,6 +116,17 @@ async fn bare_async(x: u64, yields: u32) -> u64 {
 async fn observed_async(x: u64, yields: u32) -> u64 {
     Yields(yields).await;
     black_box(x).wrapping_mul(3)
+}
+
+/// The engine's primitives by hand for an `async` call: the body future with
+/// `instrument` and a span from the builder.
+#[inline(never)]
+fn engine_floor_async(x: u64, yields: u32) -> impl Future<Output = u64> {
+    use observe_core::FutureExt as _;
+    let span = observe_core::span::Span::builder("engine_floor")
+        .callsite(&FLOOR)
+        .start();
+    bare_async(x, yields).instrument(span)
 }
 
 #[tracing::instrument(skip_all)]
@@ -354,6 +368,15 @@ fn async_child(c: &mut Criterion, yields: u32) {
                         black_box(block_on(observed_async(black_box(i), yields)));
                     },
                 );
+                capture.captured().clear();
+                t
+            })
+        });
+        g.bench_function("observe_engine_floor", |b| {
+            b.iter_custom(|iters| {
+                let t = in_roots(iters, observe_root, |i| {
+                    consume(block_on(engine_floor_async(black_box(i), yields)))
+                });
                 capture.captured().clear();
                 t
             })
