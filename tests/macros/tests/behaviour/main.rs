@@ -316,7 +316,7 @@ fn without_observe_nothing_is_recorded_or_evaluated_and_results_are_unchanged() 
 // ---------------------------------------------------------------- outcome
 
 #[derive(Debug, PartialEq)]
-pub struct OrderError {
+struct OrderError {
     code: u16,
 }
 
