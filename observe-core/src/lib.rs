@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod config;
 pub mod context;
+mod dry_run;
 pub mod export;
 pub mod ids;
 mod init;
@@ -30,9 +31,11 @@ pub mod testing;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use dry_run::{DryRun, side_effect};
 pub use ids::{SpanContext, SpanId, TraceFlags, TraceId};
 pub use init::{DefaultGuard, Guard, InitError, Observe, init, layer};
 pub use layer::ObserveLayer;
+pub use observe_macros::traced;
 pub use span::FutureExt;
 
 /// What a pipeline dropped and delivered: nothing is lost silently.

@@ -1,10 +1,13 @@
 //! What `#[traced]` expands to. **Not a stable API**: these items exist for the
-//! macro's generated code only and may change in any release.
+//! macro's generated code only and may change in any release. The macro names them
+//! only through `::observe_core::__private` (or `<crate = path>::__private`).
 
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 
+pub use crate::dry_run::DryRun;
 pub use crate::span::{Callsite, Instrumented, ScopedSpan, Span, SpanKind, Value};
 pub use tracing_core::Level;
 
@@ -12,9 +15,18 @@ use crate::clock::Tick;
 use crate::span::{Event, KeyValue, Parent, SpanName, stack};
 
 /// Opens the span of a `#[traced]` call: a child of the current span (or a new
-/// trace), named after the callsite.
-#[inline]
+/// trace), named after the callsite. When observe was never started this is one
+/// inlined load and branch.
+#[inline(always)]
 pub fn start(callsite: &'static Callsite) -> Span {
+    if !crate::pipeline::any() {
+        return Span::disabled();
+    }
+    start_slow(callsite)
+}
+
+#[inline(never)]
+fn start_slow(callsite: &'static Callsite) -> Span {
     Span {
         data: crate::span::open(
             SpanName::Static(callsite.name()),
@@ -28,10 +40,69 @@ pub fn start(callsite: &'static Callsite) -> Span {
     }
 }
 
+/// The span of a synchronous `#[traced]` call, to be pinned on the caller's stack:
+/// `None` when the span is disabled, so that a call with observe not initialised
+/// has nothing to drop.
+pub type SyncSpan = Option<ScopedSpan>;
+
+/// Opens the span of a synchronous `#[traced]` call (see [`start`]).
+#[inline(always)]
+pub fn start_sync(callsite: &'static Callsite) -> SyncSpan {
+    if !crate::pipeline::any() {
+        return None;
+    }
+    start_sync_slow(callsite)
+}
+
+#[inline(never)]
+fn start_sync_slow(callsite: &'static Callsite) -> SyncSpan {
+    let span = start_slow(callsite);
+    span.is_enabled().then(|| ScopedSpan::new(span))
+}
+
+static DISABLED: Span = Span::disabled();
+
+/// The span inside a [`SyncSpan`] (a disabled one when there is none).
+#[inline(always)]
+pub fn sync_span(span: &SyncSpan) -> &Span {
+    match span {
+        Some(s) => s.span(),
+        None => &DISABLED,
+    }
+}
+
 /// Wraps the body future of an `async fn` with its span.
 #[inline]
 pub fn instrument<F: Future>(future: F, span: Span) -> Instrumented<F> {
     crate::FutureExt::instrument(future, span)
+}
+
+/// The span of an `async` `#[traced]` call: `None` when it is disabled, so that a
+/// call with observe not initialised carries and drops no span.
+pub type AsyncSpan = Option<Span>;
+
+/// Opens the span of an `async` `#[traced]` call (see [`start`]).
+#[inline(always)]
+pub fn start_async(callsite: &'static Callsite) -> AsyncSpan {
+    if !crate::pipeline::any() {
+        return None;
+    }
+    start_async_slow(callsite)
+}
+
+#[inline(never)]
+fn start_async_slow(callsite: &'static Callsite) -> AsyncSpan {
+    let span = start_slow(callsite);
+    span.is_enabled().then_some(span)
+}
+
+/// The span inside an [`AsyncSpan`] (a disabled one when there is none).
+#[inline(always)]
+pub fn async_span(span: &AsyncSpan) -> &Span {
+    match span {
+        Some(s) => s,
+        None => &DISABLED,
+    }
 }
 
 fn error_attributes(type_name: &'static str, message: String) -> (KeyValue, KeyValue) {
@@ -50,52 +121,299 @@ fn record_error_on(span: Option<&crate::span::SpanData>, type_name: &'static str
     }
 }
 
-/// Records an `Err` on `span`, formatting the error with `Display`.
-pub fn record_error_display<E: fmt::Display + ?Sized>(span: &Span, error: &E) {
-    record_error_on(
-        span.data.as_ref(),
-        std::any::type_name::<E>(),
-        error.to_string(),
-    );
+/// Records an `Err` on `span`, formatting the error with `Display`. Nothing is
+/// formatted when the span is disabled.
+pub fn record_error_display<E: ErrorDisplay + ?Sized>(span: &Span, error: &E) {
+    if let Some(d) = &span.data {
+        record_error_on(Some(d), std::any::type_name::<E>(), error.error_message());
+    }
 }
 
 /// Records an `Err` on `span`, formatting the error with `Debug`.
-pub fn record_error_debug<E: fmt::Debug + ?Sized>(span: &Span, error: &E) {
-    record_error_on(
-        span.data.as_ref(),
-        std::any::type_name::<E>(),
-        format!("{error:?}"),
-    );
+pub fn record_error_debug<E: ErrorDebug + ?Sized>(span: &Span, error: &E) {
+    if let Some(d) = &span.data {
+        record_error_on(Some(d), std::any::type_name::<E>(), error.error_message());
+    }
 }
 
 /// Records an `Err` on the current span (inside an instrumented `async` body).
-pub fn record_error_display_current<E: fmt::Display + ?Sized>(error: &E) {
-    stack::with_current(|c| record_error_on(c, std::any::type_name::<E>(), error.to_string()));
+pub fn record_error_display_current<E: ErrorDisplay + ?Sized>(error: &E) {
+    stack::with_current(|c| {
+        if c.is_some() {
+            record_error_on(c, std::any::type_name::<E>(), error.error_message());
+        }
+    });
 }
 
 /// Records an `Err` on the current span, formatting with `Debug`.
-pub fn record_error_debug_current<E: fmt::Debug + ?Sized>(error: &E) {
-    stack::with_current(|c| record_error_on(c, std::any::type_name::<E>(), format!("{error:?}")));
+pub fn record_error_debug_current<E: ErrorDebug + ?Sized>(error: &E) {
+    stack::with_current(|c| {
+        if c.is_some() {
+            record_error_on(c, std::any::type_name::<E>(), error.error_message());
+        }
+    });
 }
 
-/// Sets an attribute on `span` (field values, arguments, `ret`).
+/// Records the `Err` of a `#[traced]` function's result on `span` (`Display`).
 #[inline]
-pub fn set_attribute(span: &Span, key: &'static str, value: Value) {
+pub fn record_result_display<R>(span: &Span, result: &R)
+where
+    R: TracedResult + ?Sized,
+    R::Error: ErrorDisplay,
+{
+    if let Some(e) = result.traced_err() {
+        record_error_display(span, e);
+    }
+}
+
+/// Records the `Err` of a `#[traced]` function's result on `span` (`Debug`).
+#[inline]
+pub fn record_result_debug<R>(span: &Span, result: &R)
+where
+    R: TracedResult + ?Sized,
+    R::Error: ErrorDebug,
+{
+    if let Some(e) = result.traced_err() {
+        record_error_debug(span, e);
+    }
+}
+
+/// Records the `Err` of a result on the current span (`Display`).
+#[inline]
+pub fn record_result_display_current<R>(result: &R)
+where
+    R: TracedResult + ?Sized,
+    R::Error: ErrorDisplay,
+{
+    if let Some(e) = result.traced_err() {
+        record_error_display_current(e);
+    }
+}
+
+/// Records the `Err` of a result on the current span (`Debug`).
+#[inline]
+pub fn record_result_debug_current<R>(result: &R)
+where
+    R: TracedResult + ?Sized,
+    R::Error: ErrorDebug,
+{
+    if let Some(e) = result.traced_err() {
+        record_error_debug_current(e);
+    }
+}
+
+/// An error type `#[traced]` can record with `Display` (the default). Exists for
+/// the compile error it gives when the error type is not `Display`.
+#[diagnostic::on_unimplemented(
+    message = "`#[traced]` records errors with `Display`, which `{Self}` does not implement",
+    label = "the error type of this `Result` is not `Display`",
+    note = "use `#[traced(err(Debug))]` to record the error with `Debug` instead, or implement `Display` for `{Self}`"
+)]
+pub trait ErrorDisplay {
+    /// The error message (`error.message`).
+    fn error_message(&self) -> String;
+}
+
+impl<E: fmt::Display + ?Sized> ErrorDisplay for E {
+    fn error_message(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// An error type `#[traced(err(Debug))]` can record.
+#[diagnostic::on_unimplemented(
+    message = "`#[traced(err(Debug))]` records errors with `Debug`, which `{Self}` does not implement",
+    label = "the error type of this `Result` is not `Debug`",
+    note = "derive or implement `Debug` for `{Self}`, or use `#[traced]` (which records with `Display`)"
+)]
+pub trait ErrorDebug {
+    /// The error message (`error.message`).
+    fn error_message(&self) -> String;
+}
+
+impl<E: fmt::Debug + ?Sized> ErrorDebug for E {
+    fn error_message(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// The return types whose `Err` marks a `#[traced]` span failed: `Result` (under
+/// any alias).
+#[diagnostic::on_unimplemented(
+    message = "`#[traced(err)]` needs a function returning `Result`, and `{Self}` is not a `Result`",
+    label = "not a `Result`",
+    note = "remove `err` (functions returning `Result` record their errors without it)"
+)]
+pub trait TracedResult {
+    /// The error type.
+    type Error: ?Sized;
+    /// The error, if this is an `Err`.
+    fn traced_err(&self) -> Option<&Self::Error>;
+}
+
+impl<T, E> TracedResult for Result<T, E> {
+    type Error = E;
+    #[inline]
+    fn traced_err(&self) -> Option<&E> {
+        self.as_ref().err()
+    }
+}
+
+/// Whether the span records attributes: enabled and not below the level filter.
+/// Field and argument values are only evaluated and formatted when it does.
+#[inline]
+pub fn is_recording(span: &Span) -> bool {
+    span.data.as_ref().is_some_and(|d| !d.filtered)
+}
+
+/// Runs the body of a synchronous `#[traced]` function inside its span (the span
+/// is current while it runs, and a panic is recorded on it and re-raised
+/// unchanged). Without a span, just calls `f`.
+#[inline(always)]
+pub fn run<R>(span: Pin<&SyncSpan>, f: impl FnOnce() -> R) -> R {
+    match span.as_pin_ref() {
+        Some(s) => s.run(f),
+        None => f(),
+    }
+}
+
+/// Records an attribute computed by `value`, unless `key` is sensitive for the
+/// span's pipeline: then it is recorded as `[REDACTED]` and `value` is not called.
+#[inline]
+pub fn record(span: &Span, key: &'static str, value: impl FnOnce() -> Value) {
     if let Some(d) = &span.data {
         d.set_attribute(KeyValue {
             key: Cow::Borrowed(key),
-            value,
+            value: checked_value(d, key, value),
         });
     }
 }
 
-/// Sets an attribute on the current span.
-pub fn set_attribute_current(key: &'static str, value: Value) {
-    crate::span::set_attribute(key, value);
+/// Like [`record`], on the current span (inside an instrumented `async` body).
+#[inline]
+pub fn record_current(key: &'static str, value: impl FnOnce() -> Value) {
+    stack::with_current(|c| {
+        if let Some(d) = c {
+            d.set_attribute(KeyValue {
+                key: Cow::Borrowed(key),
+                value: checked_value(d, key, value),
+            });
+        }
+    });
+}
+
+const REDACTED: &str = "[REDACTED]";
+
+fn checked_value(d: &crate::span::SpanData, key: &str, value: impl FnOnce() -> Value) -> Value {
+    if d.pipeline.settings.redact.is_sensitive(key) {
+        Value::Str(Cow::Borrowed(REDACTED))
+    } else {
+        value()
+    }
+}
+
+/// Whether the span belongs to a tracer bullet (it inherits its request context
+/// from its parent).
+#[inline]
+pub fn is_tracer_bullet_span(span: &Span) -> bool {
+    span.data
+        .as_ref()
+        .is_some_and(|d| d.request_type() == crate::context::RequestType::TracerBullet)
+}
+
+/// A value recorded as it is (no `%` or `?` sigil): numbers, `bool`, strings
+/// (`str`, `String`, `Cow<str>`, `Arc<str>`), a [`Value`], or a reference to one of
+/// these. Taken by reference, so recording an argument never moves it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be recorded as a field value as it is",
+    label = "not a number, `bool`, string or `observe_core::span::Value`",
+    note = "write `%value` to record it with `Display` or `?value` to record it with `Debug`"
+)]
+pub trait FieldValue {
+    /// The attribute value.
+    fn field_value(&self) -> Value;
+}
+
+macro_rules! field_value_via_from {
+    ($($t:ty),* $(,)?) => {
+        $(impl FieldValue for $t {
+            #[inline]
+            fn field_value(&self) -> Value {
+                Value::from(*self)
+            }
+        })*
+    };
+}
+
+field_value_via_from!(
+    i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64, bool
+);
+
+impl FieldValue for i128 {
+    fn field_value(&self) -> Value {
+        i64::try_from(*self).map_or_else(|_| Value::Str(Cow::Owned(self.to_string())), Value::I64)
+    }
+}
+
+impl FieldValue for u128 {
+    fn field_value(&self) -> Value {
+        u64::try_from(*self).map_or_else(|_| Value::Str(Cow::Owned(self.to_string())), Value::U64)
+    }
+}
+
+impl FieldValue for str {
+    fn field_value(&self) -> Value {
+        Value::Str(Cow::Owned(self.to_owned()))
+    }
+}
+
+impl FieldValue for String {
+    fn field_value(&self) -> Value {
+        Value::Str(Cow::Owned(self.clone()))
+    }
+}
+
+impl FieldValue for Cow<'_, str> {
+    fn field_value(&self) -> Value {
+        Value::Str(Cow::Owned(self.clone().into_owned()))
+    }
+}
+
+impl FieldValue for std::sync::Arc<str> {
+    fn field_value(&self) -> Value {
+        Value::Str(Cow::Owned(self.to_string()))
+    }
+}
+
+impl FieldValue for Value {
+    fn field_value(&self) -> Value {
+        self.clone()
+    }
+}
+
+impl<T: FieldValue + ?Sized> FieldValue for &T {
+    #[inline]
+    fn field_value(&self) -> Value {
+        (**self).field_value()
+    }
+}
+
+impl<T: FieldValue + ?Sized> FieldValue for &mut T {
+    #[inline]
+    fn field_value(&self) -> Value {
+        (**self).field_value()
+    }
+}
+
+/// The value of a field without sigil (see [`FieldValue`]).
+#[inline]
+pub fn field_value<T: FieldValue + ?Sized>(v: &T) -> Value {
+    v.field_value()
 }
 
 /// Whether `key` names a sensitive field for the pipeline `span` records into
-/// (its value is then replaced by `[REDACTED]`, even when asked for).
+/// (its value is then replaced by `[REDACTED]`, even when asked for; [`record`]
+/// checks it).
 pub fn is_sensitive(span: &Span, key: &str) -> bool {
     span.data
         .as_ref()

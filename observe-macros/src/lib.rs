@@ -2,5 +2,42 @@
 //!
 //! Do not depend on this crate directly: use `observe_core::traced` or the
 //! re-export of an adapter (`observe_axum::traced`, `observe_tonic::traced`). The
-//! expansion names only `::observe_core::__private` paths, whose shape is not a
-//! stable API.
+//! expansion names only `::observe_core::__private` paths (or `<path>::__private`
+//! with `#[traced(crate = path)]`), whose shape is not a stable API.
+//!
+//! `lib.rs` is the entry point; `args.rs` parses the attribute's arguments and
+//! `expand.rs` generates the instrumented function. Tests of `#[traced]` (trybuild
+//! UI cases and behaviour tests) live in the `tests/macros` crate of the workspace.
+
+use proc_macro::TokenStream;
+
+mod args;
+mod expand;
+
+#[doc = include_str!("traced.md")]
+#[proc_macro_attribute]
+pub fn traced(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let out = expand::expand(attr.into(), item.into());
+    if debug_requested() {
+        print_expansion(&out);
+    }
+    out.into()
+}
+
+/// `OBSERVE_MACROS_DEBUG=1` (any value but empty or `0`) at compile time prints each
+/// expansion to stderr.
+fn debug_requested() -> bool {
+    std::env::var_os("OBSERVE_MACROS_DEBUG").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+// Printing is the point: the user asked for the expansion on the compiler's stderr.
+#[allow(clippy::print_stderr)]
+fn print_expansion(out: &proc_macro2::TokenStream) {
+    let at = proc_macro::Span::call_site();
+    eprintln!(
+        "// #[traced] expansion at {}:{}\n{}",
+        at.file(),
+        at.line(),
+        expand::debug_dump(out)
+    );
+}

@@ -1,0 +1,428 @@
+//! What `#[traced]` costs the calling thread, next to its peers in the same run:
+//! the bare function, `#[tracing::instrument]` with a `Registry` subscriber, and
+//! `#[fastrace::trace]` in a sampled root with a reporter that drops everything.
+//!
+//! Run with:
+//! `cargo bench -p observe-core --bench traced -- --warm-up-time 1 --measurement-time 2`
+//! (results and their reading: `docs/bench/traced.md`).
+//!
+//! Cases:
+//! - `not_initialised`: no observe instance was ever started in the process (it
+//!   runs first, before any other case starts one);
+//! - `sync_child`: a sync call inside a root span, as fastrace's own benchmark
+//!   measures it: a root is opened per `CHILDREN` calls and its cost is included,
+//!   amortised;
+//! - `sync_root`: every call is the root of its own trace;
+//! - `async_child_1_poll` / `async_child_4_polls`: an `async fn` created and polled
+//!   to completion in place (ready at the first poll, or after three `Pending`s),
+//!   inside a root as above.
+//!
+//! `observe_engine_floor` rows open the same span with the engine's primitives by
+//! hand, to separate the macro's own cost from the engine's.
+//!
+//! observe is installed with `testing::capture_with(1.0)` (every span recorded into
+//! memory by the background thread; the memory is cleared after every sample).
+//!
+//! Time is the calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID` on Linux,
+//! wall time elsewhere): the budget is a calling-thread cost, and on a shared
+//! machine wall time mostly measures the other processes. The background thread's
+//! work is not counted, as the budget says.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+/// Child calls per root span in the `*_child` cases.
+const CHILDREN: u64 = 100;
+
+// ------------------------------------------------------------------ the functions
+
+#[inline(never)]
+fn bare(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[observe_core::traced]
+#[inline(never)]
+fn observed(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+static FLOOR: observe_core::span::Callsite = observe_core::span::Callsite::new(
+    "engine_floor",
+    "traced::engine_floor",
+    file!(),
+    line!(),
+    tracing::Level::INFO,
+    observe_core::span::SpanKind::Internal,
+);
+
+/// The engine's primitives used by hand (what `quickbench` measures): the floor
+/// the macro's expansion builds on.
+#[inline(never)]
+fn engine_floor(x: u64) -> u64 {
+    use observe_core::span::{ScopedSpan, Span};
+    let span = pin!(ScopedSpan::new(
+        Span::builder("engine_floor").callsite(&FLOOR).start()
+    ));
+    let _entered = span.as_ref().enter();
+    black_box(x).wrapping_mul(3)
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+fn instrumented(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+#[fastrace::trace]
+#[inline(never)]
+fn fast(x: u64) -> u64 {
+    black_box(x).wrapping_mul(3)
+}
+
+/// Keeps a result alive for the optimiser.
+#[inline(always)]
+fn consume(x: u64) {
+    black_box(x);
+}
+
+/// Returns `Pending` (waking itself) `n` times, then `Ready`.
+struct Yields(u32);
+
+impl Future for Yields {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 == 0 {
+            Poll::Ready(())
+        } else {
+            self.0 -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+async fn bare_async(x: u64, yields: u32) -> u64 {
+    Yields(yields).await;
+    black_box(x).wrapping_mul(3)
+}
+
+#[observe_core::traced]
+async fn observed_async(x: u64, yields: u32) -> u64 {
+    Yields(yields).await;
+    black_box(x).wrapping_mul(3)
+}
+
+/// The engine's primitives by hand for an `async` call: the body future with
+/// `instrument` and a span from the builder.
+#[inline(never)]
+fn engine_floor_async(x: u64, yields: u32) -> impl Future<Output = u64> {
+    use observe_core::FutureExt as _;
+    let span = observe_core::span::Span::builder("engine_floor")
+        .callsite(&FLOOR)
+        .start();
+    bare_async(x, yields).instrument(span)
+}
+
+#[tracing::instrument(skip_all)]
+async fn instrumented_async(x: u64, yields: u32) -> u64 {
+    Yields(yields).await;
+    black_box(x).wrapping_mul(3)
+}
+
+#[fastrace::trace]
+async fn fast_async(x: u64, yields: u32) -> u64 {
+    Yields(yields).await;
+    black_box(x).wrapping_mul(3)
+}
+
+/// Polls `fut` in place until it is ready.
+#[inline(always)]
+fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+// ------------------------------------------------------------------ peers' setup
+
+struct DropReporter;
+
+impl fastrace::collector::Reporter for DropReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+/// The calling thread's CPU time.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn now() -> Duration {
+    #[repr(C)]
+    struct Timespec {
+        sec: i64,
+        nsec: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut ts = Timespec { sec: 0, nsec: 0 };
+    // SAFETY: `ts` is a valid, writable `struct timespec` (two 64-bit fields on
+    // 64-bit Linux), the only memory `clock_gettime` writes.
+    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    Duration::new(ts.sec as u64, ts.nsec as u32)
+}
+
+/// Wall time where thread CPU time is not wired up.
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn now() -> Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
+
+/// Runs `call` `iters` times and returns the time taken.
+fn timed(iters: u64, mut call: impl FnMut(u64)) -> Duration {
+    let start = now();
+    for i in 0..iters {
+        call(i);
+    }
+    now() - start
+}
+
+/// Runs `call` `iters` times inside roots (one per `CHILDREN` calls): `root` runs
+/// the closure it is given inside a new root span. Returns the time taken.
+fn in_roots(
+    iters: u64,
+    mut root: impl FnMut(&mut dyn FnMut()),
+    mut call: impl FnMut(u64),
+) -> Duration {
+    let start = now();
+    let mut done = 0;
+    while done < iters {
+        let n = CHILDREN.min(iters - done);
+        root(&mut || {
+            for i in 0..n {
+                call(done + i);
+            }
+        });
+        done += n;
+    }
+    now() - start
+}
+
+fn no_root(f: &mut dyn FnMut()) {
+    f()
+}
+
+fn observe_root(f: &mut dyn FnMut()) {
+    observe_core::span::Span::new("root").in_scope(f)
+}
+
+fn tracing_root(f: &mut dyn FnMut()) {
+    tracing::info_span!("root").in_scope(f)
+}
+
+fn fastrace_root(f: &mut dyn FnMut()) {
+    let root = fastrace::Span::root("root", fastrace::collector::SpanContext::random());
+    let _guard = root.set_local_parent();
+    f()
+}
+
+// ------------------------------------------------------------------ the cases
+
+fn not_initialised(c: &mut Criterion) {
+    let mut g = c.benchmark_group("traced/not_initialised");
+    g.bench_function("bare", |b| {
+        b.iter_custom(|n| timed(n, |i| consume(bare(black_box(i)))))
+    });
+    g.bench_function("observe", |b| {
+        b.iter_custom(|n| timed(n, |i| consume(observed(black_box(i)))))
+    });
+    g.bench_function("bare_async_1_poll", |b| {
+        b.iter_custom(|n| timed(n, |i| consume(block_on(bare_async(black_box(i), 0)))))
+    });
+    g.bench_function("observe_async_1_poll", |b| {
+        b.iter_custom(|n| timed(n, |i| consume(block_on(observed_async(black_box(i), 0)))))
+    });
+    g.finish();
+}
+
+fn sync_child(c: &mut Criterion) {
+    let mut g = c.benchmark_group("traced/sync_child");
+    g.bench_function("bare", |b| {
+        b.iter_custom(|iters| {
+            in_roots(iters, no_root, |i| {
+                black_box(bare(black_box(i)));
+            })
+        })
+    });
+    {
+        let capture = observe_core::testing::capture_with(1.0);
+        g.bench_function("observe", |b| {
+            b.iter_custom(|iters| {
+                let t = in_roots(iters, observe_root, |i| {
+                    black_box(observed(black_box(i)));
+                });
+                capture.captured().clear();
+                t
+            })
+        });
+        g.bench_function("observe_engine_floor", |b| {
+            b.iter_custom(|iters| {
+                let t = in_roots(iters, observe_root, |i| consume(engine_floor(black_box(i))));
+                capture.captured().clear();
+                t
+            })
+        });
+    }
+    {
+        let _sub = tracing::subscriber::set_default(tracing_subscriber::Registry::default());
+        g.bench_function("tracing_registry", |b| {
+            b.iter_custom(|iters| {
+                in_roots(iters, tracing_root, |i| {
+                    black_box(instrumented(black_box(i)));
+                })
+            })
+        });
+    }
+    g.bench_function("fastrace", |b| {
+        b.iter_custom(|iters| {
+            in_roots(iters, fastrace_root, |i| {
+                black_box(fast(black_box(i)));
+            })
+        })
+    });
+    g.finish();
+}
+
+fn sync_root(c: &mut Criterion) {
+    let mut g = c.benchmark_group("traced/sync_root");
+    g.bench_function("bare", |b| {
+        b.iter_custom(|n| timed(n, |i| consume(bare(black_box(i)))))
+    });
+    {
+        let capture = observe_core::testing::capture_with(1.0);
+        g.bench_function("observe", |b| {
+            b.iter_custom(|iters| {
+                let t = timed(iters, |i| consume(observed(black_box(i))));
+                capture.captured().clear();
+                t
+            })
+        });
+    }
+    {
+        let _sub = tracing::subscriber::set_default(tracing_subscriber::Registry::default());
+        g.bench_function("tracing_registry", |b| {
+            b.iter_custom(|n| timed(n, |i| consume(instrumented(black_box(i)))))
+        });
+    }
+    // fastrace's `#[trace]` records nothing without a local parent: a root per call
+    // is `Span::root` + `set_local_parent` around the bare function.
+    g.bench_function("fastrace_root", |b| {
+        b.iter_custom(|n| {
+            timed(n, |i| {
+                let root = fastrace::Span::root("root", fastrace::collector::SpanContext::random());
+                let _guard = root.set_local_parent();
+                black_box(bare(black_box(i)));
+            })
+        })
+    });
+    g.finish();
+}
+
+fn async_child(c: &mut Criterion, yields: u32) {
+    let polls = yields + 1;
+    let name = if polls == 1 {
+        "traced/async_child_1_poll".to_owned()
+    } else {
+        format!("traced/async_child_{polls}_polls")
+    };
+    let mut g = c.benchmark_group(name);
+    g.bench_function("bare", |b| {
+        b.iter_custom(|iters| {
+            in_roots(iters, no_root, |i| {
+                black_box(block_on(bare_async(black_box(i), yields)));
+            })
+        })
+    });
+    {
+        let capture = observe_core::testing::capture_with(1.0);
+        g.bench_function("observe", |b| {
+            b.iter_custom(|iters| {
+                let t = in_roots(
+                    iters,
+                    // The root is current while the children run, as it would be
+                    // for a request handler awaiting them.
+                    observe_root,
+                    |i| {
+                        black_box(block_on(observed_async(black_box(i), yields)));
+                    },
+                );
+                capture.captured().clear();
+                t
+            })
+        });
+        g.bench_function("observe_engine_floor", |b| {
+            b.iter_custom(|iters| {
+                let t = in_roots(iters, observe_root, |i| {
+                    consume(block_on(engine_floor_async(black_box(i), yields)))
+                });
+                capture.captured().clear();
+                t
+            })
+        });
+    }
+    {
+        let _sub = tracing::subscriber::set_default(tracing_subscriber::Registry::default());
+        g.bench_function("tracing_registry", |b| {
+            b.iter_custom(|iters| {
+                in_roots(iters, tracing_root, |i| {
+                    black_box(block_on(instrumented_async(black_box(i), yields)));
+                })
+            })
+        });
+    }
+    g.bench_function("fastrace", |b| {
+        b.iter_custom(|iters| {
+            in_roots(iters, fastrace_root, |i| {
+                black_box(block_on(fast_async(black_box(i), yields)));
+            })
+        })
+    });
+    g.finish();
+}
+
+fn async_child_1_poll(c: &mut Criterion) {
+    async_child(c, 0);
+}
+
+fn async_child_4_polls(c: &mut Criterion) {
+    async_child(c, 3);
+}
+
+fn setup(c: &mut Criterion) {
+    // After `not_initialised`, which must run before any observe instance exists.
+    fastrace::set_reporter(DropReporter, fastrace::collector::Config::default());
+    let _ = c;
+}
+
+criterion_group!(
+    benches,
+    not_initialised,
+    setup,
+    sync_child,
+    sync_root,
+    async_child_1_poll,
+    async_child_4_polls
+);
+criterion_main!(benches);
