@@ -724,3 +724,68 @@ fn crate_path_override_records_like_the_default() {
     assert_eq!(attr(&span, "via"), string("re-export"));
     assert_eq!(c.span("inner_sync").parent_id(), span.span_id());
 }
+
+// ---------------------------------------------------------------- latency histograms
+
+mod histograms {
+    use super::*;
+
+    #[traced]
+    pub(crate) fn measured(fail: bool) -> Result<(), String> {
+        if fail { Err("no".into()) } else { Ok(()) }
+    }
+
+    #[traced]
+    pub(crate) async fn measured_async() {}
+
+    fn count(function: &str, outcome: &str, request_type: &str) -> u64 {
+        observe_core::metrics::snapshot()
+            .histograms
+            .iter()
+            .filter(|h| {
+                h.name == "observe.function.duration"
+                    && h.labels.get("code.function").map(String::as_str) == Some(function)
+                    && h.labels.get("outcome").map(String::as_str) == Some(outcome)
+                    && h.labels.get("request_type").map(String::as_str) == Some(request_type)
+            })
+            .map(|h| h.cumulative.count)
+            .sum()
+    }
+
+    #[test]
+    fn every_call_records_its_latency_by_function_outcome_and_request_type() {
+        let c = capture();
+        for i in 0..7 {
+            let _ = measured(i % 3 == 0);
+        }
+        runtime().block_on(async {
+            measured_async().await;
+            measured_async().await;
+        });
+        // A tracer bullet's calls land under their own request type, out of SLOs.
+        Span::builder("probe")
+            .context(tracer_bullet())
+            .start()
+            .in_scope(|| measured(false))
+            .unwrap();
+        flushed(&c);
+        let f = concat!(module_path!(), "::measured");
+        assert_eq!(count(f, "ok", "standard"), 4);
+        assert_eq!(count(f, "error", "standard"), 3);
+        assert_eq!(count(f, "ok", "tracer_bullet"), 1);
+        assert_eq!(
+            count(
+                concat!(module_path!(), "::measured_async"),
+                "ok",
+                "standard"
+            ),
+            2
+        );
+        let h = observe_core::metrics::snapshot()
+            .histograms
+            .into_iter()
+            .find(|h| h.labels.get("code.function").map(String::as_str) == Some(f))
+            .unwrap();
+        assert!(h.cumulative.max.is_some() && h.cumulative.sum > 0);
+    }
+}
