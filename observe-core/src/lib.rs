@@ -22,6 +22,7 @@ mod pipeline;
 pub mod propagation;
 pub mod span;
 pub mod testing;
+pub mod tracer_bullet;
 
 #[doc(hidden)]
 #[path = "private.rs"]
