@@ -20,6 +20,7 @@ pub mod log;
 pub mod metrics;
 mod pipeline;
 pub mod propagation;
+pub mod server;
 pub mod span;
 pub mod testing;
 pub mod tracer_bullet;

@@ -363,33 +363,45 @@ impl InboundPolicy {
         self.key.as_ref()
     }
 
-    /// Decides for one request at time `now` (Unix seconds).
+    /// Decides for one request at time `now` (Unix seconds). Refusals are counted
+    /// ([`denied_attempts`]).
     pub fn decide(&self, attempt: &Attempt<'_>, now: u64) -> Decision {
-        if !attempt.baggage_says_so && attempt.token.is_none() {
-            return Decision::Standard;
-        }
-        let decision = match self.policy {
-            TracerBulletPolicy::Deny => Decision::Denied(DenyReason::PolicyDeny),
-            TracerBulletPolicy::Trusted => Decision::TracerBullet,
-            TracerBulletPolicy::Signed => match (&self.key, attempt.token, attempt.trace_id) {
-                // The configuration guarantees a key with the signed policy; without
-                // one nothing can be verified.
-                (None, _, _) => Decision::Denied(DenyReason::Token(TokenError::BadSignature)),
-                (_, None, _) => Decision::Denied(DenyReason::MissingToken),
-                (_, _, None) => Decision::Denied(DenyReason::NoTraceId),
-                (Some(key), Some(token), Some(trace)) => {
-                    match verify(key, token, trace, now, self.max_age) {
-                        Ok(()) => Decision::TracerBullet,
-                        Err(e) => Decision::Denied(DenyReason::Token(e)),
-                    }
-                }
-            },
-        };
-        if let Decision::Denied(_) = decision {
-            DENIED.fetch_add(1, Ordering::Relaxed);
-        }
-        decision
+        decide_with(self.policy, self.key.as_ref(), self.max_age, attempt, now)
     }
+}
+
+/// [`InboundPolicy::decide`] on borrowed parts (no key clone per request).
+pub(crate) fn decide_with(
+    policy: TracerBulletPolicy,
+    key: Option<&TracerBulletKey>,
+    max_age: Duration,
+    attempt: &Attempt<'_>,
+    now: u64,
+) -> Decision {
+    if !attempt.baggage_says_so && attempt.token.is_none() {
+        return Decision::Standard;
+    }
+    let decision = match policy {
+        TracerBulletPolicy::Deny => Decision::Denied(DenyReason::PolicyDeny),
+        TracerBulletPolicy::Trusted => Decision::TracerBullet,
+        TracerBulletPolicy::Signed => match (key, attempt.token, attempt.trace_id) {
+            // The configuration guarantees a key with the signed policy; without
+            // one nothing can be verified.
+            (None, _, _) => Decision::Denied(DenyReason::Token(TokenError::BadSignature)),
+            (_, None, _) => Decision::Denied(DenyReason::MissingToken),
+            (_, _, None) => Decision::Denied(DenyReason::NoTraceId),
+            (Some(key), Some(token), Some(trace)) => {
+                match verify(key, token, trace, now, max_age) {
+                    Ok(()) => Decision::TracerBullet,
+                    Err(e) => Decision::Denied(DenyReason::Token(e)),
+                }
+            }
+        },
+    };
+    if let Decision::Denied(_) = decision {
+        DENIED.fetch_add(1, Ordering::Relaxed);
+    }
+    decision
 }
 
 static DENIED: AtomicU64 = AtomicU64::new(0);
