@@ -485,6 +485,14 @@ impl Inbound {
         self.span.set_error(message);
     }
 
+    /// Ends a request whose client went away before the response was ready: the
+    /// span is marked `observe.cancelled` and the request is logged and measured
+    /// with status 499 (client closed request).
+    pub fn cancel(self) {
+        self.span.set_attribute("observe.cancelled", true);
+        self.finish(499, &mut HeaderMap::new());
+    }
+
     /// Finishes the request with `status`: response headers (`traceresponse`,
     /// `Server-Timing`, `x-request-id`) into `headers`, status attributes (5xx is an
     /// error), the access-log line, and the end of the span.
