@@ -292,13 +292,15 @@ impl Observe {
             settings.span_level = level;
         }
         let mut sinks = parts.sinks;
+        let mut log_stats = None;
         if let Some((format, output, max_lines)) = parts.log {
-            let (writer, _stats) = LogWriter::new(format, output, &parts.resource, max_lines)
+            let (writer, stats) = LogWriter::new(format, output, &parts.resource, max_lines)
                 .map_err(InitError::Thread)?;
             sinks.insert(0, Box::new(writer));
+            log_stats = Some(stats);
         }
-        let pipeline =
-            Pipeline::start(settings, sinks, parts.sampler).map_err(InitError::Thread)?;
+        let pipeline = Pipeline::start(settings, sinks, parts.sampler, log_stats)
+            .map_err(InitError::Thread)?;
         let subscriber = Registry::default().with(filter).with(ObserveLayer::new());
         Ok(Observe {
             pipeline,
@@ -315,6 +317,11 @@ impl Observe {
             _pipeline: self.pipeline.set_scoped(),
             _tracing: tracing::dispatcher::set_default(&self.dispatch),
         }
+    }
+
+    /// What this instance's pipeline dropped and delivered so far.
+    pub fn stats(&self) -> crate::PipelineStats {
+        self.pipeline.snapshot_stats()
     }
 
     /// The configuration this instance was started from.
@@ -393,6 +400,13 @@ impl Guard {
             pipeline: None,
             shutdown_timeout: Duration::ZERO,
         }
+    }
+
+    /// What the pipeline dropped and delivered so far (zeros when disabled).
+    pub fn stats(&self) -> crate::PipelineStats {
+        self.pipeline
+            .map(Pipeline::snapshot_stats)
+            .unwrap_or_default()
     }
 
     /// Whether observe is running (false when disabled by configuration).

@@ -34,6 +34,31 @@ pub use init::{DefaultGuard, Guard, InitError, Observe, init, layer};
 pub use layer::ObserveLayer;
 pub use span::FutureExt;
 
+/// What a pipeline dropped and delivered: nothing is lost silently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct PipelineStats {
+    /// Span records dropped because a thread's queue was full (or the thread was
+    /// exiting, or observe was shutting down).
+    pub dropped_spans: u64,
+    /// Log records dropped for the same reasons.
+    pub dropped_log_records: u64,
+    /// Records handed to the sinks.
+    pub processed_records: u64,
+    /// Log lines dropped because the output did not keep up.
+    pub dropped_log_lines: u64,
+    /// Log lines written.
+    pub written_log_lines: u64,
+}
+
+/// The counters of the current instance (the thread's default, else the global
+/// one); zeros before `init`.
+pub fn stats() -> PipelineStats {
+    pipeline::Pipeline::current()
+        .map(pipeline::Pipeline::snapshot_stats)
+        .unwrap_or_default()
+}
+
 /// Sinks: where spans and log records go on the background thread.
 pub mod sink {
     pub use crate::pipeline::sink::Sink;

@@ -238,13 +238,9 @@ impl Capture {
             .collect()
     }
 
-    /// Counts of records the pipeline dropped: `(spans, logs)`.
-    pub fn dropped(&self) -> (u64, u64) {
-        let s = &self.observe().pipeline.stats;
-        (
-            s.dropped_spans.load(std::sync::atomic::Ordering::Relaxed),
-            s.dropped_logs.load(std::sync::atomic::Ordering::Relaxed),
-        )
+    /// What the instance dropped and delivered so far.
+    pub fn stats(&self) -> crate::PipelineStats {
+        self.observe().stats()
     }
 }
 

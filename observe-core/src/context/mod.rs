@@ -106,6 +106,11 @@ impl RequestContext {
         })
     }
 
+    /// A builder, for contexts with known values.
+    pub fn builder() -> RequestContextBuilder {
+        RequestContextBuilder::default()
+    }
+
     /// A context with exactly these values.
     pub fn from_state(state: ContextState) -> Arc<RequestContext> {
         Arc::new(RequestContext {
@@ -133,6 +138,65 @@ impl RequestContext {
         // The request type is part of the request's identity: it cannot change.
         next.request_type = self.request_type;
         *guard = Arc::new(next);
+    }
+}
+
+/// Builds a [`RequestContext`] (adapters build one from inbound headers; workers one
+/// per unit of work).
+///
+/// ```
+/// use observe_core::context::{RequestContext, RequestType};
+/// let cx = RequestContext::builder().request_id("job-17").user("u-1").flag("beta", "on").build();
+/// assert_eq!(cx.snapshot().user_id.as_deref(), Some("u-1"));
+/// assert_eq!(cx.request_type(), RequestType::Standard);
+/// ```
+#[derive(Debug, Default, Clone)]
+#[must_use = "call build() to get the context"]
+pub struct RequestContextBuilder {
+    state: ContextState,
+}
+
+impl RequestContextBuilder {
+    /// The request id (without one, `build` generates one).
+    pub fn request_id(mut self, id: impl AsRef<str>) -> Self {
+        self.state.request_id = Some(id.as_ref().into());
+        self
+    }
+    /// The user.
+    pub fn user(mut self, id: impl AsRef<str>) -> Self {
+        self.state.user_id = Some(id.as_ref().into());
+        self
+    }
+    /// The account.
+    pub fn account(mut self, id: impl AsRef<str>) -> Self {
+        self.state.account_id = Some(id.as_ref().into());
+        self
+    }
+    /// A feature flag.
+    pub fn flag(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.state
+            .flags
+            .insert(name.as_ref().into(), value.as_ref().into());
+        self
+    }
+    /// A baggage member passed on to internal services unchanged.
+    pub fn baggage(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.state
+            .baggage
+            .push((key.as_ref().into(), value.as_ref().into()));
+        self
+    }
+    /// Standard request or tracer bullet.
+    pub fn request_type(mut self, request_type: RequestType) -> Self {
+        self.state.request_type = request_type;
+        self
+    }
+    /// The context.
+    pub fn build(mut self) -> Arc<RequestContext> {
+        if self.state.request_id.is_none() {
+            self.state.request_id = Some(crate::propagation::RequestId::generate().as_str().into());
+        }
+        RequestContext::from_state(self.state)
     }
 }
 

@@ -28,6 +28,6 @@ mod writer;
 pub use crate::config::LogFormat;
 pub(crate) use record::AttributeVisitor;
 pub use record::{LogRecord, LogSpan};
-pub(crate) use writer::{LogWriter, Output};
+pub(crate) use writer::{LogWriter, Output, WriterStats};
 
 pub(crate) use format::Resource;

@@ -95,6 +95,8 @@ pub(crate) struct Pipeline {
     state: AtomicU8,
     pub(crate) settings: Settings,
     sampler: Sampler,
+    /// The log writer's counters, when logs are written somewhere.
+    pub(crate) log_stats: Option<std::sync::Arc<crate::log::WriterStats>>,
     consumers: CachePadded<Mutex<Vec<ring::Consumer>>>,
     commands: CachePadded<mpsc::SyncSender<Command>>,
     pub(crate) stats: CachePadded<Stats>,
@@ -131,6 +133,7 @@ impl Pipeline {
         settings: Settings,
         sinks: Vec<Box<dyn Sink>>,
         sampler: Sampler,
+        log_stats: Option<std::sync::Arc<crate::log::WriterStats>>,
     ) -> std::io::Result<&'static Pipeline> {
         let (tx, rx) = mpsc::sync_channel(64);
         let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline {
@@ -141,6 +144,7 @@ impl Pipeline {
             state: AtomicU8::new(RUNNING),
             stats: CachePadded::new(Stats::default()),
             sampler,
+            log_stats,
         }));
         worker::spawn(pipeline, sinks, rx)?;
         ANY.store(true, Ordering::Relaxed);
@@ -209,6 +213,18 @@ impl Pipeline {
     #[cold]
     pub(crate) fn count_dropped_log(&self) {
         self.stats.dropped_logs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A snapshot of the counters.
+    pub(crate) fn snapshot_stats(&self) -> crate::PipelineStats {
+        let log = self.log_stats.as_deref();
+        crate::PipelineStats {
+            dropped_spans: self.stats.dropped_spans.load(Ordering::Relaxed),
+            dropped_log_records: self.stats.dropped_logs.load(Ordering::Relaxed),
+            processed_records: self.stats.processed.load(Ordering::Relaxed),
+            dropped_log_lines: log.map_or(0, |l| l.dropped.load(Ordering::Relaxed)),
+            written_log_lines: log.map_or(0, |l| l.written.load(Ordering::Relaxed)),
+        }
     }
 
     #[cold]

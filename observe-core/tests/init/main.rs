@@ -1,0 +1,159 @@
+//! `init()` is process-wide by nature, so each scenario runs in a child process of
+//! this test binary (selected by an environment variable), whatever the test runner.
+
+use std::process::Command;
+
+const SCENARIO: &str = "OBSERVE_INIT_SCENARIO";
+
+/// Runs `scenario` in a child process and returns its stdout and stderr.
+fn run(scenario: &str, env: &[(&str, &str)]) -> (String, String) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "child",
+        "--nocapture",
+        "--test-threads=1",
+        "--quiet",
+    ])
+    .env(SCENARIO, scenario)
+    .env_remove("RUST_LOG");
+    for k in observe_core::config::VARIABLES {
+        cmd.env_remove(k);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "scenario {scenario} failed:\n{stdout}\n{stderr}"
+    );
+    (stdout, stderr)
+}
+
+/// The child side: does what the scenario says and prints `RESULT:` lines.
+#[test]
+fn child() {
+    let Ok(scenario) = std::env::var(SCENARIO) else {
+        return;
+    };
+    #[allow(clippy::print_stdout)]
+    let say = |s: String| println!("RESULT: {s}");
+    match scenario.as_str() {
+        "twice" => {
+            let guard = observe_core::init().expect("first init");
+            tracing::info!(answer = 42, "hello from init");
+            let second = observe_core::init().expect_err("second init must fail");
+            say(format!("{second}"));
+            say(format!(
+                "{:?}",
+                matches!(second, observe_core::InitError::AlreadyInitialized)
+            ));
+            drop(guard);
+        }
+        "after-other-subscriber" => {
+            tracing::subscriber::set_global_default(tracing_subscriber::registry()).unwrap();
+            let err = observe_core::init().expect_err("init must refuse");
+            say(format!("{err}"));
+            say(format!(
+                "{:?}",
+                matches!(err, observe_core::InitError::SubscriberExists)
+            ));
+        }
+        "layer" => {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            let (layer, guard) = observe_core::layer().expect("layer");
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+                .unwrap();
+            observe_core::span::Span::new("composed")
+                .in_scope(|| tracing::info!("through my own subscriber"));
+            drop(guard);
+        }
+        "disabled" => {
+            let guard = observe_core::init().expect("disabled init is Ok");
+            say(format!("enabled={}", guard.is_enabled()));
+            tracing::info!("this goes nowhere");
+        }
+        "bad-config" => {
+            let err = observe_core::init().expect_err("bad config");
+            say(format!("{err}"));
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+fn results(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once("RESULT: ").map(|(_, r)| r))
+        .collect()
+}
+
+fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_second_init_is_an_error_value_and_the_first_keeps_working() {
+    let (out, _) = run("twice", &[("OTEL_SERVICE_NAME", "twice")]);
+    let r = results(&out);
+    assert!(r[0].contains("already initialised"), "{r:?}");
+    assert_eq!(r[1], "true");
+    let lines = json_lines(&out);
+    let hello = lines
+        .iter()
+        .find(|l| l["message"] == "hello from init")
+        .expect("the log line was flushed on drop");
+    assert_eq!(hello["service"], "twice");
+    assert_eq!(hello["fields"]["answer"], 42);
+}
+
+#[test]
+fn init_after_another_global_subscriber_says_to_use_layer() {
+    let (out, _) = run("after-other-subscriber", &[]);
+    let r = results(&out);
+    assert!(r[0].contains("observe_core::layer()"), "{r:?}");
+    assert_eq!(r[1], "true");
+}
+
+#[test]
+fn layer_composes_with_a_users_subscriber() {
+    let (out, _) = run("layer", &[]);
+    let lines = json_lines(&out);
+    let l = lines
+        .iter()
+        .find(|l| l["message"] == "through my own subscriber")
+        .expect("line written");
+    assert_eq!(l["span"], "composed");
+    assert!(l["trace_id"].is_string());
+}
+
+#[test]
+fn otel_sdk_disabled_turns_everything_off() {
+    let (out, _) = run("disabled", &[("OTEL_SDK_DISABLED", "true")]);
+    assert_eq!(results(&out), ["enabled=false"]);
+    assert!(json_lines(&out).is_empty());
+}
+
+#[test]
+fn bad_configuration_is_one_error_naming_every_variable() {
+    let (out, _) = run(
+        "bad-config",
+        &[
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ("OBSERVE_LOG_FORMAT", "xml"),
+            ("RUST_LOG", "info"),
+        ],
+    );
+    // The error spans several lines: one per problem.
+    let r = out;
+    assert!(r.contains("2 problems"), "{r}");
+    assert!(r.contains("OTEL_TRACES_SAMPLER=\"sometimes\""), "{r}");
+    assert!(r.contains("OBSERVE_LOG_FORMAT=\"xml\""), "{r}");
+}
