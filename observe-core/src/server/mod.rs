@@ -227,6 +227,8 @@ struct State {
     request_type: RequestType,
     access_log: Option<Level>,
     server_timing: bool,
+    /// A panic was recorded: its message stays the span's status message.
+    panicked: std::sync::atomic::AtomicBool,
     _carry: Option<carry::CarryGuard>,
 }
 
@@ -436,6 +438,7 @@ impl Inbound {
                 request_type,
                 access_log: options.access_log,
                 server_timing: options.server_timing,
+                panicked: std::sync::atomic::AtomicBool::new(false),
                 _carry: carry,
             })),
         }
@@ -483,6 +486,11 @@ impl Inbound {
         );
         self.span.set_attribute("error.type", "panic");
         self.span.set_error(message);
+        if let Some(state) = &self.state {
+            state
+                .panicked
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Ends a request whose client went away before the response was ready: the
@@ -519,7 +527,7 @@ impl Inbound {
         }
 
         span.set_attribute("http.response.status_code", u64::from(status));
-        if status >= 500 {
+        if status >= 500 && !state.panicked.load(std::sync::atomic::Ordering::Relaxed) {
             span.set_attribute("error.type", status_text(status));
             span.set_error(format!("HTTP {status}"));
         }
