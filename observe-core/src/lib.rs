@@ -10,6 +10,8 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "http-client")]
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod context;

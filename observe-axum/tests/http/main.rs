@@ -3,6 +3,7 @@
 
 mod support;
 
+mod client;
 mod panics;
 mod policies;
 mod routes;

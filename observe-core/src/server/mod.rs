@@ -57,6 +57,7 @@ use http::{HeaderMap, HeaderValue};
 use tracing_core::Level;
 
 pub(crate) use carry::Carried;
+pub(crate) use names::{method_label, method_span_name as client_span_name};
 
 use crate::clock::Tick;
 use crate::config::{InboundContext, TracerBulletPolicy};

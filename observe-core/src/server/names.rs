@@ -33,6 +33,11 @@ const SPAN_METHOD: [&str; METHODS] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "HTTP",
 ];
 
+/// The span-name form of a method (`HTTP` for `_OTHER`), as client spans are named.
+pub(crate) fn method_span_name(method_index: usize) -> &'static str {
+    SPAN_METHOD[method_index.min(METHODS - 1)]
+}
+
 /// Routes remembered per thread before the cache starts over (routes are a bounded
 /// set in any application; this bounds a misuse such as raw paths as routes).
 const CAPACITY: usize = 1024;
