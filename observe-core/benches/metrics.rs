@@ -1,0 +1,311 @@
+//! Latency recording: observe's per-thread recorder against its peers, from one
+//! thread and from two threads at once, in one run.
+//!
+//! Run with:
+//! `cargo bench -p observe-core --bench metrics -- --warm-up-time 1 --measurement-time 2`
+//!
+//! Two-thread cases time both threads recording `iters` values each into the same
+//! key at the same time (the slower thread's time), so a reported time `t` means
+//! `2 / t` records per second in total.
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use metrics::Recorder as _;
+use observe_core::TraceId;
+use observe_core::metrics::{FunctionMetrics, Registry, RequestType};
+
+/// 1024 log-uniform latencies from 1 µs to 100 ms, the same for every peer.
+fn values() -> Vec<u64> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    (0..1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let u = (x >> 11) as f64 / (1u64 << 53) as f64;
+            (1_000.0 * 100_000f64.powf(u)) as u64
+        })
+        .collect()
+}
+
+/// Runs `run(state, iters)` on `threads` threads at once; returns the slowest
+/// thread's time. Per-thread state is built before the start line.
+fn concurrent<S>(
+    threads: usize,
+    iters: u64,
+    make: impl Fn() -> S + Sync,
+    run: impl Fn(&mut S, u64) + Sync,
+) -> Duration {
+    if threads == 1 {
+        let mut s = make();
+        let t = Instant::now();
+        run(&mut s, iters);
+        return t.elapsed();
+    }
+    let barrier = Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut s = make();
+                    barrier.wait();
+                    let t = Instant::now();
+                    run(&mut s, iters);
+                    t.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn record_peers(c: &mut Criterion) {
+    let values = Arc::new(values());
+    for threads in [1usize, 2] {
+        let mut group = c.benchmark_group(format!(
+            "record/{threads}_thread{}",
+            if threads > 1 { "s" } else { "" }
+        ));
+
+        let registry = Registry::new();
+        let h = registry.histogram("bench.duration", &[("k", "v")]);
+        group.bench_function(BenchmarkId::from_parameter("observe"), |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| {
+                        for i in 0..n {
+                            h.record(values[(i & 1023) as usize]);
+                        }
+                    },
+                )
+            })
+        });
+
+        let m = Mutex::new(
+            hdrhistogram::Histogram::<u64>::new_with_bounds(1, (1 << 42) - 1, 3).unwrap(),
+        );
+        group.bench_function(BenchmarkId::from_parameter("mutex_hdrhistogram"), |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| {
+                        for i in 0..n {
+                            let _ = m.lock().unwrap().record(values[(i & 1023) as usize]);
+                        }
+                    },
+                )
+            })
+        });
+
+        let sync = hdrhistogram::Histogram::<u64>::new_with_bounds(1, (1 << 42) - 1, 3)
+            .unwrap()
+            .into_sync();
+        let sync = Mutex::new(sync);
+        group.bench_function(
+            BenchmarkId::from_parameter("hdrhistogram_sync_recorder"),
+            |b| {
+                b.iter_custom(|iters| {
+                    concurrent(
+                        threads,
+                        iters,
+                        || sync.lock().unwrap().recorder(),
+                        |r, n| {
+                            for i in 0..n {
+                                let _ = r.record(values[(i & 1023) as usize]);
+                            }
+                        },
+                    )
+                })
+            },
+        );
+
+        let prom = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = prom.handle();
+        let key = metrics::Key::from_parts("bench_duration", vec![metrics::Label::new("k", "v")]);
+        let meta = metrics::Metadata::new("bench", metrics::Level::INFO, None);
+        let ph = prom.register_histogram(&key, &meta);
+        group.bench_function(
+            BenchmarkId::from_parameter("metrics_exporter_prometheus"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let t = concurrent(
+                        threads,
+                        iters,
+                        || (),
+                        |_, n| {
+                            for i in 0..n {
+                                ph.record(values[(i & 1023) as usize] as f64);
+                            }
+                        },
+                    );
+                    // Drain the recorder's buffers outside the timed region (memory).
+                    handle.run_upkeep();
+                    t
+                })
+            },
+        );
+        group.finish();
+    }
+}
+
+static FN_METRICS: FunctionMetrics = FunctionMetrics::new("bench::traced_fn");
+
+fn observe_paths(c: &mut Criterion) {
+    let values = Arc::new(values());
+    let registry = Registry::new();
+    let trace = TraceId::random();
+    for threads in [1usize, 2] {
+        let mut group = c.benchmark_group(format!(
+            "observe/{threads}_thread{}",
+            if threads > 1 { "s" } else { "" }
+        ));
+        let h = registry.histogram("bench.exemplar", &[]);
+        group.bench_function("record", |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| {
+                        for i in 0..n {
+                            h.record(values[(i & 1023) as usize]);
+                        }
+                    },
+                )
+            })
+        });
+        group.bench_function("record_with_exemplar", |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| {
+                        for i in 0..n {
+                            h.record_with_exemplar(values[(i & 1023) as usize], trace, false);
+                        }
+                    },
+                )
+            })
+        });
+        let counter = registry.counter("bench.count", &[]);
+        group.bench_function("counter_inc", |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| (0..n).for_each(|_| counter.inc()),
+                )
+            })
+        });
+        let gauge = registry.gauge("bench.in_flight", &[]);
+        group.bench_function("gauge_inc_dec", |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| {
+                        for _ in 0..n {
+                            gauge.inc();
+                            gauge.dec();
+                        }
+                    },
+                )
+            })
+        });
+        group.bench_function("function_metrics_static_record", |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| {
+                        for i in 0..n {
+                            FN_METRICS
+                                .histogram(false, RequestType::Standard)
+                                .record(values[(i & 1023) as usize]);
+                        }
+                    },
+                )
+            })
+        });
+        group.bench_function("http_server_duration_lookup_and_record", |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| {
+                        for i in 0..n {
+                            observe_core::metrics::http_server_duration(
+                                black_box("/orders/{id}"),
+                                black_box("GET"),
+                                200,
+                                RequestType::Standard,
+                            )
+                            .record(values[(i & 1023) as usize]);
+                        }
+                    },
+                )
+            })
+        });
+        group.bench_function("registry_http_server_duration_clone_and_record", |b| {
+            b.iter_custom(|iters| {
+                concurrent(
+                    threads,
+                    iters,
+                    || (),
+                    |_, n| {
+                        for i in 0..n {
+                            registry
+                                .http_server_duration(
+                                    black_box("/orders/{id}"),
+                                    black_box("GET"),
+                                    200,
+                                    RequestType::Standard,
+                                )
+                                .record(values[(i & 1023) as usize]);
+                        }
+                    },
+                )
+            })
+        });
+        group.finish();
+    }
+}
+
+fn read_paths(c: &mut Criterion) {
+    let values = values();
+    let registry = Registry::new();
+    for route in 0..50 {
+        let h =
+            registry.http_server_duration(&format!("/r{route}"), "GET", 200, RequestType::Standard);
+        for v in &values {
+            h.record(*v);
+        }
+    }
+    let mut group = c.benchmark_group("read/50_keys");
+    group.sample_size(10);
+    group.bench_function("snapshot", |b| b.iter(|| black_box(registry.snapshot())));
+    group.bench_function("prometheus_text", |b| {
+        b.iter(|| black_box(registry.prometheus_text()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, record_peers, observe_paths, read_paths);
+criterion_main!(benches);

@@ -1,0 +1,596 @@
+//! Semantic-convention metric names, their labels, and cached typed constructors.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::OnceLock;
+
+use super::registry::{Histogram, Registry, Unit};
+
+/// Metric and attribute names used by observe (OpenTelemetry semantic conventions,
+/// plus `observe.function.duration` and `request_type`).
+pub mod names {
+    /// Duration of HTTP server requests.
+    pub const HTTP_SERVER_REQUEST_DURATION: &str = "http.server.request.duration";
+    /// Duration of HTTP client requests.
+    pub const HTTP_CLIENT_REQUEST_DURATION: &str = "http.client.request.duration";
+    /// Duration of RPC server calls.
+    pub const RPC_SERVER_CALL_DURATION: &str = "rpc.server.call.duration";
+    /// Duration of RPC client calls.
+    pub const RPC_CLIENT_CALL_DURATION: &str = "rpc.client.call.duration";
+    /// Duration of `#[traced]` functions.
+    pub const FUNCTION_DURATION: &str = "observe.function.duration";
+
+    /// HTTP method, normalized (`GET` ... `PATCH`, else `_OTHER`).
+    pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+    /// The route template (`/orders/{id}`), never the raw path.
+    pub const HTTP_ROUTE: &str = "http.route";
+    /// The response status code, as its decimal value.
+    pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+    /// The peer host of a client call.
+    pub const SERVER_ADDRESS: &str = "server.address";
+    /// The RPC system (`grpc`).
+    pub const RPC_SYSTEM: &str = "rpc.system";
+    /// The RPC service (`helloworld.Greeter`).
+    pub const RPC_SERVICE: &str = "rpc.service";
+    /// The RPC method (`SayHello`).
+    pub const RPC_METHOD: &str = "rpc.method";
+    /// The numeric gRPC status code.
+    pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+    /// The function of a `#[traced]` span.
+    pub const CODE_FUNCTION: &str = "code.function";
+    /// `ok` or `error`.
+    pub const OUTCOME: &str = "outcome";
+    /// `standard` or `tracer_bullet`.
+    pub const REQUEST_TYPE: &str = "request_type";
+    /// The `http.route` value for requests that matched no route.
+    pub const UNMATCHED_ROUTE: &str = "unmatched";
+    /// The value for a method outside the known set.
+    pub const OTHER: &str = "_OTHER";
+}
+
+use names::*;
+
+/// Whether a request is a normal one or a tracer bullet. Every latency metric
+/// carries it as the `request_type` label, so tracer bullets stay out of SLOs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RequestType {
+    /// A normal request.
+    #[default]
+    Standard,
+    /// A tracer bullet: traced end to end, with no side effects.
+    TracerBullet,
+}
+
+impl RequestType {
+    /// The label value: `standard` or `tracer_bullet`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RequestType::Standard => "standard",
+            RequestType::TracerBullet => "tracer_bullet",
+        }
+    }
+}
+
+pub(crate) fn builtin_description(name: &str) -> Option<(Unit, &'static str)> {
+    Some(match name {
+        HTTP_SERVER_REQUEST_DURATION => (Unit::Nanoseconds, "Duration of HTTP server requests."),
+        HTTP_CLIENT_REQUEST_DURATION => (Unit::Nanoseconds, "Duration of HTTP client requests."),
+        RPC_SERVER_CALL_DURATION => (Unit::Nanoseconds, "Duration of RPC server calls."),
+        RPC_CLIENT_CALL_DURATION => (Unit::Nanoseconds, "Duration of RPC client calls."),
+        FUNCTION_DURATION => (Unit::Nanoseconds, "Duration of #[traced] functions."),
+        _ => return None,
+    })
+}
+
+/// The semantic-convention form of an HTTP method: the nine standard methods
+/// (case-sensitive, as HTTP defines them), anything else `_OTHER`.
+pub fn normalize_method(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "CONNECT" => "CONNECT",
+        "OPTIONS" => "OPTIONS",
+        "TRACE" => "TRACE",
+        "PATCH" => "PATCH",
+        _ => OTHER,
+    }
+}
+
+/// A status code's label value: its decimal value for 100..=599, `_OTHER` otherwise.
+fn status_label(code: u16, buf: &mut itoa::Buffer) -> &str {
+    if (100..=599).contains(&code) {
+        buf.format(code)
+    } else {
+        OTHER
+    }
+}
+
+fn route_label(route: &str) -> &str {
+    if route.is_empty() {
+        UNMATCHED_ROUTE
+    } else {
+        route
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The per-thread handle cache.
+
+const CACHE_CAPACITY: usize = 1024;
+
+struct CacheEntry {
+    registry: u64,
+    kind: u8,
+    parts: Box<[Box<str>]>,
+    handle: Histogram,
+}
+
+struct Cache {
+    hasher: foldhash::fast::RandomState,
+    map: HashMap<u64, Vec<CacheEntry>, foldhash::fast::FixedState>,
+    len: usize,
+}
+
+impl Cache {
+    fn hash(&self, registry: u64, kind: u8, parts: &[&str]) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        registry.hash(&mut h);
+        kind.hash(&mut h);
+        parts.hash(&mut h);
+        h.finish()
+    }
+
+    fn find(&self, hash: u64, registry: u64, kind: u8, parts: &[&str]) -> Option<&Histogram> {
+        self.map
+            .get(&hash)?
+            .iter()
+            .find(|e| {
+                e.registry == registry
+                    && e.kind == kind
+                    && e.parts.iter().map(|p| &**p).eq(parts.iter().copied())
+            })
+            .map(|e| &e.handle)
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = RefCell::new(Cache {
+        hasher: foldhash::fast::RandomState::default(),
+        map: HashMap::default(),
+        len: 0,
+    });
+}
+
+/// Looks the key up in this thread's cache and applies `f` to the handle, resolving
+/// (and caching) it on a miss. `f` runs on the cached handle, so a caller that only
+/// records never touches the handle's shared reference count. The cache is bounded:
+/// when full it starts over.
+fn cached<R>(
+    registry: &Registry,
+    kind: u8,
+    parts: &[&str],
+    resolve: impl FnOnce() -> Histogram,
+    f: impl Fn(&Histogram) -> R,
+) -> R {
+    let id = registry.inner.id;
+    let hit = CACHE.try_with(|c| {
+        let c = c.try_borrow().ok()?;
+        let hash = c.hash(id, kind, parts);
+        c.find(hash, id, kind, parts).map(&f)
+    });
+    if let Ok(Some(r)) = hit {
+        return r;
+    }
+    let handle = resolve();
+    let r = f(&handle);
+    let _ = CACHE.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if c.len >= CACHE_CAPACITY {
+                c.map.clear();
+                c.len = 0;
+            }
+            c.len += 1;
+            let hash = c.hash(id, kind, parts);
+            c.map.entry(hash).or_default().push(CacheEntry {
+                registry: id,
+                kind,
+                parts: parts.iter().map(|p| Box::<str>::from(*p)).collect(),
+                handle,
+            });
+        }
+    });
+    r
+}
+
+impl Registry {
+    /// `http.server.request.duration` for one route, method, status code and request
+    /// type, through a per-thread cache (adapters call this once per request; the
+    /// process-wide [`super::http_server_duration`] also avoids cloning the handle).
+    ///
+    /// `route` is the route template (`/orders/{id}`); an empty route becomes
+    /// `unmatched`. `method` is normalized ([`normalize_method`]). The status code is
+    /// kept as its value (`http.response.status_code="404"`) as the semantic
+    /// conventions define it; codes outside 100..=599 become `_OTHER`.
+    ///
+    /// ```
+    /// use observe_core::metrics::{Registry, RequestType};
+    ///
+    /// let registry = Registry::new();
+    /// registry
+    ///     .http_server_duration("/orders/{id}", "GET", 200, RequestType::Standard)
+    ///     .record(3_000_000);
+    /// assert!(registry.prometheus_text().contains(
+    ///     r#"http_server_request_duration_seconds_count{http_request_method="GET",http_response_status_code="200",http_route="/orders/{id}",request_type="standard"} 1"#
+    /// ));
+    /// ```
+    pub fn http_server_duration(
+        &self,
+        route: &str,
+        method: &str,
+        status_code: u16,
+        request_type: RequestType,
+    ) -> Histogram {
+        self.http_server_duration_with(route, method, status_code, request_type, Histogram::clone)
+    }
+
+    pub(crate) fn http_server_duration_with<R>(
+        &self,
+        route: &str,
+        method: &str,
+        status_code: u16,
+        request_type: RequestType,
+        f: impl Fn(&Histogram) -> R,
+    ) -> R {
+        let mut buf = itoa::Buffer::new();
+        let (route, method, status) = (
+            route_label(route),
+            normalize_method(method),
+            status_label(status_code, &mut buf),
+        );
+        cached(
+            self,
+            1,
+            &[route, method, status, request_type.as_str()],
+            || {
+                self.histogram(
+                    HTTP_SERVER_REQUEST_DURATION,
+                    &[
+                        (HTTP_ROUTE, route),
+                        (HTTP_REQUEST_METHOD, method),
+                        (HTTP_RESPONSE_STATUS_CODE, status),
+                        (REQUEST_TYPE, request_type.as_str()),
+                    ],
+                )
+            },
+            f,
+        )
+    }
+
+    /// `http.client.request.duration` for one peer host (`server.address`), method,
+    /// status code (`None` when no response arrived: the label is left out) and
+    /// request type, through a per-thread cache.
+    pub fn http_client_duration(
+        &self,
+        server_address: &str,
+        method: &str,
+        status_code: Option<u16>,
+        request_type: RequestType,
+    ) -> Histogram {
+        self.http_client_duration_with(
+            server_address,
+            method,
+            status_code,
+            request_type,
+            Histogram::clone,
+        )
+    }
+
+    pub(crate) fn http_client_duration_with<R>(
+        &self,
+        server_address: &str,
+        method: &str,
+        status_code: Option<u16>,
+        request_type: RequestType,
+        f: impl Fn(&Histogram) -> R,
+    ) -> R {
+        let mut buf = itoa::Buffer::new();
+        let method = normalize_method(method);
+        let status = status_code.map(|c| status_label(c, &mut buf));
+        cached(
+            self,
+            2,
+            &[
+                server_address,
+                method,
+                status.unwrap_or(""),
+                request_type.as_str(),
+            ],
+            || {
+                let mut labels = vec![
+                    (SERVER_ADDRESS, server_address),
+                    (HTTP_REQUEST_METHOD, method),
+                    (REQUEST_TYPE, request_type.as_str()),
+                ];
+                labels.extend(status.map(|s| (HTTP_RESPONSE_STATUS_CODE, s)));
+                self.histogram(HTTP_CLIENT_REQUEST_DURATION, &labels)
+            },
+            f,
+        )
+    }
+
+    /// `rpc.server.call.duration` for one RPC system (`grpc`), service, method,
+    /// gRPC status code (`None` for systems without one) and request type, through a
+    /// per-thread cache.
+    pub fn rpc_server_duration(
+        &self,
+        system: &str,
+        service: &str,
+        method: &str,
+        grpc_status_code: Option<u32>,
+        request_type: RequestType,
+    ) -> Histogram {
+        self.rpc_duration_with(
+            3,
+            RPC_SERVER_CALL_DURATION,
+            None,
+            [system, service, method],
+            grpc_status_code,
+            request_type,
+            Histogram::clone,
+        )
+    }
+
+    /// `rpc.client.call.duration`, as [`Registry::rpc_server_duration`] plus the
+    /// peer host (`server.address`).
+    pub fn rpc_client_duration(
+        &self,
+        server_address: &str,
+        system: &str,
+        service: &str,
+        method: &str,
+        grpc_status_code: Option<u32>,
+        request_type: RequestType,
+    ) -> Histogram {
+        self.rpc_duration_with(
+            4,
+            RPC_CLIENT_CALL_DURATION,
+            Some(server_address),
+            [system, service, method],
+            grpc_status_code,
+            request_type,
+            Histogram::clone,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn rpc_duration_with<R>(
+        &self,
+        kind: u8,
+        name: &str,
+        server_address: Option<&str>,
+        [system, service, method]: [&str; 3],
+        code: Option<u32>,
+        request_type: RequestType,
+        f: impl Fn(&Histogram) -> R,
+    ) -> R {
+        let mut buf = itoa::Buffer::new();
+        let code = code.map(|c| buf.format(c));
+        cached(
+            self,
+            kind,
+            &[
+                server_address.unwrap_or(""),
+                system,
+                service,
+                method,
+                code.unwrap_or(""),
+                request_type.as_str(),
+            ],
+            || {
+                let mut labels = vec![
+                    (RPC_SYSTEM, system),
+                    (RPC_SERVICE, service),
+                    (RPC_METHOD, method),
+                    (REQUEST_TYPE, request_type.as_str()),
+                ];
+                labels.extend(server_address.map(|s| (SERVER_ADDRESS, s)));
+                labels.extend(code.map(|c| (RPC_GRPC_STATUS_CODE, c)));
+                self.histogram(name, &labels)
+            },
+            f,
+        )
+    }
+
+    /// `observe.function.duration` for one function, outcome and request type,
+    /// through a per-thread cache. The span engine uses [`FunctionMetrics`] instead,
+    /// which needs no lookup at all.
+    pub fn function_duration(
+        &self,
+        code_function: &str,
+        is_error: bool,
+        request_type: RequestType,
+    ) -> Histogram {
+        self.function_duration_with(code_function, is_error, request_type, Histogram::clone)
+    }
+
+    pub(crate) fn function_duration_with<R>(
+        &self,
+        code_function: &str,
+        is_error: bool,
+        request_type: RequestType,
+        f: impl Fn(&Histogram) -> R,
+    ) -> R {
+        let outcome = if is_error { "error" } else { "ok" };
+        cached(
+            self,
+            5,
+            &[code_function, outcome, request_type.as_str()],
+            || {
+                self.histogram(
+                    FUNCTION_DURATION,
+                    &[
+                        (CODE_FUNCTION, code_function),
+                        (OUTCOME, outcome),
+                        (REQUEST_TYPE, request_type.as_str()),
+                    ],
+                )
+            },
+            f,
+        )
+    }
+}
+
+/// The `observe.function.duration` histograms of one function, resolved lazily in
+/// the process-wide registry: meant for a per-callsite `static`, so recording costs
+/// no lookup.
+///
+/// ```
+/// use observe_core::metrics::{FunctionMetrics, RequestType};
+///
+/// static LOAD_ORDER: FunctionMetrics = FunctionMetrics::new("shop::load_order");
+///
+/// LOAD_ORDER.histogram(false, RequestType::Standard).record(42_000);
+/// ```
+#[derive(Debug)]
+pub struct FunctionMetrics {
+    code_function: &'static str,
+    handles: [OnceLock<Histogram>; 4],
+}
+
+impl FunctionMetrics {
+    /// The metrics of the function `code_function` (its path, as `code.function`).
+    pub const fn new(code_function: &'static str) -> FunctionMetrics {
+        FunctionMetrics {
+            code_function,
+            handles: [const { OnceLock::new() }; 4],
+        }
+    }
+
+    /// The histogram for one outcome and request type.
+    #[inline]
+    pub fn histogram(&self, is_error: bool, request_type: RequestType) -> &Histogram {
+        let i = (is_error as usize) | ((request_type == RequestType::TracerBullet) as usize) << 1;
+        match self.handles[i].get() {
+            Some(h) => h,
+            None => self.resolve(i, is_error, request_type),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self, i: usize, is_error: bool, request_type: RequestType) -> &Histogram {
+        self.handles[i].get_or_init(|| {
+            let outcome = if is_error { "error" } else { "ok" };
+            super::global().histogram(
+                FUNCTION_DURATION,
+                &[
+                    (CODE_FUNCTION, self.code_function),
+                    (OUTCOME, outcome),
+                    (REQUEST_TYPE, request_type.as_str()),
+                ],
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_and_statuses_are_bounded() {
+        assert_eq!(normalize_method("GET"), "GET");
+        assert_eq!(normalize_method("get"), "_OTHER");
+        assert_eq!(normalize_method("BREW"), "_OTHER");
+        let mut b = itoa::Buffer::new();
+        assert_eq!(status_label(404, &mut b), "404");
+        assert_eq!(status_label(0, &mut b), "_OTHER");
+        assert_eq!(status_label(1000, &mut b), "_OTHER");
+    }
+
+    #[test]
+    fn typed_constructors_return_the_same_series_from_the_cache() {
+        let r = Registry::new();
+        let a = r.http_server_duration("/a", "GET", 200, RequestType::Standard);
+        let b = r.http_server_duration("/a", "GET", 200, RequestType::Standard);
+        assert!(std::sync::Arc::ptr_eq(&a.s, &b.s));
+        let c = r.http_server_duration("/a", "GET", 200, RequestType::TracerBullet);
+        assert!(!std::sync::Arc::ptr_eq(&a.s, &c.s));
+        // Another registry never gets this one's handle.
+        let r2 = Registry::new();
+        let d = r2.http_server_duration("/a", "GET", 200, RequestType::Standard);
+        assert!(!std::sync::Arc::ptr_eq(&a.s, &d.s));
+        // From another thread, the same series.
+        let r3 = r.clone();
+        let e = std::thread::spawn(move || {
+            r3.http_server_duration("/a", "GET", 200, RequestType::Standard)
+        })
+        .join()
+        .unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a.s, &e.s));
+        let labels: Vec<_> = a.labels().collect();
+        assert_eq!(
+            labels,
+            [
+                ("http.request.method", "GET"),
+                ("http.response.status_code", "200"),
+                ("http.route", "/a"),
+                ("request_type", "standard")
+            ]
+        );
+    }
+
+    #[test]
+    fn client_and_rpc_labels() {
+        let r = Registry::new();
+        let h = r.http_client_duration("api.example.com", "POST", None, RequestType::TracerBullet);
+        let labels: Vec<_> = h.labels().collect();
+        assert_eq!(
+            labels,
+            [
+                ("http.request.method", "POST"),
+                ("request_type", "tracer_bullet"),
+                ("server.address", "api.example.com")
+            ]
+        );
+        let h = r.rpc_client_duration(
+            "10.0.0.1",
+            "grpc",
+            "helloworld.Greeter",
+            "SayHello",
+            Some(0),
+            RequestType::Standard,
+        );
+        let labels: Vec<_> = h.labels().collect();
+        assert_eq!(
+            labels,
+            [
+                ("request_type", "standard"),
+                ("rpc.grpc.status_code", "0"),
+                ("rpc.method", "SayHello"),
+                ("rpc.service", "helloworld.Greeter"),
+                ("rpc.system", "grpc"),
+                ("server.address", "10.0.0.1")
+            ]
+        );
+        let h = r.function_duration("shop::load", true, RequestType::Standard);
+        assert_eq!(
+            h.labels().find(|l| l.0 == "outcome"),
+            Some(("outcome", "error"))
+        );
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let r = Registry::builder().max_keys(10_000).build().unwrap();
+        for i in 0..(CACHE_CAPACITY + 10) {
+            r.function_duration(&format!("f{i}"), false, RequestType::Standard);
+        }
+        let len = CACHE.with(|c| c.borrow().len);
+        assert!(len <= CACHE_CAPACITY, "{len}");
+    }
+}

@@ -1,0 +1,9 @@
+//! Behaviour tests of `observe_core::metrics`.
+
+mod accuracy;
+mod cardinality;
+mod exemplars;
+mod exposition;
+mod scrape;
+mod support;
+mod window;
