@@ -4,6 +4,7 @@
 mod support;
 
 mod client;
+mod metrics;
 mod panics;
 mod policies;
 mod routes;

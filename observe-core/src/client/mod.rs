@@ -153,6 +153,14 @@ impl ClientOptions {
 pub struct Outgoing {
     span: Span,
     start: Tick,
+    metric: Option<Box<MetricKey>>,
+}
+
+#[derive(Debug)]
+struct MetricKey {
+    host: String,
+    method: &'static str,
+    request_type: crate::metrics::RequestType,
 }
 
 fn host_and_port(uri: &http::Uri, headers: &HeaderMap) -> Option<(String, u16)> {
@@ -226,6 +234,7 @@ impl Outgoing {
         Outgoing {
             span: Span::disabled(),
             start: Tick(0),
+            metric: None,
         }
     }
 
@@ -285,6 +294,11 @@ impl Outgoing {
         }
         let span = builder.start();
 
+        let request_type = if tracer_bullet {
+            crate::metrics::RequestType::TracerBullet
+        } else {
+            crate::metrics::RequestType::Standard
+        };
         if tracer_bullet && !internal && !options.allowed.is_internal(&host, Some(port)) {
             let blocked = TracerBulletBlocked { host };
             span.set_attribute("error.type", "tracer_bullet_blocked");
@@ -328,7 +342,15 @@ impl Outgoing {
             };
             propagation::inject(&data, headers, audience);
         }
-        Ok(Outgoing { span, start })
+        Ok(Outgoing {
+            span,
+            start,
+            metric: Some(Box::new(MetricKey {
+                host,
+                method: method_label,
+                request_type,
+            })),
+        })
     }
 
     /// The client span (poll the request inside it).
@@ -343,6 +365,13 @@ impl Outgoing {
             return;
         }
         let elapsed = self.start.duration_until(Tick::now());
+        record(
+            self.metric.as_deref(),
+            Some(status),
+            elapsed,
+            &self.span,
+            status >= 400,
+        );
         let span = self.span;
         span.set_attribute("http.response.status_code", u64::from(status));
         if status >= 400 {
@@ -368,6 +397,8 @@ impl Outgoing {
         if !self.span.is_enabled() {
             return;
         }
+        let elapsed = self.start.duration_until(Tick::now());
+        record(self.metric.as_deref(), None, elapsed, &self.span, true);
         let span = self.span;
         let kind = if error.is::<TracerBulletBlocked>() {
             "tracer_bullet_blocked"
@@ -378,6 +409,25 @@ impl Outgoing {
         span.set_error(error.to_string());
         span.end();
     }
+}
+
+/// `http.client.request.duration` per dependency (`server.address`), method,
+/// status and request type: what the dependency view reads.
+fn record(
+    key: Option<&MetricKey>,
+    status: Option<u16>,
+    elapsed: std::time::Duration,
+    span: &Span,
+    failed: bool,
+) {
+    let Some(key) = key else { return };
+    let trace_id = span.span_context().map(|c| c.trace_id).unwrap_or_default();
+    crate::metrics::http_client_duration(&key.host, key.method, status, key.request_type)
+        .record_with_exemplar(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            trace_id,
+            failed,
+        );
 }
 
 #[cfg(test)]

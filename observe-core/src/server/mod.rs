@@ -399,6 +399,7 @@ impl Inbound {
         let span = builder.start();
 
         if let Decision::Denied(reason) = decision {
+            crate::metrics::counter(TRACER_BULLET_DENIED, &[("reason", reason.as_str())]).inc();
             span.in_scope(|| {
                 tracing::warn!(
                     target: "observe::tracer_bullet",
@@ -408,6 +409,10 @@ impl Inbound {
             });
         }
         if !extracted.rejections.is_empty() {
+            for rejection in extracted.rejections.iter() {
+                crate::metrics::counter(PROPAGATION_REJECTED, &[("header", rejection.header)])
+                    .inc();
+            }
             span.in_scope(|| {
                 for rejection in extracted.rejections.iter() {
                     tracing::debug!(target: "observe::propagation", "ignored inbound header: {rejection}");
@@ -428,6 +433,7 @@ impl Inbound {
         let carry = (!trace_state.is_empty() || token.is_some())
             .then(|| carry::insert(&ctx, Carried { trace_state, token }));
 
+        active_requests().inc();
         Inbound {
             span,
             state: Some(Box::new(State {
@@ -496,18 +502,31 @@ impl Inbound {
 
     /// Ends a request whose client went away before the response was ready: the
     /// span is marked `observe.cancelled` and the request is logged and measured
-    /// with status 499 (client closed request).
-    pub fn cancel(self) {
-        self.span.set_attribute("observe.cancelled", true);
-        self.finish(499, &mut HeaderMap::new());
+    /// with status 499 (client closed request). Dropping an unfinished `Inbound`
+    /// does the same.
+    pub fn cancel(mut self) {
+        self.end_cancelled();
+    }
+
+    fn end_cancelled(&mut self) {
+        if self.state.is_some() {
+            self.span.set_attribute("observe.cancelled", true);
+            self.end(499, &mut HeaderMap::new());
+        }
     }
 
     /// Finishes the request with `status`: response headers (`traceresponse`,
     /// `Server-Timing`, `x-request-id`) into `headers`, status attributes (5xx is an
     /// error), the access-log line, and the end of the span.
-    pub fn finish(self, status: u16, headers: &mut HeaderMap) {
-        let Inbound { span, state } = self;
-        let Some(state) = state else { return };
+    pub fn finish(mut self, status: u16, headers: &mut HeaderMap) {
+        self.end(status, headers);
+    }
+
+    fn end(&mut self, status: u16, headers: &mut HeaderMap) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let span = std::mem::replace(&mut self.span, Span::disabled());
         let end = Tick::now();
         let elapsed = state.start.duration_until(end);
 
@@ -528,16 +547,61 @@ impl Inbound {
         }
 
         span.set_attribute("http.response.status_code", u64::from(status));
-        if status >= 500 && !state.panicked.load(std::sync::atomic::Ordering::Relaxed) {
+        let panicked = state.panicked.load(std::sync::atomic::Ordering::Relaxed);
+        let failed = status >= 500 || panicked;
+        if status >= 500 && !panicked {
             span.set_attribute("error.type", status_text(status));
             span.set_error(format!("HTTP {status}"));
         }
 
+        let route = state.route_at.map(|at| &state.name.as_str()[at..]);
+        let trace_id = span.span_context().map(|c| c.trace_id).unwrap_or_default();
+        crate::metrics::http_server_duration(
+            route.unwrap_or(""),
+            state.method,
+            status,
+            metrics_request_type(state.request_type),
+        )
+        .record_with_exemplar(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            trace_id,
+            failed,
+        );
+        active_requests().dec();
+
         if let Some(level) = state.access_log {
-            let route = state.route_at.map(|at| &state.name.as_str()[at..]);
             span.in_scope(|| access_log(level, &state, route, status, elapsed));
         }
         span.end();
+    }
+}
+
+impl Drop for Inbound {
+    fn drop(&mut self) {
+        self.end_cancelled();
+    }
+}
+
+/// `http.server.active_requests`: requests in flight in this process.
+fn active_requests() -> &'static crate::metrics::Gauge {
+    static ACTIVE: std::sync::OnceLock<crate::metrics::Gauge> = std::sync::OnceLock::new();
+    ACTIVE.get_or_init(|| crate::metrics::gauge(ACTIVE_REQUESTS, &[]))
+}
+
+/// The in-flight gauge's name (OpenTelemetry's).
+pub const ACTIVE_REQUESTS: &str = "http.server.active_requests";
+
+/// The counter of refused tracer-bullet attempts, labelled `reason`.
+pub const TRACER_BULLET_DENIED: &str = "observe.tracer_bullet.denied";
+
+/// The counter of inbound propagation headers (or members) ignored as invalid,
+/// labelled `header`.
+pub const PROPAGATION_REJECTED: &str = "observe.propagation.rejected";
+
+pub(crate) fn metrics_request_type(t: RequestType) -> crate::metrics::RequestType {
+    match t {
+        RequestType::TracerBullet => crate::metrics::RequestType::TracerBullet,
+        _ => crate::metrics::RequestType::Standard,
     }
 }
 
