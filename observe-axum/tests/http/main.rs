@@ -8,5 +8,6 @@ mod metrics;
 mod panics;
 mod policies;
 mod routes;
+mod serve;
 mod server_span;
 mod tracer_bullet;

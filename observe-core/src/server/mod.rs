@@ -609,7 +609,6 @@ fn access_log(level: Level, state: &State, route: Option<&str>, status: u16, ela
     let method = state.method;
     let route = route.unwrap_or(crate::server::UNMATCHED_ROUTE);
     let duration_ms = elapsed.as_secs_f64() * 1e3;
-    let request_type = state.request_type.as_str();
     macro_rules! log_at {
         ($level:expr) => {
             tracing::event!(
@@ -619,7 +618,6 @@ fn access_log(level: Level, state: &State, route: Option<&str>, status: u16, ela
                 http.route = route,
                 http.response.status_code = status,
                 duration_ms,
-                request_type,
                 "{method} {route} {status}"
             )
         };
