@@ -52,3 +52,8 @@ pub use observe_core::client;
 pub fn layer() -> ObserveLayer {
     ObserveLayer::new()
 }
+
+/// The user guide, compiled only for doctests so that its examples build.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/axum.md")]
+struct UserGuide;
