@@ -44,6 +44,7 @@ fn serve(variant: &str) {
         .unwrap();
     // Held for the life of the process.
     let mut _observe = None;
+    let mut _provider = None;
     let app = match variant {
         "bare" => app(),
         "observe" | "observe-quiet" => {
@@ -68,7 +69,7 @@ fn serve(variant: &str) {
             let subscriber = tracing_subscriber::registry()
                 .with(tracing_opentelemetry::layer().with_tracer(tracer));
             tracing::subscriber::set_global_default(subscriber).unwrap();
-            std::mem::forget(provider);
+            _provider = Some(provider);
             app().layer(tower_http::trace::TraceLayer::new_for_http())
         }
         other => panic!("unknown variant {other}"),
@@ -118,6 +119,8 @@ fn start(variant: &str) -> Server {
         }
         line.clear();
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("{variant} did not start");
 }
 

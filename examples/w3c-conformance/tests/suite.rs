@@ -53,6 +53,8 @@ fn start_service() -> Service {
             return Service { child, base };
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the service did not say where it listens");
 }
 

@@ -1,6 +1,7 @@
 //! The server middleware: [`ObserveLayer`], [`ObserveService`], [`ResponseFuture`].
 
 mod future;
+#[allow(clippy::module_inception)] // tower's layout: layer/{mod,layer,future}.rs
 mod layer;
 
 use std::net::SocketAddr;

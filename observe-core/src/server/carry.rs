@@ -26,14 +26,15 @@ pub(crate) struct Carried {
 const SHARDS: usize = 16;
 
 static ENTRIES: AtomicUsize = AtomicUsize::new(0);
-static TABLE: [Mutex<Vec<(usize, Arc<Carried>)>>; SHARDS] =
-    [const { Mutex::new(Vec::new()) }; SHARDS];
+type Shard = Mutex<Vec<(usize, Arc<Carried>)>>;
+
+static TABLE: [Shard; SHARDS] = [const { Mutex::new(Vec::new()) }; SHARDS];
 
 fn key(ctx: &RequestContext) -> usize {
     ctx as *const RequestContext as usize
 }
 
-fn shard(key: usize) -> &'static Mutex<Vec<(usize, Arc<Carried>)>> {
+fn shard(key: usize) -> &'static Shard {
     // Contexts are heap allocations at least 8-aligned: drop the always-zero bits.
     &TABLE[(key >> 4) % SHARDS]
 }

@@ -12,7 +12,7 @@
 //! - applied the trust policy ([`InboundContext`]): continue the caller's trace, or
 //!   start a new one that links to it (public edges), and take user, account and
 //!   feature flags from baggage only from a trusted caller;
-//! - decided whether the request is a tracer bullet ([`tracer_bullet`](crate::tracer_bullet)):
+//! - decided whether the request is a tracer bullet ([`crate::tracer_bullet`]):
 //!   an attempt the policy refuses is logged, counted and served as standard;
 //! - opened a server span named `METHOD /route/{template}` with OpenTelemetry's HTTP
 //!   attributes, and the request context every log line of the request carries.

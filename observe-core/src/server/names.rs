@@ -42,8 +42,11 @@ pub(crate) fn method_span_name(method_index: usize) -> &'static str {
 /// set in any application; this bounds a misuse such as raw paths as routes).
 const CAPACITY: usize = 1024;
 
+/// Route template to the span name of each method.
+type Names = HashMap<Box<str>, [Option<Arc<str>>; METHODS]>;
+
 thread_local! {
-    static NAMES: RefCell<HashMap<Box<str>, [Option<Arc<str>>; METHODS]>> =
+    static NAMES: RefCell<Names> =
         RefCell::new(HashMap::new());
 }
 
