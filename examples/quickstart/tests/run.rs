@@ -68,6 +68,22 @@ fn the_self_test_passes_and_every_request_line_has_a_trace() {
     );
 }
 
+/// A plain HTTP/1.1 GET, the body as text.
+fn http_get(addr: &str, path: &str) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        format!("GET {path} HTTP/1.1\r\nhost: q\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    response
+}
+
 #[cfg(unix)]
 #[test]
 fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
@@ -79,25 +95,32 @@ fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    // The address, from the "listening on" line.
-    let mut base = None;
+    // The addresses, from the start-up lines.
+    let (mut base, mut admin) = (None, None);
     let mut line = String::new();
     for _ in 0..50 {
         line.clear();
         if stdout.read_line(&mut line).unwrap() == 0 {
             break;
         }
-        if let Some(at) = line.find(r#""message":"listening on http://"#) {
-            let rest = &line[at + r#""message":"listening on "#.len()..];
-            base = Some(rest[..rest.find('"').unwrap()].to_owned());
+        let after = |marker: &str| {
+            line.find(marker).map(|at| {
+                let rest = &line[at + marker.len()..];
+                rest[..rest.find(['"', '/']).unwrap()].to_owned()
+            })
+        };
+        admin = admin.or_else(|| after(r#""message":"observe admin listening: http://"#));
+        base = base.or_else(|| after(r#""message":"listening on http://"#));
+        if base.is_some() {
             break;
         }
     }
     let base = base.expect("the quickstart says where it listens");
+    let admin = admin.expect("the quickstart says where its admin listens");
 
     // A slow request in flight, then SIGTERM.
     let slow = std::thread::spawn(move || {
-        let stream = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+        let stream = std::net::TcpStream::connect(&base).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -111,10 +134,20 @@ fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
         std::io::Read::read_to_string(&mut BufReader::new(stream), &mut response).unwrap();
         response
     });
-    // Give the request a moment to be accepted (it then takes 250 ms). Not a timed
-    // assertion: if the signal came first, the connection is refused and the test
-    // fails loudly rather than passing by accident.
-    std::thread::sleep(Duration::from_millis(100));
+    // Signal only once the request is in flight: the in-flight gauge says 1.
+    let mut in_flight = false;
+    for _ in 0..500 {
+        let metrics = http_get(&admin, "/metrics");
+        if metrics
+            .lines()
+            .any(|l| l.starts_with("http_server_active_requests") && l.ends_with(" 1"))
+        {
+            in_flight = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(in_flight, "the slow request never showed as in flight");
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
