@@ -43,6 +43,8 @@ pub(crate) fn observe(ratio: f64) -> (Observe, Captured, SharedBuf) {
 
 pub(crate) fn observe_with(ratio: f64, settings: Settings) -> (Observe, Captured, SharedBuf) {
     let (sink, captured) = MemorySink::new();
+    // The filter decides the span level, as `RUST_LOG` does.
+    let settings_filter = settings.span_level.to_string().to_lowercase();
     let sinks: Vec<Box<dyn crate::pipeline::Sink>> = if std::env::var("NOSINK").is_ok() {
         vec![]
     } else {
@@ -64,7 +66,7 @@ pub(crate) fn observe_with(ratio: f64, settings: Settings) -> (Observe, Captured
         )),
         sinks,
         sampler: Sampler::new(ratio, true),
-        filter: "trace".into(),
+        filter: settings_filter,
         shutdown_timeout: Duration::from_secs(5),
     })
     .unwrap();
@@ -418,4 +420,96 @@ fn ids_unique_over_many_spans() {
     assert!(!spans.is_empty());
     let ids: std::collections::HashSet<_> = spans.iter().map(|s| s.span_id()).collect();
     assert_eq!(ids.len(), spans.len());
+}
+
+fn function_count(function: &str, outcome: &str) -> u64 {
+    crate::metrics::snapshot()
+        .histograms
+        .iter()
+        .filter(|s| {
+            s.name == "observe.function.duration"
+                && s.labels.get("code.function").map(String::as_str) == Some(function)
+                && s.labels.get("outcome").map(String::as_str) == Some(outcome)
+        })
+        .map(|s| s.cumulative.count)
+        .sum()
+}
+
+#[test]
+fn callsites_record_latency_per_outcome_even_when_filtered() {
+    use crate::span::{Callsite, ScopedSpan};
+    static OK: Callsite = Callsite::new(
+        "engine_ok",
+        "engine_tests::engine_ok",
+        file!(),
+        line!(),
+        tracing_core::Level::INFO,
+        SpanKind::Internal,
+    );
+    static TRACE_LEVEL: Callsite = Callsite::new(
+        "engine_verbose",
+        "engine_tests::engine_verbose",
+        file!(),
+        line!(),
+        tracing_core::Level::TRACE,
+        SpanKind::Internal,
+    );
+    let (o, captured, _) = observe_with(
+        1.0,
+        Settings {
+            span_level: tracing_core::LevelFilter::INFO,
+            ..Settings::default()
+        },
+    );
+    let _g = o.set_default();
+    for i in 0..5 {
+        let s = std::pin::pin!(ScopedSpan::new(crate::__private::start(&OK)));
+        let _e = s.as_ref().enter();
+        if i % 2 == 1 {
+            crate::__private::record_error_display(s.span(), "boom");
+        }
+    }
+    for _ in 0..3 {
+        let s = std::pin::pin!(ScopedSpan::new(crate::__private::start(&TRACE_LEVEL)));
+        let _e = s.as_ref().enter();
+    }
+    flush(&o);
+    assert_eq!(function_count("engine_tests::engine_ok", "ok"), 3);
+    assert_eq!(function_count("engine_tests::engine_ok", "error"), 2);
+    // Below the enabled level: no span, but the latency is still recorded.
+    assert!(captured.spans_named("engine_verbose").is_empty());
+    assert_eq!(function_count("engine_tests::engine_verbose", "ok"), 3);
+    let err = captured
+        .spans_named("engine_ok")
+        .into_iter()
+        .find(|s| s.status() == StatusCode::Error)
+        .unwrap();
+    assert_eq!(err.attribute("error.message").unwrap().to_string(), "boom");
+}
+
+#[test]
+fn event_fields_named_counter_or_histogram_become_metrics() {
+    let (o, _captured, _) = observe(1.0);
+    let _g = o.set_default();
+    for _ in 0..4 {
+        tracing::info!(
+            counter.engine_orders_placed = 2u64,
+            histogram.engine_basket_items = 7u64,
+            "placed"
+        );
+    }
+    flush(&o);
+    let snap = crate::metrics::snapshot();
+    let counter = snap
+        .counters
+        .iter()
+        .find(|c| c.name == "engine_orders_placed")
+        .expect("counter registered");
+    assert_eq!(counter.value, 8);
+    let h = snap
+        .histograms
+        .iter()
+        .find(|s| s.name == "engine_basket_items")
+        .expect("histogram registered");
+    assert_eq!(h.cumulative.count, 4);
 }

@@ -149,6 +149,7 @@ impl Builder {
             .pipeline
             .install_global()
             .map_err(|_| InitError::AlreadyInitialized)?;
+        apply_metrics_config(&observe.pipeline.settings.config);
         crate::span::install_panic_hook();
         Ok((
             ObserveLayer::new(),
@@ -227,6 +228,14 @@ impl fmt::Debug for Observe {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
+}
+
+/// The metrics registry is process-wide: the instance installed for the process
+/// configures it (scoped test instances leave it alone).
+fn apply_metrics_config(config: &Config) {
+    crate::metrics::set_max_keys(config.metrics.max_keys);
+    // The configuration validated the window against the slice already.
+    let _ = crate::metrics::set_window(config.metrics.window, config.metrics.slice);
 }
 
 /// The head sampler for a configured one.
@@ -356,6 +365,7 @@ impl Observe {
         self.pipeline
             .install_global()
             .map_err(|_| InitError::AlreadyInitialized)?;
+        apply_metrics_config(&self.pipeline.settings.config);
         if tracing::dispatcher::set_global_default(self.dispatch.clone()).is_err() {
             // Another subscriber was there first. Our pipeline stays installed (it
             // cannot be uninstalled) but is stopped; the user has to compose with

@@ -66,6 +66,32 @@ fn quick_span_cost() {
             let s = std::pin::pin!(ScopedSpan::new(Span::builder("f").callsite(&CS).start()));
             let _e = s.as_ref().enter();
         });
+        time("child span via in_scope closure", &mut || {
+            let s = Span::builder("f").callsite(&CS).start();
+            s.in_scope(|| std::hint::black_box(1));
+        });
+        time("child span via __private::start + in_scope", &mut || {
+            crate::__private::start(&CS).in_scope(|| std::hint::black_box(1));
+        });
+        let tid = crate::TraceId::random();
+        time("metrics record_with_exemplar", &mut || {
+            CS.metrics
+                .histogram(false, crate::context::RequestType::Standard)
+                .record_with_exemplar(std::hint::black_box(12_345), tid, false);
+        });
+        time("open + finish without metrics (ring push)", &mut || {
+            let d = crate::span::open(
+                "f".into(),
+                SpanKind::Internal,
+                Parent::Current,
+                None,
+                None,
+                None,
+                None,
+            )
+            .unwrap();
+            crate::span::finish(d, crate::clock::Tick::now());
+        });
         time("open only (child, dropped as disabled)", &mut || {
             let s = Span::builder("f").callsite(&CS).start();
             std::mem::forget(s);

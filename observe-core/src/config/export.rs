@@ -96,6 +96,29 @@ pub struct OtlpExport {
     pub compression: Compression,
 }
 
+impl OtlpExport {
+    /// OTLP/HTTP with protobuf to `endpoint` (the full URL, with its `/v1/<signal>`
+    /// path), with the OpenTelemetry default timeout (10 s), no header, no compression.
+    pub fn http(endpoint: impl Into<String>) -> OtlpExport {
+        OtlpExport {
+            endpoint: endpoint.into(),
+            protocol: Protocol::HttpProtobuf,
+            headers: Headers::default(),
+            timeout: Duration::from_secs(10),
+            compression: Compression::None,
+        }
+    }
+
+    /// OTLP/gRPC to `endpoint` (the server, such as `http://collector:4317`), with the
+    /// OpenTelemetry default timeout (10 s).
+    pub fn grpc(endpoint: impl Into<String>) -> OtlpExport {
+        OtlpExport {
+            protocol: Protocol::Grpc,
+            ..OtlpExport::http(endpoint)
+        }
+    }
+}
+
 /// Batching of a signal's export, off the request path (`OTEL_BSP_*` for spans,
 /// `OTEL_BLRP_*` for logs). The batch size never exceeds the queue size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -47,7 +47,7 @@ pub enum RequestType {
 
 impl RequestType {
     /// `standard` or `tracer_bullet`, as written in logs, metrics and baggage.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             RequestType::Standard => "standard",
             RequestType::TracerBullet => "tracer_bullet",

@@ -12,6 +12,7 @@ use crate::clock::Tick;
 use crate::config::Redaction as Redactor;
 use crate::context::ContextState;
 use crate::ids::{SpanId, TraceFlags, TraceId};
+use crate::metrics::FieldValue;
 use crate::span::{KeyValue, SpanData, SpanName, Value};
 
 /// The span a log event was written in.
@@ -173,14 +174,17 @@ impl Visit for Capture<'_> {
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
+        metric_field(field, FieldValue::I64(value));
         self.push(field, Value::I64(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
+        metric_field(field, FieldValue::U64(value));
         self.push(field, Value::U64(value));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
+        metric_field(field, FieldValue::F64(value));
         self.push(field, Value::F64(value));
     }
 
@@ -190,6 +194,17 @@ impl Visit for Capture<'_> {
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.push(field, Value::Str(Cow::Owned(value.to_string())));
+    }
+}
+
+/// Events turn into metrics: a numeric field named `counter.<name>` adds to a counter,
+/// `histogram.<name>` records an observation, in the same registry and under the same
+/// rules as `metrics::counter` and `metrics::histogram`. A value that cannot be one
+/// (a negative count) is left out of the metric; the field is still logged.
+#[inline]
+fn metric_field(field: &Field, value: FieldValue) {
+    if crate::metrics::is_metric_field(field.name()) {
+        let _ = crate::metrics::record_event_field(field.name(), value, &[]);
     }
 }
 

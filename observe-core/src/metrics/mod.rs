@@ -40,8 +40,6 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-// Called by the lead's `tracing` layer (not yet in this crate).
-#[allow(dead_code)]
 mod events;
 mod export;
 mod layout;
@@ -221,14 +219,12 @@ pub fn function_duration(
 /// Folds every histogram of the process-wide registry into its views. The
 /// background thread calls this about once a second so that observations land in
 /// the right window slice; reads fold too, so it is never required for correctness.
-#[allow(dead_code)]
 pub(crate) fn tick() {
     global().tick();
 }
 
 /// The `tracing` layer's hook: records an event field named `counter.<name>` or
 /// `histogram.<name>` into the process-wide registry. `Ok(false)` for other fields.
-#[allow(dead_code)]
 pub(crate) fn record_event_field(
     field: &str,
     value: FieldValue,

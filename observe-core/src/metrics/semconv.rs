@@ -51,26 +51,9 @@ pub mod names {
 
 use names::*;
 
-/// Whether a request is a normal one or a tracer bullet. Every latency metric
-/// carries it as the `request_type` label, so tracer bullets stay out of SLOs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum RequestType {
-    /// A normal request.
-    #[default]
-    Standard,
-    /// A tracer bullet: traced end to end, with no side effects.
-    TracerBullet,
-}
-
-impl RequestType {
-    /// The label value: `standard` or `tracer_bullet`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RequestType::Standard => "standard",
-            RequestType::TracerBullet => "tracer_bullet",
-        }
-    }
-}
+/// Every latency metric carries the request type as the `request_type` label, so
+/// tracer bullets stay out of SLOs.
+pub use crate::context::RequestType;
 
 pub(crate) fn builtin_description(name: &str) -> Option<(Unit, &'static str)> {
     Some(match name {

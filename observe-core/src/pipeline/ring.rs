@@ -32,16 +32,12 @@ const STAGE: usize = 64;
 #[inline]
 pub(crate) fn push_span(
     pipeline: &'static Pipeline,
-    data: crate::span::SpanData,
+    data: &mut crate::span::SpanData,
     end: crate::clock::Tick,
 ) {
-    let mut data = Some(data);
-    stack::with_state(|s| {
-        if let Some(d) = data.take() {
-            push_in(s, pipeline, || Record::Span(d.into_record(end)));
-        }
-    });
-    if data.is_some() {
+    let pushed =
+        stack::with_state(|s| push_in(s, pipeline, || Record::Span(data.take_record(end))));
+    if pushed.is_none() {
         pipeline.count_dropped_span();
     }
 }

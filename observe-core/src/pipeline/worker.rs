@@ -39,10 +39,13 @@ fn run(
     commands: mpsc::Receiver<Command>,
 ) {
     let interval = pipeline.settings.drain_interval;
+    let mut published = Published::new();
     loop {
         let command = commands.recv_timeout(interval);
         drain(pipeline, &mut sinks);
-        sinks.on_tick(Instant::now());
+        let now = Instant::now();
+        sinks.on_tick(now);
+        published.maybe_publish(pipeline, now);
         match command {
             Ok(Command::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Ok(Command::Flush { deadline, reply }) => {
@@ -59,6 +62,50 @@ fn run(
                 return;
             }
         }
+    }
+}
+
+/// Once a second: folds the metrics registry into its windows, and publishes the
+/// pipeline's own counters as metrics (`observe.pipeline.dropped` by signal), so
+/// nothing observe drops goes unseen.
+struct Published {
+    last: Instant,
+    seen: crate::PipelineStats,
+    dropped: [crate::metrics::Counter; 3],
+}
+
+impl Published {
+    fn new() -> Published {
+        let counter =
+            |signal| crate::metrics::counter("observe.pipeline.dropped", &[("signal", signal)]);
+        Published {
+            last: Instant::now(),
+            seen: crate::PipelineStats::default(),
+            dropped: [
+                counter("spans"),
+                counter("log_records"),
+                counter("log_lines"),
+            ],
+        }
+    }
+
+    fn maybe_publish(&mut self, pipeline: &'static Pipeline, now: Instant) {
+        if now.duration_since(self.last) < Duration::from_secs(1) {
+            return;
+        }
+        self.last = now;
+        crate::metrics::tick();
+        let s = pipeline.snapshot_stats();
+        self.dropped[0].add(s.dropped_spans.saturating_sub(self.seen.dropped_spans));
+        self.dropped[1].add(
+            s.dropped_log_records
+                .saturating_sub(self.seen.dropped_log_records),
+        );
+        self.dropped[2].add(
+            s.dropped_log_lines
+                .saturating_sub(self.seen.dropped_log_lines),
+        );
+        self.seen = s;
     }
 }
 

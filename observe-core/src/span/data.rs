@@ -104,7 +104,7 @@ pub struct Callsite {
     pub(crate) line: u32,
     pub(crate) level: Level,
     pub(crate) kind: SpanKind,
-    pub(crate) metrics: OnceLock<crate::span::CallsiteMetrics>,
+    pub(crate) metrics: crate::metrics::FunctionMetrics,
 }
 
 impl Callsite {
@@ -124,7 +124,7 @@ impl Callsite {
             line,
             level,
             kind,
-            metrics: OnceLock::new(),
+            metrics: crate::metrics::FunctionMetrics::new(function),
         }
     }
 
@@ -264,7 +264,35 @@ impl SpanData {
         );
     }
 
-    /// Turns the running span into its record, taking its end time now.
+    /// Builds the record of this span, taking what it owns (name, extra parts) and
+    /// leaving the rest to be dropped where it lives: no copy of the whole span.
+    #[inline(always)]
+    pub(crate) fn take_record(&mut self, end: Tick) -> SpanRecord {
+        let extra = self
+            .extra
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        SpanRecord {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_id: self.parent_id,
+            flags: self.flags,
+            kind: self.kind,
+            parent_remote: self.parent_remote,
+            local_root: self.local_root,
+            request_type: self.request_type(),
+            status: self.status(),
+            name: std::mem::replace(&mut self.name, SpanName::Static("")),
+            callsite: self.callsite,
+            start: self.start,
+            end,
+            extra,
+        }
+    }
+
+    /// Turns the running span into its record.
+    #[cfg(test)]
     pub(crate) fn into_record(self, end: Tick) -> SpanRecord {
         let request_type = self.request_type();
         let status = self.status();

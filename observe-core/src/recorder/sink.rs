@@ -1,0 +1,145 @@
+//! The recorder's sink: stores every record and decides tail promotion.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::store::Entry;
+use super::{FlightRecorder, Promote, PromotedTrace, PromotionReason};
+use crate::context::RequestType;
+use crate::ids::TraceId;
+use crate::log::LogRecord;
+use crate::pipeline::Sink;
+use crate::span::{KeyValue, SpanRecord, StatusCode};
+
+/// How long spans of a promoted trace that arrive after its root are still
+/// promoted (they come from threads drained after the root's).
+const LATE_WINDOW: Duration = Duration::from_secs(30);
+/// Promoted traces remembered for late spans.
+const MAX_RECENT: usize = 1024;
+
+/// The [`Sink`] of a [`FlightRecorder`]: keeps every span and log record, and
+/// promotes failed and slow traces to the exporter.
+pub struct RecorderSink {
+    recorder: FlightRecorder,
+    target: Option<Box<dyn Promote>>,
+    recent: HashMap<TraceId, (PromotionReason, Instant)>,
+}
+
+impl fmt::Debug for RecorderSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecorderSink")
+            .field("promotes", &self.target.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks a copy of a span for export as part of a promoted trace.
+fn mark(mut span: SpanRecord, reason: PromotionReason) -> SpanRecord {
+    span.set_sampled(true);
+    span.extra
+        .get_or_insert_with(Default::default)
+        .attributes
+        .push(KeyValue::new("observe.promoted", reason.as_str()));
+    span
+}
+
+impl RecorderSink {
+    pub(crate) fn new(recorder: FlightRecorder, target: Option<Box<dyn Promote>>) -> RecorderSink {
+        RecorderSink {
+            recorder,
+            target,
+            recent: HashMap::new(),
+        }
+    }
+
+    /// Why this finished local root promotes its trace, if it does.
+    fn reason(span: &SpanRecord, threshold: Option<Duration>) -> Option<PromotionReason> {
+        if span.status() == StatusCode::Error {
+            Some(PromotionReason::Error)
+        } else if threshold.is_some_and(|t| span.duration() > t) {
+            Some(PromotionReason::Slow)
+        } else {
+            None
+        }
+    }
+}
+
+impl Sink for RecorderSink {
+    fn on_span(&mut self, span: &SpanRecord) {
+        let mut st = self.recorder.lock();
+        st.push(Entry::Span(span.clone()));
+        if !span.is_local_root() {
+            drop(st);
+            // A late span of a trace promoted already.
+            if !span.is_sampled()
+                && !self.recent.is_empty()
+                && let Some((reason, _)) = self.recent.get(&span.trace_id())
+                && let Some(t) = self.target.as_mut()
+            {
+                let reason = *reason;
+                t.promote(PromotedTrace {
+                    reason,
+                    trace_id: span.trace_id(),
+                    spans: vec![mark(span.clone(), reason)],
+                    logs: Vec::new(),
+                });
+            }
+            return;
+        }
+        // Tracer bullets are always sampled and stay out of latency history.
+        if span.request_type() == RequestType::TracerBullet {
+            return;
+        }
+        let name = span.span_name();
+        let reason = Self::reason(span, st.slow.threshold(name));
+        st.slow.record(name, span.duration());
+        let Some(reason) = reason else { return };
+        let trace = span.trace_id();
+        if let Some(idx) = st.store.traces.get_mut(&trace) {
+            idx.promoted.get_or_insert(reason);
+        }
+        st.promoted_traces += 1;
+        // A sampled trace is exported already; promotion only rescues the others.
+        if span.is_sampled() || self.target.is_none() {
+            return;
+        }
+        let mut spans = Vec::new();
+        let mut logs = Vec::new();
+        for e in st.store.trace_entries(trace) {
+            match e {
+                Entry::Span(s) => spans.push(mark(s.clone(), reason)),
+                Entry::Log(l) => logs.push(LogRecord::clone(l)),
+            }
+        }
+        drop(st);
+        if self.recent.len() >= MAX_RECENT {
+            let now = Instant::now();
+            self.recent
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < LATE_WINDOW);
+        }
+        if self.recent.len() < MAX_RECENT {
+            self.recent.insert(trace, (reason, Instant::now()));
+        }
+        if let Some(t) = self.target.as_mut() {
+            t.promote(PromotedTrace {
+                reason,
+                trace_id: trace,
+                spans,
+                logs,
+            });
+        }
+    }
+
+    fn on_log(&mut self, log: &LogRecord) {
+        self.recorder.lock().push(Entry::Log(Box::new(log.clone())));
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        self.recorder.lock().slow.tick(now);
+        if !self.recent.is_empty() {
+            self.recent
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < LATE_WINDOW);
+        }
+    }
+}

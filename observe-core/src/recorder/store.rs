@@ -1,0 +1,316 @@
+//! The ring itself: records in arrival order, numbered by a sequence, in
+//! fixed-size chunks (memory grows and shrinks a chunk at a time, never by
+//! doubling), plus an index from trace id to the sequence numbers of its records.
+//! Everything it allocates is counted against the byte budget.
+
+use std::collections::{HashMap, VecDeque};
+use std::mem::size_of;
+
+use super::PromotionReason;
+use super::size;
+use crate::clock::Tick;
+use crate::ids::TraceId;
+use crate::log::LogRecord;
+use crate::span::{SpanRecord, StatusCode};
+
+/// One stored record.
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    Span(SpanRecord),
+    Log(Box<LogRecord>),
+}
+
+impl Entry {
+    pub(crate) fn trace_id(&self) -> Option<TraceId> {
+        match self {
+            Entry::Span(s) => Some(s.trace_id()),
+            Entry::Log(l) => l.span().map(|s| s.trace_id),
+        }
+    }
+
+    /// When it was recorded: a span's end, a log's time.
+    pub(crate) fn tick(&self) -> Tick {
+        match self {
+            Entry::Span(s) => s.end_tick(),
+            Entry::Log(l) => l.tick(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    entry: Entry,
+    bytes: usize,
+}
+
+const CHUNK: usize = 256;
+
+/// The smallest budget honoured: a few chunks and their index.
+pub(crate) const MIN_BUDGET: usize = 256 * 1024;
+
+/// What the recorder knows of one trace.
+#[derive(Debug, Default)]
+pub(crate) struct TraceIndex {
+    /// The sequence numbers of its records, oldest first.
+    pub(crate) seqs: VecDeque<u64>,
+    /// The sequence number of its local root span, once it has ended.
+    pub(crate) root: Option<u64>,
+    /// Spans in error.
+    pub(crate) errors: u32,
+    /// Why it was promoted, if it was.
+    pub(crate) promoted: Option<PromotionReason>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Store {
+    chunks: VecDeque<Vec<Option<Slot>>>,
+    front_chunk: u64,
+    first_seq: u64,
+    next_seq: u64,
+    pub(crate) traces: HashMap<TraceId, TraceIndex>,
+    record_bytes: usize,
+    index_bytes: usize,
+    budget: usize,
+    pub(crate) spans: usize,
+    pub(crate) logs: usize,
+    pub(crate) evicted_spans: u64,
+    pub(crate) evicted_logs: u64,
+}
+
+impl Store {
+    pub(crate) fn new(budget: usize) -> Store {
+        Store {
+            chunks: VecDeque::new(),
+            front_chunk: 0,
+            first_seq: 0,
+            next_seq: 0,
+            traces: HashMap::new(),
+            record_bytes: 0,
+            index_bytes: 0,
+            budget: budget.max(MIN_BUDGET),
+            spans: 0,
+            logs: 0,
+            evicted_spans: 0,
+            evicted_logs: 0,
+        }
+    }
+
+    pub(crate) fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// The sequence numbers currently held: `first..next`.
+    pub(crate) fn seq_range(&self) -> std::ops::Range<u64> {
+        self.first_seq..self.next_seq
+    }
+
+    /// Bytes held: records, chunks, index.
+    pub(crate) fn used(&self) -> usize {
+        self.record_bytes
+            + self.chunks.len() * CHUNK * size_of::<Option<Slot>>()
+            + self.chunks.capacity() * size_of::<Vec<Option<Slot>>>()
+            + size::hash_map(self.traces.capacity(), size_of::<(TraceId, TraceIndex)>())
+            + self.index_bytes
+    }
+
+    pub(crate) fn get(&self, seq: u64) -> Option<&Entry> {
+        if !self.seq_range().contains(&seq) {
+            return None;
+        }
+        let chunk = usize::try_from(seq / CHUNK as u64 - self.front_chunk).ok()?;
+        self.chunks
+            .get(chunk)?
+            .get((seq % CHUNK as u64) as usize)?
+            .as_ref()
+            .map(|s| &s.entry)
+    }
+
+    /// Stores a record, then evicts the oldest ones until everything, `overhead`
+    /// included (memory the recorder holds beside the store), fits the budget.
+    /// Returns the record's sequence number.
+    pub(crate) fn push(&mut self, entry: Entry, overhead: usize) -> u64 {
+        let seq = self.next_seq;
+        let bytes = match &entry {
+            Entry::Span(s) => size::span_heap(s),
+            Entry::Log(l) => size::log_heap(l),
+        };
+        if let Some(trace) = entry.trace_id() {
+            let idx = self.traces.entry(trace).or_default();
+            let before = idx.seqs.capacity();
+            idx.seqs.push_back(seq);
+            self.index_bytes += (idx.seqs.capacity() - before) * size_of::<u64>();
+            if let Entry::Span(s) = &entry {
+                if s.is_local_root() {
+                    idx.root = Some(seq);
+                }
+                if s.status() == StatusCode::Error {
+                    idx.errors += 1;
+                }
+            }
+        }
+        match &entry {
+            Entry::Span(_) => self.spans += 1,
+            Entry::Log(_) => self.logs += 1,
+        }
+        if self.chunks.back().is_none_or(|c| c.len() == CHUNK) {
+            if self.chunks.is_empty() {
+                self.front_chunk = seq / CHUNK as u64;
+            }
+            self.chunks.push_back(Vec::with_capacity(CHUNK));
+        }
+        if let Some(c) = self.chunks.back_mut() {
+            c.push(Some(Slot { entry, bytes }));
+        }
+        self.record_bytes += bytes;
+        self.next_seq += 1;
+        while self.used() + overhead > self.budget && self.first_seq < self.next_seq {
+            self.evict_front();
+        }
+        seq
+    }
+
+    fn evict_front(&mut self) {
+        let seq = self.first_seq;
+        let slot = self
+            .chunks
+            .front_mut()
+            .and_then(|c| c.get_mut((seq % CHUNK as u64) as usize))
+            .and_then(Option::take);
+        self.first_seq += 1;
+        if self.first_seq.is_multiple_of(CHUNK as u64) {
+            self.chunks.pop_front();
+            self.front_chunk += 1;
+        }
+        let Some(slot) = slot else { return };
+        self.record_bytes -= slot.bytes;
+        match &slot.entry {
+            Entry::Span(_) => {
+                self.spans -= 1;
+                self.evicted_spans += 1;
+            }
+            Entry::Log(_) => {
+                self.logs -= 1;
+                self.evicted_logs += 1;
+            }
+        }
+        let Some(trace) = slot.entry.trace_id() else {
+            return;
+        };
+        let Some(idx) = self.traces.get_mut(&trace) else {
+            return;
+        };
+        // Records leave in sequence order, so this one is the trace's oldest.
+        if idx.seqs.front() == Some(&seq) {
+            idx.seqs.pop_front();
+        } else {
+            idx.seqs.retain(|s| *s != seq);
+        }
+        if idx.root == Some(seq) {
+            idx.root = None;
+        }
+        if let Entry::Span(s) = &slot.entry
+            && s.status() == StatusCode::Error
+        {
+            idx.errors = idx.errors.saturating_sub(1);
+        }
+        if idx.seqs.is_empty() {
+            self.index_bytes -= idx.seqs.capacity() * size_of::<u64>();
+            self.traces.remove(&trace);
+        }
+    }
+
+    /// The records of one trace, oldest first.
+    pub(crate) fn trace_entries(&self, trace: TraceId) -> impl Iterator<Item = &Entry> {
+        self.traces
+            .get(&trace)
+            .into_iter()
+            .flat_map(|idx| idx.seqs.iter())
+            .filter_map(|s| self.get(*s))
+    }
+
+    /// The wall-clock span of what is held: the oldest and newest record times.
+    pub(crate) fn time_range(&self) -> Option<(Tick, Tick)> {
+        if self.first_seq == self.next_seq {
+            return None;
+        }
+        let first = self.get(self.first_seq)?.tick();
+        let last = self.get(self.next_seq - 1)?.tick();
+        Some((first.min(last), first.max(last)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::Span;
+
+    fn records(n: usize, attribute_len: usize) -> Vec<SpanRecord> {
+        let c = crate::testing::capture();
+        for i in 0..n {
+            let root = Span::new("root");
+            root.set_attribute("payload", "x".repeat(attribute_len));
+            root.in_scope(|| {
+                if i % 3 == 0 {
+                    Span::new("child").set_error("boom");
+                }
+            });
+        }
+        c.flush();
+        c.spans()
+    }
+
+    #[test]
+    fn stays_within_budget_and_keeps_the_newest() {
+        let spans = records(2000, 300);
+        let mut store = Store::new(MIN_BUDGET);
+        let mut last = 0;
+        for s in &spans {
+            last = store.push(Entry::Span(s.clone()), 0);
+            assert!(
+                store.used() <= store.budget(),
+                "{} > {}",
+                store.used(),
+                store.budget()
+            );
+        }
+        assert!(store.evicted_spans > 0);
+        assert_eq!(store.seq_range().end, last + 1);
+        // The newest record is the last one pushed.
+        let Some(Entry::Span(newest)) = store.get(last) else {
+            panic!("newest kept")
+        };
+        assert_eq!(newest.span_id(), spans.last().unwrap().span_id());
+        // Every trace in the index points at records still held.
+        for (t, idx) in &store.traces {
+            assert!(!idx.seqs.is_empty());
+            for s in &idx.seqs {
+                assert_eq!(store.get(*s).and_then(Entry::trace_id), Some(*t));
+            }
+            if let Some(r) = idx.root {
+                assert!(store.seq_range().contains(&r));
+            }
+        }
+        assert_eq!(store.spans, store.seq_range().count());
+    }
+
+    #[test]
+    fn index_tracks_roots_and_errors_through_eviction() {
+        let spans = records(30, 0);
+        let mut store = Store::new(usize::MAX);
+        for s in &spans {
+            store.push(Entry::Span(s.clone()), 0);
+        }
+        let with_errors = store.traces.values().filter(|i| i.errors > 0).count();
+        assert_eq!(with_errors, 10);
+        assert!(store.traces.values().all(|i| i.root.is_some()));
+        let first = spans[0].trace_id();
+        assert_eq!(store.trace_entries(first).count(), 2);
+        // Evict everything: the index empties with the ring.
+        while store.first_seq < store.next_seq {
+            store.evict_front();
+        }
+        assert!(store.traces.is_empty());
+        assert_eq!(store.index_bytes, 0);
+        assert_eq!(store.record_bytes, 0);
+    }
+}

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""An OTLP receiver for observe's end-to-end tests.
+
+Decodes what it receives with OpenTelemetry's own protobuf definitions (the
+`opentelemetry-proto` package) over gRPC (grpcio) and over HTTP/protobuf, and
+appends one JSON object per span and per log record to an output file:
+
+  {"signal": "span", "transport": "grpc", "resource": {...}, "scope": "observe",
+   "trace_id": "<hex>", "span_id": "<hex>", "parent_span_id": "<hex>", "name": ...,
+   "kind": 2, "flags": 769, "start": ns, "end": ns, "attributes": {...},
+   "events": [{"name": ..., "time": ns, "attributes": {...}}],
+   "links": [{"trace_id": ..., "span_id": ..., "attributes": {...}}],
+   "status": {"code": 2, "message": "..."}}
+  {"signal": "log", "transport": "http", "resource": {...}, "scope": "<target>",
+   "trace_id": "<hex>", "span_id": "<hex>", "body": ..., "severity_number": 9,
+   "severity_text": "INFO", "time": ns, "attributes": {...}}
+
+usage: otlp_receiver.py --out FILE [--grpc-port N] [--http-port N]
+A port of 0 picks a free one; -1 (the default) disables that transport. Prints
+"READY grpc=<port> http=<port>" on stdout once listening. Listens on 127.0.0.1.
+"""
+
+import argparse
+import gzip
+import json
+import sys
+import threading
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import grpc
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+LOCK = threading.Lock()
+OUT = None
+
+
+def any_value(v):
+    kind = v.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(x) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return attrs(v.kvlist_value.values)
+    if kind == "bytes_value":
+        return v.bytes_value.hex()
+    return getattr(v, kind)
+
+
+def attrs(kvs):
+    return {kv.key: any_value(kv.value) for kv in kvs}
+
+
+def write(records):
+    with LOCK:
+        for r in records:
+            OUT.write(json.dumps(r) + "\n")
+        OUT.flush()
+
+
+def spans(request, transport):
+    out = []
+    for rs in request.resource_spans:
+        resource = attrs(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            for s in ss.spans:
+                out.append({
+                    "signal": "span",
+                    "transport": transport,
+                    "resource": resource,
+                    "scope": ss.scope.name,
+                    "trace_id": s.trace_id.hex(),
+                    "span_id": s.span_id.hex(),
+                    "parent_span_id": s.parent_span_id.hex(),
+                    "name": s.name,
+                    "kind": s.kind,
+                    "flags": s.flags,
+                    "start": s.start_time_unix_nano,
+                    "end": s.end_time_unix_nano,
+                    "attributes": attrs(s.attributes),
+                    "events": [
+                        {"name": e.name, "time": e.time_unix_nano, "attributes": attrs(e.attributes)}
+                        for e in s.events
+                    ],
+                    "links": [
+                        {"trace_id": l.trace_id.hex(), "span_id": l.span_id.hex(),
+                         "attributes": attrs(l.attributes)}
+                        for l in s.links
+                    ],
+                    "status": {"code": s.status.code, "message": s.status.message},
+                })
+    write(out)
+
+
+def logs(request, transport):
+    out = []
+    for rl in request.resource_logs:
+        resource = attrs(rl.resource.attributes)
+        for sl in rl.scope_logs:
+            for r in sl.log_records:
+                out.append({
+                    "signal": "log",
+                    "transport": transport,
+                    "resource": resource,
+                    "scope": sl.scope.name,
+                    "trace_id": r.trace_id.hex(),
+                    "span_id": r.span_id.hex(),
+                    "body": any_value(r.body),
+                    "severity_number": r.severity_number,
+                    "severity_text": r.severity_text,
+                    "time": r.time_unix_nano,
+                    "attributes": attrs(r.attributes),
+                })
+    write(out)
+
+
+class Traces(trace_service_pb2_grpc.TraceServiceServicer):
+    def Export(self, request, context):
+        spans(request, "grpc")
+        return trace_service_pb2.ExportTraceServiceResponse()
+
+
+class Logs(logs_service_pb2_grpc.LogsServiceServicer):
+    def Export(self, request, context):
+        logs(request, "grpc")
+        return logs_service_pb2.ExportLogsServiceResponse()
+
+
+class Http(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        if self.path == "/v1/traces":
+            spans(trace_service_pb2.ExportTraceServiceRequest.FromString(body), "http")
+            reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+        elif self.path == "/v1/logs":
+            logs(logs_service_pb2.ExportLogsServiceRequest.FromString(body), "http")
+            reply = logs_service_pb2.ExportLogsServiceResponse().SerializeToString()
+        else:
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    global OUT
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", required=True)
+    p.add_argument("--grpc-port", type=int, default=-1)
+    p.add_argument("--http-port", type=int, default=-1)
+    a = p.parse_args()
+    OUT = open(a.out, "a", encoding="utf-8")
+    grpc_port = http_port = -1
+    if a.grpc_port >= 0:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
+        logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
+        grpc_port = server.add_insecure_port(f"127.0.0.1:{a.grpc_port}")
+        if grpc_port == 0:
+            sys.exit(f"cannot listen on 127.0.0.1:{a.grpc_port}")
+        server.start()
+    if a.http_port >= 0:
+        httpd = ThreadingHTTPServer(("127.0.0.1", a.http_port), Http)
+        http_port = httpd.server_address[1]
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    print(f"READY grpc={grpc_port} http={http_port}", flush=True)
+    # Stop when the test closes our stdin (or kills us).
+    sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
