@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what observe's tests need, quietly and idempotently:
 #   Debian: prometheus (promtool and a server to scrape), chromium + chromedriver
-#           (the /observe page tests), python3-venv;
+#           (the /observe page tests), wrk (the HTTP benchmark), python3-venv;
 #   PyPI (into .venv): rotel (an OTLP collector), opentelemetry-proto + grpcio (OTLP
 #           receivers decoding with OpenTelemetry's own definitions), the Python
 #           OpenTelemetry SDK and instrumentations (cross-language peers).
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(prometheus chromium chromium-driver)
+apt_packages=(prometheus chromium chromium-driver wrk)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

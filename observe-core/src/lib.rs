@@ -10,6 +10,8 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "http-client")]
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod context;
@@ -24,8 +26,10 @@ mod pipeline;
 pub mod propagation;
 pub mod recorder;
 pub mod sampling;
+pub mod server;
 pub mod span;
 pub mod testing;
+pub mod tracer_bullet;
 
 #[doc(hidden)]
 #[path = "private.rs"]

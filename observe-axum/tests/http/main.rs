@@ -1,0 +1,13 @@
+//! observe-axum over real TCP on loopback: one axum server per test, on the test's
+//! current-thread runtime, recording into a scoped observe instance.
+
+mod support;
+
+mod client;
+mod metrics;
+mod panics;
+mod policies;
+mod routes;
+mod serve;
+mod server_span;
+mod tracer_bullet;
