@@ -45,11 +45,7 @@ pub(crate) fn observe_with(ratio: f64, settings: Settings) -> (Observe, Captured
     let (sink, captured) = MemorySink::new();
     // The filter decides the span level, as `RUST_LOG` does.
     let settings_filter = settings.span_level.to_string().to_lowercase();
-    let sinks: Vec<Box<dyn crate::pipeline::Sink>> = if std::env::var("NOSINK").is_ok() {
-        vec![]
-    } else {
-        vec![Box::new(sink)]
-    };
+    let sinks: Vec<Box<dyn crate::pipeline::Sink>> = vec![Box::new(sink)];
     let buf = SharedBuf::default();
     let observe = Observe::start(Parts {
         settings,
@@ -204,7 +200,13 @@ fn context_crosses_threads_on_a_multi_thread_runtime() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .on_thread_start(move || {
-            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+            // Kept in the worker thread's own storage: dropped when the thread ends.
+            thread_local! {
+                static DISPATCH: std::cell::RefCell<Option<tracing::dispatcher::DefaultGuard>> =
+                    const { std::cell::RefCell::new(None) };
+            }
+            let guard = tracing::dispatcher::set_default(&dispatch);
+            DISPATCH.with(|d| *d.borrow_mut() = Some(guard));
         })
         .enable_all()
         .build()

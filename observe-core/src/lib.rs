@@ -74,5 +74,3 @@ pub mod sink {
 
 #[cfg(test)]
 mod engine_tests;
-#[cfg(test)]
-mod quickbench;

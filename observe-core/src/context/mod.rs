@@ -10,8 +10,8 @@
 //! The context travels with spans: a span opened inside another inherits its
 //! context, so it is carried across `.await` for free. A bare `tokio::spawn` starts
 //! a task with *no* current span and therefore no context; wrap the future with
-//! [`FutureExt::in_current_context`](crate::FutureExt::in_current_context) (or use
-//! [`crate::spawn`]) to carry it over.
+//! [`FutureExt::in_current_context`](crate::FutureExt::in_current_context) to carry
+//! it over: `tokio::spawn(work.in_current_context())`.
 //!
 //! ```
 //! use observe_core::context;

@@ -290,30 +290,6 @@ impl SpanData {
             extra,
         }
     }
-
-    /// Turns the running span into its record.
-    #[cfg(test)]
-    pub(crate) fn into_record(self, end: Tick) -> SpanRecord {
-        let request_type = self.request_type();
-        let status = self.status();
-        let extra = self.extra.into_inner().unwrap_or_else(|e| e.into_inner());
-        SpanRecord {
-            trace_id: self.trace_id,
-            span_id: self.span_id,
-            parent_id: self.parent_id,
-            flags: self.flags,
-            kind: self.kind,
-            parent_remote: self.parent_remote,
-            local_root: self.local_root,
-            request_type,
-            status,
-            name: self.name,
-            callsite: self.callsite,
-            start: self.start,
-            end,
-            extra,
-        }
-    }
 }
 
 /// A span that has ended: what sinks, the flight recorder and the exporter receive.
