@@ -266,10 +266,10 @@ impl Outgoing {
         } else {
             Audience::External
         };
-        let current = crate::server::current_carried();
+        let current = crate::context::current_request_context();
         let tracer_bullet = current
             .as_ref()
-            .is_some_and(|(ctx, _)| ctx.request_type() == RequestType::TracerBullet);
+            .is_some_and(|ctx| ctx.request_type() == RequestType::TracerBullet);
 
         let (method_label, method_index) = crate::server::method_label(method);
         let name = SpanName::Static(crate::server::client_span_name(method_index));
@@ -309,11 +309,8 @@ impl Outgoing {
 
         if let Some(cx) = span.span_context() {
             let empty_state = TraceState::new();
-            let (ctx, carried) = match &current {
-                Some((ctx, carried)) => (Some(ctx), carried.as_deref()),
-                None => (None, None),
-            };
-            let trace_state = carried.map_or(&empty_state, |c| &c.trace_state);
+            let ctx = current.as_ref();
+            let trace_state = ctx.map_or(&empty_state, |c| c.trace_state());
             let (baggage, request_id, token) = match (audience, ctx) {
                 (Audience::Internal, Some(ctx)) => {
                     let request_id = ctx
@@ -324,7 +321,7 @@ impl Outgoing {
                     let token = if tracer_bullet {
                         match &config.tracer_bullet_key {
                             Some(key) => Some(crate::tracer_bullet::sign_now(key, cx.trace_id)),
-                            None => carried.and_then(|c| c.token.as_deref()).map(str::to_owned),
+                            None => ctx.tracer_bullet_token().map(str::to_owned),
                         }
                     } else {
                         None

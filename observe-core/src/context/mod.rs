@@ -87,6 +87,11 @@ pub struct ContextState {
 pub struct RequestContext {
     request_type: RequestType,
     state: Mutex<Arc<ContextState>>,
+    /// The inbound `tracestate`, passed on to every outgoing call.
+    trace_state: crate::propagation::TraceState,
+    /// The inbound tracer-bullet token, passed on to internal calls when this
+    /// service has no key of its own to sign with.
+    tracer_bullet_token: Option<Box<str>>,
 }
 
 impl fmt::Debug for RequestContext {
@@ -113,10 +118,31 @@ impl RequestContext {
 
     /// A context with exactly these values.
     pub fn from_state(state: ContextState) -> Arc<RequestContext> {
+        RequestContext::with_inbound(state, crate::propagation::TraceState::new(), None)
+    }
+
+    fn with_inbound(
+        state: ContextState,
+        trace_state: crate::propagation::TraceState,
+        tracer_bullet_token: Option<Box<str>>,
+    ) -> Arc<RequestContext> {
         Arc::new(RequestContext {
             request_type: state.request_type,
             state: Mutex::new(Arc::new(state)),
+            trace_state,
+            tracer_bullet_token,
         })
+    }
+
+    /// The `tracestate` the request came with (empty when none, or when the trace
+    /// was restarted at the edge).
+    pub fn trace_state(&self) -> &crate::propagation::TraceState {
+        &self.trace_state
+    }
+
+    /// The tracer-bullet token the request came with, when it was honoured as one.
+    pub fn tracer_bullet_token(&self) -> Option<&str> {
+        self.tracer_bullet_token.as_deref()
     }
 
     /// Standard request or tracer bullet.
@@ -154,6 +180,8 @@ impl RequestContext {
 #[must_use = "call build() to get the context"]
 pub struct RequestContextBuilder {
     state: ContextState,
+    trace_state: crate::propagation::TraceState,
+    tracer_bullet_token: Option<Box<str>>,
 }
 
 impl RequestContextBuilder {
@@ -191,12 +219,27 @@ impl RequestContextBuilder {
         self.state.request_type = request_type;
         self
     }
+    /// Every value at once (adapters build the state from inbound headers).
+    pub fn state(mut self, state: ContextState) -> Self {
+        self.state = state;
+        self
+    }
+    /// The inbound `tracestate`, passed on to outgoing calls.
+    pub fn trace_state(mut self, trace_state: crate::propagation::TraceState) -> Self {
+        self.trace_state = trace_state;
+        self
+    }
+    /// The inbound tracer-bullet token (adapters set it once the policy honoured it).
+    pub fn tracer_bullet_token(mut self, token: impl Into<Box<str>>) -> Self {
+        self.tracer_bullet_token = Some(token.into());
+        self
+    }
     /// The context.
     pub fn build(mut self) -> Arc<RequestContext> {
         if self.state.request_id.is_none() {
             self.state.request_id = Some(crate::propagation::RequestId::generate().as_str().into());
         }
-        RequestContext::from_state(self.state)
+        RequestContext::with_inbound(self.state, self.trace_state, self.tracer_bullet_token)
     }
 }
 
@@ -264,6 +307,12 @@ pub fn current() -> Option<Context> {
             state: d.ctx.get().map(|c| c.snapshot()).unwrap_or_default(),
         })
     })
+}
+
+/// The request context of the innermost span on this thread, if it has one (without
+/// creating one, unlike [`current_request`]).
+pub fn current_request_context() -> Option<Arc<RequestContext>> {
+    stack::with_current(|cur| cur?.ctx.get().cloned())
 }
 
 /// The request context of the innermost span on this thread, creating one for the

@@ -44,19 +44,16 @@
 //! assert_eq!(span.attribute("url.query").unwrap().to_string(), "card=REDACTED");
 //! ```
 
-mod carry;
 mod names;
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
 use tracing_core::Level;
 
-pub(crate) use carry::Carried;
 pub(crate) use names::{method_label, method_span_name as client_span_name};
 
 use crate::clock::Tick;
@@ -230,7 +227,6 @@ struct State {
     server_timing: bool,
     /// A panic was recorded: its message stays the span's status message.
     panicked: std::sync::atomic::AtomicBool,
-    _carry: Option<carry::CarryGuard>,
 }
 
 impl Inbound {
@@ -304,7 +300,18 @@ impl Inbound {
                 }
             }
         }
-        let ctx = RequestContext::from_state(state);
+
+        // What the outgoing calls of this request pass on beyond the context.
+        let mut cx = RequestContext::builder();
+        if trusted {
+            cx = cx.trace_state(extracted.trace_state.clone());
+        }
+        if let (Decision::TracerBullet, Some(t)) = (&decision, token)
+            && let Ok(t) = std::str::from_utf8(t)
+        {
+            cx = cx.tracer_bullet_token(t);
+        }
+        let ctx = cx.state(state).build();
 
         // The server span.
         let (method, method_index) = names::method_label(request.method);
@@ -420,19 +427,6 @@ impl Inbound {
             });
         }
 
-        // What the outgoing calls of this request need beyond the context.
-        let trace_state = if trusted {
-            extracted.trace_state
-        } else {
-            propagation::TraceState::new()
-        };
-        let token = match (decision, token) {
-            (Decision::TracerBullet, Some(t)) => std::str::from_utf8(t).ok().map(Box::from),
-            _ => None,
-        };
-        let carry = (!trace_state.is_empty() || token.is_some())
-            .then(|| carry::insert(&ctx, Carried { trace_state, token }));
-
         active_requests().inc();
         Inbound {
             span,
@@ -446,7 +440,6 @@ impl Inbound {
                 access_log: options.access_log,
                 server_timing: options.server_timing,
                 panicked: std::sync::atomic::AtomicBool::new(false),
-                _carry: carry,
             })),
         }
     }
@@ -706,16 +699,6 @@ pub fn tracer_bullets_honoured(options: &ServerOptions) -> bool {
         None => crate::config::current()
             .is_some_and(|c| c.propagation.tracer_bullet_policy != TracerBulletPolicy::Deny),
     }
-}
-
-/// The request context of the innermost span on this thread and what its inbound
-/// request carries for outgoing calls.
-pub(crate) fn current_carried() -> Option<(Arc<RequestContext>, Option<Arc<Carried>>)> {
-    crate::span::stack::with_current(|cur| {
-        let ctx = cur?.ctx.get()?.clone();
-        let carried = carry::lookup(&ctx);
-        Some((ctx, carried))
-    })
 }
 
 #[cfg(test)]
