@@ -10,9 +10,11 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::config::{Builder, Config, LogOutput};
+use crate::export::ResourceInfo;
 use crate::layer::ObserveLayer;
 use crate::log::{LogFormat, LogWriter, Output, Resource};
 use crate::pipeline::{Pipeline, Sampler, ScopedGuard, Settings, Sink};
+use crate::recorder::{FlightRecorder, RecorderSettings, SlowThreshold};
 
 /// Why observe could not start.
 #[derive(Debug)]
@@ -27,6 +29,9 @@ pub enum InitError {
     SubscriberExists,
     /// A background thread could not be started.
     Thread(std::io::Error),
+    /// The OTLP exporter could not be set up (an endpoint or protocol this build
+    /// cannot use).
+    Export(String),
 }
 
 impl fmt::Display for InitError {
@@ -41,6 +46,7 @@ impl fmt::Display for InitError {
                  add observe to it with observe_core::layer() instead of init()",
             ),
             InitError::Thread(e) => write!(f, "observe could not start its worker thread: {e}"),
+            InitError::Export(e) => write!(f, "observe could not set up OTLP export: {e}"),
         }
     }
 }
@@ -150,6 +156,9 @@ impl Builder {
             .install_global()
             .map_err(|_| InitError::AlreadyInitialized)?;
         apply_metrics_config(&observe.pipeline.settings.config);
+        if let Some(r) = &observe.recorder {
+            let _ = crate::recorder::install(r.clone());
+        }
         crate::span::install_panic_hook();
         Ok((
             ObserveLayer::new(),
@@ -219,6 +228,7 @@ pub struct Observe {
     pub(crate) pipeline: &'static Pipeline,
     pub(crate) dispatch: tracing::Dispatch,
     shutdown_timeout: Duration,
+    recorder: Option<FlightRecorder>,
 }
 
 impl fmt::Debug for Observe {
@@ -236,6 +246,155 @@ fn apply_metrics_config(config: &Config) {
     crate::metrics::set_max_keys(config.metrics.max_keys);
     // The configuration validated the window against the slice already.
     let _ = crate::metrics::set_window(config.metrics.window, config.metrics.slice);
+}
+
+/// The sinks that keep and export telemetry, from the configuration: the flight
+/// recorder (promoting failed and slow traces to the exporter), the span and log
+/// exporter, and the metrics exporter with the export counters it publishes.
+fn export_sinks(
+    config: &Config,
+    resource: &ResourceInfo,
+    sinks: &mut Vec<Box<dyn Sink>>,
+) -> Result<Option<FlightRecorder>, InitError> {
+    #[cfg(feature = "otlp")]
+    let exporter = if config.export.traces.is_some() || config.export.logs.is_some() {
+        let settings = crate::export::ExportSettings::from_config(&config.export);
+        Some(
+            crate::export::Exporter::start(settings, resource)
+                .map_err(|e| InitError::Export(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let recorder = config.flight_recorder.bytes.map(|bytes| {
+        FlightRecorder::new(RecorderSettings {
+            budget_bytes: bytes.get(),
+            slow: config
+                .flight_recorder
+                .slow_threshold
+                .map_or_else(SlowThreshold::default, SlowThreshold::Fixed),
+            resource: resource.clone(),
+        })
+    });
+    if let Some(r) = &recorder {
+        #[cfg(feature = "otlp")]
+        if let Some(e) = &exporter {
+            sinks.push(Box::new(r.sink_promoting_to(e.clone())));
+        } else {
+            sinks.push(Box::new(r.sink()));
+        }
+        #[cfg(not(feature = "otlp"))]
+        sinks.push(Box::new(r.sink()));
+    }
+    #[cfg(feature = "otlp")]
+    {
+        let metrics = match &config.export.metrics {
+            Some(target) => Some(
+                crate::export::MetricsExporter::start(
+                    target.clone(),
+                    config.export.metric_export_interval,
+                    config.export.metric_export_timeout,
+                    resource,
+                )
+                .map_err(|e| InitError::Export(e.to_string()))?,
+            ),
+            None => None,
+        };
+        if let Some(e) = &exporter {
+            sinks.push(Box::new(e.sink()));
+        }
+        if exporter.is_some() || metrics.is_some() {
+            sinks.push(Box::new(ExportLifecycle::new(exporter, metrics)));
+        }
+    }
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = resource;
+        if config.export.traces.is_some()
+            || config.export.logs.is_some()
+            || config.export.metrics.is_some()
+        {
+            tracing::warn!(
+                target: "observe",
+                "an OTLP endpoint is configured but observe-core was built without its `otlp` feature: nothing is exported"
+            );
+        }
+    }
+    Ok(recorder)
+}
+
+/// Publishes the exporters' counters as metrics once a second, and stops the
+/// metrics exporter (after a last send) when the pipeline shuts down.
+#[cfg(feature = "otlp")]
+struct ExportLifecycle {
+    exporter: Option<crate::export::Exporter>,
+    metrics: Option<crate::export::MetricsExporter>,
+    last: Instant,
+    seen: crate::export::ExportStats,
+    seen_metric_failures: u64,
+    counters: [crate::metrics::Counter; 5],
+}
+
+#[cfg(feature = "otlp")]
+impl ExportLifecycle {
+    fn new(
+        exporter: Option<crate::export::Exporter>,
+        metrics: Option<crate::export::MetricsExporter>,
+    ) -> Self {
+        let c = |signal, result| {
+            crate::metrics::counter(
+                "observe.export.items",
+                &[("signal", signal), ("result", result)],
+            )
+        };
+        ExportLifecycle {
+            exporter,
+            metrics,
+            last: Instant::now(),
+            seen: Default::default(),
+            seen_metric_failures: 0,
+            counters: [
+                c("spans", "exported"),
+                c("spans", "dropped"),
+                c("spans", "failed"),
+                c("logs", "failed"),
+                c("metrics", "failed"),
+            ],
+        }
+    }
+}
+
+#[cfg(feature = "otlp")]
+impl Sink for ExportLifecycle {
+    fn on_tick(&mut self, now: Instant) {
+        if now.duration_since(self.last) < Duration::from_secs(1) {
+            return;
+        }
+        self.last = now;
+        if let Some(e) = &self.exporter {
+            let s = e.stats();
+            let d = |new: u64, old: u64| new.saturating_sub(old);
+            self.counters[0].add(d(s.spans_exported, self.seen.spans_exported));
+            self.counters[1].add(d(s.spans_dropped, self.seen.spans_dropped));
+            self.counters[2].add(d(s.spans_failed, self.seen.spans_failed));
+            self.counters[3].add(d(
+                s.logs_failed + s.logs_dropped,
+                self.seen.logs_failed + self.seen.logs_dropped,
+            ));
+            self.seen = s;
+        }
+        if let Some(m) = &self.metrics {
+            let f = m.stats().failures;
+            self.counters[4].add(f.saturating_sub(self.seen_metric_failures));
+            self.seen_metric_failures = f;
+        }
+    }
+
+    fn shutdown(&mut self, deadline: Instant) {
+        if let Some(m) = &self.metrics {
+            m.shutdown(deadline);
+        }
+    }
 }
 
 /// The head sampler for a configured one.
@@ -259,7 +418,8 @@ impl Observe {
     }
 
     fn from_config(config: &Config, extras: Extras) -> Result<Observe, InitError> {
-        let sinks = std::mem::take(&mut *extras.sinks.lock().unwrap_or_else(|e| e.into_inner()));
+        let user_sinks =
+            std::mem::take(&mut *extras.sinks.lock().unwrap_or_else(|e| e.into_inner()));
         let writer = extras
             .log_writer
             .lock()
@@ -272,7 +432,21 @@ impl Observe {
             (None, _) => None,
         };
         let service = &config.service;
-        Observe::start(Parts {
+        let resource = ResourceInfo {
+            service_name: service.name.clone(),
+            service_version: service.version.clone(),
+            environment: service.environment.clone(),
+            host: Some(service.host.clone()),
+            attributes: service.attributes.clone(),
+            team: service.team.clone(),
+            owner: service.owner.clone(),
+            runbook: service.runbook.clone(),
+            repository: service.repository.clone(),
+        };
+        let mut sinks = Vec::new();
+        let recorder = export_sinks(config, &resource, &mut sinks)?;
+        sinks.extend(user_sinks);
+        let mut observe = Observe::start(Parts {
             settings: Settings {
                 redact: config.logs.redaction.clone(),
                 config: Arc::new(config.clone()),
@@ -289,7 +463,9 @@ impl Observe {
             sampler: sampler_for(config.sampler),
             filter: config.logs.filter.clone(),
             shutdown_timeout: config.shutdown_timeout,
-        })
+        })?;
+        observe.recorder = recorder;
+        Ok(observe)
     }
 
     pub(crate) fn start(parts: Parts) -> Result<Observe, InitError> {
@@ -315,6 +491,7 @@ impl Observe {
             pipeline,
             dispatch: tracing::Dispatch::new(subscriber),
             shutdown_timeout: parts.shutdown_timeout,
+            recorder: None,
         })
     }
 
@@ -336,6 +513,11 @@ impl Observe {
     /// The configuration this instance was started from.
     pub fn config(&self) -> &Arc<Config> {
         &self.pipeline.settings.config
+    }
+
+    /// This instance's flight recorder (none when its budget is 0).
+    pub fn recorder(&self) -> Option<&FlightRecorder> {
+        self.recorder.as_ref()
     }
 
     /// This instance's `tracing` dispatcher (to install on threads of your own with
@@ -366,6 +548,10 @@ impl Observe {
             .install_global()
             .map_err(|_| InitError::AlreadyInitialized)?;
         apply_metrics_config(&self.pipeline.settings.config);
+        if let Some(r) = &self.recorder {
+            // The admin page and `recorder::dump` reach the installed instance's ring.
+            let _ = crate::recorder::install(r.clone());
+        }
         if tracing::dispatcher::set_global_default(self.dispatch.clone()).is_err() {
             // Another subscriber was there first. Our pipeline stays installed (it
             // cannot be uninstalled) but is stopped; the user has to compose with

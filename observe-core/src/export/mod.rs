@@ -42,15 +42,23 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// Without the `otlp` feature only the flight recorder's dumps use these; the parts
+// that feed the exporter are unused then.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) mod convert;
 #[cfg(feature = "otlp")]
 mod exporter;
 #[cfg(feature = "otlp")]
+mod metrics;
+#[cfg(feature = "otlp")]
 mod settings;
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 mod stats;
 
 #[cfg(feature = "otlp")]
 pub use exporter::{ExportError, ExportSink, Exporter};
+#[cfg(feature = "otlp")]
+pub use metrics::{MetricsExportStats, MetricsExporter};
 #[cfg(feature = "otlp")]
 pub use settings::ExportSettings;
 pub use stats::ExportStats;

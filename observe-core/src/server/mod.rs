@@ -54,6 +54,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue};
 use tracing_core::Level;
 
+#[cfg(feature = "http-client")]
 pub(crate) use names::{method_label, method_span_name as client_span_name};
 
 use crate::clock::Tick;

@@ -34,6 +34,7 @@ const SPAN_METHOD: [&str; METHODS] = [
 ];
 
 /// The span-name form of a method (`HTTP` for `_OTHER`), as client spans are named.
+#[cfg(feature = "http-client")]
 pub(crate) fn method_span_name(method_index: usize) -> &'static str {
     SPAN_METHOD[method_index.min(METHODS - 1)]
 }

@@ -11,3 +11,4 @@ mod e2e;
 mod faults;
 mod shutdown;
 mod support;
+mod through_init;

@@ -38,11 +38,17 @@ pub(crate) fn fast_batches() -> BatchConfig {
     b
 }
 
-/// The python of the test virtualenv, created once per test run; `None` (after a
-/// loud message) when Python or pip are not available.
+/// The python with the receiver's packages: the one `scripts/test.sh` prepared
+/// (`OBSERVE_TEST_PYTHON`), else a virtualenv created once under the target dir;
+/// `None` (after a loud message) when Python or pip are not available.
 pub(crate) fn python() -> Option<PathBuf> {
     static PY: OnceLock<Option<PathBuf>> = OnceLock::new();
     PY.get_or_init(|| {
+        if let Some(p) = std::env::var_os("OBSERVE_TEST_PYTHON").map(PathBuf::from)
+            && p.exists()
+        {
+            return Some(p);
+        }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/setup-python.sh");
         let venv = concat!(env!("CARGO_TARGET_TMPDIR"), "/otlp-venv");
         let out = Command::new("bash").arg(script).arg(venv).output();

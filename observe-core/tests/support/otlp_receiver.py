@@ -3,7 +3,8 @@
 
 Decodes what it receives with OpenTelemetry's own protobuf definitions (the
 `opentelemetry-proto` package) over gRPC (grpcio) and over HTTP/protobuf, and
-appends one JSON object per span and per log record to an output file:
+appends one JSON object per span, per log record and per metric data point to an
+output file:
 
   {"signal": "span", "transport": "grpc", "resource": {...}, "scope": "observe",
    "trace_id": "<hex>", "span_id": "<hex>", "parent_span_id": "<hex>", "name": ...,
@@ -30,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 LOCK = threading.Lock()
@@ -116,6 +118,42 @@ def logs(request, transport):
     write(out)
 
 
+def metrics(request, transport):
+    out = []
+    for rm in request.resource_metrics:
+        resource = attrs(rm.resource.attributes)
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                base = {"signal": "metric", "transport": transport, "resource": resource,
+                        "scope": sm.scope.name, "name": m.name, "unit": m.unit}
+                kind = m.WhichOneof("data")
+                if kind == "exponential_histogram":
+                    for p in m.exponential_histogram.data_points:
+                        out.append(dict(base, kind=kind, attributes=attrs(p.attributes),
+                                        count=p.count, sum=p.sum, scale=p.scale,
+                                        zero_count=p.zero_count,
+                                        bucket_total=sum(p.positive.bucket_counts) + p.zero_count,
+                                        min=p.min, max=p.max, exemplars=len(p.exemplars)))
+                elif kind == "sum":
+                    for p in m.sum.data_points:
+                        out.append(dict(base, kind=kind, attributes=attrs(p.attributes),
+                                        value=p.as_int if p.HasField("as_int") else p.as_double,
+                                        monotonic=m.sum.is_monotonic))
+                elif kind == "gauge":
+                    for p in m.gauge.data_points:
+                        out.append(dict(base, kind=kind, attributes=attrs(p.attributes),
+                                        value=p.as_int if p.HasField("as_int") else p.as_double))
+                else:
+                    out.append(dict(base, kind=kind))
+    write(out)
+
+
+class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+    def Export(self, request, context):
+        metrics(request, "grpc")
+        return metrics_service_pb2.ExportMetricsServiceResponse()
+
+
 class Traces(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(self, request, context):
         spans(request, "grpc")
@@ -136,6 +174,9 @@ class Http(BaseHTTPRequestHandler):
         if self.path == "/v1/traces":
             spans(trace_service_pb2.ExportTraceServiceRequest.FromString(body), "http")
             reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+        elif self.path == "/v1/metrics":
+            metrics(metrics_service_pb2.ExportMetricsServiceRequest.FromString(body), "http")
+            reply = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
         elif self.path == "/v1/logs":
             logs(logs_service_pb2.ExportLogsServiceRequest.FromString(body), "http")
             reply = logs_service_pb2.ExportLogsServiceResponse().SerializeToString()
@@ -166,6 +207,7 @@ def main():
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
         grpc_port = server.add_insecure_port(f"127.0.0.1:{a.grpc_port}")
         if grpc_port == 0:
             sys.exit(f"cannot listen on 127.0.0.1:{a.grpc_port}")

@@ -1,0 +1,303 @@
+//! OTLP metrics: the registry's HDR histograms as exponential histograms, sent on a
+//! schedule from a thread of their own.
+//!
+//! `opentelemetry-otlp`'s metric exporter takes the SDK's metric data types, which
+//! cannot be built outside the SDK; the request is therefore built with the
+//! `opentelemetry-proto` types (`metrics::otlp_request`) and sent here, to the same
+//! endpoint, with the same protocol, headers, timeout and compression as the other
+//! signals: protobuf over HTTP with `reqwest`, or gRPC with the generated tonic
+//! client (feature `grpc`). Recording never waits for it: the request is built from
+//! the per-thread counters by reading, and a collector that is down only costs this
+//! thread its timeout.
+
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message as _;
+
+use super::ResourceInfo;
+use crate::config::{Compression, OtlpExport, Protocol};
+
+/// What the metrics exporter did so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct MetricsExportStats {
+    /// Requests the collector accepted.
+    pub exports: u64,
+    /// Requests that failed (refused, erroring, or no answer within the timeout).
+    pub failures: u64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    exports: AtomicU64,
+    failures: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+enum Control {
+    Shutdown {
+        deadline: Instant,
+        reply: mpsc::SyncSender<()>,
+    },
+}
+
+/// Sends the process-wide metrics registry over OTLP every interval, and once more
+/// when shut down.
+#[derive(Debug, Clone)]
+pub struct MetricsExporter {
+    control: mpsc::Sender<Control>,
+    counters: Arc<Counters>,
+}
+
+/// The resource of a metrics request, as OTLP protobuf.
+fn proto_resource(info: &ResourceInfo) -> Resource {
+    let attributes =
+        opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema::from(
+            &super::convert::resource(info),
+        )
+        .attributes
+        .0;
+    Resource {
+        attributes,
+        ..Resource::default()
+    }
+}
+
+fn proto_scope() -> InstrumentationScope {
+    InstrumentationScope {
+        name: "observe".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..InstrumentationScope::default()
+    }
+}
+
+impl MetricsExporter {
+    /// Starts the sender: every `interval`, the registry is sent to `target`, each
+    /// request taking at most `timeout`.
+    ///
+    /// # Errors
+    /// The thread or its runtime could not start, or the target needs a feature
+    /// this build lacks (gRPC without `grpc`).
+    pub fn start(
+        target: OtlpExport,
+        interval: Duration,
+        timeout: Duration,
+        resource: &ResourceInfo,
+    ) -> std::io::Result<MetricsExporter> {
+        if target.protocol == Protocol::Grpc && !cfg!(feature = "grpc") {
+            return Err(std::io::Error::other(
+                "OTLP metrics over grpc need observe-core's `grpc` feature",
+            ));
+        }
+        let (tx, rx) = mpsc::channel::<Control>();
+        let counters = Arc::new(Counters::default());
+        let thread_counters = counters.clone();
+        let resource = proto_resource(resource);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("observe-metrics-export".into())
+            .spawn(move || {
+                // Libraries used here (hyper, h2) may log through `tracing`; their
+                // lines must not loop back into export.
+                let _quiet =
+                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+                let sender = Sender::new(target, timeout);
+                let interval = interval.max(Duration::from_millis(100));
+                let mut next = Instant::now() + interval;
+                loop {
+                    let wait = next.saturating_duration_since(Instant::now());
+                    match rx.recv_timeout(wait) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            next = Instant::now() + interval;
+                            let request =
+                                crate::metrics::otlp_request(resource.clone(), proto_scope());
+                            let result = runtime.block_on(sender.send(request, None));
+                            thread_counters.settle(result);
+                        }
+                        Ok(Control::Shutdown { deadline, reply }) => {
+                            let request =
+                                crate::metrics::otlp_request(resource.clone(), proto_scope());
+                            let result = runtime.block_on(sender.send(request, Some(deadline)));
+                            thread_counters.settle(result);
+                            let _ = reply.try_send(());
+                            return;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+            })?;
+        Ok(MetricsExporter {
+            control: tx,
+            counters,
+        })
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> MetricsExportStats {
+        MetricsExportStats {
+            exports: self.counters.exports.load(Ordering::Relaxed),
+            failures: self.counters.failures.load(Ordering::Relaxed),
+            last_error: self
+                .counters
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        }
+    }
+
+    /// Sends the registry one last time and stops, waiting at most until
+    /// `deadline`. Returns whether it finished in time.
+    pub fn shutdown(&self, deadline: Instant) -> bool {
+        let (reply, done) = mpsc::sync_channel(1);
+        if self
+            .control
+            .send(Control::Shutdown { deadline, reply })
+            .is_err()
+        {
+            return true;
+        }
+        done.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .is_ok()
+    }
+}
+
+impl Counters {
+    fn settle(&self, result: Result<(), String>) {
+        match result {
+            Ok(()) => {
+                self.exports.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+            }
+        }
+    }
+}
+
+/// One destination, over HTTP or gRPC.
+struct Sender {
+    target: OtlpExport,
+    timeout: Duration,
+    http: reqwest::Client,
+}
+
+impl Sender {
+    fn new(target: OtlpExport, timeout: Duration) -> Sender {
+        Sender {
+            target,
+            timeout,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn timeout(&self, deadline: Option<Instant>) -> Duration {
+        match deadline {
+            Some(d) => self
+                .timeout
+                .min(d.saturating_duration_since(Instant::now())),
+            None => self.timeout,
+        }
+    }
+
+    async fn send(
+        &self,
+        request: ExportMetricsServiceRequest,
+        deadline: Option<Instant>,
+    ) -> Result<(), String> {
+        if request
+            .resource_metrics
+            .iter()
+            .all(|r| r.scope_metrics.is_empty())
+        {
+            return Ok(());
+        }
+        let timeout = self.timeout(deadline);
+        match self.target.protocol {
+            #[cfg(feature = "grpc")]
+            Protocol::Grpc => self.send_grpc(request, timeout).await,
+            _ => self.send_http(request, timeout).await,
+        }
+    }
+
+    async fn send_http(
+        &self,
+        request: ExportMetricsServiceRequest,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let mut body = request.encode_to_vec();
+        let mut builder = self
+            .http
+            .post(&self.target.endpoint)
+            .timeout(timeout)
+            .header(http::header::CONTENT_TYPE, "application/x-protobuf");
+        if self.target.compression == Compression::Gzip {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            enc.write_all(&body).map_err(|e| e.to_string())?;
+            body = enc.finish().map_err(|e| e.to_string())?;
+            builder = builder.header(http::header::CONTENT_ENCODING, "gzip");
+        }
+        for (k, v) in self.target.headers.iter() {
+            builder = builder.header(k, v);
+        }
+        let response = builder
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("metrics: {e}"))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "metrics: the collector answered {}",
+                response.status()
+            ))
+        }
+    }
+
+    #[cfg(feature = "grpc")]
+    async fn send_grpc(
+        &self,
+        request: ExportMetricsServiceRequest,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+        let channel = tonic::transport::Endpoint::from_shared(self.target.endpoint.clone())
+            .map_err(|e| format!("metrics: {e}"))?
+            .timeout(timeout)
+            .connect_timeout(timeout);
+        let channel = tokio::time::timeout(timeout, channel.connect())
+            .await
+            .map_err(|_| "metrics: no connection to the collector within the timeout".to_owned())?
+            .map_err(|e| format!("metrics: {e}"))?;
+        let mut client = MetricsServiceClient::new(channel);
+        if self.target.compression == Compression::Gzip {
+            client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
+        }
+        let mut req = tonic::Request::new(request);
+        for (k, v) in self.target.headers.iter() {
+            if let (Ok(key), Ok(value)) = (
+                tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes()),
+                tonic::metadata::MetadataValue::try_from(v),
+            ) {
+                req.metadata_mut().insert(key, value);
+            }
+        }
+        tokio::time::timeout(timeout, client.export(req))
+            .await
+            .map_err(|_| "metrics: no answer from the collector within the timeout".to_owned())?
+            .map(|_| ())
+            .map_err(|e| format!("metrics: {e}"))
+    }
+}

@@ -1,0 +1,102 @@
+//! The whole path a user gets from configuration alone: `Observe::builder()` with
+//! one OTLP endpoint sends spans, logs and metrics (exponential histograms) to a
+//! real receiver, and the flight recorder keeps what head sampling dropped.
+
+use std::time::Duration;
+
+use observe_core::config::{BatchConfig, Protocol, Sampler};
+use observe_core::span::Span;
+use serde_json::Value;
+
+use crate::support::Receiver;
+
+/// `metric` names a histogram of this test only: the registry is process-wide.
+fn run(rx: &Receiver, protocol: Protocol, endpoint: String, metric: &str) {
+    let mut batch = BatchConfig::SPANS;
+    batch.schedule_delay = Duration::from_millis(50);
+    let observe = observe_core::Observe::builder()
+        .ignore_env()
+        .service_name("through-init")
+        .otlp_endpoint(endpoint)
+        .otlp_protocol(protocol)
+        .span_batch(batch)
+        .log_batch(batch)
+        .metric_export_interval(Duration::from_millis(200))
+        .log_output(observe_core::config::LogOutput::None)
+        .sampler(Sampler::ParentBasedTraceIdRatio(1.0))
+        .build()
+        .expect("starts")
+        .expect("enabled");
+    {
+        let _d = observe.set_default();
+        let span = Span::new("checkout");
+        span.in_scope(|| {
+            tracing::info!(items = 3u64, "basket priced");
+            observe_core::metrics::histogram(metric, &[("currency", "EUR")]).record(4_200);
+        });
+        drop(span);
+    }
+    assert!(
+        observe.recorder().is_some(),
+        "the flight recorder is on by default"
+    );
+    assert!(
+        observe.shutdown(),
+        "everything delivered before the deadline"
+    );
+
+    let records = rx.wait_for(Duration::from_secs(20), |r| {
+        let has = |signal: &str| r.iter().any(|v| v["signal"] == signal);
+        has("span") && has("log") && has("metric")
+    });
+    let span = records
+        .iter()
+        .find(|v| v["signal"] == "span" && v["name"] == "checkout")
+        .expect("the span arrived");
+    assert_eq!(span["resource"]["service.name"], "through-init");
+    let log = records
+        .iter()
+        .find(|v| v["signal"] == "log" && v["body"] == "basket priced")
+        .expect("the log arrived");
+    assert_eq!(log["trace_id"], span["trace_id"]);
+    assert_eq!(log["span_id"], span["span_id"]);
+    let metric: Vec<&Value> = records
+        .iter()
+        .filter(|v| v["signal"] == "metric" && v["name"] == metric)
+        .collect();
+    let last = metric.last().expect("the histogram arrived");
+    assert_eq!(last["kind"], "exponential_histogram");
+    assert_eq!(last["count"], 1);
+    assert_eq!(last["bucket_total"], 1, "bucket counts sum to the count");
+    assert_eq!(last["attributes"]["currency"], "EUR");
+    assert_eq!(last["resource"]["service.name"], "through-init");
+}
+
+#[test]
+fn one_endpoint_carries_spans_logs_and_metrics_over_http() {
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
+    let endpoint = format!("http://127.0.0.1:{}", rx.http_port);
+    run(
+        &rx,
+        Protocol::HttpProtobuf,
+        endpoint,
+        "through_init.http.basket_value",
+    );
+}
+
+#[cfg(feature = "grpc")]
+#[test]
+fn one_endpoint_carries_spans_logs_and_metrics_over_grpc() {
+    let Some(rx) = Receiver::start(0, -1, None) else {
+        return;
+    };
+    let endpoint = format!("http://127.0.0.1:{}", rx.grpc_port);
+    run(
+        &rx,
+        Protocol::Grpc,
+        endpoint,
+        "through_init.grpc.basket_value",
+    );
+}
