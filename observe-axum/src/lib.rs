@@ -38,6 +38,12 @@ mod serve;
 
 pub use observe_core;
 
+/// `#[traced]` on a function: a span, a latency histogram and error status per call
+/// (see `observe_core::traced`). Through this re-export an axum service needs no
+/// other dependency.
+#[doc(inline)]
+pub use observe_core::__macros::traced_axum as traced;
+
 pub use admin::admin_routes;
 pub use layer::{ObserveLayer, ObserveService, ResponseFuture};
 pub use serve::{Serve, ServeError, serve};

@@ -35,6 +35,13 @@ pub mod tracer_bullet;
 #[path = "private.rs"]
 pub mod __private;
 
+/// The adapters' `#[traced]`: the same attribute, expanding through the adapter's
+/// re-export of this crate. Not a stable API.
+#[doc(hidden)]
+pub mod __macros {
+    pub use observe_macros::{traced_axum, traced_tonic};
+}
+
 pub use dry_run::{DryRun, side_effect};
 pub use ids::{SpanContext, SpanId, TraceFlags, TraceId};
 pub use init::{DefaultGuard, Guard, InitError, Observe, init, layer};

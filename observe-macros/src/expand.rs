@@ -30,8 +30,14 @@ use crate::args::{Args, Format};
 
 /// Expands `#[traced(attr)] item`. Errors become `compile_error!`s, followed by the
 /// original item so that they are the only errors the user sees.
-pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
-    match try_expand(attr, item.clone()) {
+/// Expands `#[traced]`; generated code names `default_root::__private` unless the
+/// attribute says `crate = path`.
+pub(crate) fn expand(
+    attr: TokenStream,
+    item: TokenStream,
+    default_root: TokenStream,
+) -> TokenStream {
+    match try_expand(attr, item.clone(), default_root) {
         Ok(out) => out,
         Err(e) => {
             let mut out = e.into_compile_error();
@@ -41,10 +47,14 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+fn try_expand(
+    attr: TokenStream,
+    item: TokenStream,
+    default_root: TokenStream,
+) -> syn::Result<TokenStream> {
     let args: Args = syn::parse2(attr)?;
     let func = parse_function(item)?;
-    Traced::new(args, &func)?.generate(&func)
+    Traced::new(args, &func, default_root)?.generate(&func)
 }
 
 /// Parses the item, or explains why `#[traced]` does not apply to it.
@@ -155,10 +165,10 @@ impl Output {
 }
 
 impl Traced {
-    fn new(args: Args, func: &ItemFn) -> syn::Result<Traced> {
+    fn new(args: Args, func: &ItemFn, default_root: TokenStream) -> syn::Result<Traced> {
         let root = match &args.krate {
             Some(path) => path.to_token_stream(),
-            None => quote!(::observe_core),
+            None => default_root,
         };
         let private = quote!(#root::__private);
 
@@ -681,7 +691,12 @@ mod tests {
     }
 
     fn expand_str(attr: &str, item: &str) -> String {
-        expand(attr.parse().unwrap(), item.parse().unwrap()).to_string()
+        expand(
+            attr.parse().unwrap(),
+            item.parse().unwrap(),
+            quote!(::observe_core),
+        )
+        .to_string()
     }
 
     #[test]

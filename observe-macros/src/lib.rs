@@ -19,7 +19,30 @@ mod expand;
 #[cfg_attr(not(doctest), doc = include_str!("traced.md"))]
 #[proc_macro_attribute]
 pub fn traced(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let out = expand::expand(attr.into(), item.into());
+    expand_with(attr, item, quote::quote!(::observe_core))
+}
+
+/// `#[traced]` as `observe_axum::traced`: the expansion reaches observe-core through
+/// observe-axum, so an axum service needs no other dependency. Not for direct use.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn traced_axum(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand_with(attr, item, quote::quote!(::observe_axum::observe_core))
+}
+
+/// `#[traced]` as `observe_tonic::traced`. Not for direct use.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn traced_tonic(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand_with(attr, item, quote::quote!(::observe_tonic::observe_core))
+}
+
+fn expand_with(
+    attr: TokenStream,
+    item: TokenStream,
+    root: proc_macro2::TokenStream,
+) -> TokenStream {
+    let out = expand::expand(attr.into(), item.into(), root);
     if debug_requested() {
         print_expansion(&out);
     }

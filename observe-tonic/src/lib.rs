@@ -4,3 +4,9 @@
 //! service needs.
 
 pub use observe_core;
+
+/// `#[traced]` on a function: a span, a latency histogram and error status per call
+/// (see `observe_core::traced`). Through this re-export a tonic service needs no
+/// other dependency.
+#[doc(inline)]
+pub use observe_core::__macros::traced_tonic as traced;

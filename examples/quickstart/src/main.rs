@@ -6,7 +6,9 @@
 //! gracefully and exits 0).
 //!
 //! Routes:
-//! - `GET /orders/{id}`: loads an order (a manual span around the "database"), then
+//! - `GET /orders/{id}`: loads an order (`#[traced]` functions: a span each, a
+//!   latency histogram each, and the error status of a `Result`), reserves it with a
+//!   `#[traced(side_effect)]` write that a tracer bullet skips, then
 //!   asks `/inventory/{id}` of this same service through observe's reqwest
 //!   middleware: both requests share one trace, and the second gets the first's
 //!   baggage (user, flags) because 127.0.0.1 is declared internal;
@@ -14,8 +16,8 @@
 //! - `GET /slow`: 250 ms, to see a tail in the percentiles;
 //! - `GET /fail`: a 500, recorded as an error with its trace id as exemplar.
 //!
-//! The whole integration is the `observe_axum::serve!` line in `main`; the
-//! `#[traced]` attribute will replace the manual span once it lands.
+//! The whole integration is the `observe_axum::serve!` line in `main`, plus
+//! `#[traced]` on the functions worth their own span and histogram.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +27,8 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use observe_axum::client::{ClientOptions, ObserveMiddleware};
-use observe_axum::observe_core::FutureExt as _;
-use observe_axum::observe_core::{context, span::Span};
+use observe_axum::observe_core::context;
+use observe_axum::traced;
 use reqwest_middleware::ClientWithMiddleware;
 
 #[derive(Clone)]
@@ -36,15 +38,24 @@ struct App {
     http: ClientWithMiddleware,
 }
 
-/// A stand-in for a database query, with its own span.
+/// A stand-in for a database query: a span, a latency histogram, and an error status
+/// when it fails (order 0 does not exist).
+#[traced(fields(order_id = id))]
 async fn load_order(id: u32) -> Result<String, String> {
-    async move {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        tracing::info!(order_id = id, "order loaded");
-        Ok(format!("order-{id}"))
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    if id == 0 {
+        return Err(format!("no order {id}"));
     }
-    .instrument(Span::new("load_order"))
-    .await
+    tracing::info!("order loaded");
+    Ok(format!("order-{id}"))
+}
+
+/// A write to the outside world: in a tracer bullet it does not run and returns
+/// `DryRun::dry_run()` (here `Ok(false)`), recording that it was skipped.
+#[traced(side_effect)]
+async fn reserve(id: u32) -> Result<bool, String> {
+    tracing::info!(order_id = id, "stock reserved");
+    Ok(true)
 }
 
 async fn order(
@@ -57,6 +68,9 @@ async fn order(
     context::set_flag("new_checkout", "on");
     let order = load_order(id)
         .await
+        .map_err(|e| (StatusCode::NOT_FOUND, e))?;
+    let reserved = reserve(id)
+        .await
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e))?;
     let stock: serde_json::Value = app
         .http
@@ -67,7 +81,9 @@ async fn order(
         .json()
         .await
         .map_err(|e| (StatusCode::BAD_GATEWAY, e.to_string()))?;
-    Ok(Json(serde_json::json!({ "order": order, "stock": stock })))
+    Ok(Json(
+        serde_json::json!({ "order": order, "reserved": reserved, "stock": stock }),
+    ))
 }
 
 async fn inventory(Path(id): Path<u32>) -> Json<serde_json::Value> {
