@@ -42,12 +42,23 @@ pub const DEFAULT_SENSITIVE_FIELDS: [&str; 6] = [
 pub struct Redaction {
     /// Lowercase, without duplicates, the defaults first.
     names: Vec<Box<str>>,
+    /// Bit `n` is set when some name is `n` bytes long (bit 63: 63 or more), so that
+    /// most fields are found not sensitive without a comparison: this check runs
+    /// for every field of every log line.
+    lengths: u64,
+}
+
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
 }
 
 impl Default for Redaction {
     fn default() -> Self {
         Redaction {
             names: DEFAULT_SENSITIVE_FIELDS.iter().map(|&n| n.into()).collect(),
+            lengths: DEFAULT_SENSITIVE_FIELDS
+                .iter()
+                .fold(0, |m, n| m | length_bit(n.len())),
         }
     }
 }
@@ -68,6 +79,7 @@ impl Redaction {
         }
         let name = name.to_ascii_lowercase();
         if !self.names.iter().any(|n| **n == *name) {
+            self.lengths |= length_bit(name.len());
             self.names.push(name.into());
         }
         Ok(())
@@ -76,8 +88,16 @@ impl Redaction {
     /// `true` when the field's values must not be logged or exported.
     ///
     /// It does not allocate; its cost grows with the number of names (six by default).
+    #[inline]
     pub fn is_sensitive(&self, field: &str) -> bool {
-        let last = field.rsplit('.').next().unwrap_or(field);
+        let last = match field.as_bytes().iter().rposition(|&b| b == b'.') {
+            Some(i) => &field[i + 1..],
+            None => field,
+        };
+        let candidates = |s: &str| self.lengths & length_bit(s.len()) != 0;
+        if !candidates(last) && !candidates(field) {
+            return false;
+        }
         self.names
             .iter()
             .any(|name| name.eq_ignore_ascii_case(last) || name.eq_ignore_ascii_case(field))

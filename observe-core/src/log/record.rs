@@ -38,7 +38,9 @@ pub struct LogRecord {
     pub(crate) time: Tick,
     pub(crate) metadata: &'static Metadata<'static>,
     pub(crate) message: String,
-    pub(crate) fields: Vec<KeyValue>,
+    /// Up to four fields inline: most events have few, and each allocation here
+    /// is freed on another thread, which is what makes allocations expensive.
+    pub(crate) fields: smallvec::SmallVec<[KeyValue; 4]>,
     pub(crate) span: Option<LogSpan>,
     pub(crate) context: Option<Arc<ContextState>>,
 }
@@ -103,9 +105,10 @@ impl LogRecord {
         current: Option<&SpanData>,
         redact: &Redactor,
     ) -> LogRecord {
+        let fields = event.metadata().fields().len().saturating_sub(1);
         let mut visitor = Capture {
             message: String::new(),
-            fields: Vec::new(),
+            fields: smallvec::SmallVec::with_capacity(fields),
             redact,
         };
         event.record(&mut visitor);
@@ -138,7 +141,7 @@ pub(crate) const REDACTED: &str = "[REDACTED]";
 
 struct Capture<'a> {
     message: String,
-    fields: Vec<KeyValue>,
+    fields: smallvec::SmallVec<[KeyValue; 4]>,
     redact: &'a Redactor,
 }
 
@@ -159,9 +162,9 @@ impl Capture<'_> {
 impl Visit for Capture<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
-            let _ = write!(self.message, "{value:?}");
+            self.message = formatted(value);
         } else if !field.name().starts_with("log.") {
-            self.push(field, Value::Str(Cow::Owned(format!("{value:?}"))));
+            self.push(field, Value::Str(Cow::Owned(formatted(value))));
         }
     }
 
@@ -195,6 +198,32 @@ impl Visit for Capture<'_> {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.push(field, Value::Str(Cow::Owned(value.to_string())));
     }
+}
+
+std::thread_local! {
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// `value`'s `Debug` text in a string of exactly its size: formatted into a reused
+/// per-thread buffer first, so growing while formatting costs no allocation and the
+/// record holds one allocation per text (each allocation is freed on the worker,
+/// which is what makes them expensive).
+fn formatted(value: &dyn fmt::Debug) -> String {
+    SCRATCH
+        .try_with(|s| match s.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                let _ = write!(buf, "{value:?}");
+                let out = String::from(buf.as_str());
+                if buf.capacity() > 4096 {
+                    *buf = String::new();
+                }
+                out
+            }
+            // Re-entered from inside a Debug impl: format directly.
+            Err(_) => format!("{value:?}"),
+        })
+        .unwrap_or_else(|_| format!("{value:?}"))
 }
 
 /// Events turn into metrics: a numeric field named `counter.<name>` adds to a counter,

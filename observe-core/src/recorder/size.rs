@@ -89,7 +89,18 @@ pub(crate) fn log_heap(l: &LogRecord) -> usize {
                 .sum::<usize>()
     });
     let span = l.span.as_ref().map_or(0, |s| name(&s.name));
-    size_of::<LogRecord>() + l.message.capacity() + attributes(&l.fields) + context + span
+    // Fields kept inline are inside `size_of::<LogRecord>()`; spilled ones on the heap.
+    let field_heap = if l.fields.spilled() {
+        l.fields.capacity() * size_of::<KeyValue>()
+    } else {
+        0
+    };
+    let field_text = l
+        .fields
+        .iter()
+        .map(|kv| cow(&kv.key) + value(&kv.value))
+        .sum::<usize>();
+    size_of::<LogRecord>() + l.message.capacity() + field_heap + field_text + context + span
 }
 
 /// The bytes a `HashMap` with this capacity allocates for `(K, V)` entries
