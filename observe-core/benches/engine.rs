@@ -16,7 +16,7 @@ use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use observe_core::span::Span;
@@ -60,6 +60,31 @@ fn observe_instance() -> observe_core::Observe {
         .expect("observe is enabled")
 }
 
+/// Children per root: every variant measures spans inside roots of this many, so
+/// the root's own cost (and fastrace's collection at the end of a root) is shared
+/// out as in a request with that many spans.
+const CHILDREN: u64 = 100;
+
+/// Times `iters` calls of `child`, run inside roots made by `root`.
+fn in_roots(
+    iters: u64,
+    root: &mut dyn FnMut(&mut dyn FnMut()),
+    child: &mut dyn FnMut(),
+) -> Duration {
+    let start = Instant::now();
+    let mut done = 0;
+    while done < iters {
+        let n = CHILDREN.min(iters - done);
+        root(&mut || {
+            for _ in 0..n {
+                child();
+            }
+        });
+        done += n;
+    }
+    start.elapsed()
+}
+
 fn spans(c: &mut Criterion) {
     let mut g = c.benchmark_group("span");
 
@@ -68,24 +93,32 @@ fn spans(c: &mut Criterion) {
     {
         let o = observe_instance();
         let _d = o.set_default();
-        let root = Span::new("root");
-        root.in_scope(|| {
-            g.bench_function("observe child", |b| {
-                b.iter(|| Span::new("child").in_scope(|| black_box(1)))
-            });
-            g.bench_function("observe nested pair", |b| {
-                b.iter(|| {
-                    Span::new("outer").in_scope(|| Span::new("inner").in_scope(|| black_box(1)))
+        let mut root = |f: &mut dyn FnMut()| Span::new("root").in_scope(f);
+        g.bench_function("observe child", |b| {
+            b.iter_custom(|n| {
+                in_roots(n, &mut root, &mut || {
+                    Span::new("child").in_scope(|| {
+                        black_box(1);
+                    })
                 })
-            });
-            g.bench_function("observe future, 4 polls", |b| {
-                b.iter(|| {
+            })
+        });
+        g.bench_function("observe nested pair", |b| {
+            b.iter_custom(|n| {
+                in_roots(n, &mut root, &mut || {
+                    Span::new("outer").in_scope(|| Span::new("inner").in_scope(|| black_box(1)));
+                })
+            })
+        });
+        g.bench_function("observe future, 4 polls", |b| {
+            b.iter_custom(|n| {
+                in_roots(n, &mut root, &mut || {
                     drive(observe_core::FutureExt::instrument(
                         Yields(3),
                         Span::new("fut"),
                     ))
                 })
-            });
+            })
         });
         g.bench_function("observe root", |b| {
             b.iter(|| Span::new("root").in_scope(|| black_box(1)))
@@ -95,23 +128,32 @@ fn spans(c: &mut Criterion) {
     {
         let dispatch = tracing::Dispatch::new(tracing_subscriber::registry());
         tracing::dispatcher::with_default(&dispatch, || {
-            let root = tracing::info_span!("root");
-            let _r = root.enter();
+            let mut root = |f: &mut dyn FnMut()| tracing::info_span!("root").in_scope(f);
             g.bench_function("tracing registry child", |b| {
-                b.iter(|| tracing::info_span!("child").in_scope(|| black_box(1)))
+                b.iter_custom(|n| {
+                    in_roots(n, &mut root, &mut || {
+                        tracing::info_span!("child").in_scope(|| {
+                            black_box(1);
+                        })
+                    })
+                })
             });
             g.bench_function("tracing registry nested pair", |b| {
-                b.iter(|| {
-                    tracing::info_span!("outer")
-                        .in_scope(|| tracing::info_span!("inner").in_scope(|| black_box(1)))
+                b.iter_custom(|n| {
+                    in_roots(n, &mut root, &mut || {
+                        tracing::info_span!("outer")
+                            .in_scope(|| tracing::info_span!("inner").in_scope(|| black_box(1)));
+                    })
                 })
             });
             g.bench_function("tracing registry future, 4 polls", |b| {
-                b.iter(|| {
-                    drive(tracing::Instrument::instrument(
-                        Yields(3),
-                        tracing::info_span!("fut"),
-                    ))
+                b.iter_custom(|n| {
+                    in_roots(n, &mut root, &mut || {
+                        drive(tracing::Instrument::instrument(
+                            Yields(3),
+                            tracing::info_span!("fut"),
+                        ))
+                    })
                 })
             });
         });
@@ -127,30 +169,51 @@ fn spans(c: &mut Criterion) {
             tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
         let dispatch = tracing::Dispatch::new(subscriber);
         tracing::dispatcher::with_default(&dispatch, || {
-            let root = tracing::info_span!("root");
-            let _r = root.enter();
+            let mut root = |f: &mut dyn FnMut()| tracing::info_span!("root").in_scope(f);
             g.bench_function("tracing-opentelemetry child", |b| {
-                b.iter(|| tracing::info_span!("child").in_scope(|| black_box(1)))
+                b.iter_custom(|n| {
+                    in_roots(n, &mut root, &mut || {
+                        tracing::info_span!("child").in_scope(|| {
+                            black_box(1);
+                        })
+                    })
+                })
             });
         });
     }
 
     {
         fastrace::set_reporter(NoopReporter, fastrace::collector::Config::default());
-        let root = fastrace::Span::root("root", fastrace::collector::SpanContext::random());
-        let _g = root.set_local_parent();
+        let mut root = |f: &mut dyn FnMut()| {
+            let root = fastrace::Span::root("root", fastrace::collector::SpanContext::random());
+            let _g = root.set_local_parent();
+            f()
+        };
         g.bench_function("fastrace child", |b| {
-            b.iter(|| {
-                let _s = fastrace::local::LocalSpan::enter_with_local_parent("child");
-                black_box(1)
+            b.iter_custom(|n| {
+                in_roots(n, &mut root, &mut || {
+                    let _s = fastrace::local::LocalSpan::enter_with_local_parent("child");
+                    black_box(1);
+                })
+            })
+        });
+        g.bench_function("fastrace nested pair", |b| {
+            b.iter_custom(|n| {
+                in_roots(n, &mut root, &mut || {
+                    let _o = fastrace::local::LocalSpan::enter_with_local_parent("outer");
+                    let _i = fastrace::local::LocalSpan::enter_with_local_parent("inner");
+                    black_box(1);
+                })
             })
         });
         g.bench_function("fastrace future, 4 polls", |b| {
-            b.iter(|| {
-                drive(fastrace::future::FutureExt::in_span(
-                    Yields(3),
-                    fastrace::Span::enter_with_local_parent("fut"),
-                ))
+            b.iter_custom(|n| {
+                in_roots(n, &mut root, &mut || {
+                    drive(fastrace::future::FutureExt::in_span(
+                        Yields(3),
+                        fastrace::Span::enter_with_local_parent("fut"),
+                    ))
+                })
             })
         });
     }
