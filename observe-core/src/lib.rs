@@ -81,3 +81,14 @@ pub mod sink {
 
 #[cfg(test)]
 mod engine_tests;
+
+/// The guides under `docs/`, compiled only for doctests so that their examples run.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../docs/guide.md")]
+    struct Guide;
+    #[doc = include_str!("../../docs/traces.md")]
+    struct Traces;
+    #[doc = include_str!("../../docs/propagation.md")]
+    struct Propagation;
+}

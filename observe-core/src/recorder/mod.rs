@@ -125,7 +125,7 @@ impl<F: FnMut(PromotedTrace) + Send + 'static> Promote for F {
     }
 }
 
-/// Flight recorder settings (`OBSERVE_RECORDER_BUDGET`, `OBSERVE_SLOW_THRESHOLD`).
+/// Flight recorder settings (`OBSERVE_FLIGHT_RECORDER_BYTES`, `OBSERVE_SLOW_THRESHOLD`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecorderSettings {
     /// The most memory the recorder holds, in bytes (at least 256 KiB).
@@ -249,47 +249,40 @@ impl FlightRecorder {
 
     /// The most recent complete traces (their local root has ended), newest first.
     pub fn recent(&self, limit: usize) -> Vec<TraceSummary> {
-        let st = self.lock();
-        let mut v: Vec<_> = st
-            .store
-            .traces
-            .iter()
-            .filter_map(|(t, idx)| query::root_end(&st.store, idx).map(|(end, _)| (end, *t)))
-            .collect();
-        v.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
-        v.truncate(limit);
-        v.into_iter()
-            .filter_map(|(_, t)| Some(query::summary(&st.store, t, st.store.traces.get(&t)?)))
-            .collect()
+        self.top(limit, |store, idx| {
+            query::root_end(store, idx).map(|(end, _)| end)
+        })
     }
 
     /// The slowest complete traces (by local root duration), slowest first.
     pub fn slowest(&self, limit: usize) -> Vec<TraceSummary> {
-        let st = self.lock();
-        let mut v: Vec<_> = st
-            .store
-            .traces
-            .iter()
-            .filter_map(|(t, idx)| query::root_end(&st.store, idx).map(|(_, d)| (d, *t)))
-            .collect();
-        v.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
-        v.truncate(limit);
-        v.into_iter()
-            .filter_map(|(_, t)| Some(query::summary(&st.store, t, st.store.traces.get(&t)?)))
-            .collect()
+        self.top(limit, |store, idx| {
+            query::root_end(store, idx).map(|(_, d)| d)
+        })
     }
 
     /// The traces holding at least one span in error, newest first.
     pub fn failed(&self, limit: usize) -> Vec<TraceSummary> {
+        self.top(limit, |store, idx| {
+            (idx.errors > 0).then(|| query::last_time(store, idx))
+        })
+    }
+
+    /// The `limit` traces with the largest `rank` (those it ranks at all), largest
+    /// first, as summaries.
+    fn top<K: Ord>(
+        &self,
+        limit: usize,
+        rank: impl Fn(&Store, &store::TraceIndex) -> Option<K>,
+    ) -> Vec<TraceSummary> {
         let st = self.lock();
         let mut v: Vec<_> = st
             .store
             .traces
             .iter()
-            .filter(|(_, idx)| idx.errors > 0)
-            .map(|(t, idx)| (query::last_time(&st.store, idx), *t))
+            .filter_map(|(t, idx)| rank(&st.store, idx).map(|k| (k, *t)))
             .collect();
-        v.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+        v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         v.truncate(limit);
         v.into_iter()
             .filter_map(|(_, t)| Some(query::summary(&st.store, t, st.store.traces.get(&t)?)))

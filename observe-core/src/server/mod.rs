@@ -471,22 +471,8 @@ impl Inbound {
     /// Records a panic of the handler on the span (status error and an `exception`
     /// event), before the adapter answers 500.
     pub fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
-        let message: Cow<'static, str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            Cow::Borrowed(*s)
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            Cow::Owned(s.clone())
-        } else {
-            Cow::Borrowed("panicked")
-        };
-        self.span.add_event(
-            "exception",
-            vec![
-                KeyValue::new("exception.type", "panic"),
-                KeyValue::new("exception.message", message.clone()),
-            ],
-        );
+        self.span.record_panic(payload);
         self.span.set_attribute("error.type", "panic");
-        self.span.set_error(message);
         if let Some(state) = &self.state {
             state
                 .panicked

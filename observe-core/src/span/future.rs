@@ -86,16 +86,29 @@ impl<F: Future> Future for Instrumented<F> {
     }
 }
 
+/// The message of a panic payload, when it has one (`panic!` makes a `&'static str`
+/// or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<Cow<'static, str>> {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        Some(Cow::Borrowed(*s))
+    } else {
+        payload
+            .downcast_ref::<String>()
+            .map(|s| Cow::Owned(s.clone()))
+    }
+}
+
 /// Records a panic on a span: status error with the panic message, and an
 /// `exception` event as OpenTelemetry's conventions describe.
 pub(crate) fn record_panic(d: &SpanData, payload: &(dyn std::any::Any + Send)) {
-    let message: Cow<'static, str> = if let Some(s) = payload.downcast_ref::<&'static str>() {
-        Cow::Borrowed(*s)
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        Cow::Owned(s.clone())
-    } else {
-        Cow::Borrowed("panicked")
-    };
+    record_panic_message(
+        d,
+        panic_message(payload).unwrap_or(Cow::Borrowed("panicked")),
+    );
+}
+
+/// Records a panic with this message on a span (see [`record_panic`]).
+pub(crate) fn record_panic_message(d: &SpanData, message: Cow<'static, str>) {
     d.add_event(super::Event {
         time: Tick::now(),
         name: Cow::Borrowed("exception"),

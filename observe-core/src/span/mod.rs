@@ -231,6 +231,15 @@ impl Span {
         }
     }
 
+    /// Records a panic payload on the span: error status with the panic message and
+    /// an `exception` event, as OpenTelemetry's conventions describe (for adapters
+    /// that catch a handler's panic to answer 500).
+    pub fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
+        if let Some(d) = &self.data {
+            future::record_panic(d, payload);
+        }
+    }
+
     /// Marks the span explicitly successful (an error recorded before or after wins).
     pub fn set_ok(&self) {
         if let Some(d) = &self.data {
@@ -254,15 +263,7 @@ impl Drop for Span {
                     .ok()
                     .flatten()
                     .map_or(Cow::Borrowed("panicked"), Cow::Owned);
-                d.add_event(Event {
-                    time: Tick::now(),
-                    name: Cow::Borrowed("exception"),
-                    attributes: vec![
-                        KeyValue::new("exception.type", "panic"),
-                        KeyValue::new("exception.message", message.clone()),
-                    ],
-                });
-                d.set_error(Some(message));
+                future::record_panic_message(d, message);
             }
             finish_in_place(&mut self.data, Tick::now());
         }
@@ -284,11 +285,7 @@ pub(crate) fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if stack::depth() > 0 {
-                let payload = info.payload();
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned());
+                let message = future::panic_message(info.payload()).map(Cow::into_owned);
                 let _ = LAST_PANIC.try_with(|m| {
                     if let Ok(mut m) = m.try_borrow_mut() {
                         *m = message;

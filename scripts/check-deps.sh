@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Checks the dependency invariants ARCHITECTURE.md states, from Cargo.lock (offline):
+#  - one version of the opentelemetry family and of tonic in the build;
+#  - observe-core never depends on axum;
+#  - observe-core reaches tonic only through its opt-in `grpc` feature.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+cargo metadata --format-version 1 --locked >/dev/null # Cargo.lock is complete and current
+dups=$(awk '/^name = /{n=$3} /^version = /{print n, $3}' Cargo.lock | tr -d '"' \
+  | grep -E '^(opentelemetry[a-z_-]*|tonic|tonic-[a-z]+|prost) ' | sort -u \
+  | awk '{c[$1]++; v[$1]=v[$1]" "$2} END {for (n in c) if (c[n] > 1) print n":"v[n]}')
+if [ -n "$dups" ]; then
+  echo "check-deps: more than one version of: $dups"; fail=1
+fi
+if cargo tree -p observe-core --all-features --edges normal --prefix none --format '{p}' | grep -qE '^axum '; then
+  echo "check-deps: observe-core depends on axum"; fail=1
+fi
+if cargo tree -p observe-core --features otlp,http-client,reqwest,gzip --edges normal --prefix none --format '{p}' | grep -qE '^tonic '; then
+  echo "check-deps: observe-core pulls tonic without its grpc feature"; fail=1
+fi
+[ "$fail" -eq 0 ] && echo "check-deps: one opentelemetry, one tonic; observe-core free of axum, and of tonic without grpc"
+exit "$fail"
