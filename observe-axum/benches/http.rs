@@ -186,7 +186,9 @@ fn main() {
         return;
     }
     if args.iter().any(|a| a == "--list") {
-        println!("http: benchmark");
+        // Listed as a test: run without `--bench` (as test runners do), it checks that
+        // every variant answers, so CI keeps the benchmark working.
+        println!("http: test");
         return;
     }
     if !args.iter().any(|a| a == "--bench") {

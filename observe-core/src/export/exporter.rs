@@ -738,54 +738,58 @@ fn batch_deadline(timeout: Duration, limit: Option<Instant>) -> Instant {
 async fn run_spans<S: SpanExporter>(
     exporter: S,
     q: Arc<Queue<SpanItem>>,
-    mut ctl: UnboundedReceiver<Control>,
+    ctl: UnboundedReceiver<Control>,
     counters: &Counters,
     timeout: Duration,
 ) {
     let scope = convert::scope();
     let mut pending = PendingEvents::default();
+    let counted = |i: &SpanItem| matches!(i, SpanItem::Span(_));
+    let export = async |limit| {
+        export_spans(
+            &exporter,
+            &q,
+            &mut pending,
+            counters,
+            &scope,
+            timeout,
+            limit,
+        )
+        .await;
+    };
+    if let Some((deadline, reply)) = serve(&q, ctl, &counters.spans, counted, export).await {
+        let _ = exporter.shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
+        let _ = reply.try_send(());
+    }
+}
+
+/// Drives one signal's queue until shutdown: exports when there is work or a flush
+/// is asked for; on shutdown exports what the deadline allows, counts what is left
+/// (the items `counted` accepts) as dropped, and returns the deadline and the reply
+/// so the caller can shut its exporter down and answer. `None` when the exporter
+/// handle went away without a shutdown.
+async fn serve<T>(
+    q: &Queue<T>,
+    mut ctl: UnboundedReceiver<Control>,
+    c: &SignalCounters,
+    counted: impl Fn(&T) -> bool,
+    mut export: impl AsyncFnMut(Option<Instant>),
+) -> Option<(Instant, mpsc::SyncSender<()>)> {
     loop {
-        match wait(&q, &mut ctl).await {
-            Wake::Work => {
-                export_spans(&exporter, &q, &mut pending, counters, &scope, timeout, None).await;
-            }
+        match wait(q, &mut ctl).await {
+            Wake::Work => export(None).await,
             Wake::Control(Control::Flush { deadline, reply }) => {
-                export_spans(
-                    &exporter,
-                    &q,
-                    &mut pending,
-                    counters,
-                    &scope,
-                    timeout,
-                    Some(deadline),
-                )
-                .await;
+                export(Some(deadline)).await;
                 let _ = reply.try_send(());
             }
             Wake::Control(Control::Shutdown { deadline, reply }) => {
-                export_spans(
-                    &exporter,
-                    &q,
-                    &mut pending,
-                    counters,
-                    &scope,
-                    timeout,
-                    Some(deadline),
-                )
-                .await;
-                let left = q
-                    .take_all()
-                    .into_iter()
-                    .filter(|i| matches!(i, SpanItem::Span(_)))
-                    .count() as u64;
-                counters.spans.queued.fetch_sub(left, Ordering::Relaxed);
-                counters.spans.dropped.fetch_add(left, Ordering::Relaxed);
-                let _ = exporter
-                    .shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
-                let _ = reply.try_send(());
-                return;
+                export(Some(deadline)).await;
+                let left = q.take_all().iter().filter(|i| counted(i)).count() as u64;
+                c.queued.fetch_sub(left, Ordering::Relaxed);
+                c.dropped.fetch_add(left, Ordering::Relaxed);
+                return Some((deadline, reply));
             }
-            Wake::Closed => return,
+            Wake::Closed => return None,
         }
     }
 }
@@ -866,51 +870,18 @@ fn settle(
 async fn run_logs<L: LogExporter>(
     exporter: L,
     q: Arc<Queue<LogRecord>>,
-    mut ctl: UnboundedReceiver<Control>,
+    ctl: UnboundedReceiver<Control>,
     counters: &Counters,
     timeout: Duration,
 ) {
     let scope = convert::scope();
     let converter = LogConverter::new();
-    loop {
-        match wait(&q, &mut ctl).await {
-            Wake::Work => {
-                export_logs(&exporter, &q, &converter, counters, &scope, timeout, None).await
-            }
-            Wake::Control(Control::Flush { deadline, reply }) => {
-                export_logs(
-                    &exporter,
-                    &q,
-                    &converter,
-                    counters,
-                    &scope,
-                    timeout,
-                    Some(deadline),
-                )
-                .await;
-                let _ = reply.try_send(());
-            }
-            Wake::Control(Control::Shutdown { deadline, reply }) => {
-                export_logs(
-                    &exporter,
-                    &q,
-                    &converter,
-                    counters,
-                    &scope,
-                    timeout,
-                    Some(deadline),
-                )
-                .await;
-                let left = q.take_all().len() as u64;
-                counters.logs.queued.fetch_sub(left, Ordering::Relaxed);
-                counters.logs.dropped.fetch_add(left, Ordering::Relaxed);
-                let _ = exporter
-                    .shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
-                let _ = reply.try_send(());
-                return;
-            }
-            Wake::Closed => return,
-        }
+    let export = async |limit| {
+        export_logs(&exporter, &q, &converter, counters, &scope, timeout, limit).await;
+    };
+    if let Some((deadline, reply)) = serve(&q, ctl, &counters.logs, |_| true, export).await {
+        let _ = exporter.shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
+        let _ = reply.try_send(());
     }
 }
 
