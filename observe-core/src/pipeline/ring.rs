@@ -64,7 +64,22 @@ fn push_in(s: &mut ThreadState, pipeline: &'static Pipeline, make: impl FnOnce()
     }
     let inside = !s.stack.is_empty();
     let local = local_for(&mut s.rings, pipeline);
-    local.staging.push(make());
+    // Built straight into its slot. `push(make())` builds the record on the stack
+    // first (the push may reallocate before it knows where the record goes) and then
+    // copies it; the copy's wide loads over the narrow stores that built it stalled on
+    // store forwarding, the largest single cost of ending a span.
+    match local.staging.spare_capacity_mut().first_mut() {
+        Some(slot) => {
+            slot.write(make());
+            let len = local.staging.len() + 1;
+            // SAFETY: the slot just written is the first past the length, within the
+            // capacity, and now initialised.
+            unsafe { local.staging.set_len(len) };
+        }
+        // Never in practice: the buffer is made with room for `STAGE` records and
+        // moved to the ring when it holds that many.
+        None => local.staging.push(make()),
+    }
     if inside && local.staging.len() < STAGE {
         s.staged = true;
     } else {

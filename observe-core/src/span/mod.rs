@@ -75,12 +75,14 @@ pub struct SpanBuilder {
 
 impl SpanBuilder {
     /// The span kind (default `Internal`).
+    #[inline]
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;
         self
     }
 
     /// Where the parent comes from (default: the current span).
+    #[inline]
     pub fn parent(mut self, parent: Parent) -> Self {
         self.parent = parent;
         self
@@ -88,6 +90,7 @@ impl SpanBuilder {
 
     /// The request context this span and its descendants carry (adapters set it
     /// from inbound headers; see [`crate::context`]).
+    #[inline]
     pub fn context(mut self, context: Arc<RequestContext>) -> Self {
         self.context = Some(context);
         self
@@ -115,6 +118,7 @@ impl SpanBuilder {
     }
 
     /// The code location (used by `#[traced]`).
+    #[inline]
     pub fn callsite(mut self, callsite: &'static Callsite) -> Self {
         self.callsite = Some(callsite);
         self
@@ -122,6 +126,7 @@ impl SpanBuilder {
 
     /// When the span started, if earlier than now (for example when the request's
     /// first byte arrived).
+    #[inline]
     pub fn start_time(mut self, start: Tick) -> Self {
         self.start = Some(start);
         self
@@ -129,6 +134,7 @@ impl SpanBuilder {
 
     /// Starts the span. When observe is not initialised this is a disabled span that
     /// costs nothing.
+    #[inline]
     pub fn start(self) -> Span {
         Span {
             data: open(
@@ -162,6 +168,7 @@ impl Span {
     }
 
     /// A builder for a span named `name`.
+    #[inline]
     pub fn builder(name: impl Into<SpanName>) -> SpanBuilder {
         SpanBuilder {
             name: name.into(),
