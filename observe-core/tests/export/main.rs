@@ -1,12 +1,13 @@
 //! OTLP export, end to end: a real receiver on loopback decodes what observe sends
 //! with OpenTelemetry's own protobuf definitions (Python `opentelemetry-proto`,
-//! over gRPC and HTTP/protobuf); faults (collector absent, silent, killed and
-//! restarted) and shutdown deadlines.
+//! over gRPC and HTTP/protobuf), directly and through a real collector (`rotel`);
+//! faults (collector absent, silent, killed and restarted) and shutdown deadlines.
 //!
 //! The receiver needs Python: `tests/support/setup-python.sh` installs its
 //! packages into `target/tmp/otlp-venv` on first use. Without python3/pip those
 //! tests print a loud SKIPPING message and pass; everything else runs anyway.
 
+mod collector;
 mod e2e;
 mod faults;
 mod shutdown;

@@ -10,8 +10,11 @@ use serde_json::Value;
 
 use crate::support::Receiver;
 
-/// `metric` names a histogram of this test only: the registry is process-wide.
-fn run(rx: &Receiver, protocol: Protocol, endpoint: String, metric: &str) {
+/// Sends a span with a child, a log line and a histogram through an observe built
+/// from configuration alone, then checks what `rx` received (directly or through a
+/// collector, `collector.rs`). `metric` names a histogram of this test only: the
+/// registry is process-wide.
+pub(crate) fn run(rx: &Receiver, protocol: Protocol, endpoint: String, metric: &str) {
     let mut batch = BatchConfig::SPANS;
     batch.schedule_delay = Duration::from_millis(50);
     let observe = observe_core::Observe::builder()
@@ -31,7 +34,7 @@ fn run(rx: &Receiver, protocol: Protocol, endpoint: String, metric: &str) {
         let _d = observe.set_default();
         let span = Span::new("checkout");
         span.in_scope(|| {
-            tracing::info!(items = 3u64, "basket priced");
+            Span::new("price").in_scope(|| tracing::info!(items = 3u64, "basket priced"));
             observe_core::metrics::histogram(metric, &[("currency", "EUR")]).record(4_200);
         });
         drop(span);
@@ -47,19 +50,25 @@ fn run(rx: &Receiver, protocol: Protocol, endpoint: String, metric: &str) {
 
     let records = rx.wait_for(Duration::from_secs(20), |r| {
         let has = |signal: &str| r.iter().any(|v| v["signal"] == signal);
-        has("span") && has("log") && has("metric")
+        r.iter().filter(|v| v["signal"] == "span").count() >= 2 && has("log") && has("metric")
     });
-    let span = records
-        .iter()
-        .find(|v| v["signal"] == "span" && v["name"] == "checkout")
-        .expect("the span arrived");
+    let span_named = |name: &str| {
+        records
+            .iter()
+            .find(|v| v["signal"] == "span" && v["name"] == name)
+            .unwrap_or_else(|| panic!("the span {name:?} arrived: {records:#?}"))
+    };
+    let (span, child) = (span_named("checkout"), span_named("price"));
     assert_eq!(span["resource"]["service.name"], "through-init");
+    assert_eq!(child["trace_id"], span["trace_id"]);
+    assert_eq!(child["parent_span_id"], span["span_id"]);
     let log = records
         .iter()
         .find(|v| v["signal"] == "log" && v["body"] == "basket priced")
         .expect("the log arrived");
     assert_eq!(log["trace_id"], span["trace_id"]);
-    assert_eq!(log["span_id"], span["span_id"]);
+    assert_eq!(log["span_id"], child["span_id"]);
+    assert_eq!(log["attributes"]["items"], 3);
     let metric: Vec<&Value> = records
         .iter()
         .filter(|v| v["signal"] == "metric" && v["name"] == metric)
