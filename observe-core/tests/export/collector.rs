@@ -106,35 +106,34 @@ fn free_port() -> u16 {
     l.local_addr().expect("address").port()
 }
 
-#[cfg(feature = "grpc")]
-#[test]
-fn spans_logs_and_metrics_pass_through_a_collector_over_grpc() {
+/// Sends through rotel with `protocol` to the port `port` picks, and checks what
+/// comes out the other side.
+fn through_rotel(protocol: Protocol, port: fn(&Rotel) -> u16, metric: &str) {
     let Some(rx) = Receiver::start(0, -1, None) else {
         return;
     };
     let Some(rotel) = Rotel::start(&rx) else {
         return;
     };
-    through_init::run(
-        &rx,
+    let endpoint = format!("http://127.0.0.1:{}", port(&rotel));
+    through_init::run(&rx, protocol, endpoint, metric);
+}
+
+#[cfg(feature = "grpc")]
+#[test]
+fn spans_logs_and_metrics_pass_through_a_collector_over_grpc() {
+    through_rotel(
         Protocol::Grpc,
-        format!("http://127.0.0.1:{}", rotel.grpc_port),
+        |r| r.grpc_port,
         "collector.grpc.basket_value",
     );
 }
 
 #[test]
 fn spans_logs_and_metrics_pass_through_a_collector_over_http() {
-    let Some(rx) = Receiver::start(0, -1, None) else {
-        return;
-    };
-    let Some(rotel) = Rotel::start(&rx) else {
-        return;
-    };
-    through_init::run(
-        &rx,
+    through_rotel(
         Protocol::HttpProtobuf,
-        format!("http://127.0.0.1:{}", rotel.http_port),
+        |r| r.http_port,
         "collector.http.basket_value",
     );
 }
