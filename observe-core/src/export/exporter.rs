@@ -72,35 +72,46 @@ enum SpanItem {
     Event(Box<LogRecord>),
 }
 
+impl SpanItem {
+    fn is_span(&self) -> bool {
+        matches!(self, SpanItem::Span(_))
+    }
+}
+
 /// A bounded queue from the worker to the exporter thread. The worker never waits
 /// on it for longer than a short, uncontended lock: the exporter thread holds the
-/// lock only to take a batch out.
+/// lock only to take a batch out. Its `queued` counter changes under the same lock
+/// as its items, so the statistics never show more queued than the bound allows.
 #[derive(Debug)]
 struct Queue<T> {
     items: Mutex<VecDeque<T>>,
     notify: Notify,
     batch: BatchConfig,
+    /// Which items the counters count (span queues also carry log events joined
+    /// to their spans, which are not spans).
+    counted: fn(&T) -> bool,
 }
 
 impl<T> Queue<T> {
-    fn new(batch: BatchConfig) -> Queue<T> {
+    fn new(batch: BatchConfig, counted: fn(&T) -> bool) -> Queue<T> {
         Queue {
             items: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
             batch,
+            counted,
         }
     }
 
-    /// Moves `pending` into the queue as far as there is room; returns how many
-    /// records `is_counted` says were dropped for lack of it.
-    fn push(&self, pending: &mut Vec<T>, is_counted: impl Fn(&T) -> bool) -> (u64, u64) {
+    /// Moves `pending` into the queue as far as there is room; what does not fit is
+    /// dropped and counted in `c`.
+    fn push(&self, pending: &mut Vec<T>, c: &SignalCounters) {
         if pending.is_empty() {
-            return (0, 0);
+            return;
         }
         let mut q = self.items.lock().unwrap_or_else(|e| e.into_inner());
         let (mut queued, mut dropped) = (0, 0);
         for item in pending.drain(..) {
-            let counted = is_counted(&item);
+            let counted = (self.counted)(&item);
             if q.len() < self.batch.max_queue_size {
                 q.push_back(item);
                 queued += u64::from(counted);
@@ -108,23 +119,34 @@ impl<T> Queue<T> {
                 dropped += u64::from(counted);
             }
         }
+        c.queued.fetch_add(queued, Ordering::Relaxed);
         let full_batch = q.len() >= self.batch.max_export_batch_size;
         drop(q);
+        if dropped > 0 {
+            c.dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
         if full_batch {
             self.notify.notify_one();
         }
-        (queued, dropped)
     }
 
-    fn take(&self, max: usize) -> Vec<T> {
+    /// Takes up to `max` items (no longer counted as queued).
+    fn take(&self, max: usize, c: &SignalCounters) -> Vec<T> {
         let mut q = self.items.lock().unwrap_or_else(|e| e.into_inner());
         let n = q.len().min(max);
-        q.drain(..n).collect()
+        let items: Vec<T> = q.drain(..n).collect();
+        let counted = items.iter().filter(|i| (self.counted)(i)).count() as u64;
+        c.queued.fetch_sub(counted, Ordering::Relaxed);
+        items
     }
 
-    fn take_all(&self) -> Vec<T> {
+    /// Empties the queue at shutdown, counting what was left as dropped.
+    fn drop_all(&self, c: &SignalCounters) {
         let mut q = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        q.drain(..).collect()
+        let left = q.drain(..).filter(|i| (self.counted)(i)).count() as u64;
+        c.queued.fetch_sub(left, Ordering::Relaxed);
+        drop(q);
+        c.dropped.fetch_add(left, Ordering::Relaxed);
     }
 }
 
@@ -235,8 +257,7 @@ impl Exporter {
 
     fn enqueue_spans(&self, pending: &mut Vec<SpanItem>) {
         if let Some(q) = &self.inner.spans {
-            let (queued, dropped) = q.push(pending, |i| matches!(i, SpanItem::Span(_)));
-            record_enqueue(&self.inner.counters.spans, queued, dropped);
+            q.push(pending, &self.inner.counters.spans);
         } else {
             pending.clear();
         }
@@ -244,8 +265,7 @@ impl Exporter {
 
     fn enqueue_logs(&self, pending: &mut Vec<LogRecord>) {
         if let Some(q) = &self.inner.logs {
-            let (queued, dropped) = q.push(pending, |_| true);
-            record_enqueue(&self.inner.counters.logs, queued, dropped);
+            q.push(pending, &self.inner.counters.logs);
         } else {
             pending.clear();
         }
@@ -290,15 +310,6 @@ impl Exporter {
             }
         }
         true
-    }
-}
-
-fn record_enqueue(c: &SignalCounters, queued: u64, dropped: u64) {
-    if queued > 0 {
-        c.queued.fetch_add(queued, Ordering::Relaxed);
-    }
-    if dropped > 0 {
-        c.dropped.fetch_add(dropped, Ordering::Relaxed);
     }
 }
 
@@ -573,11 +584,11 @@ where
     let spans = settings
         .traces
         .as_ref()
-        .map(|_| Arc::new(Queue::new(settings.span_batch)));
+        .map(|_| Arc::new(Queue::new(settings.span_batch, SpanItem::is_span)));
     let logs = settings
         .logs
         .as_ref()
-        .map(|_| Arc::new(Queue::new(settings.log_batch)));
+        .map(|_| Arc::new(Queue::new(settings.log_batch, |_| true)));
     let (span_ctl_tx, span_ctl_rx) = unbounded_channel();
     let (log_ctl_tx, log_ctl_rx) = unbounded_channel();
     let mut control = Vec::new();
@@ -744,7 +755,6 @@ async fn run_spans<S: SpanExporter>(
 ) {
     let scope = convert::scope();
     let mut pending = PendingEvents::default();
-    let counted = |i: &SpanItem| matches!(i, SpanItem::Span(_));
     let export = async |limit| {
         export_spans(
             &exporter,
@@ -757,7 +767,7 @@ async fn run_spans<S: SpanExporter>(
         )
         .await;
     };
-    if let Some((deadline, reply)) = serve(&q, ctl, &counters.spans, counted, export).await {
+    if let Some((deadline, reply)) = serve(&q, ctl, &counters.spans, export).await {
         let _ = exporter.shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
         let _ = reply.try_send(());
     }
@@ -765,14 +775,13 @@ async fn run_spans<S: SpanExporter>(
 
 /// Drives one signal's queue until shutdown: exports when there is work or a flush
 /// is asked for; on shutdown exports what the deadline allows, counts what is left
-/// (the items `counted` accepts) as dropped, and returns the deadline and the reply
+/// as dropped, and returns the deadline and the reply
 /// so the caller can shut its exporter down and answer. `None` when the exporter
 /// handle went away without a shutdown.
 async fn serve<T>(
     q: &Queue<T>,
     mut ctl: UnboundedReceiver<Control>,
     c: &SignalCounters,
-    counted: impl Fn(&T) -> bool,
     mut export: impl AsyncFnMut(Option<Instant>),
 ) -> Option<(Instant, mpsc::SyncSender<()>)> {
     loop {
@@ -784,9 +793,7 @@ async fn serve<T>(
             }
             Wake::Control(Control::Shutdown { deadline, reply }) => {
                 export(Some(deadline)).await;
-                let left = q.take_all().iter().filter(|i| counted(i)).count() as u64;
-                c.queued.fetch_sub(left, Ordering::Relaxed);
-                c.dropped.fetch_add(left, Ordering::Relaxed);
+                q.drop_all(c);
                 return Some((deadline, reply));
             }
             Wake::Closed => return None,
@@ -809,15 +816,10 @@ async fn export_spans<S: SpanExporter>(
         if limit.is_some_and(|l| Instant::now() >= l) {
             return;
         }
-        let items = q.take(q.batch.max_export_batch_size);
+        let items = q.take(q.batch.max_export_batch_size, &counters.spans);
         if items.is_empty() {
             return;
         }
-        let taken = items
-            .iter()
-            .filter(|i| matches!(i, SpanItem::Span(_)))
-            .count() as u64;
-        counters.spans.queued.fetch_sub(taken, Ordering::Relaxed);
         let mut batch = Vec::with_capacity(items.len());
         for item in items {
             match item {
@@ -879,7 +881,7 @@ async fn run_logs<L: LogExporter>(
     let export = async |limit| {
         export_logs(&exporter, &q, &converter, counters, &scope, timeout, limit).await;
     };
-    if let Some((deadline, reply)) = serve(&q, ctl, &counters.logs, |_| true, export).await {
+    if let Some((deadline, reply)) = serve(&q, ctl, &counters.logs, export).await {
         let _ = exporter.shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
         let _ = reply.try_send(());
     }
@@ -898,12 +900,11 @@ async fn export_logs<L: LogExporter>(
         if limit.is_some_and(|l| Instant::now() >= l) {
             return;
         }
-        let items = q.take(q.batch.max_export_batch_size);
+        let items = q.take(q.batch.max_export_batch_size, &counters.logs);
         if items.is_empty() {
             return;
         }
         let n = items.len() as u64;
-        counters.logs.queued.fetch_sub(n, Ordering::Relaxed);
         let records: Vec<_> = items.iter().map(|l| converter.convert(l)).collect();
         let refs: Vec<_> = records.iter().map(|r| (r, scope)).collect();
         let deadline = batch_deadline(timeout, limit);

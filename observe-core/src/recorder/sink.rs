@@ -23,7 +23,7 @@ const MAX_RECENT: usize = 1024;
 pub struct RecorderSink {
     recorder: FlightRecorder,
     target: Option<Box<dyn Promote>>,
-    recent: HashMap<TraceId, (PromotionReason, Instant)>,
+    recent: HashMap<TraceId, (PromotionReason, Instant), foldhash::fast::RandomState>,
 }
 
 impl fmt::Debug for RecorderSink {
@@ -49,7 +49,7 @@ impl RecorderSink {
         RecorderSink {
             recorder,
             target,
-            recent: HashMap::new(),
+            recent: HashMap::default(),
         }
     }
 

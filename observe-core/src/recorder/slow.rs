@@ -58,7 +58,7 @@ struct Key {
 
 pub(crate) struct SlowTracker {
     mode: SlowThreshold,
-    keys: HashMap<SpanName, Key>,
+    keys: HashMap<SpanName, Key, foldhash::fast::RandomState>,
     last_rotate: Instant,
     last_recompute: Instant,
     hist_bytes: usize,
@@ -85,7 +85,7 @@ impl SlowTracker {
         let now = Instant::now();
         SlowTracker {
             mode,
-            keys: HashMap::new(),
+            keys: HashMap::default(),
             last_rotate: now,
             last_recompute: now,
             hist_bytes,
