@@ -2,10 +2,11 @@
 //!
 //! Run with: `cargo bench -p observe-core --bench engine`
 //!
-//! - `span/*`: open and close a span (a child of a root, as in a request), a nested
-//!   pair, and a future polled several times, for observe's engine, `tracing` with a
-//!   `Registry`, `tracing` + `tracing-opentelemetry` (SDK with a no-op exporter), and
-//!   fastrace (sampled root, no-op reporter).
+//! - `span/*`: open and close a span (a child of a root, as in a request; also under
+//!   a root carrying a request context), a nested pair, and a future polled several
+//!   times, for observe's engine, `tracing` with a `Registry`, `tracing` +
+//!   `tracing-opentelemetry` (SDK with a no-op exporter), and fastrace (sampled root,
+//!   no-op reporter).
 //! - `log/*`: one `info!` with three fields inside a span, through observe (capture on
 //!   the calling thread; formatting and writing happen on observe's threads) versus
 //!   `tracing-subscriber`'s JSON formatter writing to `io::sink` on the calling thread.
@@ -97,6 +98,27 @@ fn spans(c: &mut Criterion) {
         g.bench_function("observe child", |b| {
             b.iter_custom(|n| {
                 in_roots(n, &mut root, &mut || {
+                    Span::new("child").in_scope(|| {
+                        black_box(1);
+                    })
+                })
+            })
+        });
+        // As in a served request: the root carries a request context (request id,
+        // user), which every child shares.
+        let mut request_root = |f: &mut dyn FnMut()| {
+            let ctx = observe_core::context::RequestContext::builder()
+                .request_id("req-42")
+                .user("u-7")
+                .build();
+            Span::builder("GET /orders/{id}")
+                .context(ctx)
+                .start()
+                .in_scope(f)
+        };
+        g.bench_function("observe child, in a request context", |b| {
+            b.iter_custom(|n| {
+                in_roots(n, &mut request_root, &mut || {
                     Span::new("child").in_scope(|| {
                         black_box(1);
                     })
