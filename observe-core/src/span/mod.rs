@@ -38,7 +38,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use data::{Callsite, Event, Link, SpanKind, SpanRecord, StatusCode};
-pub(crate) use data::{Extra, SpanData};
+pub(crate) use data::{ContextCell, Extra, SpanData};
 pub use future::{FutureExt, Instrumented, ScopedSpan};
 pub use value::{KeyValue, SpanName, Value};
 
@@ -402,10 +402,7 @@ fn child_of(
     callsite: Option<&'static Callsite>,
     start: Option<Tick>,
 ) -> SpanData {
-    let ctx = std::sync::OnceLock::new();
-    if let Some(c) = context.or_else(|| parent.ctx.get().cloned()) {
-        let _ = ctx.set(c);
-    }
+    let ctx = ContextCell::new(context.or_else(|| parent.ctx.get().cloned()));
     SpanData {
         trace_id: parent.trace_id,
         span_id: SpanId::random(),
@@ -468,10 +465,7 @@ fn root(
             )
         }
     };
-    let ctx = std::sync::OnceLock::new();
-    if let Some(c) = context {
-        let _ = ctx.set(c);
-    }
+    let ctx = ContextCell::new(context);
     Some(SpanData {
         trace_id,
         span_id: SpanId::random(),
@@ -497,10 +491,7 @@ fn root(
 pub(crate) fn current_context_carrier() -> Option<SpanData> {
     stack::with_current(|cur| {
         let p = cur?;
-        let ctx = std::sync::OnceLock::new();
-        if let Some(c) = p.ctx.get() {
-            let _ = ctx.set(c.clone());
-        }
+        let ctx = ContextCell::new(p.ctx.get().cloned());
         Some(SpanData {
             trace_id: p.trace_id,
             span_id: p.span_id,
