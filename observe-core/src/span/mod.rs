@@ -379,11 +379,18 @@ pub(crate) fn open(
     if !pipeline::any() {
         return None;
     }
+    if let Parent::Current = parent
+        && let Some(p) = stack::top()
+    {
+        // SAFETY: the innermost entered span of this thread is alive and in place
+        // while we run (its owner is further up this thread's call stack; see
+        // `stack::with_current`). Built here rather than in a closure, the new span
+        // goes straight into the return slot.
+        let p = unsafe { &*p };
+        return Some(child_of(p, name, kind, context, extra, callsite, start));
+    }
     match parent {
-        Parent::Current => stack::with_current(|cur| match cur {
-            Some(p) => Some(child_of(p, name, kind, context, extra, callsite, start)),
-            None => root(name, kind, None, context, extra, callsite, start),
-        }),
+        Parent::Current => root(name, kind, None, context, extra, callsite, start),
         Parent::Root => root(name, kind, None, context, extra, callsite, start),
         Parent::Remote(remote) if remote.is_valid() => {
             root(name, kind, Some(remote), context, extra, callsite, start)

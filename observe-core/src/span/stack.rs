@@ -86,11 +86,19 @@ pub(crate) fn forget(span: &SpanData) {
     });
 }
 
+/// The innermost entered span of this thread, as a pointer that is valid to
+/// dereference at once on this thread (see [`with_current`] for why). For callers
+/// that must not move values through a closure: a span opened inside one was built
+/// on the stack and copied out, and the copy stalled on store forwarding.
+#[inline]
+pub(crate) fn top() -> Option<*const SpanData> {
+    with_state(|s| s.stack.last().copied()).flatten()
+}
+
 /// Calls `f` with the innermost entered span of this thread, if any.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&SpanData>) -> R) -> R {
-    let top = with_state(|s| s.stack.last().copied()).flatten();
-    match top {
+    match top() {
         // SAFETY: an entry is on the stack only while its owner keeps the data alive
         // and in place (see the module docs); we are on the thread that entered it, so
         // its owner is still running further up this thread's call stack. The state
