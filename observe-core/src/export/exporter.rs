@@ -802,7 +802,39 @@ async fn serve<T>(
 }
 
 /// Exports what is queued, batch by batch, until the queue is empty or `limit`
-/// passes.
+/// passes: `prepare` turns a batch of queued items into what `send` exports and
+/// says how many records it holds; the counters follow each batch.
+#[allow(clippy::too_many_arguments)]
+async fn export_rounds<T, B>(
+    q: &Queue<T>,
+    c: &SignalCounters,
+    counters: &Counters,
+    signal: &str,
+    timeout: Duration,
+    limit: Option<Instant>,
+    mut prepare: impl FnMut(Vec<T>) -> (B, u64),
+    mut send: impl AsyncFnMut(B) -> opentelemetry_sdk::error::OTelSdkResult,
+) {
+    for _ in 0..rounds(&q.batch, limit) {
+        if limit.is_some_and(|l| Instant::now() >= l) {
+            return;
+        }
+        let items = q.take(q.batch.max_export_batch_size, c);
+        if items.is_empty() {
+            return;
+        }
+        let (batch, n) = prepare(items);
+        if n == 0 {
+            continue;
+        }
+        let deadline = batch_deadline(timeout, limit);
+        c.in_flight.fetch_add(n, Ordering::Relaxed);
+        let result = tokio::time::timeout_at(deadline.into(), send(batch)).await;
+        settle(c, counters, signal, n, result, timeout);
+    }
+}
+
+/// Spans, with the log records queued before them joined as their events.
 async fn export_spans<S: SpanExporter>(
     exporter: &S,
     q: &Queue<SpanItem>,
@@ -812,14 +844,7 @@ async fn export_spans<S: SpanExporter>(
     timeout: Duration,
     limit: Option<Instant>,
 ) {
-    for _ in 0..rounds(&q.batch, limit) {
-        if limit.is_some_and(|l| Instant::now() >= l) {
-            return;
-        }
-        let items = q.take(q.batch.max_export_batch_size, &counters.spans);
-        if items.is_empty() {
-            return;
-        }
+    let prepare = |items: Vec<SpanItem>| {
         let mut batch = Vec::with_capacity(items.len());
         for item in items {
             match item {
@@ -831,14 +856,11 @@ async fn export_spans<S: SpanExporter>(
             }
         }
         let n = batch.len() as u64;
-        if n == 0 {
-            continue;
-        }
-        let deadline = batch_deadline(timeout, limit);
-        counters.spans.in_flight.fetch_add(n, Ordering::Relaxed);
-        let result = tokio::time::timeout_at(deadline.into(), exporter.export(batch)).await;
-        settle(&counters.spans, counters, "traces", n, result, timeout);
-    }
+        (batch, n)
+    };
+    let send = async |batch| exporter.export(batch).await;
+    let c = &counters.spans;
+    export_rounds(q, c, counters, "traces", timeout, limit, prepare, send).await;
 }
 
 fn settle(
@@ -896,21 +918,15 @@ async fn export_logs<L: LogExporter>(
     timeout: Duration,
     limit: Option<Instant>,
 ) {
-    for _ in 0..rounds(&q.batch, limit) {
-        if limit.is_some_and(|l| Instant::now() >= l) {
-            return;
-        }
-        let items = q.take(q.batch.max_export_batch_size, &counters.logs);
-        if items.is_empty() {
-            return;
-        }
-        let n = items.len() as u64;
+    let prepare = |items: Vec<LogRecord>| {
         let records: Vec<_> = items.iter().map(|l| converter.convert(l)).collect();
+        let n = records.len() as u64;
+        (records, n)
+    };
+    let send = async |records: Vec<_>| {
         let refs: Vec<_> = records.iter().map(|r| (r, scope)).collect();
-        let deadline = batch_deadline(timeout, limit);
-        counters.logs.in_flight.fetch_add(n, Ordering::Relaxed);
-        let result =
-            tokio::time::timeout_at(deadline.into(), exporter.export(LogBatch::new(&refs))).await;
-        settle(&counters.logs, counters, "logs", n, result, timeout);
-    }
+        exporter.export(LogBatch::new(&refs)).await
+    };
+    let c = &counters.logs;
+    export_rounds(q, c, counters, "logs", timeout, limit, prepare, send).await;
 }
