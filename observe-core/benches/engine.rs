@@ -13,43 +13,15 @@
 //!
 //! Results and ratios: docs/BENCHMARKS.md.
 
-use std::future::Future;
+mod support;
+
 use std::hint::black_box;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use observe_core::span::Span;
+use support::{Yields, block_on};
 use tracing_subscriber::layer::SubscriberExt as _;
-
-/// A future that is pending `n` times before it completes.
-struct Yields(u32);
-
-impl Future for Yields {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            Poll::Ready(())
-        } else {
-            self.0 -= 1;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-/// Polls a future to completion on this thread (no runtime: only the span cost
-/// differs between the variants).
-fn drive<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
 
 fn observe_instance() -> observe_core::Observe {
     observe_core::Observe::builder()
@@ -135,7 +107,7 @@ fn spans(c: &mut Criterion) {
         g.bench_function("observe future, 4 polls", |b| {
             b.iter_custom(|n| {
                 in_roots(n, &mut root, &mut || {
-                    drive(observe_core::FutureExt::instrument(
+                    block_on(observe_core::FutureExt::instrument(
                         Yields(3),
                         Span::new("fut"),
                     ))
@@ -171,7 +143,7 @@ fn spans(c: &mut Criterion) {
             g.bench_function("tracing registry future, 4 polls", |b| {
                 b.iter_custom(|n| {
                     in_roots(n, &mut root, &mut || {
-                        drive(tracing::Instrument::instrument(
+                        block_on(tracing::Instrument::instrument(
                             Yields(3),
                             tracing::info_span!("fut"),
                         ))
@@ -231,7 +203,7 @@ fn spans(c: &mut Criterion) {
         g.bench_function("fastrace future, 4 polls", |b| {
             b.iter_custom(|n| {
                 in_roots(n, &mut root, &mut || {
-                    drive(fastrace::future::FutureExt::in_span(
+                    block_on(fastrace::future::FutureExt::in_span(
                         Yields(3),
                         fastrace::Span::enter_with_local_parent("fut"),
                     ))

@@ -28,13 +28,15 @@
 //! machine wall time mostly measures the other processes. The background thread's
 //! work is not counted, as the budget says.
 
+mod support;
+
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker};
+use std::pin::pin;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use support::{Yields, block_on};
 
 /// Child calls per root span in the `*_child` cases.
 const CHILDREN: u64 = 100;
@@ -91,22 +93,6 @@ fn consume(x: u64) {
     black_box(x);
 }
 
-/// Returns `Pending` (waking itself) `n` times, then `Ready`.
-struct Yields(u32);
-
-impl Future for Yields {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 == 0 {
-            Poll::Ready(())
-        } else {
-            self.0 -= 1;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
 async fn bare_async(x: u64, yields: u32) -> u64 {
     Yields(yields).await;
     black_box(x).wrapping_mul(3)
@@ -139,18 +125,6 @@ async fn instrumented_async(x: u64, yields: u32) -> u64 {
 async fn fast_async(x: u64, yields: u32) -> u64 {
     Yields(yields).await;
     black_box(x).wrapping_mul(3)
-}
-
-/// Polls `fut` in place until it is ready.
-#[inline(always)]
-fn block_on<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-    }
 }
 
 // ------------------------------------------------------------------ peers' setup
