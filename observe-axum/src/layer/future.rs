@@ -12,22 +12,14 @@ use pin_project_lite::pin_project;
 pin_project! {
     /// The response future of [`ObserveService`](super::ObserveService). Each poll
     /// enters the request's span; the response gets observe's headers; a panic in
-    /// the handler becomes a recorded 500.
+    /// the handler becomes a recorded 500. Dropped before the response is ready (the
+    /// client went away), its `Inbound` ends the request as cancelled.
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]
         kind: Kind<F>,
         inbound: Option<Inbound>,
         catch_panic: bool,
-    }
-
-    impl<F> PinnedDrop for ResponseFuture<F> {
-        fn drop(this: Pin<&mut Self>) {
-            // Dropped before the response was ready: the client went away.
-            if let Some(inbound) = this.project().inbound.take() {
-                inbound.cancel();
-            }
-        }
     }
 }
 

@@ -78,13 +78,9 @@ where
         };
         let inbound = Inbound::start(&self.options, &info);
         let inner = &mut self.inner;
-        let called = if inbound.span().is_enabled() {
-            inbound
-                .span()
-                .in_scope(|| catch_unwind(AssertUnwindSafe(|| inner.call(request))))
-        } else {
-            catch_unwind(AssertUnwindSafe(|| inner.call(request)))
-        };
+        let called = inbound
+            .span()
+            .in_scope(|| catch_unwind(AssertUnwindSafe(|| inner.call(request))));
         match called {
             Ok(future) => ResponseFuture::new(future, inbound, self.catch_panic),
             Err(payload) => {

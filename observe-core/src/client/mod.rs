@@ -289,7 +289,7 @@ impl Outgoing {
                 "observe.audience",
                 if internal { "internal" } else { "external" },
             );
-        if method_label == "_OTHER" {
+        if method_label == crate::metrics::names::OTHER {
             builder = builder.attribute("http.request.method_original", method.as_str().to_owned());
         }
         let span = builder.start();

@@ -216,10 +216,13 @@ impl Sender {
         request: ExportMetricsServiceRequest,
         deadline: Option<Instant>,
     ) -> Result<(), String> {
+        // Nothing recorded yet: the request always holds one resource and one scope,
+        // so it is the metrics inside that say whether there is anything to send.
         if request
             .resource_metrics
             .iter()
-            .all(|r| r.scope_metrics.is_empty())
+            .flat_map(|r| &r.scope_metrics)
+            .all(|s| s.metrics.is_empty())
         {
             return Ok(());
         }
@@ -299,5 +302,47 @@ impl Sender {
             .map_err(|_| "metrics: no answer from the collector within the timeout".to_owned())?
             .map(|_| ())
             .map_err(|e| format!("metrics: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::metrics::v1::{Metric, ResourceMetrics, ScopeMetrics};
+
+    use super::*;
+
+    fn request(metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![ResourceMetrics {
+                resource: Some(Resource::default()),
+                scope_metrics: vec![ScopeMetrics {
+                    scope: Some(proto_scope()),
+                    metrics,
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn an_empty_registry_sends_nothing() {
+        // Nothing listens on the port: only a request that is really sent fails.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let target = OtlpExport::http(format!("http://127.0.0.1:{port}/v1/metrics"));
+        let sender = Sender::new(target, Duration::from_secs(5));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        assert_eq!(rt.block_on(sender.send(request(Vec::new()), None)), Ok(()));
+        let one = Metric {
+            name: "jobs".into(),
+            ..Metric::default()
+        };
+        assert!(rt.block_on(sender.send(request(vec![one]), None)).is_err());
     }
 }

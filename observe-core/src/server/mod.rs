@@ -248,7 +248,7 @@ impl Inbound {
         let start = request.start.unwrap_or_else(Tick::now);
         let config = &pipeline.settings.config.propagation;
         let inbound_context = options.inbound_context.unwrap_or(config.inbound_context);
-        let extracted = propagation::extract(request.headers);
+        let mut extracted = propagation::extract(request.headers);
 
         // The tracer-bullet decision.
         let token = request
@@ -305,7 +305,7 @@ impl Inbound {
         // What the outgoing calls of this request pass on beyond the context.
         let mut cx = RequestContext::builder();
         if trusted {
-            cx = cx.trace_state(extracted.trace_state.clone());
+            cx = cx.trace_state(std::mem::take(&mut extracted.trace_state));
         }
         if let (Decision::TracerBullet, Some(t)) = (&decision, token)
             && let Ok(t) = std::str::from_utf8(t)
@@ -325,7 +325,7 @@ impl Inbound {
         let mut builder = Span::builder(name.clone())
             .kind(SpanKind::Server)
             .parent(parent)
-            .context(ctx.clone())
+            .context(ctx)
             .start_time(start)
             .attribute("http.request.method", method);
         if method == names::OTHER_METHOD {
@@ -540,7 +540,7 @@ impl Inbound {
             route.unwrap_or(""),
             state.method,
             status,
-            metrics_request_type(state.request_type),
+            state.request_type,
         )
         .record_with_exemplar(
             u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
@@ -578,13 +578,6 @@ pub const TRACER_BULLET_DENIED: &str = "observe.tracer_bullet.denied";
 /// labelled `header`.
 pub const PROPAGATION_REJECTED: &str = "observe.propagation.rejected";
 
-pub(crate) fn metrics_request_type(t: RequestType) -> crate::metrics::RequestType {
-    match t {
-        RequestType::TracerBullet => crate::metrics::RequestType::TracerBullet,
-        _ => crate::metrics::RequestType::Standard,
-    }
-}
-
 fn access_log(level: Level, state: &State, route: Option<&str>, status: u16, elapsed: Duration) {
     let method = state.method;
     let route = route.unwrap_or(crate::server::UNMATCHED_ROUTE);
@@ -612,7 +605,7 @@ fn access_log(level: Level, state: &State, route: Option<&str>, status: u16, ela
 }
 
 /// The route label of requests that matched no route.
-pub const UNMATCHED_ROUTE: &str = "unmatched";
+pub const UNMATCHED_ROUTE: &str = crate::metrics::names::UNMATCHED_ROUTE;
 
 fn header_value(s: &str) -> HeaderValue {
     // Formatted by observe: visible ASCII only.

@@ -25,7 +25,7 @@ pub(crate) fn method_label(method: &http::Method) -> (&'static str, usize) {
 }
 
 /// `http.request.method` for a method outside the nine HTTP defines.
-pub(crate) const OTHER_METHOD: &str = "_OTHER";
+pub(crate) const OTHER_METHOD: &str = crate::metrics::names::OTHER;
 
 const METHODS: usize = 10;
 /// What the span name says for `_OTHER` (the OpenTelemetry convention).
