@@ -62,6 +62,9 @@ pub(crate) struct SlowTracker {
     last_rotate: Instant,
     last_recompute: Instant,
     hist_bytes: usize,
+    /// The heap of the shared names among `keys`, kept as they come and go:
+    /// `heap_bytes` is asked for on every record the recorder stores.
+    name_bytes: usize,
 }
 
 impl std::fmt::Debug for SlowTracker {
@@ -89,6 +92,7 @@ impl SlowTracker {
             last_rotate: now,
             last_recompute: now,
             hist_bytes,
+            name_bytes: 0,
         }
     }
 
@@ -113,6 +117,7 @@ impl SlowTracker {
             let (Some(current), Some(previous)) = (histogram(), histogram()) else {
                 return;
             };
+            self.name_bytes += name_heap(name);
             self.keys.insert(
                 name.clone(),
                 Key {
@@ -164,6 +169,7 @@ impl SlowTracker {
         if rotate {
             self.keys
                 .retain(|_, k| k.current.len() + k.previous.len() > 0);
+            self.name_bytes = self.keys.keys().map(name_heap).sum();
         }
     }
 
@@ -171,14 +177,15 @@ impl SlowTracker {
     pub(crate) fn heap_bytes(&self) -> usize {
         size::hash_map(self.keys.capacity(), size_of::<(SpanName, Key)>())
             + self.keys.len() * 2 * self.hist_bytes
-            + self
-                .keys
-                .keys()
-                .map(|n| match n {
-                    SpanName::Shared(s) => 2 * size_of::<usize>() + s.len(),
-                    SpanName::Static(_) => 0,
-                })
-                .sum::<usize>()
+            + self.name_bytes
+    }
+}
+
+/// The heap a tracked name holds (a shared name's `Arc<str>` allocation).
+fn name_heap(name: &SpanName) -> usize {
+    match name {
+        SpanName::Shared(s) => 2 * size_of::<usize>() + s.len(),
+        SpanName::Static(_) => 0,
     }
 }
 
@@ -228,5 +235,26 @@ mod tests {
         }
         assert_eq!(t.keys.len(), MAX_KEYS);
         assert!(t.heap_bytes() > MAX_KEYS * 2 * 1000);
+    }
+
+    #[test]
+    fn the_names_heap_is_kept_as_names_come_and_go() {
+        let mut t = SlowTracker::new(SlowThreshold::default());
+        let recomputed = |t: &SlowTracker| t.keys.keys().map(name_heap).sum::<usize>();
+        for i in 0..10 {
+            t.record(
+                &SpanName::from(format!("GET /route/{i}")),
+                Duration::from_millis(1),
+            );
+        }
+        t.record(&SpanName::Static("static"), Duration::from_millis(1));
+        assert!(t.name_bytes > 0);
+        assert_eq!(t.name_bytes, recomputed(&t));
+        // Two windows without a sample: every name is forgotten.
+        let start = Instant::now();
+        t.tick(start + WINDOW + RECOMPUTE);
+        t.tick(start + 2 * WINDOW + 2 * RECOMPUTE);
+        assert!(t.keys.is_empty());
+        assert_eq!(t.name_bytes, 0);
     }
 }
