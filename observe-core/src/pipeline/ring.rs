@@ -34,9 +34,14 @@ pub(crate) fn push_span(
     pipeline: &'static Pipeline,
     data: &mut crate::span::SpanData,
     end: crate::clock::Tick,
+    status: crate::span::StatusCode,
+    request_type: crate::context::RequestType,
 ) {
-    let pushed =
-        stack::with_state(|s| push_in(s, pipeline, || Record::Span(data.take_record(end))));
+    let pushed = stack::with_state(|s| {
+        push_in(s, pipeline, || {
+            Record::Span(data.take_record(end, status, request_type))
+        })
+    });
     if pushed.is_none() {
         pipeline.count_dropped_span();
     }

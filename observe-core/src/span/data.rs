@@ -300,8 +300,14 @@ impl SpanData {
 
     /// Builds the record of this span, taking what it owns (name, extra parts) and
     /// leaving the rest to be dropped where it lives: no copy of the whole span.
+    /// `status` and `request_type` are its own, read once by the caller.
     #[inline(always)]
-    pub(crate) fn take_record(&mut self, end: Tick) -> SpanRecord {
+    pub(crate) fn take_record(
+        &mut self,
+        end: Tick,
+        status: StatusCode,
+        request_type: RequestType,
+    ) -> SpanRecord {
         let extra = self
             .extra
             .get_mut()
@@ -315,8 +321,8 @@ impl SpanData {
             kind: self.kind,
             parent_remote: self.parent_remote,
             local_root: self.local_root,
-            request_type: self.request_type(),
-            status: self.status(),
+            request_type,
+            status,
             name: std::mem::replace(&mut self.name, SpanName::Static("")),
             callsite: self.callsite,
             start: self.start,

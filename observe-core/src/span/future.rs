@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::data::SpanData;
-use super::{Entered, Span, finish, stack};
+use super::{Entered, Span, finish_in_place, stack};
 use crate::clock::Tick;
 
 pin_project! {
@@ -29,13 +29,13 @@ pin_project! {
     impl<F> PinnedDrop for Instrumented<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(d) = this.span.data.take() {
+            if let Some(d) = this.span.data.as_ref() {
                 // Not entered: `poll` leaves the stack as it found it, even when
                 // unwinding.
                 if !d.context_only {
                     d.set_attribute(super::KeyValue::new("observe.cancelled", true));
                 }
-                finish(d, Tick::now());
+                finish_in_place(&mut this.span.data, Tick::now());
             }
         }
     }
@@ -70,16 +70,14 @@ impl<F: Future> Future for Instrumented<F> {
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(out)) => {
-                if let Some(d) = this.span.data.take() {
-                    finish(d, Tick::now());
-                }
+                finish_in_place(&mut this.span.data, Tick::now());
                 Poll::Ready(out)
             }
             Err(payload) => {
-                if let Some(d) = this.span.data.take() {
-                    record_panic(&d, payload.as_ref());
-                    finish(d, Tick::now());
+                if let Some(d) = this.span.data.as_ref() {
+                    record_panic(d, payload.as_ref());
                 }
+                finish_in_place(&mut this.span.data, Tick::now());
                 resume_unwind(payload)
             }
         }

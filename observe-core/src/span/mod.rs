@@ -537,17 +537,19 @@ pub(crate) fn finish_in_place(slot: &mut Option<SpanData>, end: Tick) {
         *slot = None;
         return;
     }
+    // Read once for the histogram and the record.
+    let (status, request_type) = (data.status(), data.request_type());
     // Latency is recorded whatever the level: metrics do not depend on verbosity.
     if let Some(cs) = data.callsite {
-        let is_error = data.status() == StatusCode::Error;
+        let is_error = status == StatusCode::Error;
         cs.metrics
-            .histogram(is_error, data.request_type())
+            .histogram(is_error, request_type)
             .record_with_exemplar(data.start.nanos_until(end), data.trace_id, is_error);
     }
     if !data.filtered {
         // Inside another span on this thread the record waits in the staging buffer;
         // leaving the outermost span flushes it.
-        crate::pipeline::ring::push_span(data.pipeline, data, end);
+        crate::pipeline::ring::push_span(data.pipeline, data, end, status, request_type);
     }
     *slot = None;
 }
