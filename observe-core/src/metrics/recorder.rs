@@ -227,6 +227,11 @@ impl Recorder {
     /// so each fold period (a second with the background tick) offers its own
     /// slowest and first error; the window slice keeps the slowest of them.
     pub(crate) fn take_exemplars(&self) -> ExemplarSlot {
+        // Nothing offered since the last call (every offer raises the floor or takes
+        // the error): no lock. An offer racing with this is taken next time.
+        if self.exemplar_floor.load(Relaxed) == 0 && !self.error_taken.load(Relaxed) {
+            return ExemplarSlot::default();
+        }
         let mut slot = lock(&self.exemplars);
         let taken = std::mem::take(&mut *slot);
         self.exemplar_floor.store(0, Relaxed);
