@@ -411,15 +411,6 @@ pub fn field_value<T: FieldValue + ?Sized>(v: &T) -> Value {
     v.field_value()
 }
 
-/// Whether `key` names a sensitive field for the pipeline `span` records into
-/// (its value is then replaced by `[REDACTED]`, even when asked for; [`record`]
-/// checks it).
-pub fn is_sensitive(span: &Span, key: &str) -> bool {
-    span.data
-        .as_ref()
-        .is_some_and(|d| d.pipeline.settings.redact.is_sensitive(key))
-}
-
 /// A value formatted with `Display` (the `%` sigil).
 pub fn display<T: fmt::Display + ?Sized>(v: &T) -> Value {
     Value::Str(Cow::Owned(v.to_string()))
@@ -428,17 +419,6 @@ pub fn display<T: fmt::Display + ?Sized>(v: &T) -> Value {
 /// A value formatted with `Debug` (the `?` sigil).
 pub fn debug<T: fmt::Debug + ?Sized>(v: &T) -> Value {
     Value::Str(Cow::Owned(format!("{v:?}")))
-}
-
-/// A value converted with `Into<Value>` (no sigil).
-pub fn value<T: Into<Value>>(v: T) -> Value {
-    v.into()
-}
-
-/// Whether the current request is a tracer bullet.
-#[inline]
-pub fn is_tracer_bullet() -> bool {
-    crate::context::is_tracer_bullet()
 }
 
 /// Records that a side effect was skipped because the request is a tracer bullet.
@@ -450,12 +430,4 @@ pub fn side_effect_skipped(span: &Span, function: &'static str) {
             attributes: vec![KeyValue::new("code.function", function)],
         });
     }
-}
-
-/// Records that a side effect was skipped, on the current span.
-pub fn side_effect_skipped_current(function: &'static str) {
-    crate::span::add_event(
-        "side_effect.skipped",
-        vec![KeyValue::new("code.function", function)],
-    );
 }

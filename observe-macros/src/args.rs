@@ -19,14 +19,6 @@ const LEVELS: &str = "\"trace\", \"debug\", \"info\", \"warn\" or \"error\"";
 const KINDS: &str = "\"internal\", \"server\", \"client\", \"producer\" or \"consumer\"";
 
 mod kw {
-    syn::custom_keyword!(name);
-    syn::custom_keyword!(level);
-    syn::custom_keyword!(kind);
-    syn::custom_keyword!(fields);
-    syn::custom_keyword!(args);
-    syn::custom_keyword!(err);
-    syn::custom_keyword!(ret);
-    syn::custom_keyword!(side_effect);
     syn::custom_keyword!(Debug);
     syn::custom_keyword!(Display);
 }
