@@ -179,9 +179,9 @@ fn host_and_port(uri: &http::Uri, headers: &HeaderMap) -> Option<(String, u16)> 
     ))
 }
 
-/// The baggage of a request context: observe's keys and the other members.
-fn baggage_of(ctx: &RequestContext) -> Baggage {
-    let state = ctx.snapshot();
+/// The baggage of a request context (its `state`, read once by the caller):
+/// observe's keys and the other members.
+fn baggage_of(ctx: &RequestContext, state: &crate::context::ContextState) -> Baggage {
     let mut baggage = Baggage::new();
     // Values that do not fit (over the W3C limits) are dropped, never sent broken.
     for (key, value) in &state.baggage {
@@ -313,8 +313,8 @@ impl Outgoing {
             let trace_state = ctx.map_or(&empty_state, |c| c.trace_state());
             let (baggage, request_id, token) = match (audience, ctx) {
                 (Audience::Internal, Some(ctx)) => {
-                    let request_id = ctx
-                        .snapshot()
+                    let state = ctx.snapshot();
+                    let request_id = state
                         .request_id
                         .as_deref()
                         .and_then(|id| RequestId::parse(id.as_bytes()).ok());
@@ -326,7 +326,7 @@ impl Outgoing {
                     } else {
                         None
                     };
-                    (baggage_of(ctx), request_id, token)
+                    (baggage_of(ctx, &state), request_id, token)
                 }
                 _ => (Baggage::new(), None, None),
             };
@@ -462,7 +462,7 @@ mod tests {
             .account("acme")
             .flag("beta", "on")
             .build();
-        let b = baggage_of(&ctx);
+        let b = baggage_of(&ctx, &ctx.snapshot());
         assert_eq!(b.get(keys::USER_ID), Some("u 1"));
         assert_eq!(b.get(keys::ACCOUNT_ID), Some("acme"));
         assert_eq!(b.get("observe.flag.beta"), Some("on"));
