@@ -782,3 +782,8 @@ mod tests {
         );
     }
 }
+
+/// The tracer-bullet guide, compiled only for doctests so that its examples run.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/tracer-bullet.md")]
+struct TracerBulletGuide;

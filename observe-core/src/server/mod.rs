@@ -20,7 +20,7 @@
 //! - extracts `traceparent`, `tracestate`, `baggage` and `x-request-id` (W3C rules;
 //!   a request id is generated when absent);
 //! - decides whether the caller is trusted, by its address
-//!   ([`TrustedCallers`](crate::config::TrustedCallers), `OBSERVE_TRUSTED_CALLERS`):
+//!   ([`TrustedCallers`], `OBSERVE_TRUSTED_CALLERS`):
 //!   the trace continues from anyone (or restarts with a link for untrusted
 //!   callers, [`InboundContext::Restart`]), identity (user, account, flags) and the
 //!   other baggage members are believed only from trusted callers, and an
