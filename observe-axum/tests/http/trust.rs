@@ -155,3 +155,42 @@ async fn an_untrusted_callers_sampled_flag_is_honoured_at_a_bounded_rate() {
         "{sampled} of {FLOOD} sampled in {elapsed:.2}s: at most {bound}"
     );
 }
+
+/// Sends `n` requests with a fresh sampled `traceparent` each; returns how many of
+/// their spans were sampled.
+async fn flood(h: &Harness, base: &str, n: usize) -> usize {
+    for _ in 0..n {
+        let response = client()
+            .get(format!("{base}/hello"))
+            .header("traceparent", sampled_traceparent())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    h.spans().iter().filter(|s| s.is_sampled()).count()
+}
+
+#[tokio::test]
+async fn a_trusted_callers_sampled_flag_is_always_honoured() {
+    let h = Harness::with(|b| trust_loopback(b).sampler(Sampler::ParentBasedTraceIdRatio(0.0)));
+    let base = spawn(hello()).await;
+    assert_eq!(flood(&h, &base, 50).await, 50);
+}
+
+#[tokio::test]
+async fn a_budget_of_zero_lets_the_local_sampler_decide_every_time() {
+    let h = Harness::with(|b| {
+        b.sampler(Sampler::ParentBasedTraceIdRatio(0.0))
+            .untrusted_sampled_per_second(0)
+    });
+    let base = spawn(hello()).await;
+    assert_eq!(flood(&h, &base, 20).await, 0);
+    let span = &h.spans()[0];
+    assert_eq!(
+        attr(span, "observe.sampling.untrusted_limited").as_deref(),
+        Some("true")
+    );
+    // The trace still continues: only the sampling decision is local.
+    assert!(span.parent_is_remote());
+}

@@ -394,7 +394,8 @@ impl Inbound {
     /// Phase 3: opens the server span with the admission's parent (or link), its
     /// request context (phase 2, built here if the adapter did not), the refusal or
     /// tracer-bullet attributes, and logs and counts what the admission decided
-    /// (a refusal at `WARN`, ignored baggage and rejected headers at `DEBUG`).
+    /// (a refusal at `WARN`; a stripped marker, ignored baggage and rejected headers
+    /// at `DEBUG`).
     pub fn open(options: &ServerOptions, mut admission: Admission, span: ServerSpan) -> Inbound {
         let Some(pipeline) = Pipeline::current().filter(|_| admission.enabled) else {
             return Inbound::disabled();
@@ -650,8 +651,9 @@ fn log_admission(admission: &Admission, span: &Span) {
     }
     if let Some(reason) = admission.stripped {
         crate::metrics::counter(TRACER_BULLET_STRIPPED, &[("reason", reason.as_str())]).inc();
+        // Expected traffic on the edge that opted in: the counter is the signal.
         span.in_scope(|| {
-            tracing::warn!(
+            tracing::debug!(
                 target: "observe::tracer_bullet",
                 reason = reason.as_str(),
                 "tracer-bullet marker removed, served as a standard request (OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER=strip): {reason}"
