@@ -582,6 +582,27 @@ mod tests {
     }
 
     #[test]
+    fn only_observe_decides_the_token_header() {
+        let _capture = crate::testing::capture();
+        let uri: http::Uri = "http://orders.internal/x".parse().unwrap();
+        let options = ClientOptions::new()
+            .internal_hosts(["orders.internal"])
+            .unwrap();
+        // An application relaying its inbound headers: a standard request.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            propagation::OBSERVE_TRACER_BULLET,
+            http::HeaderValue::from_static("v1.1.forged"),
+        );
+        let request = Span::new("request");
+        let outgoing = request
+            .in_scope(|| Outgoing::start(&options, &http::Method::GET, &uri, &mut headers))
+            .unwrap();
+        assert!(!headers.contains_key(propagation::OBSERVE_TRACER_BULLET));
+        outgoing.finish(200, &HeaderMap::new());
+    }
+
+    #[test]
     fn baggage_carries_observe_keys_and_other_members() {
         let ctx = RequestContext::builder()
             .user("u 1")
