@@ -79,7 +79,10 @@ type Signal = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 ///    respected);
 /// 2. adds [`layer()`](crate::layer()) to every route of `router`;
 /// 3. starts the admin listener ([`admin_routes`](crate::admin_routes)) on
-///    `OBSERVE_ADMIN_ADDR` (default `127.0.0.1:9464`, `off` for none);
+///    `OBSERVE_ADMIN_ADDR` (default `127.0.0.1:9464`, `off` for none), which logs a
+///    warning when that address is not a loopback one and refuses (421) requests
+///    whose `Host` is not `localhost`, a loopback address or its own address (a
+///    defence against DNS rebinding);
 /// 4. serves until SIGINT or SIGTERM (or the signal given to
 ///    [`with_graceful_shutdown`](Serve::with_graceful_shutdown)), lets in-flight
 ///    requests finish, then flushes telemetry within `OBSERVE_SHUTDOWN_TIMEOUT`.
@@ -244,14 +247,31 @@ impl Serve {
         };
         let (stop_tx, stop_rx) = watch::channel(false);
         let admin_task = admin.map(|admin| {
-            if let Ok(addr) = admin.local_addr() {
+            let local = admin.local_addr().ok();
+            if let Some(addr) = local {
                 tracing::info!(
                     target: "observe::admin",
                     "observe admin listening: http://{addr}/metrics"
                 );
+                if !addr.ip().to_canonical().is_loopback() {
+                    tracing::warn!(
+                        target: "observe::admin",
+                        "the observe admin listener is bound to {addr}, reachable from other \
+                         machines: /metrics and /observe show the service's internals; bind it \
+                         to a loopback address (OBSERVE_ADMIN_ADDR=127.0.0.1:9464), or mount \
+                         admin_routes() behind your own authentication"
+                    );
+                }
             }
             let mut stop = stop_rx.clone();
-            let app = crate::admin::admin_routes();
+            let app = match local {
+                Some(local) => crate::admin::admin_listener_routes(local),
+                // Without its address, only localhost and loopback addresses pass.
+                None => crate::admin::admin_listener_routes(SocketAddr::from((
+                    std::net::Ipv4Addr::LOCALHOST,
+                    0,
+                ))),
+            };
             tokio::spawn(async move {
                 axum::serve(admin, app)
                     .with_graceful_shutdown(async move {

@@ -7,9 +7,18 @@
 //!
 //! | policy | the request is a tracer bullet when |
 //! | --- | --- |
-//! | [`Deny`](TracerBulletPolicy::Deny) (default) | never: an attempt is logged, counted and served as a standard request |
-//! | [`Trusted`](TracerBulletPolicy::Trusted) | its baggage says `observe.request_type=tracer_bullet` (internal services behind a gateway that strips it) |
+//! | [`Deny`](TracerBulletPolicy::Deny) (default) | never |
+//! | [`Trusted`](TracerBulletPolicy::Trusted) | its baggage says `observe.request_type=tracer_bullet` and the caller is trusted (`OBSERVE_TRUSTED_CALLERS`), or it carries a token this service verifies with its key |
 //! | [`Signed`](TracerBulletPolicy::Signed) | it carries a valid `observe-tracer-bullet` token for its trace id, signed with the shared key and not older than the max age |
+//!
+//! **Fail closed**: a request marked as a tracer bullet (the baggage member or the
+//! token header) that the policy does not accept is *refused*
+//! ([`Decision::Refused`], with a [`DenyReason`] whose [`as_str`](DenyReason::as_str)
+//! is machine-readable): the server adapters answer it without running the
+//! application (HTTP 403 with `observe-tracer-bullet-refused: <reason>`), log it at
+//! `WARN` and count it. It is never served as a standard request (that would write)
+//! and never gets a dry run (a dry run that answers like the real thing would let
+//! anyone test stolen data without leaving a trace).
 //!
 //! The token is `v1.<unix_secs>.<hex HMAC-SHA256(key, trace_id + "." + unix_secs)>`,
 //! where `trace_id` is the 32 lowercase hex digits of the request's `traceparent`.
@@ -41,6 +50,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hmac::{KeyInit as _, Mac as _};
 
 use crate::config::{PropagationConfig, TracerBulletKey, TracerBulletPolicy};
+pub use crate::context::TracerBulletOrigin;
 use crate::ids::TraceId;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -161,7 +171,9 @@ fn hex_digit(b: u8) -> Option<u8> {
 
 /// Checks a token for `trace_id` at time `now` (Unix seconds): well formed, not
 /// older than `max_age`, not dated more than [`MAX_CLOCK_SKEW`] ahead, and signed
-/// with `key` (compared in constant time). Never panics, whatever the bytes.
+/// with `key` (compared in constant time). Never panics, whatever the bytes; a
+/// token longer than [`TOKEN_MAX_LEN`] is rejected before any other work, so the
+/// cost is bounded whatever is sent.
 ///
 /// # Errors
 /// What was wrong, as a [`TokenError`].
@@ -172,10 +184,12 @@ pub fn verify(
     now: u64,
     max_age: Duration,
 ) -> Result<(), TokenError> {
-    let token = crate::propagation::trim_ows(token);
+    // Before anything reads the bytes: the work is bounded by the format, not by
+    // what was sent (a header value carries no surrounding whitespace anyway).
     if token.len() > TOKEN_MAX_LEN {
         return Err(TokenError::Malformed("too long"));
     }
+    let token = crate::propagation::trim_ows(token);
     let mut parts = token.split(|&b| b == b'.');
     let (Some(version), Some(secs), Some(tag), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -227,25 +241,41 @@ pub fn verify(
 pub enum DenyReason {
     /// The policy is [`Deny`](TracerBulletPolicy::Deny).
     PolicyDeny,
+    /// The policy is [`Trusted`](TracerBulletPolicy::Trusted) and the caller is not
+    /// one of the trusted callers.
+    UntrustedCaller,
+    /// The policy is [`Trusted`](TracerBulletPolicy::Trusted), the request has a
+    /// token but no baggage marker, and this service has no key to verify the token
+    /// with: a token header alone is never taken unverified.
+    UnverifiedToken,
     /// The policy is [`Signed`](TracerBulletPolicy::Signed) and the request has no
     /// token.
     MissingToken,
-    /// The policy is [`Signed`](TracerBulletPolicy::Signed) and the request has no
-    /// valid `traceparent` to check the token against.
+    /// A token must be verified and the request has no valid `traceparent` to check
+    /// it against.
     NoTraceId,
     /// The token was rejected.
     Token(TokenError),
 }
 
 impl DenyReason {
-    /// A short label for counters and logs (`policy_deny`, `missing_token`,
-    /// `no_trace_id`, `bad_token`).
+    /// A short, stable label for the refusal header, counters and logs:
+    /// `policy_deny`, `untrusted_caller`, `unverified_token`, `missing_token`,
+    /// `no_trace_id`, and for a rejected token `malformed_token`,
+    /// `unsupported_version`, `expired`, `not_yet_valid` or `bad_signature` (a
+    /// forged token, or a valid one replayed on another trace).
     pub fn as_str(&self) -> &'static str {
         match self {
             DenyReason::PolicyDeny => "policy_deny",
+            DenyReason::UntrustedCaller => "untrusted_caller",
+            DenyReason::UnverifiedToken => "unverified_token",
             DenyReason::MissingToken => "missing_token",
             DenyReason::NoTraceId => "no_trace_id",
-            DenyReason::Token(_) => "bad_token",
+            DenyReason::Token(TokenError::Malformed(_)) => "malformed_token",
+            DenyReason::Token(TokenError::UnsupportedVersion) => "unsupported_version",
+            DenyReason::Token(TokenError::Expired { .. }) => "expired",
+            DenyReason::Token(TokenError::FromTheFuture { .. }) => "not_yet_valid",
+            DenyReason::Token(TokenError::BadSignature) => "bad_signature",
         }
     }
 }
@@ -256,11 +286,17 @@ impl fmt::Display for DenyReason {
             DenyReason::PolicyDeny => f.write_str(
                 "the tracer-bullet policy is deny (OBSERVE_TRACER_BULLET_POLICY=trusted or signed honours them)",
             ),
+            DenyReason::UntrustedCaller => f.write_str(
+                "the tracer-bullet policy is trusted and the caller is not trusted (OBSERVE_TRUSTED_CALLERS)",
+            ),
+            DenyReason::UnverifiedToken => f.write_str(
+                "the tracer-bullet policy is trusted and the request has a token but no marker, which this service has no key to verify",
+            ),
             DenyReason::MissingToken => f.write_str(
                 "the tracer-bullet policy is signed and the request has no observe-tracer-bullet token",
             ),
             DenyReason::NoTraceId => f.write_str(
-                "the tracer-bullet policy is signed and the request has no valid traceparent to check the token against",
+                "the request has no valid traceparent to check its tracer-bullet token against",
             ),
             DenyReason::Token(e) => e.fmt(f),
         }
@@ -272,11 +308,13 @@ impl fmt::Display for DenyReason {
 pub enum Decision {
     /// The request did not ask to be a tracer bullet.
     Standard,
-    /// The request is a tracer bullet.
-    TracerBullet,
-    /// The request asked and was refused: serve it as a standard request, and log
-    /// and count the attempt.
-    Denied(DenyReason),
+    /// The request is a tracer bullet, honoured as
+    /// [`Verified`](TracerBulletOrigin::Verified) (a valid token) or
+    /// [`Relayed`](TracerBulletOrigin::Relayed) (a trusted caller's marker).
+    TracerBullet(TracerBulletOrigin),
+    /// The request asked and is refused: fail closed (see the [module
+    /// docs](self)).
+    Refused(DenyReason),
 }
 
 /// What an inbound request says about the tracer-bullet mode.
@@ -288,6 +326,8 @@ pub struct Attempt<'a> {
     pub token: Option<&'a [u8]>,
     /// The trace id of the inbound `traceparent`, when valid.
     pub trace_id: Option<TraceId>,
+    /// The caller is one of the trusted callers (`OBSERVE_TRUSTED_CALLERS`).
+    pub trusted_caller: bool,
 }
 
 /// The inbound tracer-bullet policy of a service, from its configuration.
@@ -300,7 +340,7 @@ pub struct Attempt<'a> {
 /// let policy = InboundPolicy::from_config(&config.propagation);
 /// assert_eq!(policy.policy(), TracerBulletPolicy::Deny);
 /// let attempt = Attempt { baggage_says_so: true, ..Attempt::default() };
-/// assert_eq!(policy.decide(&attempt, 0), Decision::Denied(DenyReason::PolicyDeny));
+/// assert_eq!(policy.decide(&attempt, 0), Decision::Refused(DenyReason::PolicyDeny));
 /// # Ok::<(), observe_core::config::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,7 +376,7 @@ impl InboundPolicy {
         InboundPolicy::default()
     }
 
-    /// Honour the baggage's request type.
+    /// Honour the baggage's request type from trusted callers.
     pub fn trusted() -> Self {
         InboundPolicy {
             policy: TracerBulletPolicy::Trusted,
@@ -358,9 +398,22 @@ impl InboundPolicy {
         self.policy
     }
 
-    /// The key, when the policy is signed.
+    /// The same policy, verifying tokens with `key` (for
+    /// [`Trusted`](TracerBulletPolicy::Trusted), a token header alone is honoured
+    /// only when it verifies).
+    pub fn with_key(mut self, key: TracerBulletKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The key that verifies tokens, if any.
     pub fn key(&self) -> Option<&TracerBulletKey> {
         self.key.as_ref()
+    }
+
+    /// How old a token may be.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
     }
 
     /// Decides for one request at time `now` (Unix seconds). Refusals are counted
@@ -381,24 +434,40 @@ pub(crate) fn decide_with(
     if !attempt.baggage_says_so && attempt.token.is_none() {
         return Decision::Standard;
     }
-    let decision = match policy {
-        TracerBulletPolicy::Deny => Decision::Denied(DenyReason::PolicyDeny),
-        TracerBulletPolicy::Trusted => Decision::TracerBullet,
-        TracerBulletPolicy::Signed => match (key, attempt.token, attempt.trace_id) {
-            // The configuration guarantees a key with the signed policy; without
-            // one nothing can be verified.
-            (None, _, _) => Decision::Denied(DenyReason::Token(TokenError::BadSignature)),
-            (_, None, _) => Decision::Denied(DenyReason::MissingToken),
-            (_, _, None) => Decision::Denied(DenyReason::NoTraceId),
-            (Some(key), Some(token), Some(trace)) => {
-                match verify(key, token, trace, now, max_age) {
-                    Ok(()) => Decision::TracerBullet,
-                    Err(e) => Decision::Denied(DenyReason::Token(e)),
-                }
-            }
+    let verified = |key: &TracerBulletKey, token: &[u8]| match attempt.trace_id {
+        None => Decision::Refused(DenyReason::NoTraceId),
+        Some(trace) => match verify(key, token, trace, now, max_age) {
+            Ok(()) => Decision::TracerBullet(TracerBulletOrigin::Verified),
+            Err(e) => Decision::Refused(DenyReason::Token(e)),
         },
     };
-    if let Decision::Denied(_) = decision {
+    let decision = match policy {
+        TracerBulletPolicy::Deny => Decision::Refused(DenyReason::PolicyDeny),
+        TracerBulletPolicy::Trusted if !attempt.trusted_caller => {
+            Decision::Refused(DenyReason::UntrustedCaller)
+        }
+        TracerBulletPolicy::Trusted => match (key, attempt.token) {
+            // A token this service can check makes it a verified bullet, which it
+            // may vouch for downstream.
+            (Some(key), Some(token)) => match verified(key, token) {
+                Decision::Refused(_) if attempt.baggage_says_so => {
+                    Decision::TracerBullet(TracerBulletOrigin::Relayed)
+                }
+                decision => decision,
+            },
+            _ if attempt.baggage_says_so => Decision::TracerBullet(TracerBulletOrigin::Relayed),
+            // A token header alone is never taken unverified.
+            _ => Decision::Refused(DenyReason::UnverifiedToken),
+        },
+        TracerBulletPolicy::Signed => match (key, attempt.token) {
+            // The configuration guarantees a key with the signed policy; without
+            // one nothing can be verified.
+            (None, _) => Decision::Refused(DenyReason::Token(TokenError::BadSignature)),
+            (_, None) => Decision::Refused(DenyReason::MissingToken),
+            (Some(key), Some(token)) => verified(key, token),
+        },
+    };
+    if let Decision::Refused(_) = decision {
         DENIED.fetch_add(1, Ordering::Relaxed);
     }
     decision
@@ -406,7 +475,8 @@ pub(crate) fn decide_with(
 
 static DENIED: AtomicU64 = AtomicU64::new(0);
 
-/// How many inbound tracer-bullet attempts this process has refused so far.
+/// How many inbound tracer-bullet attempts this process has not honoured so far
+/// (refused, or served as standard requests by an edge that opted into it).
 pub fn denied_attempts() -> u64 {
     DENIED.load(Ordering::Relaxed)
 }
@@ -557,11 +627,11 @@ mod tests {
             baggage_says_so: true,
             token: None,
             trace_id: Some(trace()),
+            trusted_caller: false,
         };
         let signed = Attempt {
-            baggage_says_so: true,
             token: Some(token.as_bytes()),
-            trace_id: Some(trace()),
+            ..asked
         };
         let before = denied_attempts();
         assert_eq!(
@@ -570,17 +640,16 @@ mod tests {
         );
         assert_eq!(
             InboundPolicy::deny().decide(&signed, 1000),
-            Decision::Denied(DenyReason::PolicyDeny)
-        );
-        assert_eq!(
-            InboundPolicy::trusted().decide(&asked, 1000),
-            Decision::TracerBullet
+            Decision::Refused(DenyReason::PolicyDeny)
         );
         let policy = InboundPolicy::signed(key(), MAX_AGE);
-        assert_eq!(policy.decide(&signed, 1000), Decision::TracerBullet);
+        assert_eq!(
+            policy.decide(&signed, 1000),
+            Decision::TracerBullet(TracerBulletOrigin::Verified)
+        );
         assert_eq!(
             policy.decide(&asked, 1000),
-            Decision::Denied(DenyReason::MissingToken)
+            Decision::Refused(DenyReason::MissingToken)
         );
         let no_trace = Attempt {
             trace_id: None,
@@ -588,13 +657,133 @@ mod tests {
         };
         assert_eq!(
             policy.decide(&no_trace, 1000),
-            Decision::Denied(DenyReason::NoTraceId)
+            Decision::Refused(DenyReason::NoTraceId)
         );
+        let expired = policy.decide(&signed, 5000);
         assert!(matches!(
-            policy.decide(&signed, 5000),
-            Decision::Denied(DenyReason::Token(TokenError::Expired { .. }))
+            expired,
+            Decision::Refused(DenyReason::Token(TokenError::Expired { .. }))
         ));
         // Other tests may count too: at least our four refusals.
         assert!(denied_attempts() >= before + 4);
     }
+
+    #[test]
+    fn trusted_honours_the_marker_of_trusted_callers_and_never_a_token_alone_unverified() {
+        let token = sign(&key(), trace(), 1000);
+        let marker = Attempt {
+            baggage_says_so: true,
+            token: None,
+            trace_id: Some(trace()),
+            trusted_caller: true,
+        };
+        let trusted = InboundPolicy::trusted();
+        assert_eq!(
+            trusted.decide(&marker, 1000),
+            Decision::TracerBullet(TracerBulletOrigin::Relayed)
+        );
+        let untrusted = Attempt {
+            trusted_caller: false,
+            ..marker
+        };
+        assert_eq!(
+            trusted.decide(&untrusted, 1000),
+            Decision::Refused(DenyReason::UntrustedCaller)
+        );
+        let token_alone = Attempt {
+            baggage_says_so: false,
+            token: Some(token.as_bytes()),
+            ..marker
+        };
+        assert_eq!(
+            trusted.decide(&token_alone, 1000),
+            Decision::Refused(DenyReason::UnverifiedToken),
+            "no key to verify it"
+        );
+        let keyed = InboundPolicy::trusted().with_key(key());
+        assert_eq!(
+            keyed.decide(&token_alone, 1000),
+            Decision::TracerBullet(TracerBulletOrigin::Verified)
+        );
+        let forged_alone = Attempt {
+            token: Some(b"v1.1000.00"),
+            ..token_alone
+        };
+        assert_eq!(
+            keyed.decide(&forged_alone, 1000),
+            Decision::Refused(DenyReason::Token(TokenError::Malformed(
+                "signature is not 64 hex digits"
+            )))
+        );
+        // The marker of a trusted caller with a token that does not verify: a
+        // relayed bullet (never a verified one).
+        let marker_and_forged = Attempt {
+            baggage_says_so: true,
+            ..forged_alone
+        };
+        assert_eq!(
+            keyed.decide(&marker_and_forged, 1000),
+            Decision::TracerBullet(TracerBulletOrigin::Relayed)
+        );
+    }
+
+    #[test]
+    fn reasons_have_stable_labels() {
+        let labels: Vec<&str> = [
+            DenyReason::PolicyDeny,
+            DenyReason::UntrustedCaller,
+            DenyReason::UnverifiedToken,
+            DenyReason::MissingToken,
+            DenyReason::NoTraceId,
+            DenyReason::Token(TokenError::Malformed("too long")),
+            DenyReason::Token(TokenError::UnsupportedVersion),
+            DenyReason::Token(TokenError::Expired {
+                age: Duration::ZERO,
+                max_age: Duration::ZERO,
+            }),
+            DenyReason::Token(TokenError::FromTheFuture {
+                ahead: Duration::ZERO,
+            }),
+            DenyReason::Token(TokenError::BadSignature),
+        ]
+        .iter()
+        .map(DenyReason::as_str)
+        .collect();
+        assert_eq!(
+            labels,
+            [
+                "policy_deny",
+                "untrusted_caller",
+                "unverified_token",
+                "missing_token",
+                "no_trace_id",
+                "malformed_token",
+                "unsupported_version",
+                "expired",
+                "not_yet_valid",
+                "bad_signature"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_oversize_token_is_rejected_before_it_is_read() {
+        // Whitespace the trimming would have to scan: never looked at.
+        let mut huge = vec![b' '; 1 << 20];
+        huge.extend_from_slice(sign(&key(), trace(), 1000).as_bytes());
+        assert_eq!(
+            verify(&key(), &huge, trace(), 1000, MAX_AGE),
+            Err(TokenError::Malformed("too long"))
+        );
+        let just_over = "v".repeat(TOKEN_MAX_LEN + 1);
+        assert_eq!(
+            verify(&key(), just_over.as_bytes(), trace(), 1000, MAX_AGE),
+            Err(TokenError::Malformed("too long"))
+        );
+    }
 }
+
+/// The tracer-bullet guide, compiled only for doctests so that its examples run.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/tracer-bullet.md")]
+struct TracerBulletGuide;

@@ -11,7 +11,9 @@
 //!   `#[traced(side_effect)]` write that a tracer bullet skips, then
 //!   asks `/inventory/{id}` of this same service through observe's reqwest
 //!   middleware: both requests share one trace, and the second gets the first's
-//!   baggage (user, flags) because 127.0.0.1 is declared internal;
+//!   baggage (user, flags) because 127.0.0.1 is declared internal and the service
+//!   trusts callers on loopback (by default a service believes no caller's
+//!   identity: `OBSERVE_TRUSTED_CALLERS`);
 //! - `GET /inventory/{id}`: the downstream call;
 //! - `GET /slow`: 250 ms, to see a tail in the percentiles;
 //! - `GET /fail`: a 500, recorded as an error with its trace id as exemplar.
@@ -116,9 +118,20 @@ fn http_client() -> ClientWithMiddleware {
     let options = ClientOptions::new()
         .internal_hosts(["127.0.0.1", "localhost"])
         .unwrap_or_default();
-    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(ObserveMiddleware::with_options(options))
+    // Redirects are followed by the middleware, hop by hop, never by reqwest.
+    ObserveMiddleware::with_options(options)
+        .client_builder(reqwest::Client::builder())
+        .expect("a reqwest client")
         .build()
+}
+
+/// The layer `serve!` adds: this service calls itself as if it were another, so it
+/// trusts the identity its loopback callers send.
+fn layer() -> observe_axum::ObserveLayer {
+    observe_axum::layer().trusted_callers(
+        observe_axum::observe_core::config::TrustedCallers::from_patterns(["loopback"])
+            .expect("a valid list"),
+    )
 }
 
 #[tokio::main]
@@ -140,7 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !self_test {
         print_banner(&format!("http://{addr}"));
         // The one line.
-        observe_axum::serve!(listener, app).await?;
+        observe_axum::serve!(listener, app).layer(layer()).await?;
         return Ok(());
     }
 
@@ -151,6 +164,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         observe_axum::serve!(listener, app)
+            .layer(layer())
             .admin_listener(admin)
             .with_graceful_shutdown(async move {
                 let _ = stop_rx.await;

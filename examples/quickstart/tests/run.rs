@@ -76,7 +76,8 @@ fn http_get(addr: &str, path: &str) -> String {
         .unwrap();
     std::io::Write::write_all(
         &mut stream,
-        format!("GET {path} HTTP/1.1\r\nhost: q\r\nconnection: close\r\n\r\n").as_bytes(),
+        // The address connected to: the admin listener refuses other names (421).
+        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n").as_bytes(),
     )
     .unwrap();
     let mut response = String::new();

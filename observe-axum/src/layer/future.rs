@@ -6,14 +6,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::{HeaderMap, Response, StatusCode};
-use observe_core::server::Inbound;
+use observe_core::server::{Inbound, Refusal};
 use pin_project_lite::pin_project;
 
 pin_project! {
     /// The response future of [`ObserveService`](super::ObserveService). Each poll
     /// enters the request's span; the response gets observe's headers; a panic in
-    /// the handler becomes a recorded 500. Dropped before the response is ready (the
-    /// client went away), its `Inbound` ends the request as cancelled.
+    /// the handler becomes a recorded 500; a refused tracer bullet is answered 403
+    /// without the handler. Dropped before the response is ready (the client went
+    /// away), its `Inbound` ends the request as cancelled.
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]
@@ -30,6 +31,8 @@ pin_project! {
         Future { #[pin] future: F },
         // `call` itself panicked; the payload is already recorded.
         Panicked,
+        // A tracer bullet this service does not accept: the handler never runs.
+        Refused,
     }
 }
 
@@ -39,6 +42,14 @@ impl<F> ResponseFuture<F> {
             kind: Kind::Future { future },
             inbound: Some(inbound),
             catch_panic,
+        }
+    }
+
+    pub(crate) fn refused(inbound: Inbound) -> Self {
+        ResponseFuture {
+            kind: Kind::Refused,
+            inbound: Some(inbound),
+            catch_panic: true,
         }
     }
 
@@ -72,6 +83,16 @@ where
                 let mut response = internal_error();
                 if let Some(inbound) = this.inbound.take() {
                     inbound.finish(500, response.headers_mut());
+                }
+                return Poll::Ready(Ok(response));
+            }
+            KindProj::Refused => {
+                let mut response = Response::new(B::default());
+                *response.status_mut() =
+                    StatusCode::from_u16(Refusal::HTTP_STATUS).unwrap_or(StatusCode::FORBIDDEN);
+                if let Some(inbound) = this.inbound.take() {
+                    // Adds `observe-tracer-bullet-refused: <reason>`.
+                    inbound.finish(Refusal::HTTP_STATUS, response.headers_mut());
                 }
                 return Poll::Ready(Ok(response));
             }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use observe_core::config::InboundContext;
+use observe_core::config::{InboundContext, TrustedCallers, UntrustedMarker};
 use observe_core::server::{QueryRecording, ServerOptions};
 use observe_core::tracer_bullet::InboundPolicy;
 use tower_layer::Layer;
@@ -12,7 +12,15 @@ use super::ObserveService;
 /// A tower [`Layer`] that makes every request of an axum router observable: W3C
 /// context in and out, a server span named after the route template, the request
 /// context, the access-log line, latency metrics, `traceresponse` and
-/// `Server-Timing` on the response, and panics turned into recorded 500s.
+/// `Server-Timing` on the response, and panics turned into recorded 500s. A request
+/// marked as a tracer bullet that the service does not accept is answered 403 with
+/// `observe-tracer-bullet-refused: <reason>`, without calling the handler.
+///
+/// The caller's identity (baggage) is believed only from trusted callers, known by
+/// their address: serve the router with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (as
+/// [`serve`](crate::serve()) does) so that the layer sees it; without it no caller
+/// is trusted unless `OBSERVE_TRUSTED_CALLERS=any`.
 ///
 /// Add it with [`Router::layer`](axum::Router::layer) (not around the whole router
 /// as a service) so that it sees axum's [`MatchedPath`](axum::extract::MatchedPath);
@@ -59,10 +67,30 @@ impl ObserveLayer {
         self
     }
 
-    /// Trust the caller's trace context, or restart it (a public edge); overrides
-    /// `OBSERVE_INBOUND_CONTEXT`.
+    /// Continue the caller's trace, or restart it for untrusted callers (a public
+    /// edge); overrides `OBSERVE_INBOUND_CONTEXT`.
     pub fn inbound_context(self, inbound: InboundContext) -> Self {
         self.map(|o| o.inbound_context(inbound))
+    }
+
+    /// The callers whose identity and tracer-bullet marker are believed; overrides
+    /// `OBSERVE_TRUSTED_CALLERS`.
+    pub fn trusted_callers(self, callers: TrustedCallers) -> Self {
+        self.map(|o| o.trusted_callers(callers))
+    }
+
+    /// How many requests a second from untrusted callers may have their `sampled`
+    /// flag honoured; overrides `OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND`.
+    pub fn untrusted_sampled_per_second(self, per_second: u32) -> Self {
+        self.map(|o| o.untrusted_sampled_per_second(per_second))
+    }
+
+    /// Refuse (the default) or, for a public edge, serve as standard requests with
+    /// the marker removed the requests marked as tracer bullets by their baggage
+    /// alone that the policy does not accept; overrides
+    /// `OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER`.
+    pub fn untrusted_tracer_bullet_marker(self, marker: UntrustedMarker) -> Self {
+        self.map(|o| o.untrusted_tracer_bullet_marker(marker))
     }
 
     /// The tracer-bullet policy; overrides `OBSERVE_TRACER_BULLET_POLICY`.

@@ -77,6 +77,11 @@ where
             None => info,
         };
         let inbound = Inbound::start(&self.options, &info);
+        if inbound.refusal().is_some() {
+            // Fail closed: a tracer bullet this service does not accept is never
+            // served (that would write) and never dry-run.
+            return ResponseFuture::refused(inbound);
+        }
         let inner = &mut self.inner;
         let called = inbound
             .span()

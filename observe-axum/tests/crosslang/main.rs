@@ -45,12 +45,14 @@ async fn one_trace_from_python_through_rust_to_flask() {
         }
         return;
     };
-    let h = Harness::new();
-    let http = reqwest_middleware::ClientBuilder::new(client())
-        .with(ObserveMiddleware::with_options(
-            ClientOptions::new().internal_hosts(["127.0.0.1"]).unwrap(),
-        ))
-        .build();
+    // The Python client is a trusted caller: its baggage is believed.
+    let h = Harness::with(trust_loopback);
+    let http = ObserveMiddleware::with_options(
+        ClientOptions::new().internal_hosts(["127.0.0.1"]).unwrap(),
+    )
+    .client_builder(client_builder())
+    .unwrap()
+    .build();
     let app = Router::new()
         .route(
             "/relay",

@@ -82,20 +82,29 @@ fn caller(url: String, options: ClientOptions) -> Router {
         .layer(observe_axum::layer())
 }
 
-async fn call(base: &str) -> serde_json::Value {
-    let body = client()
+/// Calls A's `/call`, as a tracer bullet when `token` is given (its marker and, if
+/// not empty, the token).
+async fn call_with(base: &str, bullet: Option<&str>) -> serde_json::Value {
+    let mut request = client()
         .get(format!("{base}/call"))
         .header("traceparent", TRACEPARENT)
         .header("tracestate", "vendor=opaque")
-        .header("x-request-id", "req-1")
-        .header("baggage", "observe.request_type=tracer_bullet,team=blue")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .header("x-request-id", "req-1");
+    match bullet {
+        None => request = request.header("baggage", "team=blue"),
+        Some(token) => {
+            request = request.header("baggage", "observe.request_type=tracer_bullet,team=blue");
+            if !token.is_empty() {
+                request = request.header("observe-tracer-bullet", token);
+            }
+        }
+    }
+    let body = request.send().await.unwrap().text().await.unwrap();
     serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body))
+}
+
+async fn call(base: &str) -> serde_json::Value {
+    call_with(base, None).await
 }
 
 fn internal_loopback() -> ClientOptions {
@@ -104,7 +113,8 @@ fn internal_loopback() -> ClientOptions {
 
 #[tokio::test]
 async fn both_services_share_the_trace_and_parents_chain_through_the_client_span() {
-    let h = Harness::new();
+    // The test's client is trusted: its `team=blue` is passed on.
+    let h = Harness::with(trust_loopback);
     let b = spawn(echo()).await;
     let a = spawn(caller(format!("{b}/echo"), internal_loopback())).await;
     let seen = call(&a).await;
@@ -130,10 +140,7 @@ async fn both_services_share_the_trace_and_parents_chain_through_the_client_span
     for member in ["observe.user_id=alice", "observe.flag.beta=on", "team=blue"] {
         assert!(baggage.contains(member), "{member} in {baggage}");
     }
-    assert!(
-        !baggage.contains("tracer_bullet"),
-        "deny policy: a standard request"
-    );
+    assert!(!baggage.contains("tracer_bullet"), "a standard request");
 
     assert_eq!(client.name(), "GET");
     assert_eq!(attr(client, "server.address").as_deref(), Some("127.0.0.1"));
@@ -166,23 +173,29 @@ async fn external_hosts_get_traceparent_and_tracestate_only() {
 }
 
 #[tokio::test]
-async fn a_tracer_bullet_reaches_internal_hosts_with_its_mode_and_fresh_token() {
+async fn a_verified_tracer_bullet_reaches_internal_hosts_with_its_mode_and_a_fresh_token() {
     let key = [3u8; 32];
     let h = Harness::with(|b| {
-        b.tracer_bullet_policy(TracerBulletPolicy::Trusted)
+        b.tracer_bullet_policy(TracerBulletPolicy::Signed)
             .tracer_bullet_key(key.to_vec())
     });
     let b = spawn(echo()).await;
     let a = spawn(caller(format!("{b}/echo"), internal_loopback())).await;
-    let seen = call(&a).await;
-    let baggage = seen["baggage"].as_str().unwrap();
+    let key = observe_core::config::TracerBulletKey::from_bytes(key).unwrap();
+    let trace = observe_core::TraceId::from_hex(TRACE).unwrap();
+    let inbound = observe_core::tracer_bullet::sign(
+        &key,
+        trace,
+        observe_core::tracer_bullet::unix_now() - 30,
+    );
+    let seen = call_with(&a, Some(&inbound)).await;
+    let baggage = seen["baggage"].as_str().unwrap_or_else(|| panic!("{seen}"));
     assert!(
         baggage.contains("observe.request_type=tracer_bullet"),
         "{baggage}"
     );
     let token = seen["observe-tracer-bullet"].as_str().expect("a token");
-    let key = observe_core::config::TracerBulletKey::from_bytes(key).unwrap();
-    let trace = observe_core::TraceId::from_hex(TRACE).unwrap();
+    assert_ne!(token, inbound, "signed afresh by A");
     observe_core::tracer_bullet::verify(
         &key,
         token.as_bytes(),
@@ -195,16 +208,16 @@ async fn a_tracer_bullet_reaches_internal_hosts_with_its_mode_and_fresh_token() 
     assert_eq!(
         echo_span.request_type(),
         observe_core::context::RequestType::TracerBullet,
-        "B trusts the mode"
+        "B verified it too"
     );
 }
 
 #[tokio::test]
 async fn a_tracer_bullet_sends_nothing_to_an_external_host() {
-    let h = Harness::with(|b| b.tracer_bullet_policy(TracerBulletPolicy::Trusted));
+    let h = Harness::with(|b| trust_loopback(b).tracer_bullet_policy(TracerBulletPolicy::Trusted));
     let b = spawn(echo()).await;
     let a = spawn(caller(format!("{b}/echo"), ClientOptions::new())).await;
-    let seen = call(&a).await;
+    let seen = call_with(&a, Some("")).await;
     let message = seen.as_str().unwrap();
     assert!(message.starts_with("blocked=true"), "{message}");
     assert!(message.contains("not an internal host"), "{message}");
@@ -225,7 +238,7 @@ async fn a_tracer_bullet_sends_nothing_to_an_external_host() {
         .allow_in_tracer_bullet(["127.0.0.1"])
         .unwrap();
     let a = spawn(caller(format!("{b}/echo"), allowed)).await;
-    let seen = call(&a).await;
+    let seen = call_with(&a, Some("")).await;
     assert!(seen["traceparent"].is_string(), "{seen}");
     assert_eq!(
         seen["baggage"],
@@ -270,8 +283,9 @@ async fn the_reqwest_middleware_propagates_like_the_layer() {
 
     let h = Harness::new();
     let b = spawn(echo()).await;
-    let http = reqwest_middleware::ClientBuilder::new(client())
-        .with(ObserveMiddleware::with_options(internal_loopback()))
+    let http = ObserveMiddleware::with_options(internal_loopback())
+        .client_builder(client_builder())
+        .unwrap()
         .build();
     let job = Span::builder("job")
         .context(

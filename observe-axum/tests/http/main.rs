@@ -7,7 +7,10 @@ mod client;
 mod metrics;
 mod panics;
 mod policies;
+#[cfg(feature = "reqwest")]
+mod redirects;
 mod routes;
 mod serve;
 mod server_span;
 mod tracer_bullet;
+mod trust;

@@ -1,8 +1,9 @@
-//! Trusting the caller's context, or restarting it at a public edge.
+//! Believing a trusted caller's identity, and restarting an untrusted caller's
+//! trace at a public edge.
 
 use axum::Router;
 use axum::routing::get;
-use observe_core::config::InboundContext;
+use observe_core::config::{InboundContext, TrustedCallers};
 
 use crate::support::*;
 
@@ -46,7 +47,7 @@ async fn whoami(base: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_trusted_caller_sets_user_account_and_flags_from_baggage() {
-    let h = Harness::new();
+    let h = Harness::with(trust_loopback);
     let base = spawn(app(observe_axum::layer())).await;
     let seen = whoami(&base).await;
     assert_eq!(seen["user"], "alice");
@@ -81,11 +82,35 @@ async fn an_edge_restarts_the_trace_links_the_callers_and_ignores_its_baggage() 
 }
 
 #[tokio::test]
-async fn the_layer_option_overrides_the_configuration() {
-    let h = Harness::new(); // configured to trust
-    let layer = observe_axum::layer().inbound_context(InboundContext::Restart);
+async fn an_edge_continues_a_trusted_callers_trace() {
+    let h = Harness::with(|b| trust_loopback(b).inbound_context(InboundContext::Restart));
+    let base = spawn(app(observe_axum::layer())).await;
+    let seen = whoami(&base).await;
+    assert_eq!(seen["user"], "alice");
+    let span = h.span("GET /whoami");
+    assert_eq!(span.trace_id().to_string(), TRACE);
+    assert!(span.links().is_empty());
+}
+
+#[tokio::test]
+async fn the_layer_options_override_the_configuration() {
+    let h = Harness::with(trust_loopback);
+    let layer = observe_axum::layer()
+        .trusted_callers(TrustedCallers::none())
+        .inbound_context(InboundContext::Restart);
     let base = spawn(app(layer)).await;
     let seen = whoami(&base).await;
     assert_eq!(seen["user"], serde_json::Value::Null);
     assert_eq!(h.span("GET /whoami").links().len(), 1);
+}
+
+#[tokio::test]
+async fn the_old_trust_value_keeps_its_meaning() {
+    // `OBSERVE_INBOUND_CONTEXT=trust`, observe 0.1's default: every caller's
+    // identity is believed, as before.
+    let h = Harness::with(|b| b.inbound_context(InboundContext::Trust));
+    let base = spawn(app(observe_axum::layer())).await;
+    let seen = whoami(&base).await;
+    assert_eq!(seen["user"], "alice");
+    assert_eq!(h.span("GET /whoami").trace_id().to_string(), TRACE);
 }

@@ -74,3 +74,94 @@ async fn an_admin_port_in_use_is_an_error_that_names_it() {
     assert!(message.contains(&addr.to_string()), "{message}");
     assert!(message.contains("OBSERVE_ADMIN_ADDR"), "{message}");
 }
+
+/// Serves an empty app with the admin routes on `admin`, until the returned sender
+/// is used or dropped.
+async fn serve_admin(
+    admin: tokio::net::TcpListener,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), ServeError>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        observe_axum::serve(listener, Router::new())
+            .admin_listener(admin)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    (stop, server)
+}
+
+async fn admin_get(addr: std::net::SocketAddr, host: Option<&str>) -> u16 {
+    let mut request = client().get(format!("http://{addr}/metrics"));
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn the_admin_listener_refuses_a_foreign_host_header() {
+    let _h = Harness::new();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = admin.local_addr().unwrap();
+    let (stop, server) = serve_admin(admin).await;
+    let port = addr.port();
+    // What a browser sends after a DNS rebinding: the attacker's name.
+    assert_eq!(admin_get(addr, Some("evil.example")).await, 421);
+    assert_eq!(
+        admin_get(addr, Some(&format!("evil.example:{port}"))).await,
+        421
+    );
+    assert_eq!(admin_get(addr, Some("localhost.evil.example")).await, 421);
+    // The listener's own address, localhost and loopback literals are fine.
+    assert_eq!(admin_get(addr, None).await, 200);
+    assert_eq!(
+        admin_get(addr, Some(&format!("localhost:{port}"))).await,
+        200
+    );
+    assert_eq!(admin_get(addr, Some("localhost")).await, 200);
+    assert_eq!(admin_get(addr, Some(&format!("[::1]:{port}"))).await, 200);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_non_loopback_admin_listener_logs_a_warning() {
+    let h = Harness::new();
+    let admin = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = admin.local_addr().unwrap().port();
+    let (stop, server) = serve_admin(admin).await;
+    // Served: the listener is up once it answers.
+    let local: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    assert_eq!(admin_get(local, None).await, 200);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    let warning = h
+        .log_lines()
+        .into_iter()
+        .find(|l| l["target"] == "observe::admin" && l["level"] == "WARN")
+        .expect("a warning about the non-loopback admin listener");
+    let message = warning["message"].as_str().unwrap();
+    assert!(message.contains("0.0.0.0"), "{message}");
+    assert!(message.contains("OBSERVE_ADMIN_ADDR"), "{message}");
+
+    // A loopback one does not warn.
+    drop(h);
+    let h = Harness::new();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = admin.local_addr().unwrap();
+    let (stop, server) = serve_admin(admin).await;
+    assert_eq!(admin_get(addr, None).await, 200);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(
+        h.log_lines()
+            .iter()
+            .all(|l| !(l["target"] == "observe::admin" && l["level"] == "WARN"))
+    );
+}

@@ -102,12 +102,20 @@ pub(crate) async fn spawn(router: Router) -> String {
     format!("http://{addr}")
 }
 
-pub(crate) fn client() -> reqwest::Client {
+/// The tests' reqwest settings: no proxy, a timeout.
+pub(crate) fn client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+}
+
+pub(crate) fn client() -> reqwest::Client {
+    client_builder().build().unwrap()
+}
+
+/// Trusts the test's loopback callers (their identity and tracer-bullet marker).
+pub(crate) fn trust_loopback(b: Builder) -> Builder {
+    b.trusted_callers(["loopback"])
 }
 
 pub(crate) fn attr(span: &SpanRecord, key: &str) -> Option<String> {

@@ -14,6 +14,27 @@
 //! recorded on the span, unless the host is allowed explicitly
 //! ([`ClientOptions::allow_in_tracer_bullet`], for idempotent reads).
 //!
+//! **The token vouches only for what this service checked.** A service that holds
+//! the tracer-bullet key signs a fresh `observe-tracer-bullet` token for internal
+//! calls only when the bullet was [`Verified`](crate::context::TracerBulletOrigin::Verified)
+//! on the way in or [`Started`](crate::context::TracerBulletOrigin::Started) here;
+//! a bullet [`Relayed`](crate::context::TracerBulletOrigin::Relayed) by a trusted
+//! caller's marker carries the mode downstream, and that caller's token unchanged
+//! when this service has no key to check it, never a token of this service. So an
+//! unsigned marker never becomes a signed one on its way through. An
+//! `observe-tracer-bullet` header the application set itself is removed: only
+//! observe decides what it carries.
+//!
+//! **Redirects.** Every request observe sees is decided on its own: audience,
+//! headers, tracer-bullet block. A client that follows redirects *itself* sends the
+//! next hop without observe: reqwest's default client keeps `baggage`,
+//! `x-request-id` and the token on a redirect to another host. The reqwest
+//! integration therefore follows redirects itself, hop by hop, on a client that
+//! does not ([`ObserveMiddleware::client_builder`]); see [`ObserveMiddleware`] for
+//! what happens with a client you built. hyper-util's client does not follow
+//! redirects; with tower-http's `FollowRedirect`, put it *outside*
+//! [`ObserveClientLayer`] so that each hop passes through observe.
+//!
 //! [`Outgoing::finish`] records the status (4xx and 5xx are errors for a client, as
 //! OpenTelemetry says) and, from the callee's `Server-Timing: observe;dur=<ms>`, its
 //! own duration next to the one seen here (`observe.callee.duration_ms`,
@@ -57,7 +78,7 @@ use http::HeaderMap;
 #[cfg(feature = "http-client")]
 pub use layer::{ClientFuture, ClientService, ObserveClientLayer};
 #[cfg(feature = "reqwest")]
-pub use reqwest::ObserveMiddleware;
+pub use reqwest::{DEFAULT_MAX_REDIRECTS, ObserveMiddleware, UNCHECKED_REDIRECTS};
 
 use crate::clock::Tick;
 use crate::config::InternalHosts;
@@ -66,26 +87,60 @@ use crate::pipeline::Pipeline;
 use crate::propagation::{self, Audience, Baggage, PropagationData, RequestId, TraceState, keys};
 use crate::span::{Span, SpanKind, SpanName};
 
+pub use crate::context::TracerBulletOrigin;
+
 /// A boxed error, what the client integrations return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// An outgoing request that was not sent because the current request is a tracer
-/// bullet and its host is not internal (nor allowed explicitly).
+/// bullet and its host is not internal (nor allowed explicitly), or observe could
+/// not read its URL to tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TracerBulletBlocked {
-    /// The host it was for.
+    /// The host it was for (empty when unknown).
     pub host: String,
+    /// Why.
+    pub reason: BlockedReason,
+}
+
+/// Why a tracer bullet's outgoing request was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlockedReason {
+    /// The host is not internal (`OBSERVE_INTERNAL_HOSTS`) nor allowed explicitly.
+    External,
+    /// The URL cannot be read as an HTTP URI, so its audience cannot be decided.
+    UnreadableUrl,
+}
+
+impl TracerBulletBlocked {
+    /// A request to `host`, which is not internal.
+    pub fn external(host: impl Into<String>) -> Self {
+        TracerBulletBlocked {
+            host: host.into(),
+            reason: BlockedReason::External,
+        }
+    }
 }
 
 impl fmt::Display for TracerBulletBlocked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "not sent: the request is a tracer bullet and {} is not an internal host \
-             (OBSERVE_INTERNAL_HOSTS); allow it with ClientOptions::allow_in_tracer_bullet \
-             if the call has no side effect",
-            self.host
-        )
+        match self.reason {
+            BlockedReason::External => write!(
+                f,
+                "not sent: the request is a tracer bullet and {} is not an internal host \
+                 (OBSERVE_INTERNAL_HOSTS); allow it with ClientOptions::allow_in_tracer_bullet \
+                 if the call has no side effect",
+                self.host
+            ),
+            BlockedReason::UnreadableUrl => write!(
+                f,
+                "not sent: the request is a tracer bullet and its URL (host {:?}) cannot be \
+                 read as an HTTP URI, so whether it is internal cannot be decided",
+                self.host
+            ),
+        }
     }
 }
 
@@ -206,6 +261,25 @@ fn baggage_of(ctx: &RequestContext, state: &crate::context::ContextState) -> Bag
     baggage
 }
 
+/// The token an internal call of a tracer bullet carries: signed here only for a
+/// bullet this process verified or started; a relayed one keeps its caller's token
+/// (which the request context holds only when this process has no key to check
+/// it), so an unsigned marker never becomes a signed one.
+fn outgoing_token(
+    ctx: &RequestContext,
+    key: Option<&crate::config::TracerBulletKey>,
+    trace_id: crate::ids::TraceId,
+) -> Option<String> {
+    use crate::context::TracerBulletOrigin;
+    match (ctx.tracer_bullet_origin(), key) {
+        (Some(TracerBulletOrigin::Started | TracerBulletOrigin::Verified), Some(key)) => {
+            Some(crate::tracer_bullet::sign_now(key, trace_id))
+        }
+        (Some(TracerBulletOrigin::Relayed), Some(_)) => None,
+        _ => ctx.tracer_bullet_token().map(str::to_owned),
+    }
+}
+
 /// `url.full` with query values redacted.
 fn url_full(uri: &http::Uri, host: &str, port: u16) -> String {
     let scheme = uri.scheme_str().unwrap_or("http");
@@ -299,8 +373,10 @@ impl Outgoing {
         } else {
             crate::metrics::RequestType::Standard
         };
+        // Only observe decides what goes in its own header.
+        headers.remove(propagation::OBSERVE_TRACER_BULLET);
         if tracer_bullet && !internal && !options.allowed.is_internal(&host, Some(port)) {
-            let blocked = TracerBulletBlocked { host };
+            let blocked = TracerBulletBlocked::external(host);
             span.set_attribute("error.type", "tracer_bullet_blocked");
             span.set_error(blocked.to_string());
             span.end();
@@ -319,10 +395,7 @@ impl Outgoing {
                         .as_deref()
                         .and_then(|id| RequestId::parse(id.as_bytes()).ok());
                     let token = if tracer_bullet {
-                        match &config.tracer_bullet_key {
-                            Some(key) => Some(crate::tracer_bullet::sign_now(key, cx.trace_id)),
-                            None => ctx.tracer_bullet_token().map(str::to_owned),
-                        }
+                        outgoing_token(ctx, config.tracer_bullet_key.as_ref(), cx.trace_id)
                     } else {
                         None
                     };
@@ -453,6 +526,80 @@ mod tests {
         );
         let uri: http::Uri = "http://a.example:81/p".parse().unwrap();
         assert_eq!(url_full(&uri, "a.example", 81), "http://a.example:81/p");
+    }
+
+    #[test]
+    fn a_key_holder_signs_only_bullets_it_verified_or_started() {
+        use crate::context::TracerBulletOrigin;
+        let key = crate::config::TracerBulletKey::from_bytes([5u8; 32]).unwrap();
+        let trace = crate::ids::TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+        let bullet = |origin: TracerBulletOrigin, token: Option<&str>| {
+            let mut b = RequestContext::builder()
+                .request_type(RequestType::TracerBullet)
+                .tracer_bullet_origin(origin);
+            if let Some(t) = token {
+                b = b.tracer_bullet_token(t);
+            }
+            b.build()
+        };
+        let verifies = |token: Option<String>| {
+            token.is_some_and(|t| {
+                crate::tracer_bullet::verify(
+                    &key,
+                    t.as_bytes(),
+                    trace,
+                    crate::tracer_bullet::unix_now(),
+                    std::time::Duration::from_secs(60),
+                )
+                .is_ok()
+            })
+        };
+        for origin in [TracerBulletOrigin::Started, TracerBulletOrigin::Verified] {
+            assert!(verifies(outgoing_token(
+                &bullet(origin, None),
+                Some(&key),
+                trace
+            )));
+        }
+        // Relayed from a trusted caller's marker: never signed here.
+        let relayed = bullet(TracerBulletOrigin::Relayed, Some("v1.1.caller"));
+        assert_eq!(outgoing_token(&relayed, Some(&key), trace), None);
+        // Without a key, the caller's token passes unchanged (the next service
+        // verifies it).
+        assert_eq!(
+            outgoing_token(&relayed, None, trace).as_deref(),
+            Some("v1.1.caller")
+        );
+        assert_eq!(
+            outgoing_token(&bullet(TracerBulletOrigin::Started, None), None, trace),
+            None
+        );
+        // A standard request keeps no token at all.
+        let standard = RequestContext::builder()
+            .tracer_bullet_token("v1.1.x")
+            .build();
+        assert_eq!(standard.tracer_bullet_token(), None);
+    }
+
+    #[test]
+    fn only_observe_decides_the_token_header() {
+        let _capture = crate::testing::capture();
+        let uri: http::Uri = "http://orders.internal/x".parse().unwrap();
+        let options = ClientOptions::new()
+            .internal_hosts(["orders.internal"])
+            .unwrap();
+        // An application relaying its inbound headers: a standard request.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            propagation::OBSERVE_TRACER_BULLET,
+            http::HeaderValue::from_static("v1.1.forged"),
+        );
+        let request = Span::new("request");
+        let outgoing = request
+            .in_scope(|| Outgoing::start(&options, &http::Method::GET, &uri, &mut headers))
+            .unwrap();
+        assert!(!headers.contains_key(propagation::OBSERVE_TRACER_BULLET));
+        outgoing.finish(200, &HeaderMap::new());
     }
 
     #[test]

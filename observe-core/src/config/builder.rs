@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::export::{BatchConfig, Compression, Exporter, Protocol, Signal};
 use super::service::ServiceInfo;
-use super::{InboundContext, LogFormat, LogOutput, Sampler, TracerBulletPolicy};
+use super::{InboundContext, LogFormat, LogOutput, Sampler, TracerBulletPolicy, UntrustedMarker};
 
 /// A replacement for the process environment.
 pub(crate) type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -99,9 +99,12 @@ pub struct Builder {
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) internal_hosts: Option<Vec<String>>,
     pub(crate) inbound_context: Option<InboundContext>,
+    pub(crate) trusted_callers: Option<Vec<String>>,
+    pub(crate) untrusted_sampled_per_second: Option<u32>,
     pub(crate) tracer_bullet_policy: Option<TracerBulletPolicy>,
     pub(crate) tracer_bullet_key: Option<Redacted<Vec<u8>>>,
     pub(crate) tracer_bullet_max_age: Option<Duration>,
+    pub(crate) tracer_bullet_untrusted_marker: Option<UntrustedMarker>,
     /// What only code can give: extra sinks and a log writer (see `init.rs`).
     pub(crate) extras: crate::init::Extras,
 }
@@ -144,9 +147,12 @@ impl Builder {
             shutdown_timeout: None,
             internal_hosts: None,
             inbound_context: None,
+            trusted_callers: None,
+            untrusted_sampled_per_second: None,
             tracer_bullet_policy: None,
             tracer_bullet_key: None,
             tracer_bullet_max_age: None,
+            tracer_bullet_untrusted_marker: None,
             extras: Default::default(),
         }
     }
@@ -439,9 +445,40 @@ impl Builder {
     }
 
     /// What to do with an inbound trace context (`OBSERVE_INBOUND_CONTEXT`, default
-    /// trust).
+    /// continue).
     pub fn inbound_context(mut self, inbound: InboundContext) -> Self {
         self.inbound_context = Some(inbound);
+        self
+    }
+
+    /// The callers whose identity and tracer-bullet marker are believed
+    /// (`OBSERVE_TRUSTED_CALLERS` replaces them; default none); see
+    /// [`TrustedCallers`](super::TrustedCallers) for the syntax.
+    ///
+    /// ```
+    /// use observe_core::config::Builder;
+    ///
+    /// let config = Builder::new()
+    ///     .ignore_env()
+    ///     .trusted_callers(["10.0.0.0/8", "loopback"])
+    ///     .build_config()?;
+    /// assert!(config.propagation.trusted_callers.contains(Some("10.1.2.3".parse().unwrap())));
+    /// # Ok::<(), observe_core::config::ConfigError>(())
+    /// ```
+    pub fn trusted_callers<I, S>(mut self, items: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.trusted_callers = Some(items.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How many requests a second from untrusted callers may have their `sampled`
+    /// flag honoured; beyond that the local sampler decides
+    /// (`OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND`, default 10; 0: never).
+    pub fn untrusted_sampled_per_second(mut self, per_second: u32) -> Self {
+        self.untrusted_sampled_per_second = Some(per_second);
         self
     }
 
@@ -463,6 +500,15 @@ impl Builder {
     /// default 5 min).
     pub fn tracer_bullet_max_age(mut self, max_age: Duration) -> Self {
         self.tracer_bullet_max_age = Some(max_age);
+        self
+    }
+
+    /// What a request marked as a tracer bullet by its baggage alone gets when this
+    /// service does not accept the marker: refused (the default) or served as a
+    /// standard request with the marker removed, for a public edge
+    /// (`OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER`).
+    pub fn tracer_bullet_untrusted_marker(mut self, marker: UntrustedMarker) -> Self {
+        self.tracer_bullet_untrusted_marker = Some(marker);
         self
     }
 }

@@ -67,6 +67,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 mod builder;
+mod callers;
 mod error;
 mod export;
 mod hosts;
@@ -77,6 +78,7 @@ mod secret;
 mod service;
 
 pub use builder::Builder;
+pub use callers::TrustedCallers;
 pub use error::{ConfigError, Problem};
 pub use export::{BatchConfig, Compression, ExportConfig, Exporter, OtlpExport, Protocol, Signal};
 pub use hosts::InternalHosts;
@@ -262,7 +264,7 @@ pub struct AdminConfig {
     /// when set to `off`.
     pub addr: Option<SocketAddr>,
     /// `true` when `addr` is not a loopback address: the admin surface is reachable
-    /// from other machines. Allowed, but worth a warning at start-up.
+    /// from other machines. Allowed; `observe_axum::serve` logs a warning at start.
     pub non_loopback: bool,
 }
 
@@ -308,8 +310,18 @@ pub struct PropagationConfig {
     /// Hosts that receive baggage, `x-request-id` and the tracer-bullet mode
     /// (`OBSERVE_INTERNAL_HOSTS`, default none).
     pub internal_hosts: InternalHosts,
-    /// What to do with an inbound trace context (`OBSERVE_INBOUND_CONTEXT`).
+    /// What to do with an inbound trace context (`OBSERVE_INBOUND_CONTEXT`, default
+    /// [`Continue`](InboundContext::Continue)). Never
+    /// [`Trust`](InboundContext::Trust) once resolved: that old spelling resolves to
+    /// `Continue` with [`trusted_callers`](Self::trusted_callers) = any.
     pub inbound_context: InboundContext,
+    /// The callers whose identity (baggage) and tracer-bullet marker are believed
+    /// (`OBSERVE_TRUSTED_CALLERS`, default none).
+    pub trusted_callers: TrustedCallers,
+    /// How many requests a second from untrusted callers may have their `sampled`
+    /// flag honoured; beyond that the local sampler decides
+    /// (`OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND`, default 10; 0: never).
+    pub untrusted_sampled_per_second: u32,
     /// Whether inbound tracer bullets are honoured (`OBSERVE_TRACER_BULLET_POLICY`).
     pub tracer_bullet_policy: TracerBulletPolicy,
     /// The key that signs and verifies tracer-bullet tokens
@@ -319,31 +331,67 @@ pub struct PropagationConfig {
     /// The validity window of a signed token (`OBSERVE_TRACER_BULLET_MAX_AGE`,
     /// default 5 min).
     pub tracer_bullet_max_age: Duration,
+    /// What a request marked as a tracer bullet by its baggage alone gets when this
+    /// service does not accept the marker (`OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER`,
+    /// default [`Refuse`](UntrustedMarker::Refuse)).
+    pub tracer_bullet_untrusted_marker: UntrustedMarker,
 }
 
 /// What to do with the trace context of an inbound request (`OBSERVE_INBOUND_CONTEXT`).
+///
+/// It decides the trace only (`traceparent`, `tracestate`); whose identity is
+/// believed is [`TrustedCallers`]' business.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum InboundContext {
-    /// Continue the caller's trace (`trust`), the default.
+    /// Continue the caller's trace (`continue`), the default, whoever the caller is.
     #[default]
-    Trust,
-    /// Start a new trace and keep the caller's as a span link (`restart`), for a
-    /// public edge that should not let clients choose trace ids or sampling.
+    Continue,
+    /// Start a new trace and keep the caller's as a span link (`restart`), unless
+    /// the caller is trusted: for a public edge that should not let clients choose
+    /// trace ids or sampling.
     Restart,
+    /// The spelling of observe 0.1 (`trust`, its default): continue the trace **and
+    /// believe every caller's identity**, the same as `Continue` with
+    /// [`TrustedCallers::any`]. Kept so that a service configured with it behaves
+    /// as before; it cannot be combined with trusted callers. Prefer `Continue`.
+    Trust,
+}
+
+/// What a request marked as a tracer bullet only by its baggage
+/// (`observe.request_type=tracer_bullet`, no token) gets when this service does not
+/// accept the marker (`OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER`).
+///
+/// A request with an `observe-tracer-bullet` token that is not accepted is refused
+/// whatever this says: a token is sent on purpose, never relayed by accident.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum UntrustedMarker {
+    /// Refuse it (`refuse`), the default: 403 with
+    /// `observe-tracer-bullet-refused: <reason>`, logged and counted. It is never
+    /// served as a standard request (that would write).
+    #[default]
+    Refuse,
+    /// Serve it as a standard request with the marker removed (`strip`), logged and
+    /// counted: for a public edge whose clients relay baggage they received
+    /// elsewhere. The marker goes no further (it is not in the request context, so
+    /// outgoing calls do not carry it).
+    Strip,
 }
 
 /// Whether inbound requests may ask to be tracer bullets
-/// (`OBSERVE_TRACER_BULLET_POLICY`).
+/// (`OBSERVE_TRACER_BULLET_POLICY`). A marked request the policy does not accept is
+/// refused (see [`UntrustedMarker`] for the one exception).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TracerBulletPolicy {
-    /// Never (`deny`), the default; an attempt is logged, counted and served as a
-    /// standard request.
+    /// Never (`deny`), the default.
     #[default]
     Deny,
-    /// Whenever the baggage says so (`trusted`): for internal services behind a
-    /// gateway that strips the mode from outside traffic.
+    /// When the baggage says so and the caller is trusted (`trusted`): for internal
+    /// services behind a gateway that strips the mode from outside traffic. A token
+    /// header alone counts only if this service can verify it.
     Trusted,
-    /// Only with a valid token signed by the shared key (`signed`).
+    /// Only with a valid token signed by the shared key (`signed`), from any caller.
     Signed,
 }
 
@@ -402,9 +450,12 @@ pub const VARIABLES: &[&str] = &[
     "OBSERVE_SHUTDOWN_TIMEOUT",
     "OBSERVE_INTERNAL_HOSTS",
     "OBSERVE_INBOUND_CONTEXT",
+    "OBSERVE_TRUSTED_CALLERS",
+    "OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND",
     "OBSERVE_TRACER_BULLET_POLICY",
     "OBSERVE_TRACER_BULLET_KEY",
     "OBSERVE_TRACER_BULLET_MAX_AGE",
+    "OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER",
 ];
 
 /// The configuration reference, compiled only for doctests so that its examples run.

@@ -127,6 +127,13 @@ pub(crate) fn positive_int(s: &str) -> Parsed<usize> {
     }
 }
 
+pub(crate) const COUNT: &str = "a whole number, 0 or more";
+
+/// A whole number that fits a `u32`, zero included.
+pub(crate) fn count(s: &str) -> Parsed<u32> {
+    s.parse::<u32>().map_err(|_| COUNT.into())
+}
+
 pub(crate) const RATIO: &str = "a ratio between 0 and 1";
 
 /// A sampling ratio: a finite decimal number in `[0, 1]`.
@@ -326,6 +333,15 @@ mod tests {
         assert_eq!(millis("5000"), Ok(Duration::from_secs(5)));
         for bad in ["0", "5s", "-1", "1.5", "1e3"] {
             assert_eq!(millis(bad), Err(MILLIS.into()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn counts_include_zero() {
+        assert_eq!(count("0"), Ok(0));
+        assert_eq!(count("25"), Ok(25));
+        for bad in ["-1", "1.5", "ten", "99999999999"] {
+            assert_eq!(count(bad), Err(COUNT.into()), "{bad}");
         }
     }
 

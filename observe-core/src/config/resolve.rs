@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::builder::{Builder, EnvSource, OtlpSettings};
+use super::callers::TrustedCallers;
 use super::error::{ConfigError, Origin, Problem};
 use super::export::{
     self, BatchConfig, Compression, ExportConfig, Exporter, OtlpExport, Protocol, Signal,
@@ -20,7 +21,7 @@ use super::secret::{self, Headers, TracerBulletKey};
 use super::service::{self, ServiceInfo};
 use super::{
     AdminConfig, Config, FlightRecorderConfig, InboundContext, LogConfig, LogFormat, LogOutput,
-    MetricsConfig, PropagationConfig, Sampler, Service, TracerBulletPolicy,
+    MetricsConfig, PropagationConfig, Sampler, Service, TracerBulletPolicy, UntrustedMarker,
 };
 
 /// The admin listener's default address.
@@ -42,6 +43,8 @@ pub(crate) const DEFAULT_FLIGHT_RECORDER_BYTES: usize = 64 << 20;
 pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default validity of a signed tracer-bullet token.
 pub(crate) const DEFAULT_TRACER_BULLET_MAX_AGE: Duration = Duration::from_secs(300);
+/// How many untrusted callers' `sampled` flags are honoured a second by default.
+pub(crate) const DEFAULT_UNTRUSTED_SAMPLED_PER_SECOND: u32 = 10;
 
 impl Builder {
     /// Resolves and validates the configuration without installing anything: the
@@ -619,20 +622,63 @@ impl Builder {
                 }
             });
         let internal_hosts = env_hosts.or(code_hosts).unwrap_or_default();
-        let inbound_context = r
+        let inbound = r
             .var("OBSERVE_INBOUND_CONTEXT", |s| {
                 parse::one_of(
                     s,
                     &[
-                        ("trust", InboundContext::Trust),
+                        ("continue", InboundContext::Continue),
                         ("restart", InboundContext::Restart),
+                        ("trust", InboundContext::Trust),
                     ],
-                    "trust or restart",
+                    INBOUND_CONTEXT,
                 )
             })
+            .or_else(|| {
+                self.inbound_context
+                    .map(|c| Sourced::code("Builder::inbound_context", c))
+            })
+            .unwrap_or_else(|| Sourced::fallback(InboundContext::default()));
+        let env_callers = r
+            .var("OBSERVE_TRUSTED_CALLERS", |s| {
+                TrustedCallers::from_patterns(parse::comma_list(s)).map_err(Invalid::from)
+            })
+            .map(|s| s.value);
+        let code_callers = self.trusted_callers.as_ref().and_then(|items| {
+            match TrustedCallers::from_patterns(items.iter().map(String::as_str)) {
+                Ok(callers) => Some(callers),
+                Err(expected) => {
+                    r.problems.push(Problem::code(
+                        "Builder::trusted_callers",
+                        items.join(","),
+                        expected,
+                    ));
+                    None
+                }
+            }
+        });
+        let callers_given = env_callers.is_some() || code_callers.is_some();
+        let mut trusted_callers = env_callers.or(code_callers).unwrap_or_default();
+        // `trust`, observe 0.1's default, also believed every caller's identity: it
+        // keeps that meaning, which a list of trusted callers would contradict.
+        let inbound_context = match inbound.value {
+            InboundContext::Trust if callers_given => {
+                r.problems.extend(inbound.src.problem(format!(
+                    "{INBOUND_CONTEXT} (trust, the old default, also believes every caller's identity, which OBSERVE_TRUSTED_CALLERS now decides: write continue)"
+                )));
+                InboundContext::Continue
+            }
+            InboundContext::Trust => {
+                trusted_callers = TrustedCallers::any();
+                InboundContext::Continue
+            }
+            other => other,
+        };
+        let untrusted_sampled_per_second = r
+            .var("OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND", parse::count)
             .map(|s| s.value)
-            .or(self.inbound_context)
-            .unwrap_or_default();
+            .or(self.untrusted_sampled_per_second)
+            .unwrap_or(DEFAULT_UNTRUSTED_SAMPLED_PER_SECOND);
         let policy = r
             .var("OBSERVE_TRACER_BULLET_POLICY", |s| {
                 parse::one_of(
@@ -683,15 +729,34 @@ impl Builder {
             .map(|s| s.value)
             .or(r.positive_code("Builder::tracer_bullet_max_age", self.tracer_bullet_max_age))
             .unwrap_or(DEFAULT_TRACER_BULLET_MAX_AGE);
+        let tracer_bullet_untrusted_marker = r
+            .var("OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER", |s| {
+                parse::one_of(
+                    s,
+                    &[
+                        ("refuse", UntrustedMarker::Refuse),
+                        ("strip", UntrustedMarker::Strip),
+                    ],
+                    "refuse or strip",
+                )
+            })
+            .map(|s| s.value)
+            .or(self.tracer_bullet_untrusted_marker)
+            .unwrap_or_default();
         PropagationConfig {
             internal_hosts,
             inbound_context,
+            trusted_callers,
+            untrusted_sampled_per_second,
             tracer_bullet_policy,
             tracer_bullet_key: key,
             tracer_bullet_max_age,
+            tracer_bullet_untrusted_marker,
         }
     }
 }
+
+const INBOUND_CONTEXT: &str = "continue or restart";
 
 // ----- reading values ---------------------------------------------------------------
 
@@ -703,16 +768,17 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     /// The trimmed value of a variable; `None` when unset or blank. A value that is not
-    /// UTF-8 is a problem.
-    fn raw(&mut self, var: &'static str) -> Option<String> {
+    /// UTF-8 is a problem, its value redacted when the variable holds a secret.
+    fn raw(&mut self, var: &'static str, secret: bool) -> Option<String> {
         let value = match self.env {
             EnvSource::Ignore => return None,
             EnvSource::Lookup(lookup) => lookup(var)?,
             EnvSource::Process => match std::env::var_os(var)?.into_string() {
                 Ok(value) => value,
                 Err(value) => {
+                    let problem = Problem::env(var, value.to_string_lossy(), "valid UTF-8");
                     self.problems
-                        .push(Problem::env(var, value.to_string_lossy(), "valid UTF-8"));
+                        .push(if secret { problem.redacted() } else { problem });
                     return None;
                 }
             },
@@ -745,11 +811,20 @@ impl Reader<'_> {
         parse: impl FnOnce(&str) -> Parsed<T>,
         secret: bool,
     ) -> Option<Sourced<T>> {
-        let raw = self.raw(var)?;
+        let raw = self.raw(var, secret)?;
         match parse(&raw) {
             Ok(value) => Some(Sourced {
                 value,
-                src: Src::Env { var, raw },
+                src: Src::Env {
+                    var,
+                    // Whatever reads the source later (a check across settings)
+                    // never sees a secret.
+                    raw: if secret {
+                        super::error::REDACTED.to_owned()
+                    } else {
+                        raw
+                    },
+                },
             }),
             Err(invalid) => {
                 let problem = Problem::env(var, invalid.shown.unwrap_or(raw), invalid.expected);

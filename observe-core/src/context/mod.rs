@@ -61,6 +61,26 @@ impl fmt::Display for RequestType {
     }
 }
 
+/// How this process came to treat a request as a tracer bullet, which decides what
+/// its outgoing calls may vouch for: a service that holds the tracer-bullet key
+/// signs a token for downstream services only for a bullet it
+/// [`Started`](Self::Started) or [`Verified`](Self::Verified), so an unsigned marker
+/// can never become a signed one on its way through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TracerBulletOrigin {
+    /// This process started it (a context built with
+    /// [`RequestType::TracerBullet`] in code).
+    Started,
+    /// An inbound request carried a token this process verified.
+    Verified,
+    /// An inbound request from a trusted caller carried the marker, without a token
+    /// this process could verify (the `trusted` policy). Outgoing calls carry the
+    /// mode, and the caller's token unchanged when this process has no key to check
+    /// it with, never a token of this process.
+    Relayed,
+}
+
 /// The values of a request context at one moment. Cheap to share: log records keep
 /// an `Arc` of the state current when they were written.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -86,6 +106,8 @@ pub struct ContextState {
 /// can be set later and are visible to every span and log line from then on.
 pub struct RequestContext {
     request_type: RequestType,
+    /// Set when `request_type` is a tracer bullet.
+    tracer_bullet_origin: Option<TracerBulletOrigin>,
     state: Mutex<Arc<ContextState>>,
     /// The inbound `tracestate`, passed on to every outgoing call.
     trace_state: crate::propagation::TraceState,
@@ -116,21 +138,25 @@ impl RequestContext {
         RequestContextBuilder::default()
     }
 
-    /// A context with exactly these values.
+    /// A context with exactly these values (a tracer bullet is one this process
+    /// [`Started`](TracerBulletOrigin::Started)).
     pub fn from_state(state: ContextState) -> Arc<RequestContext> {
-        RequestContext::with_inbound(state, crate::propagation::TraceState::new(), None)
+        RequestContext::with_inbound(state, crate::propagation::TraceState::new(), None, None)
     }
 
     fn with_inbound(
         state: ContextState,
         trace_state: crate::propagation::TraceState,
         tracer_bullet_token: Option<Box<str>>,
+        origin: Option<TracerBulletOrigin>,
     ) -> Arc<RequestContext> {
+        let bullet = state.request_type == RequestType::TracerBullet;
         Arc::new(RequestContext {
             request_type: state.request_type,
+            tracer_bullet_origin: bullet.then(|| origin.unwrap_or(TracerBulletOrigin::Started)),
             state: Mutex::new(Arc::new(state)),
             trace_state,
-            tracer_bullet_token,
+            tracer_bullet_token: if bullet { tracer_bullet_token } else { None },
         })
     }
 
@@ -143,6 +169,12 @@ impl RequestContext {
     /// The tracer-bullet token the request came with, when it was honoured as one.
     pub fn tracer_bullet_token(&self) -> Option<&str> {
         self.tracer_bullet_token.as_deref()
+    }
+
+    /// How this process came to treat the request as a tracer bullet; `None` for a
+    /// standard request.
+    pub fn tracer_bullet_origin(&self) -> Option<TracerBulletOrigin> {
+        self.tracer_bullet_origin
     }
 
     /// Standard request or tracer bullet.
@@ -182,6 +214,7 @@ pub struct RequestContextBuilder {
     state: ContextState,
     trace_state: crate::propagation::TraceState,
     tracer_bullet_token: Option<Box<str>>,
+    tracer_bullet_origin: Option<TracerBulletOrigin>,
 }
 
 impl RequestContextBuilder {
@@ -229,9 +262,18 @@ impl RequestContextBuilder {
         self.trace_state = trace_state;
         self
     }
-    /// The inbound tracer-bullet token (adapters set it once the policy honoured it).
+    /// The inbound tracer-bullet token (adapters set it once the policy honoured it;
+    /// ignored for a standard request).
     pub fn tracer_bullet_token(mut self, token: impl Into<Box<str>>) -> Self {
         self.tracer_bullet_token = Some(token.into());
+        self
+    }
+    /// How a tracer bullet came to be one (adapters say
+    /// [`Verified`](TracerBulletOrigin::Verified) or
+    /// [`Relayed`](TracerBulletOrigin::Relayed)); default
+    /// [`Started`](TracerBulletOrigin::Started). Ignored for a standard request.
+    pub fn tracer_bullet_origin(mut self, origin: TracerBulletOrigin) -> Self {
+        self.tracer_bullet_origin = Some(origin);
         self
     }
     /// The context.
@@ -239,7 +281,12 @@ impl RequestContextBuilder {
         if self.state.request_id.is_none() {
             self.state.request_id = Some(crate::propagation::RequestId::generate().as_str().into());
         }
-        RequestContext::with_inbound(self.state, self.trace_state, self.tracer_bullet_token)
+        RequestContext::with_inbound(
+            self.state,
+            self.trace_state,
+            self.tracer_bullet_token,
+            self.tracer_bullet_origin,
+        )
     }
 }
 

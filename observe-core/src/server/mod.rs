@@ -1,25 +1,45 @@
-//! Inbound HTTP handling shared by the server adapters (`observe-axum`,
+//! Inbound requests, shared by the server adapters (`observe-axum`,
 //! `observe-tonic`): everything an adapter does for a request except talking to its
 //! framework.
 //!
-//! An adapter calls [`Inbound::start`] with the request's method, URI, headers,
-//! route template and peer address, polls the application inside
-//! [`Inbound::span`], and calls [`Inbound::finish`] with the response status and
-//! headers. In between, observe has:
+//! # The four phases (for adapter authors)
 //!
-//! - extracted `traceparent`, `tracestate`, `baggage` and `x-request-id` (W3C rules;
+//! | phase | function | protocol |
+//! | --- | --- | --- |
+//! | 1. read the headers, decide trust and the tracer bullet | [`Admission::decide`] | any: a [`HeaderMap`] (HTTP headers, or gRPC metadata at the tower layer) and the peer's address |
+//! | 2. build the request context | [`Admission::request_context`] | any |
+//! | 3. open the server span, given its name, kind and attributes | [`Inbound::open`] with a [`ServerSpan`] | [`ServerSpan::http`] (from a [`RequestInfo`]), [`ServerSpan::rpc`], or [`ServerSpan::new`] |
+//! | 4. finish: status → span status, metrics, response headers, access log | [`Inbound::finish`] (HTTP status) or [`Inbound::finish_with`] ([`Status::Grpc`]) | per [`Status`] |
+//!
+//! [`Inbound::start`] runs phases 1 to 3 for an HTTP request. Between phases 3 and 4
+//! the adapter polls the application inside [`Inbound::span`], unless
+//! [`Inbound::refusal`] says the request must be answered without it.
+//!
+//! What observe does along the way:
+//!
+//! - extracts `traceparent`, `tracestate`, `baggage` and `x-request-id` (W3C rules;
 //!   a request id is generated when absent);
-//! - applied the trust policy ([`InboundContext`]): continue the caller's trace, or
-//!   start a new one that links to it (public edges), and take user, account and
-//!   feature flags from baggage only from a trusted caller;
-//! - decided whether the request is a tracer bullet ([`crate::tracer_bullet`]):
-//!   an attempt the policy refuses is logged, counted and served as standard;
-//! - opened a server span named `METHOD /route/{template}` with OpenTelemetry's HTTP
-//!   attributes, and the request context every log line of the request carries.
+//! - decides whether the caller is trusted, by its address
+//!   ([`TrustedCallers`], `OBSERVE_TRUSTED_CALLERS`):
+//!   the trace continues from anyone (or restarts with a link for untrusted
+//!   callers, [`InboundContext::Restart`]), identity (user, account, flags) and the
+//!   other baggage members are believed only from trusted callers, and an
+//!   untrusted caller's `sampled` flag is honoured at a bounded rate;
+//! - decides whether the request is a tracer bullet ([`crate::tracer_bullet`]): a
+//!   marked request the policy does not accept is **refused** (fail closed:
+//!   [`Refusal`], 403 with `observe-tracer-bullet-refused: <reason>`, logged at
+//!   `WARN` and counted in `observe.tracer_bullet.refused{reason}`); it is never
+//!   served as a standard request and never gets a dry run. An edge may opt into
+//!   serving a marker that carries no token as a standard request with the marker
+//!   removed ([`UntrustedMarker::Strip`], counted in
+//!   `observe.tracer_bullet.stripped{reason}`);
+//! - opens a server span (`METHOD /route/{template}` for HTTP) with OpenTelemetry's
+//!   attributes, carrying the request context every log line of the request has.
 //!
-//! [`Inbound::finish`] sets the status attributes (5xx is an error), answers with
-//! `traceresponse`, `Server-Timing: observe;dur=<ms>` and `x-request-id`, writes the
-//! access-log line and ends the span.
+//! Finishing sets the status attributes (HTTP 5xx, or a gRPC code the server is
+//! responsible for, is an error), answers with `traceresponse`,
+//! `Server-Timing: observe;dur=<ms>`, `x-request-id` (and the refusal header),
+//! records the duration metric, writes the access-log line and ends the span.
 //!
 //! ```
 //! use observe_core::server::{Inbound, RequestInfo, ServerOptions};
@@ -32,6 +52,7 @@
 //! let options = ServerOptions::default();
 //! let info = RequestInfo::from_request(&request).route(Some("/orders/{id}"));
 //! let inbound = Inbound::start(&options, &info);
+//! assert!(inbound.refusal().is_none());
 //! inbound.span().in_scope(|| tracing::info!("handling"));
 //! let mut headers = http::HeaderMap::new();
 //! inbound.finish(200, &mut headers);
@@ -43,28 +64,60 @@
 //! assert_eq!(span.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
 //! assert_eq!(span.attribute("url.query").unwrap().to_string(), "card=REDACTED");
 //! ```
+//!
+//! The same phases for another protocol (what observe-tonic does with gRPC):
+//!
+//! ```
+//! use observe_core::server::{Admission, Inbound, ServerOptions, ServerSpan, Status};
+//!
+//! let capture = observe_core::testing::capture();
+//! let options = ServerOptions::default();
+//! let metadata = http::HeaderMap::new();
+//! let mut admission = Admission::decide(&options, &metadata, None);     // 1
+//! let _context = admission.request_context();                          // 2
+//! let span = ServerSpan::rpc("grpc", "shop.Orders", "Get")              // 3
+//!     .attribute("server.address", "orders.internal");
+//! let inbound = Inbound::open(&options, admission, span);
+//! if let Some(refusal) = inbound.refusal() {
+//!     let mut trailers = http::HeaderMap::new();
+//!     // grpc-status: PERMISSION_DENIED, without calling the service
+//!     inbound.finish_with(Status::Grpc(observe_core::server::Refusal::GRPC_CODE), &mut trailers);
+//!     # let _ = refusal;
+//! } else {
+//!     let mut headers = http::HeaderMap::new();
+//!     inbound.finish_with(Status::Grpc(0), &mut headers);                 // 4
+//! }
+//! capture.flush();
+//! assert_eq!(capture.span("shop.Orders/Get").attribute("rpc.grpc.status_code").unwrap().to_string(), "0");
+//! ```
 
+mod admission;
+mod http;
 mod names;
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue};
+use ::http::{HeaderMap, HeaderValue};
 use tracing_core::Level;
 
+pub use admission::{Admission, Refusal};
+pub use http::RequestInfo;
+pub(crate) use http::redact_query;
 #[cfg(feature = "http-client")]
 pub(crate) use names::{method_label, method_span_name as client_span_name};
 
 use crate::clock::Tick;
-use crate::config::{InboundContext, TracerBulletPolicy};
-use crate::context::{ContextState, RequestContext, RequestType};
-use crate::ids::SpanContext;
+use crate::config::{InboundContext, TrustedCallers, UntrustedMarker};
+use crate::context::RequestType;
+use crate::ids::{SpanContext, TraceId};
 use crate::pipeline::Pipeline;
-use crate::propagation::{self, RequestId, keys};
-use crate::span::{KeyValue, Parent, Span, SpanKind, SpanName};
-use crate::tracer_bullet::{self, Attempt, Decision, InboundPolicy};
+use crate::propagation::{self, RequestId};
+use crate::span::{KeyValue, Parent, Span, SpanBuilder, SpanKind, SpanName};
+use crate::tracer_bullet::InboundPolicy;
+
+use admission::SampledBudget;
 
 /// How the query string is recorded on the server span (`url.query`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -83,12 +136,17 @@ pub enum QueryRecording {
 /// What a server adapter does per request. Settings left unset follow the running
 /// observe configuration ([`config::current`](crate::config::current)).
 ///
+/// Clones share one budget of untrusted `sampled` flags
+/// (`OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND`): give one `ServerOptions` (or one
+/// layer) to every route of a server.
+///
 /// ```
-/// use observe_core::config::InboundContext;
+/// use observe_core::config::{InboundContext, TrustedCallers};
 /// use observe_core::server::{QueryRecording, ServerOptions};
 ///
 /// let options = ServerOptions::new()
 ///     .inbound_context(InboundContext::Restart) // a public edge
+///     .trusted_callers(TrustedCallers::from_patterns(["10.0.0.0/8"]).unwrap())
 ///     .access_log(Some(tracing::Level::DEBUG))
 ///     .query(QueryRecording::Off);
 /// # let _ = options;
@@ -96,20 +154,28 @@ pub enum QueryRecording {
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     inbound_context: Option<InboundContext>,
+    trusted_callers: Option<TrustedCallers>,
+    untrusted_sampled_per_second: Option<u32>,
     tracer_bullet: Option<InboundPolicy>,
+    untrusted_marker: Option<UntrustedMarker>,
     access_log: Option<Level>,
     query: QueryRecording,
     server_timing: bool,
+    sampled_budget: Arc<SampledBudget>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             inbound_context: None,
+            trusted_callers: None,
+            untrusted_sampled_per_second: None,
             tracer_bullet: None,
+            untrusted_marker: None,
             access_log: Some(Level::INFO),
             query: QueryRecording::Redacted,
             server_timing: true,
+            sampled_budget: Arc::default(),
         }
     }
 }
@@ -121,16 +187,39 @@ impl ServerOptions {
         ServerOptions::default()
     }
 
-    /// Trust the caller's trace context or restart (overrides
+    /// Continue the caller's trace or restart it for untrusted callers (overrides
     /// `OBSERVE_INBOUND_CONTEXT`).
     pub fn inbound_context(mut self, inbound: InboundContext) -> Self {
         self.inbound_context = Some(inbound);
         self
     }
 
+    /// The callers whose identity and tracer-bullet marker are believed (overrides
+    /// `OBSERVE_TRUSTED_CALLERS`).
+    pub fn trusted_callers(mut self, callers: TrustedCallers) -> Self {
+        self.trusted_callers = Some(callers);
+        self
+    }
+
+    /// How many requests a second from untrusted callers may have their `sampled`
+    /// flag honoured (overrides `OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND`).
+    pub fn untrusted_sampled_per_second(mut self, per_second: u32) -> Self {
+        self.untrusted_sampled_per_second = Some(per_second);
+        self
+    }
+
     /// The tracer-bullet policy (overrides `OBSERVE_TRACER_BULLET_POLICY`).
     pub fn tracer_bullet_policy(mut self, policy: InboundPolicy) -> Self {
         self.tracer_bullet = Some(policy);
+        self
+    }
+
+    /// What a request marked by its baggage alone gets when the marker is not
+    /// accepted: refused (the default) or, for a public edge, served as a standard
+    /// request with the marker removed (overrides
+    /// `OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER`).
+    pub fn untrusted_tracer_bullet_marker(mut self, marker: UntrustedMarker) -> Self {
+        self.untrusted_marker = Some(marker);
         self
     }
 
@@ -155,56 +244,106 @@ impl ServerOptions {
     }
 }
 
-/// What an adapter knows about an inbound request.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestInfo<'a> {
-    /// The method.
-    pub method: &'a http::Method,
-    /// The request target (its path and query; scheme and authority when absolute).
-    pub uri: &'a http::Uri,
-    /// The HTTP version.
-    pub version: http::Version,
-    /// The request headers.
-    pub headers: &'a HeaderMap,
-    /// The matched route template (`/orders/{id}`), `None` when no route matched.
-    pub route: Option<&'a str>,
-    /// The peer's address.
-    pub peer: Option<SocketAddr>,
-    /// When the request started, if the adapter saw it before now.
-    pub start: Option<Tick>,
+/// Phase 3's input: the server span's name, attributes and start, and the protocol
+/// that decides its metric and status in phase 4.
+#[derive(Debug)]
+#[must_use = "a server span does nothing until given to Inbound::open"]
+pub struct ServerSpan {
+    name: SpanName,
+    builder: SpanBuilder,
+    start: Option<Tick>,
+    protocol: Protocol,
 }
 
-impl<'a> RequestInfo<'a> {
-    /// The method, target, version and headers of `request`.
-    pub fn from_request<B>(request: &'a http::Request<B>) -> Self {
-        RequestInfo {
-            method: request.method(),
-            uri: request.uri(),
-            version: request.version(),
-            headers: request.headers(),
-            route: None,
-            peer: None,
+#[derive(Debug)]
+enum Protocol {
+    /// `http.server.request.duration`; the route is `name[route_at..]`.
+    Http {
+        method: &'static str,
+        route_at: Option<usize>,
+    },
+    /// `rpc.server.call.duration`.
+    Rpc {
+        system: &'static str,
+        service: Arc<str>,
+        method: Arc<str>,
+    },
+    /// No metric, an HTTP-like status.
+    Other,
+}
+
+impl ServerSpan {
+    /// A server span of an RPC (`rpc.server.call.duration`, gRPC status codes),
+    /// named `service/method` with `rpc.system`, `rpc.service` and `rpc.method`.
+    pub fn rpc(
+        system: &'static str,
+        service: impl Into<Arc<str>>,
+        method: impl Into<Arc<str>>,
+    ) -> Self {
+        let (service, method): (Arc<str>, Arc<str>) = (service.into(), method.into());
+        let name = SpanName::from(format!("{service}/{method}"));
+        ServerSpan {
+            builder: Span::builder(name.clone())
+                .attribute("rpc.system", system)
+                .attribute("rpc.service", service.to_string())
+                .attribute("rpc.method", method.to_string()),
+            name,
             start: None,
+            protocol: Protocol::Rpc {
+                system,
+                service,
+                method,
+            },
         }
     }
 
-    /// Sets the matched route template.
-    pub fn route(mut self, route: Option<&'a str>) -> Self {
-        self.route = route;
+    /// A server span for a protocol observe has no metric for: named `name`, with
+    /// only the attributes added.
+    pub fn new(name: impl Into<SpanName>) -> Self {
+        let name = name.into();
+        ServerSpan {
+            builder: Span::builder(name.clone()),
+            name,
+            start: None,
+            protocol: Protocol::Other,
+        }
+    }
+
+    /// Adds an attribute.
+    pub fn attribute(
+        mut self,
+        key: impl Into<std::borrow::Cow<'static, str>>,
+        value: impl Into<crate::span::Value>,
+    ) -> Self {
+        self.builder = self.builder.attribute(key, value);
         self
     }
 
-    /// Sets the peer address.
-    pub fn peer(mut self, peer: Option<SocketAddr>) -> Self {
-        self.peer = peer;
+    /// When the request started, if the adapter saw it before now.
+    pub fn start_time(mut self, start: Tick) -> Self {
+        self.start = Some(start);
         self
     }
+}
 
-    /// Sets the uri (for adapters that know the original one, before nesting
-    /// stripped a prefix).
-    pub fn uri(mut self, uri: &'a http::Uri) -> Self {
-        self.uri = uri;
-        self
+/// How a request ended, in its protocol's terms (phase 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Status {
+    /// An HTTP status code: 5xx is an error (`http.response.status_code`).
+    Http(u16),
+    /// A gRPC status code: `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`,
+    /// `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS` are server errors, as the
+    /// OpenTelemetry conventions say (`rpc.grpc.status_code`).
+    Grpc(u32),
+}
+
+impl Status {
+    fn is_error(self) -> bool {
+        match self {
+            Status::Http(s) => s >= 500,
+            Status::Grpc(code) => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
+        }
     }
 }
 
@@ -218,16 +357,15 @@ pub struct Inbound {
 #[derive(Debug)]
 struct State {
     start: Tick,
-    method: &'static str,
     name: SpanName,
-    /// Where the route starts in `name` (after `METHOD `), when a route matched.
-    route_at: Option<usize>,
+    protocol: Protocol,
     request_id: RequestId,
     request_type: RequestType,
+    refusal: Option<Refusal>,
     access_log: Option<Level>,
     server_timing: bool,
     /// A panic was recorded: its message stays the span's status message.
-    panicked: std::sync::atomic::AtomicBool,
+    panicked: AtomicBool,
 }
 
 impl Inbound {
@@ -239,208 +377,96 @@ impl Inbound {
         }
     }
 
-    /// Starts handling a request: extraction, policies, context and server span.
-    /// Does nothing (and costs one load) when observe is not initialised.
+    /// Phases 1 to 3 for an HTTP request: [`Admission::decide`],
+    /// [`ServerSpan::http`], [`Inbound::open`]. Does nothing (and costs one load)
+    /// when observe is not initialised. Check [`refusal`](Self::refusal) before
+    /// calling the application.
     pub fn start(options: &ServerOptions, request: &RequestInfo<'_>) -> Inbound {
-        let Some(pipeline) = Pipeline::current() else {
+        if Pipeline::current().is_none() {
+            return Inbound::disabled();
+        }
+        let start = request.start.unwrap_or_else(Tick::now);
+        let admission = Admission::decide(options, request.headers, request.peer.map(|p| p.ip()));
+        let span = ServerSpan::http(request, options.query).start_time(start);
+        Inbound::open(options, admission, span)
+    }
+
+    /// Phase 3: opens the server span with the admission's parent (or link), its
+    /// request context (phase 2, built here if the adapter did not), the refusal or
+    /// tracer-bullet attributes, and logs and counts what the admission decided
+    /// (a refusal at `WARN`; a stripped marker, ignored baggage and rejected headers
+    /// at `DEBUG`).
+    pub fn open(options: &ServerOptions, mut admission: Admission, span: ServerSpan) -> Inbound {
+        let Some(pipeline) = Pipeline::current().filter(|_| admission.enabled) else {
             return Inbound::disabled();
         };
-        let start = request.start.unwrap_or_else(Tick::now);
-        let config = &pipeline.settings.config.propagation;
-        let inbound_context = options.inbound_context.unwrap_or(config.inbound_context);
-        let mut extracted = propagation::extract(request.headers);
+        let ServerSpan {
+            name,
+            builder,
+            start,
+            protocol,
+        } = span;
+        let start = start.unwrap_or_else(Tick::now);
+        let ctx = admission.request_context();
+        let request_type = admission.request_type();
 
-        // The tracer-bullet decision.
-        let token = request
-            .headers
-            .get(propagation::OBSERVE_TRACER_BULLET)
-            .map(HeaderValue::as_bytes);
-        let attempt = Attempt {
-            baggage_says_so: extracted.baggage.get(keys::REQUEST_TYPE)
-                == Some(keys::REQUEST_TYPE_TRACER_BULLET),
-            token,
-            trace_id: extracted.parent.map(|p| p.trace_id),
-        };
-        let now = tracer_bullet::unix_now();
-        let decision = match &options.tracer_bullet {
-            Some(policy) => policy.decide(&attempt, now),
-            None => tracer_bullet::decide_with(
-                config.tracer_bullet_policy,
-                config.tracer_bullet_key.as_ref(),
-                config.tracer_bullet_max_age,
-                &attempt,
-                now,
-            ),
-        };
-        let request_type = match decision {
-            Decision::TracerBullet => RequestType::TracerBullet,
-            _ => RequestType::Standard,
-        };
-
-        // The request context.
-        let request_id = extracted.request_id.unwrap_or_else(RequestId::generate);
-        let mut state = ContextState {
-            request_id: Some(request_id.as_str().into()),
-            request_type,
-            ..ContextState::default()
-        };
-        let trusted = inbound_context == InboundContext::Trust;
-        if trusted {
-            for member in extracted.baggage.iter() {
-                match member.key() {
-                    keys::USER_ID => state.user_id = Some(member.value().into()),
-                    keys::ACCOUNT_ID => state.account_id = Some(member.value().into()),
-                    keys::REQUEST_TYPE => {}
-                    k => match k.strip_prefix(keys::FLAG_PREFIX) {
-                        Some(flag) if !flag.is_empty() => {
-                            state.flags.insert(flag.into(), member.value().into());
-                        }
-                        Some(_) => {}
-                        None => state.baggage.push((k.into(), member.value().into())),
-                    },
-                }
-            }
-        }
-
-        // What the outgoing calls of this request pass on beyond the context.
-        let mut cx = RequestContext::builder();
-        if trusted {
-            cx = cx.trace_state(std::mem::take(&mut extracted.trace_state));
-        }
-        if let (Decision::TracerBullet, Some(t)) = (&decision, token)
-            && let Ok(t) = std::str::from_utf8(t)
+        let mut parent = admission.parent;
+        if admission.sampled_limited
+            && let Some(p) = parent.as_mut()
         {
-            cx = cx.tracer_bullet_token(t);
+            // Beyond the budget, the local sampler decides, on a fresh draw: a
+            // caller choosing trace ids cannot pick ones the ratio keeps.
+            let sampled = pipeline
+                .sampler()
+                .sample_root(TraceId::random(), &name, None);
+            p.flags = p.flags.with_sampled(sampled);
         }
-        let ctx = cx.state(state).build();
-
-        // The server span.
-        let (method, method_index) = names::method_label(request.method);
-        let name = names::span_name(method_index, request.route);
-        let route_at = request.route.map(|r| name.as_str().len() - r.len());
-        let parent = match (inbound_context, extracted.parent) {
-            (InboundContext::Trust, Some(p)) => Parent::Remote(p),
-            _ => Parent::Root,
-        };
-        let mut builder = Span::builder(name.clone())
+        let mut builder = builder
             .kind(SpanKind::Server)
-            .parent(parent)
+            .parent(parent.map_or(Parent::Root, Parent::Remote))
             .context(ctx)
-            .start_time(start)
-            .attribute("http.request.method", method);
-        if method == names::OTHER_METHOD {
-            builder = builder.attribute(
-                "http.request.method_original",
-                request.method.as_str().to_owned(),
-            );
-        }
-        if let (InboundContext::Restart, Some(p)) = (inbound_context, extracted.parent) {
+            .start_time(start);
+        if let Some(link) = admission.link {
             builder = builder.link(
-                p,
+                link,
                 vec![KeyValue::new(
                     "observe.link.reason",
                     "inbound_context_restart",
                 )],
             );
         }
-        if let Some(route) = request.route {
-            builder = builder.attribute("http.route", route.to_owned());
-        }
-        builder = builder.attribute("url.path", request.uri.path().to_owned());
-        if let Some(q) = request.uri.query()
-            && !q.is_empty()
-        {
-            match options.query {
-                QueryRecording::Redacted => {
-                    builder = builder.attribute("url.query", redact_query(q));
-                }
-                QueryRecording::Full => builder = builder.attribute("url.query", q.to_owned()),
-                QueryRecording::Off => {}
-            }
-        }
-        builder = builder.attribute(
-            "url.scheme",
-            request.uri.scheme_str().map_or(Cow::Borrowed("http"), |s| {
-                if s == "https" {
-                    Cow::Borrowed("https")
-                } else if s == "http" {
-                    Cow::Borrowed("http")
-                } else {
-                    Cow::Owned(s.to_owned())
-                }
-            }),
-        );
-        if let Some((host, port)) = server_address(request) {
-            builder = builder.attribute("server.address", host);
-            if let Some(port) = port {
-                builder = builder.attribute("server.port", port);
-            }
-        }
-        if let Some(peer) = request.peer {
-            builder = builder
-                .attribute("client.address", peer.ip().to_string())
-                .attribute("client.port", peer.port());
-        }
-        if let Some(ua) = request
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-        {
-            builder = builder.attribute("user_agent.original", truncate(ua, 512).to_owned());
-        }
-        builder = builder.attribute(
-            "network.protocol.version",
-            protocol_version(request.version),
-        );
         if request_type == RequestType::TracerBullet {
             builder = builder.attribute("observe.request_type", RequestType::TracerBullet.as_str());
         }
-        if let Decision::Denied(reason) = decision {
-            builder = builder.attribute("observe.tracer_bullet.denied", reason.as_str());
+        if let Some(refusal) = admission.refusal {
+            builder = builder.attribute("observe.tracer_bullet.refused", refusal.as_str());
         }
-        if !extracted.rejections.is_empty() {
-            builder = builder.attribute(
-                "observe.propagation.rejected",
-                extracted.rejections.total() as u64,
-            );
+        if let Some(reason) = admission.stripped {
+            builder = builder.attribute("observe.tracer_bullet.stripped", reason.as_str());
+        }
+        if admission.sampled_limited {
+            builder = builder.attribute("observe.sampling.untrusted_limited", true);
+        }
+        let rejections = admission.rejections();
+        if !rejections.is_empty() {
+            builder = builder.attribute("observe.propagation.rejected", rejections.total() as u64);
         }
         let span = builder.start();
-
-        if let Decision::Denied(reason) = decision {
-            crate::metrics::counter(TRACER_BULLET_DENIED, &[("reason", reason.as_str())]).inc();
-            span.in_scope(|| {
-                tracing::warn!(
-                    target: "observe::tracer_bullet",
-                    reason = reason.as_str(),
-                    "tracer-bullet attempt refused, served as a standard request: {reason}"
-                );
-            });
-        }
-        if !extracted.rejections.is_empty() {
-            for rejection in extracted.rejections.iter() {
-                crate::metrics::counter(PROPAGATION_REJECTED, &[("header", rejection.header)])
-                    .inc();
-            }
-            span.in_scope(|| {
-                for rejection in extracted.rejections.iter() {
-                    tracing::debug!(target: "observe::propagation", "ignored inbound header: {rejection}");
-                }
-            });
-        }
+        log_admission(&admission, &span);
 
         active_requests().inc();
         Inbound {
             span,
             state: Some(Box::new(State {
                 start,
-                method,
                 name,
-                route_at,
-                request_id,
+                protocol,
+                request_id: admission.request_id,
                 request_type,
+                refusal: admission.refusal,
                 access_log: options.access_log,
                 server_timing: options.server_timing,
-                panicked: std::sync::atomic::AtomicBool::new(false),
+                panicked: AtomicBool::new(false),
             })),
         }
     }
@@ -468,97 +494,218 @@ impl Inbound {
             .map_or(RequestType::Standard, |s| s.request_type)
     }
 
+    /// The request is marked as a tracer bullet that this service does not accept:
+    /// answer it with [`Refusal::HTTP_STATUS`] (or [`Refusal::GRPC_CODE`]) **without
+    /// calling the application**, then finish as usual (the refusal header is added
+    /// then).
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.state.as_ref().and_then(|s| s.refusal)
+    }
+
     /// Records a panic of the handler on the span (status error and an `exception`
     /// event), before the adapter answers 500.
     pub fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
         self.span.record_panic(payload);
         self.span.set_attribute("error.type", "panic");
         if let Some(state) = &self.state {
-            state
-                .panicked
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            state.panicked.store(true, Ordering::Relaxed);
         }
     }
 
     /// Ends a request whose client went away before the response was ready: the
     /// span is marked `observe.cancelled` and the request is logged and measured
-    /// with status 499 (client closed request). Dropping an unfinished `Inbound`
-    /// does the same.
+    /// with status 499 (client closed request; gRPC: 1, `CANCELLED`). Dropping an
+    /// unfinished `Inbound` does the same.
     pub fn cancel(mut self) {
         self.end_cancelled();
     }
 
     fn end_cancelled(&mut self) {
-        if self.state.is_some() {
-            self.span.set_attribute("observe.cancelled", true);
-            self.end(499, &mut HeaderMap::new());
-        }
+        let Some(state) = &self.state else { return };
+        let status = match state.protocol {
+            Protocol::Rpc { .. } => Status::Grpc(1),
+            _ => Status::Http(499),
+        };
+        self.span.set_attribute("observe.cancelled", true);
+        self.end(status, &mut HeaderMap::new());
     }
 
-    /// Finishes the request with `status`: response headers (`traceresponse`,
-    /// `Server-Timing`, `x-request-id`) into `headers`, status attributes (5xx is an
-    /// error), the access-log line, and the end of the span.
+    /// Phase 4 for HTTP: [`finish_with`](Self::finish_with) an HTTP status.
     pub fn finish(mut self, status: u16, headers: &mut HeaderMap) {
+        self.end(Status::Http(status), headers);
+    }
+
+    /// Phase 4: response headers into `headers` (`traceresponse`, `Server-Timing`,
+    /// `x-request-id`, and [`Refusal::HEADER`] for a refused request), the status on
+    /// the span (an error as [`Status`] says), the duration metric of the protocol
+    /// (`http.server.request.duration` or `rpc.server.call.duration`, with the trace
+    /// id as exemplar), the access-log line, and the end of the span.
+    pub fn finish_with(mut self, status: Status, headers: &mut HeaderMap) {
         self.end(status, headers);
     }
 
-    fn end(&mut self, status: u16, headers: &mut HeaderMap) {
+    fn end(&mut self, status: Status, headers: &mut HeaderMap) {
         let Some(state) = self.state.take() else {
             return;
         };
         let span = std::mem::replace(&mut self.span, Span::disabled());
-        let end = Tick::now();
-        let elapsed = state.start.duration_until(end);
+        let elapsed = state.start.duration_until(Tick::now());
+        response_headers(&span, &state, elapsed, headers);
 
-        if let Some(cx) = span.span_context() {
-            headers.insert(
-                propagation::TRACERESPONSE,
-                header_value(propagation::format_traceresponse(&cx).as_str()),
-            );
-        }
-        if state.server_timing {
-            headers.append(
-                propagation::SERVER_TIMING,
-                header_value(propagation::format_server_timing(elapsed).as_str()),
-            );
-        }
-        if let Ok(v) = HeaderValue::from_str(state.request_id.as_str()) {
-            headers.insert(propagation::X_REQUEST_ID, v);
-        }
-
-        span.set_attribute("http.response.status_code", u64::from(status));
-        let panicked = state.panicked.load(std::sync::atomic::Ordering::Relaxed);
-        let failed = status >= 500 || panicked;
-        if status >= 500 && !panicked {
-            span.set_attribute("error.type", status_text(status));
-            span.set_error(format!("HTTP {status}"));
+        let panicked = state.panicked.load(Ordering::Relaxed);
+        let failed = status.is_error() || panicked;
+        let code = match status {
+            Status::Http(s) => {
+                span.set_attribute("http.response.status_code", u64::from(s));
+                u64::from(s)
+            }
+            Status::Grpc(c) => {
+                span.set_attribute("rpc.grpc.status_code", u64::from(c));
+                u64::from(c)
+            }
+        };
+        if status.is_error() && !panicked {
+            span.set_attribute("error.type", itoa::Buffer::new().format(code).to_owned());
+            span.set_error(match status {
+                Status::Http(s) => format!("HTTP {s}"),
+                Status::Grpc(c) => format!("gRPC status {c}"),
+            });
         }
 
-        let route = state.route_at.map(|at| &state.name.as_str()[at..]);
         let trace_id = span.span_context().map(|c| c.trace_id).unwrap_or_default();
-        crate::metrics::http_server_duration(
-            route.unwrap_or(""),
-            state.method,
-            status,
-            state.request_type,
-        )
-        .record_with_exemplar(
-            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
-            trace_id,
-            failed,
-        );
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        match (&state.protocol, status) {
+            (Protocol::Http { method, .. }, Status::Http(s)) => {
+                crate::metrics::http_server_duration(
+                    state.route().unwrap_or(""),
+                    method,
+                    s,
+                    state.request_type,
+                )
+                .record_with_exemplar(nanos, trace_id, failed);
+            }
+            (
+                Protocol::Rpc {
+                    system,
+                    service,
+                    method,
+                },
+                _,
+            ) => {
+                let code = match status {
+                    Status::Grpc(c) => Some(c),
+                    Status::Http(_) => None,
+                };
+                crate::metrics::rpc_server_duration(
+                    system,
+                    service,
+                    method,
+                    code,
+                    state.request_type,
+                )
+                .record_with_exemplar(nanos, trace_id, failed);
+            }
+            _ => {}
+        }
         active_requests().dec();
 
         if let Some(level) = state.access_log {
-            span.in_scope(|| access_log(level, &state, route, status, elapsed));
+            span.in_scope(|| access_log(level, &state, code, elapsed));
         }
         span.end();
+    }
+}
+
+impl State {
+    /// The HTTP route template, when one matched.
+    fn route(&self) -> Option<&str> {
+        match self.protocol {
+            Protocol::Http {
+                route_at: Some(at), ..
+            } => self.name.as_str().get(at..),
+            _ => None,
+        }
     }
 }
 
 impl Drop for Inbound {
     fn drop(&mut self) {
         self.end_cancelled();
+    }
+}
+
+/// Logs and counts what phase 1 decided, inside the new span.
+fn log_admission(admission: &Admission, span: &Span) {
+    if let Some(refusal) = admission.refusal {
+        crate::metrics::counter(TRACER_BULLET_REFUSED, &[("reason", refusal.as_str())]).inc();
+        let reason = refusal.reason();
+        span.in_scope(|| {
+            tracing::warn!(
+                target: "observe::tracer_bullet",
+                reason = reason.as_str(),
+                "tracer bullet refused ({}): {reason}; answered {} without running the request",
+                reason.as_str(),
+                Refusal::HTTP_STATUS,
+            );
+        });
+    }
+    if let Some(reason) = admission.stripped {
+        crate::metrics::counter(TRACER_BULLET_STRIPPED, &[("reason", reason.as_str())]).inc();
+        // Expected traffic on the edge that opted in: the counter is the signal.
+        span.in_scope(|| {
+            tracing::debug!(
+                target: "observe::tracer_bullet",
+                reason = reason.as_str(),
+                "tracer-bullet marker removed, served as a standard request (OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER=strip): {reason}"
+            );
+        });
+    }
+    if admission.sampled_limited {
+        crate::metrics::counter(UNTRUSTED_SAMPLED_LIMITED, &[]).inc();
+    }
+    if admission.ignored_baggage > 0 {
+        crate::metrics::counter(UNTRUSTED_BAGGAGE, &[]).inc();
+        let ignored = admission.ignored_baggage;
+        span.in_scope(|| {
+            tracing::debug!(
+                target: "observe::propagation",
+                ignored,
+                "ignored {ignored} baggage member(s) of an untrusted caller (OBSERVE_TRUSTED_CALLERS)"
+            );
+        });
+    }
+    let rejections = admission.rejections();
+    if !rejections.is_empty() {
+        for rejection in rejections.iter() {
+            crate::metrics::counter(PROPAGATION_REJECTED, &[("header", rejection.header)]).inc();
+        }
+        span.in_scope(|| {
+            for rejection in rejections.iter() {
+                tracing::debug!(target: "observe::propagation", "ignored inbound header: {rejection}");
+            }
+        });
+    }
+}
+
+/// `traceresponse`, `Server-Timing`, `x-request-id` and the refusal header.
+fn response_headers(span: &Span, state: &State, elapsed: Duration, headers: &mut HeaderMap) {
+    if let Some(cx) = span.span_context() {
+        headers.insert(
+            propagation::TRACERESPONSE,
+            header_value(propagation::format_traceresponse(&cx).as_str()),
+        );
+    }
+    if state.server_timing {
+        headers.append(
+            propagation::SERVER_TIMING,
+            header_value(propagation::format_server_timing(elapsed).as_str()),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(state.request_id.as_str()) {
+        headers.insert(propagation::X_REQUEST_ID, v);
+    }
+    if let Some(refusal) = state.refusal {
+        refusal.insert_header(headers);
     }
 }
 
@@ -571,36 +718,87 @@ fn active_requests() -> &'static crate::metrics::Gauge {
 /// The in-flight gauge's name (OpenTelemetry's).
 pub const ACTIVE_REQUESTS: &str = "http.server.active_requests";
 
-/// The counter of refused tracer-bullet attempts, labelled `reason`.
-pub const TRACER_BULLET_DENIED: &str = "observe.tracer_bullet.denied";
+/// The counter of refused tracer-bullet attempts, labelled `reason`
+/// ([`DenyReason::as_str`](crate::tracer_bullet::DenyReason::as_str)).
+pub const TRACER_BULLET_REFUSED: &str = "observe.tracer_bullet.refused";
+
+/// The counter of tracer-bullet markers removed and served as standard requests
+/// (an edge with [`UntrustedMarker::Strip`]), labelled `reason`.
+pub const TRACER_BULLET_STRIPPED: &str = "observe.tracer_bullet.stripped";
+
+/// The counter of requests whose untrusted caller's `sampled` flag was over the
+/// budget, so the local sampler decided.
+pub const UNTRUSTED_SAMPLED_LIMITED: &str = "observe.sampling.untrusted_limited";
+
+/// The counter of requests whose baggage was ignored because the caller is not
+/// trusted.
+pub const UNTRUSTED_BAGGAGE: &str = "observe.propagation.untrusted_baggage";
 
 /// The counter of inbound propagation headers (or members) ignored as invalid,
 /// labelled `header`.
 pub const PROPAGATION_REJECTED: &str = "observe.propagation.rejected";
 
-fn access_log(level: Level, state: &State, route: Option<&str>, status: u16, elapsed: Duration) {
-    let method = state.method;
-    let route = route.unwrap_or(crate::server::UNMATCHED_ROUTE);
+/// `tracing::event!` needs its level as a constant.
+macro_rules! at_level {
+    ($level:expr, $log:ident) => {
+        match $level {
+            Level::ERROR => $log!(Level::ERROR),
+            Level::WARN => $log!(Level::WARN),
+            Level::INFO => $log!(Level::INFO),
+            Level::DEBUG => $log!(Level::DEBUG),
+            _ => $log!(Level::TRACE),
+        }
+    };
+}
+
+fn access_log(level: Level, state: &State, code: u64, elapsed: Duration) {
     let duration_ms = elapsed.as_secs_f64() * 1e3;
-    macro_rules! log_at {
-        ($level:expr) => {
-            tracing::event!(
-                target: "observe::access",
-                $level,
-                http.request.method = method,
-                http.route = route,
-                http.response.status_code = status,
-                duration_ms,
-                "{method} {route} {status}"
-            )
-        };
-    }
-    match level {
-        Level::ERROR => log_at!(Level::ERROR),
-        Level::WARN => log_at!(Level::WARN),
-        Level::INFO => log_at!(Level::INFO),
-        Level::DEBUG => log_at!(Level::DEBUG),
-        _ => log_at!(Level::TRACE),
+    match &state.protocol {
+        Protocol::Rpc {
+            service, method, ..
+        } => {
+            let (service, method) = (&**service, &**method);
+            macro_rules! log_at {
+                ($level:expr) => {
+                    tracing::event!(
+                        target: "observe::access",
+                        $level,
+                        rpc.service = service,
+                        rpc.method = method,
+                        rpc.grpc.status_code = code,
+                        duration_ms,
+                        "{service}/{method} {code}"
+                    )
+                };
+            }
+            at_level!(level, log_at);
+        }
+        Protocol::Http { method, .. } => {
+            let route = state.route().unwrap_or(UNMATCHED_ROUTE);
+            macro_rules! log_at {
+                ($level:expr) => {
+                    tracing::event!(
+                        target: "observe::access",
+                        $level,
+                        http.request.method = method,
+                        http.route = route,
+                        http.response.status_code = code,
+                        duration_ms,
+                        "{method} {route} {code}"
+                    )
+                };
+            }
+            at_level!(level, log_at);
+        }
+        Protocol::Other => {
+            let name = state.name.as_str();
+            macro_rules! log_at {
+                ($level:expr) => {
+                    tracing::event!(target: "observe::access", $level, duration_ms, "{name} {code}")
+                };
+            }
+            at_level!(level, log_at);
+        }
     }
 }
 
@@ -612,111 +810,8 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn status_text(status: u16) -> String {
-    itoa::Buffer::new().format(status).to_owned()
-}
-
-/// `network.protocol.version`.
-fn protocol_version(v: http::Version) -> &'static str {
-    match v {
-        http::Version::HTTP_09 => "0.9",
-        http::Version::HTTP_10 => "1.0",
-        http::Version::HTTP_11 => "1.1",
-        http::Version::HTTP_2 => "2",
-        http::Version::HTTP_3 => "3",
-        _ => "unknown",
-    }
-}
-
-/// `server.address` and `server.port`: the URI's authority (HTTP/2, absolute
-/// targets), else the `Host` header.
-fn server_address(request: &RequestInfo<'_>) -> Option<(String, Option<u16>)> {
-    if let Some(host) = request.uri.host() {
-        return Some((host.to_owned(), request.uri.port_u16()));
-    }
-    let host = request.headers.get(http::header::HOST)?.to_str().ok()?;
-    let authority: http::uri::Authority = host.parse().ok()?;
-    Some((authority.host().to_owned(), authority.port_u16()))
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// `a=1&b=2` becomes `a=REDACTED&b=REDACTED` (keys are kept, at most 1 KiB of them).
-pub(crate) fn redact_query(query: &str) -> String {
-    let mut out = String::with_capacity(query.len().min(1024) + 16);
-    for (i, pair) in query.split('&').enumerate() {
-        if out.len() >= 1024 {
-            out.push_str("&…");
-            break;
-        }
-        if i > 0 {
-            out.push('&');
-        }
-        match pair.split_once('=') {
-            Some((k, _)) => {
-                let _ = write!(out, "{}=REDACTED", truncate(k, 128));
-            }
-            None => out.push_str(truncate(pair, 128)),
-        }
-    }
-    out
-}
-
 /// Whether the configured tracer-bullet policy for inbound requests honours
 /// anything at all (for pages that explain why a button is disabled).
 pub fn tracer_bullets_honoured(options: &ServerOptions) -> bool {
-    match &options.tracer_bullet {
-        Some(p) => p.policy() != TracerBulletPolicy::Deny,
-        None => crate::config::current()
-            .is_some_and(|c| c.propagation.tracer_bullet_policy != TracerBulletPolicy::Deny),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_values_are_redacted_and_keys_kept() {
-        assert_eq!(redact_query("a=1&b=two&flag"), "a=REDACTED&b=REDACTED&flag");
-        assert_eq!(redact_query("=x"), "=REDACTED");
-        let long = "k=v&".repeat(1000);
-        assert!(redact_query(&long).len() < 1100);
-    }
-
-    #[test]
-    fn server_address_comes_from_the_authority_or_the_host_header() {
-        let req = http::Request::get("/x")
-            .header("host", "shop.example:8080")
-            .body(())
-            .unwrap();
-        let info = RequestInfo::from_request(&req);
-        assert_eq!(
-            server_address(&info),
-            Some(("shop.example".into(), Some(8080)))
-        );
-        let req = http::Request::get("http://[::1]:9/x").body(()).unwrap();
-        let info = RequestInfo::from_request(&req);
-        assert_eq!(server_address(&info), Some(("[::1]".into(), Some(9))));
-        let req = http::Request::get("/x")
-            .header("host", "bad host")
-            .body(())
-            .unwrap();
-        assert_eq!(server_address(&RequestInfo::from_request(&req)), None);
-    }
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("héllo", 2), "h");
-        assert_eq!(truncate("abc", 5), "abc");
-    }
+    Admission::policy_honours_any(options)
 }

@@ -94,7 +94,9 @@ fn the_environment_overrides_the_builder() {
     assert_eq!(c.logs.format, LogFormat::Json);
     assert_eq!(c.admin.addr, None);
     assert_eq!(c.flight_recorder.slow_threshold, None);
-    assert_eq!(c.propagation.inbound_context, InboundContext::Trust);
+    // `trust`: continue, and believe every caller (observe 0.1's meaning).
+    assert_eq!(c.propagation.inbound_context, InboundContext::Continue);
+    assert!(c.propagation.trusted_callers.is_any());
     // One field from the environment, the other from the builder.
     assert_eq!(c.export.span_batch.max_queue_size, 1024);
     assert_eq!(c.export.span_batch.max_export_batch_size, 1000);

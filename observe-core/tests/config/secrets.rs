@@ -89,3 +89,60 @@ fn errors_never_echo_secret_values() {
     assert_eq!(err.problems().len(), 2, "{err}");
     assert_no_secret(&err.to_string());
 }
+
+/// A secret variable whose value is not UTF-8 is reported like any bad secret:
+/// named, its value redacted. Only the process environment can hold such a value,
+/// so this runs in a child process of this test binary.
+#[test]
+fn a_non_utf8_secret_is_redacted_in_the_error() {
+    use std::os::unix::ffi::OsStrExt as _;
+    const CHILD: &str = "OBSERVE_CONFIG_TEST_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let err = Builder::new().build_config().unwrap_err();
+        #[allow(clippy::print_stdout)]
+        {
+            // On lines of their own (the test harness prints its name first).
+            println!("\nDISPLAY: {}", err.to_string().replace('\n', " | "));
+            println!("\nDEBUG: {err:?}");
+        }
+        return;
+    }
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "secrets::a_non_utf8_secret_is_redacted_in_the_error",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD, "1");
+    for k in observe_core::config::VARIABLES {
+        cmd.env_remove(k);
+    }
+    let secret = |s: &str| {
+        let mut bytes = s.as_bytes().to_vec();
+        bytes.push(0xff);
+        std::ffi::OsStr::from_bytes(&bytes).to_owned()
+    };
+    cmd.env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+        .env(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            secret(&format!("authorization={HEADER_SECRET}")),
+        )
+        .env("OBSERVE_TRACER_BULLET_KEY", secret(KEY_HEX))
+        .env("OBSERVE_ADMIN_ADDR", secret("not-a-secret"));
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let display = stdout
+        .lines()
+        .find(|l| l.starts_with("DISPLAY: "))
+        .unwrap_or_else(|| panic!("no error printed:\n{stdout}"));
+    let debug = stdout.lines().find(|l| l.starts_with("DEBUG: ")).unwrap();
+    for text in [display, debug] {
+        assert_no_secret(text);
+        assert!(text.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{text}");
+        assert!(text.contains("OBSERVE_TRACER_BULLET_KEY"), "{text}");
+        // A variable that is not a secret still shows its value.
+        assert!(text.contains("not-a-secret"), "{text}");
+    }
+}

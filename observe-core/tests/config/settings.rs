@@ -5,10 +5,11 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use observe_core::config::{
-    Config, InboundContext, LogFormat, LogOutput, Sampler, TracerBulletPolicy,
+    Builder, Config, InboundContext, LogFormat, LogOutput, Sampler, TracerBulletPolicy,
+    UntrustedMarker,
 };
 
-use crate::support::{config, error, problem, rejects};
+use crate::support::{config, env, error, problem, rejects, resolve};
 
 const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
@@ -35,7 +36,13 @@ fn nothing_set_gives_the_embedded_default() {
     assert_eq!(c.flight_recorder.slow_threshold, None);
     assert_eq!(c.shutdown_timeout, Duration::from_secs(5));
     assert!(c.propagation.internal_hosts.is_empty());
-    assert_eq!(c.propagation.inbound_context, InboundContext::Trust);
+    assert_eq!(c.propagation.inbound_context, InboundContext::Continue);
+    assert!(c.propagation.trusted_callers.is_empty());
+    assert_eq!(c.propagation.untrusted_sampled_per_second, 10);
+    assert_eq!(
+        c.propagation.tracer_bullet_untrusted_marker,
+        UntrustedMarker::Refuse
+    );
     assert_eq!(c.propagation.tracer_bullet_policy, TracerBulletPolicy::Deny);
     assert!(c.propagation.tracer_bullet_key.is_none());
     assert_eq!(
@@ -365,7 +372,14 @@ fn shutdown_timeout_is_a_duration() {
 fn inbound_context_policy_and_max_age() {
     let c = config(&[("OBSERVE_INBOUND_CONTEXT", "restart")]);
     assert_eq!(c.propagation.inbound_context, InboundContext::Restart);
-    rejects("OBSERVE_INBOUND_CONTEXT", &["ignore"], "trust or restart");
+    let c = config(&[("OBSERVE_INBOUND_CONTEXT", "Continue")]);
+    assert_eq!(c.propagation.inbound_context, InboundContext::Continue);
+    assert!(c.propagation.trusted_callers.is_empty());
+    rejects(
+        "OBSERVE_INBOUND_CONTEXT",
+        &["ignore"],
+        "continue or restart",
+    );
 
     let c = config(&[("OBSERVE_TRACER_BULLET_POLICY", "Trusted")]);
     assert_eq!(
@@ -454,4 +468,92 @@ fn keys_are_hex_or_base64_and_at_least_32_bytes() {
         ("OBSERVE_TRACER_BULLET_KEY", "short"),
     ]);
     assert_eq!(err.problems().len(), 1, "{err}");
+}
+
+#[test]
+fn the_old_trust_value_keeps_its_meaning_and_cannot_meet_trusted_callers() {
+    // observe 0.1's default: continue, and believe every caller's identity.
+    let c = config(&[("OBSERVE_INBOUND_CONTEXT", "trust")]);
+    assert_eq!(c.propagation.inbound_context, InboundContext::Continue);
+    assert!(c.propagation.trusted_callers.is_any());
+    let c = resolve(
+        Builder::new()
+            .ignore_env()
+            .inbound_context(InboundContext::Trust),
+    );
+    assert!(c.propagation.trusted_callers.is_any());
+
+    let (var, value, expected) = problem(&[
+        ("OBSERVE_INBOUND_CONTEXT", "trust"),
+        ("OBSERVE_TRUSTED_CALLERS", "10.0.0.0/8"),
+    ]);
+    assert_eq!(
+        (var.as_str(), value.as_str()),
+        ("OBSERVE_INBOUND_CONTEXT", "trust")
+    );
+    assert!(expected.contains("write continue"), "{expected}");
+    let err = Builder::new()
+        .ignore_env()
+        .inbound_context(InboundContext::Trust)
+        .trusted_callers(["loopback"])
+        .build_config()
+        .unwrap_err();
+    assert_eq!(err.problems()[0].variable(), "Builder::inbound_context");
+}
+
+#[test]
+fn trusted_callers_and_the_untrusted_sampled_budget() {
+    let c = config(&[("OBSERVE_TRUSTED_CALLERS", "10.0.0.0/8, loopback")]);
+    let callers = &c.propagation.trusted_callers;
+    assert!(callers.contains(Some("10.9.8.7".parse().unwrap())));
+    assert!(callers.contains(Some("::1".parse().unwrap())));
+    assert!(!callers.contains(Some("192.168.1.1".parse().unwrap())));
+    assert_eq!(callers.to_string(), "10.0.0.0/8,127.0.0.0/8,::1/128");
+    rejects(
+        "OBSERVE_TRUSTED_CALLERS",
+        &["gateway.internal", "10.0.0.1/8", "none,any"],
+        "a comma-separated list of IP addresses",
+    );
+    // The environment replaces the builder's list.
+    let c = resolve(env(&[("OBSERVE_TRUSTED_CALLERS", "none")]).trusted_callers(["private"]));
+    assert!(c.propagation.trusted_callers.is_empty());
+    let err = Builder::new()
+        .ignore_env()
+        .trusted_callers(["not an address"])
+        .build_config()
+        .unwrap_err();
+    assert_eq!(err.problems()[0].variable(), "Builder::trusted_callers");
+
+    let c = config(&[("OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND", "0")]);
+    assert_eq!(c.propagation.untrusted_sampled_per_second, 0);
+    let c = resolve(Builder::new().ignore_env().untrusted_sampled_per_second(3));
+    assert_eq!(c.propagation.untrusted_sampled_per_second, 3);
+    rejects(
+        "OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND",
+        &["-1", "ten", "1.5"],
+        "a whole number, 0 or more",
+    );
+}
+
+#[test]
+fn the_untrusted_marker_is_refused_unless_the_edge_opts_in() {
+    let c = config(&[("OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER", "Strip")]);
+    assert_eq!(
+        c.propagation.tracer_bullet_untrusted_marker,
+        UntrustedMarker::Strip
+    );
+    let c = resolve(
+        Builder::new()
+            .ignore_env()
+            .tracer_bullet_untrusted_marker(UntrustedMarker::Strip),
+    );
+    assert_eq!(
+        c.propagation.tracer_bullet_untrusted_marker,
+        UntrustedMarker::Strip
+    );
+    rejects(
+        "OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER",
+        &["serve", "allow"],
+        "refuse or strip",
+    );
 }
