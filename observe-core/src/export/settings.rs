@@ -18,7 +18,16 @@ pub struct ExportSettings {
     pub log_batch: BatchConfig,
     /// The least time between two warnings about failing export.
     pub warn_interval: Duration,
+    /// The most bytes the span queue may hold (records waiting for export while
+    /// the collector is away count here), besides `span_batch.max_queue_size`
+    /// records. When either is reached, the oldest records are dropped.
+    pub span_queue_bytes: usize,
+    /// The same for the log queue.
+    pub log_queue_bytes: usize,
 }
+
+/// The default byte budget of each export queue (spans, logs): 16 MiB.
+pub const DEFAULT_QUEUE_BYTES: usize = 16 * 1024 * 1024;
 
 impl Default for ExportSettings {
     fn default() -> Self {
@@ -28,6 +37,8 @@ impl Default for ExportSettings {
             span_batch: BatchConfig::SPANS,
             log_batch: BatchConfig::LOGS,
             warn_interval: Duration::from_secs(60),
+            span_queue_bytes: DEFAULT_QUEUE_BYTES,
+            log_queue_bytes: DEFAULT_QUEUE_BYTES,
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+mod supervision;
+
 const SCENARIO: &str = "OBSERVE_INIT_SCENARIO";
 
 /// Runs `scenario` in a child process and returns its stdout and stderr.
@@ -80,6 +82,21 @@ fn child() {
             let err = observe_core::init().expect_err("bad config");
             say(format!("{err}"));
         }
+        "panicking-sink" => {
+            struct Broken;
+            impl observe_core::sink::Sink for Broken {
+                fn on_log(&mut self, _: &observe_core::log::LogRecord) {
+                    panic!("broken sink");
+                }
+            }
+            let guard = observe_core::Observe::builder()
+                .sink(Broken)
+                .init()
+                .expect("init");
+            tracing::info!("one");
+            tracing::info!("two");
+            drop(guard);
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -156,4 +173,20 @@ fn bad_configuration_is_one_error_naming_every_variable() {
     assert!(r.contains("2 problems"), "{r}");
     assert!(r.contains("OTEL_TRACES_SAMPLER=\"sometimes\""), "{r}");
     assert!(r.contains("OBSERVE_LOG_FORMAT=\"xml\""), "{r}");
+}
+
+#[test]
+fn the_guard_says_on_drop_what_supervision_caught() {
+    let (out, err) = run("panicking-sink", &[]);
+    let report: Vec<&str> = err.lines().filter(|l| l.starts_with("observe: ")).collect();
+    assert_eq!(report.len(), 1, "{err}");
+    // The two lines, and the supervision warning (which this sink gets too).
+    assert!(
+        report[0].contains("caught 3 panic(s) in sinks and 0 in background threads"),
+        "{err}"
+    );
+    // The log lines were written all the same.
+    let lines = json_lines(&out);
+    assert!(lines.iter().any(|l| l["message"] == "one"), "{out}");
+    assert!(lines.iter().any(|l| l["message"] == "two"), "{out}");
 }
