@@ -722,6 +722,11 @@ trait Lane {
     fn take_events_dropped(&mut self) -> u64 {
         0
     }
+    /// At shutdown: drops what still waits (events whose span never came) and
+    /// says how many there were.
+    fn abandon(&mut self) -> u64 {
+        0
+    }
 }
 
 /// Spans, with the log records queued before them joined as their events. A batch
@@ -794,6 +799,10 @@ impl<S: SpanExporter> Lane for SpanLane<S> {
 
     fn take_events_dropped(&mut self) -> u64 {
         self.pending.take_dropped()
+    }
+
+    fn abandon(&mut self) -> u64 {
+        std::mem::take(&mut self.pending).waiting_events()
     }
 }
 
@@ -934,9 +943,8 @@ impl<'a, L: Lane> Driver<'a, L> {
                     // A batch still failing at the deadline counts as failed.
                     self.release(false);
                     self.q.drop_all(self.c);
-                    self.c
-                        .events_dropped
-                        .fetch_add(self.lane.take_events_dropped(), Ordering::Relaxed);
+                    let left = self.lane.take_events_dropped() + self.lane.abandon();
+                    self.c.events_dropped.fetch_add(left, Ordering::Relaxed);
                     return Some((deadline, reply));
                 }
                 Wake::Closed => return None,

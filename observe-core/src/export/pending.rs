@@ -205,6 +205,16 @@ impl PendingEvents {
         self.dropped += n;
     }
 
+    /// Events waiting, plus those dropped and not reported yet (what is lost if
+    /// the table goes away now).
+    pub(super) fn waiting_events(&self) -> u64 {
+        self.by_span
+            .values()
+            .map(|w| w.events.len() as u64)
+            .sum::<u64>()
+            + self.dropped
+    }
+
     /// Events dropped since the last call.
     pub(super) fn take_dropped(&mut self) -> u64 {
         std::mem::take(&mut self.dropped)

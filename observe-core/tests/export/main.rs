@@ -11,6 +11,7 @@
 mod collector;
 mod e2e;
 mod faults;
+mod pending;
 mod shutdown;
 mod supervised;
 mod support;
