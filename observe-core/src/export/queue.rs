@@ -1,8 +1,9 @@
 //! The bounded queue between observe's worker and the exporter thread: bounded in
-//! records (`OTEL_BSP_MAX_QUEUE_SIZE`, `OTEL_BLRP_MAX_QUEUE_SIZE`) and in bytes
-//! (the record sizes the flight recorder counts), dropping the *oldest* records
-//! when full, so that after a long collector outage what is exported is the most
-//! recent data and what was lost is counted.
+//! records (`OTEL_BSP_MAX_QUEUE_SIZE` spans, `OTEL_BLRP_MAX_QUEUE_SIZE` log records;
+//! the log events that travel with spans are not spans and do not count there) and
+//! in bytes (the record sizes the flight recorder counts, everything included),
+//! dropping the *oldest* items when full, so that after a long collector outage
+//! what is exported is the most recent data and what was lost is counted.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -35,6 +36,8 @@ pub(super) struct Queue<T> {
 struct State<T> {
     items: VecDeque<(T, usize)>,
     bytes: usize,
+    /// Items that count towards `max_queue_size`.
+    counted: usize,
     /// Items dropped to make room, ever: the exporter compares it before retrying
     /// a batch it holds, which is older than anything the queue dropped.
     evicted: u64,
@@ -51,6 +54,7 @@ impl<T> Queue<T> {
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 bytes: 0,
+                counted: 0,
                 evicted: 0,
             }),
             notify: Notify::new(),
@@ -77,28 +81,33 @@ impl<T> Queue<T> {
         let (mut queued, mut dropped, mut others) = (0i64, 0u64, 0u64);
         for item in pending.drain(..) {
             let size = (self.size)(&item);
+            let counted = (self.counted)(&item);
             if size > self.max_bytes {
-                if (self.counted)(&item) {
+                if counted {
                     dropped += 1;
                 } else {
                     others += 1;
                 }
                 continue;
             }
-            while q.items.len() >= self.batch.max_queue_size || q.bytes + size > self.max_bytes {
+            while (counted && q.counted >= self.batch.max_queue_size)
+                || q.bytes + size > self.max_bytes
+            {
                 let Some((old, old_size)) = q.items.pop_front() else {
                     break;
                 };
                 q.bytes -= old_size;
                 q.evicted += 1;
                 if (self.counted)(&old) {
+                    q.counted -= 1;
                     queued -= 1;
                     dropped += 1;
                 } else {
                     others += 1;
                 }
             }
-            queued += i64::from((self.counted)(&item));
+            queued += i64::from(counted);
+            q.counted += usize::from(counted);
             q.bytes += size;
             q.items.push_back((item, size));
         }
@@ -108,7 +117,7 @@ impl<T> Queue<T> {
         } else {
             c.queued.fetch_sub(queued.unsigned_abs(), Ordering::Relaxed);
         }
-        let full_batch = q.items.len() >= self.batch.max_export_batch_size;
+        let full_batch = q.counted >= self.batch.max_export_batch_size;
         drop(q);
         if dropped > 0 {
             c.dropped.fetch_add(dropped, Ordering::Relaxed);
@@ -135,8 +144,9 @@ impl<T> Queue<T> {
             })
             .collect();
         q.bytes -= bytes;
-        let counted = items.iter().filter(|i| (self.counted)(i)).count() as u64;
-        c.queued.fetch_sub(counted, Ordering::Relaxed);
+        let counted = items.iter().filter(|i| (self.counted)(i)).count();
+        q.counted -= counted;
+        c.queued.fetch_sub(counted as u64, Ordering::Relaxed);
         items
     }
 
@@ -156,6 +166,7 @@ impl<T> Queue<T> {
         let mut q = self.lock();
         let left: Vec<_> = q.items.drain(..).collect();
         q.bytes = 0;
+        q.counted = 0;
         let counted = left.iter().filter(|(i, _)| (self.counted)(i)).count() as u64;
         c.queued.fetch_sub(counted, Ordering::Relaxed);
         drop(q);
@@ -173,7 +184,7 @@ mod tests {
         let mut b = BatchConfig::SPANS;
         b.max_queue_size = max;
         b.max_export_batch_size = max;
-        // Odd numbers are "events": carried, not counted.
+        // Odd numbers are "events": carried, not counted in records.
         Queue::new(b, bytes, |i| i % 2 == 0, |i| *i as usize)
     }
 
@@ -205,11 +216,17 @@ mod tests {
     }
 
     #[test]
-    fn uncounted_items_are_counted_apart() {
-        let q = queue(2, usize::MAX);
+    fn uncounted_items_are_bounded_by_bytes_only_and_counted_apart() {
+        let q = queue(2, 12);
         let c = SignalCounters::default();
-        q.push(&mut vec![1, 3, 2, 4], &c);
-        assert_eq!(c.events_dropped.load(Ordering::Relaxed), 2);
+        q.push(&mut vec![1, 3, 1, 3, 1], &c);
+        assert_eq!(c.events_dropped.load(Ordering::Relaxed), 0, "9 bytes fit");
+        q.push(&mut vec![2, 4], &c);
+        assert_eq!(
+            c.events_dropped.load(Ordering::Relaxed),
+            2,
+            "the oldest made room for 6 bytes"
+        );
         assert_eq!(c.dropped.load(Ordering::Relaxed), 0);
         assert_eq!(c.queued.load(Ordering::Relaxed), 2);
         q.drop_all(&c);
