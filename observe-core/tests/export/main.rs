@@ -11,6 +11,8 @@
 mod collector;
 mod e2e;
 mod faults;
+#[cfg(feature = "grpc")]
+mod metrics_sender;
 mod pending;
 mod shutdown;
 mod supervised;

@@ -97,6 +97,13 @@ fn child() {
             tracing::info!("two");
             drop(guard);
         }
+        "metrics-collector-down" => {
+            let guard = observe_core::init().expect("init");
+            observe_core::metrics::counter("jobs", &[]).add(1);
+            // A few failed sends (every 100 ms), and the worker's once-a-second look.
+            std::thread::sleep(std::time::Duration::from_millis(2500));
+            drop(guard);
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -189,4 +196,40 @@ fn the_guard_says_on_drop_what_supervision_caught() {
     let lines = json_lines(&out);
     assert!(lines.iter().any(|l| l["message"] == "one"), "{out}");
     assert!(lines.iter().any(|l| l["message"] == "two"), "{out}");
+}
+
+#[test]
+fn failing_metric_exports_are_logged_once_like_span_and_log_exports() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/v1/metrics");
+    let (out, _) = run(
+        "metrics-collector-down",
+        &[
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", endpoint.as_str()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "200"),
+        ],
+    );
+    let warnings: Vec<serde_json::Value> = json_lines(&out)
+        .into_iter()
+        .filter(|l| {
+            l["message"] == "OTLP metric export is failing (collector down, slow or refusing)"
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "rate-limited to one: {out}");
+    let w = &warnings[0];
+    assert_eq!(w["level"], "WARN");
+    assert_eq!(w["target"], "observe");
+    assert_eq!(w["fields"]["component"], "export");
+    assert!(w["fields"]["failed_requests"].as_u64().unwrap() >= 1, "{w}");
+    assert!(
+        w["fields"]["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("metrics:"),
+        "{w}"
+    );
 }
