@@ -64,6 +64,7 @@ pub(crate) fn observe_with(ratio: f64, settings: Settings) -> (Observe, Captured
         sampler: Sampler::new(ratio, true),
         filter: settings_filter,
         shutdown_timeout: Duration::from_secs(5),
+        threads: Vec::new(),
     })
     .unwrap();
     (observe, captured, buf)

@@ -216,6 +216,9 @@ pub(crate) struct Parts {
     pub(crate) sampler: Sampler,
     pub(crate) filter: String,
     pub(crate) shutdown_timeout: Duration,
+    /// Background threads serving the pipeline besides its worker and log writer
+    /// (the exporters), supervised with them.
+    pub(crate) threads: Vec<Arc<crate::pipeline::ThreadHealth>>,
 }
 
 /// A started observe instance: its pipeline, its `tracing` subscriber, and the
@@ -255,6 +258,7 @@ fn export_sinks(
     config: &Config,
     resource: &ResourceInfo,
     sinks: &mut Vec<Box<dyn Sink>>,
+    threads: &mut Vec<Arc<crate::pipeline::ThreadHealth>>,
 ) -> Result<Option<FlightRecorder>, InitError> {
     #[cfg(feature = "otlp")]
     let exporter = if config.export.traces.is_some() || config.export.logs.is_some() {
@@ -302,6 +306,10 @@ fn export_sinks(
         };
         if let Some(e) = &exporter {
             sinks.push(Box::new(e.sink()));
+            threads.push(e.health());
+        }
+        if let Some(m) = &metrics {
+            threads.push(m.health());
         }
         if exporter.is_some() || metrics.is_some() {
             sinks.push(Box::new(ExportLifecycle::new(exporter, metrics)));
@@ -309,7 +317,7 @@ fn export_sinks(
     }
     #[cfg(not(feature = "otlp"))]
     {
-        let _ = resource;
+        let _ = (resource, threads);
         if config.export.traces.is_some()
             || config.export.logs.is_some()
             || config.export.metrics.is_some()
@@ -333,6 +341,9 @@ struct ExportLifecycle {
     seen: crate::export::ExportStats,
     seen_metric_failures: u64,
     counters: [crate::metrics::Counter; 5],
+    /// Metric export failures already warned about, and when.
+    warned_metric_failures: u64,
+    last_metric_warning: Option<Instant>,
 }
 
 #[cfg(feature = "otlp")]
@@ -360,7 +371,36 @@ impl ExportLifecycle {
                 c("logs", "failed"),
                 c("metrics", "failed"),
             ],
+            warned_metric_failures: 0,
+            last_metric_warning: None,
         }
+    }
+}
+
+#[cfg(feature = "otlp")]
+impl ExportLifecycle {
+    /// Metric export failures are reported as span and log export failures are:
+    /// a warning with target `observe` and `component = "export"` (written to the
+    /// log, never exported), at most once per interval.
+    fn warn_metrics(&mut self, stats: &crate::export::MetricsExportStats, now: Instant) {
+        let interval = crate::export::ExportSettings::default().warn_interval;
+        if stats.failures <= self.warned_metric_failures
+            || self
+                .last_metric_warning
+                .is_some_and(|l| now.saturating_duration_since(l) < interval)
+        {
+            return;
+        }
+        tracing::warn!(
+            target: "observe",
+            component = "export",
+            failed_requests = stats.failures - self.warned_metric_failures,
+            failures_total = stats.failures,
+            last_error = stats.last_error.as_deref().unwrap_or(""),
+            "OTLP metric export is failing (collector down, slow or refusing)"
+        );
+        self.warned_metric_failures = stats.failures;
+        self.last_metric_warning = Some(now);
     }
 }
 
@@ -384,9 +424,11 @@ impl Sink for ExportLifecycle {
             self.seen = s;
         }
         if let Some(m) = &self.metrics {
-            let f = m.stats().failures;
+            let stats = m.stats();
+            let f = stats.failures;
             self.counters[4].add(f.saturating_sub(self.seen_metric_failures));
             self.seen_metric_failures = f;
+            self.warn_metrics(&stats, now);
         }
     }
 
@@ -444,7 +486,8 @@ impl Observe {
             repository: service.repository.clone(),
         };
         let mut sinks = Vec::new();
-        let recorder = export_sinks(config, &resource, &mut sinks)?;
+        let mut threads = Vec::new();
+        let recorder = export_sinks(config, &resource, &mut sinks, &mut threads)?;
         sinks.extend(user_sinks);
         let mut observe = Observe::start(Parts {
             settings: Settings {
@@ -463,6 +506,7 @@ impl Observe {
             sampler: sampler_for(config.sampler),
             filter: config.logs.filter.clone(),
             shutdown_timeout: config.shutdown_timeout,
+            threads,
         })?;
         observe.recorder = recorder;
         Ok(observe)
@@ -477,14 +521,16 @@ impl Observe {
             settings.span_level = level;
         }
         let mut sinks = parts.sinks;
+        let mut threads = parts.threads;
         let mut log_stats = None;
         if let Some((format, output, max_lines)) = parts.log {
             let (writer, stats) = LogWriter::new(format, output, &parts.resource, max_lines)
                 .map_err(InitError::Thread)?;
             sinks.insert(0, Box::new(writer));
+            threads.insert(0, stats.health.clone());
             log_stats = Some(stats);
         }
-        let pipeline = Pipeline::start(settings, sinks, parts.sampler, log_stats)
+        let pipeline = Pipeline::start(settings, sinks, parts.sampler, log_stats, threads)
             .map_err(InitError::Thread)?;
         let subscriber = Registry::default().with(filter).with(ObserveLayer::new());
         Ok(Observe {
@@ -527,13 +573,14 @@ impl Observe {
     }
 
     /// Delivers everything recorded so far to the sinks (logs written, spans
-    /// exported), waiting at most `timeout`. Returns whether it finished in time.
+    /// exported), waiting at most `timeout`. Returns whether it finished in time,
+    /// no sink panicked while flushing and every background thread is alive.
     pub fn flush(&self, timeout: Duration) -> bool {
         self.pipeline.flush(Instant::now() + timeout)
     }
 
     /// Flushes and stops, waiting at most the configured shutdown timeout. Returns
-    /// whether everything was delivered in time.
+    /// whether everything was delivered in time with every background thread alive.
     pub fn shutdown(self) -> bool {
         self.pipeline
             .shutdown(Instant::now() + self.shutdown_timeout)
@@ -618,10 +665,51 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// Flushes and stops now, waiting at most the shutdown timeout. Returns whether
+    /// everything was delivered in time with every background thread alive;
+    /// [`stats`](Self::stats) tells what was lost. Dropping the guard does the same
+    /// and, when it returns false or panics were caught, prints one line saying why
+    /// to standard error (the log writer has stopped by then).
+    pub fn shutdown(mut self) -> bool {
+        self.pipeline
+            .take()
+            .is_none_or(|p| p.shutdown(Instant::now() + self.shutdown_timeout))
+    }
+}
+
+/// The line the guard prints when shutdown did not go well, if it did not.
+fn shutdown_report(p: &Pipeline, in_time: bool, timeout: Duration) -> Option<String> {
+    let stats = p.snapshot_stats();
+    let dead = p.supervision.dead();
+    let mut what = Vec::new();
+    if !dead.is_empty() {
+        what.push(format!(
+            "background thread(s) stopped unexpectedly: {} (what they held was lost)",
+            dead.join(", ")
+        ));
+    }
+    if stats.sink_panics + stats.thread_panics > 0 {
+        what.push(format!(
+            "caught {} panic(s) in sinks and {} in background threads; the records involved were dropped",
+            stats.sink_panics, stats.thread_panics
+        ));
+    }
+    if !in_time && dead.is_empty() {
+        what.push(format!(
+            "shutdown did not finish within {timeout:?}; what was still queued was dropped and counted"
+        ));
+    }
+    (!what.is_empty()).then(|| format!("observe: {}", what.join("; ")))
+}
+
 impl Drop for Guard {
     fn drop(&mut self) {
-        if let Some(p) = self.pipeline {
-            p.shutdown(Instant::now() + self.shutdown_timeout);
+        if let Some(p) = self.pipeline.take() {
+            let in_time = p.shutdown(Instant::now() + self.shutdown_timeout);
+            if let Some(line) = shutdown_report(p, in_time, self.shutdown_timeout) {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
         }
     }
 }

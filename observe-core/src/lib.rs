@@ -64,6 +64,18 @@ pub struct PipelineStats {
     pub dropped_log_lines: u64,
     /// Log lines written.
     pub written_log_lines: u64,
+    /// Calls of a sink (the log writer, the flight recorder, the exporter's sink,
+    /// your own) that panicked. The sink missed that record; the others got it, and
+    /// the worker went on.
+    pub sink_panics: u64,
+    /// Panics caught in observe's own background threads (the worker outside
+    /// sinks, the log writer, the exporters); the record or batch in hand was
+    /// dropped and the thread went on.
+    pub thread_panics: u64,
+    /// Background threads that stopped without being asked to (a panic that
+    /// supervision could not catch). While one is dead, `flush` and `shutdown`
+    /// report `false`.
+    pub dead_threads: u64,
 }
 
 /// The counters of the current instance (the thread's default, else the global

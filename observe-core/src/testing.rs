@@ -173,6 +173,7 @@ pub fn capture_with(sampling_ratio: f64) -> Capture {
         sampler: Sampler::new(sampling_ratio, true),
         filter: "trace".into(),
         shutdown_timeout: Duration::from_secs(5),
+        threads: Vec::new(),
     })
     .expect("observe test instance");
     let guard = observe.set_default();

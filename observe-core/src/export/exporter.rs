@@ -1,25 +1,32 @@
 //! The exporter thread, its queues and the sink that feeds them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
+use std::mem::size_of;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt as _;
 use opentelemetry::InstrumentationScope;
-use opentelemetry_sdk::logs::{LogBatch, LogExporter};
+use opentelemetry::trace::Event;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord};
 use opentelemetry_sdk::trace::SpanExporter;
-use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use super::ResourceInfo;
-use super::convert::{self, LogConverter, MAX_EVENTS_PER_SPAN};
+use super::convert::{self, LogConverter};
+use super::pending::PendingEvents;
+use super::queue::Queue;
+use super::retry::{self, Backoff, Failure, Probe};
 use super::settings::{ExportSettings, normalized};
 use super::stats::{Counters, ExportStats, SignalCounters};
 use crate::config::{BatchConfig, Compression, OtlpExport, Protocol};
-use crate::ids::SpanId;
 use crate::log::LogRecord;
-use crate::pipeline::Sink;
+use crate::pipeline::{Sink, ThreadHealth};
+use crate::recorder::size::{log_heap, span_heap};
 use crate::recorder::{Promote, PromotedTrace};
 use crate::span::SpanRecord;
 
@@ -67,7 +74,7 @@ impl std::error::Error for ExportError {
 
 /// What the span queue carries: spans, and log records to join to them as events.
 #[derive(Debug)]
-enum SpanItem {
+pub(super) enum SpanItem {
     Span(SpanRecord),
     Event(Box<LogRecord>),
 }
@@ -76,78 +83,21 @@ impl SpanItem {
     fn is_span(&self) -> bool {
         matches!(self, SpanItem::Span(_))
     }
-}
 
-/// A bounded queue from the worker to the exporter thread. The worker never waits
-/// on it for longer than a short, uncontended lock: the exporter thread holds the
-/// lock only to take a batch out. Its `queued` counter changes under the same lock
-/// as its items, so the statistics never show more queued than the bound allows.
-#[derive(Debug)]
-struct Queue<T> {
-    items: Mutex<VecDeque<T>>,
-    notify: Notify,
-    batch: BatchConfig,
-    /// Which items the counters count (span queues also carry log events joined
-    /// to their spans, which are not spans).
-    counted: fn(&T) -> bool,
-}
-
-impl<T> Queue<T> {
-    fn new(batch: BatchConfig, counted: fn(&T) -> bool) -> Queue<T> {
-        Queue {
-            items: Mutex::new(VecDeque::new()),
-            notify: Notify::new(),
-            batch,
-            counted,
-        }
-    }
-
-    /// Moves `pending` into the queue as far as there is room; what does not fit is
-    /// dropped and counted in `c`.
-    fn push(&self, pending: &mut Vec<T>, c: &SignalCounters) {
-        if pending.is_empty() {
-            return;
-        }
-        let mut q = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        let (mut queued, mut dropped) = (0, 0);
-        for item in pending.drain(..) {
-            let counted = (self.counted)(&item);
-            if q.len() < self.batch.max_queue_size {
-                q.push_back(item);
-                queued += u64::from(counted);
-            } else {
-                dropped += u64::from(counted);
+    /// The bytes it holds in the queue: its slot and the heap it owns, as the
+    /// flight recorder counts them.
+    pub(super) fn size(&self) -> usize {
+        size_of::<(SpanItem, usize)>()
+            + match self {
+                SpanItem::Span(s) => span_heap(s),
+                SpanItem::Event(l) => log_heap(l),
             }
-        }
-        c.queued.fetch_add(queued, Ordering::Relaxed);
-        let full_batch = q.len() >= self.batch.max_export_batch_size;
-        drop(q);
-        if dropped > 0 {
-            c.dropped.fetch_add(dropped, Ordering::Relaxed);
-        }
-        if full_batch {
-            self.notify.notify_one();
-        }
     }
+}
 
-    /// Takes up to `max` items (no longer counted as queued).
-    fn take(&self, max: usize, c: &SignalCounters) -> Vec<T> {
-        let mut q = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        let n = q.len().min(max);
-        let items: Vec<T> = q.drain(..n).collect();
-        let counted = items.iter().filter(|i| (self.counted)(i)).count() as u64;
-        c.queued.fetch_sub(counted, Ordering::Relaxed);
-        items
-    }
-
-    /// Empties the queue at shutdown, counting what was left as dropped.
-    fn drop_all(&self, c: &SignalCounters) {
-        let mut q = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        let left = q.drain(..).filter(|i| (self.counted)(i)).count() as u64;
-        c.queued.fetch_sub(left, Ordering::Relaxed);
-        drop(q);
-        c.dropped.fetch_add(left, Ordering::Relaxed);
-    }
+/// The bytes a log record holds in the log queue: its slot and its heap.
+pub(super) fn log_size(l: &LogRecord) -> usize {
+    size_of::<(LogRecord, usize)>() + log_heap(l) - size_of::<LogRecord>()
 }
 
 enum Control {
@@ -167,6 +117,7 @@ struct Inner {
     spans: Option<Arc<Queue<SpanItem>>>,
     logs: Option<Arc<Queue<LogRecord>>>,
     control: Vec<UnboundedSender<Control>>,
+    health: Arc<ThreadHealth>,
 }
 
 /// The OTLP exporter: a handle on its thread, shareable and cheap to clone. Get
@@ -210,6 +161,11 @@ impl Exporter {
     /// Starts the exporter thread with exporters of your own (an in-process
     /// receiver, a no-op exporter for benchmarks). `settings.traces` and
     /// `settings.logs` only say which signals are on; their endpoints are not used.
+    ///
+    /// Failures of your exporters are retried when they say they are transient:
+    /// [`OTelSdkError::Timeout`](opentelemetry_sdk::error::OTelSdkError), or a
+    /// message naming a transient OTLP status as `opentelemetry-otlp` does
+    /// (`"gRPC code: Unavailable"`, `"status code: 503"`, `"network error"`).
     pub fn with_exporters<S, L>(
         settings: ExportSettings,
         resource: &ResourceInfo,
@@ -231,7 +187,9 @@ impl Exporter {
         } else if settings.logs.is_none() {
             settings.logs = Some(OtlpExport::http("in-process"));
         }
-        spawn(settings, resource, move || Ok((spans, logs)))
+        spawn(settings, resource, move || {
+            Ok((spans.map(|s| (s, None)), logs.map(|l| (l, None))))
+        })
     }
 
     /// The sink to add to the pipeline.
@@ -241,18 +199,25 @@ impl Exporter {
             spans: Vec::new(),
             logs: Vec::new(),
             last_warn: None,
-            warned: (0, 0),
+            warned: (0, 0, 0),
         }
     }
 
     /// The counters so far.
     pub fn stats(&self) -> ExportStats {
-        self.inner.counters.snapshot()
+        let mut s = self.inner.counters.snapshot();
+        s.panics = self.inner.health.panics();
+        s
     }
 
     /// The settings it runs with.
     pub fn settings(&self) -> &ExportSettings {
         &self.inner.settings
+    }
+
+    /// The health of the exporter thread, supervised with the pipeline it serves.
+    pub(crate) fn health(&self) -> Arc<ThreadHealth> {
+        self.inner.health.clone()
     }
 
     fn enqueue_spans(&self, pending: &mut Vec<SpanItem>) {
@@ -272,7 +237,8 @@ impl Exporter {
     }
 
     /// Exports everything queued, waiting at most until `deadline`. Returns
-    /// whether the exporter thread finished in time.
+    /// whether the exporter thread finished in time (false as well when the thread
+    /// is gone).
     pub fn flush(&self, deadline: Instant) -> bool {
         self.request(deadline, |deadline, reply| Control::Flush {
             deadline,
@@ -281,8 +247,8 @@ impl Exporter {
     }
 
     /// Exports everything queued and stops the exporter thread, waiting at most
-    /// until `deadline` (what is still queued then is counted as dropped).
-    /// Returns whether it finished in time.
+    /// until `deadline` (what is still queued then is counted as dropped, a batch
+    /// still failing as failed). Returns whether it finished in time.
     pub fn shutdown(&self, deadline: Instant) -> bool {
         self.request(deadline, |deadline, reply| Control::Shutdown {
             deadline,
@@ -297,9 +263,13 @@ impl Exporter {
     ) -> bool {
         let (tx, rx) = mpsc::sync_channel(self.inner.control.len());
         let mut expected = 0;
+        let mut reached = true;
         for c in &self.inner.control {
             if c.send(make(deadline, tx.clone())).is_ok() {
                 expected += 1;
+            } else {
+                // The signal's task is gone (stopped already, or its thread died).
+                reached = false;
             }
         }
         drop(tx);
@@ -309,7 +279,7 @@ impl Exporter {
                 return false;
             }
         }
-        true
+        reached && !self.inner.health.is_dead()
     }
 }
 
@@ -343,8 +313,8 @@ pub struct ExportSink {
     spans: Vec<SpanItem>,
     logs: Vec<LogRecord>,
     last_warn: Option<Instant>,
-    /// Failed batches and dropped records already warned about.
-    warned: (u64, u64),
+    /// Failed batches, dropped records and retries already warned about.
+    warned: (u64, u64, u64),
 }
 
 impl fmt::Debug for ExportSink {
@@ -355,13 +325,15 @@ impl fmt::Debug for ExportSink {
     }
 }
 
-/// Whether a log record is the exporter's own warning (never exported, so export
-/// trouble cannot feed itself).
-fn is_own_warning(log: &LogRecord) -> bool {
+/// Whether a log record is one of observe's own warnings about export or about its
+/// background threads: written to the log, never exported, so trouble there cannot
+/// feed itself.
+pub(crate) fn is_own_warning(log: &LogRecord) -> bool {
     log.target() == "observe"
-        && log
-            .field("component")
-            .is_some_and(|v| v.to_string() == "export")
+        && log.field("component").is_some_and(|v| {
+            let v = v.to_string();
+            v == "export" || v == crate::pipeline::supervise::COMPONENT
+        })
 }
 
 impl ExportSink {
@@ -379,27 +351,35 @@ impl ExportSink {
             return;
         }
         let c = &self.exporter.inner.counters;
-        let failed = c.spans.batches_failed.load(Ordering::Relaxed)
-            + c.logs.batches_failed.load(Ordering::Relaxed);
-        let dropped =
-            c.spans.dropped.load(Ordering::Relaxed) + c.logs.dropped.load(Ordering::Relaxed);
-        if failed <= self.warned.0 && dropped <= self.warned.1 {
+        let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let failed = load(&c.spans.batches_failed) + load(&c.logs.batches_failed);
+        let dropped = load(&c.spans.dropped) + load(&c.logs.dropped);
+        let retries = load(&c.spans.retries) + load(&c.logs.retries);
+        let (f0, d0, r0) = self.warned;
+        if failed <= f0 && dropped <= d0 && retries <= r0 {
             return;
         }
-        let stats = c.snapshot();
+        let stats = self.exporter.stats();
+        let message = if failed > f0 || dropped > d0 {
+            "OTLP export is losing data (collector down, slow or refusing, or export queue full)"
+        } else {
+            "OTLP export is retrying: the collector is unreachable or busy; batches wait in the export queue"
+        };
         tracing::warn!(
             target: "observe",
             component = "export",
-            failed_batches = failed - self.warned.0,
-            dropped_records = dropped - self.warned.1,
+            failed_batches = failed - f0,
+            dropped_records = dropped - d0,
+            retries = retries - r0,
             spans_failed = stats.spans_failed,
             spans_dropped = stats.spans_dropped,
+            spans_waiting = stats.spans_queued + stats.spans_in_flight,
             logs_failed = stats.logs_failed,
             logs_dropped = stats.logs_dropped,
             last_error = stats.last_error.as_deref().unwrap_or(""),
-            "OTLP export is losing data (collector down, slow or refusing, or export queue full)"
+            "{message}"
         );
-        self.warned = (failed, dropped);
+        self.warned = (failed, dropped, retries);
         self.last_warn = Some(now);
     }
 }
@@ -456,7 +436,9 @@ fn config_error(signal: &'static str, s: &OtlpExport, message: impl fmt::Display
     }
 }
 
-fn http_headers(
+/// The configured headers, checked: names must be HTTP tokens, values visible
+/// ASCII.
+pub(super) fn http_headers(
     signal: &'static str,
     s: &OtlpExport,
 ) -> Result<HashMap<String, String>, ExportError> {
@@ -482,8 +464,9 @@ fn http_headers(
         .collect()
 }
 
+/// The configured headers as gRPC metadata, checked as [`http_headers`] does.
 #[cfg(feature = "grpc")]
-fn grpc_metadata(
+pub(super) fn grpc_metadata(
     signal: &'static str,
     s: &OtlpExport,
 ) -> Result<tonic::metadata::MetadataMap, ExportError> {
@@ -516,6 +499,9 @@ fn otlp_compression(c: Compression) -> Option<opentelemetry_otlp::Compression> {
     }
 }
 
+/// An `opentelemetry-otlp` exporter for one signal, with its own retries off
+/// (ours wait in the queue instead, see `retry.rs`) and, over HTTP, a client that
+/// notes each answer for the retry decision.
 macro_rules! build_exporter {
     ($signal:literal, $s:expr, $ty:ty) => {{
         use opentelemetry_otlp::{WithExportConfig as _, WithHttpConfig as _};
@@ -523,8 +509,12 @@ macro_rules! build_exporter {
         let err = |e: opentelemetry_otlp::ExporterBuildError| config_error($signal, s, e);
         match s.protocol {
             Protocol::HttpProtobuf => {
+                let (client, probe) =
+                    retry::ProbeClient::new(s.timeout).map_err(|e| config_error($signal, s, e))?;
                 let mut b = <$ty>::builder()
                     .with_http()
+                    .with_http_client(client)
+                    .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
                     .with_endpoint(s.endpoint.clone())
                     .with_timeout(s.timeout)
@@ -532,20 +522,21 @@ macro_rules! build_exporter {
                 if let Some(c) = otlp_compression(s.compression) {
                     b = b.with_compression(c);
                 }
-                b.build().map_err(err)
+                b.build().map(|e| (e, Some(probe))).map_err(err)
             }
             #[cfg(feature = "grpc")]
             Protocol::Grpc => {
                 use opentelemetry_otlp::WithTonicConfig as _;
                 let mut b = <$ty>::builder()
                     .with_tonic()
+                    .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
                     .with_endpoint(s.endpoint.clone())
                     .with_timeout(s.timeout)
                     .with_metadata(grpc_metadata($signal, s)?);
                 if let Some(c) = otlp_compression(s.compression) {
                     b = b.with_compression(c);
                 }
-                b.build().map_err(err)
+                b.build().map(|e| (e, None)).map_err(err)
             }
             #[cfg(not(feature = "grpc"))]
             _ => Err(config_error(
@@ -558,15 +549,21 @@ macro_rules! build_exporter {
     }};
 }
 
-fn build_span_exporter(s: &OtlpExport) -> Result<opentelemetry_otlp::SpanExporter, ExportError> {
+type WithProbe<E> = (E, Option<Probe>);
+
+fn build_span_exporter(
+    s: &OtlpExport,
+) -> Result<WithProbe<opentelemetry_otlp::SpanExporter>, ExportError> {
     build_exporter!("traces", s, opentelemetry_otlp::SpanExporter)
 }
 
-fn build_log_exporter(s: &OtlpExport) -> Result<opentelemetry_otlp::LogExporter, ExportError> {
+fn build_log_exporter(
+    s: &OtlpExport,
+) -> Result<WithProbe<opentelemetry_otlp::LogExporter>, ExportError> {
     build_exporter!("logs", s, opentelemetry_otlp::LogExporter)
 }
 
-type Made<S, L> = Result<(Option<S>, Option<L>), ExportError>;
+type Made<S, L> = Result<(Option<WithProbe<S>>, Option<WithProbe<L>>), ExportError>;
 
 fn spawn<S, L>(
     settings: ExportSettings,
@@ -581,14 +578,23 @@ where
     settings.span_batch = normalized(settings.span_batch);
     settings.log_batch = normalized(settings.log_batch);
     let counters = Arc::new(Counters::default());
-    let spans = settings
-        .traces
-        .as_ref()
-        .map(|_| Arc::new(Queue::new(settings.span_batch, SpanItem::is_span)));
-    let logs = settings
-        .logs
-        .as_ref()
-        .map(|_| Arc::new(Queue::new(settings.log_batch, |_| true)));
+    let health = ThreadHealth::new("observe-export");
+    let spans = settings.traces.as_ref().map(|_| {
+        Arc::new(Queue::new(
+            settings.span_batch,
+            settings.span_queue_bytes,
+            SpanItem::is_span,
+            SpanItem::size,
+        ))
+    });
+    let logs = settings.logs.as_ref().map(|_| {
+        Arc::new(Queue::new(
+            settings.log_batch,
+            settings.log_queue_bytes,
+            |_| true,
+            log_size,
+        ))
+    });
     let (span_ctl_tx, span_ctl_rx) = unbounded_channel();
     let (log_ctl_tx, log_ctl_rx) = unbounded_channel();
     let mut control = Vec::new();
@@ -609,7 +615,9 @@ where
         let counters = counters.clone();
         let spans = spans.clone();
         let logs = logs.clone();
+        let health = health.clone();
         move || {
+            let _watch = health.watch();
             // Whatever the export stack logs or traces (hyper, h2, tonic) must not
             // come back into observe and be exported in turn.
             let _silence = tracing::dispatcher::set_default(&tracing::Dispatch::none());
@@ -637,15 +645,31 @@ where
             };
             let _ = ready_tx.send(Ok(()));
             let span_task = async {
-                if let (Some(mut e), Some(q)) = (span_exporter, spans) {
+                if let (Some((mut e, probe)), Some(q)) = (span_exporter, spans) {
                     e.set_resource(&resource);
-                    run_spans(e, q, span_ctl_rx, &counters, span_timeout).await;
+                    let lane = SpanLane {
+                        exporter: e,
+                        scope: convert::scope(),
+                        pending: PendingEvents::default(),
+                        probe,
+                    };
+                    let c = &counters.spans;
+                    let d = Driver::new(lane, q, c, &counters, &health, "traces", span_timeout);
+                    d.run(span_ctl_rx).await;
                 }
             };
             let log_task = async {
-                if let (Some(mut e), Some(q)) = (log_exporter, logs) {
+                if let (Some((mut e, probe)), Some(q)) = (log_exporter, logs) {
                     e.set_resource(&resource);
-                    run_logs(e, q, log_ctl_rx, &counters, log_timeout).await;
+                    let lane = LogLane {
+                        exporter: e,
+                        scope: convert::scope(),
+                        converter: LogConverter::new(),
+                        probe,
+                    };
+                    let c = &counters.logs;
+                    let d = Driver::new(lane, q, c, &counters, &health, "logs", log_timeout);
+                    d.run(log_ctl_rx).await;
                 }
             };
             rt.block_on(futures_util::future::join(span_task, log_task));
@@ -671,8 +695,168 @@ where
             spans,
             logs,
             control,
+            health,
         }),
     })
+}
+
+/// What a signal's export driver needs of the signal: how a batch of queued items
+/// becomes something to send, and how to send it (again, when retried).
+trait Lane {
+    type Item;
+    type Batch;
+    /// The batch of `items` and how many records it holds. A record whose
+    /// conversion panics is left out and counted in `failed`.
+    fn prepare(
+        &mut self,
+        items: Vec<Self::Item>,
+        health: &ThreadHealth,
+        failed: &mut u64,
+    ) -> (Self::Batch, u64);
+    /// Sends `batch`; records that cannot be sent at all (their conversion panics)
+    /// are removed from it and their number returned.
+    async fn send(&self, batch: &mut Self::Batch, health: &ThreadHealth) -> (OTelSdkResult, u64);
+    /// Where the HTTP client notes the collector's answers, if it does.
+    fn probe(&self) -> Option<&Probe>;
+    /// Events dropped since the last call (spans only).
+    fn take_events_dropped(&mut self) -> u64 {
+        0
+    }
+    /// At shutdown: drops what still waits (events whose span never came) and
+    /// says how many there were.
+    fn abandon(&mut self) -> u64 {
+        0
+    }
+}
+
+/// Spans, with the log records queued before them joined as their events. A batch
+/// keeps observe's records and is converted for each attempt: the SDK's
+/// `export` takes its batch by value, and converting again on a retry costs what
+/// cloning would cost on every first attempt.
+struct SpanLane<S> {
+    exporter: S,
+    scope: InstrumentationScope,
+    pending: PendingEvents,
+    probe: Option<Probe>,
+}
+
+impl<S: SpanExporter> Lane for SpanLane<S> {
+    type Item = SpanItem;
+    type Batch = Vec<(SpanRecord, Vec<Event>)>;
+
+    fn prepare(
+        &mut self,
+        items: Vec<SpanItem>,
+        health: &ThreadHealth,
+        _failed: &mut u64,
+    ) -> (Self::Batch, u64) {
+        let now = Instant::now();
+        let mut batch = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                SpanItem::Event(log) => {
+                    let Some(span) = log.span().map(|s| s.span_id) else {
+                        continue;
+                    };
+                    match health.guard(|| convert::log_event(&log)) {
+                        Some(event) => self.pending.add(span, event, now),
+                        None => self.pending.count_dropped(1),
+                    }
+                }
+                SpanItem::Span(span) => {
+                    let events = self.pending.take(span.span_id());
+                    batch.push((span, events));
+                }
+            }
+        }
+        self.pending.expire(now);
+        let n = batch.len() as u64;
+        (batch, n)
+    }
+
+    async fn send(&self, batch: &mut Self::Batch, health: &ThreadHealth) -> (OTelSdkResult, u64) {
+        let mut data = Vec::with_capacity(batch.len());
+        let before = batch.len();
+        batch.retain(|(span, events)| {
+            match health.guard(|| convert::span_data(span, events.clone(), &self.scope)) {
+                Some(d) => {
+                    data.push(d);
+                    true
+                }
+                None => false,
+            }
+        });
+        let removed = (before - batch.len()) as u64;
+        if data.is_empty() {
+            return (Ok(()), removed);
+        }
+        (self.exporter.export(data).await, removed)
+    }
+
+    fn probe(&self) -> Option<&Probe> {
+        self.probe.as_ref()
+    }
+
+    fn take_events_dropped(&mut self) -> u64 {
+        self.pending.take_dropped()
+    }
+
+    fn abandon(&mut self) -> u64 {
+        std::mem::take(&mut self.pending).waiting_events()
+    }
+}
+
+/// Log records, converted once (the SDK's log `export` borrows its batch, so a
+/// retry sends the same records again).
+struct LogLane<L> {
+    exporter: L,
+    scope: InstrumentationScope,
+    converter: LogConverter,
+    probe: Option<Probe>,
+}
+
+impl<L: LogExporter> Lane for LogLane<L> {
+    type Item = LogRecord;
+    type Batch = Vec<SdkLogRecord>;
+
+    fn prepare(
+        &mut self,
+        items: Vec<LogRecord>,
+        health: &ThreadHealth,
+        failed: &mut u64,
+    ) -> (Self::Batch, u64) {
+        let mut records = Vec::with_capacity(items.len());
+        for l in &items {
+            match health.guard(|| self.converter.convert(l)) {
+                Some(r) => records.push(r),
+                None => *failed += 1,
+            }
+        }
+        let n = records.len() as u64;
+        (records, n)
+    }
+
+    async fn send(&self, batch: &mut Self::Batch, _: &ThreadHealth) -> (OTelSdkResult, u64) {
+        let refs: Vec<_> = batch.iter().map(|r| (r, &self.scope)).collect();
+        (self.exporter.export(LogBatch::new(&refs)).await, 0)
+    }
+
+    fn probe(&self) -> Option<&Probe> {
+        self.probe.as_ref()
+    }
+}
+
+/// A batch taken from the queue and not settled yet: in a request, or waiting to
+/// be retried after a transient failure.
+struct Held<B> {
+    batch: B,
+    records: u64,
+    /// The queue's eviction count when the batch was taken: if it moved, the queue
+    /// dropped records younger than this batch, so this batch should have gone
+    /// first.
+    evicted: u64,
+    /// Not to be sent before this (the backoff, or the collector's `Retry-After`).
+    not_before: Instant,
 }
 
 /// What woke an export task.
@@ -682,52 +866,245 @@ enum Wake {
     Closed,
 }
 
-async fn wait<T>(q: &Queue<T>, ctl: &mut UnboundedReceiver<Control>) -> Wake {
-    tokio::select! {
-        c = ctl.recv() => c.map_or(Wake::Closed, Wake::Control),
-        _ = q.notify.notified() => Wake::Work,
-        _ = tokio::time::sleep(q.batch.schedule_delay) => Wake::Work,
+/// Drives one signal: takes batches from its queue, sends them, retries transient
+/// failures with backoff while the batch waits (and the queue keeps filling up to
+/// its bound, dropping its oldest records when full), and answers flush and
+/// shutdown within their deadlines.
+struct Driver<'a, L: Lane> {
+    lane: L,
+    q: Arc<Queue<L::Item>>,
+    c: &'a SignalCounters,
+    counters: &'a Counters,
+    health: &'a ThreadHealth,
+    signal: &'static str,
+    timeout: Duration,
+    held: Option<Held<L::Batch>>,
+    backoff: Backoff,
+}
+
+impl<'a, L: Lane> Driver<'a, L> {
+    fn new(
+        lane: L,
+        q: Arc<Queue<L::Item>>,
+        c: &'a SignalCounters,
+        counters: &'a Counters,
+        health: &'a ThreadHealth,
+        signal: &'static str,
+        timeout: Duration,
+    ) -> Self {
+        Driver {
+            lane,
+            q,
+            c,
+            counters,
+            health,
+            signal,
+            timeout,
+            held: None,
+            backoff: Backoff::default(),
+        }
     }
-}
 
-/// Log records joined to spans that have not ended yet, by span id. Bounded: a
-/// span that never ends (or a flood of logs) cannot grow it without limit.
-#[derive(Default)]
-struct PendingEvents {
-    by_span: HashMap<SpanId, (Instant, Vec<opentelemetry::trace::Event>)>,
-}
-
-const MAX_PENDING_SPANS: usize = 4096;
-const PENDING_MAX_AGE: Duration = Duration::from_secs(600);
-
-impl PendingEvents {
-    fn add(&mut self, log: &LogRecord) {
-        let Some(span) = log.span() else { return };
-        if !self.by_span.contains_key(&span.span_id) && self.by_span.len() >= MAX_PENDING_SPANS {
-            let now = Instant::now();
-            self.by_span
-                .retain(|_, (t, _)| now.saturating_duration_since(*t) < PENDING_MAX_AGE);
-            if self.by_span.len() >= MAX_PENDING_SPANS {
-                return;
+    /// Serves until shutdown (then shuts the exporter down and answers) or until
+    /// the exporter handle goes away. A panic that escapes the per-record and
+    /// per-request guards is caught here, counted, and serving resumes.
+    async fn run(mut self, mut ctl: UnboundedReceiver<Control>) {
+        loop {
+            let served = AssertUnwindSafe(self.serve(&mut ctl)).catch_unwind().await;
+            match served {
+                Ok(Some((_deadline, reply))) => {
+                    let _ = reply.try_send(());
+                    return;
+                }
+                Ok(None) => return,
+                Err(panic) => {
+                    self.health.caught(panic);
+                    // What it held is in an unknown state: count it as failed.
+                    self.release(false);
+                }
             }
         }
-        let (_, events) = self
-            .by_span
-            .entry(span.span_id)
-            .or_insert_with(|| (Instant::now(), Vec::new()));
-        if events.len() < MAX_EVENTS_PER_SPAN {
-            events.push(convert::log_event(log));
+    }
+
+    async fn serve(
+        &mut self,
+        ctl: &mut UnboundedReceiver<Control>,
+    ) -> Option<(Instant, mpsc::SyncSender<()>)> {
+        let mut retry_at = None;
+        loop {
+            match self.wait(ctl, retry_at).await {
+                Wake::Work => retry_at = self.export(None).await,
+                Wake::Control(Control::Flush { deadline, reply }) => {
+                    retry_at = self.export(Some(deadline)).await;
+                    let _ = reply.try_send(());
+                }
+                Wake::Control(Control::Shutdown { deadline, reply }) => {
+                    self.export(Some(deadline)).await;
+                    // A batch still failing at the deadline counts as failed.
+                    self.release(false);
+                    self.q.drop_all(self.c);
+                    let left = self.lane.take_events_dropped() + self.lane.abandon();
+                    self.c.events_dropped.fetch_add(left, Ordering::Relaxed);
+                    return Some((deadline, reply));
+                }
+                Wake::Closed => return None,
+            }
         }
     }
 
-    fn take(&mut self, span: SpanId) -> Vec<opentelemetry::trace::Event> {
-        if self.by_span.is_empty() {
-            return Vec::new();
+    /// Waits for work (a full batch, or the schedule delay), a control message,
+    /// or the time to retry the batch held. While a batch waits for its retry, new
+    /// work does not wake the task: the collector is given its time.
+    async fn wait(&self, ctl: &mut UnboundedReceiver<Control>, retry_at: Option<Instant>) -> Wake {
+        let timer = async {
+            match retry_at {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => tokio::time::sleep(self.q.batch.schedule_delay).await,
+            }
+        };
+        tokio::select! {
+            c = ctl.recv() => c.map_or(Wake::Closed, Wake::Control),
+            _ = self.q.notify.notified(), if retry_at.is_none() => Wake::Work,
+            _ = timer => Wake::Work,
         }
-        self.by_span
-            .remove(&span)
-            .map(|(_, e)| e)
-            .unwrap_or_default()
+    }
+
+    /// Exports what is queued, batch by batch, until the queue is empty, `limit`
+    /// passes, or (without a limit) the batch held waits for a retry. Returns when
+    /// that retry is due, if a batch is held.
+    async fn export(&mut self, limit: Option<Instant>) -> Option<Instant> {
+        for _ in 0..rounds(&self.q.batch, limit) {
+            let now = Instant::now();
+            if limit.is_some_and(|l| now >= l) {
+                break;
+            }
+            if self
+                .held
+                .as_ref()
+                .is_some_and(|h| h.evicted != self.q.evicted())
+            {
+                // The oldest records go first: the batch held is older than
+                // anything the queue just dropped.
+                self.release(true);
+            }
+            if self.held.is_none() && !self.take_batch(now) {
+                return None;
+            }
+            let Some(h) = &self.held else { continue };
+            if h.not_before > now {
+                match limit {
+                    Some(l) if h.not_before < l => {
+                        tokio::time::sleep_until(h.not_before.into()).await;
+                        continue;
+                    }
+                    _ => return Some(h.not_before),
+                }
+            }
+            self.attempt(limit).await;
+        }
+        self.held.as_ref().map(|h| h.not_before)
+    }
+
+    /// Takes the next batch from the queue into `held`. Returns false when the
+    /// queue is empty.
+    fn take_batch(&mut self, now: Instant) -> bool {
+        let items = self.q.take(self.q.batch.max_export_batch_size, self.c);
+        if items.is_empty() {
+            return false;
+        }
+        let mut failed = 0;
+        let (batch, records) = self.lane.prepare(items, self.health, &mut failed);
+        if failed > 0 {
+            self.c.failed.fetch_add(failed, Ordering::Relaxed);
+        }
+        let events = self.lane.take_events_dropped();
+        if events > 0 {
+            self.c.events_dropped.fetch_add(events, Ordering::Relaxed);
+        }
+        if records > 0 {
+            self.c.in_flight.fetch_add(records, Ordering::Relaxed);
+            self.held = Some(Held {
+                batch,
+                records,
+                evicted: self.q.evicted(),
+                not_before: now,
+            });
+        }
+        true
+    }
+
+    /// One attempt at sending the batch held, and what follows: exported, failed
+    /// for good, or kept for a retry after a backoff.
+    async fn attempt(&mut self, limit: Option<Instant>) {
+        let Some(h) = self.held.as_mut() else { return };
+        if let Some(p) = self.lane.probe() {
+            p.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
+        let deadline = batch_deadline(self.timeout, limit);
+        let send = AssertUnwindSafe(self.lane.send(&mut h.batch, self.health)).catch_unwind();
+        let sent = tokio::time::timeout_at(deadline.into(), send).await;
+        let (result, removed) = match sent {
+            Ok(Ok((result, removed))) => (Ok(result), removed),
+            Ok(Err(panic)) => {
+                self.health.caught(panic);
+                (Err(None), 0)
+            }
+            Err(_elapsed) => (Err(Some(())), 0),
+        };
+        if removed > 0 {
+            h.records -= removed;
+            self.c.in_flight.fetch_sub(removed, Ordering::Relaxed);
+            self.c.failed.fetch_add(removed, Ordering::Relaxed);
+        }
+        let n = h.records;
+        let answer = self
+            .lane
+            .probe()
+            .and_then(|p| p.lock().unwrap_or_else(|e| e.into_inner()).take());
+        let (failure, error) = match result {
+            Ok(Ok(())) => {
+                self.c.in_flight.fetch_sub(n, Ordering::Relaxed);
+                self.c.exported.fetch_add(n, Ordering::Relaxed);
+                self.held = None;
+                self.backoff.reset();
+                return;
+            }
+            Ok(Err(e)) => (retry::classify(&e, answer), e.to_string()),
+            Err(None) => (Failure::Permanent, "the exporter panicked".to_owned()),
+            Err(Some(())) => (
+                Failure::Transient(None),
+                format!(
+                    "no answer from the collector within {:?} (or the deadline)",
+                    self.timeout
+                ),
+            ),
+        };
+        self.counters.set_error(format!("{}: {error}", self.signal));
+        match failure {
+            Failure::Transient(after) => {
+                self.c.retries.fetch_add(1, Ordering::Relaxed);
+                h.not_before = Instant::now() + self.backoff.next(after);
+            }
+            Failure::Permanent => {
+                self.release(false);
+                // The collector answered: the next batch starts afresh.
+                self.backoff.reset();
+            }
+        }
+    }
+
+    /// Gives up the batch held: counted as dropped (the queue overflowed, and it
+    /// was the oldest) or as failed (it was refused, or still failing at shutdown).
+    fn release(&mut self, dropped: bool) {
+        if let Some(h) = self.held.take() {
+            self.c.in_flight.fetch_sub(h.records, Ordering::Relaxed);
+            if dropped {
+                self.c.dropped.fetch_add(h.records, Ordering::Relaxed);
+            } else {
+                self.c.failed.fetch_add(h.records, Ordering::Relaxed);
+                self.c.batches_failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
@@ -744,189 +1121,4 @@ fn rounds(batch: &BatchConfig, limit: Option<Instant>) -> usize {
 fn batch_deadline(timeout: Duration, limit: Option<Instant>) -> Instant {
     let d = Instant::now() + timeout;
     limit.map_or(d, |l| l.min(d))
-}
-
-async fn run_spans<S: SpanExporter>(
-    exporter: S,
-    q: Arc<Queue<SpanItem>>,
-    ctl: UnboundedReceiver<Control>,
-    counters: &Counters,
-    timeout: Duration,
-) {
-    let scope = convert::scope();
-    let mut pending = PendingEvents::default();
-    let export = async |limit| {
-        export_spans(
-            &exporter,
-            &q,
-            &mut pending,
-            counters,
-            &scope,
-            timeout,
-            limit,
-        )
-        .await;
-    };
-    if let Some((deadline, reply)) = serve(&q, ctl, &counters.spans, export).await {
-        let _ = exporter.shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
-        let _ = reply.try_send(());
-    }
-}
-
-/// Drives one signal's queue until shutdown: exports when there is work or a flush
-/// is asked for; on shutdown exports what the deadline allows, counts what is left
-/// as dropped, and returns the deadline and the reply
-/// so the caller can shut its exporter down and answer. `None` when the exporter
-/// handle went away without a shutdown.
-async fn serve<T>(
-    q: &Queue<T>,
-    mut ctl: UnboundedReceiver<Control>,
-    c: &SignalCounters,
-    mut export: impl AsyncFnMut(Option<Instant>),
-) -> Option<(Instant, mpsc::SyncSender<()>)> {
-    loop {
-        match wait(q, &mut ctl).await {
-            Wake::Work => export(None).await,
-            Wake::Control(Control::Flush { deadline, reply }) => {
-                export(Some(deadline)).await;
-                let _ = reply.try_send(());
-            }
-            Wake::Control(Control::Shutdown { deadline, reply }) => {
-                export(Some(deadline)).await;
-                q.drop_all(c);
-                return Some((deadline, reply));
-            }
-            Wake::Closed => return None,
-        }
-    }
-}
-
-/// Exports what is queued, batch by batch, until the queue is empty or `limit`
-/// passes: `prepare` turns a batch of queued items into what `send` exports and
-/// says how many records it holds; the counters follow each batch.
-#[allow(clippy::too_many_arguments)]
-async fn export_rounds<T, B>(
-    q: &Queue<T>,
-    c: &SignalCounters,
-    counters: &Counters,
-    signal: &str,
-    timeout: Duration,
-    limit: Option<Instant>,
-    mut prepare: impl FnMut(Vec<T>) -> (B, u64),
-    mut send: impl AsyncFnMut(B) -> opentelemetry_sdk::error::OTelSdkResult,
-) {
-    for _ in 0..rounds(&q.batch, limit) {
-        if limit.is_some_and(|l| Instant::now() >= l) {
-            return;
-        }
-        let items = q.take(q.batch.max_export_batch_size, c);
-        if items.is_empty() {
-            return;
-        }
-        let (batch, n) = prepare(items);
-        if n == 0 {
-            continue;
-        }
-        let deadline = batch_deadline(timeout, limit);
-        c.in_flight.fetch_add(n, Ordering::Relaxed);
-        let result = tokio::time::timeout_at(deadline.into(), send(batch)).await;
-        settle(c, counters, signal, n, result, timeout);
-    }
-}
-
-/// Spans, with the log records queued before them joined as their events.
-async fn export_spans<S: SpanExporter>(
-    exporter: &S,
-    q: &Queue<SpanItem>,
-    pending: &mut PendingEvents,
-    counters: &Counters,
-    scope: &InstrumentationScope,
-    timeout: Duration,
-    limit: Option<Instant>,
-) {
-    let prepare = |items: Vec<SpanItem>| {
-        let mut batch = Vec::with_capacity(items.len());
-        for item in items {
-            match item {
-                SpanItem::Event(log) => pending.add(&log),
-                SpanItem::Span(span) => {
-                    let events = pending.take(span.span_id());
-                    batch.push(convert::span_data(&span, events, scope));
-                }
-            }
-        }
-        let n = batch.len() as u64;
-        (batch, n)
-    };
-    let send = async |batch| exporter.export(batch).await;
-    let c = &counters.spans;
-    export_rounds(q, c, counters, "traces", timeout, limit, prepare, send).await;
-}
-
-fn settle(
-    c: &SignalCounters,
-    counters: &Counters,
-    signal: &str,
-    n: u64,
-    result: Result<opentelemetry_sdk::error::OTelSdkResult, tokio::time::error::Elapsed>,
-    timeout: Duration,
-) {
-    c.in_flight.fetch_sub(n, Ordering::Relaxed);
-    match result {
-        Ok(Ok(())) => {
-            c.exported.fetch_add(n, Ordering::Relaxed);
-        }
-        Ok(Err(e)) => {
-            c.failed.fetch_add(n, Ordering::Relaxed);
-            c.batches_failed.fetch_add(1, Ordering::Relaxed);
-            counters.set_error(format!("{signal}: {e}"));
-        }
-        Err(_) => {
-            c.failed.fetch_add(n, Ordering::Relaxed);
-            c.batches_failed.fetch_add(1, Ordering::Relaxed);
-            counters.set_error(format!(
-                "{signal}: no answer from the collector within {timeout:?} (or the shutdown deadline)"
-            ));
-        }
-    }
-}
-
-async fn run_logs<L: LogExporter>(
-    exporter: L,
-    q: Arc<Queue<LogRecord>>,
-    ctl: UnboundedReceiver<Control>,
-    counters: &Counters,
-    timeout: Duration,
-) {
-    let scope = convert::scope();
-    let converter = LogConverter::new();
-    let export = async |limit| {
-        export_logs(&exporter, &q, &converter, counters, &scope, timeout, limit).await;
-    };
-    if let Some((deadline, reply)) = serve(&q, ctl, &counters.logs, export).await {
-        let _ = exporter.shutdown_with_timeout(deadline.saturating_duration_since(Instant::now()));
-        let _ = reply.try_send(());
-    }
-}
-
-async fn export_logs<L: LogExporter>(
-    exporter: &L,
-    q: &Queue<LogRecord>,
-    converter: &LogConverter,
-    counters: &Counters,
-    scope: &InstrumentationScope,
-    timeout: Duration,
-    limit: Option<Instant>,
-) {
-    let prepare = |items: Vec<LogRecord>| {
-        let records: Vec<_> = items.iter().map(|l| converter.convert(l)).collect();
-        let n = records.len() as u64;
-        (records, n)
-    };
-    let send = async |records: Vec<_>| {
-        let refs: Vec<_> = records.iter().map(|r| (r, scope)).collect();
-        exporter.export(LogBatch::new(&refs)).await
-    };
-    let c = &counters.logs;
-    export_rounds(q, c, counters, "logs", timeout, limit, prepare, send).await;
 }

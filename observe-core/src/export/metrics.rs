@@ -8,7 +8,11 @@
 //! signals: protobuf over HTTP with `reqwest`, or gRPC with the generated tonic
 //! client (feature `grpc`). Recording never waits for it: the request is built from
 //! the per-thread counters by reading, and a collector that is down only costs this
-//! thread its timeout.
+//! thread its timeout. Over gRPC the sender keeps one channel, connected on first
+//! use and reconnected by tonic when the collector comes back. A failed send is not
+//! retried (the next interval sends the registry again, cumulative); failures are
+//! counted and reported as rate-limited warnings, as span and log export failures
+//! are.
 
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +26,7 @@ use prost::Message as _;
 
 use super::ResourceInfo;
 use crate::config::{Compression, OtlpExport, Protocol};
+use crate::pipeline::ThreadHealth;
 
 /// What the metrics exporter did so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -55,6 +60,7 @@ enum Control {
 pub struct MetricsExporter {
     control: mpsc::Sender<Control>,
     counters: Arc<Counters>,
+    health: Arc<ThreadHealth>,
 }
 
 /// The resource of a metrics request, as OTLP protobuf.
@@ -97,49 +103,69 @@ impl MetricsExporter {
                 "OTLP metrics over grpc need observe-core's `grpc` feature",
             ));
         }
+        let sender = Sender::new(target, timeout)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let (tx, rx) = mpsc::channel::<Control>();
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();
+        let health = ThreadHealth::new("observe-metrics-export");
+        let thread_health = health.clone();
         let resource = proto_resource(resource);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("observe-metrics-export".into())
             .spawn(move || {
+                let _watch = thread_health.watch();
                 // Libraries used here (hyper, h2) may log through `tracing`; their
                 // lines must not loop back into export.
                 let _quiet =
                     tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
-                let sender = Sender::new(target, timeout);
+                let mut sender = sender;
                 let interval = interval.max(Duration::from_millis(100));
                 let mut next = Instant::now() + interval;
+                // One send per round; a panic (building the request, sending it)
+                // costs that round only.
+                let mut send = |deadline: Option<Instant>| {
+                    let result = thread_health.guard(|| {
+                        let request = crate::metrics::otlp_request(resource.clone(), proto_scope());
+                        runtime.block_on(sender.send(request, deadline))
+                    });
+                    thread_counters.settle(
+                        result.unwrap_or_else(|| Err("metrics: the sender panicked".into())),
+                    );
+                };
                 loop {
                     let wait = next.saturating_duration_since(Instant::now());
                     match rx.recv_timeout(wait) {
                         Err(mpsc::RecvTimeoutError::Timeout) => {
                             next = Instant::now() + interval;
-                            let request =
-                                crate::metrics::otlp_request(resource.clone(), proto_scope());
-                            let result = runtime.block_on(sender.send(request, None));
-                            thread_counters.settle(result);
+                            send(None);
                         }
                         Ok(Control::Shutdown { deadline, reply }) => {
-                            let request =
-                                crate::metrics::otlp_request(resource.clone(), proto_scope());
-                            let result = runtime.block_on(sender.send(request, Some(deadline)));
-                            thread_counters.settle(result);
+                            send(Some(deadline));
                             let _ = reply.try_send(());
                             return;
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => return,
                     }
                 }
-            })?;
+            });
+        if let Err(e) = spawned {
+            health.mark_dead();
+            return Err(e);
+        }
         Ok(MetricsExporter {
             control: tx,
             counters,
+            health,
         })
+    }
+
+    /// The health of the sender's thread.
+    pub(crate) fn health(&self) -> Arc<ThreadHealth> {
+        self.health.clone()
     }
 
     /// The counters so far.
@@ -186,20 +212,38 @@ impl Counters {
     }
 }
 
-/// One destination, over HTTP or gRPC.
+/// One destination, over HTTP or gRPC. Its headers are checked once, at start.
 struct Sender {
     target: OtlpExport,
     timeout: Duration,
     http: reqwest::Client,
+    #[cfg(feature = "grpc")]
+    metadata: tonic::metadata::MetadataMap,
+    /// The gRPC channel: made on first use (it needs the runtime), then kept;
+    /// tonic reconnects it when the collector comes back.
+    #[cfg(feature = "grpc")]
+    channel: Option<tonic::transport::Channel>,
 }
 
 impl Sender {
-    fn new(target: OtlpExport, timeout: Duration) -> Sender {
-        Sender {
+    fn new(target: OtlpExport, timeout: Duration) -> Result<Sender, String> {
+        let invalid = |e: super::ExportError| e.to_string();
+        super::exporter::http_headers("metrics", &target).map_err(invalid)?;
+        #[cfg(feature = "grpc")]
+        let metadata = if target.protocol == Protocol::Grpc {
+            super::exporter::grpc_metadata("metrics", &target).map_err(invalid)?
+        } else {
+            tonic::metadata::MetadataMap::new()
+        };
+        Ok(Sender {
             target,
             timeout,
             http: reqwest::Client::new(),
-        }
+            #[cfg(feature = "grpc")]
+            metadata,
+            #[cfg(feature = "grpc")]
+            channel: None,
+        })
     }
 
     fn timeout(&self, deadline: Option<Instant>) -> Duration {
@@ -212,7 +256,7 @@ impl Sender {
     }
 
     async fn send(
-        &self,
+        &mut self,
         request: ExportMetricsServiceRequest,
         deadline: Option<Instant>,
     ) -> Result<(), String> {
@@ -269,34 +313,34 @@ impl Sender {
         }
     }
 
+    /// The gRPC channel, made on first use.
+    #[cfg(feature = "grpc")]
+    fn channel(&mut self) -> Result<tonic::transport::Channel, String> {
+        if let Some(c) = &self.channel {
+            return Ok(c.clone());
+        }
+        let channel = tonic::transport::Endpoint::from_shared(self.target.endpoint.clone())
+            .map_err(|e| format!("metrics: {e}"))?
+            .connect_timeout(self.timeout)
+            .connect_lazy();
+        self.channel = Some(channel.clone());
+        Ok(channel)
+    }
+
     #[cfg(feature = "grpc")]
     async fn send_grpc(
-        &self,
+        &mut self,
         request: ExportMetricsServiceRequest,
         timeout: Duration,
     ) -> Result<(), String> {
         use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
-        let channel = tonic::transport::Endpoint::from_shared(self.target.endpoint.clone())
-            .map_err(|e| format!("metrics: {e}"))?
-            .timeout(timeout)
-            .connect_timeout(timeout);
-        let channel = tokio::time::timeout(timeout, channel.connect())
-            .await
-            .map_err(|_| "metrics: no connection to the collector within the timeout".to_owned())?
-            .map_err(|e| format!("metrics: {e}"))?;
-        let mut client = MetricsServiceClient::new(channel);
+        let mut client = MetricsServiceClient::new(self.channel()?);
         if self.target.compression == Compression::Gzip {
             client = client.send_compressed(tonic::codec::CompressionEncoding::Gzip);
         }
         let mut req = tonic::Request::new(request);
-        for (k, v) in self.target.headers.iter() {
-            if let (Ok(key), Ok(value)) = (
-                tonic::metadata::MetadataKey::from_bytes(k.to_ascii_lowercase().as_bytes()),
-                tonic::metadata::MetadataValue::try_from(v),
-            ) {
-                req.metadata_mut().insert(key, value);
-            }
-        }
+        *req.metadata_mut() = self.metadata.clone();
+        req.set_timeout(timeout);
         tokio::time::timeout(timeout, client.export(req))
             .await
             .map_err(|_| "metrics: no answer from the collector within the timeout".to_owned())?
@@ -333,7 +377,7 @@ mod tests {
             .expect("a free port")
             .port();
         let target = OtlpExport::http(format!("http://127.0.0.1:{port}/v1/metrics"));
-        let sender = Sender::new(target, Duration::from_secs(5));
+        let mut sender = Sender::new(target, Duration::from_secs(5)).expect("valid target");
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -51,6 +51,12 @@ mod exporter;
 #[cfg(feature = "otlp")]
 mod metrics;
 #[cfg(feature = "otlp")]
+mod pending;
+#[cfg(feature = "otlp")]
+mod queue;
+#[cfg(feature = "otlp")]
+mod retry;
+#[cfg(feature = "otlp")]
 mod settings;
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 mod stats;
@@ -60,7 +66,7 @@ pub use exporter::{ExportError, ExportSink, Exporter};
 #[cfg(feature = "otlp")]
 pub use metrics::{MetricsExportStats, MetricsExporter};
 #[cfg(feature = "otlp")]
-pub use settings::ExportSettings;
+pub use settings::{DEFAULT_QUEUE_BYTES, ExportSettings};
 pub use stats::ExportStats;
 
 /// What the service is, as the exported OpenTelemetry `Resource` says it: filled
@@ -115,5 +121,6 @@ pub fn __start_instance(
         sampler: crate::pipeline::Sampler::new(sampling_ratio, true),
         filter: "trace".into(),
         shutdown_timeout,
+        threads: Vec::new(),
     })
 }

@@ -18,7 +18,20 @@ pub struct ExportSettings {
     pub log_batch: BatchConfig,
     /// The least time between two warnings about failing export.
     pub warn_interval: Duration,
+    /// The most bytes the span queue may hold, the log events travelling with
+    /// the spans included (sizes as the flight recorder counts them), besides
+    /// `span_batch.max_queue_size` spans. When either bound is reached, the oldest
+    /// records are dropped and counted. While the collector is away, this is where
+    /// spans wait for it.
+    pub span_queue_bytes: usize,
+    /// The same for the log queue (and `log_batch.max_queue_size` records).
+    pub log_queue_bytes: usize,
 }
+
+/// The default byte budget of each export queue (spans, logs): 8 MiB. With the
+/// default record bounds (2048) it is reached only by large records (a span
+/// queue of `#[traced]` spans holds 112 bytes a span; see `docs/security.md`).
+pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 
 impl Default for ExportSettings {
     fn default() -> Self {
@@ -28,6 +41,8 @@ impl Default for ExportSettings {
             span_batch: BatchConfig::SPANS,
             log_batch: BatchConfig::LOGS,
             warn_interval: Duration::from_secs(60),
+            span_queue_bytes: DEFAULT_QUEUE_BYTES,
+            log_queue_bytes: DEFAULT_QUEUE_BYTES,
         }
     }
 }

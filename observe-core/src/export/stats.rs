@@ -6,24 +6,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the exporter did so far. Every span handed to it is in exactly one of
 /// `spans_exported`, `spans_dropped` and `spans_failed`, or still on its way:
-/// `spans_queued` (waiting) or `spans_in_flight` (in a request the collector has not
-/// answered yet, for instance one still hanging when shutdown gave up); logs likewise.
+/// `spans_queued` (waiting in the queue) or `spans_in_flight` (taken from the queue:
+/// in a request the collector has not answered yet, or in a batch waiting to be
+/// retried); logs likewise.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ExportStats {
     /// Spans accepted by the collector.
     pub spans_exported: u64,
-    /// Spans dropped before export: the queue was full, or shutdown's deadline
-    /// passed first.
+    /// Spans dropped before export: the queue was full (its oldest records go
+    /// first), or shutdown's deadline passed first.
     pub spans_dropped: u64,
-    /// Spans in batches the collector did not accept (error, refusal, timeout).
+    /// Spans in batches the collector refused for good (a permanent error), or
+    /// still failing when shutdown's deadline came.
     pub spans_failed: u64,
     /// Spans waiting for export.
     pub spans_queued: u64,
-    /// Spans in an export request not answered yet.
+    /// Spans in an export request not answered yet, or waiting to be retried.
     pub spans_in_flight: u64,
     /// Unsampled spans exported because their trace failed or was slow.
     pub spans_promoted: u64,
-    /// Span export requests that failed.
+    /// Span batches given up as failed.
     pub span_batches_failed: u64,
     /// Log records accepted by the collector.
     pub logs_exported: u64,
@@ -35,10 +37,22 @@ pub struct ExportStats {
     pub logs_queued: u64,
     /// Log records in an export request not answered yet.
     pub logs_in_flight: u64,
-    /// Log export requests that failed.
+    /// Log batches given up as failed.
     pub log_batches_failed: u64,
     /// The last export error, if any.
     pub last_error: Option<String>,
+    /// Log events that could not be joined to their span as span events: their
+    /// span did not arrive in time (or ever), or the table of waiting events, the
+    /// span's event limit or the queue was full. (They are still exported as log
+    /// records when logs are exported.)
+    pub span_events_dropped: u64,
+    /// Span export attempts that failed transiently and were retried.
+    pub span_retries: u64,
+    /// Log export attempts that failed transiently and were retried.
+    pub log_retries: u64,
+    /// Panics caught on the exporter thread (in an exporter or a conversion); the
+    /// batch or record in hand was counted as failed and the thread went on.
+    pub panics: u64,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +63,10 @@ pub(crate) struct SignalCounters {
     pub(crate) queued: AtomicU64,
     pub(crate) batches_failed: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    /// Items dropped that are not records of this signal (log events on the span
+    /// queue).
+    pub(crate) events_dropped: AtomicU64,
+    pub(crate) retries: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +99,10 @@ impl Counters {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
+            span_events_dropped: g(&self.spans.events_dropped),
+            span_retries: g(&self.spans.retries),
+            log_retries: g(&self.logs.retries),
+            panics: 0,
         }
     }
 

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::{LogFormat, LogRecord, format};
-use crate::pipeline::Sink;
+use crate::pipeline::{Sink, ThreadHealth};
 
 /// Where log lines go.
 pub(crate) enum Output {
@@ -36,14 +36,27 @@ impl std::fmt::Debug for Output {
 }
 
 /// Counters shared between the sink, the writer thread and whoever reports them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct WriterStats {
+    /// The writer thread's health (supervised with the pipeline's worker).
+    pub(crate) health: Arc<ThreadHealth>,
     /// Lines accepted but not yet written.
     pub(crate) in_flight: AtomicUsize,
     /// Lines dropped because the queue was full.
     pub(crate) dropped: AtomicU64,
     /// Lines written.
     pub(crate) written: AtomicU64,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        WriterStats {
+            health: ThreadHealth::new("observe-log-writer"),
+            in_flight: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+        }
+    }
 }
 
 struct Batch {
@@ -91,31 +104,29 @@ impl LogWriter {
         let (tx, rx) = mpsc::sync_channel::<Batch>(1024);
         let (done_tx, done_rx) = mpsc::sync_channel(1);
         let thread_stats = stats.clone();
-        std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("observe-log-writer".into())
             .spawn(move || {
+                let s = &thread_stats;
+                let _watch = s.health.watch();
                 while let Ok(batch) = rx.recv() {
-                    // A failing output (closed pipe) loses lines; there is nowhere to
-                    // report that but the counters.
-                    let ok = out
-                        .write_all(&batch.bytes)
-                        .and_then(|()| out.flush())
-                        .is_ok();
-                    thread_stats
-                        .in_flight
-                        .fetch_sub(batch.lines, Ordering::Relaxed);
-                    if ok {
-                        thread_stats
-                            .written
-                            .fetch_add(batch.lines as u64, Ordering::Relaxed);
-                    } else {
-                        thread_stats
-                            .dropped
-                            .fetch_add(batch.lines as u64, Ordering::Relaxed);
-                    }
+                    // A failing output (closed pipe) loses lines, and so does one
+                    // that panics (a writer given in code): both are counted, and
+                    // the thread goes on with the next batch.
+                    let ok = s
+                        .health
+                        .guard(|| out.write_all(&batch.bytes).and_then(|()| out.flush()))
+                        .is_some_and(|r| r.is_ok());
+                    s.in_flight.fetch_sub(batch.lines, Ordering::Relaxed);
+                    let counter = if ok { &s.written } else { &s.dropped };
+                    counter.fetch_add(batch.lines as u64, Ordering::Relaxed);
                 }
                 let _ = done_tx.send(());
-            })?;
+            });
+        if let Err(e) = spawned {
+            stats.health.mark_dead();
+            return Err(e);
+        }
         Ok((
             LogWriter {
                 format,
@@ -199,11 +210,19 @@ fn drop_warning(delta: u64, total: u64, resource: &[u8], format: LogFormat) -> S
 
 impl Sink for LogWriter {
     fn on_log(&mut self, log: &LogRecord) {
-        match self.format {
-            LogFormat::Json => {
-                format::write_json(&mut self.pending.bytes, log, &self.resource_fragment)
-            }
-            LogFormat::Pretty => format::write_pretty(&mut self.pending.bytes, log, self.color),
+        // A line that panics half-written is cut off before the panic goes on to
+        // the worker (which counts it), so the batch never holds a broken line.
+        let start = self.pending.bytes.len();
+        let written =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match self.format {
+                LogFormat::Json => {
+                    format::write_json(&mut self.pending.bytes, log, &self.resource_fragment)
+                }
+                LogFormat::Pretty => format::write_pretty(&mut self.pending.bytes, log, self.color),
+            }));
+        if let Err(payload) = written {
+            self.pending.bytes.truncate(start);
+            std::panic::resume_unwind(payload);
         }
         self.pending.lines += 1;
         if self.pending.lines >= 1024 {
@@ -219,7 +238,10 @@ impl Sink for LogWriter {
     fn flush(&mut self, deadline: Instant) {
         self.send_pending();
         // Wait (bounded) until the writer thread has taken everything.
-        while self.stats.in_flight.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        while self.stats.in_flight.load(Ordering::Relaxed) > 0
+            && Instant::now() < deadline
+            && !self.stats.health.is_dead()
+        {
             std::thread::sleep(Duration::from_millis(1));
         }
     }

@@ -16,6 +16,7 @@
 pub(crate) mod ring;
 mod sampler;
 pub(crate) mod sink;
+pub(crate) mod supervise;
 mod worker;
 
 use std::cell::Cell;
@@ -27,6 +28,7 @@ use crossbeam_utils::CachePadded;
 
 pub(crate) use sampler::Sampler;
 pub(crate) use sink::Sink;
+pub(crate) use supervise::{Supervision, ThreadHealth};
 pub(crate) use worker::Command;
 
 use crate::log::LogRecord;
@@ -100,6 +102,8 @@ pub(crate) struct Pipeline {
     consumers: CachePadded<Mutex<Vec<ring::Consumer>>>,
     commands: CachePadded<mpsc::SyncSender<Command>>,
     pub(crate) stats: CachePadded<Stats>,
+    /// The health of the worker, its sinks and the threads serving the pipeline.
+    pub(crate) supervision: Supervision,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -129,11 +133,14 @@ pub(crate) fn any() -> bool {
 impl Pipeline {
     /// Starts a pipeline and its worker thread. The pipeline is leaked: it lives for
     /// the rest of the process, so spans can refer to it with a plain reference.
+    /// `threads` are the other background threads serving it (log writer,
+    /// exporters), supervised with the worker.
     pub(crate) fn start(
         settings: Settings,
         sinks: Vec<Box<dyn Sink>>,
         sampler: Sampler,
         log_stats: Option<std::sync::Arc<crate::log::WriterStats>>,
+        threads: Vec<std::sync::Arc<ThreadHealth>>,
     ) -> std::io::Result<&'static Pipeline> {
         let (tx, rx) = mpsc::sync_channel(64);
         let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline {
@@ -145,6 +152,7 @@ impl Pipeline {
             stats: CachePadded::new(Stats::default()),
             sampler,
             log_stats,
+            supervision: Supervision::new(threads),
         }));
         worker::spawn(pipeline, sinks, rx)?;
         ANY.store(true, Ordering::Relaxed);
@@ -224,6 +232,9 @@ impl Pipeline {
             processed_records: self.stats.processed.load(Ordering::Relaxed),
             dropped_log_lines: log.map_or(0, |l| l.dropped.load(Ordering::Relaxed)),
             written_log_lines: log.map_or(0, |l| l.written.load(Ordering::Relaxed)),
+            sink_panics: self.supervision.sink_panics(),
+            thread_panics: self.supervision.thread_panics(),
+            dead_threads: self.supervision.dead().len() as u64,
         }
     }
 
@@ -257,13 +268,14 @@ impl Pipeline {
     }
 
     /// Drains every ring and flushes the sinks; waits at most until `deadline`.
-    /// Returns whether the worker confirmed in time.
+    /// Returns whether the worker confirmed in time, no sink panicked while
+    /// flushing, and no supervised thread is dead.
     pub(crate) fn flush(&self, deadline: Instant) -> bool {
         self.request(deadline, |reply| Command::Flush { deadline, reply })
     }
 
     /// Drains, flushes and stops the worker; waits at most until `deadline`. Later
-    /// records are dropped.
+    /// records are dropped. Returns as [`flush`](Self::flush) does.
     pub(crate) fn shutdown(&self, deadline: Instant) -> bool {
         let done = self.request(deadline, |reply| Command::Shutdown { deadline, reply });
         self.state.store(STOPPED, Ordering::Relaxed);
@@ -273,10 +285,10 @@ impl Pipeline {
     fn request(
         &self,
         deadline: Instant,
-        make: impl FnOnce(mpsc::SyncSender<()>) -> Command,
+        make: impl FnOnce(mpsc::SyncSender<bool>) -> Command,
     ) -> bool {
         if !self.is_running() {
-            return true;
+            return !self.supervision.any_dead();
         }
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
         let mut command = Some(make(reply_tx));
@@ -292,11 +304,12 @@ impl Pipeline {
                     command = Some(c);
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err(mpsc::TrySendError::Disconnected(_)) => return true,
+                // The worker is gone although nobody stopped it.
+                Err(mpsc::TrySendError::Disconnected(_)) => return false,
             }
         }
         let wait = deadline.saturating_duration_since(Instant::now());
-        reply_rx.recv_timeout(wait).is_ok()
+        reply_rx.recv_timeout(wait).unwrap_or(false)
     }
 
     /// Takes the ring consumers out for draining (so registration never waits for

@@ -6,6 +6,13 @@
 //! observe's worker thread, never on an application thread, so a sink may take its
 //! time; while it does, records queue in the per-thread rings (and are dropped and
 //! counted when those fill).
+//!
+//! Each call of each hook is supervised: a sink that panics misses the record it
+//! panicked on, the other sinks still get it, and the worker goes on. The panic is
+//! counted (`PipelineStats::sink_panics`), logged at most once a minute, and a
+//! panicking `flush` or `shutdown` makes the instance's `flush`/`shutdown` return
+//! `false` (see `docs/security.md`). A sink that *blocks* cannot be taken back: it
+//! holds up every sink.
 
 use std::time::Instant;
 

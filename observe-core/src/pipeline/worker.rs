@@ -4,21 +4,23 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use super::supervise::Warner;
 use super::{Pipeline, Record, Sink};
 
 /// What the application side asks of the worker.
 pub(crate) enum Command {
     /// A ring is filling up: drain now.
     Wake,
-    /// Drain and flush the sinks, then reply.
+    /// Drain and flush the sinks, then reply whether everything went well (no sink
+    /// panicked while flushing, no supervised thread is dead).
     Flush {
         deadline: Instant,
-        reply: mpsc::SyncSender<()>,
+        reply: mpsc::SyncSender<bool>,
     },
-    /// Drain, shut the sinks down, reply, and stop.
+    /// Drain, shut the sinks down, reply as for `Flush`, and stop.
     Shutdown {
         deadline: Instant,
-        reply: mpsc::SyncSender<()>,
+        reply: mpsc::SyncSender<bool>,
     },
 }
 
@@ -27,40 +29,65 @@ pub(super) fn spawn(
     sinks: Vec<Box<dyn Sink>>,
     commands: mpsc::Receiver<Command>,
 ) -> std::io::Result<()> {
-    std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("observe-worker".into())
         .spawn(move || run(pipeline, sinks, commands))
-        .map(|_| ())
+        .map(|_| ());
+    if spawned.is_err() {
+        pipeline.supervision.worker.mark_dead();
+    }
+    spawned
 }
 
+/// The worker's loop. Each round (wait, drain, tick, answer a command) is
+/// supervised: a panic in a sink is caught per call (that sink misses that record),
+/// a panic anywhere else in the round is caught for the round; either way it is
+/// counted and the loop goes on.
 fn run(
     pipeline: &'static Pipeline,
     mut sinks: Vec<Box<dyn Sink>>,
     commands: mpsc::Receiver<Command>,
 ) {
+    let sup = &pipeline.supervision;
+    let _watch = sup.worker.watch();
     let interval = pipeline.settings.drain_interval;
     let mut published = Published::new();
+    let mut warner = Warner::default();
     loop {
         let command = commands.recv_timeout(interval);
-        drain(pipeline, &mut sinks);
-        let now = Instant::now();
-        sinks.on_tick(now);
-        published.maybe_publish(pipeline, now);
-        match command {
-            Ok(Command::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Ok(Command::Flush { deadline, reply }) => {
-                sinks.flush(deadline);
-                let _ = reply.try_send(());
+        let stop = matches!(
+            command,
+            Ok(Command::Shutdown { .. }) | Err(mpsc::RecvTimeoutError::Disconnected)
+        );
+        sup.worker.guard(|| {
+            drain(pipeline, &mut sinks);
+            let now = Instant::now();
+            sup.each_sink(&mut sinks, |s| s.on_tick(now));
+            published.maybe_publish(pipeline, now);
+            if let Some(warning) = warner.due(sup, now) {
+                // Into the worker's own ring: the sinks get it in the next round.
+                pipeline.push_log(warning);
             }
-            Ok(Command::Shutdown { deadline, reply }) => {
-                sinks.shutdown(deadline);
-                let _ = reply.try_send(());
-                return;
+            match command {
+                Ok(Command::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Ok(Command::Flush { deadline, reply }) => {
+                    let ok = sup.each_sink(&mut sinks, |s| s.flush(deadline));
+                    let _ = reply.try_send(ok && !sup.any_dead());
+                }
+                Ok(Command::Shutdown { deadline, reply }) => {
+                    // A last drain: the warning above, and what came meanwhile.
+                    drain(pipeline, &mut sinks);
+                    let ok = sup.each_sink(&mut sinks, |s| s.shutdown(deadline));
+                    let _ = reply.try_send(ok && !sup.any_dead());
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let deadline = Instant::now() + Duration::from_secs(1);
+                    sup.each_sink(&mut sinks, |s| s.shutdown(deadline));
+                }
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                sinks.shutdown(Instant::now() + Duration::from_secs(1));
-                return;
-            }
+        });
+        if stop {
+            return;
         }
     }
 }
@@ -72,6 +99,8 @@ struct Published {
     last: Instant,
     seen: crate::PipelineStats,
     dropped: [crate::metrics::Counter; 3],
+    /// `observe.pipeline.panics` of the sinks, then of each supervised thread.
+    panics: Vec<(crate::metrics::Counter, u64)>,
 }
 
 impl Published {
@@ -86,6 +115,7 @@ impl Published {
                 counter("log_records"),
                 counter("log_lines"),
             ],
+            panics: Vec::new(),
         }
     }
 
@@ -106,31 +136,64 @@ impl Published {
                 .saturating_sub(self.seen.dropped_log_lines),
         );
         self.seen = s;
+        let sup = &pipeline.supervision;
+        if self.panics.is_empty() {
+            let counter =
+                |c| crate::metrics::counter("observe.pipeline.panics", &[("component", c)]);
+            self.panics.push((counter("sink"), 0));
+            for t in sup.threads() {
+                self.panics.push((counter(t.name()), 0));
+            }
+        }
+        let now = std::iter::once(sup.sink_panics()).chain(sup.threads().map(|t| t.panics()));
+        for ((counter, seen), total) in self.panics.iter_mut().zip(now) {
+            counter.add(total.saturating_sub(*seen));
+            *seen = total;
+        }
     }
 }
 
 /// Moves every queued record to the sinks. Records of one thread keep their order.
-pub(crate) fn drain(pipeline: &'static Pipeline, sinks: &mut Vec<Box<dyn Sink>>) {
-    let mut consumers = pipeline.take_consumers();
+/// A sink that panics on a record misses that record only.
+pub(crate) fn drain(pipeline: &'static Pipeline, sinks: &mut [Box<dyn Sink>]) {
+    let sup = &pipeline.supervision;
+    // Given back to the pipeline even if this round unwinds, so the rings are
+    // never lost.
+    let mut taken = Taken {
+        pipeline,
+        consumers: pipeline.take_consumers(),
+    };
     let mut processed = 0u64;
-    for c in consumers.iter_mut() {
+    for c in taken.consumers.iter_mut() {
         // Bound one round per ring so a flooding thread cannot starve the others;
         // what is left is taken in the next round.
         let available = c.inner.slots();
         for _ in 0..available {
             match c.inner.pop() {
-                Ok(Record::Span(s)) => sinks.on_span(&s),
-                Ok(Record::Log(l)) => sinks.on_log(&l),
+                Ok(Record::Span(s)) => sup.each_sink(sinks, |k| k.on_span(&s)),
+                Ok(Record::Log(l)) => sup.each_sink(sinks, |k| k.on_log(&l)),
                 Err(_) => break,
-            }
+            };
             processed += 1;
         }
     }
-    // A thread that exited dropped its producer: once its ring is empty, forget it.
-    consumers.retain(|c| !(c.inner.is_abandoned() && c.inner.is_empty()));
-    pipeline.return_consumers(consumers);
     pipeline
         .stats
         .processed
         .fetch_add(processed, Ordering::Relaxed);
+}
+
+/// The ring consumers while a drain holds them.
+struct Taken {
+    pipeline: &'static Pipeline,
+    consumers: Vec<super::ring::Consumer>,
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        let mut consumers = std::mem::take(&mut self.consumers);
+        // A thread that exited dropped its producer: once its ring is empty, forget it.
+        consumers.retain(|c| !(c.inner.is_abandoned() && c.inner.is_empty()));
+        self.pipeline.return_consumers(consumers);
+    }
 }

@@ -53,7 +53,7 @@
 mod dump;
 mod query;
 mod sink;
-mod size;
+pub(crate) mod size;
 mod slow;
 mod store;
 

@@ -17,6 +17,7 @@ use crate::through_init;
 /// A running `rotel-agent`, killed on drop.
 struct Rotel {
     child: Child,
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     grpc_port: u16,
     http_port: u16,
 }

@@ -84,6 +84,17 @@ pub(crate) struct Receiver {
 impl Receiver {
     /// Starts a receiver; ports: 0 picks one, -1 disables the transport.
     pub(crate) fn start(grpc_port: i32, http_port: i32, out: Option<PathBuf>) -> Option<Receiver> {
+        Receiver::start_with(grpc_port, http_port, out, &[])
+    }
+
+    /// Starts a receiver with more arguments (fault injection: `--fail-count`,
+    /// `--fail-status`, `--retry-after`).
+    pub(crate) fn start_with(
+        grpc_port: i32,
+        http_port: i32,
+        out: Option<PathBuf>,
+        args: &[&str],
+    ) -> Option<Receiver> {
         let py = python()?;
         let out = out.unwrap_or_else(|| {
             let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
@@ -101,6 +112,7 @@ impl Receiver {
             .args(["--out", out.to_str().expect("utf-8 path")])
             .args(["--grpc-port", &grpc_port.to_string()])
             .args(["--http-port", &http_port.to_string()])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+mod supervision;
+
 const SCENARIO: &str = "OBSERVE_INIT_SCENARIO";
 
 /// Runs `scenario` in a child process and returns its stdout and stderr.
@@ -80,6 +82,28 @@ fn child() {
             let err = observe_core::init().expect_err("bad config");
             say(format!("{err}"));
         }
+        "panicking-sink" => {
+            struct Broken;
+            impl observe_core::sink::Sink for Broken {
+                fn on_log(&mut self, _: &observe_core::log::LogRecord) {
+                    panic!("broken sink");
+                }
+            }
+            let guard = observe_core::Observe::builder()
+                .sink(Broken)
+                .init()
+                .expect("init");
+            tracing::info!("one");
+            tracing::info!("two");
+            drop(guard);
+        }
+        "metrics-collector-down" => {
+            let guard = observe_core::init().expect("init");
+            observe_core::metrics::counter("jobs", &[]).add(1);
+            // A few failed sends (every 100 ms), and the worker's once-a-second look.
+            std::thread::sleep(std::time::Duration::from_millis(2500));
+            drop(guard);
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -156,4 +180,56 @@ fn bad_configuration_is_one_error_naming_every_variable() {
     assert!(r.contains("2 problems"), "{r}");
     assert!(r.contains("OTEL_TRACES_SAMPLER=\"sometimes\""), "{r}");
     assert!(r.contains("OBSERVE_LOG_FORMAT=\"xml\""), "{r}");
+}
+
+#[test]
+fn the_guard_says_on_drop_what_supervision_caught() {
+    let (out, err) = run("panicking-sink", &[]);
+    let report: Vec<&str> = err.lines().filter(|l| l.starts_with("observe: ")).collect();
+    assert_eq!(report.len(), 1, "{err}");
+    // The two lines, and the supervision warning (which this sink gets too).
+    assert!(
+        report[0].contains("caught 3 panic(s) in sinks and 0 in background threads"),
+        "{err}"
+    );
+    // The log lines were written all the same.
+    let lines = json_lines(&out);
+    assert!(lines.iter().any(|l| l["message"] == "one"), "{out}");
+    assert!(lines.iter().any(|l| l["message"] == "two"), "{out}");
+}
+
+#[test]
+fn failing_metric_exports_are_logged_once_like_span_and_log_exports() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/v1/metrics");
+    let (out, _) = run(
+        "metrics-collector-down",
+        &[
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", endpoint.as_str()),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "200"),
+        ],
+    );
+    let warnings: Vec<serde_json::Value> = json_lines(&out)
+        .into_iter()
+        .filter(|l| {
+            l["message"] == "OTLP metric export is failing (collector down, slow or refusing)"
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "rate-limited to one: {out}");
+    let w = &warnings[0];
+    assert_eq!(w["level"], "WARN");
+    assert_eq!(w["target"], "observe");
+    assert_eq!(w["fields"]["component"], "export");
+    assert!(w["fields"]["failed_requests"].as_u64().unwrap() >= 1, "{w}");
+    assert!(
+        w["fields"]["last_error"]
+            .as_str()
+            .unwrap()
+            .starts_with("metrics:"),
+        "{w}"
+    );
 }

@@ -17,8 +17,16 @@ output file:
    "severity_text": "INFO", "time": ns, "attributes": {...}}
 
 usage: otlp_receiver.py --out FILE [--grpc-port N] [--http-port N]
+                        [--fail-count N --fail-status CODE [--retry-after S]]
 A port of 0 picks a free one; -1 (the default) disables that transport. Prints
 "READY grpc=<port> http=<port>" on stdout once listening. Listens on 127.0.0.1.
+
+Fault injection: the first N export requests (either transport) are refused, over
+HTTP with status CODE (and `Retry-After: S` when given), over gRPC with the status
+the OTLP specification pairs with CODE (429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE,
+400 INVALID_ARGUMENT, 401 UNAUTHENTICATED). Each request then also writes
+  {"signal": "refused" | "accepted", "transport": ..., "status": CODE, "time": ns}
+so tests can see what was retried and when.
 """
 
 import argparse
@@ -26,6 +34,7 @@ import gzip
 import json
 import sys
 import threading
+import time
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -36,6 +45,26 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 
 LOCK = threading.Lock()
 OUT = None
+FAULTS = {"left": 0, "status": 0, "retry_after": None}
+GRPC_CODES = {
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    503: grpc.StatusCode.UNAVAILABLE,
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+}
+
+
+def refuse(transport):
+    """Whether this request is refused (fault injection); records the decision."""
+    if FAULTS["status"] == 0:
+        return False
+    with LOCK:
+        refused = FAULTS["left"] > 0
+        if refused:
+            FAULTS["left"] -= 1
+    write([{"signal": "refused" if refused else "accepted", "transport": transport,
+            "status": FAULTS["status"], "time": time.time_ns()}])
+    return refused
 
 
 def any_value(v):
@@ -150,18 +179,24 @@ def metrics(request, transport):
 
 class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
     def Export(self, request, context):
+        if refuse("grpc"):
+            context.abort(GRPC_CODES.get(FAULTS["status"], grpc.StatusCode.INTERNAL), "refused")
         metrics(request, "grpc")
         return metrics_service_pb2.ExportMetricsServiceResponse()
 
 
 class Traces(trace_service_pb2_grpc.TraceServiceServicer):
     def Export(self, request, context):
+        if refuse("grpc"):
+            context.abort(GRPC_CODES.get(FAULTS["status"], grpc.StatusCode.INTERNAL), "refused")
         spans(request, "grpc")
         return trace_service_pb2.ExportTraceServiceResponse()
 
 
 class Logs(logs_service_pb2_grpc.LogsServiceServicer):
     def Export(self, request, context):
+        if refuse("grpc"):
+            context.abort(GRPC_CODES.get(FAULTS["status"], grpc.StatusCode.INTERNAL), "refused")
         logs(request, "grpc")
         return logs_service_pb2.ExportLogsServiceResponse()
 
@@ -171,6 +206,13 @@ class Http(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
+        if refuse("http"):
+            self.send_response(FAULTS["status"])
+            if FAULTS["retry_after"] is not None:
+                self.send_header("Retry-After", str(FAULTS["retry_after"]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path == "/v1/traces":
             spans(trace_service_pb2.ExportTraceServiceRequest.FromString(body), "http")
             reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
@@ -200,8 +242,12 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--grpc-port", type=int, default=-1)
     p.add_argument("--http-port", type=int, default=-1)
+    p.add_argument("--fail-count", type=int, default=0)
+    p.add_argument("--fail-status", type=int, default=0)
+    p.add_argument("--retry-after", type=int, default=None)
     a = p.parse_args()
     OUT = open(a.out, "a", encoding="utf-8")
+    FAULTS.update(left=a.fail_count, status=a.fail_status, retry_after=a.retry_after)
     grpc_port = http_port = -1
     if a.grpc_port >= 0:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))

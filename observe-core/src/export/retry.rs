@@ -1,0 +1,295 @@
+//! Which export failures are worth retrying, and when.
+//!
+//! `opentelemetry-otlp` 0.33 retries inside one export call (3 retries, 100 ms to
+//! 1.6 s apart, all within the export timeout); a collector away for ten seconds
+//! outlasts that, and the batch is lost. We switch its retries off and retry in our
+//! exporter driver instead, where the batch can wait as long as the bounded queue
+//! holds (see `exporter.rs`). To know why an attempt failed, the HTTP client is
+//! wrapped ([`ProbeClient`]) to note the status and `Retry-After` of each answer
+//! before `opentelemetry-otlp` turns them into text; for gRPC, the status code is
+//! in the error text it returns.
+//!
+//! Transient, as the OTLP specification lists them: no answer (connection refused
+//! or reset, timeout), HTTP 429, 502, 503 and 504, gRPC `UNAVAILABLE`,
+//! `RESOURCE_EXHAUSTED`, `DEADLINE_EXCEEDED`, `CANCELLED`, `ABORTED`,
+//! `OUT_OF_RANGE`, `DATA_LOSS`. Everything else (400, 401, 403, 404, 413, gRPC
+//! `INVALID_ARGUMENT`, `UNAUTHENTICATED`...) is permanent: resending the same
+//! batch would fail the same way.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use opentelemetry_http::{Bytes, HttpClient, HttpError};
+
+/// The first retry comes after about this long.
+pub(super) const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+/// Retries are never further apart than this (unless the server asks for more).
+pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest `Retry-After` honoured; a longer one is cut to this.
+pub(super) const MAX_SERVER_DELAY: Duration = Duration::from_secs(60);
+
+/// Why an export attempt failed, for deciding what to do with the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Failure {
+    /// Worth retrying; the server may have said when.
+    Transient(Option<Duration>),
+    /// Resending would fail the same way.
+    Permanent,
+}
+
+/// What the collector answered to the last HTTP request of one exporter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// No answer: the connection failed, was reset, or timed out.
+    Nothing,
+    /// An answer too large to read (permanent: it would be again).
+    TooLarge,
+    /// A status, with the `Retry-After` delay when one was given.
+    Status(u16, Option<Duration>),
+}
+
+/// Where a [`ProbeClient`] leaves the last answer; the exporter driver takes it
+/// after each attempt.
+pub(super) type Probe = Arc<Mutex<Option<Answer>>>;
+
+/// `reqwest::Client` as `opentelemetry-otlp` uses it, noting each answer.
+#[derive(Debug)]
+pub(super) struct ProbeClient {
+    inner: reqwest::Client,
+    probe: Probe,
+}
+
+impl ProbeClient {
+    /// A client whose requests take at most `timeout`.
+    pub(super) fn new(timeout: Duration) -> Result<(ProbeClient, Probe), String> {
+        let inner = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| format!("the HTTP client could not be built: {e}"))?;
+        let probe = Probe::default();
+        Ok((
+            ProbeClient {
+                inner,
+                probe: probe.clone(),
+            },
+            probe,
+        ))
+    }
+}
+
+impl HttpClient for ProbeClient {
+    // `HttpClient` is an `async_trait`; this is the signature it expands to.
+    fn send_bytes<'life0, 'async_trait>(
+        &'life0 self,
+        request: http::Request<Bytes>,
+    ) -> Pin<Box<dyn Future<Output = Result<http::Response<Bytes>, HttpError>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let result = HttpClient::send_bytes(&self.inner, request).await;
+            let answer = match &result {
+                Ok(r) => Answer::Status(r.status().as_u16(), retry_after(r.headers())),
+                Err(e) if e.is::<opentelemetry_http::ResponseBodyTooLarge>() => Answer::TooLarge,
+                Err(_) => Answer::Nothing,
+            };
+            *self.probe.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
+            result
+        })
+    }
+}
+
+/// The delay of a `Retry-After` header: seconds, or an HTTP date.
+pub(super) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Classifies a failed attempt: by the HTTP answer when the probe saw one, else
+/// by the error `opentelemetry-otlp` (or an exporter of your own) returned.
+pub(super) fn classify(
+    error: &opentelemetry_sdk::error::OTelSdkError,
+    answer: Option<Answer>,
+) -> Failure {
+    use opentelemetry_sdk::error::OTelSdkError;
+    match answer {
+        Some(Answer::Nothing) => return Failure::Transient(None),
+        Some(Answer::TooLarge) => return Failure::Permanent,
+        Some(Answer::Status(code, after)) => return http_status(code, after),
+        None => {}
+    }
+    match error {
+        OTelSdkError::Timeout(_) => Failure::Transient(None),
+        OTelSdkError::AlreadyShutdown => Failure::Permanent,
+        OTelSdkError::InternalFailure(text) => from_text(text),
+    }
+}
+
+/// The OTLP/HTTP rule: 429, 502, 503 and 504 are retried (with `Retry-After`).
+pub(super) fn http_status(code: u16, after: Option<Duration>) -> Failure {
+    match code {
+        429 | 502 | 503 | 504 => Failure::Transient(after),
+        _ => Failure::Permanent,
+    }
+}
+
+/// From the error text: `opentelemetry-otlp`'s gRPC errors name the status code
+/// ("... export failed with gRPC code: Unavailable: ..."), its HTTP errors the
+/// status ("... failed with status code: 503") or a network error.
+fn from_text(text: &str) -> Failure {
+    if let Some(rest) = text.split("gRPC code: ").nth(1) {
+        let code: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        return match code.as_str() {
+            "Unavailable" | "ResourceExhausted" | "DeadlineExceeded" | "Cancelled" | "Aborted"
+            | "OutOfRange" | "DataLoss" => Failure::Transient(None),
+            _ => Failure::Permanent,
+        };
+    }
+    if let Some(rest) = text.split("status code: ").nth(1) {
+        let code: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        if let Ok(code) = code.parse() {
+            return http_status(code, None);
+        }
+    }
+    if text.contains("network error") {
+        return Failure::Transient(None);
+    }
+    Failure::Permanent
+}
+
+/// Exponential backoff with jitter, shared by the batches of one signal while the
+/// collector keeps failing: about 250 ms, 500 ms, 1 s ... up to 5 s, each delay
+/// drawn between half and all of its step (so many processes restarting together
+/// do not retry in step), and never shorter than what the server asked for.
+#[derive(Debug, Default)]
+pub(super) struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// The delay before the next attempt, after another transient failure.
+    pub(super) fn next(&mut self, server: Option<Duration>) -> Duration {
+        let step = INITIAL_BACKOFF
+            .saturating_mul(1u32 << self.failures.min(16))
+            .min(MAX_BACKOFF);
+        self.failures = self.failures.saturating_add(1);
+        let half = step / 2;
+        let jitter = Duration::from_nanos(crate::ids::next_u64() % (half.as_nanos() as u64).max(1));
+        let delay = half + jitter;
+        match server {
+            Some(s) => delay.max(s.min(MAX_SERVER_DELAY)),
+            None => delay,
+        }
+    }
+
+    /// The collector answered: start over.
+    pub(super) fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::error::OTelSdkError;
+
+    #[test]
+    fn transient_and_permanent_failures() {
+        let fail = |t: &str| OTelSdkError::InternalFailure(t.into());
+        let e = fail("HTTP export failed with status code: 503");
+        assert_eq!(classify(&e, None), Failure::Transient(None));
+        assert_eq!(
+            classify(&e, Some(Answer::Status(429, Some(Duration::from_secs(2))))),
+            Failure::Transient(Some(Duration::from_secs(2)))
+        );
+        for code in [400, 401, 403, 404, 413, 500] {
+            assert_eq!(
+                classify(&e, Some(Answer::Status(code, None))),
+                Failure::Permanent,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            classify(&e, Some(Answer::Nothing)),
+            Failure::Transient(None)
+        );
+        assert_eq!(classify(&e, Some(Answer::TooLarge)), Failure::Permanent);
+        let grpc = |code: &str| {
+            classify(
+                &fail(&format!(
+                    "TonicTracesClient export failed with gRPC code: {code}: transport error"
+                )),
+                None,
+            )
+        };
+        assert_eq!(grpc("Unavailable"), Failure::Transient(None));
+        assert_eq!(grpc("ResourceExhausted"), Failure::Transient(None));
+        assert_eq!(grpc("Unauthenticated"), Failure::Permanent);
+        assert_eq!(grpc("InvalidArgument"), Failure::Permanent);
+        assert_eq!(
+            classify(&fail("HTTP export failed: network error"), None),
+            Failure::Transient(None)
+        );
+        assert_eq!(
+            classify(&fail("HTTP export failed with status code: 400"), None),
+            Failure::Permanent
+        );
+        assert_eq!(
+            classify(&OTelSdkError::Timeout(Duration::ZERO), None),
+            Failure::Transient(None)
+        );
+        assert_eq!(classify(&fail("something else"), None), Failure::Permanent);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_up_to_its_cap_and_honours_the_server() {
+        let mut b = Backoff::default();
+        let mut step = INITIAL_BACKOFF;
+        for _ in 0..10 {
+            let d = b.next(None);
+            assert!(d >= step / 2 && d <= step, "{d:?} for step {step:?}");
+            step = (step * 2).min(MAX_BACKOFF);
+        }
+        assert!(b.next(Some(Duration::from_secs(30))) >= Duration::from_secs(30));
+        assert_eq!(b.next(Some(Duration::from_secs(3600))), MAX_SERVER_DELAY);
+        b.reset();
+        assert!(b.next(None) <= INITIAL_BACKOFF);
+    }
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(http::header::RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        let later = SystemTime::now() + Duration::from_secs(120);
+        h.insert(
+            http::header::RETRY_AFTER,
+            httpdate::fmt_http_date(later).parse().unwrap(),
+        );
+        let d = retry_after(&h).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+        h.insert(http::header::RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+}
