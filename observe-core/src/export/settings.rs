@@ -29,7 +29,7 @@ pub struct ExportSettings {
 }
 
 /// The default byte budget of each export queue (spans, logs): 8 MiB. With the
-/// default record bounds (2048) it is reached only by large records (a span
+/// default record bounds (8192 spans, 2048 logs) it is reached only by large records (a span
 /// queue of `#[traced]` spans holds 112 bytes a span; see `docs/security.md`).
 pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
 

@@ -367,14 +367,14 @@ fn batch_settings_follow_the_spec_defaults_and_override_field_by_field() {
 
 #[test]
 fn the_batch_may_not_exceed_the_queue() {
-    let (var, value, expected) = problem(&[("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")]);
+    let (var, value, expected) = problem(&[("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10000")]);
     assert_eq!(
         (var.as_str(), value.as_str()),
-        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "4096")
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10000")
     );
     assert_eq!(
         expected,
-        "at most the queue size, 2048 (OTEL_BSP_MAX_QUEUE_SIZE)"
+        "at most the queue size, 8192 (OTEL_BSP_MAX_QUEUE_SIZE)"
     );
 
     // Only the queue set, below the default batch: the queue is to blame.
