@@ -243,9 +243,9 @@ pub fn extract<E: Extractor + ?Sized>(carrier: &E) -> Extracted {
                 scan::Window::All(w) | scan::Window::Part { window: w, .. } => w,
                 scan::Window::Spent => return,
             };
-            let blank = window.iter().position(|b| !matches!(b, b' ' | b'\t'));
-            scan::examined(blank.map_or(window.len(), |at| at + 1));
-            if blank.is_some() {
+            let content = window.iter().position(|b| !matches!(b, b' ' | b'\t'));
+            scan::examined(content.map_or(window.len(), |at| at + 1));
+            if content.is_some() {
                 reported = true;
                 rejections.push(
                     TRACESTATE,
