@@ -8,15 +8,25 @@
 //! each entry the service POSTs `arguments` as JSON to `url`, propagating the
 //! trace context it received. The propagation is entirely observe's: the server
 //! layer extracts `traceparent`/`tracestate` (W3C rules for invalid and duplicated
-//! headers), the request's span continues the trace, and the reqwest middleware
+//! headers, at the suite's strict level 2: an invalid `tracestate` is discarded
+//! whole), the request's span continues the trace, and the reqwest middleware
 //! writes `traceparent` (with the client span's id) and `tracestate` on the
-//! outgoing call. The suite's host is not internal, so it receives nothing else.
+//! outgoing call.
+//!
+//! The suite's harness is an arbitrary caller, and the service says explicitly
+//! that it continues the trace context of any caller (`inbound_context(Continue)`, also the default),
+//! so its behaviour does not depend on `OBSERVE_INBOUND_CONTEXT` or on how trust
+//! defaults change.
+//!
+//! `tests/suite.rs` plays every rule of the suite's `test.py` against this service
+//! (the suite itself cannot be fetched here).
 
 use axum::Json;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use observe_axum::client::ObserveMiddleware;
+use observe_axum::observe_core::config::InboundContext;
 use reqwest_middleware::ClientWithMiddleware;
 
 #[derive(Debug, serde::Deserialize)]
@@ -53,6 +63,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build();
     let app = Router::new().route("/test", post(test)).with_state(http);
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    observe_axum::serve!(listener, app).await?;
+    observe_axum::serve!(listener, app)
+        .layer(observe_axum::layer().inbound_context(InboundContext::Continue))
+        .await?;
     Ok(())
 }

@@ -5,16 +5,21 @@ use std::fmt;
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
+use super::BAGGAGE;
 use super::reject::{RejectReason, Rejections};
-use super::{BAGGAGE, trim_ows};
+use super::scan::{Budget, Window, examined};
 
-/// At most this many members are kept and sent. The specification requires at least
-/// 64 to be propagated; more are dropped whole, from the end.
-pub const BAGGAGE_MAX_MEMBERS: usize = 64;
+/// At most this many members are kept and sent: the most the specification's
+/// grammar allows (it requires at least 64 to be propagated). The members after
+/// the 180th are dropped whole, unread.
+pub const BAGGAGE_MAX_MEMBERS: usize = 180;
 
-/// At most this many bytes of `baggage` are kept and sent, measured on the header
-/// observe sends (members and the commas between them). The specification requires
-/// at least 8192 to be propagated; members that do not fit are dropped whole.
+/// At most this many bytes of `baggage` are read, kept and sent (the
+/// specification requires at least 8192 to be propagated). Inbound, only the first
+/// 8192 bytes of the combined header (its values joined by commas, whitespace
+/// included) are read, and a member that does not end within them is dropped
+/// whole. What is kept, and what [`Baggage::insert`] allows, is measured on the
+/// header observe sends (members percent-encoded, and the commas between them).
 pub const BAGGAGE_MAX_BYTES: usize = 8192;
 
 /// What is percent-encoded in a value on output: everything outside the
@@ -62,10 +67,11 @@ pub enum BaggageError {
     /// A property is not `token` or `token=value` with a `baggage-octet` value.
     InvalidProperty,
     /// More than [`BAGGAGE_MAX_MEMBERS`] members: this one and those after it were
-    /// dropped.
+    /// dropped, unread.
     TooManyMembers,
-    /// The baggage would exceed [`BAGGAGE_MAX_BYTES`]: this member and those after it
-    /// were dropped (on insert: the member alone is larger than that).
+    /// The baggage would exceed [`BAGGAGE_MAX_BYTES`], as sent or as received: this
+    /// member and those after it were dropped (the bytes after the first 8192
+    /// received are not read). On insert: the member alone is larger than that.
     TooLarge,
 }
 
@@ -84,10 +90,11 @@ impl fmt::Display for BaggageError {
                 "member dropped: a property is token or token=value (value as for members)"
             }
             BaggageError::TooManyMembers => {
-                "member dropped with those after it: at most 64 members are kept"
+                "member dropped with those after it: at most 180 members are kept"
             }
             BaggageError::TooLarge => {
-                "member dropped with those after it: baggage is kept within 8192 bytes"
+                "member dropped with those after it: baggage is read and kept within \
+                 8192 bytes"
             }
         })
     }
@@ -197,7 +204,7 @@ impl fmt::Debug for BaggageMember {
 ///
 /// Parsing never fails: invalid members are dropped and the valid ones kept;
 /// beyond [`BAGGAGE_MAX_MEMBERS`] members or [`BAGGAGE_MAX_BYTES`] bytes the rest
-/// is dropped by whole members, never split. Duplicate keys are kept in order as
+/// is dropped by whole members, never split, and not read. Duplicate keys are kept in order as
 /// received (the specification allows them); [`get`](Self::get) returns the first,
 /// [`insert`](Self::insert) and [`remove`](Self::remove) act on all.
 ///
@@ -419,15 +426,21 @@ fn is_baggage_octet(b: u8) -> bool {
     CLASS[usize::from(b)] & OCTET != 0
 }
 
-/// A cursor over one member: the grammar is read in a single forward pass.
+/// A cursor over the members of a window: the grammar is read in a single forward
+/// pass, and a member ends at its `,` (which no part of a member may contain).
 struct Cursor<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
+    /// The byte here, or `None` at the end of the member.
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied().filter(|&b| b != b',')
+    }
+
     fn skip_ows(&mut self) {
-        while matches!(self.bytes.get(self.at), Some(b' ' | b'\t')) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
             self.at += 1;
         }
     }
@@ -436,42 +449,73 @@ impl<'a> Cursor<'a> {
     fn take(&mut self, class: u8) -> &'a [u8] {
         let start = self.at;
         while self
-            .bytes
-            .get(self.at)
-            .is_some_and(|&b| CLASS[usize::from(b)] & class != 0)
+            .peek()
+            .is_some_and(|b| CLASS[usize::from(b)] & class != 0)
         {
             self.at += 1;
         }
         self.bytes.get(start..self.at).unwrap_or_default()
     }
 
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
+    /// Moves to the end of the member; whether an `=` comes before the first `;`
+    /// on the way.
+    fn skip_member(&mut self) -> bool {
+        let mut eq = false;
+        let mut semicolon = false;
+        while let Some(b) = self.peek() {
+            eq |= b == b'=' && !semicolon;
+            semicolon |= b == b';';
+            self.at += 1;
+        }
+        eq
     }
 }
 
-/// Parses one (trimmed, non-empty) member into a single buffer: key, decoded
-/// value, normalized properties.
-fn parse_member(member: &[u8]) -> Result<BaggageMember, BaggageError> {
-    let mut c = Cursor {
-        bytes: member,
-        at: 0,
-    };
+/// One member as scanned: where it starts (after optional whitespace) and ends (at
+/// its `,` or the end of the window), and what it is (`None`: empty).
+struct Scanned {
+    start: usize,
+    end: usize,
+    member: Option<Result<BaggageMember, BaggageError>>,
+}
+
+/// Scans the member that starts at `from` in `w`, reading each byte once, and
+/// parses it into a single buffer: key, decoded value, normalized properties.
+fn scan_member(w: &[u8], from: usize) -> Scanned {
+    let mut c = Cursor { bytes: w, at: from };
     c.skip_ows();
+    let start = c.at;
+    let member = if c.peek().is_none() {
+        None
+    } else {
+        let parsed = parse_member(&mut c);
+        if parsed.is_err() {
+            let eq = c.skip_member();
+            Some(parsed.map_err(|e| match e {
+                // Something other than a token before the `=`, if there is one.
+                BaggageError::MissingEquals if eq => BaggageError::InvalidKey,
+                e => e,
+            }))
+        } else {
+            Some(parsed)
+        }
+    };
+    examined(c.at - from + usize::from(c.at < w.len()));
+    Scanned {
+        start,
+        end: c.at,
+        member,
+    }
+}
+
+/// Parses the member at the cursor (not empty, optional whitespace skipped). On
+/// error the cursor is left where the error was found.
+fn parse_member(c: &mut Cursor<'_>) -> Result<BaggageMember, BaggageError> {
     let key = c.take(TCHAR);
     c.skip_ows();
     match c.peek() {
         Some(b'=') if !key.is_empty() => c.at += 1,
-        None | Some(b';') => return Err(BaggageError::MissingEquals),
-        Some(_) => {
-            // Something other than a token before the `=`, if there is one.
-            let key_value = member.split(|&b| b == b';').next().unwrap_or_default();
-            return Err(if key_value.contains(&b'=') {
-                BaggageError::InvalidKey
-            } else {
-                BaggageError::MissingEquals
-            });
-        }
+        _ => return Err(BaggageError::MissingEquals),
     }
     c.skip_ows();
     let value = c.take(OCTET);
@@ -480,7 +524,7 @@ fn parse_member(member: &[u8]) -> Result<BaggageMember, BaggageError> {
         return Err(BaggageError::InvalidValue);
     }
 
-    let mut text = Vec::with_capacity(member.len());
+    let mut text = Vec::with_capacity(key.len() + value.len());
     text.extend_from_slice(key);
     if value.contains(&b'%') {
         text.extend(percent_decode(value));
@@ -541,12 +585,16 @@ fn parse_member(member: &[u8]) -> Result<BaggageMember, BaggageError> {
     }
 }
 
-/// Incremental parser: fed the values of a repeated header one by one.
+/// Incremental parser, fed the values of a repeated header one by one. Reads at
+/// most [`BAGGAGE_MAX_BYTES`] of the combination (plus one byte to see whether the
+/// last member read ends there), each byte once, and stops at the first member
+/// over a limit.
 #[derive(Debug)]
 pub(crate) struct BaggageParser {
     members: Vec<BaggageMember>,
     encoded_len: usize,
-    full: bool,
+    budget: Budget,
+    done: bool,
 }
 
 impl BaggageParser {
@@ -554,47 +602,68 @@ impl BaggageParser {
         BaggageParser {
             members: Vec::new(),
             encoded_len: 0,
-            full: false,
+            budget: Budget::new(BAGGAGE_MAX_BYTES),
+            done: false,
         }
     }
 
+    fn stop(&mut self, error: BaggageError, input: &[u8], rejections: &mut Rejections) {
+        rejections.push(BAGGAGE, RejectReason::Baggage(error), input);
+        self.done = true;
+    }
+
     pub(crate) fn feed(&mut self, value: &[u8], rejections: &mut Rejections) {
-        if self.full {
+        if self.done {
             return;
         }
-        if self.members.capacity() == 0 {
-            let commas = value.iter().filter(|&&b| b == b',').count();
-            self.members.reserve((commas + 1).min(BAGGAGE_MAX_MEMBERS));
-        }
-        for raw in value.split(|&b| b == b',') {
-            let member = trim_ows(raw);
-            if member.is_empty() {
-                continue;
-            }
-            let reject = |rejections: &mut Rejections, e| {
-                rejections.push(BAGGAGE, RejectReason::Baggage(e), member);
-            };
-            if self.members.len() == BAGGAGE_MAX_MEMBERS {
-                reject(rejections, BaggageError::TooManyMembers);
-                self.full = true;
-                return;
-            }
-            let parsed = match parse_member(member) {
-                Ok(parsed) => parsed,
-                Err(e) => {
-                    reject(rejections, e);
-                    continue;
+        let (window, last_is_whole) = match self.budget.take(value) {
+            Window::All(w) => (w, true),
+            Window::Part {
+                window,
+                ends_at_separator,
+            } => (window, ends_at_separator),
+            Window::Spent => {
+                if value.is_empty() {
+                    self.done = true;
+                } else {
+                    self.stop(BaggageError::TooLarge, b"", rejections);
                 }
-            };
-            let added = parsed.encoded_len() + usize::from(!self.members.is_empty());
-            if self.encoded_len + added > BAGGAGE_MAX_BYTES {
-                // Truncate by whole members: this one and everything after it.
-                reject(rejections, BaggageError::TooLarge);
-                self.full = true;
                 return;
             }
-            self.encoded_len += added;
-            self.members.push(parsed);
+        };
+        let mut from = 0;
+        loop {
+            let m = scan_member(window, from);
+            let input = window.get(m.start..m.end).unwrap_or_default();
+            let at_end = m.end >= window.len();
+            if at_end && !last_is_whole {
+                // The member runs past what is read: it and the rest are dropped.
+                return self.stop(BaggageError::TooLarge, input, rejections);
+            }
+            match m.member {
+                None => {}
+                Some(Err(e)) => rejections.push(BAGGAGE, RejectReason::Baggage(e), input),
+                Some(Ok(parsed)) => {
+                    if self.members.len() == BAGGAGE_MAX_MEMBERS {
+                        return self.stop(BaggageError::TooManyMembers, input, rejections);
+                    }
+                    let added = parsed.encoded_len() + usize::from(!self.members.is_empty());
+                    if self.encoded_len + added > BAGGAGE_MAX_BYTES {
+                        // Truncate by whole members: this one and everything after it.
+                        return self.stop(BaggageError::TooLarge, input, rejections);
+                    }
+                    self.encoded_len += added;
+                    self.members.push(parsed);
+                }
+            }
+            if at_end {
+                break;
+            }
+            from = m.end + 1;
+        }
+        if window.len() < value.len() {
+            // The window ended where a member ended; the rest is not read.
+            self.stop(BaggageError::TooLarge, b"", rejections);
         }
     }
 

@@ -16,10 +16,19 @@
 //! `HashMap<String, String>`.
 //!
 //! Bad input never panics and never fails a request: an invalid `traceparent` means
-//! no parent (a new trace starts, and `tracestate` is ignored), invalid list members
-//! are dropped while valid ones are kept, oversize lists are cut by whole members,
-//! and an invalid `x-request-id` is ignored. [`extract`] reports each of these in
+//! no parent (a new trace starts, and `tracestate` is ignored), an invalid
+//! `tracestate` is discarded whole (the strict level of the official W3C test
+//! suite), invalid `baggage` members are dropped while valid ones are kept, and an
+//! invalid `x-request-id` is ignored. [`extract`] reports each of these in
 //! [`Extracted::rejections`] so adapters can count and log them.
+//!
+//! Parsing work is bounded by what is kept, not by what is sent: every parser reads
+//! a header (the values of a repeated header together) only up to its limit, each
+//! byte once, and stops there. The limits: `traceparent` and `traceresponse`
+//! [`TRACEPARENT_MAX_LEN`], `tracestate` [`TRACESTATE_MAX_LEN`] characters and
+//! [`TRACESTATE_MAX_MEMBERS`] members, `baggage` [`BAGGAGE_MAX_BYTES`] bytes and
+//! [`BAGGAGE_MAX_MEMBERS`] members, `x-request-id` 256 bytes read for
+//! [`REQUEST_ID_MAX_LEN`] kept, `Server-Timing` [`SERVER_TIMING_MAX_LEN`].
 //!
 //! ```
 //! use observe_core::propagation::{self, Audience, keys};
@@ -49,10 +58,13 @@ use std::time::Duration;
 use crate::ids::SpanContext;
 
 mod baggage;
+#[cfg(test)]
+mod bounds;
 mod buf;
 mod carrier;
 mod reject;
 mod request_id;
+mod scan;
 mod server_timing;
 mod traceparent;
 mod tracestate;
@@ -62,10 +74,12 @@ pub use buf::HeaderBuf;
 pub use carrier::{Extractor, Injector};
 pub use reject::{RejectReason, Rejection, Rejections};
 pub use request_id::{REQUEST_ID_MAX_LEN, RequestId, RequestIdError};
-pub use server_timing::{SERVER_TIMING_METRIC, format_server_timing, parse_server_timing};
+pub use server_timing::{
+    SERVER_TIMING_MAX_LEN, SERVER_TIMING_METRIC, format_server_timing, parse_server_timing,
+};
 pub use traceparent::{
-    TRACEPARENT_LEN, TraceparentError, format_traceparent, format_traceresponse, parse_traceparent,
-    parse_traceresponse,
+    TRACEPARENT_LEN, TRACEPARENT_MAX_LEN, TraceparentError, format_traceparent,
+    format_traceresponse, parse_traceparent, parse_traceresponse,
 };
 pub use tracestate::{
     TRACESTATE_MAX_LEN, TRACESTATE_MAX_MEMBERS, TraceState, TraceStateError, TraceStateIter,
@@ -191,9 +205,13 @@ impl PropagationData<'static> {
 ///
 /// - `traceparent`: [`parse_traceparent`]; a header sent several times with
 ///   different values is invalid. Invalid means no parent.
-/// - `tracestate`: read only with a valid parent, all values combined.
+/// - `tracestate`: read only with a valid parent, all values combined; invalid as
+///   a whole means empty.
 /// - `baggage`: all values combined, whatever `traceparent` says.
 /// - `x-request-id`: [`RequestId::parse`]; several different values are invalid.
+///
+/// Each header is read only up to its limit (the values of a repeated header
+/// together), so the work does not grow with what the caller sends.
 ///
 /// Never fails; see [`Extracted::rejections`] for what was dropped.
 pub fn extract<E: Extractor + ?Sized>(carrier: &E) -> Extracted {
@@ -201,6 +219,7 @@ pub fn extract<E: Extractor + ?Sized>(carrier: &E) -> Extracted {
     let parent = single_value(
         carrier,
         TRACEPARENT,
+        TRACEPARENT_MAX_LEN,
         parse_traceparent,
         TraceparentError::Repeated,
         RejectReason::Traceparent,
@@ -210,16 +229,28 @@ pub fn extract<E: Extractor + ?Sized>(carrier: &E) -> Extracted {
     let trace_state = if parent.is_some() {
         let mut parser = tracestate::TraceStateParser::new();
         carrier.for_each_value(TRACESTATE, &mut |v| parser.feed(v, &mut rejections));
-        parser.finish(&mut rejections)
+        parser.finish()
     } else {
+        // Not parsed (the specification forbids it), only looked at, within the
+        // same budget, to report a non-empty one.
+        let mut budget = scan::Budget::new(TRACESTATE_MAX_LEN);
         let mut reported = false;
         carrier.for_each_value(TRACESTATE, &mut |v| {
-            if !reported && !trim_ows(v).is_empty() {
+            if reported {
+                return;
+            }
+            let window = match budget.take(v) {
+                scan::Window::All(w) | scan::Window::Part { window: w, .. } => w,
+                scan::Window::Spent => return,
+            };
+            let content = window.iter().position(|b| !matches!(b, b' ' | b'\t'));
+            scan::examined(content.map_or(window.len(), |at| at + 1));
+            if content.is_some() {
                 reported = true;
                 rejections.push(
                     TRACESTATE,
                     RejectReason::TraceState(TraceStateError::WithoutTraceparent),
-                    v,
+                    window,
                 );
             }
         });
@@ -233,6 +264,7 @@ pub fn extract<E: Extractor + ?Sized>(carrier: &E) -> Extracted {
     let request_id = single_value(
         carrier,
         X_REQUEST_ID,
+        request_id::REQUEST_ID_READ_LIMIT,
         RequestId::parse,
         RequestIdError::Repeated,
         RejectReason::RequestId,
@@ -294,26 +326,25 @@ pub struct ResponseData {
 }
 
 /// Reads `traceresponse` and the `observe` metric of `Server-Timing` from a response,
-/// so a client span can record the callee's duration next to the time it saw.
+/// so a client span can record the callee's duration next to the time it saw. Both
+/// are read only up to their limits ([`TRACEPARENT_MAX_LEN`],
+/// [`SERVER_TIMING_MAX_LEN`], the values of a repeated header together).
 pub fn extract_response<E: Extractor + ?Sized>(carrier: &E) -> ResponseData {
     let mut rejections = Rejections::new();
     let callee = single_value(
         carrier,
         TRACERESPONSE,
+        TRACEPARENT_MAX_LEN,
         parse_traceresponse,
         TraceparentError::Repeated,
         RejectReason::Traceresponse,
         &mut rejections,
     );
-    let mut server_duration = None;
-    carrier.for_each_value(SERVER_TIMING, &mut |v| {
-        if server_duration.is_none() {
-            server_duration = parse_server_timing(v);
-        }
-    });
+    let mut server_timing = server_timing::ServerTimingParser::new();
+    carrier.for_each_value(SERVER_TIMING, &mut |v| server_timing.feed(v));
     ResponseData {
         callee,
-        server_duration,
+        server_duration: server_timing.finish(),
         rejections,
     }
 }
@@ -335,11 +366,20 @@ pub fn inject_response<I: Injector + ?Sized>(
     }
 }
 
+/// How many values of a header that must appear once are read: a proxy may repeat
+/// it, but more values than this make it invalid without being read.
+const MAX_REPEATED_VALUES: usize = 4;
+
 /// Reads a header that must appear once: the first value decides, and a later value
-/// that parses differently makes the whole header invalid.
+/// that parses differently makes the whole header invalid. The values are read
+/// within one budget of `limit` bytes and [`MAX_REPEATED_VALUES`] values (the first
+/// value alone is checked by `parse`, which reads none of a value over the limit); a
+/// later value that would go over it makes the header invalid without being read,
+/// and nothing is read after that.
 fn single_value<E, T, Err>(
     carrier: &E,
     name: &'static str,
+    limit: usize,
     parse: impl Fn(&[u8]) -> Result<T, Err>,
     repeated: Err,
     reason: impl Fn(Err) -> RejectReason,
@@ -352,19 +392,28 @@ where
 {
     let mut first: Option<Result<T, Err>> = None;
     let mut conflict = false;
+    let mut used = 0usize;
+    let mut values = 0usize;
     carrier.for_each_value(name, &mut |value| {
-        let parsed = parse(value);
+        if conflict {
+            return;
+        }
+        used = used.saturating_add(value.len());
+        values += 1;
         match &first {
             None => {
+                let parsed = parse(value);
                 if let Err(e) = &parsed {
-                    rejections.push(name, reason(*e), value);
+                    rejections.push(name, reason(*e), value.get(..limit).unwrap_or(value));
                 }
                 first = Some(parsed);
             }
             Some(earlier) => {
-                if !conflict && *earlier != parsed {
+                let differs =
+                    used > limit || values > MAX_REPEATED_VALUES || *earlier != parse(value);
+                if differs {
                     conflict = true;
-                    rejections.push(name, reason(repeated), value);
+                    rejections.push(name, reason(repeated), value.get(..limit).unwrap_or(value));
                 }
             }
         }

@@ -120,9 +120,11 @@ impl<'a> IntoIterator for &'a Rejections {
     }
 }
 
+/// Decodes at most the first 64 bytes of `input`, whatever its length.
 fn shorten(input: &[u8]) -> String {
-    let s = String::from_utf8_lossy(input);
-    if s.len() <= Rejection::MAX_INPUT_LEN {
+    let cut = input.len() > Rejection::MAX_INPUT_LEN;
+    let s = String::from_utf8_lossy(input.get(..Rejection::MAX_INPUT_LEN).unwrap_or(input));
+    if !cut && s.len() <= Rejection::MAX_INPUT_LEN {
         return s.into_owned();
     }
     let mut end = Rejection::MAX_INPUT_LEN - '…'.len_utf8();
@@ -160,5 +162,12 @@ mod tests {
         assert!(s.len() <= Rejection::MAX_INPUT_LEN);
         assert!(s.ends_with('…'));
         assert_eq!(shorten(b"\xff ok"), "\u{fffd} ok");
+        let long = vec![b'x'; 65];
+        assert_eq!(
+            shorten(&long).chars().last(),
+            Some('…'),
+            "shortened, and says so"
+        );
+        assert_eq!(shorten(&[b'x'; 64]), "x".repeat(64));
     }
 }

@@ -3,11 +3,18 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::scan::examined;
 use super::trim_ows;
 use crate::ids::next_u64;
 
 /// The longest accepted request id, in bytes.
 pub const REQUEST_ID_MAX_LEN: usize = 128;
+
+/// The longest inbound value that is read, whitespace included: twice the longest
+/// id, so that whitespace around an id at the limit still passes. A longer value is
+/// rejected ([`RequestIdError::TooLong`]) without being read; repeated headers share
+/// this budget.
+pub(crate) const REQUEST_ID_READ_LIMIT: usize = 2 * REQUEST_ID_MAX_LEN;
 
 /// Why an inbound `x-request-id` was ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -17,7 +24,8 @@ pub enum RequestIdError {
     Empty,
     /// The value is longer than [`REQUEST_ID_MAX_LEN`] bytes.
     TooLong {
-        /// The length received, after trimming.
+        /// The length received, after trimming (before trimming for a value of
+        /// more than 256 bytes, which is not read).
         len: usize,
     },
     /// A byte is not printable ASCII (0x20-0x7E).
@@ -27,7 +35,8 @@ pub enum RequestIdError {
         /// Its position in the trimmed value.
         at: usize,
     },
-    /// The header was sent several times with different values.
+    /// The header was sent several times with different values, or its values
+    /// together were longer than 256 bytes.
     Repeated,
 }
 
@@ -44,7 +53,8 @@ impl fmt::Display for RequestIdError {
                 "value ignored: byte {byte:#04x} at {at} is not printable ASCII (0x20-0x7E)"
             ),
             RequestIdError::Repeated => f.write_str(
-                "value ignored: the header was sent several times with different values",
+                "value ignored: the header was sent several times with different values \
+                 (or more than 256 bytes in all)",
             ),
         }
     }
@@ -79,12 +89,20 @@ pub struct RequestId {
 }
 
 impl RequestId {
-    /// Validates an inbound value (see the type's documentation for the rule).
+    /// Validates an inbound value (see the type's documentation for the rule). A
+    /// value of more than 256 bytes (twice the longest id) is rejected without being
+    /// read.
     ///
     /// # Errors
     ///
     /// Says what was wrong: empty, too long, or which byte is not printable.
     pub fn parse(value: &[u8]) -> Result<Self, RequestIdError> {
+        if value.len() > REQUEST_ID_READ_LIMIT {
+            return Err(RequestIdError::TooLong { len: value.len() });
+        }
+        // Trimming reads the whitespace at each end and the byte after it, the check
+        // below the bytes in between: every byte once, the two ends twice.
+        examined(value.len() + 2 * usize::from(!value.is_empty()));
         let v = trim_ows(value);
         if v.is_empty() {
             return Err(RequestIdError::Empty);

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::buf::{HeaderBuf, push_decimal};
+use super::scan::{Budget, Window, examined};
 
 /// The Server-Timing metric name observe uses.
 pub const SERVER_TIMING_METRIC: &str = "observe";
@@ -36,38 +37,207 @@ pub fn format_server_timing(duration: Duration) -> HeaderBuf<48> {
     out
 }
 
+/// How much of a response's `Server-Timing` is read: the first 2048 bytes of the
+/// combined header (its values joined by commas). A metric that does not end within
+/// them is not read.
+pub const SERVER_TIMING_MAX_LEN: usize = 2048;
+
+/// The longest `dur` value read; `18446744073709551615999.999`, the longest
+/// [`format_server_timing`] writes, is 27 characters.
+const DUR_MAX_LEN: usize = 32;
+
 /// Finds the `dur` of the `observe` metric in a `Server-Timing` header value, which
 /// may list several metrics (`miss, db;dur=53, observe;desc="a, b";dur=47.2`).
 ///
 /// Follows the Server Timing specification: metrics are separated by commas and
 /// parameters by semicolons outside quoted strings; names compare ASCII
-/// case-insensitively; when `dur` appears more than once in a metric only the first
-/// counts; the number is read as the leading decimal number of the value (in
-/// milliseconds) and characters after it are ignored. A negative, missing or
-/// unreadable duration gives `None` for that metric, and the next `observe` metric,
-/// if any, is tried.
+/// case-insensitively; the number is read as the leading decimal number of the
+/// value (in milliseconds) and characters after it are ignored. The first `dur` of
+/// the first `observe` metric that has one decides: a negative, missing or
+/// unreadable duration (or one longer than 32 characters) gives `None`. Reading
+/// stops there, and never goes past [`SERVER_TIMING_MAX_LEN`] bytes.
 pub fn parse_server_timing(value: &[u8]) -> Option<Duration> {
-    for metric in SplitOutsideQuotes::new(value, b',') {
-        let mut parts = SplitOutsideQuotes::new(metric, b';');
-        let name = parts.next().unwrap_or_default().trim_ascii();
-        if !name.eq_ignore_ascii_case(SERVER_TIMING_METRIC.as_bytes()) {
-            continue;
+    let mut parser = ServerTimingParser::new();
+    parser.feed(value);
+    parser.finish()
+}
+
+/// Incremental parser, fed the values of a repeated `Server-Timing` header one by
+/// one, within one [`SERVER_TIMING_MAX_LEN`] budget. Each byte is read once; the
+/// one `dur` value that decides is read a second time to turn it into a number.
+#[derive(Debug)]
+pub(crate) struct ServerTimingParser {
+    budget: Budget,
+    /// `Some` once decided.
+    result: Option<Option<Duration>>,
+}
+
+impl ServerTimingParser {
+    pub(crate) fn new() -> Self {
+        ServerTimingParser {
+            budget: Budget::new(SERVER_TIMING_MAX_LEN),
+            result: None,
         }
-        for param in parts {
-            let (param_name, param_value) = match param.iter().position(|&b| b == b'=') {
-                Some(eq) => (&param[..eq], &param[eq + 1..]),
-                None => (param, &b""[..]),
-            };
-            if param_name.trim_ascii().eq_ignore_ascii_case(b"dur") {
-                // Only the first `dur` of a metric counts, even when invalid.
-                if let Some(d) = parse_millis(param_value.trim_ascii()) {
-                    return Some(d);
+    }
+
+    pub(crate) fn feed(&mut self, value: &[u8]) {
+        if self.result.is_some() {
+            return;
+        }
+        let (window, whole) = match self.budget.take(value) {
+            Window::All(w) => (w, true),
+            // The last metric of a cut window may be cut inside its number: it is
+            // not read (quotes make the byte after the window no safe guide).
+            Window::Part { window, .. } => (window, false),
+            Window::Spent => {
+                self.result = Some(None);
+                return;
+            }
+        };
+        let found = scan(window, whole);
+        if found.is_some() || !whole {
+            self.result = Some(found.flatten());
+        }
+    }
+
+    pub(crate) fn finish(self) -> Option<Duration> {
+        self.result.flatten()
+    }
+}
+
+/// A name or value as it is scanned: where its content (without the whitespace
+/// around it) starts and ends, and whether that content equals a target, ignoring
+/// ASCII case, decided byte by byte so it is never read again.
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    first: Option<usize>,
+    last: usize,
+    matches: bool,
+}
+
+impl Field {
+    const EMPTY: Field = Field {
+        first: None,
+        last: 0,
+        matches: false,
+    };
+
+    fn push(&mut self, i: usize, b: u8, target: &[u8]) {
+        let expected = |at: usize| target.get(at).is_some_and(|t| t.eq_ignore_ascii_case(&b));
+        match self.first {
+            None => {
+                self.first = Some(i);
+                self.matches = expected(0);
+            }
+            // Whitespace between content bytes belongs to the field.
+            Some(first) => self.matches = self.matches && i == self.last + 1 && expected(i - first),
+        }
+        self.last = i;
+    }
+
+    fn is(&self, target: &[u8]) -> bool {
+        self.first
+            .is_some_and(|first| self.matches && self.last + 1 - first == target.len())
+    }
+
+    fn get<'a>(&self, w: &'a [u8]) -> &'a [u8] {
+        self.first
+            .and_then(|first| w.get(first..=self.last))
+            .unwrap_or_default()
+    }
+}
+
+/// Scans one window in a single pass. `Some(result)` once the first `dur` of an
+/// `observe` metric is found (reading stops there); `None` when there is none.
+/// When `whole` is false the window is cut, and its unfinished last field is not
+/// used.
+fn scan(w: &[u8], whole: bool) -> Option<Option<Duration>> {
+    let mut name = Field::EMPTY;
+    let mut param = Field::EMPTY;
+    let mut value = Field::EMPTY;
+    let mut in_name = true;
+    let mut has_eq = false;
+    let mut observe = false;
+    let mut quoted = false;
+    let mut escaped = false;
+
+    // At the end of a field: the metric's name says whether it is ours; in ours,
+    // the first `dur` decides.
+    let end_field =
+        |in_name: bool, observe: &mut bool, name: &Field, param: &Field, value: &Field| {
+            if in_name {
+                *observe = name.is(SERVER_TIMING_METRIC.as_bytes());
+                None
+            } else if *observe && param.is(b"dur") {
+                let v = value.get(w);
+                Some(if v.len() > DUR_MAX_LEN {
+                    None
+                } else {
+                    // Unquoting, scanning the number and converting it read each byte
+                    // at most three times.
+                    examined(3 * v.len());
+                    parse_millis(v)
+                })
+            } else {
+                None
+            }
+        };
+
+    for (i, &b) in w.iter().enumerate() {
+        let content = if escaped {
+            escaped = false;
+            true
+        } else if quoted {
+            match b {
+                b'\\' => escaped = true,
+                b'"' => quoted = false,
+                _ => {}
+            }
+            true
+        } else {
+            match b {
+                b'"' => {
+                    quoted = true;
+                    true
                 }
-                break;
+                b';' | b',' => {
+                    if let Some(found) = end_field(in_name, &mut observe, &name, &param, &value) {
+                        examined(i + 1);
+                        return Some(found);
+                    }
+                    if b == b',' {
+                        in_name = true;
+                        observe = false;
+                    } else {
+                        in_name = false;
+                    }
+                    (name, param, value) = (Field::EMPTY, Field::EMPTY, Field::EMPTY);
+                    has_eq = false;
+                    continue;
+                }
+                b'=' if !in_name && !has_eq => {
+                    has_eq = true;
+                    continue;
+                }
+                _ => !b.is_ascii_whitespace(),
+            }
+        };
+        if content {
+            if in_name {
+                name.push(i, b, SERVER_TIMING_METRIC.as_bytes());
+            } else if has_eq {
+                value.push(i, b, b"");
+            } else {
+                param.push(i, b, b"dur");
             }
         }
     }
-    None
+    examined(w.len());
+    if whole {
+        end_field(in_name, &mut observe, &name, &param, &value)
+    } else {
+        None
+    }
 }
 
 /// The leading decimal number (`123`, `1.5`, `.5`, `2e3`) of `value` as
@@ -89,9 +259,12 @@ fn parse_millis(value: &[u8]) -> Option<Duration> {
     };
     let mut end = digits(0);
     let mut has_digit = end > 0;
-    if value.get(end) == Some(&b'.') && digits(end + 1) > 0 {
-        end += 1 + digits(end + 1);
-        has_digit = true;
+    if value.get(end) == Some(&b'.') {
+        let fraction = digits(end + 1);
+        if fraction > 0 {
+            end += 1 + fraction;
+            has_digit = true;
+        }
     }
     if !has_digit {
         return None;
@@ -130,53 +303,29 @@ fn unquote(value: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Splits on `sep` where it is not inside a quoted string.
-struct SplitOutsideQuotes<'a> {
-    rest: Option<&'a [u8]>,
-    sep: u8,
-}
-
-impl<'a> SplitOutsideQuotes<'a> {
-    fn new(value: &'a [u8], sep: u8) -> Self {
-        SplitOutsideQuotes {
-            rest: Some(value),
-            sep,
-        }
-    }
-}
-
-impl<'a> Iterator for SplitOutsideQuotes<'a> {
-    type Item = &'a [u8];
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let rest = self.rest?;
-        let mut in_quotes = false;
-        let mut escaped = false;
-        for (i, &b) in rest.iter().enumerate() {
-            if escaped {
-                escaped = false;
-            } else if in_quotes && b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_quotes = !in_quotes;
-            } else if !in_quotes && b == self.sep {
-                self.rest = rest.get(i + 1..);
-                return rest.get(..i);
-            }
-        }
-        self.rest = None;
-        Some(rest)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn split_respects_quotes_and_escapes() {
-        let parts: Vec<&[u8]> =
-            SplitOutsideQuotes::new(br#"a;desc="x, \"y; z";dur=1, b"#, b',').collect();
-        assert_eq!(parts, [&br#"a;desc="x, \"y; z";dur=1"#[..], b" b"]);
+    fn separators_inside_quoted_strings_do_not_split() {
+        assert_eq!(
+            parse_server_timing(br#"a;desc="x, \"y; observe;dur=1", observe;dur=2"#),
+            Some(Duration::from_millis(2))
+        );
+    }
+
+    #[test]
+    fn a_cut_window_does_not_read_its_last_metric() {
+        assert_eq!(scan(b"observe;dur=12", false), None);
+        assert_eq!(
+            scan(b"observe;dur=12", true),
+            Some(Some(Duration::from_millis(12)))
+        );
+        assert_eq!(
+            scan(b"observe;dur=12;", false),
+            Some(Some(Duration::from_millis(12)))
+        );
     }
 
     #[test]

@@ -4,11 +4,19 @@
 use std::fmt;
 
 use super::buf::{HeaderBuf, write_hex};
+use super::scan::examined;
 use super::trim_ows;
 use crate::ids::{SpanContext, SpanId, TraceFlags, TraceId};
 
 /// The length of a version `00` `traceparent` / `traceresponse` value.
 pub const TRACEPARENT_LEN: usize = 55;
+
+/// The longest `traceparent` / `traceresponse` observe reads, in bytes, whitespace
+/// included; a longer value is invalid and is not read. Version `00` is 55
+/// characters; the rest leaves room for the optional whitespace around the value
+/// and for the fields a future version may add. Repeated headers share this
+/// budget: their values together are read up to this length.
+pub const TRACEPARENT_MAX_LEN: usize = 512;
 
 /// The trace-flags bits this version of the specification defines: `sampled` (bit 0)
 /// and, from Level 2, `random` (bit 1). Only these are read from a header of a
@@ -49,8 +57,14 @@ pub enum TraceparentError {
     Flags,
     /// A value of a future version has a character other than `-` after the flags.
     TrailingData,
-    /// The header was sent several times with different values.
+    /// The header was sent several times with different values, or its values
+    /// together were longer than [`TRACEPARENT_MAX_LEN`].
     Repeated,
+    /// The value is longer than [`TRACEPARENT_MAX_LEN`] bytes; it was not read.
+    TooLong {
+        /// The length received.
+        len: usize,
+    },
 }
 
 impl fmt::Display for TraceparentError {
@@ -88,7 +102,12 @@ impl fmt::Display for TraceparentError {
                 "a future version may only continue after the flags with '-' and further fields",
             ),
             TraceparentError::Repeated => f.write_str(
-                "the header was sent several times with different values; exactly one is accepted",
+                "the header was sent several times with different values (or more than \
+                 512 bytes in all); exactly one value is accepted",
+            ),
+            TraceparentError::TooLong { len } => write!(
+                f,
+                "the value is {len} bytes, not read: at most {TRACEPARENT_MAX_LEN} are read"
             ),
         }
     }
@@ -105,6 +124,7 @@ impl std::error::Error for TraceparentError {}
 /// the spec's forward-compatible rule (at least 55 characters, and a `-` after the
 /// flags if it is longer; extra fields are ignored, and only the `sampled` and
 /// `random` flags are read from it). Every flag bit of a version `00` value is kept.
+/// A value longer than [`TRACEPARENT_MAX_LEN`] bytes is invalid without being read.
 ///
 /// An error means: no parent. The caller starts a new trace and ignores `tracestate`.
 ///
@@ -202,6 +222,13 @@ fn parse_hex(digits: &[u8]) -> Option<u128> {
 }
 
 pub(crate) fn parse_dashed(value: &[u8]) -> Result<SpanContext, TraceparentError> {
+    if value.len() > TRACEPARENT_MAX_LEN {
+        return Err(TraceparentError::TooLong { len: value.len() });
+    }
+    // Trimming reads the whitespace at each end and the byte after it; the checks
+    // below read the bytes in between at most once: every byte once, the two ends
+    // twice.
+    examined(value.len() + 2 * usize::from(!value.is_empty()));
     let v = trim_ows(value);
     if v.is_empty() {
         return Err(TraceparentError::Empty);

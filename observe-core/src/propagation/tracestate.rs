@@ -3,39 +3,51 @@
 
 use std::fmt;
 
+use super::TRACESTATE;
 use super::reject::{RejectReason, Rejections};
-use super::{TRACESTATE, trim_ows};
+use super::scan::{Budget, KeyHash, Window, examined};
 
-/// At most this many list members are kept (the specification's maximum).
+/// At most this many list members; a `tracestate` with more is invalid as a whole
+/// (the specification's grammar allows 32).
 pub const TRACESTATE_MAX_MEMBERS: usize = 32;
 
-/// The longest combined `tracestate` observe keeps and sends, in bytes (members and
-/// the commas between them). The specification asks for at least 512; 4096 keeps
-/// every realistic header whole while bounding what one request can make us store
-/// and forward.
-pub const TRACESTATE_MAX_LEN: usize = 4096;
+/// How much of a `tracestate` observe reads and keeps: the first 512 characters of
+/// the combined header (its values joined by commas, whitespace included), the
+/// length the specification asks every vendor to propagate. Members that do not
+/// end within them are dropped unread, whole; [`TraceState::insert`] keeps the
+/// state within the same length.
+pub const TRACESTATE_MAX_LEN: usize = 512;
 
-/// Members longer than this are the first to go when a `tracestate` must be
-/// shortened (the specification's truncation rule).
+/// Members longer than this are the first to go when [`TraceState::insert`] must
+/// shorten a `tracestate` (the specification's truncation rule).
 const LARGE_MEMBER: usize = 128;
 
-/// Why a `tracestate` member (or the whole header) was rejected.
+/// Why a `tracestate` was discarded, shortened or ignored (on parse), or why an
+/// entry was refused (on [`TraceState::insert`]).
+///
+/// Parsing follows the specification at the strictness of the official W3C test
+/// suite: a member with a bad key or value, a member without `=`, a key that
+/// appears twice, or more than 32 members make the whole header invalid, and it is
+/// discarded (reported once, with the first offending member).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TraceStateError {
-    /// A member has no `=`.
+    /// A member has no `=`: the header was discarded.
     MissingEquals,
-    /// A key is not 1 to 256 of `a-z 0-9 _ - * / @` starting with `a-z` or `0-9`.
+    /// A key is not a simple key (`a-z`, then up to 255 of `a-z 0-9 _ - * /`) or a
+    /// multi-tenant key `tenant@system` (a tenant of 1 to 241 characters starting
+    /// with `a-z` or `0-9`, a system of 1 to 14 starting with `a-z`): the header was
+    /// discarded.
     InvalidKey,
     /// A value is not 1 to 256 printable ASCII characters (0x20-0x7E) other than `,`
-    /// and `=`, ending in a non-space.
+    /// and `=`, ending in a non-space: the header was discarded.
     InvalidValue,
-    /// A key appeared again; the first (left-most, most recent) entry is kept.
+    /// A key appeared twice: the header was discarded.
     DuplicateKey,
-    /// More than 32 members: the right-most ones were dropped.
+    /// More than 32 members: the header was discarded.
     TooManyMembers,
-    /// The combined header was longer than [`TRACESTATE_MAX_LEN`]: whole members were
-    /// dropped, those over 128 characters first, then from the end.
+    /// The combined header was longer than [`TRACESTATE_MAX_LEN`]: the members that
+    /// do not end within it were dropped, unread. The members before them are kept.
     TooLong,
     /// `tracestate` was ignored because there was no valid `traceparent`.
     WithoutTraceparent,
@@ -44,24 +56,26 @@ pub enum TraceStateError {
 impl fmt::Display for TraceStateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            TraceStateError::MissingEquals => "member dropped: a member is key=value",
+            TraceStateError::MissingEquals => {
+                "header discarded: a member has no '=' (a member is key=value)"
+            }
             TraceStateError::InvalidKey => {
-                "member dropped: a key is 1 to 256 characters of a-z 0-9 _ - * / @, \
-                 starting with a-z or 0-9"
+                "invalid key: a key is a-z followed by up to 255 of a-z 0-9 _ - * /, or \
+                 tenant@system (tenant: 1 to 241 characters starting with a-z or 0-9; \
+                 system: 1 to 14 starting with a-z); an invalid member discards the header"
             }
             TraceStateError::InvalidValue => {
-                "member dropped: a value is 1 to 256 printable ASCII characters \
-                 (0x20-0x7E) except ',' and '=', not ending in a space"
+                "invalid value: a value is 1 to 256 printable ASCII characters \
+                 (0x20-0x7E) except ',' and '=', not ending in a space; an invalid member \
+                 discards the header"
             }
             TraceStateError::DuplicateKey => {
-                "member dropped: its key already appeared to the left (one entry per key)"
+                "header discarded: a key appears twice (one entry per key)"
             }
-            TraceStateError::TooManyMembers => {
-                "member dropped with those after it: at most 32 members are kept"
-            }
+            TraceStateError::TooManyMembers => "header discarded: more than 32 members",
             TraceStateError::TooLong => {
-                "member dropped: the combined tracestate is kept within 4096 bytes \
-                 (members over 128 characters go first, then from the end)"
+                "members dropped unread: only the first 512 characters of tracestate \
+                 are read (whole members, the members before them kept)"
             }
             TraceStateError::WithoutTraceparent => {
                 "header ignored: tracestate is only read with a valid traceparent"
@@ -75,16 +89,20 @@ impl std::error::Error for TraceStateError {}
 /// A validated `tracestate`: at most 32 `key=value` members, left-most first, each
 /// key once, at most [`TRACESTATE_MAX_LEN`] bytes in all.
 ///
-/// Parsing never fails: invalid members are dropped and valid ones kept, as the
-/// specification allows. Keys follow the Level 2 grammar, which accepts simple keys
-/// (`congo`) and multi-tenant keys (`tenant@system`) alike. Stored as the canonical
-/// header value, so formatting costs nothing.
+/// Parsing never fails, and follows the specification at the strictness of the
+/// official W3C test suite: a header with one invalid member, a duplicated key or
+/// more than 32 members is invalid as a whole and gives an empty state. Keys are
+/// simple keys (`congo`) or multi-tenant keys (`tenant@system`), with the lengths
+/// the suite checks. Only the first [`TRACESTATE_MAX_LEN`] characters of the
+/// combined header are read; members that do not end within them are dropped
+/// whole. Stored as the canonical header value, so formatting costs nothing.
 ///
 /// ```
 /// use observe_core::propagation::TraceState;
 ///
-/// let mut ts = TraceState::parse_all([&b"rojo=00f067aa0ba902b7, congo=t61rcWkgMzE"[..], b"Bad=1"]);
+/// let mut ts = TraceState::parse_all([&b"rojo=00f067aa0ba902b7, congo=t61rcWkgMzE"[..], b""]);
 /// assert_eq!(ts.to_string(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+/// assert!(TraceState::parse(b"rojo=1,Bad=1").is_empty(), "one invalid member discards all");
 ///
 /// ts.insert("congo", "ucfJifl5GOE").unwrap(); // updated keys move to the front
 /// assert_eq!(ts.as_str(), "congo=ucfJifl5GOE,rojo=00f067aa0ba902b7");
@@ -103,18 +121,19 @@ impl TraceState {
         }
     }
 
-    /// Parses one header value, dropping invalid members.
+    /// Parses one header value; empty when it is invalid.
     pub fn parse(value: &[u8]) -> Self {
         Self::parse_all([value])
     }
 
-    /// Parses the values of a repeated header, combined as if joined with commas,
-    /// dropping invalid members.
+    /// Parses the values of a repeated header, combined as if joined with commas;
+    /// empty when the combination is invalid.
     pub fn parse_all<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Self {
         Self::parse_reporting(values, &mut Rejections::new())
     }
 
-    /// Like [`parse_all`](Self::parse_all), recording every dropped member.
+    /// Like [`parse_all`](Self::parse_all), recording why the header was discarded
+    /// or shortened.
     pub fn parse_reporting<'a>(
         values: impl IntoIterator<Item = &'a [u8]>,
         rejections: &mut Rejections,
@@ -123,7 +142,7 @@ impl TraceState {
         for value in values {
             parser.feed(value, rejections);
         }
-        parser.finish(rejections)
+        parser.finish()
     }
 
     /// The value of `key`, if present.
@@ -191,8 +210,12 @@ impl TraceState {
         &self.header
     }
 
-    /// Whether `key` is a valid key (Level 2 grammar): 1 to 256 characters of
-    /// `a-z 0-9 _ - * / @`, starting with `a-z` or `0-9`.
+    /// Whether `key` is a valid key: a simple key (`a-z`, then up to 255 of
+    /// `a-z 0-9 _ - * /`) or `tenant@system` (a tenant of 1 to 241 of those
+    /// characters starting with `a-z` or `0-9`, a system of 1 to 14 starting with
+    /// `a-z`). This is the grammar the official W3C test suite checks (Level 1's);
+    /// the Level 2 draft's looser one would accept keys the suite requires to be
+    /// refused, such as `foo@bar@baz`.
     pub fn is_valid_key(key: &str) -> bool {
         valid_key(key.as_bytes())
     }
@@ -245,24 +268,24 @@ fn member_key(member: &str) -> &str {
     member.split_once('=').map_or(member, |(k, _)| k)
 }
 
-/// `keychar`: `a-z 0-9 _ - * / @`.
+/// The characters of a key after its first, other than `@`: `a-z 0-9 _ - * /`.
 static KEY_CHAR: [bool; 256] = {
     let mut table = [false; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        table[b] = c.is_ascii_lowercase()
-            || c.is_ascii_digit()
-            || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@');
+        table[b] =
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'*' | b'/');
         b += 1;
     }
     table
 };
 
-/// `chr`: printable ASCII 0x20-0x7E except `,` and `=`.
+/// `nblk-chr`: printable ASCII 0x21-0x7E except `,` and `=` (a value is these and
+/// spaces, ending in one of these).
 static VALUE_CHAR: [bool; 256] = {
     let mut table = [false; 256];
-    let mut b = 0x20;
+    let mut b = 0x21;
     while b <= 0x7e {
         table[b] = b != b',' as usize && b != b'=' as usize;
         b += 1;
@@ -270,22 +293,43 @@ static VALUE_CHAR: [bool; 256] = {
     table
 };
 
-fn valid_key(key: &[u8]) -> bool {
-    match key.first() {
-        Some(first) => {
-            key.len() <= 256
-                && (first.is_ascii_lowercase() || first.is_ascii_digit())
-                && key.iter().all(|&b| KEY_CHAR[usize::from(b)])
+/// The lengths and first characters of a key whose characters are all
+/// [`KEY_CHAR`] but for at most one `@`, at `at`.
+fn key_shape(key: &[u8], at: Option<usize>) -> bool {
+    match at {
+        None => key.len() <= 256 && key.first().is_some_and(u8::is_ascii_lowercase),
+        Some(at) => {
+            let tenant = key.get(..at).unwrap_or_default();
+            let system = key.get(at + 1..).unwrap_or_default();
+            tenant.len() <= 241
+                && tenant
+                    .first()
+                    .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && system.len() <= 14
+                && system.first().is_some_and(u8::is_ascii_lowercase)
         }
-        None => false,
     }
+}
+
+fn valid_key(key: &[u8]) -> bool {
+    let mut at = None;
+    for (i, &b) in key.iter().enumerate() {
+        if b == b'@' && at.is_none() {
+            at = Some(i);
+        } else if !KEY_CHAR[usize::from(b)] {
+            return false;
+        }
+    }
+    key_shape(key, at)
 }
 
 fn valid_value(value: &[u8]) -> bool {
     !value.is_empty()
         && value.len() <= 256
         && value.last() != Some(&b' ')
-        && value.iter().all(|&b| VALUE_CHAR[usize::from(b)])
+        && value
+            .iter()
+            .all(|&b| b == b' ' || VALUE_CHAR[usize::from(b)])
 }
 
 /// Drops whole members until the combined length fits [`TRACESTATE_MAX_LEN`]: the
@@ -308,95 +352,253 @@ fn shrink_to_limit(members: &mut Vec<&str>, keep: usize, mut on_drop: impl FnMut
     }
 }
 
-/// Incremental parser: fed the values of a repeated header one by one. Kept
-/// members go straight into the canonical header string.
+/// One member as scanned: where it starts (after optional whitespace) and ends
+/// (at its `,` or the end of the window), and what it is.
+#[derive(Debug)]
+struct Scanned {
+    start: usize,
+    end: usize,
+    outcome: Outcome,
+}
+
+#[derive(Debug)]
+enum Outcome {
+    /// Empty or whitespace only (allowed, and not a member).
+    Empty,
+    Invalid(TraceStateError),
+    Valid {
+        key_end: usize,
+        value_end: usize,
+        hash: u64,
+    },
+}
+
+/// Scans the member that starts at `from` in a single forward pass that reads each
+/// byte once, up to its `,` (included) or the end of `w`.
+fn scan_member(w: &[u8], from: usize) -> Scanned {
+    let len = w.len();
+    let byte = |i: usize| w.get(i).copied();
+    let mut i = from;
+    while matches!(byte(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    let start = i;
+    let done = |i: usize, outcome| {
+        examined(i - from + usize::from(i < len));
+        Scanned {
+            start,
+            end: i,
+            outcome,
+        }
+    };
+    if matches!(byte(i), None | Some(b',')) {
+        return done(i, Outcome::Empty);
+    }
+
+    let mut error = None;
+    let mut hash = KeyHash::new();
+    let mut at = None;
+    while let Some(b) = byte(i) {
+        if b == b'=' || b == b',' {
+            break;
+        }
+        if b == b'@' && at.is_none() {
+            at = Some(i - start);
+        } else if !KEY_CHAR[usize::from(b)] {
+            error = Some(TraceStateError::InvalidKey);
+        }
+        hash.feed(b);
+        i += 1;
+    }
+    let key_end = i;
+    if error.is_none() && !key_shape(w.get(start..key_end).unwrap_or_default(), at) {
+        error = Some(TraceStateError::InvalidKey);
+    }
+    if byte(i) != Some(b'=') {
+        return done(
+            i,
+            Outcome::Invalid(error.unwrap_or(TraceStateError::MissingEquals)),
+        );
+    }
+    i += 1;
+
+    // value = 0*255(chr) nblk-chr, then optional whitespace (spaces and tabs).
+    let value_start = i;
+    let mut value_end = i;
+    let mut tab = false;
+    while let Some(b) = byte(i) {
+        match b {
+            b',' => break,
+            b' ' => {}
+            b'\t' => tab = true,
+            _ if VALUE_CHAR[usize::from(b)] && !tab => value_end = i + 1,
+            _ => {
+                error.get_or_insert(TraceStateError::InvalidValue);
+            }
+        }
+        i += 1;
+    }
+    if !(1..=256).contains(&(value_end - value_start)) {
+        error.get_or_insert(TraceStateError::InvalidValue);
+    }
+    done(
+        i,
+        match error {
+            Some(e) => Outcome::Invalid(e),
+            None => Outcome::Valid {
+                key_end,
+                value_end,
+                hash: hash.get(),
+            },
+        },
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ParseState {
+    Reading,
+    /// The budget is spent: what was kept stays.
+    Done,
+    /// The header is invalid as a whole.
+    Discarded,
+}
+
+/// A kept member's key: its hash, where it starts in the output, its length.
+#[derive(Debug, Clone, Copy, Default)]
+struct KeptKey {
+    hash: u64,
+    start: u16,
+    len: u16,
+}
+
+/// Incremental parser, fed the values of a repeated header one by one. Reads at
+/// most [`TRACESTATE_MAX_LEN`] bytes (plus one to see whether the last member read
+/// ends there) of the combination, each once, and stops at the first invalid
+/// member. Kept members go straight into the canonical header string; a new key is
+/// checked against the kept ones by hash, its bytes compared only when the hashes
+/// are equal.
 #[derive(Debug)]
 pub(crate) struct TraceStateParser {
     out: String,
+    keys: [KeptKey; TRACESTATE_MAX_MEMBERS],
     count: usize,
-    full: bool,
+    budget: Budget,
+    state: ParseState,
 }
 
 impl TraceStateParser {
     pub(crate) fn new() -> Self {
         TraceStateParser {
             out: String::new(),
+            keys: [KeptKey::default(); TRACESTATE_MAX_MEMBERS],
             count: 0,
-            full: false,
+            budget: Budget::new(TRACESTATE_MAX_LEN),
+            state: ParseState::Reading,
         }
     }
 
-    fn has_key(&self, key: &[u8]) -> bool {
-        self.out
-            .as_bytes()
-            .split(|&b| b == b',')
-            .any(|m| m.len() > key.len() && m[key.len()] == b'=' && m.starts_with(key))
+    fn discard(&mut self, error: TraceStateError, member: &[u8], rejections: &mut Rejections) {
+        rejections.push(TRACESTATE, RejectReason::TraceState(error), member);
+        self.out = String::new();
+        self.count = 0;
+        self.state = ParseState::Discarded;
+    }
+
+    fn truncate(&mut self, unread: &[u8], rejections: &mut Rejections) {
+        rejections.push(
+            TRACESTATE,
+            RejectReason::TraceState(TraceStateError::TooLong),
+            unread,
+        );
+        self.state = ParseState::Done;
+    }
+
+    fn has_key(&self, key: &[u8], hash: u64) -> bool {
+        self.keys[..self.count].iter().any(|kept| {
+            kept.hash == hash && usize::from(kept.len) == key.len() && {
+                examined(key.len());
+                let start = usize::from(kept.start);
+                self.out.as_bytes().get(start..start + key.len()) == Some(key)
+            }
+        })
     }
 
     pub(crate) fn feed(&mut self, value: &[u8], rejections: &mut Rejections) {
-        if self.full {
+        if self.state != ParseState::Reading {
             return;
         }
-        if self.out.capacity() == 0 {
-            self.out.reserve(value.len().min(TRACESTATE_MAX_LEN));
-        }
-        for raw in value.split(|&b| b == b',') {
-            let member = trim_ows(raw);
-            if member.is_empty() {
-                continue; // empty and whitespace-only members are allowed
-            }
-            let reject = |rejections: &mut Rejections, e| {
-                rejections.push(TRACESTATE, RejectReason::TraceState(e), member);
-            };
-            if self.count == TRACESTATE_MAX_MEMBERS {
-                // The right-most members go: stop reading altogether.
-                reject(rejections, TraceStateError::TooManyMembers);
-                self.full = true;
+        let (window, last_is_whole) = match self.budget.take(value) {
+            Window::All(w) => (w, true),
+            Window::Part {
+                window,
+                ends_at_separator,
+            } => (window, ends_at_separator),
+            Window::Spent => {
+                if !value.is_empty() {
+                    self.truncate(b"", rejections);
+                }
+                self.state = ParseState::Done;
                 return;
             }
-            let Some(eq) = member.iter().position(|&b| b == b'=') else {
-                reject(rejections, TraceStateError::MissingEquals);
-                continue;
-            };
-            let (key, value) = (&member[..eq], &member[eq + 1..]);
-            if !valid_key(key) {
-                reject(rejections, TraceStateError::InvalidKey);
-                continue;
+        };
+        let mut from = 0;
+        loop {
+            let m = scan_member(window, from);
+            let member = window.get(m.start..m.end).unwrap_or_default();
+            let at_end = m.end >= window.len();
+            if at_end && !last_is_whole {
+                // The member runs past what is read: it and the rest are dropped.
+                self.truncate(member, rejections);
+                return;
             }
-            if !valid_value(value) {
-                reject(rejections, TraceStateError::InvalidValue);
-                continue;
+            match m.outcome {
+                Outcome::Empty => {}
+                Outcome::Invalid(e) => return self.discard(e, member, rejections),
+                Outcome::Valid {
+                    key_end,
+                    value_end,
+                    hash,
+                } => {
+                    let key = window.get(m.start..key_end).unwrap_or_default();
+                    if self.count == TRACESTATE_MAX_MEMBERS {
+                        return self.discard(TraceStateError::TooManyMembers, member, rejections);
+                    }
+                    if self.has_key(key, hash) {
+                        return self.discard(TraceStateError::DuplicateKey, member, rejections);
+                    }
+                    // Printable ASCII, checked by the scan.
+                    let Ok(text) =
+                        std::str::from_utf8(window.get(m.start..value_end).unwrap_or_default())
+                    else {
+                        return self.discard(TraceStateError::InvalidValue, member, rejections);
+                    };
+                    if !self.out.is_empty() {
+                        self.out.push(',');
+                    }
+                    self.keys[self.count] = KeptKey {
+                        hash,
+                        start: self.out.len() as u16,
+                        len: key.len() as u16,
+                    };
+                    self.out.push_str(text);
+                    self.count += 1;
+                }
             }
-            if self.has_key(key) {
-                reject(rejections, TraceStateError::DuplicateKey);
-                continue;
+            if at_end {
+                break;
             }
-            // Validated as printable ASCII above.
-            let Ok(text) = std::str::from_utf8(member) else {
-                continue;
-            };
-            if !self.out.is_empty() {
-                self.out.push(',');
-            }
-            self.out.push_str(text);
-            self.count += 1;
+            from = m.end + 1;
+        }
+        if window.len() < value.len() {
+            // The window ended where a member ended; the rest is not read.
+            self.truncate(b"", rejections);
         }
     }
 
-    pub(crate) fn finish(self, rejections: &mut Rejections) -> TraceState {
-        if self.out.len() <= TRACESTATE_MAX_LEN {
-            return TraceState { header: self.out };
-        }
-        let mut members: Vec<&str> = self.out.split(',').collect();
-        shrink_to_limit(&mut members, 0, |dropped| {
-            rejections.push(
-                TRACESTATE,
-                RejectReason::TraceState(TraceStateError::TooLong),
-                dropped.as_bytes(),
-            );
-        });
-        TraceState {
-            header: members.join(","),
+    pub(crate) fn finish(self) -> TraceState {
+        match self.state {
+            ParseState::Discarded => TraceState::new(),
+            ParseState::Reading | ParseState::Done => TraceState { header: self.out },
         }
     }
 }
@@ -408,15 +610,24 @@ mod tests {
     #[test]
     fn key_grammar() {
         assert!(valid_key(b"congo"));
-        assert!(valid_key(b"1congo"));
+        assert!(!valid_key(b"1congo"), "a simple key starts with a-z");
         assert!(valid_key(b"tenant@system"));
+        assert!(valid_key(b"1tenant@system"));
         assert!(valid_key(&[b'a'; 256]));
         assert!(!valid_key(&[b'a'; 257]));
         assert!(!valid_key(b""));
         assert!(!valid_key(b"_a"));
         assert!(!valid_key(b"@a"));
+        assert!(!valid_key(b"a@"));
+        assert!(!valid_key(b"a@@b"));
+        assert!(!valid_key(b"a@b@c"));
+        assert!(!valid_key(b"a@1b"));
         assert!(!valid_key(b"Congo"));
         assert!(!valid_key(b"con.go"));
+        let t241 = [b't'; 241];
+        assert!(valid_key(&[&t241[..], b"@", &[b'v'; 14]].concat()));
+        assert!(!valid_key(&[&t241[..], b"t@v"].concat()));
+        assert!(!valid_key(&[&b"t@"[..], &[b'v'; 15]].concat()));
     }
 
     #[test]

@@ -220,32 +220,47 @@ fn multiple_headers_are_combined() {
 }
 
 #[test]
-fn sixty_four_members_are_propagated() {
-    let header: Vec<String> = (0..64).map(|i| format!("k{i}={i}")).collect();
+fn one_hundred_eighty_members_are_propagated() {
+    // 180: the most the grammar allows (list-member 0*179( OWS "," OWS list-member )).
+    let header: Vec<String> = (0..180).map(|i| format!("k{i}={i}")).collect();
     let (bag, rejected) = reasons(&[header.join(",").as_bytes()]);
     assert_eq!(bag.len(), BAGGAGE_MAX_MEMBERS);
+    assert_eq!(BAGGAGE_MAX_MEMBERS, 180);
     assert!(rejected.is_empty());
     assert_eq!(bag.to_string(), header.join(","));
 }
 
 #[test]
-fn members_beyond_sixty_four_are_dropped_whole() {
-    let header: Vec<String> = (0..70).map(|i| format!("k{i}={i}")).collect();
+fn members_beyond_one_hundred_eighty_are_dropped_whole() {
+    let header: Vec<String> = (0..190).map(|i| format!("k{i}={i}")).collect();
     let (bag, rejected) = reasons(&[header.join(",").as_bytes()]);
-    assert_eq!(bag.len(), 64);
-    assert_eq!(bag.get("k63"), Some("63"));
-    assert_eq!(bag.get("k64"), None);
-    assert_eq!(rejected, [BaggageError::TooManyMembers]);
+    assert_eq!(bag.len(), 180);
+    assert_eq!(bag.get("k179"), Some("179"));
+    assert_eq!(bag.get("k180"), None);
+    assert_eq!(
+        rejected,
+        [BaggageError::TooManyMembers],
+        "reported once, not read further"
+    );
+}
+
+#[test]
+fn invalid_members_do_not_count_toward_the_member_limit() {
+    let mut header: Vec<String> = (0..180).map(|i| format!("k{i}={i}")).collect();
+    header.insert(3, "bad key=1".to_owned());
+    let (bag, rejected) = reasons(&[header.join(",").as_bytes()]);
+    assert_eq!(bag.len(), 180);
+    assert_eq!(rejected, [BaggageError::InvalidKey]);
 }
 
 #[test]
 fn limits_apply_to_the_combination_of_headers() {
-    let first: Vec<String> = (0..40).map(|i| format!("a{i}=1")).collect();
-    let second: Vec<String> = (0..40).map(|i| format!("b{i}=1")).collect();
+    let first: Vec<String> = (0..100).map(|i| format!("a{i}=1")).collect();
+    let second: Vec<String> = (0..100).map(|i| format!("b{i}=1")).collect();
     let bag = Baggage::parse_all([first.join(",").as_bytes(), second.join(",").as_bytes()]);
-    assert_eq!(bag.len(), 64);
-    assert_eq!(bag.get("b23"), Some("1"));
-    assert_eq!(bag.get("b24"), None);
+    assert_eq!(bag.len(), 180);
+    assert_eq!(bag.get("b79"), Some("1"));
+    assert_eq!(bag.get("b80"), None);
 }
 
 /// `count` members `kNN=vvv...` making exactly `total` bytes with their commas.
@@ -284,6 +299,29 @@ fn larger_input_is_truncated_by_whole_members() {
 }
 
 #[test]
+fn nothing_after_the_first_8192_bytes_received_is_read() {
+    let members = sized_members(8, BAGGAGE_MAX_BYTES);
+    let joined = members.join(",");
+    // The next header, and an invalid member in it, are not read.
+    let (bag, rejected) = reasons(&[joined.as_bytes(), b"late=1,bad key=2"]);
+    assert_eq!(bag.to_string(), joined);
+    assert_eq!(rejected, [BaggageError::TooLarge]);
+    // Whitespace counts: what is read is the header as received.
+    let padded = format!("{}k=1", " ".repeat(BAGGAGE_MAX_BYTES));
+    assert!(parse(&padded).is_empty());
+}
+
+#[test]
+fn the_byte_limit_is_also_measured_on_what_is_sent() {
+    // Received in 4005 bytes, but `=` is sent as `%3D`: the second member would
+    // make 12005 bytes.
+    let header = format!("a={0},b={0}", "=".repeat(2000));
+    let (bag, rejected) = reasons(&[header.as_bytes()]);
+    assert_eq!(bag.len(), 1);
+    assert_eq!(rejected, [BaggageError::TooLarge]);
+}
+
+#[test]
 fn the_byte_limit_is_measured_on_what_is_sent() {
     // 3000 raw bytes that decode to 1000 characters needing encoding: 3000 sent.
     let encoded = "%20".repeat(1000);
@@ -311,12 +349,12 @@ fn insert_replaces_every_member_with_the_key_and_goes_first() {
 
 #[test]
 fn insert_into_full_baggage_drops_members_from_the_end() {
-    let header: Vec<String> = (0..64).map(|i| format!("k{i}={i}")).collect();
+    let header: Vec<String> = (0..180).map(|i| format!("k{i}={i}")).collect();
     let mut bag = parse(&header.join(","));
     bag.insert(keys::USER_ID, "alice").unwrap();
-    assert_eq!(bag.len(), 64);
+    assert_eq!(bag.len(), 180);
     assert_eq!(bag.get(keys::USER_ID), Some("alice"));
-    assert_eq!(bag.get("k63"), None);
+    assert_eq!(bag.get("k179"), None);
 
     let mut bag = parse(&sized_members(8, BAGGAGE_MAX_BYTES).join(","));
     bag.insert(keys::ACCOUNT_ID, "acme").unwrap();

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use observe_core::propagation::{
     Audience, BAGGAGE, Baggage, Extracted, Injector, OBSERVE_TRACER_BULLET, PropagationData,
-    RejectReason, Rejections, RequestId, RequestIdError, TRACEPARENT, TRACESTATE, TraceState,
-    TraceStateError, TraceparentError, X_REQUEST_ID, extract, inject, keys,
+    RejectReason, Rejection, Rejections, RequestId, RequestIdError, TRACEPARENT, TRACESTATE,
+    TraceState, TraceStateError, TraceparentError, X_REQUEST_ID, extract, inject, keys,
 };
 use observe_core::{SpanContext, SpanId};
 
@@ -163,7 +163,11 @@ fn an_invalid_tracestate_does_not_affect_traceparent() {
     ]));
     assert!(e.parent.is_some());
     assert!(e.trace_state.is_empty());
-    assert_eq!(e.rejections.total(), 3);
+    assert_eq!(
+        e.rejections.total(),
+        1,
+        "discarded at the first invalid member"
+    );
 }
 
 #[test]
@@ -199,9 +203,50 @@ fn hostile_headers_are_bounded_and_counted() {
         (BAGGAGE, junk.as_bytes()),
     ]));
     assert!(e.trace_state.is_empty() && e.baggage.is_empty());
-    assert_eq!(e.rejections.total(), 20_000);
+    // tracestate: discarded at its first member. baggage: the 2048 members within
+    // the first 8192 bytes are read and rejected, then the rest is dropped unread.
+    assert_eq!(e.rejections.total(), 1 + 2048 + 1);
     assert_eq!(e.rejections.iter().count(), Rejections::MAX_KEPT);
     assert!(e.rejections.iter().all(|r| r.input == "BAD"));
+}
+
+#[test]
+fn a_traceparent_repeated_more_than_four_times_is_invalid() {
+    let four = extract(&headers(&[(TRACEPARENT, TP); 4]));
+    assert!(four.parent.is_some());
+    let five = extract(&headers(&[(TRACEPARENT, TP); 5]));
+    assert_eq!(five.parent, None);
+    assert_eq!(
+        five.rejections.iter().next().map(|r| r.reason.clone()),
+        Some(RejectReason::Traceparent(TraceparentError::Repeated))
+    );
+}
+
+#[test]
+fn oversize_single_values_are_rejected_unread() {
+    let long = format!("{}{}", std::str::from_utf8(TP).unwrap(), " ".repeat(600));
+    let e = extract(&headers(&[
+        (TRACEPARENT, long.as_bytes()),
+        (X_REQUEST_ID, " ".repeat(300).as_bytes()),
+    ]));
+    assert_eq!(e.parent, None);
+    assert_eq!(e.request_id, None);
+    let reasons: Vec<_> = e.rejections.iter().map(|r| r.reason.clone()).collect();
+    assert!(
+        reasons.contains(&RejectReason::Traceparent(TraceparentError::TooLong {
+            len: 655
+        }))
+    );
+    assert!(
+        reasons.contains(&RejectReason::RequestId(RequestIdError::TooLong {
+            len: 300
+        }))
+    );
+    assert!(
+        e.rejections
+            .iter()
+            .all(|r| r.input.len() <= Rejection::MAX_INPUT_LEN)
+    );
 }
 
 #[test]

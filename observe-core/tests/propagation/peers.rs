@@ -139,3 +139,39 @@ fn opentelemetry_sdk_counts_invalid_members_toward_the_64_member_limit() {
     assert_eq!(otel_baggage(&map).len(), 54);
     assert_eq!(Baggage::parse(members.join(",").as_bytes()).len(), 64);
 }
+
+fn with_tracestate(tracestate: &str) -> HeaderMap {
+    headers(&[
+        ("traceparent", format!("00-{TRACE}-{PARENT}-01").as_bytes()),
+        ("tracestate", tracestate.as_bytes()),
+    ])
+}
+
+#[test]
+fn opentelemetry_sdk_keeps_32_members_of_a_tracestate_with_33() {
+    let members: Vec<String> = (1..=33).map(|i| format!("bar{i:02}={i:02}")).collect();
+    let map = with_tracestate(&members.join(","));
+    let theirs = otel_parent(&map).unwrap().trace_state().header();
+    assert_eq!(theirs, members[..32].join(","));
+    assert!(propagation::extract(&map).trace_state.is_empty());
+}
+
+#[test]
+fn opentelemetry_sdk_accepts_a_key_with_an_empty_system_id() {
+    let map = with_tracestate("foo@=1,bar=2");
+    assert_eq!(
+        otel_parent(&map).unwrap().trace_state().header(),
+        "foo@=1,bar=2"
+    );
+    assert!(propagation::extract(&map).trace_state.is_empty());
+}
+
+#[test]
+fn opentelemetry_sdk_passes_on_a_duplicated_tracestate_key() {
+    let map = with_tracestate("foo=1,foo=2");
+    assert_eq!(
+        otel_parent(&map).unwrap().trace_state().header(),
+        "foo=1,foo=2"
+    );
+    assert!(propagation::extract(&map).trace_state.is_empty());
+}

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use observe_core::propagation::{
-    RejectReason, SERVER_TIMING, TRACERESPONSE, TraceparentError, extract_response,
-    format_server_timing, format_traceresponse, inject_response, parse_server_timing,
-    parse_traceresponse,
+    RejectReason, SERVER_TIMING, SERVER_TIMING_MAX_LEN, TRACERESPONSE, TraceparentError,
+    extract_response, format_server_timing, format_traceresponse, inject_response,
+    parse_server_timing, parse_traceresponse,
 };
 
 use crate::{headers, span};
@@ -94,6 +94,48 @@ fn server_timing_tries_the_next_observe_metric() {
         parse_server_timing(b"observe;desc=a, observe;dur=9"),
         Some(Duration::from_millis(9))
     );
+}
+
+#[test]
+fn server_timing_stops_at_the_first_observe_dur() {
+    // The first `dur` of the first `observe` metric that has one decides, even
+    // when unreadable; nothing after it is read.
+    assert_eq!(parse_server_timing(b"observe;dur=x, observe;dur=9"), None);
+    assert_eq!(
+        parse_server_timing(b"observe;dur=3, observe;dur=9"),
+        Some(Duration::from_millis(3))
+    );
+    let long = format!("observe;dur={}", "1".repeat(33));
+    assert_eq!(
+        parse_server_timing(long.as_bytes()),
+        None,
+        "over 32 characters"
+    );
+}
+
+#[test]
+fn server_timing_reads_at_most_2048_bytes() {
+    let others = "db;dur=1, ".repeat(204); // 2040 bytes
+    let within = format!("{others}observe;dur=5");
+    assert!(within.len() > SERVER_TIMING_MAX_LEN);
+    assert_eq!(
+        parse_server_timing(within.as_bytes()),
+        None,
+        "cut: not read"
+    );
+    let others = "db;dur=1, ".repeat(200); // 2000 bytes
+    let within = format!("{others}observe;dur=5");
+    assert_eq!(
+        parse_server_timing(within.as_bytes()),
+        Some(Duration::from_millis(5))
+    );
+    // Repeated headers share the budget.
+    let map = headers(&[
+        (SERVER_TIMING, others.as_bytes()),
+        (SERVER_TIMING, "x".repeat(40).as_bytes()),
+        (SERVER_TIMING, b"observe;dur=5"),
+    ]);
+    assert_eq!(extract_response(&map).server_duration, None);
 }
 
 #[test]

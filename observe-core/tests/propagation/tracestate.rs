@@ -1,8 +1,8 @@
-//! `tracestate`, W3C Trace Context Level 2 §3.3 and §3.5.
+//! `tracestate`, W3C Trace Context Level 2 §3.3 and §3.5, at the strict level of
+//! the official W3C test suite: an invalid header is discarded whole.
 
 use observe_core::propagation::{
-    RejectReason, Rejections, TRACESTATE_MAX_LEN, TRACESTATE_MAX_MEMBERS, TraceState,
-    TraceStateError,
+    RejectReason, Rejections, TRACESTATE_MAX_LEN, TraceState, TraceStateError,
 };
 
 fn parse(s: &str) -> TraceState {
@@ -82,9 +82,14 @@ fn thirty_two_members_are_kept() {
     assert_eq!(ts.get("bar32"), Some("32"));
 }
 
+/// The strict level of the official W3C test suite: a `tracestate` with an
+/// invalid member is invalid as a whole and is discarded, not kept member by member
+/// (`test_tracestate_member_count_limit`, `..._duplicated_keys`,
+/// `..._key_illegal_characters`, `..._key_illegal_vendor_format`,
+/// `..._key_length_limit`, `..._value_illegal_characters`).
 #[test]
-fn members_beyond_thirty_two_are_dropped_from_the_right() {
-    let values: Vec<String> = [1..=10, 11..=20, 21..=30, 31..=35]
+fn more_than_thirty_two_members_across_headers_discard_the_header() {
+    let values: Vec<String> = [1..=10, 11..=20, 21..=30, 31..=33]
         .into_iter()
         .map(|r| {
             r.map(|i| format!("bar{i:02}={i:02}"))
@@ -94,161 +99,205 @@ fn members_beyond_thirty_two_are_dropped_from_the_right() {
         .collect();
     let bytes: Vec<&[u8]> = values.iter().map(|v| v.as_bytes()).collect();
     let (ts, rejected) = reasons(&bytes);
-    assert_eq!(ts.len(), TRACESTATE_MAX_MEMBERS);
-    assert_eq!(ts.get("bar01"), Some("01"));
-    assert_eq!(ts.get("bar32"), Some("32"));
-    assert_eq!(ts.get("bar33"), None);
+    assert!(ts.is_empty(), "{ts:?}");
     assert_eq!(rejected, [TraceStateError::TooManyMembers]);
+    // Empty members do not count.
+    let members: Vec<String> = (1..=32).map(|i| format!("k{i}=v")).collect();
+    assert_eq!(parse(&format!(",{}, ,", members.join(",,"))).len(), 32);
 }
 
 #[test]
-fn invalid_members_do_not_count_toward_the_limit() {
-    let mut header: Vec<String> = (1..=32).map(|i| format!("k{i}=v")).collect();
-    header.insert(3, "BAD=1".to_owned());
-    assert_eq!(parse(&header.join(",")).len(), 32);
-}
-
-#[test]
-fn duplicate_key_keeps_the_left_most_entry() {
+fn a_duplicated_key_discards_the_header() {
     let (ts, rejected) = reasons(&[b"foo=1,bar=2,foo=3"]);
-    assert_eq!(ts.as_str(), "foo=1,bar=2");
+    assert!(ts.is_empty());
     assert_eq!(rejected, [TraceStateError::DuplicateKey]);
-    assert_eq!(parse_all(&["foo=1", "foo=2"]).as_str(), "foo=1");
-    assert_eq!(parse_all(&["foo=1", "foo=1"]).as_str(), "foo=1");
+    for values in [
+        &["foo=1,foo=1"][..],
+        &["foo=1,foo=2"],
+        &["foo=1", "foo=1"],
+        &["foo=1", "foo=2"],
+    ] {
+        assert!(parse_all(values).is_empty(), "{values:?}");
+    }
+    // Keys that share a prefix are not duplicates.
+    assert_eq!(parse("foo=1,fo=2,foo1=3").len(), 3);
 }
 
 #[test]
-fn member_with_an_invalid_key_is_dropped_and_others_kept() {
+fn a_member_with_an_invalid_key_discards_the_header() {
     for bad in [
         "foo =1",
         "FOO=1",
         "foo.bar=1",
         "@foo=1",
+        "foo@=1",
+        "foo@@bar=1",
+        "foo@bar@baz=1",
         "_foo=1",
         "=1",
         "fo\u{e9}=1",
     ] {
-        let (ts, rejected) = reasons(&[format!("a=1,{bad},b=2").as_bytes()]);
-        assert_eq!(ts.as_str(), "a=1,b=2", "{bad:?}");
+        let (ts, rejected) = reasons(&[b"a=1", format!("{bad},b=2").as_bytes()]);
+        assert!(ts.is_empty(), "{bad:?}: {ts:?}");
         assert_eq!(rejected, [TraceStateError::InvalidKey], "{bad:?}");
     }
 }
 
 #[test]
-fn keys_follow_the_level_2_grammar() {
-    // key = ( lcalpha / DIGIT ) 0*255 ( keychar ), keychar includes '@'.
+fn keys_follow_the_grammar_the_w3c_suite_checks() {
+    // simple-key = lcalpha 0*255( lcalpha / DIGIT / "_" / "-"/ "*" / "/" )
+    // multi-tenant-key = tenant-id "@" system-id, tenant-id 1 to 241 characters
+    // starting with lcalpha or DIGIT, system-id 1 to 14 starting with lcalpha.
     let accepted = [
         "congo".to_owned(),
-        "1congo".to_owned(),
         "tenant@system".to_owned(),
         "123@vendor".to_owned(),
         format!("{}@{}", "t".repeat(241), "v".repeat(14)),
-        "foo@bar@baz".to_owned(),
         "a-z_0*9/x".to_owned(),
         "z".repeat(256),
     ];
     for key in accepted {
-        assert_eq!(parse(&format!("{key}=1")).get(&key), Some("1"), "{key}");
+        let ts = parse_all(&["foo=1", &format!("{key}=1")]);
+        assert_eq!(ts.get(&key), Some("1"), "{key}");
+        assert_eq!(ts.get("foo"), Some("1"), "{key}");
         assert!(TraceState::is_valid_key(&key));
     }
-    assert!(
-        parse(&format!("{}=1", "z".repeat(257))).is_empty(),
-        "a key is at most 256 characters"
-    );
+    let refused = [
+        "z".repeat(257),
+        format!("{}@v", "t".repeat(242)),
+        format!("t@{}", "v".repeat(15)),
+        "foo@bar@baz".to_owned(),
+        "1congo".to_owned(),
+        "t@1v".to_owned(),
+    ];
+    for key in refused {
+        assert!(
+            parse_all(&["foo=1", &format!("{key}=1")]).is_empty(),
+            "{key}"
+        );
+        assert!(!TraceState::is_valid_key(&key), "{key}");
+    }
 }
 
 #[test]
 fn all_allowed_characters_are_accepted() {
-    let key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/@a-z0-9_-*/";
     let value: String = (0x20u8..=0x7e)
         .filter(|&b| b != b',' && b != b'=')
         .map(char::from)
         .collect();
-    let ts = parse(&format!("{key}={value}"));
-    assert_eq!(ts.get(key), Some(value.as_str()));
+    for key in [
+        "abcdefghijklmnopqrstuvwxyz0123456789_-*/",
+        "abcdefghijklmnopqrstuvwxyz0123456789_-*/@a-z0-9_-*/",
+    ] {
+        let ts = parse(&format!("{key}={value}"));
+        assert_eq!(ts.get(key), Some(value.as_str()), "{key}");
+    }
 }
 
 #[test]
-fn member_with_an_invalid_value_is_dropped_and_others_kept() {
+fn a_member_with_an_invalid_value_discards_the_header() {
     for bad in [
         "foo=bar=baz",
         "foo=",
+        "foo= ",
         "foo=a\tb",
         "foo=\u{e9}",
         "foo=a\x7fb",
     ] {
         let (ts, rejected) = reasons(&[format!("a=1,{bad},b=2").as_bytes()]);
-        assert_eq!(ts.as_str(), "a=1,b=2", "{bad:?}");
+        assert!(ts.is_empty(), "{bad:?}: {ts:?}");
         assert_eq!(rejected, [TraceStateError::InvalidValue], "{bad:?}");
     }
+    assert!(parse("foo=,bar=3").is_empty());
 }
 
 #[test]
 fn value_is_at_most_256_characters() {
     let ok = "v".repeat(256);
     assert_eq!(parse(&format!("foo={ok}")).get("foo"), Some(ok.as_str()));
-    assert!(parse(&format!("foo={}", "v".repeat(257))).is_empty());
+    assert!(parse(&format!("a=1,foo={}", "v".repeat(257))).is_empty());
 }
 
 #[test]
 fn leading_spaces_of_a_value_are_kept_and_trailing_ones_are_not() {
-    let ts = parse("foo=  bar  ,baz=1");
+    let ts = parse("foo=  bar \t ,baz=1");
     assert_eq!(ts.get("foo"), Some("  bar"));
     assert_eq!(ts.as_str(), "foo=  bar,baz=1");
 }
 
 #[test]
-fn member_without_equals_is_dropped() {
-    let (ts, rejected) = reasons(&[b"novalue,a=1"]);
-    assert_eq!(ts.as_str(), "a=1");
+fn a_member_without_equals_discards_the_header() {
+    let (ts, rejected) = reasons(&[b"a=1,novalue,b=2"]);
+    assert!(ts.is_empty());
     assert_eq!(rejected, [TraceStateError::MissingEquals]);
 }
 
 #[test]
-fn non_utf8_member_is_dropped_without_panic() {
-    let (ts, rejected) = reasons(&[b"a=1,b=\xff\xfe,c\x80=1,d=4"]);
-    assert_eq!(ts.as_str(), "a=1,d=4");
-    assert_eq!(rejected.len(), 2);
+fn non_utf8_bytes_discard_the_header_without_panic() {
+    for value in [&b"a=1,b=\xff\xfe,d=4"[..], b"a=1,c\x80=1", b"\xff"] {
+        let (ts, rejected) = reasons(&[value]);
+        assert!(ts.is_empty());
+        assert_eq!(rejected.len(), 1);
+    }
 }
 
 #[test]
-fn too_long_combined_header_is_cut_by_whole_members_large_ones_first() {
-    // 16 members of 201 characters (over 128) and 16 of 101, interleaved: 4863 bytes.
-    let large: Vec<String> = (0..16)
-        .map(|i| format!("l{i:02}={}", "x".repeat(197)))
-        .collect();
-    let small: Vec<String> = (0..16)
-        .map(|i| format!("s{i:02}={}", "y".repeat(97)))
-        .collect();
-    let mut members = Vec::new();
-    for i in 0..16 {
-        members.push(large[i].as_str());
-        members.push(small[i].as_str());
-    }
-    let header = members.join(",");
-    assert!(header.len() > TRACESTATE_MAX_LEN);
+fn parsing_stops_at_the_first_invalid_member() {
+    // What comes after the first invalid member is not looked at: one rejection,
+    // for the first.
+    let (ts, rejected) = reasons(&[b"a=1,BAD=1,c=3,ALSO BAD,d=4", b"e=5"]);
+    assert!(ts.is_empty());
+    assert_eq!(rejected, [TraceStateError::InvalidKey]);
+}
 
+/// `count` members `kNN=vvv...` making exactly `total` bytes with their commas.
+fn sized_members(count: usize, total: usize) -> Vec<String> {
+    let overhead = count - 1;
+    let per = (total - overhead) / count;
+    let mut extra = (total - overhead) % count;
+    (0..count)
+        .map(|i| {
+            let len = per + usize::from(extra > 0);
+            extra = extra.saturating_sub(1);
+            let key = format!("k{i:02}");
+            format!("{key}={}", "v".repeat(len - key.len() - 1))
+        })
+        .collect()
+}
+
+#[test]
+fn five_hundred_twelve_characters_are_kept_whole() {
+    let header = sized_members(32, TRACESTATE_MAX_LEN).join(",");
+    assert_eq!(header.len(), TRACESTATE_MAX_LEN);
     let (ts, rejected) = reasons(&[header.as_bytes()]);
-    assert!(ts.as_str().len() <= TRACESTATE_MAX_LEN);
-    assert!(rejected.iter().all(|r| *r == TraceStateError::TooLong));
-    // All small members survive: only large ones had to go, right-most first.
-    for s in &small {
-        assert!(ts.as_str().contains(s.as_str()));
-    }
-    let kept_large: Vec<&str> = ts
-        .iter()
-        .map(|(k, _)| k)
-        .filter(|k| k.starts_with('l'))
-        .collect();
-    let expected: Vec<String> = (0..kept_large.len()).map(|i| format!("l{i:02}")).collect();
-    assert_eq!(
-        kept_large, expected,
-        "large members are dropped from the right"
-    );
-    // Nothing was split: every kept member is one of the originals.
-    for (k, v) in ts.iter() {
-        assert!(members.contains(&format!("{k}={v}").as_str()));
-    }
+    assert!(rejected.is_empty());
+    assert_eq!(ts.as_str(), header);
+    // Whitespace counts towards the 512 characters read, as the specification
+    // counts it; the kept value is the canonical one.
+    let members = sized_members(4, TRACESTATE_MAX_LEN - 8);
+    let header = format!(" {} ", members.join(" , "));
+    assert_eq!(header.len(), TRACESTATE_MAX_LEN);
+    assert_eq!(parse(&header).as_str(), members.join(","));
+}
+
+#[test]
+fn members_that_do_not_end_within_512_characters_are_dropped_unread() {
+    let members = sized_members(4, TRACESTATE_MAX_LEN + 1);
+    let (ts, rejected) = reasons(&[members.join(",").as_bytes()]);
+    assert_eq!(ts.as_str(), members[..3].join(","));
+    assert_eq!(rejected, [TraceStateError::TooLong]);
+
+    // The member that ends exactly at 512 is kept; the next header is not read.
+    let members = sized_members(4, TRACESTATE_MAX_LEN);
+    let joined = members.join(",");
+    let (ts, rejected) = reasons(&[joined.as_bytes(), b"late=1"]);
+    assert_eq!(ts.as_str(), joined);
+    assert_eq!(rejected, [TraceStateError::TooLong]);
+
+    // Nothing after the first 512 characters is read, so an invalid member there
+    // cannot discard the members before it.
+    let bad = format!("{},{},BAD", members[..3].join(","), "x".repeat(400));
+    assert_eq!(parse(&bad).as_str(), members[..3].join(","));
 }
 
 #[test]
@@ -260,7 +309,7 @@ fn too_long_header_of_small_members_loses_its_end() {
     assert!(header.len() > TRACESTATE_MAX_LEN);
     let ts = parse(&header);
     assert!(ts.as_str().len() <= TRACESTATE_MAX_LEN);
-    assert!(ts.as_str().starts_with(&members[..ts.len()].join(",")));
+    assert_eq!(ts.as_str(), members[..3].join(","));
 }
 
 #[test]
@@ -319,5 +368,6 @@ fn remove_deletes_one_key_and_keeps_the_order() {
 #[test]
 fn format_round_trips() {
     let ts = parse(" a=1 ,, b= 2,c=x y");
+    assert_eq!(ts.len(), 3);
     assert_eq!(parse(&ts.to_string()), ts);
 }
