@@ -304,8 +304,62 @@ fn read_paths(c: &mut Criterion) {
     group.bench_function("prometheus_text", |b| {
         b.iter(|| black_box(registry.prometheus_text()))
     });
+    // The background tick: fold every key when nothing new was recorded (the
+    // steady cost of an idle service), and after one new record per key.
+    group.bench_function("tick_idle", |b| b.iter(|| registry.tick()));
+    let handles: Vec<_> = (0..50)
+        .map(|route| {
+            registry.http_server_duration(&format!("/r{route}"), "GET", 200, RequestType::Standard)
+        })
+        .collect();
+    group.bench_function("tick_after_one_record_per_key", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                for h in &handles {
+                    h.record(values[(i & 1023) as usize]);
+                }
+                let t = Instant::now();
+                registry.tick();
+                total += t.elapsed();
+            }
+            total
+        })
+    });
     group.finish();
 }
 
-criterion_group!(benches, record_peers, observe_paths, read_paths);
+/// `counter.*`/`histogram.*` fields of `tracing` events become metrics: the same
+/// event with a plain field, a counter field and a histogram field, through an
+/// observe instance whose log lines go to `io::sink`. The difference to
+/// `plain_field` is what the metric costs.
+fn event_paths(c: &mut Criterion) {
+    let o = observe_core::Observe::builder()
+        .ignore_env()
+        .log_writer(std::io::sink())
+        .log_filter("info")
+        .build()
+        .expect("observe starts")
+        .expect("observe is enabled");
+    let _d = o.set_default();
+    let mut group = c.benchmark_group("events");
+    group.bench_function("plain_field", |b| {
+        b.iter(|| tracing::info!(bench_items = black_box(3u64), "basket"))
+    });
+    group.bench_function("counter_field", |b| {
+        b.iter(|| tracing::info!(counter.bench.baskets = black_box(1u64), "basket"))
+    });
+    group.bench_function("histogram_field", |b| {
+        b.iter(|| tracing::info!(histogram.bench.basket_items = black_box(3u64), "basket"))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    record_peers,
+    observe_paths,
+    read_paths,
+    event_paths
+);
 criterion_main!(benches);

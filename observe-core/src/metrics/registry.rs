@@ -1167,9 +1167,13 @@ impl Registry {
             .collect()
     }
 
-    /// Folds every histogram's per-thread counters into its views (the background
-    /// thread calls this every second; reads do it too).
-    pub(crate) fn tick(&self) {
+    /// Folds every histogram's per-thread counters into its views, so that what was
+    /// recorded since the last fold lands in the current window slice. observe's
+    /// background thread does this about once a second for the process-wide
+    /// registry; call it on the same cadence for a registry of your own whose
+    /// window must be exact to the second (reads fold too, so it is never needed
+    /// for correctness of the cumulative view).
+    pub fn tick(&self) {
         let now = self.now();
         for f in self.families() {
             for s in &f.series {
