@@ -224,6 +224,8 @@ struct State {
     route_at: Option<usize>,
     request_id: RequestId,
     request_type: RequestType,
+    /// `url.scheme` of the request, for `http.server.request.duration`.
+    scheme: &'static str,
     access_log: Option<Level>,
     server_timing: bool,
     /// A panic was recorded: its message stays the span's status message.
@@ -438,6 +440,11 @@ impl Inbound {
                 route_at,
                 request_id,
                 request_type,
+                scheme: match request.uri.scheme_str() {
+                    Some(s) if s.eq_ignore_ascii_case("https") => "https",
+                    Some(s) if !s.eq_ignore_ascii_case("http") => "_OTHER",
+                    _ => "http",
+                },
                 access_log: options.access_log,
                 server_timing: options.server_timing,
                 panicked: std::sync::atomic::AtomicBool::new(false),
@@ -540,6 +547,8 @@ impl Inbound {
             route.unwrap_or(""),
             state.method,
             status,
+            state.scheme,
+            panicked.then_some("panic"),
             state.request_type,
         )
         .record_with_exemplar(
