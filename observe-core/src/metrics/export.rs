@@ -281,8 +281,8 @@ fn key_text(name: &str, labels: &BTreeMap<String, String>) -> String {
 /// use observe_core::metrics::{Registry, merge};
 ///
 /// let (a, b) = (Registry::new(), Registry::new());
-/// a.histogram("op.duration", &[]).record(1_000);
-/// b.histogram("op.duration", &[]).record(3_000);
+/// a.duration_histogram("op.duration", &[]).record(1_000);
+/// b.duration_histogram("op.duration", &[]).record(3_000);
 /// let merged = merge(&[a.export_histograms(), b.export_histograms()]).unwrap();
 /// let s = merged.series("op.duration", &[]).unwrap();
 /// let stats = s.cumulative.stats().unwrap();
