@@ -360,7 +360,9 @@ fn read_paths(c: &mut Criterion) {
 /// `counter.*`/`histogram.*` fields of `tracing` events become metrics: the same
 /// event with a plain field, a counter field and a histogram field, through an
 /// observe instance whose log lines go to `io::sink`. The difference to
-/// `plain_field` is what the metric costs.
+/// `plain_field` is what the metric costs. Then the hook alone: what it did per
+/// event before the per-callsite cache (a registry lookup: `try_counter` and
+/// `add`), and the hook as the layer calls it now.
 fn event_paths(c: &mut Criterion) {
     let o = observe_core::Observe::builder()
         .ignore_env()
@@ -379,6 +381,19 @@ fn event_paths(c: &mut Criterion) {
     });
     group.bench_function("histogram_field", |b| {
         b.iter(|| tracing::info!(histogram.bench.basket_items = black_box(3u64), "basket"))
+    });
+    group.bench_function("hook_registry_lookup_per_event", |b| {
+        b.iter(|| {
+            let name = black_box("counter.bench.hook").strip_prefix("counter.");
+            if let Ok(c) = observe_core::metrics::global().try_counter(name.unwrap_or(""), &[]) {
+                c.add(black_box(1));
+            }
+        })
+    });
+    group.bench_function("hook_cached_per_callsite", |b| {
+        b.iter(|| {
+            observe_core::metrics::__record_event_field_u64("counter.bench.hook", black_box(1))
+        })
     });
     group.finish();
 }
