@@ -11,8 +11,6 @@ use axum::routing::get;
 use http::StatusCode;
 use http::header::CONTENT_TYPE;
 
-/// The Prometheus text exposition format's content type.
-const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 const JSON: &str = "application/json";
 
 /// The admin [`Router`], for services that mount it themselves (behind their own
@@ -21,7 +19,7 @@ const JSON: &str = "application/json";
 ///
 /// | route | what |
 /// | --- | --- |
-/// | `GET /metrics` | every metric in the Prometheus text format (quantiles p50 … p99.999, max, `_count`, `_sum`) |
+/// | `GET /metrics` | every metric in the Prometheus text format, or OpenMetrics (with exemplars) when `Accept` asks for it: histograms with `le` buckets, `target_info`, process metrics |
 /// | `GET /observe/api/metrics` | the same as a JSON snapshot (cumulative and rolling window, exemplars) |
 /// | `GET /observe/api/histograms` | the histograms serialized losslessly, to merge across instances ([`observe_core::metrics::merge`]) |
 ///
@@ -45,11 +43,10 @@ pub fn admin_routes() -> Router {
         .route("/observe/api/histograms", get(histograms))
 }
 
-async fn metrics() -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, PROMETHEUS)],
-        observe_core::metrics::prometheus_text(),
-    )
+async fn metrics(headers: http::HeaderMap) -> impl IntoResponse {
+    let (content_type, body) =
+        observe_core::metrics::prometheus::render(headers.get(http::header::ACCEPT));
+    ([(CONTENT_TYPE, content_type)], body)
 }
 
 async fn metrics_json() -> impl IntoResponse {

@@ -3,6 +3,7 @@
 //!
 //! Run with:
 //! `cargo bench -p observe-core --bench metrics -- --warm-up-time 1 --measurement-time 2`
+//! (a substring after `--` selects benchmarks: `read/50_keys`, `events/`).
 //!
 //! Two-thread cases time both threads recording `iters` values each into the same
 //! key at the same time (the slower thread's time), so a reported time `t` means
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use metrics::Recorder as _;
 use observe_core::TraceId;
-use observe_core::metrics::{FunctionMetrics, Registry, RequestType};
+use observe_core::metrics::{Exposition, FunctionMetrics, Registry, RequestType};
 
 /// 1024 log-uniform latencies from 1 µs to 100 ms, the same for every peer.
 fn values() -> Vec<u64> {
@@ -75,7 +76,7 @@ fn record_peers(c: &mut Criterion) {
         ));
 
         let registry = Registry::new();
-        let h = registry.histogram("bench.duration", &[("k", "v")]);
+        let h = registry.duration_histogram("bench.duration", &[("k", "v")]);
         group.bench_function(BenchmarkId::from_parameter("observe"), |b| {
             b.iter_custom(|iters| {
                 concurrent(
@@ -171,7 +172,7 @@ fn observe_paths(c: &mut Criterion) {
             "observe/{threads}_thread{}",
             if threads > 1 { "s" } else { "" }
         ));
-        let h = registry.histogram("bench.exemplar", &[]);
+        let h = registry.duration_histogram("bench.exemplar", &[]);
         group.bench_function("record", |b| {
             b.iter_custom(|iters| {
                 concurrent(
@@ -255,6 +256,8 @@ fn observe_paths(c: &mut Criterion) {
                                 black_box("/orders/{id}"),
                                 black_box("GET"),
                                 200,
+                                "http",
+                                None,
                                 RequestType::Standard,
                             )
                             .record(values[(i & 1023) as usize]);
@@ -276,6 +279,8 @@ fn observe_paths(c: &mut Criterion) {
                                     black_box("/orders/{id}"),
                                     black_box("GET"),
                                     200,
+                                    "http",
+                                    None,
                                     RequestType::Standard,
                                 )
                                 .record(values[(i & 1023) as usize]);
@@ -292,8 +297,14 @@ fn read_paths(c: &mut Criterion) {
     let values = values();
     let registry = Registry::new();
     for route in 0..50 {
-        let h =
-            registry.http_server_duration(&format!("/r{route}"), "GET", 200, RequestType::Standard);
+        let h = registry.http_server_duration(
+            &format!("/r{route}"),
+            "GET",
+            200,
+            "http",
+            None,
+            RequestType::Standard,
+        );
         for v in &values {
             h.record(*v);
         }
@@ -301,11 +312,97 @@ fn read_paths(c: &mut Criterion) {
     let mut group = c.benchmark_group("read/50_keys");
     group.sample_size(10);
     group.bench_function("snapshot", |b| b.iter(|| black_box(registry.snapshot())));
+    // Prometheus text with `le` buckets (the default), as summaries (the option,
+    // and what the text always was before), and OpenMetrics with exemplars.
     group.bench_function("prometheus_text", |b| {
         b.iter(|| black_box(registry.prometheus_text()))
+    });
+    registry.set_default_exposition(Exposition::Summary);
+    group.bench_function("prometheus_text_summaries", |b| {
+        b.iter(|| black_box(registry.prometheus_text()))
+    });
+    registry.set_default_exposition(Exposition::Histogram);
+    group.bench_function("openmetrics_text", |b| {
+        b.iter(|| black_box(registry.openmetrics_text()))
+    });
+    // The background tick: fold every key when nothing new was recorded (the
+    // steady cost of an idle service), and after one new record per key.
+    group.bench_function("tick_idle", |b| b.iter(|| registry.tick()));
+    let handles: Vec<_> = (0..50)
+        .map(|route| {
+            registry.http_server_duration(
+                &format!("/r{route}"),
+                "GET",
+                200,
+                "http",
+                None,
+                RequestType::Standard,
+            )
+        })
+        .collect();
+    group.bench_function("tick_after_one_record_per_key", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                for h in &handles {
+                    h.record(values[(i & 1023) as usize]);
+                }
+                let t = Instant::now();
+                registry.tick();
+                total += t.elapsed();
+            }
+            total
+        })
     });
     group.finish();
 }
 
-criterion_group!(benches, record_peers, observe_paths, read_paths);
+/// `counter.*`/`histogram.*` fields of `tracing` events become metrics: the same
+/// event with a plain field, a counter field and a histogram field, through an
+/// observe instance whose log lines go to `io::sink`. The difference to
+/// `plain_field` is what the metric costs. Then the hook alone: what it did per
+/// event before the per-callsite cache (a registry lookup: `try_counter` and
+/// `add`), and the hook as the layer calls it now.
+fn event_paths(c: &mut Criterion) {
+    let o = observe_core::Observe::builder()
+        .ignore_env()
+        .log_writer(std::io::sink())
+        .log_filter("info")
+        .build()
+        .expect("observe starts")
+        .expect("observe is enabled");
+    let _d = o.set_default();
+    let mut group = c.benchmark_group("events");
+    group.bench_function("plain_field", |b| {
+        b.iter(|| tracing::info!(bench_items = black_box(3u64), "basket"))
+    });
+    group.bench_function("counter_field", |b| {
+        b.iter(|| tracing::info!(counter.bench.baskets = black_box(1u64), "basket"))
+    });
+    group.bench_function("histogram_field", |b| {
+        b.iter(|| tracing::info!(histogram.bench.basket_items = black_box(3u64), "basket"))
+    });
+    group.bench_function("hook_registry_lookup_per_event", |b| {
+        b.iter(|| {
+            let name = black_box("counter.bench.hook").strip_prefix("counter.");
+            if let Ok(c) = observe_core::metrics::global().try_counter(name.unwrap_or(""), &[]) {
+                c.add(black_box(1));
+            }
+        })
+    });
+    group.bench_function("hook_cached_per_callsite", |b| {
+        b.iter(|| {
+            observe_core::metrics::__record_event_field_u64("counter.bench.hook", black_box(1))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    record_peers,
+    observe_paths,
+    read_paths,
+    event_paths
+);
 criterion_main!(benches);

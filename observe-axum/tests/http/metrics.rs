@@ -40,6 +40,7 @@ async fn every_request_lands_in_the_histogram_of_its_route_template() {
                 ("http.route", "/metrics-test/{id}"),
                 ("http.request.method", "GET"),
                 ("http.response.status_code", "200"),
+                ("url.scheme", "http"),
                 ("request_type", "standard"),
             ],
         )
@@ -53,6 +54,8 @@ async fn every_request_lands_in_the_histogram_of_its_route_template() {
                 ("http.route", "/metrics-test/fail/{id}"),
                 ("http.request.method", "GET"),
                 ("http.response.status_code", "500"),
+                ("url.scheme", "http"),
+                ("error.type", "500"),
                 ("request_type", "standard"),
             ],
         )

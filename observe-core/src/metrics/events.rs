@@ -1,15 +1,22 @@
 //! `tracing` events as metrics: the hook the `tracing` layer calls for fields named
 //! `counter.<name>` (an integer increment) or `histogram.<name>` (one observation,
-//! in the metric's unit: nanoseconds unless described otherwise).
+//! in the unit the metric was created or described with; a plain number
+//! otherwise).
 //!
 //! ```text
 //! tracing::info!(counter.orders.placed = 1, "order placed");
-//! tracing::info!(histogram.payment.duration = elapsed_ns, "paid");
+//! tracing::info!(histogram.basket.items = 3, "basket checked out");
 //! ```
+//!
+//! A field name is a callsite's `&'static str`, so the metric it names is resolved
+//! once per callsite (and thread) and kept in a per-thread cache keyed by the
+//! name's address: an event then costs a hash of two words and the record.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
-use super::registry::{MetricError, Registry};
+use super::registry::{Counter, Histogram, MetricError, Registry};
 
 /// A numeric field value as `tracing`'s visitor hands it over.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,40 +93,118 @@ fn as_observation(v: FieldValue) -> Option<u64> {
     }
 }
 
+/// The metric an event field resolved to.
+#[derive(Clone)]
+enum Resolved {
+    Counter(Counter),
+    Histogram(Histogram),
+    /// The name or labels were refused: resolving again would be refused again.
+    Refused(MetricError),
+}
+
+/// Cached resolutions per thread, keyed by (registry, field name address and
+/// length). Bounded: starts over when full.
+struct EventCache {
+    map: HashMap<(u64, usize, usize), Resolved, foldhash::fast::FixedState>,
+}
+
+const EVENT_CACHE_CAPACITY: usize = 512;
+
+thread_local! {
+    static EVENT_CACHE: RefCell<EventCache> = RefCell::new(EventCache {
+        map: HashMap::default(),
+    });
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Registry lookups made by this thread (tests count them).
+    static RESOLVES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn resolve(registry: &Registry, field: &str, labels: &[(&str, &str)]) -> Option<Resolved> {
+    #[cfg(test)]
+    RESOLVES.with(|c| c.set(c.get() + 1));
+    Some(if let Some(name) = field.strip_prefix(COUNTER_PREFIX) {
+        match registry.try_counter(name, labels) {
+            Ok(c) => Resolved::Counter(c),
+            Err(e) => Resolved::Refused(e),
+        }
+    } else if let Some(name) = field.strip_prefix(HISTOGRAM_PREFIX) {
+        match registry.try_histogram_as_registered(name, labels) {
+            Ok(h) => Resolved::Histogram(h),
+            Err(e) => Resolved::Refused(e),
+        }
+    } else {
+        return None;
+    })
+}
+
+fn apply(r: &Resolved, field: &str, value: FieldValue) -> Result<bool, EventMetricError> {
+    match r {
+        Resolved::Counter(c) => {
+            let n = as_count(value).ok_or_else(|| EventMetricError::BadValue {
+                field: field.to_owned(),
+                value,
+                accepted: "a counter increment is a non-negative integer",
+            })?;
+            c.add(n);
+        }
+        Resolved::Histogram(h) => {
+            let v = as_observation(value).ok_or_else(|| EventMetricError::BadValue {
+                field: field.to_owned(),
+                value,
+                accepted: "a histogram observation is a non-negative finite number",
+            })?;
+            h.record(v);
+        }
+        Resolved::Refused(e) => return Err(EventMetricError::Metric(e.clone())),
+    }
+    Ok(true)
+}
+
 /// Records one event field into `registry` under the same rules (names, labels,
 /// cardinality) as the metric API. Returns `Ok(false)` for a field that is not a
-/// metric field.
+/// metric field. Fields without labels (what the `tracing` layer passes) are
+/// resolved once per callsite and thread.
 pub(crate) fn record_event_field(
     registry: &Registry,
-    field: &str,
+    field: &'static str,
     value: FieldValue,
     labels: &[(&str, &str)],
 ) -> Result<bool, EventMetricError> {
-    if let Some(name) = field.strip_prefix(COUNTER_PREFIX) {
-        let n = as_count(value).ok_or_else(|| EventMetricError::BadValue {
-            field: field.to_owned(),
-            value,
-            accepted: "a counter increment is a non-negative integer",
-        })?;
-        registry
-            .try_counter(name, labels)
-            .map_err(EventMetricError::Metric)?
-            .add(n);
-        Ok(true)
-    } else if let Some(name) = field.strip_prefix(HISTOGRAM_PREFIX) {
-        let v = as_observation(value).ok_or_else(|| EventMetricError::BadValue {
-            field: field.to_owned(),
-            value,
-            accepted: "a histogram observation is a non-negative finite number",
-        })?;
-        registry
-            .try_histogram(name, labels)
-            .map_err(EventMetricError::Metric)?
-            .record(v);
-        Ok(true)
-    } else {
-        Ok(false)
+    if !is_metric_field(field) {
+        return Ok(false);
     }
+    if !labels.is_empty() {
+        return match resolve(registry, field, labels) {
+            Some(r) => apply(&r, field, value),
+            None => Ok(false),
+        };
+    }
+    let key = (registry.inner.id, field.as_ptr() as usize, field.len());
+    let hit = EVENT_CACHE.try_with(|c| {
+        let c = c.try_borrow().ok()?;
+        c.map.get(&key).map(|r| apply(r, field, value))
+    });
+    if let Ok(Some(result)) = hit {
+        return result;
+    }
+    // Resolved outside the cache's borrow: resolving may log, and logging may come
+    // back here.
+    let Some(resolved) = resolve(registry, field, labels) else {
+        return Ok(false);
+    };
+    let result = apply(&resolved, field, value);
+    let _ = EVENT_CACHE.try_with(|c| {
+        if let Ok(mut c) = c.try_borrow_mut() {
+            if c.map.len() >= EVENT_CACHE_CAPACITY {
+                c.map.clear();
+            }
+            c.map.insert(key, resolved);
+        }
+    });
+    result
 }
 
 #[cfg(test)]
@@ -154,6 +239,14 @@ mod tests {
         let snap = r.snapshot();
         let h = snap.histogram("payment.duration", &[("psp", "x")]).unwrap();
         assert_eq!((h.cumulative.count, h.cumulative.sum), (1, 1500));
+        // Through the cache (no labels): twice from the same callsite.
+        for _ in 0..2 {
+            assert_eq!(
+                record_event_field(&r, "counter.orders.placed", FieldValue::U64(1), &[]),
+                Ok(true)
+            );
+        }
+        assert_eq!(r.counter("orders.placed", &[]).value(), 8);
         assert_eq!(
             record_event_field(&r, "message", FieldValue::U64(1), &[]),
             Ok(false)
@@ -191,5 +284,48 @@ mod tests {
             matches!(e, EventMetricError::Metric(MetricError::Conflict { .. })),
             "{e}"
         );
+        // A refusal is cached too, and stays a refusal.
+        let e = record_event_field(&r, "histogram.both", FieldValue::U64(1), &[]).unwrap_err();
+        assert!(matches!(
+            e,
+            EventMetricError::Metric(MetricError::Conflict { .. })
+        ));
+    }
+
+    /// The unit bug of issue 18: a histogram without a unit was taken as
+    /// nanoseconds, so `histogram.basket.items = 3` was exposed as
+    /// `basket_items_seconds` 3e-9. A value's unit is now never assumed.
+    #[test]
+    fn an_event_histogram_without_a_unit_keeps_its_values() {
+        let r = Registry::new();
+        record_event_field(&r, "histogram.basket.items", FieldValue::U64(3), &[]).unwrap();
+        let text = r.prometheus_text();
+        assert!(!text.contains("basket_items_seconds"), "{text}");
+        assert!(text.contains("basket_items_sum 3\n"), "{text}");
+        let snap = r.snapshot();
+        let h = snap.histogram("basket.items", &[]).unwrap();
+        assert_eq!(h.cumulative.sum, 3);
+        assert_eq!(h.unit.otel(), "1");
+        // Described as a duration first, the same field records nanoseconds.
+        r.describe("job.wait", crate::metrics::Unit::Nanoseconds, "Wait.")
+            .unwrap();
+        record_event_field(&r, "histogram.job.wait", FieldValue::U64(2_000_000), &[]).unwrap();
+        assert!(r.prometheus_text().contains("job_wait_seconds_sum 0.002\n"));
+    }
+
+    /// The registry is asked once per callsite and thread, not once per event.
+    #[test]
+    fn a_callsite_resolves_its_metric_once() {
+        let r = Registry::new();
+        let before = RESOLVES.with(|c| c.get());
+        for _ in 0..100 {
+            record_event_field(&r, "counter.cached.events", FieldValue::U64(1), &[]).unwrap();
+        }
+        assert_eq!(RESOLVES.with(|c| c.get()) - before, 1);
+        assert_eq!(r.counter("cached.events", &[]).value(), 100);
+        // Another registry is another key.
+        let r2 = Registry::new();
+        record_event_field(&r2, "counter.cached.events", FieldValue::U64(1), &[]).unwrap();
+        assert_eq!(RESOLVES.with(|c| c.get()) - before, 2);
     }
 }

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 
 use super::layout::{HIGHEST, LOWEST, SIGFIG, new_histogram};
 use super::recorder::Scalars;
-use super::registry::{AnySeries, Registry, Unit};
-use super::snapshot::{Scratch, Stats, read_histogram};
+use super::registry::{AnySeries, Registry};
+use super::snapshot::{Scratch, Stats, Views, read_histogram};
+use super::unit::Unit;
 
 /// The `format` of an export document.
 pub const EXPORT_FORMAT: &str = "observe.histograms.v1";
@@ -242,7 +243,7 @@ impl Registry {
             for s in &f.series {
                 let AnySeries::Histogram(h) = s else { continue };
                 let scratch = scratch.get_or_insert_with(Scratch::new);
-                let series = read_histogram(h, now, scratch, |r| {
+                let series = read_histogram(h, now, scratch, Views::Both, |r| {
                     let view = |h: &HdrHistogram<u64>, s: &Scalars| ExportedView {
                         histogram: encode(h),
                         sum: s.sum,
@@ -250,8 +251,8 @@ impl Registry {
                         clamped: s.clamped,
                     };
                     ExportedSeries {
-                        name: f.name.clone(),
-                        unit: f.unit,
+                        name: f.meta.name.clone(),
+                        unit: f.meta.unit.clone(),
                         labels: r.series.key.labels_map(),
                         cumulative: view(r.cumulative, &r.cumulative_scalars),
                         window: view(r.window, &r.window_scalars),
@@ -280,8 +281,8 @@ fn key_text(name: &str, labels: &BTreeMap<String, String>) -> String {
 /// use observe_core::metrics::{Registry, merge};
 ///
 /// let (a, b) = (Registry::new(), Registry::new());
-/// a.histogram("op.duration", &[]).record(1_000);
-/// b.histogram("op.duration", &[]).record(3_000);
+/// a.duration_histogram("op.duration", &[]).record(1_000);
+/// b.duration_histogram("op.duration", &[]).record(3_000);
 /// let merged = merge(&[a.export_histograms(), b.export_histograms()]).unwrap();
 /// let s = merged.series("op.duration", &[]).unwrap();
 /// let stats = s.cumulative.stats().unwrap();
@@ -333,7 +334,7 @@ pub fn merge(documents: &[HistogramExport]) -> Result<HistogramExport, ExportErr
                 .push((i, s));
         }
     }
-    let mut units: BTreeMap<&str, (usize, Unit)> = BTreeMap::new();
+    let mut units: BTreeMap<&str, (usize, &Unit)> = BTreeMap::new();
     let mut cumulative = new_histogram();
     let mut window = new_histogram();
     for ((name, labels), members) in &groups {
@@ -341,11 +342,11 @@ pub fn merge(documents: &[HistogramExport]) -> Result<HistogramExport, ExportErr
         window.reset();
         let mut cs = Scalars::default();
         let mut ws = Scalars::default();
-        let unit = members[0].1.unit;
+        let unit = members[0].1.unit.clone();
         for &(i, s) in members {
             let key = || Some(key_text(name, labels));
             match units.get(name.as_str()) {
-                Some(&(j, u)) if u != s.unit => {
+                Some(&(j, u)) if *u != s.unit => {
                     return Err(err(
                         i,
                         key(),
@@ -353,7 +354,7 @@ pub fn merge(documents: &[HistogramExport]) -> Result<HistogramExport, ExportErr
                     ));
                 }
                 _ => {
-                    units.insert(name, (i, s.unit));
+                    units.insert(name, (i, &s.unit));
                 }
             }
             for (view, h, sc) in [
@@ -445,7 +446,7 @@ mod tests {
     #[test]
     fn merge_rejects_mismatches_with_the_culprit_named() {
         let a = Registry::new();
-        a.histogram("x", &[]).record(1);
+        a.duration_histogram("x", &[]).record(1);
         let b = Registry::builder()
             .window(
                 std::time::Duration::from_secs(60),
@@ -453,7 +454,7 @@ mod tests {
             )
             .build()
             .unwrap();
-        b.histogram("x", &[]).record(1);
+        b.duration_histogram("x", &[]).record(1);
         let e = merge(&[a.export_histograms(), b.export_histograms()]).unwrap_err();
         assert_eq!(e.document, 1);
         assert!(e.to_string().contains("window"), "{e}");

@@ -1,22 +1,30 @@
 //! HDR latency metrics that keep the tail.
 //!
 //! Every key (a metric name plus a bounded label set) has an HDR histogram with 3
-//! significant digits from 1 ns to about 73 minutes, an exact sum, an error count
-//! and exemplars (the trace ids of its slowest and failing observations). Counters
-//! and gauges sit beside them. Reading merges, never averages.
+//! significant digits over 1 .. 2^42 - 1 recorded units (1 ns to about 73 minutes
+//! for durations), an exact sum, an error count and exemplars (the trace ids of its
+//! slowest and failing observations). Counters and gauges sit beside them. Reading
+//! merges, never averages.
 //!
+//! * **Units** are explicit: durations through [`duration_histogram`] (recorded in
+//!   nanoseconds with [`Histogram::record_duration`] or `record`, exposed in
+//!   seconds), other values through [`histogram`] with their [`Unit`] (`Unit::None`
+//!   for a count, `Unit::Bytes`, or a custom OpenTelemetry unit), exposed as
+//!   recorded.
 //! * **Recording** is per thread and single-writer: no lock and no contended
 //!   atomic on the hot path (a few nanoseconds; see `docs/bench/metrics.md`).
-//!   Resolve a handle once ([`histogram`], [`counter`], [`gauge`], the typed
-//!   constructors such as [`http_server_duration`], or [`FunctionMetrics`] in a
-//!   `static`) and record through it.
+//!   Resolve a handle once ([`histogram`], [`duration_histogram`], [`counter`],
+//!   [`gauge`], the typed constructors such as [`http_server_duration`], or
+//!   [`FunctionMetrics`] in a `static`) and record through it.
 //! * **Views**: cumulative since the key was created, and a rolling window (default
 //!   5 minutes in 10 s slices) for SLOs.
 //! * **Cardinality**: at most [`DEFAULT_MAX_KEYS`] label sets per name (see
 //!   [`set_max_keys`]); past it observations go to one `otel.metric.overflow="true"`
 //!   key, the overflow is counted, and a warning is logged once per metric.
-//! * **Exposure**: [`snapshot`] (typed, `serde::Serialize`), [`prometheus_text`]
-//!   (what `/metrics` serves), [`export_histograms`] + [`merge`] (lossless, for
+//! * **Exposure**: [`prometheus::render`] (what `/metrics` serves: Prometheus
+//!   histograms with `le` buckets derived from the HDR bins, or summaries as an
+//!   option; OpenMetrics with exemplars when the scraper asks), [`snapshot`]
+//!   (typed, `serde::Serialize`), [`export_histograms`] + [`merge`] (lossless, for
 //!   fleet-wide percentiles), and OTLP (exponential histograms) through the
 //!   exporter.
 //!
@@ -25,12 +33,15 @@
 //! The user guide is `docs/metrics.md`.
 //!
 //! ```
-//! use observe_core::metrics;
+//! use std::time::Duration;
+//! use observe_core::metrics::{self, Unit};
 //!
 //! let handled = metrics::counter("messages.handled", &[("queue", "orders")]);
-//! let latency = metrics::histogram("messages.handle.duration", &[("queue", "orders")]);
+//! let latency = metrics::duration_histogram("messages.handle.duration", &[("queue", "orders")]);
+//! let batch = metrics::histogram("messages.batch.size", Unit::None, &[("queue", "orders")]);
 //! handled.inc();
-//! latency.record(850_000); // nanoseconds
+//! latency.record_duration(Duration::from_micros(850));
+//! batch.record(3);
 //!
 //! let snap = metrics::snapshot();
 //! let h = snap.histogram("messages.handle.duration", &[("queue", "orders")]).unwrap();
@@ -40,17 +51,22 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod buckets;
 mod events;
 mod export;
 mod layout;
 mod otlp;
-mod prometheus;
+mod process;
+pub mod prometheus;
 mod recorder;
 mod registry;
 mod semconv;
 mod snapshot;
 mod thread_index;
+mod unit;
 mod window;
+
+pub use buckets::{DEFAULT_DURATION_BUCKETS, DEFAULT_VALUE_BUCKETS, MAX_BUCKETS};
 
 pub use export::{
     EXPORT_ENCODING, EXPORT_FORMAT, ExportError, ExportedSeries, ExportedView, HistogramExport,
@@ -58,14 +74,15 @@ pub use export::{
 };
 pub use registry::{
     ConfigError, Counter, DEFAULT_MAX_KEYS, DEFAULT_MAX_NAMES, DEFAULT_SLICE, DEFAULT_WINDOW,
-    Gauge, Histogram, Kind, MAX_LABEL_VALUE_LEN, MAX_LABELS, MetricError, OVERFLOW_LABEL, Registry,
-    RegistryBuilder, Unit,
+    Exposition, Gauge, Histogram, Kind, MAX_LABEL_VALUE_LEN, MAX_LABELS, MetricError,
+    OVERFLOW_LABEL, Registry, RegistryBuilder,
 };
 pub use semconv::{FunctionMetrics, RequestType, names, normalize_method};
 pub use snapshot::{
     CounterSnapshot, Exemplar, ExemplarKind, GaugeSnapshot, HistogramSnapshot, OverflowSnapshot,
     QUANTILES, Snapshot, Stats,
 };
+pub use unit::Unit;
 
 /// hdrhistogram, re-exported so decoded histograms ([`ExportedView::decode`]) need
 /// no second dependency.
@@ -82,11 +99,37 @@ pub fn global() -> &'static Registry {
     GLOBAL.get_or_init(Registry::new)
 }
 
-/// The process-wide histogram for `name` and `labels` (nanoseconds unless described
-/// otherwise). An invalid name or label set logs a warning once and returns a
-/// detached handle; use [`Registry::try_histogram`] to get the error instead.
-pub fn histogram(name: &str, labels: &[(&str, &str)]) -> Histogram {
-    global().histogram(name, labels)
+/// The process-wide histogram for `name` and `labels`, recording values in `unit`
+/// (exposed as recorded: `Unit::None` for a count, `Unit::Bytes`, a custom unit).
+/// For durations use [`duration_histogram`]. An invalid name, unit or label set, or
+/// a unit other than the metric's, logs a warning once and returns a detached
+/// handle; use [`Registry::try_histogram`] to get the error instead.
+///
+/// ```
+/// use observe_core::metrics::{self, Unit};
+///
+/// metrics::histogram("basket.items", Unit::None, &[]).record(3);
+/// metrics::histogram("upload.size", Unit::Bytes, &[]).record(1_048_576);
+/// ```
+pub fn histogram(name: &str, unit: Unit, labels: &[(&str, &str)]) -> Histogram {
+    global().histogram(name, unit, labels)
+}
+
+/// The process-wide duration histogram for `name` and `labels`: record a
+/// [`Duration`] with [`Histogram::record_duration`] (or nanoseconds with
+/// `record`); exposed in seconds.
+///
+/// ```
+/// use std::time::Instant;
+/// use observe_core::metrics;
+///
+/// let latency = metrics::duration_histogram("payment.duration", &[("psp", "acme")]);
+/// let start = Instant::now();
+/// // ... call the payment provider ...
+/// latency.record_duration(start.elapsed());
+/// ```
+pub fn duration_histogram(name: &str, labels: &[(&str, &str)]) -> Histogram {
+    global().duration_histogram(name, labels)
 }
 
 /// The process-wide counter for `name` and `labels`.
@@ -99,10 +142,29 @@ pub fn gauge(name: &str, labels: &[(&str, &str)]) -> Gauge {
     global().gauge(name, labels)
 }
 
-/// Sets a metric's unit and help text in the process-wide registry (before its
-/// first use, to change the unit).
+/// Sets a metric's unit and help text in the process-wide registry; see
+/// [`Registry::describe`].
 pub fn describe(name: &str, unit: Unit, help: &str) -> Result<(), MetricError> {
     global().describe(name, unit, help)
+}
+
+/// Sets a histogram's Prometheus bucket boundaries in the process-wide registry;
+/// see [`Registry::set_buckets`].
+pub fn set_buckets(name: &str, boundaries: &[f64]) -> Result<(), MetricError> {
+    global().set_buckets(name, boundaries)
+}
+
+/// Sets how one histogram of the process-wide registry is exposed to Prometheus
+/// (buckets or a summary); see [`Registry::set_exposition`].
+pub fn set_exposition(name: &str, exposition: Exposition) -> Result<(), MetricError> {
+    global().set_exposition(name, exposition)
+}
+
+/// Sets how the process-wide registry's histograms are exposed to Prometheus unless
+/// set per metric: [`Exposition::Histogram`] (the default) or
+/// [`Exposition::Summary`].
+pub fn set_default_exposition(exposition: Exposition) {
+    global().set_default_exposition(exposition);
 }
 
 /// Sets the maximum label sets per metric name of the process-wide registry.
@@ -120,9 +182,11 @@ pub fn snapshot() -> Snapshot {
     global().snapshot()
 }
 
-/// The process-wide registry in the Prometheus text format.
+/// What `/metrics` serves in the Prometheus text format (0.0.4): the process-wide
+/// registry, with `target_info` and the process metrics ([`prometheus::render`]
+/// negotiates the format).
 pub fn prometheus_text() -> String {
-    global().prometheus_text()
+    prometheus::render_format(prometheus::Format::Text)
 }
 
 /// The process-wide registry's histograms, serialized for [`merge`].
@@ -137,15 +201,26 @@ pub fn export_histograms() -> HistogramExport {
 /// ```
 /// use observe_core::metrics::{self, RequestType};
 ///
-/// metrics::http_server_duration("/orders/{id}", "GET", 200, RequestType::Standard).record(2_500_000);
+/// metrics::http_server_duration("/orders/{id}", "GET", 200, "http", None, RequestType::Standard)
+///     .record(2_500_000); // nanoseconds
 /// ```
 pub fn http_server_duration(
     route: &str,
     method: &str,
     status_code: u16,
+    scheme: &str,
+    error_type: Option<&str>,
     request_type: RequestType,
 ) -> &'static Histogram {
-    global().http_server_duration_with(route, method, status_code, request_type, Histogram::pinned)
+    global().http_server_duration_with(
+        route,
+        method,
+        status_code,
+        scheme,
+        error_type,
+        request_type,
+        Histogram::pinned,
+    )
 }
 
 /// `http.client.request.duration` in the process-wide registry; see
@@ -160,6 +235,26 @@ pub fn http_client_duration(
         server_address,
         method,
         status_code,
+        None,
+        request_type,
+        Histogram::pinned,
+    )
+}
+
+/// `http.client.request.duration` of a call that got no response, with its
+/// `error.type` (`timeout`, `transport`...); see
+/// [`Registry::http_client_duration_failed`].
+pub fn http_client_duration_failed(
+    server_address: &str,
+    method: &str,
+    error_type: &str,
+    request_type: RequestType,
+) -> &'static Histogram {
+    global().http_client_duration_with(
+        server_address,
+        method,
+        None,
+        Some(error_type),
         request_type,
         Histogram::pinned,
     )
@@ -225,12 +320,24 @@ pub(crate) fn tick() {
 
 /// The `tracing` layer's hook: records an event field named `counter.<name>` or
 /// `histogram.<name>` into the process-wide registry. `Ok(false)` for other fields.
+/// The field name is a callsite's `&'static str`: the metric it names is resolved
+/// once per callsite and thread, then cached.
 pub(crate) fn record_event_field(
-    field: &str,
+    field: &'static str,
     value: FieldValue,
     labels: &[(&str, &str)],
 ) -> Result<bool, EventMetricError> {
     events::record_event_field(global(), field, value, labels)
+}
+
+/// Not a stable API: the event-field hook of the `tracing` layer (above), exposed so
+/// that `benches/metrics.rs` can time it without a log line around it.
+#[doc(hidden)]
+pub fn __record_event_field_u64(field: &'static str, value: u64) -> bool {
+    matches!(
+        record_event_field(field, FieldValue::U64(value), &[]),
+        Ok(true)
+    )
 }
 
 /// The process-wide registry as an OTLP metrics request (for the exporter).

@@ -31,9 +31,10 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use hdrhistogram::Histogram as HdrHistogram;
 
-use super::registry::{AnySeries, Kind, Registry, Unit};
+use super::registry::{AnySeries, Kind, Registry};
 use super::semconv::names;
-use super::snapshot::{Scratch, read_histogram};
+use super::snapshot::{Scratch, Views, read_histogram};
+use super::unit::Unit;
 
 /// The exponential histograms' scale (see the module docs).
 pub(crate) const SCALE: i32 = 10;
@@ -59,7 +60,7 @@ fn attribute(key: &str, value: &str) -> KeyValue {
 }
 
 /// A counter or gauge value in its exposed unit.
-fn number(unit: Unit, v: i64) -> number_data_point::Value {
+fn number(unit: &Unit, v: i64) -> number_data_point::Value {
     if unit.scales() {
         number_data_point::Value::AsDouble(unit.scale(v as f64))
     } else {
@@ -79,7 +80,7 @@ pub(crate) fn bucket_index(v: f64, scale: i32) -> i32 {
 
 /// An exponential histogram data point's buckets from an HDR histogram: returns
 /// (scale, zero count, offset, counts).
-pub(crate) fn exponential_buckets(h: &HdrHistogram<u64>, unit: Unit) -> (i32, u64, i32, Vec<u64>) {
+pub(crate) fn exponential_buckets(h: &HdrHistogram<u64>, unit: &Unit) -> (i32, u64, i32, Vec<u64>) {
     let mut zero = 0u64;
     let mut points: Vec<(i32, u64)> = Vec::new();
     for v in h.iter_recorded() {
@@ -130,23 +131,24 @@ impl Registry {
             if f.series.is_empty() {
                 continue;
             }
-            let data = match f.kind {
+            let m = &*f.meta;
+            let data = match m.kind {
                 Kind::Histogram => {
                     let mut points = Vec::new();
                     for s in &f.series {
                         let AnySeries::Histogram(h) = s else { continue };
                         let scratch = scratch.get_or_insert_with(Scratch::new);
-                        points.push(read_histogram(h, now, scratch, |r| {
+                        points.push(read_histogram(h, now, scratch, Views::Cumulative, |r| {
                             let c = r.cumulative;
                             let (scale, zero_count, offset, bucket_counts) =
-                                exponential_buckets(c, f.unit);
+                                exponential_buckets(c, &m.unit);
                             let empty = c.is_empty();
                             ExponentialHistogramDataPoint {
                                 attributes: attributes(&r.series.key.labels),
                                 start_time_unix_nano: r.series.key.created_unix_nanos,
                                 time_unix_nano: now,
                                 count: c.len(),
-                                sum: Some(f.unit.scale(r.cumulative_scalars.sum as f64)),
+                                sum: Some(m.unit.scale(r.cumulative_scalars.sum as f64)),
                                 scale,
                                 zero_count,
                                 positive: Some(Buckets {
@@ -164,12 +166,12 @@ impl Registry {
                                         span_id: Vec::new(),
                                         trace_id: e.trace_id.to_bytes().to_vec(),
                                         value: Some(exemplar::Value::AsDouble(
-                                            f.unit.scale(e.value as f64),
+                                            m.unit.scale(e.value as f64),
                                         )),
                                     })
                                     .collect(),
-                                min: (!empty).then(|| f.unit.scale(c.min() as f64)),
-                                max: (!empty).then(|| f.unit.scale(c.max() as f64)),
+                                min: (!empty).then(|| m.unit.scale(c.min() as f64)),
+                                max: (!empty).then(|| m.unit.scale(c.max() as f64)),
                                 zero_threshold: 0.0,
                             }
                         }));
@@ -189,7 +191,7 @@ impl Registry {
                                 start_time_unix_nano: c.key.created_unix_nanos,
                                 time_unix_nano: now,
                                 value: Some(number(
-                                    f.unit,
+                                    &m.unit,
                                     c.cells.sum().min(i64::MAX as u64) as i64,
                                 )),
                                 ..Default::default()
@@ -209,7 +211,7 @@ impl Registry {
                                 attributes: attributes(&g.key.labels),
                                 start_time_unix_nano: g.key.created_unix_nanos,
                                 time_unix_nano: now,
-                                value: Some(number(f.unit, g.value())),
+                                value: Some(number(&m.unit, g.value())),
                                 ..Default::default()
                             }),
                             _ => None,
@@ -218,9 +220,9 @@ impl Registry {
                 }),
             };
             metrics.push(Metric {
-                name: f.name.clone(),
-                description: f.help.clone(),
-                unit: f.unit.otel().to_owned(),
+                name: m.name.clone(),
+                description: m.help.clone(),
+                unit: m.unit.otel().to_owned(),
                 metadata: Vec::new(),
                 data: Some(data),
             });
@@ -264,7 +266,14 @@ mod tests {
     #[test]
     fn otlp_round_trip_through_protobuf() {
         let r = Registry::new();
-        let h = r.http_server_duration("/orders/{id}", "GET", 200, RequestType::Standard);
+        let h = r.http_server_duration(
+            "/orders/{id}",
+            "GET",
+            200,
+            "http",
+            None,
+            RequestType::Standard,
+        );
         let values: Vec<u64> = vec![
             0,
             1_000,
@@ -280,7 +289,7 @@ mod tests {
         for &v in &values {
             h.record_with_exemplar(v, trace, false);
         }
-        let narrow = r.histogram("narrow", &[]);
+        let narrow = r.duration_histogram("narrow", &[]);
         for v in [1_000_000u64, 2_000_000, 5_000_000] {
             narrow.record(v);
         }
@@ -398,6 +407,38 @@ mod tests {
         );
     }
 
+    /// Issue 18's unit bug, in OTLP: a histogram of counts was sent with unit `s`
+    /// and its values divided by 1e9. Now each unit is sent as created.
+    #[test]
+    fn units_are_sent_as_created() {
+        let r = Registry::new();
+        crate::metrics::events::record_event_field(
+            &r,
+            "histogram.basket.items",
+            crate::metrics::FieldValue::U64(3),
+            &[],
+        )
+        .unwrap();
+        r.histogram("upload.size", Unit::Bytes, &[]).record(2048);
+        r.histogram("render.time", Unit::custom("ms"), &[])
+            .record(12);
+        r.duration_histogram("checkout.duration", &[])
+            .record(40_000_000);
+        let req = r.otlp_request(Resource::default(), InstrumentationScope::default());
+        let metrics = &req.resource_metrics[0].scope_metrics[0].metrics;
+        let get = |n: &str| {
+            let m = metrics.iter().find(|m| m.name == n).unwrap();
+            let Some(Data::ExponentialHistogram(eh)) = &m.data else {
+                panic!("{n}")
+            };
+            (m.unit.clone(), eh.data_points[0].sum.unwrap())
+        };
+        assert_eq!(get("basket.items"), ("1".to_owned(), 3.0));
+        assert_eq!(get("upload.size"), ("By".to_owned(), 2048.0));
+        assert_eq!(get("render.time"), ("ms".to_owned(), 12.0));
+        assert_eq!(get("checkout.duration"), ("s".to_owned(), 0.04));
+    }
+
     #[test]
     fn bucket_index_follows_the_spec() {
         // Exact powers of two sit at the top of their bucket: (b^(i), b^(i+1)].
@@ -421,7 +462,7 @@ mod tests {
         let mut h = crate::metrics::layout::new_histogram();
         h.record(1).unwrap();
         h.record(1 << 40).unwrap();
-        let (scale, zero, offset, counts) = exponential_buckets(&h, Unit::Nanoseconds);
+        let (scale, zero, offset, counts) = exponential_buckets(&h, &Unit::Nanoseconds);
         assert!(
             scale < SCALE && counts.len() <= MAX_BUCKETS,
             "{scale} {}",

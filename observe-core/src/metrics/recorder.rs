@@ -285,9 +285,10 @@ impl HistogramCells {
         f(self.fallback.get_or_init(Recorder::new))
     }
 
-    /// Every recorder allocated so far (live and exited threads, and the fallback).
-    pub(crate) fn recorders(&self) -> Vec<&Recorder> {
-        let mut out = Vec::new();
+    /// Every recorder allocated so far (live and exited threads, and the fallback);
+    /// inline up to 8, so a fold of a series few threads wrote allocates nothing.
+    pub(crate) fn recorders(&self) -> smallvec::SmallVec<[&Recorder; 8]> {
+        let mut out = smallvec::SmallVec::new();
         for chunk in self.table.iter().filter_map(OnceBox::get) {
             out.extend(chunk.iter().filter_map(OnceBox::get));
         }

@@ -2,11 +2,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
+use super::buckets::BucketLayout;
 use super::recorder::{CounterCells, HistogramCells, lock};
+use super::unit::{MAX_UNIT_LEN, Unit};
 use super::window::{WindowShape, WindowState};
 use crate::ids::TraceId;
 
@@ -67,49 +69,21 @@ impl fmt::Display for Kind {
     }
 }
 
-/// The unit of a metric's recorded values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// How a histogram appears in the Prometheus and OpenMetrics expositions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Unit {
-    /// Recorded in nanoseconds; exposed in seconds (`_seconds`, OpenTelemetry unit `s`).
-    /// The default for histograms.
-    Nanoseconds,
-    /// Bytes (`_bytes`, OpenTelemetry unit `By`).
-    Bytes,
-    /// A plain number (no suffix, OpenTelemetry unit `1`). The default for counters
-    /// and gauges.
-    None,
-}
-
-impl Unit {
-    pub(crate) fn prometheus_suffix(self) -> &'static str {
-        match self {
-            Unit::Nanoseconds => "_seconds",
-            Unit::Bytes => "_bytes",
-            Unit::None => "",
-        }
-    }
-
-    pub(crate) fn otel(self) -> &'static str {
-        match self {
-            Unit::Nanoseconds => "s",
-            Unit::Bytes => "By",
-            Unit::None => "1",
-        }
-    }
-
-    /// Whether exposed values differ from recorded ones (nanoseconds -> seconds).
-    pub(crate) fn scales(self) -> bool {
-        self == Unit::Nanoseconds
-    }
-
-    /// Converts a recorded value to the exposed unit.
-    pub(crate) fn scale(self, v: f64) -> f64 {
-        match self {
-            Unit::Nanoseconds => v / 1e9,
-            _ => v,
-        }
-    }
+#[non_exhaustive]
+pub enum Exposition {
+    /// A Prometheus histogram: cumulative `_bucket{le=...}` counters derived from the
+    /// HDR bins, `_sum` and `_count`, so PromQL can aggregate instances and compute
+    /// quantiles and SLO ratios (`histogram_quantile`, `rate(..._bucket)`). The
+    /// default.
+    #[default]
+    Histogram,
+    /// A summary: quantiles p50 ... p99.999 and the maximum (`quantile="1.0"`) over
+    /// the rolling window, computed here from the HDR data (exact to 3 digits but not
+    /// aggregatable across instances), with cumulative `_sum` and `_count`.
+    Summary,
 }
 
 /// Why a metric could not be registered. Each says which input was wrong and what
@@ -168,6 +142,20 @@ pub enum MetricError {
         /// The limit.
         max: usize,
     },
+    /// A custom unit is not accepted.
+    InvalidUnit {
+        /// The metric.
+        name: String,
+        /// The unit given.
+        unit: String,
+    },
+    /// Histogram boundaries are not accepted.
+    InvalidBuckets {
+        /// The metric.
+        name: String,
+        /// What is wrong with them.
+        reason: String,
+    },
 }
 
 impl fmt::Display for MetricError {
@@ -209,6 +197,16 @@ impl fmt::Display for MetricError {
                 f,
                 "metric {name:?} refused: the registry already holds {max} metric names (the limit)"
             ),
+            MetricError::InvalidUnit { name, unit } => write!(
+                f,
+                "invalid unit {unit:?} on metric {name:?}: a custom unit is 1 to {MAX_UNIT_LEN} printable ASCII characters (an OpenTelemetry/UCUM unit such as \"{{request}}\" or \"ms\"); durations are not a custom unit: create them with duration_histogram"
+            ),
+            MetricError::InvalidBuckets { name, reason } => {
+                write!(
+                    f,
+                    "invalid histogram boundaries for metric {name:?}: {reason}"
+                )
+            }
         }
     }
 }
@@ -278,6 +276,8 @@ pub(crate) type Labels = Box<[(String, String)]>;
 
 pub(crate) struct HistogramSeries {
     pub(crate) key: SeriesKey,
+    /// The unit is a duration: `record_duration` records nanoseconds.
+    pub(crate) durations: bool,
     pub(crate) cells: HistogramCells,
     pub(crate) shared: Arc<Shared>,
     pub(crate) window: Mutex<WindowState>,
@@ -311,18 +311,22 @@ impl GaugeSeries {
     }
 }
 
-/// A latency histogram for one key (a metric name and a label set). Cheap to clone;
-/// resolve it once and keep it (in a `static`, a struct field, a cache).
+/// A histogram for one key (a metric name and a label set), in the unit it was
+/// created with. Cheap to clone; resolve it once and keep it (in a `static`, a
+/// struct field, a cache).
 ///
 /// ```
-/// use observe_core::metrics::Registry;
+/// use std::time::Duration;
+/// use observe_core::metrics::{Registry, Unit};
 ///
 /// let registry = Registry::new();
-/// let h = registry.histogram("jobs.duration", &[("queue", "emails")]);
-/// h.record(1_250_000); // nanoseconds
+/// let latency = registry.duration_histogram("jobs.duration", &[("queue", "emails")]);
+/// latency.record_duration(Duration::from_micros(1_250));
+/// let batch = registry.histogram("jobs.batch.size", Unit::None, &[("queue", "emails")]);
+/// batch.record(12);
 /// let snap = registry.snapshot();
 /// let s = snap.histogram("jobs.duration", &[("queue", "emails")]).unwrap();
-/// assert_eq!(s.cumulative.count, 1);
+/// assert_eq!((s.cumulative.count, s.cumulative.sum), (1, 1_250_000)); // nanoseconds
 /// ```
 #[derive(Clone)]
 pub struct Histogram {
@@ -330,18 +334,39 @@ pub struct Histogram {
 }
 
 impl Histogram {
-    /// Records one observation (nanoseconds unless the metric was described with
-    /// another unit). Values above the range (about 73 minutes) are recorded as its
-    /// top and counted as clamped.
+    /// Records one observation in the histogram's unit: nanoseconds for a duration
+    /// histogram, else the value as it is exposed. Values above the range (2^42 - 1,
+    /// about 73 minutes in nanoseconds) are recorded as its top and counted as
+    /// clamped.
     #[inline]
     pub fn record(&self, value: u64) {
         self.s.cells.with(move |r| r.record(value));
     }
 
-    /// Records a duration.
+    /// Records a duration into a duration histogram ([`Registry::duration_histogram`],
+    /// the typed latency constructors). A histogram of another unit refuses it (and
+    /// logs one warning per metric): a duration is never silently read as a count.
     #[inline]
     pub fn record_duration(&self, d: Duration) {
-        self.record(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        if self.s.durations {
+            self.record(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        } else {
+            self.not_a_duration();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_a_duration(&self) {
+        warn_once(format!(
+            "histogram {:?} does not record durations (it was created with another unit); record_duration ignored: create it with duration_histogram",
+            self.name()
+        ));
+    }
+
+    /// Whether this histogram records durations (in nanoseconds).
+    pub fn is_duration(&self) -> bool {
+        self.s.durations
     }
 
     /// Records one observation, counts it as an error when `is_error`, and offers
@@ -519,22 +544,39 @@ pub(crate) enum AnySeries {
     Gauge(Arc<GaugeSeries>),
 }
 
-impl AnySeries {
-    fn key(&self) -> &SeriesKey {
-        match self {
-            AnySeries::Histogram(s) => &s.key,
-            AnySeries::Counter(s) => &s.key,
-            AnySeries::Gauge(s) => &s.key,
-        }
-    }
+/// What a family is and how it is exposed: shared with readers as one `Arc`,
+/// replaced whole when a setting changes.
+#[derive(Debug)]
+pub(crate) struct FamilyMeta {
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) unit: Unit,
+    pub(crate) help: String,
+    /// The Prometheus family name (`http_server_request_duration_seconds`; for a
+    /// counter without its `_total`).
+    pub(crate) prometheus: String,
+    /// The unit as the OpenMetrics `UNIT` (empty when none).
+    pub(crate) unit_word: String,
+    /// Boundaries set for this metric (else the registry's default for its unit).
+    pub(crate) buckets: Option<Arc<BucketLayout>>,
+    /// Exposition set for this metric (else the registry's default).
+    pub(crate) exposition: Option<Exposition>,
+}
+
+/// What was said about a name, before or after it exists.
+#[derive(Default, Clone)]
+struct Description {
+    unit: Option<Unit>,
+    help: Option<String>,
+    buckets: Option<Arc<BucketLayout>>,
+    boundaries: Option<Box<[f64]>>,
+    exposition: Option<Exposition>,
 }
 
 struct Family {
-    kind: Kind,
-    unit: Unit,
-    help: String,
-    prometheus: String,
-    series: HashMap<Labels, AnySeries>,
+    meta: Arc<FamilyMeta>,
+    /// Sorted by labels, so reads need no sort.
+    series: BTreeMap<Labels, AnySeries>,
     overflow: Option<AnySeries>,
     refused: u64,
     warned: bool,
@@ -545,7 +587,9 @@ struct State {
     families: BTreeMap<String, Family>,
     /// Every Prometheus sample name in use, and the metric using it.
     prometheus_names: HashMap<String, String>,
-    descriptions: HashMap<String, (Unit, String)>,
+    descriptions: HashMap<String, Description>,
+    /// Every histogram series (overflow keys included), for the background fold.
+    histograms: Vec<Arc<HistogramSeries>>,
 }
 
 pub(crate) struct Inner {
@@ -553,7 +597,10 @@ pub(crate) struct Inner {
     pub(crate) shared: Arc<Shared>,
     max_keys: AtomicUsize,
     max_names: usize,
+    exposition: AtomicU8,
     state: RwLock<State>,
+    /// The fold's list of series, reused from one tick to the next.
+    tick_scratch: Mutex<Vec<Arc<HistogramSeries>>>,
 }
 
 /// A set of metrics with its own limits, window and clock.
@@ -599,6 +646,7 @@ impl Default for Registry {
 pub struct RegistryBuilder {
     max_keys: usize,
     max_names: usize,
+    exposition: Exposition,
     window: Duration,
     slice: Duration,
     clock: Option<Box<ClockFn>>,
@@ -609,6 +657,7 @@ impl fmt::Debug for RegistryBuilder {
         f.debug_struct("RegistryBuilder")
             .field("max_keys", &self.max_keys)
             .field("max_names", &self.max_names)
+            .field("exposition", &self.exposition)
             .field("window", &self.window)
             .field("slice", &self.slice)
             .field("clock", &self.clock.as_ref().map(|_| "custom"))
@@ -627,6 +676,13 @@ impl RegistryBuilder {
     /// Maximum metric names (default 1000).
     pub fn max_names(mut self, n: usize) -> Self {
         self.max_names = n;
+        self
+    }
+
+    /// How histograms are exposed to Prometheus unless set per metric (default
+    /// [`Exposition::Histogram`]).
+    pub fn exposition(mut self, exposition: Exposition) -> Self {
+        self.exposition = exposition;
         self
     }
 
@@ -660,7 +716,9 @@ impl RegistryBuilder {
                 }),
                 max_keys: AtomicUsize::new(self.max_keys),
                 max_names: self.max_names,
+                exposition: AtomicU8::new(exposition_code(self.exposition)),
                 state: RwLock::new(State::default()),
+                tick_scratch: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -742,49 +800,60 @@ pub(crate) fn normalize_labels(name: &str, labels: &[(&str, &str)]) -> Result<La
     Ok(out.into_boxed_slice())
 }
 
-/// Sample names that observe's own families use in the Prometheus exposition.
+/// Family and sample names that observe's own families use in the Prometheus
+/// exposition (its counters, `target_info`, the process metrics).
 pub(crate) const RESERVED_PROMETHEUS: &[&str] = &[
+    "observe_metrics_overflow_label_sets",
     "observe_metrics_overflow_label_sets_total",
+    "observe_metrics_overflow_observations",
     "observe_metrics_overflow_observations_total",
+    "observe_metrics_clamped_observations",
     "observe_metrics_clamped_observations_total",
+    "target",
+    "target_info",
+    "process_cpu_seconds",
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "process_open_fds",
+    "process_max_fds",
+    "process_start_time_seconds",
 ];
 
 fn sample_names(kind: Kind, base: &str) -> Vec<String> {
     match kind {
         Kind::Histogram => vec![
             base.to_owned(),
+            format!("{base}_bucket"),
             format!("{base}_sum"),
             format!("{base}_count"),
         ],
-        Kind::Counter => vec![counter_sample_name(base)],
+        // The OpenMetrics family name and the sample name.
+        Kind::Counter => vec![base.to_owned(), format!("{base}_total")],
         Kind::Gauge => vec![base.to_owned()],
     }
 }
 
-pub(crate) fn counter_sample_name(base: &str) -> String {
-    if base.ends_with("_total") {
-        base.to_owned()
-    } else {
-        format!("{base}_total")
-    }
-}
-
-fn prometheus_base(name: &str, unit: Unit) -> String {
+/// The Prometheus family name of a metric: its name with every character outside
+/// `[a-zA-Z0-9_]` as `_`, a counter's `_total` removed (it is the sample's suffix),
+/// and the unit's word appended unless the name already ends with it.
+fn prometheus_base(name: &str, kind: Kind, word: &str) -> String {
     let mut base = prometheus_ident(name);
-    let suffix = unit.prometheus_suffix();
-    if !base.ends_with(suffix) {
-        base.push_str(suffix);
+    if kind == Kind::Counter
+        && let Some(stripped) = base.strip_suffix("_total")
+        && !stripped.is_empty()
+    {
+        base.truncate(stripped.len());
+    }
+    if !word.is_empty() && !base.ends_with(&format!("_{word}")) && base != word {
+        base.push('_');
+        base.push_str(word);
     }
     base
 }
 
 /// What a read sees of one family.
 pub(crate) struct FamilyView {
-    pub(crate) name: String,
-    pub(crate) kind: Kind,
-    pub(crate) unit: Unit,
-    pub(crate) help: String,
-    pub(crate) prometheus: String,
+    pub(crate) meta: Arc<FamilyMeta>,
     /// Sorted by labels; the overflow series, if any, last.
     pub(crate) series: Vec<AnySeries>,
     pub(crate) overflow: Option<AnySeries>,
@@ -792,9 +861,16 @@ pub(crate) struct FamilyView {
     pub(crate) max_keys: usize,
 }
 
+fn exposition_code(e: Exposition) -> u8 {
+    match e {
+        Exposition::Histogram => 0,
+        Exposition::Summary => 1,
+    }
+}
+
 impl Registry {
     /// A registry with the defaults (2000 keys per name, a 5-minute window in 10 s
-    /// slices, observe's clock).
+    /// slices, histograms exposed with `le` buckets, observe's clock).
     pub fn new() -> Registry {
         Registry::builder()
             .build()
@@ -806,6 +882,7 @@ impl Registry {
         RegistryBuilder {
             max_keys: DEFAULT_MAX_KEYS,
             max_names: DEFAULT_MAX_NAMES,
+            exposition: Exposition::Histogram,
             window: DEFAULT_WINDOW,
             slice: DEFAULT_SLICE,
             clock: None,
@@ -821,6 +898,22 @@ impl Registry {
     /// The maximum label sets per metric name.
     pub fn max_keys(&self) -> usize {
         self.inner.max_keys.load(Relaxed)
+    }
+
+    /// Sets how histograms without a setting of their own ([`Registry::set_exposition`])
+    /// are exposed to Prometheus: with `le` buckets (the default) or as summaries.
+    pub fn set_default_exposition(&self, exposition: Exposition) {
+        self.inner
+            .exposition
+            .store(exposition_code(exposition), Relaxed);
+    }
+
+    /// How histograms without a setting of their own are exposed.
+    pub fn default_exposition(&self) -> Exposition {
+        match self.inner.exposition.load(Relaxed) {
+            1 => Exposition::Summary,
+            _ => Exposition::Histogram,
+        }
     }
 
     /// Changes the rolling window. Every series' window restarts empty; cumulative
@@ -845,19 +938,15 @@ impl Registry {
         self.inner.shared.now()
     }
 
-    /// Sets the unit and help text of a metric. Call it before the metric's first use
-    /// to change the unit (a histogram's default is nanoseconds); the help text can
-    /// change at any time.
-    ///
-    /// ```
-    /// use observe_core::metrics::{Registry, Unit};
-    ///
-    /// let registry = Registry::new();
-    /// registry.describe("batch.size", Unit::None, "Messages per batch.").unwrap();
-    /// registry.histogram("batch.size", &[]).record(12);
-    /// assert!(registry.prometheus_text().contains("# TYPE batch_size summary"));
-    /// ```
-    pub fn describe(&self, name: &str, unit: Unit, help: &str) -> Result<(), MetricError> {
+    /// Applies `change` to what is known of `name`: the description kept for a name
+    /// not created yet (bounded by the name limit), and the family's settings if it
+    /// exists (`apply` checks them against the family and returns its new meta).
+    fn update_description(
+        &self,
+        name: &str,
+        change: impl Fn(&mut Description),
+        apply: impl FnOnce(&FamilyMeta) -> Result<Option<FamilyMeta>, MetricError>,
+    ) -> Result<(), MetricError> {
         if !valid_name(name) {
             return Err(MetricError::InvalidName {
                 name: name.to_owned(),
@@ -865,14 +954,9 @@ impl Registry {
         }
         let mut state = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = state.families.get_mut(name) {
-            if f.unit != unit {
-                return Err(MetricError::Conflict {
-                    name: name.to_owned(),
-                    registered: format!("{} in {:?}", f.kind, f.unit),
-                    requested: format!("{} in {unit:?}", f.kind),
-                });
+            if let Some(meta) = apply(&f.meta)? {
+                f.meta = Arc::new(meta);
             }
-            f.help = help.to_owned();
         } else if !state.descriptions.contains_key(name)
             && state.descriptions.len() >= self.inner.max_names
         {
@@ -881,50 +965,185 @@ impl Registry {
                 max: self.inner.max_names,
             });
         }
-        state
-            .descriptions
-            .insert(name.to_owned(), (unit, help.to_owned()));
+        change(state.descriptions.entry(name.to_owned()).or_default());
         Ok(())
     }
 
-    /// The histogram for `name` and `labels`, registering it on first use.
+    /// Sets the unit and help text of a metric. The unit must be the one the metric
+    /// is (or will be) created with: set it before the first use of a counter or
+    /// gauge to give it a unit (they are plain numbers otherwise), and for an
+    /// `#[traced]`-style duration or a histogram it must match; the help text can
+    /// change at any time.
+    ///
+    /// ```
+    /// use observe_core::metrics::{Registry, Unit};
+    ///
+    /// let registry = Registry::new();
+    /// registry.describe("batch.size", Unit::None, "Messages per batch.").unwrap();
+    /// registry.histogram("batch.size", Unit::None, &[]).record(12);
+    /// let text = registry.prometheus_text();
+    /// assert!(text.contains("# HELP batch_size Messages per batch.\n"));
+    /// assert!(text.contains("batch_size_sum 12\n"));
+    /// ```
+    pub fn describe(&self, name: &str, unit: Unit, help: &str) -> Result<(), MetricError> {
+        if unit.invalid_custom().is_some() {
+            return Err(MetricError::InvalidUnit {
+                name: name.to_owned(),
+                unit: unit.otel().to_owned(),
+            });
+        }
+        self.update_description(
+            name,
+            |d| {
+                d.unit = Some(unit.clone());
+                d.help = Some(help.to_owned());
+            },
+            |m| {
+                if m.unit != unit {
+                    return Err(MetricError::Conflict {
+                        name: name.to_owned(),
+                        registered: format!("{} in {}", m.kind, m.unit),
+                        requested: format!("{} in {unit}", m.kind),
+                    });
+                }
+                Ok(Some(FamilyMeta {
+                    help: help.to_owned(),
+                    ..m.clone_meta()
+                }))
+            },
+        )
+    }
+
+    /// Sets the Prometheus bucket boundaries of a histogram, in its exposed unit
+    /// (seconds for durations), strictly increasing, at most
+    /// [`MAX_BUCKETS`](super::MAX_BUCKETS); `+Inf` is always added. Before or after
+    /// the metric's first use (changing them later starts new series in Prometheus).
+    /// Without it: [`DEFAULT_DURATION_BUCKETS`](super::DEFAULT_DURATION_BUCKETS) or
+    /// [`DEFAULT_VALUE_BUCKETS`](super::DEFAULT_VALUE_BUCKETS).
+    ///
+    /// ```
+    /// use observe_core::metrics::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.set_buckets("checkout.duration", &[0.1, 0.3, 1.0]).unwrap();
+    /// registry.duration_histogram("checkout.duration", &[]).record(250_000_000); // 250 ms
+    /// let text = registry.prometheus_text();
+    /// assert!(text.contains("checkout_duration_seconds_bucket{le=\"0.1\"} 0\n"));
+    /// assert!(text.contains("checkout_duration_seconds_bucket{le=\"0.3\"} 1\n"));
+    /// ```
+    pub fn set_buckets(&self, name: &str, boundaries: &[f64]) -> Result<(), MetricError> {
+        let invalid = |reason: String| MetricError::InvalidBuckets {
+            name: name.to_owned(),
+            reason,
+        };
+        // Checked once in the exposed unit; converted again if the unit differs.
+        BucketLayout::new(boundaries, &Unit::None).map_err(invalid)?;
+        let bounds: Box<[f64]> = boundaries.into();
+        self.update_description(
+            name,
+            |d| {
+                d.boundaries = Some(bounds.clone());
+                d.buckets = None;
+            },
+            |m| {
+                if m.kind != Kind::Histogram {
+                    return Err(MetricError::Conflict {
+                        name: name.to_owned(),
+                        registered: m.kind.to_string(),
+                        requested: "histogram (with buckets)".to_owned(),
+                    });
+                }
+                let layout = BucketLayout::new(boundaries, &m.unit).map_err(invalid)?;
+                Ok(Some(FamilyMeta {
+                    buckets: Some(Arc::new(layout)),
+                    ..m.clone_meta()
+                }))
+            },
+        )
+    }
+
+    /// Sets how one histogram is exposed to Prometheus, whatever the registry's
+    /// default ([`Registry::set_default_exposition`]).
+    ///
+    /// ```
+    /// use observe_core::metrics::{Exposition, Registry, Unit};
+    ///
+    /// let registry = Registry::new();
+    /// registry.set_exposition("queue.wait", Exposition::Summary).unwrap();
+    /// registry.duration_histogram("queue.wait", &[]).record(2_000_000);
+    /// let text = registry.prometheus_text();
+    /// assert!(text.contains("# TYPE queue_wait_seconds summary\n"));
+    /// assert!(text.contains("queue_wait_seconds{quantile=\"0.99\"} 0.002"));
+    /// ```
+    pub fn set_exposition(&self, name: &str, exposition: Exposition) -> Result<(), MetricError> {
+        self.update_description(
+            name,
+            |d| d.exposition = Some(exposition),
+            |m| {
+                Ok(Some(FamilyMeta {
+                    exposition: Some(exposition),
+                    ..m.clone_meta()
+                }))
+            },
+        )
+    }
+
+    /// The histogram for `name` and `labels`, in `unit`, registering it on first
+    /// use. For durations use [`Registry::try_duration_histogram`].
     pub fn try_histogram(
         &self,
         name: &str,
+        unit: Unit,
         labels: &[(&str, &str)],
     ) -> Result<Histogram, MetricError> {
-        match self.resolve(Kind::Histogram, name, labels)? {
+        match self.resolve(Kind::Histogram, name, Some(&unit), labels)? {
             AnySeries::Histogram(s) => Ok(Histogram { s }),
             _ => Err(self.kind_error(name, Kind::Histogram)),
         }
     }
 
-    /// The counter for `name` and `labels`, registering it on first use.
+    /// The duration histogram for `name` and `labels` (recorded in nanoseconds,
+    /// exposed in seconds), registering it on first use.
+    pub fn try_duration_histogram(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<Histogram, MetricError> {
+        self.try_histogram(name, Unit::Nanoseconds, labels)
+    }
+
+    /// The counter for `name` and `labels`, registering it on first use (a plain
+    /// number unless [described](Registry::describe) with a unit first).
     pub fn try_counter(&self, name: &str, labels: &[(&str, &str)]) -> Result<Counter, MetricError> {
-        match self.resolve(Kind::Counter, name, labels)? {
+        match self.resolve(Kind::Counter, name, None, labels)? {
             AnySeries::Counter(s) => Ok(Counter { s }),
             _ => Err(self.kind_error(name, Kind::Counter)),
         }
     }
 
-    /// The gauge for `name` and `labels`, registering it on first use.
+    /// The gauge for `name` and `labels`, registering it on first use (a plain
+    /// number unless [described](Registry::describe) with a unit first).
     pub fn try_gauge(&self, name: &str, labels: &[(&str, &str)]) -> Result<Gauge, MetricError> {
-        match self.resolve(Kind::Gauge, name, labels)? {
+        match self.resolve(Kind::Gauge, name, None, labels)? {
             AnySeries::Gauge(s) => Ok(Gauge { s }),
             _ => Err(self.kind_error(name, Kind::Gauge)),
         }
     }
 
     /// Like [`Registry::try_histogram`], for code that cannot handle an error: an
-    /// invalid name or label set logs a warning (once per name) and returns a
-    /// detached histogram that records but is never exposed.
-    pub fn histogram(&self, name: &str, labels: &[(&str, &str)]) -> Histogram {
-        self.try_histogram(name, labels).unwrap_or_else(|e| {
-            warn_invalid(&e);
-            Histogram {
-                s: Arc::new(self.new_histogram_series(name.into(), Box::new([]))),
-            }
-        })
+    /// invalid name, unit or label set, or a unit other than the one the metric was
+    /// created with, logs a warning (once per message) and returns a detached
+    /// histogram that records but is never exposed.
+    pub fn histogram(&self, name: &str, unit: Unit, labels: &[(&str, &str)]) -> Histogram {
+        let durations = unit.is_duration();
+        self.try_histogram(name, unit, labels)
+            .unwrap_or_else(|e| self.detached_histogram(name, durations, &e))
+    }
+
+    /// Like [`Registry::try_duration_histogram`]; see [`Registry::histogram`] for
+    /// errors.
+    pub fn duration_histogram(&self, name: &str, labels: &[(&str, &str)]) -> Histogram {
+        self.histogram(name, Unit::Nanoseconds, labels)
     }
 
     /// Like [`Registry::try_counter`]; see [`Registry::histogram`] for errors.
@@ -947,6 +1166,27 @@ impl Registry {
         })
     }
 
+    #[cold]
+    fn detached_histogram(&self, name: &str, durations: bool, e: &MetricError) -> Histogram {
+        warn_invalid(e);
+        Histogram {
+            s: Arc::new(self.new_histogram_series(name.into(), Box::new([]), durations)),
+        }
+    }
+
+    /// The histogram for an event field (`histogram.<name>`): in the unit the metric
+    /// was created or described with, else a plain number.
+    pub(crate) fn try_histogram_as_registered(
+        &self,
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<Histogram, MetricError> {
+        match self.resolve(Kind::Histogram, name, None, labels)? {
+            AnySeries::Histogram(s) => Ok(Histogram { s }),
+            _ => Err(self.kind_error(name, Kind::Histogram)),
+        }
+    }
+
     fn kind_error(&self, name: &str, requested: Kind) -> MetricError {
         let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
         MetricError::Conflict {
@@ -954,19 +1194,25 @@ impl Registry {
             registered: state
                 .families
                 .get(name)
-                .map(|f| f.kind.to_string())
+                .map(|f| f.meta.kind.to_string())
                 .unwrap_or_default(),
             requested: requested.to_string(),
         }
     }
 
-    fn new_histogram_series(&self, name: Arc<str>, labels: Labels) -> HistogramSeries {
+    fn new_histogram_series(
+        &self,
+        name: Arc<str>,
+        labels: Labels,
+        durations: bool,
+    ) -> HistogramSeries {
         HistogramSeries {
             key: SeriesKey {
                 name,
                 labels,
                 created_unix_nanos: self.now(),
             },
+            durations,
             cells: HistogramCells::new(),
             shared: self.inner.shared.clone(),
             window: Mutex::new(WindowState::new()),
@@ -997,20 +1243,36 @@ impl Registry {
         }
     }
 
-    fn new_series(&self, kind: Kind, name: Arc<str>, labels: Labels) -> AnySeries {
-        match kind {
-            Kind::Histogram => {
-                AnySeries::Histogram(Arc::new(self.new_histogram_series(name, labels)))
-            }
-            Kind::Counter => AnySeries::Counter(Arc::new(self.new_counter_series(name, labels))),
-            Kind::Gauge => AnySeries::Gauge(Arc::new(self.new_gauge_series(name, labels))),
+    fn mismatch(
+        name: &str,
+        meta: &FamilyMeta,
+        kind: Kind,
+        unit: Option<&Unit>,
+    ) -> Option<MetricError> {
+        if meta.kind != kind {
+            return Some(MetricError::Conflict {
+                name: name.to_owned(),
+                registered: meta.kind.to_string(),
+                requested: kind.to_string(),
+            });
+        }
+        match unit {
+            Some(u) if *u != meta.unit => Some(MetricError::Conflict {
+                name: name.to_owned(),
+                registered: format!("{} in {}", meta.kind, meta.unit),
+                requested: format!("{kind} in {u}"),
+            }),
+            _ => None,
         }
     }
 
+    /// The series of `name` and `labels` of `kind`; `unit` is the unit the caller
+    /// records in (checked against the family's), `None` to take the family's.
     pub(crate) fn resolve(
         &self,
         kind: Kind,
         name: &str,
+        unit: Option<&Unit>,
         labels: &[(&str, &str)],
     ) -> Result<AnySeries, MetricError> {
         if !valid_name(name) {
@@ -1018,16 +1280,18 @@ impl Registry {
                 name: name.to_owned(),
             });
         }
+        if let Some(u) = unit.and_then(Unit::invalid_custom) {
+            return Err(MetricError::InvalidUnit {
+                name: name.to_owned(),
+                unit: u.to_owned(),
+            });
+        }
         let labels = normalize_labels(name, labels)?;
         {
             let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
             if let Some(f) = state.families.get(name) {
-                if f.kind != kind {
-                    return Err(MetricError::Conflict {
-                        name: name.to_owned(),
-                        registered: f.kind.to_string(),
-                        requested: kind.to_string(),
-                    });
+                if let Some(e) = Self::mismatch(name, &f.meta, kind, unit) {
+                    return Err(e);
                 }
                 if let Some(s) = f.series.get(&labels) {
                     return Ok(s.clone());
@@ -1039,7 +1303,7 @@ impl Registry {
             let mut state = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
             let state = &mut *state;
             if !state.families.contains_key(name) {
-                self.create_family(state, kind, name)?;
+                self.create_family(state, kind, name, unit)?;
             }
             let max_keys = self.max_keys();
             let Some(f) = state.families.get_mut(name) else {
@@ -1047,18 +1311,25 @@ impl Registry {
                     name: name.to_owned(),
                 });
             };
-            if f.kind != kind {
-                return Err(MetricError::Conflict {
-                    name: name.to_owned(),
-                    registered: f.kind.to_string(),
-                    requested: kind.to_string(),
-                });
+            if let Some(e) = Self::mismatch(name, &f.meta, kind, unit) {
+                return Err(e);
             }
+            let meta = f.meta.clone();
             if let Some(s) = f.series.get(&labels) {
                 s.clone()
             } else if f.series.len() < max_keys {
-                let s = self.new_series(kind, name.into(), labels.clone());
-                f.series.insert(labels, s.clone());
+                let s = {
+                    // `new_series` needs the state for the fold list; the family is
+                    // looked up again after.
+                    let s = self.new_series_detached(&meta, name.into(), labels.clone());
+                    if let AnySeries::Histogram(h) = &s {
+                        state.histograms.push(h.clone());
+                    }
+                    s
+                };
+                if let Some(f) = state.families.get_mut(name) {
+                    f.series.insert(labels, s.clone());
+                }
                 s
             } else {
                 f.refused += 1;
@@ -1066,11 +1337,19 @@ impl Registry {
                     f.warned = true;
                     warn_overflow = Some(max_keys);
                 }
-                let overflow_labels: Labels =
-                    Box::new([(OVERFLOW_LABEL.to_owned(), "true".to_owned())]);
-                f.overflow
-                    .get_or_insert_with(|| self.new_series(kind, name.into(), overflow_labels))
-                    .clone()
+                match &f.overflow {
+                    Some(o) => o.clone(),
+                    None => {
+                        let overflow_labels: Labels =
+                            Box::new([(OVERFLOW_LABEL.to_owned(), "true".to_owned())]);
+                        let o = self.new_series_detached(&meta, name.into(), overflow_labels);
+                        f.overflow = Some(o.clone());
+                        if let AnySeries::Histogram(h) = &o {
+                            state.histograms.push(h.clone());
+                        }
+                        o
+                    }
+                }
             }
         };
         // Logged after the lock is released: a `tracing` layer may record metrics.
@@ -1084,28 +1363,67 @@ impl Registry {
         Ok(result)
     }
 
-    fn create_family(&self, state: &mut State, kind: Kind, name: &str) -> Result<(), MetricError> {
+    fn new_series_detached(&self, meta: &FamilyMeta, name: Arc<str>, labels: Labels) -> AnySeries {
+        match meta.kind {
+            Kind::Histogram => AnySeries::Histogram(Arc::new(self.new_histogram_series(
+                name,
+                labels,
+                meta.unit.is_duration(),
+            ))),
+            Kind::Counter => AnySeries::Counter(Arc::new(self.new_counter_series(name, labels))),
+            Kind::Gauge => AnySeries::Gauge(Arc::new(self.new_gauge_series(name, labels))),
+        }
+    }
+
+    fn create_family(
+        &self,
+        state: &mut State,
+        kind: Kind,
+        name: &str,
+        unit: Option<&Unit>,
+    ) -> Result<(), MetricError> {
         if state.families.len() >= self.inner.max_names {
             return Err(MetricError::TooManyNames {
                 name: name.to_owned(),
                 max: self.inner.max_names,
             });
         }
-        let (unit, help) = match state.descriptions.get(name) {
-            Some((u, h)) => (*u, h.clone()),
-            None => match super::semconv::builtin_description(name) {
-                Some((u, h)) => (u, h.to_owned()),
-                None => (
-                    if kind == Kind::Histogram {
-                        Unit::Nanoseconds
-                    } else {
-                        Unit::None
-                    },
-                    String::new(),
-                ),
-            },
+        let described = state.descriptions.get(name).cloned().unwrap_or_default();
+        let builtin = super::semconv::builtin_description(name);
+        let registered_unit = described
+            .unit
+            .clone()
+            .or_else(|| builtin.as_ref().map(|b| b.0.clone()));
+        let unit = match (unit, registered_unit) {
+            (Some(asked), Some(known)) if *asked != known => {
+                return Err(MetricError::Conflict {
+                    name: name.to_owned(),
+                    registered: format!("{kind} in {known} (described)"),
+                    requested: format!("{kind} in {asked}"),
+                });
+            }
+            (Some(asked), _) => asked.clone(),
+            (None, Some(known)) => known,
+            (None, None) => Unit::None,
         };
-        let prometheus = prometheus_base(name, unit);
+        let help = described
+            .help
+            .clone()
+            .or_else(|| builtin.map(|b| b.1.to_owned()))
+            .unwrap_or_default();
+        let buckets = match &described.boundaries {
+            Some(b) if kind == Kind::Histogram => {
+                Some(Arc::new(BucketLayout::new(b, &unit).map_err(|reason| {
+                    MetricError::InvalidBuckets {
+                        name: name.to_owned(),
+                        reason,
+                    }
+                })?))
+            }
+            _ => None,
+        };
+        let word = unit.prometheus_word();
+        let prometheus = prometheus_base(name, kind, &word);
         let samples = sample_names(kind, &prometheus);
         for s in &samples {
             let other = state.prometheus_names.get(s).cloned().or_else(|| {
@@ -1124,14 +1442,26 @@ impl Registry {
         for s in samples {
             state.prometheus_names.insert(s, name.to_owned());
         }
+        // OpenMetrics: a UNIT must be the family name's suffix after an underscore.
+        let unit_word = if word.is_empty() || !prometheus.ends_with(&format!("_{word}")) {
+            String::new()
+        } else {
+            word.into_owned()
+        };
         state.families.insert(
             name.to_owned(),
             Family {
-                kind,
-                unit,
-                help,
-                prometheus,
-                series: HashMap::new(),
+                meta: Arc::new(FamilyMeta {
+                    name: name.to_owned(),
+                    kind,
+                    unit,
+                    help,
+                    prometheus,
+                    unit_word,
+                    buckets,
+                    exposition: described.exposition,
+                }),
+                series: BTreeMap::new(),
                 overflow: None,
                 refused: 0,
                 warned: false,
@@ -1147,37 +1477,60 @@ impl Registry {
         let max_keys = self.max_keys();
         state
             .families
-            .iter()
-            .map(|(name, f)| {
-                let mut series: Vec<AnySeries> = f.series.values().cloned().collect();
-                series.sort_by(|a, b| a.key().labels.cmp(&b.key().labels));
-                series.extend(f.overflow.clone());
-                FamilyView {
-                    name: name.clone(),
-                    kind: f.kind,
-                    unit: f.unit,
-                    help: f.help.clone(),
-                    prometheus: f.prometheus.clone(),
-                    series,
-                    overflow: f.overflow.clone(),
-                    refused: f.refused,
-                    max_keys,
-                }
+            .values()
+            .map(|f| FamilyView {
+                meta: f.meta.clone(),
+                series: f.series.values().chain(&f.overflow).cloned().collect(),
+                overflow: f.overflow.clone(),
+                refused: f.refused,
+                max_keys,
             })
             .collect()
     }
 
-    /// Folds every histogram's per-thread counters into its views (the background
-    /// thread calls this every second; reads do it too).
-    pub(crate) fn tick(&self) {
+    /// Folds every histogram's per-thread counters into its views, so that what was
+    /// recorded since the last fold lands in the current window slice. observe's
+    /// background thread does this about once a second for the process-wide
+    /// registry; call it on the same cadence for a registry of your own whose
+    /// window must be exact to the second (reads fold too, so it is never needed
+    /// for correctness of the cumulative view).
+    pub fn tick(&self) {
         let now = self.now();
-        for f in self.families() {
-            for s in &f.series {
-                if let AnySeries::Histogram(h) = s {
-                    h.fold(now);
-                }
-            }
+        // The series are copied out (a reused list) so that folding holds no lock a
+        // request creating a series would wait for.
+        let Ok(mut list) = self.inner.tick_scratch.try_lock() else {
+            return; // another tick is running
+        };
+        {
+            let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+            list.extend(state.histograms.iter().cloned());
         }
+        for h in list.iter() {
+            h.fold(now);
+        }
+        list.clear();
+    }
+}
+
+impl FamilyMeta {
+    fn clone_meta(&self) -> FamilyMeta {
+        FamilyMeta {
+            name: self.name.clone(),
+            kind: self.kind,
+            unit: self.unit.clone(),
+            help: self.help.clone(),
+            prometheus: self.prometheus.clone(),
+            unit_word: self.unit_word.clone(),
+            buckets: self.buckets.clone(),
+            exposition: self.exposition,
+        }
+    }
+
+    /// The bucket layout in force.
+    pub(crate) fn buckets(&self) -> Arc<BucketLayout> {
+        self.buckets
+            .clone()
+            .unwrap_or_else(|| BucketLayout::default_for(&self.unit))
     }
 }
 
@@ -1189,9 +1542,12 @@ fn unreachable_default() -> Registry {
 }
 
 fn warn_invalid(e: &MetricError) {
+    warn_once(e.to_string());
+}
+
+fn warn_once(msg: String) {
     // Once per distinct message, bounded so a flood of bad names cannot grow it.
     static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let msg = e.to_string();
     {
         let mut seen = lock(&SEEN);
         if seen.len() >= 256 || seen.contains(&msg) {
@@ -1262,12 +1618,12 @@ mod tests {
     fn kinds_and_prometheus_names_do_not_collide() {
         let r = Registry::new();
         r.try_counter("jobs", &[]).unwrap();
-        let e = r.try_histogram("jobs", &[]).unwrap_err();
+        let e = r.try_duration_histogram("jobs", &[]).unwrap_err();
         assert!(matches!(e, MetricError::Conflict { .. }), "{e}");
         r.try_gauge("queue.depth", &[]).unwrap();
         let e = r.try_gauge("queue_depth", &[]).unwrap_err();
         assert!(matches!(e, MetricError::PrometheusCollision { .. }), "{e}");
-        r.try_histogram("rpc.time", &[]).unwrap();
+        r.try_duration_histogram("rpc.time", &[]).unwrap();
         let e = r.try_gauge("rpc.time.seconds.count", &[]).unwrap_err();
         assert!(matches!(e, MetricError::PrometheusCollision { .. }), "{e}");
     }
@@ -1281,7 +1637,7 @@ mod tests {
         b.inc();
         assert_eq!(a.value(), 2);
         let long = "é".repeat(200);
-        let h = r.histogram("h", &[("v", &long)]);
+        let h = r.duration_histogram("h", &[("v", &long)]);
         let (_, v) = h.labels().next().unwrap();
         assert!(v.len() <= MAX_LABEL_VALUE_LEN && long.starts_with(v));
     }
@@ -1289,7 +1645,7 @@ mod tests {
     #[test]
     fn invalid_input_gives_a_detached_handle_not_a_panic() {
         let r = Registry::new();
-        let h = r.histogram("bad name", &[]);
+        let h = r.duration_histogram("bad name", &[]);
         h.record(5);
         assert!(r.families().is_empty());
     }
@@ -1297,7 +1653,7 @@ mod tests {
     #[test]
     fn memory_is_bounded_by_live_threads_not_threads_ever_started() {
         let r = Registry::new();
-        let h = r.histogram("h", &[]);
+        let h = r.duration_histogram("h", &[]);
         for _ in 0..50 {
             let h = h.clone();
             std::thread::spawn(move || h.record(1_000)).join().unwrap();
@@ -1327,7 +1683,7 @@ mod tests {
             .clock(move || clock.load(Relaxed))
             .build()
             .unwrap();
-        let h = r.histogram("t", &[]);
+        let h = r.duration_histogram("t", &[]);
         h.record(1);
         r.tick(); // at 1000 s: slice [1000, 1010)
         now.store(1_015_000_000_000, Relaxed);

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::layout::new_histogram;
 use super::recorder::{ExemplarCell, Scalars, lock};
-use super::registry::{AnySeries, FamilyView, HistogramSeries, Kind, Registry, Unit};
+use super::registry::{AnySeries, FamilyView, HistogramSeries, Kind, Registry};
+use super::unit::Unit;
 use crate::ids::TraceId;
 
 /// The quantiles every latency key reports.
@@ -246,7 +247,29 @@ impl Scratch {
     }
 }
 
-/// One histogram key, folded and read.
+/// Which views of a key a reader needs as `hdrhistogram::Histogram`s (each costs a
+/// reset and a copy of every non-zero bin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Views {
+    /// The cumulative view only (OTLP, the lossless export... with its window).
+    Cumulative,
+    /// The window only (summary quantiles).
+    Window,
+    /// Both (the snapshot).
+    Both,
+}
+
+impl Views {
+    fn cumulative(self) -> bool {
+        self != Views::Window
+    }
+
+    fn window(self) -> bool {
+        self != Views::Cumulative
+    }
+}
+
+/// One histogram key, folded and read. A view not asked for is empty.
 pub(crate) struct HistogramRead<'a> {
     pub(crate) series: &'a HistogramSeries,
     pub(crate) cumulative: &'a HdrHistogram<u64>,
@@ -256,20 +279,25 @@ pub(crate) struct HistogramRead<'a> {
     pub(crate) exemplars: Vec<Exemplar>,
 }
 
-/// Folds `series` at `now` and hands its views to `f`.
+/// Folds `series` at `now` and hands the `views` asked for to `f`.
 pub(crate) fn read_histogram<R>(
     series: &HistogramSeries,
     now: u64,
     scratch: &mut Scratch,
+    views: Views,
     f: impl FnOnce(HistogramRead<'_>) -> R,
 ) -> R {
     series.fold(now);
-    scratch.cumulative.reset();
-    scratch.window.reset();
     let (cumulative_scalars, window_scalars, slowest, errors) = {
         let w = lock(&series.window);
-        w.cumulative_into(&mut scratch.cumulative);
-        let (ws, slowest, errors) = w.window_into(&mut scratch.window);
+        if views.cumulative() {
+            scratch.cumulative.reset();
+            w.cumulative_into(&mut scratch.cumulative);
+        }
+        if views.window() {
+            scratch.window.reset();
+        }
+        let (ws, slowest, errors) = w.window_into(views.window().then_some(&mut scratch.window));
         (w.cumulative, ws, slowest, errors)
     };
     f(HistogramRead {
@@ -325,29 +353,34 @@ impl Registry {
         };
         let mut scratch = None;
         for f in self.families() {
+            let m = &f.meta;
             for s in &f.series {
                 match s {
                     AnySeries::Histogram(h) => {
                         let scratch = scratch.get_or_insert_with(Scratch::new);
-                        let hs = read_histogram(h, now, scratch, |r| HistogramSnapshot {
-                            name: f.name.clone(),
-                            unit: f.unit,
-                            labels: r.series.key.labels_map(),
-                            cumulative: Stats::from_histogram(r.cumulative, &r.cumulative_scalars),
-                            window: Stats::from_histogram(r.window, &r.window_scalars),
-                            exemplars: r.exemplars,
-                        });
+                        let hs =
+                            read_histogram(h, now, scratch, Views::Both, |r| HistogramSnapshot {
+                                name: m.name.clone(),
+                                unit: m.unit.clone(),
+                                labels: r.series.key.labels_map(),
+                                cumulative: Stats::from_histogram(
+                                    r.cumulative,
+                                    &r.cumulative_scalars,
+                                ),
+                                window: Stats::from_histogram(r.window, &r.window_scalars),
+                                exemplars: r.exemplars,
+                            });
                         snap.histograms.push(hs);
                     }
                     AnySeries::Counter(c) => snap.counters.push(CounterSnapshot {
-                        name: f.name.clone(),
-                        unit: f.unit,
+                        name: m.name.clone(),
+                        unit: m.unit.clone(),
                         labels: c.key.labels_map(),
                         value: c.cells.sum(),
                     }),
                     AnySeries::Gauge(g) => snap.gauges.push(GaugeSnapshot {
-                        name: f.name.clone(),
-                        unit: f.unit,
+                        name: m.name.clone(),
+                        unit: m.unit.clone(),
                         labels: g.key.labels_map(),
                         value: g.value(),
                     }),
@@ -372,8 +405,8 @@ pub(crate) fn overflow_of(f: &FamilyView, now: u64) -> Option<OverflowSnapshot> 
         AnySeries::Gauge(_) => 0,
     };
     Some(OverflowSnapshot {
-        name: f.name.clone(),
-        kind: f.kind,
+        name: f.meta.name.clone(),
+        kind: f.meta.kind,
         max_keys: f.max_keys,
         refused_label_sets: f.refused,
         overflow_observations: observations,

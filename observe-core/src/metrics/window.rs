@@ -203,18 +203,18 @@ impl WindowState {
         let mut delta = Vec::new();
         let mut merged = [0u64; PAGE_LEN];
         for p in 0..PAGES {
-            let mut any = false;
-            merged.fill(0);
-            for r in recorders {
-                if let Some(page) = r.pages[p].get() {
-                    any = true;
-                    for (m, c) in merged.iter_mut().zip(page.0.iter()) {
-                        *m = m.wrapping_add(c.load(std::sync::atomic::Ordering::Relaxed));
-                    }
-                }
-            }
-            if !any {
+            // Pages no thread wrote cost one check per recorder, nothing more.
+            let mut pages = recorders.iter().filter_map(|r| r.pages[p].get());
+            let Some(first) = pages.next() else {
                 continue;
+            };
+            for (m, c) in merged.iter_mut().zip(first.0.iter()) {
+                *m = c.load(std::sync::atomic::Ordering::Relaxed);
+            }
+            for page in pages {
+                for (m, c) in merged.iter_mut().zip(page.0.iter()) {
+                    *m = m.wrapping_add(c.load(std::sync::atomic::Ordering::Relaxed));
+                }
             }
             let base = self.baseline[p].get_or_insert_with(|| Box::new([0u64; PAGE_LEN]));
             for (j, (b, m)) in base.iter_mut().zip(merged.iter()).enumerate() {
@@ -225,6 +225,24 @@ impl WindowState {
             }
         }
         delta
+    }
+
+    /// Adds the cumulative bins, page by page in increasing order, to `f(page, bins)`
+    /// (pages never written are skipped).
+    pub(crate) fn cumulative_pages(&self, mut f: impl FnMut(usize, &[u64])) {
+        for (p, page) in self.baseline.iter().enumerate() {
+            if let Some(page) = page {
+                f(p, &page[..]);
+            }
+        }
+    }
+
+    /// Every exemplar the window holds: each slice's slowest and its errors.
+    pub(crate) fn exemplar_cells(&self, out: &mut Vec<ExemplarCell>) {
+        for slice in self.closed.iter().chain(std::iter::once(&self.open)) {
+            out.extend(slice.slowest);
+            out.extend(slice.errors.iter().copied());
+        }
     }
 
     /// Adds the cumulative bins into `h` (which must be empty and of our layout).
@@ -238,18 +256,21 @@ impl WindowState {
         }
     }
 
-    /// Adds the window's bins into `h`; returns the window's totals and exemplars.
+    /// Adds the window's bins into `h` (when given); returns the window's totals
+    /// and exemplars.
     pub(crate) fn window_into(
         &self,
-        h: &mut HdrHistogram<u64>,
+        mut h: Option<&mut HdrHistogram<u64>>,
     ) -> (Scalars, Vec<ExemplarCell>, Vec<ExemplarCell>) {
         let mut totals = Scalars::default();
         let mut slowest = Vec::new();
         let mut errors = Vec::new();
         for slice in self.closed.iter().chain(std::iter::once(&self.open)) {
-            for &(i, c) in &slice.bins {
-                if (i as usize) < LEN {
-                    add_bin(h, i as usize, c);
+            if let Some(h) = h.as_deref_mut() {
+                for &(i, c) in &slice.bins {
+                    if (i as usize) < LEN {
+                        add_bin(h, i as usize, c);
+                    }
                 }
             }
             totals.add(&slice.scalars);

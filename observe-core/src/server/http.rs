@@ -134,11 +134,20 @@ impl ServerSpan {
             "network.protocol.version",
             protocol_version(request.version),
         );
+        let scheme = match request.uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("https") => "https",
+            Some(s) if !s.eq_ignore_ascii_case("http") => "_OTHER",
+            _ => "http",
+        };
         ServerSpan {
             name,
             builder,
             start: request.start,
-            protocol: Protocol::Http { method, route_at },
+            protocol: Protocol::Http {
+                method,
+                route_at,
+                scheme,
+            },
         }
     }
 }

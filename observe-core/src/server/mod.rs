@@ -261,6 +261,8 @@ enum Protocol {
     Http {
         method: &'static str,
         route_at: Option<usize>,
+        /// `url.scheme` of the request, for `http.server.request.duration`.
+        scheme: &'static str,
     },
     /// `rpc.server.call.duration`.
     Rpc {
@@ -575,11 +577,13 @@ impl Inbound {
         let trace_id = span.span_context().map(|c| c.trace_id).unwrap_or_default();
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         match (&state.protocol, status) {
-            (Protocol::Http { method, .. }, Status::Http(s)) => {
+            (Protocol::Http { method, scheme, .. }, Status::Http(s)) => {
                 crate::metrics::http_server_duration(
                     state.route().unwrap_or(""),
                     method,
                     s,
+                    scheme,
+                    panicked.then_some("panic"),
                     state.request_type,
                 )
                 .record_with_exemplar(nanos, trace_id, failed);

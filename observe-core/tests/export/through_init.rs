@@ -35,7 +35,12 @@ pub(crate) fn run(rx: &Receiver, protocol: Protocol, endpoint: String, metric: &
         let span = Span::new("checkout");
         span.in_scope(|| {
             Span::new("price").in_scope(|| tracing::info!(items = 3u64, "basket priced"));
-            observe_core::metrics::histogram(metric, &[("currency", "EUR")]).record(4_200);
+            observe_core::metrics::histogram(
+                metric,
+                observe_core::metrics::Unit::None,
+                &[("currency", "EUR")],
+            )
+            .record(4_200);
         });
         drop(span);
     }

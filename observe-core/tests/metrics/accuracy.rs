@@ -104,7 +104,7 @@ fn assert_quantiles(name: &str, stats: &Stats, samples: &[u64]) {
 
 fn check_distribution(name: &str, samples: Vec<u64>) {
     let registry = Registry::new();
-    let h = registry.histogram("accuracy.duration", &[("dist", name)]);
+    let h = registry.duration_histogram("accuracy.duration", &[("dist", name)]);
     record_concurrently(&h, &samples);
 
     let snap = registry.snapshot();
@@ -160,10 +160,17 @@ fn merged_instances_equal_one_histogram() {
     let samples = log_normal(300_000);
     let instances: Vec<Registry> = (0..3).map(|_| Registry::new()).collect();
     for (registry, chunk) in instances.iter().zip(samples.chunks(100_000)) {
-        let h = registry.http_server_duration("/orders/{id}", "GET", 200, Default::default());
+        let h = registry.http_server_duration(
+            "/orders/{id}",
+            "GET",
+            200,
+            "http",
+            None,
+            Default::default(),
+        );
         record_concurrently(&h, chunk);
         // A key only one instance has.
-        registry.histogram("only.here", &[]).record(7);
+        registry.duration_histogram("only.here", &[]).record(7);
     }
     // The documents travel as JSON.
     let docs: Vec<_> = instances
@@ -180,6 +187,7 @@ fn merged_instances_equal_one_histogram() {
         ("http.response.status_code", "200"),
         ("http.route", "/orders/{id}"),
         ("request_type", "standard"),
+        ("url.scheme", "http"),
     ];
     let s = merged
         .series("http.server.request.duration", &labels)
@@ -198,7 +206,7 @@ fn merged_instances_equal_one_histogram() {
 #[test]
 fn values_outside_the_range_are_clamped_and_counted_not_lost() {
     let registry = Registry::new();
-    let h = registry.histogram("clamp.duration", &[]);
+    let h = registry.duration_histogram("clamp.duration", &[]);
     h.record(0);
     h.record(5_000_000_000_000); // 83 minutes: above the top
     h.record(u64::MAX);
@@ -220,7 +228,7 @@ fn values_outside_the_range_are_clamped_and_counted_not_lost() {
 #[test]
 fn exited_threads_keep_their_counts() {
     let registry = Registry::new();
-    let h = registry.histogram("short.lived", &[]);
+    let h = registry.duration_histogram("short.lived", &[]);
     for round in 0..20u64 {
         let h = h.clone();
         std::thread::spawn(move || (0..500).for_each(|i| h.record(1_000 + round * 500 + i)))

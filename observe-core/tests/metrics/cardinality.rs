@@ -18,13 +18,19 @@ fn past_the_limit_observations_go_to_one_overflow_key() {
     let r = Registry::builder().max_keys(3).build().unwrap();
     tracing::subscriber::with_default(subscriber, || {
         for route in 0..5 {
-            let h =
-                r.http_server_duration(&format!("/r{route}"), "GET", 200, RequestType::Standard);
+            let h = r.http_server_duration(
+                &format!("/r{route}"),
+                "GET",
+                200,
+                "http",
+                None,
+                RequestType::Standard,
+            );
             h.record(1_000 * (route + 1));
             h.record(1_000 * (route + 1));
         }
         // A refused label set asked for again, bypassing the per-thread cache.
-        r.histogram("http.server.request.duration", &[("http.route", "/r9")])
+        r.duration_histogram("http.server.request.duration", &[("http.route", "/r9")])
             .record(9);
         // Another metric has its own limit, and warns on its own.
         for i in 0..4 {

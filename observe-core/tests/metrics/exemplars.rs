@@ -13,7 +13,7 @@ fn t(n: u128) -> TraceId {
 fn slowest_and_errors_are_kept_per_slice_and_age_out() {
     let clock = ManualClock::at_secs(1000);
     let r = clock.registry(60, 10);
-    let h = r.histogram("ex.duration", &[]);
+    let h = r.duration_histogram("ex.duration", &[]);
     for (i, v) in [5_000u64, 90_000, 7_000, 60_000].into_iter().enumerate() {
         h.record_with_exemplar(v, t(i as u128 + 1), false);
     }
@@ -67,7 +67,7 @@ fn slowest_and_errors_are_kept_per_slice_and_age_out() {
 fn exemplars_from_several_threads_keep_the_slowest_overall() {
     let clock = ManualClock::at_secs(1000);
     let r = clock.registry(60, 10);
-    let h = r.histogram("ex.threads", &[]);
+    let h = r.duration_histogram("ex.threads", &[]);
     std::thread::scope(|s| {
         for th in 0..4u128 {
             let h = h.clone();

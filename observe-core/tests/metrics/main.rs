@@ -5,5 +5,6 @@ mod cardinality;
 mod exemplars;
 mod exposition;
 mod scrape;
+mod semconv;
 mod support;
 mod window;

@@ -22,7 +22,7 @@ fn cumulative_count(r: &Registry, name: &str) -> u64 {
 fn observations_age_out_a_slice_at_a_time() {
     let clock = ManualClock::at_secs(1001);
     let r = clock.registry(60, 10);
-    let h = r.histogram("w.duration", &[]);
+    let h = r.duration_histogram("w.duration", &[]);
     h.record(1_000_000);
     assert_eq!(window_count(&r, "w.duration"), 1);
 
@@ -62,7 +62,7 @@ fn window_bounds_hold_for_random_times() {
     let clock = ManualClock::at_secs(0);
     let (window, slice) = (30u64, 5u64);
     let r = clock.registry(window, slice);
-    let h = r.histogram("w.random", &[]);
+    let h = r.duration_histogram("w.random", &[]);
     let mut rng = Rng::new(7);
     let mut now = 1_000_000_000_000u64; // 1000 s, in ns
     let mut recorded: Vec<(u64, u64)> = Vec::new(); // (value, time)
@@ -100,7 +100,7 @@ fn window_bounds_hold_for_random_times() {
 fn reading_rotates_lazily() {
     let clock = ManualClock::at_secs(1000);
     let r = clock.registry(60, 10);
-    let h = r.histogram("w.lazy", &[]);
+    let h = r.duration_histogram("w.lazy", &[]);
     h.record(5);
     clock.set_secs_f64(1300.0);
     assert_eq!(window_count(&r, "w.lazy"), 1, "first seen now: counted now");
@@ -113,7 +113,7 @@ fn reading_rotates_lazily() {
 fn changing_the_window_restarts_it_and_keeps_the_cumulative_view() {
     let clock = ManualClock::at_secs(1000);
     let r = clock.registry(60, 10);
-    let h = r.histogram("w.change", &[]);
+    let h = r.duration_histogram("w.change", &[]);
     h.record(5);
     assert_eq!(window_count(&r, "w.change"), 1);
     r.set_window(Duration::from_secs(120), Duration::from_secs(20))
@@ -136,7 +136,7 @@ fn changing_the_window_restarts_it_and_keeps_the_cumulative_view() {
 fn a_clock_that_steps_back_does_not_reopen_old_slices() {
     let clock = ManualClock::at_secs(1000);
     let r = clock.registry(60, 10);
-    let h = r.histogram("w.back", &[]);
+    let h = r.duration_histogram("w.back", &[]);
     h.record(5);
     assert_eq!(window_count(&r, "w.back"), 1);
     clock.set_secs_f64(900.0);
@@ -155,7 +155,7 @@ fn a_clock_that_steps_back_does_not_reopen_old_slices() {
 #[test]
 fn concurrent_reads_lose_nothing() {
     let r = Registry::new();
-    let h = r.histogram("w.concurrent", &[]);
+    let h = r.duration_histogram("w.concurrent", &[]);
     std::thread::scope(|s| {
         for t in 0..3u64 {
             let h = h.clone();
