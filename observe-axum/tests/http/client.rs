@@ -271,6 +271,21 @@ async fn a_refused_connection_is_a_failed_client_span() {
         .unwrap();
     assert_eq!(span.status(), StatusCode::Error);
     assert_eq!(attr(&span, "error.type").as_deref(), Some("transport"));
+    // The dependency's histogram says why too: no status, `error.type=transport`.
+    let host = closed.ip().to_string();
+    let snapshot = observe_core::metrics::snapshot();
+    let failed = snapshot
+        .histogram(
+            "http.client.request.duration",
+            &[
+                ("server.address", host.as_str()),
+                ("http.request.method", "GET"),
+                ("error.type", "transport"),
+                ("request_type", "standard"),
+            ],
+        )
+        .expect("a failed call is measured under its error type");
+    assert!(failed.cumulative.errors >= 1);
 }
 
 #[cfg(feature = "reqwest")]

@@ -435,13 +435,7 @@ impl Outgoing {
             return;
         }
         let elapsed = self.start.duration_until(Tick::now());
-        record(
-            self.metric.as_deref(),
-            Some(status),
-            elapsed,
-            &self.span,
-            status >= 400,
-        );
+        record(self.metric.as_deref(), Ok(status), elapsed, &self.span);
         let span = self.span;
         span.set_attribute("http.response.status_code", u64::from(status));
         if status >= 400 {
@@ -468,13 +462,13 @@ impl Outgoing {
             return;
         }
         let elapsed = self.start.duration_until(Tick::now());
-        record(self.metric.as_deref(), None, elapsed, &self.span, true);
-        let span = self.span;
         let kind = if error.is::<TracerBulletBlocked>() {
             "tracer_bullet_blocked"
         } else {
             "transport"
         };
+        record(self.metric.as_deref(), Err(kind), elapsed, &self.span);
+        let span = self.span;
         span.set_attribute("error.type", kind);
         span.set_error(error.to_string());
         span.end();
@@ -482,22 +476,41 @@ impl Outgoing {
 }
 
 /// `http.client.request.duration` per dependency (`server.address`), method,
-/// status and request type: what the dependency view reads.
+/// status (or, without a response, the `error.type`) and request type: what the
+/// dependency view reads. 4xx, 5xx and no response are failures.
 fn record(
     key: Option<&MetricKey>,
-    status: Option<u16>,
+    outcome: Result<u16, &str>,
     elapsed: std::time::Duration,
     span: &Span,
-    failed: bool,
 ) {
     let Some(key) = key else { return };
     let trace_id = span.span_context().map(|c| c.trace_id).unwrap_or_default();
-    crate::metrics::http_client_duration(&key.host, key.method, status, key.request_type)
-        .record_with_exemplar(
-            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
-            trace_id,
-            failed,
-        );
+    let (histogram, failed) = match outcome {
+        Ok(status) => (
+            crate::metrics::http_client_duration(
+                &key.host,
+                key.method,
+                Some(status),
+                key.request_type,
+            ),
+            status >= 400,
+        ),
+        Err(error_type) => (
+            crate::metrics::http_client_duration_failed(
+                &key.host,
+                key.method,
+                error_type,
+                key.request_type,
+            ),
+            true,
+        ),
+    };
+    histogram.record_with_exemplar(
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+        trace_id,
+        failed,
+    );
 }
 
 #[cfg(test)]
