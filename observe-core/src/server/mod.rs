@@ -44,6 +44,8 @@
 //! assert_eq!(span.attribute("url.query").unwrap().to_string(), "card=REDACTED");
 //! ```
 
+mod accept;
+pub mod grpc;
 mod names;
 
 use std::borrow::Cow;
@@ -54,17 +56,18 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue};
 use tracing_core::Level;
 
+pub use grpc::{InboundRpc, RpcRequestInfo};
 #[cfg(feature = "http-client")]
 pub(crate) use names::{method_label, method_span_name as client_span_name};
 
 use crate::clock::Tick;
 use crate::config::{InboundContext, TracerBulletPolicy};
-use crate::context::{ContextState, RequestContext, RequestType};
+use crate::context::RequestType;
 use crate::ids::SpanContext;
 use crate::pipeline::Pipeline;
-use crate::propagation::{self, RequestId, keys};
-use crate::span::{KeyValue, Parent, Span, SpanKind, SpanName};
-use crate::tracer_bullet::{self, Attempt, Decision, InboundPolicy};
+use crate::propagation::{self, RequestId};
+use crate::span::{Span, SpanName};
+use crate::tracer_bullet::InboundPolicy;
 
 /// How the query string is recorded on the server span (`url.query`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -246,101 +249,19 @@ impl Inbound {
             return Inbound::disabled();
         };
         let start = request.start.unwrap_or_else(Tick::now);
-        let config = &pipeline.settings.config.propagation;
-        let inbound_context = options.inbound_context.unwrap_or(config.inbound_context);
-        let mut extracted = propagation::extract(request.headers);
-
-        // The tracer-bullet decision.
-        let token = request
-            .headers
-            .get(propagation::OBSERVE_TRACER_BULLET)
-            .map(HeaderValue::as_bytes);
-        let attempt = Attempt {
-            baggage_says_so: extracted.baggage.get(keys::REQUEST_TYPE)
-                == Some(keys::REQUEST_TYPE_TRACER_BULLET),
-            token,
-            trace_id: extracted.parent.map(|p| p.trace_id),
-        };
-        let now = tracer_bullet::unix_now();
-        let decision = match &options.tracer_bullet {
-            Some(policy) => policy.decide(&attempt, now),
-            None => tracer_bullet::decide_with(
-                config.tracer_bullet_policy,
-                config.tracer_bullet_key.as_ref(),
-                config.tracer_bullet_max_age,
-                &attempt,
-                now,
-            ),
-        };
-        let request_type = match decision {
-            Decision::TracerBullet => RequestType::TracerBullet,
-            _ => RequestType::Standard,
-        };
-
-        // The request context.
-        let request_id = extracted.request_id.unwrap_or_else(RequestId::generate);
-        let mut state = ContextState {
-            request_id: Some(request_id.as_str().into()),
-            request_type,
-            ..ContextState::default()
-        };
-        let trusted = inbound_context == InboundContext::Trust;
-        if trusted {
-            for member in extracted.baggage.iter() {
-                match member.key() {
-                    keys::USER_ID => state.user_id = Some(member.value().into()),
-                    keys::ACCOUNT_ID => state.account_id = Some(member.value().into()),
-                    keys::REQUEST_TYPE => {}
-                    k => match k.strip_prefix(keys::FLAG_PREFIX) {
-                        Some(flag) if !flag.is_empty() => {
-                            state.flags.insert(flag.into(), member.value().into());
-                        }
-                        Some(_) => {}
-                        None => state.baggage.push((k.into(), member.value().into())),
-                    },
-                }
-            }
-        }
-
-        // What the outgoing calls of this request pass on beyond the context.
-        let mut cx = RequestContext::builder();
-        if trusted {
-            cx = cx.trace_state(std::mem::take(&mut extracted.trace_state));
-        }
-        if let (Decision::TracerBullet, Some(t)) = (&decision, token)
-            && let Ok(t) = std::str::from_utf8(t)
-        {
-            cx = cx.tracer_bullet_token(t);
-        }
-        let ctx = cx.state(state).build();
+        let accepted = accept::accept(pipeline, options, request.headers);
 
         // The server span.
         let (method, method_index) = names::method_label(request.method);
         let name = names::span_name(method_index, request.route);
         let route_at = request.route.map(|r| name.as_str().len() - r.len());
-        let parent = match (inbound_context, extracted.parent) {
-            (InboundContext::Trust, Some(p)) => Parent::Remote(p),
-            _ => Parent::Root,
-        };
-        let mut builder = Span::builder(name.clone())
-            .kind(SpanKind::Server)
-            .parent(parent)
-            .context(ctx)
-            .start_time(start)
+        let mut builder = accepted
+            .span(name.clone(), start)
             .attribute("http.request.method", method);
         if method == names::OTHER_METHOD {
             builder = builder.attribute(
                 "http.request.method_original",
                 request.method.as_str().to_owned(),
-            );
-        }
-        if let (InboundContext::Restart, Some(p)) = (inbound_context, extracted.parent) {
-            builder = builder.link(
-                p,
-                vec![KeyValue::new(
-                    "observe.link.reason",
-                    "inbound_context_restart",
-                )],
             );
         }
         if let Some(route) = request.route {
@@ -392,41 +313,8 @@ impl Inbound {
             "network.protocol.version",
             protocol_version(request.version),
         );
-        if request_type == RequestType::TracerBullet {
-            builder = builder.attribute("observe.request_type", RequestType::TracerBullet.as_str());
-        }
-        if let Decision::Denied(reason) = decision {
-            builder = builder.attribute("observe.tracer_bullet.denied", reason.as_str());
-        }
-        if !extracted.rejections.is_empty() {
-            builder = builder.attribute(
-                "observe.propagation.rejected",
-                extracted.rejections.total() as u64,
-            );
-        }
-        let span = builder.start();
-
-        if let Decision::Denied(reason) = decision {
-            crate::metrics::counter(TRACER_BULLET_DENIED, &[("reason", reason.as_str())]).inc();
-            span.in_scope(|| {
-                tracing::warn!(
-                    target: "observe::tracer_bullet",
-                    reason = reason.as_str(),
-                    "tracer-bullet attempt refused, served as a standard request: {reason}"
-                );
-            });
-        }
-        if !extracted.rejections.is_empty() {
-            for rejection in extracted.rejections.iter() {
-                crate::metrics::counter(PROPAGATION_REJECTED, &[("header", rejection.header)])
-                    .inc();
-            }
-            span.in_scope(|| {
-                for rejection in extracted.rejections.iter() {
-                    tracing::debug!(target: "observe::propagation", "ignored inbound header: {rejection}");
-                }
-            });
-        }
+        let span = accepted.attributes(builder).start();
+        accepted.report(&span);
 
         active_requests().inc();
         Inbound {
@@ -436,8 +324,8 @@ impl Inbound {
                 method,
                 name,
                 route_at,
-                request_id,
-                request_type,
+                request_id: accepted.request_id,
+                request_type: accepted.request_type,
                 access_log: options.access_log,
                 server_timing: options.server_timing,
                 panicked: std::sync::atomic::AtomicBool::new(false),

@@ -1,0 +1,170 @@
+//! [`ResponseFuture`]: the handler's future, polled inside the call's span.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{HeaderMap, Response};
+use observe_core::server::InboundRpc;
+use observe_core::server::grpc::{INTERNAL, UNKNOWN};
+use pin_project_lite::pin_project;
+
+use super::body::{Call, ResponseBody, internal_error_metadata};
+use crate::wire::{self, SharedCount};
+
+pin_project! {
+    /// The response future of [`ObserveService`](super::ObserveService). Each poll
+    /// enters the call's span; the response gets observe's headers; a trailers-only
+    /// response (an error status, `UNIMPLEMENTED`) ends the call here, any other
+    /// hands it to the [`ResponseBody`], which ends it with the trailers. A panic
+    /// in the handler becomes a recorded `INTERNAL`. Dropped before the response
+    /// (the client cancelled), the call ends as cancelled.
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+        call: Option<Box<Call>>,
+        catch_panic: bool,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    #[derive(Debug)]
+    enum Kind<F> {
+        Future { #[pin] future: F },
+        // `call` itself panicked; the payload is already recorded.
+        Panicked,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(
+        future: F,
+        inbound: InboundRpc,
+        received: Option<SharedCount>,
+        catch_panic: bool,
+    ) -> Self {
+        ResponseFuture {
+            kind: Kind::Future { future },
+            call: Some(Box::new(Call::new(inbound, received))),
+            catch_panic,
+        }
+    }
+
+    pub(crate) fn unobserved(future: F) -> Self {
+        ResponseFuture {
+            kind: Kind::Future { future },
+            call: None,
+            catch_panic: false,
+        }
+    }
+
+    pub(crate) fn panicked(inbound: InboundRpc, received: Option<SharedCount>) -> Self {
+        ResponseFuture {
+            kind: Kind::Panicked,
+            call: Some(Box::new(Call::new(inbound, received))),
+            catch_panic: true,
+        }
+    }
+}
+
+/// A trailers-only `INTERNAL` response.
+fn internal_error<B: Default>() -> Response<B> {
+    let mut response = Response::new(B::default());
+    *response.headers_mut() = internal_error_metadata();
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/grpc"),
+    );
+    response
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Default,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let future = match this.kind.project() {
+            KindProj::Future { future } => future,
+            KindProj::Panicked => {
+                let mut response = internal_error::<B>();
+                if let Some(mut call) = this.call.take() {
+                    if let Some(inbound) = call.inbound() {
+                        inbound.response_headers(response.headers_mut());
+                    }
+                    call.finish(INTERNAL, None, response.headers_mut());
+                }
+                return Poll::Ready(Ok(response.map(|b| ResponseBody::new(b, None, false))));
+            }
+        };
+        let Some(call) = this.call.as_deref() else {
+            // Not observed (a skipped service).
+            return future
+                .poll(cx)
+                .map_ok(|r| r.map(|b| ResponseBody::new(b, None, false)));
+        };
+        let polled = match call.inbound() {
+            Some(inbound) => inbound
+                .span()
+                .in_scope(|| catch_unwind(AssertUnwindSafe(|| future.poll(cx)))),
+            None => catch_unwind(AssertUnwindSafe(|| future.poll(cx))),
+        };
+        match polled {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(Ok(mut response))) => {
+                let mut call = this.call.take();
+                if let Some(c) = call.as_deref_mut() {
+                    if let Some(inbound) = c.inbound() {
+                        inbound.response_headers(response.headers_mut());
+                    }
+                    let status = match wire::status(response.headers()) {
+                        Some(status) => Some(status),
+                        None if response.status() != http::StatusCode::OK => {
+                            Some((wire::code_from_http(response.status()), None))
+                        }
+                        None => None,
+                    };
+                    if let Some((code, message)) = status {
+                        // Trailers-only: the status is in the headers.
+                        c.finish(code, message.as_deref(), response.headers_mut());
+                        call = None;
+                    }
+                }
+                let catch_panic = *this.catch_panic;
+                Poll::Ready(Ok(response.map(|b| ResponseBody::new(b, call, catch_panic))))
+            }
+            Ok(Poll::Ready(Err(e))) => {
+                if let Some(mut call) = this.call.take() {
+                    call.finish(UNKNOWN, Some("the service failed"), &mut HeaderMap::new());
+                }
+                Poll::Ready(Err(e))
+            }
+            Err(payload) => {
+                let mut call = this.call.take();
+                if let Some(c) = &call {
+                    c.record_panic(payload.as_ref());
+                }
+                if !*this.catch_panic {
+                    if let Some(c) = call.as_deref_mut() {
+                        c.finish(INTERNAL, None, &mut HeaderMap::new());
+                    }
+                    resume_unwind(payload);
+                }
+                let mut response = internal_error::<B>();
+                if let Some(c) = call.as_deref_mut() {
+                    if let Some(inbound) = c.inbound() {
+                        inbound.response_headers(response.headers_mut());
+                    }
+                    c.finish(INTERNAL, None, response.headers_mut());
+                }
+                Poll::Ready(Ok(response.map(|b| ResponseBody::new(b, None, false))))
+            }
+        }
+    }
+}
