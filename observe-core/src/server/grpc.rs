@@ -27,7 +27,8 @@
 //! let span = capture.span("shop.Orders/Get");
 //! assert_eq!(span.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
 //! assert_eq!(span.attribute("rpc.grpc.status_code").unwrap().to_string(), "5");
-//! assert!(!span.is_error()); // NOT_FOUND is not a server error
+//! // NOT_FOUND is not an error of the server.
+//! assert_eq!(span.status(), observe_core::span::StatusCode::Unset);
 //! ```
 
 use std::cell::RefCell;
