@@ -39,12 +39,17 @@ use proto::echo_client::EchoClient;
 use proto::echo_server::{Echo, EchoServer};
 
 /// (server, client, what).
-const PAIRINGS: [(&str, &str, &str); 6] = [
+const PAIRINGS: [(&str, &str, &str); 7] = [
     ("bare", "bare", "tonic, no instrumentation"),
     (
         "observe",
         "bare",
         "server: observe_tonic::layer() (span, context, metric, access log to /dev/null)",
+    ),
+    (
+        "observe-uninit",
+        "bare",
+        "server: observe_tonic::layer(), observe not started (the layer's plumbing alone)",
     ),
     (
         "observe-quiet",
@@ -157,6 +162,12 @@ fn serve(variant: &str) {
                     .await
                     .unwrap();
             }
+            "observe-uninit" => Server::builder()
+                .layer(observe_tonic::layer())
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await
+                .unwrap(),
             "tower-http-otel" => {
                 _provider = Some(tracing_opentelemetry());
                 Server::builder()
