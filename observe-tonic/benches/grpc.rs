@@ -290,23 +290,25 @@ impl Drop for Process {
 }
 
 fn start_server(variant: &str) -> (Process, u16) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--serve", variant])
-        .env("OBSERVE_LOG_OUTPUT", "stdout")
-        .env("RUST_LOG", "info")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut child = Process(
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--serve", variant])
+            .env("OBSERVE_LOG_OUTPUT", "stdout")
+            .env("RUST_LOG", "info")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(child.0.stderr.take().unwrap());
     let mut line = String::new();
     while stderr.read_line(&mut line).unwrap() > 0 {
         if let Some(port) = line.trim().strip_prefix("PORT ") {
             let port = port.parse().unwrap();
             std::thread::spawn(move || for _ in stderr.lines() {});
-            return (Process(child), port);
+            return (child, port);
         }
         line.clear();
     }

@@ -12,7 +12,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,7 @@ fn wait_listening(port: u16, what: &str) {
 }
 
 /// The receiver (OTLP/gRPC on an ephemeral port, records to `out`).
-fn receiver(python: &PathBuf, out: &PathBuf) -> (Process, u16) {
+fn receiver(python: &Path, out: &Path) -> (Process, u16) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../observe-core/tests/support/otlp_receiver.py");
     let mut child = Command::new(python)
@@ -92,7 +92,7 @@ fn receiver(python: &PathBuf, out: &PathBuf) -> (Process, u16) {
 
 /// `rotel-agent` from the `rotel` wheel, forwarding to `receiver_port`; returns its
 /// OTLP/HTTP port.
-fn rotel(python: &PathBuf, receiver_port: u16) -> Option<(Process, u16)> {
+fn rotel(python: &Path, receiver_port: u16) -> Option<(Process, u16)> {
     let out = Command::new(python)
         .args([
             "-c",
@@ -129,7 +129,7 @@ fn rotel(python: &PathBuf, receiver_port: u16) -> Option<(Process, u16)> {
     Some((rotel, http_port))
 }
 
-fn records(out: &PathBuf) -> Vec<Value> {
+fn records(out: &Path) -> Vec<Value> {
     std::fs::read_to_string(out)
         .unwrap_or_default()
         .lines()

@@ -12,7 +12,7 @@ fn echo_rs_is_what_tonic_prost_build_generates() {
     tonic_prost_build::configure()
         .out_dir(&out)
         .emit_rerun_if_changed(false)
-        .compile_protos(&[dir.join("echo.proto")], &[dir.clone()])
+        .compile_protos(&[dir.join("echo.proto")], std::slice::from_ref(&dir))
         .expect("protoc runs (scripts/setup.sh installs protobuf-compiler)");
     let generated = std::fs::read_to_string(out.join("observe.test.rs")).unwrap();
     let checked_in = dir.join("echo.rs");
