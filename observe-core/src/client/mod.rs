@@ -43,7 +43,7 @@
 //! assert_eq!(span.attribute("url.full").unwrap().to_string(), "https://api.example.com/v1/rates?key=REDACTED");
 //! ```
 
-mod grpc;
+pub mod grpc;
 #[cfg(feature = "http-client")]
 mod layer;
 #[cfg(feature = "reqwest")]
