@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what observe's tests need, quietly and idempotently:
 #   Debian: prometheus (promtool and a server to scrape), chromium + chromedriver
-#           (the /observe page tests), wrk (the HTTP benchmark), python3-venv;
+#           (the /observe page tests), wrk (the HTTP benchmark), python3-venv,
+#           protobuf-compiler (protoc, for tonic-prost-build: examples/grpc and
+#           observe-tonic's test protocol);
 #   PyPI (into .venv): rotel (an OTLP collector), opentelemetry-proto + grpcio (OTLP
 #           receivers decoding with OpenTelemetry's own definitions), the Python
 #           OpenTelemetry SDK and instrumentations (cross-language peers).
@@ -9,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(prometheus chromium chromium-driver wrk)
+apt_packages=(prometheus chromium chromium-driver wrk protobuf-compiler)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -64,6 +64,7 @@
 //! assert_eq!(span.attribute("url.full").unwrap().to_string(), "https://api.example.com/v1/rates?key=REDACTED");
 //! ```
 
+pub mod grpc;
 #[cfg(feature = "http-client")]
 mod layer;
 #[cfg(feature = "reqwest")]
@@ -75,6 +76,7 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 
+pub use grpc::OutgoingRpc;
 #[cfg(feature = "http-client")]
 pub use layer::{ClientFuture, ClientService, ObserveClientLayer};
 #[cfg(feature = "reqwest")]
@@ -384,33 +386,14 @@ impl Outgoing {
         }
 
         if let Some(cx) = span.span_context() {
-            let empty_state = TraceState::new();
-            let ctx = current.as_ref();
-            let trace_state = ctx.map_or(&empty_state, |c| c.trace_state());
-            let (baggage, request_id, token) = match (audience, ctx) {
-                (Audience::Internal, Some(ctx)) => {
-                    let state = ctx.snapshot();
-                    let request_id = state
-                        .request_id
-                        .as_deref()
-                        .and_then(|id| RequestId::parse(id.as_bytes()).ok());
-                    let token = if tracer_bullet {
-                        outgoing_token(ctx, config.tracer_bullet_key.as_ref(), cx.trace_id)
-                    } else {
-                        None
-                    };
-                    (baggage_of(ctx, &state), request_id, token)
-                }
-                _ => (Baggage::new(), None, None),
-            };
-            let data = PropagationData {
-                span: cx,
-                trace_state,
-                baggage: &baggage,
-                request_id: request_id.as_ref(),
-                tracer_bullet_token: token.as_deref(),
-            };
-            propagation::inject(&data, headers, audience);
+            propagate(
+                config,
+                current.as_ref(),
+                audience,
+                tracer_bullet,
+                cx,
+                headers,
+            );
         }
         Ok(Outgoing {
             span,
@@ -473,6 +456,47 @@ impl Outgoing {
         span.set_error(error.to_string());
         span.end();
     }
+}
+
+/// Writes the propagation headers of a call from the span `cx`, with the request
+/// context `current` (read once by the caller), for a host of this audience: the
+/// trace context always; baggage, request id and tracer-bullet token to internal
+/// hosts only. Shared by HTTP ([`Outgoing`]) and gRPC ([`OutgoingRpc`]).
+fn propagate(
+    config: &crate::config::PropagationConfig,
+    current: Option<&Arc<RequestContext>>,
+    audience: Audience,
+    tracer_bullet: bool,
+    cx: crate::ids::SpanContext,
+    headers: &mut HeaderMap,
+) {
+    let empty_state = TraceState::new();
+    let ctx = current.map(|c| &**c);
+    let trace_state = ctx.map_or(&empty_state, |c| c.trace_state());
+    let (baggage, request_id, token) = match (audience, ctx) {
+        (Audience::Internal, Some(ctx)) => {
+            let state = ctx.snapshot();
+            let request_id = state
+                .request_id
+                .as_deref()
+                .and_then(|id| RequestId::parse(id.as_bytes()).ok());
+            let token = if tracer_bullet {
+                outgoing_token(ctx, config.tracer_bullet_key.as_ref(), cx.trace_id)
+            } else {
+                None
+            };
+            (baggage_of(ctx, &state), request_id, token)
+        }
+        _ => (Baggage::new(), None, None),
+    };
+    let data = PropagationData {
+        span: cx,
+        trace_state,
+        baggage: &baggage,
+        request_id: request_id.as_ref(),
+        tracer_bullet_token: token.as_deref(),
+    };
+    propagation::inject(&data, headers, audience);
 }
 
 /// `http.client.request.duration` per dependency (`server.address`), method,

@@ -175,7 +175,7 @@ fn server_address(request: &RequestInfo<'_>) -> Option<(String, Option<u16>)> {
     Some((authority.host().to_owned(), authority.port_u16()))
 }
 
-fn truncate(s: &str, max: usize) -> &str {
+pub(super) fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }

@@ -92,6 +92,7 @@
 //! ```
 
 mod admission;
+pub mod grpc;
 mod http;
 mod names;
 
@@ -103,6 +104,7 @@ use ::http::{HeaderMap, HeaderValue};
 use tracing_core::Level;
 
 pub use admission::{Admission, Refusal};
+pub use grpc::{InboundRpc, RpcRequestInfo};
 pub use http::RequestInfo;
 pub(crate) use http::redact_query;
 #[cfg(feature = "http-client")]
@@ -398,7 +400,7 @@ impl Inbound {
     /// tracer-bullet attributes, and logs and counts what the admission decided
     /// (a refusal at `WARN`; a stripped marker, ignored baggage and rejected headers
     /// at `DEBUG`).
-    pub fn open(options: &ServerOptions, mut admission: Admission, span: ServerSpan) -> Inbound {
+    pub fn open(options: &ServerOptions, admission: Admission, span: ServerSpan) -> Inbound {
         let Some(pipeline) = Pipeline::current().filter(|_| admission.enabled) else {
             return Inbound::disabled();
         };
@@ -409,63 +411,17 @@ impl Inbound {
             protocol,
         } = span;
         let start = start.unwrap_or_else(Tick::now);
-        let ctx = admission.request_context();
-        let request_type = admission.request_type();
-
-        let mut parent = admission.parent;
-        if admission.sampled_limited
-            && let Some(p) = parent.as_mut()
-        {
-            // Beyond the budget, the local sampler decides, on a fresh draw: a
-            // caller choosing trace ids cannot pick ones the ratio keeps.
-            let sampled = pipeline
-                .sampler()
-                .sample_root(TraceId::random(), &name, None);
-            p.flags = p.flags.with_sampled(sampled);
-        }
-        let mut builder = builder
-            .kind(SpanKind::Server)
-            .parent(parent.map_or(Parent::Root, Parent::Remote))
-            .context(ctx)
-            .start_time(start);
-        if let Some(link) = admission.link {
-            builder = builder.link(
-                link,
-                vec![KeyValue::new(
-                    "observe.link.reason",
-                    "inbound_context_restart",
-                )],
-            );
-        }
-        if request_type == RequestType::TracerBullet {
-            builder = builder.attribute("observe.request_type", RequestType::TracerBullet.as_str());
-        }
-        if let Some(refusal) = admission.refusal {
-            builder = builder.attribute("observe.tracer_bullet.refused", refusal.as_str());
-        }
-        if let Some(reason) = admission.stripped {
-            builder = builder.attribute("observe.tracer_bullet.stripped", reason.as_str());
-        }
-        if admission.sampled_limited {
-            builder = builder.attribute("observe.sampling.untrusted_limited", true);
-        }
-        let rejections = admission.rejections();
-        if !rejections.is_empty() {
-            builder = builder.attribute("observe.propagation.rejected", rejections.total() as u64);
-        }
-        let span = builder.start();
-        log_admission(&admission, &span);
-
+        let opened = Opened::new(pipeline, admission, &name, builder, start);
         active_requests().inc();
         Inbound {
-            span,
+            span: opened.span,
             state: Some(Box::new(State {
                 start,
                 name,
                 protocol,
-                request_id: admission.request_id,
-                request_type,
-                refusal: admission.refusal,
+                request_id: opened.request_id,
+                request_type: opened.request_type,
+                refusal: opened.refusal,
                 access_log: options.access_log,
                 server_timing: options.server_timing,
                 panicked: AtomicBool::new(false),
@@ -638,6 +594,82 @@ impl Drop for Inbound {
     }
 }
 
+/// A server span opened from an admission: what every protocol's inbound request
+/// keeps of phases 1 to 3 (HTTP's [`Inbound`], gRPC's [`InboundRpc`]).
+pub(crate) struct Opened {
+    pub(crate) span: Span,
+    pub(crate) request_id: RequestId,
+    pub(crate) request_type: RequestType,
+    pub(crate) refusal: Option<Refusal>,
+}
+
+impl Opened {
+    /// Opens the server span named `name` from `builder` with the admission's
+    /// parent (or link), its request context (phase 2, built here if the adapter
+    /// did not), the refusal or tracer-bullet attributes, and logs and counts what
+    /// the admission decided.
+    pub(crate) fn new(
+        pipeline: &Pipeline,
+        mut admission: Admission,
+        name: &SpanName,
+        builder: SpanBuilder,
+        start: Tick,
+    ) -> Opened {
+        let ctx = admission.request_context();
+        let request_type = admission.request_type();
+
+        let mut parent = admission.parent;
+        if admission.sampled_limited
+            && let Some(p) = parent.as_mut()
+        {
+            // Beyond the budget, the local sampler decides, on a fresh draw: a
+            // caller choosing trace ids cannot pick ones the ratio keeps.
+            let sampled = pipeline
+                .sampler()
+                .sample_root(TraceId::random(), name, None);
+            p.flags = p.flags.with_sampled(sampled);
+        }
+        let mut builder = builder
+            .kind(SpanKind::Server)
+            .parent(parent.map_or(Parent::Root, Parent::Remote))
+            .context(ctx)
+            .start_time(start);
+        if let Some(link) = admission.link {
+            builder = builder.link(
+                link,
+                vec![KeyValue::new(
+                    "observe.link.reason",
+                    "inbound_context_restart",
+                )],
+            );
+        }
+        if request_type == RequestType::TracerBullet {
+            builder = builder.attribute("observe.request_type", RequestType::TracerBullet.as_str());
+        }
+        if let Some(refusal) = admission.refusal {
+            builder = builder.attribute("observe.tracer_bullet.refused", refusal.as_str());
+        }
+        if let Some(reason) = admission.stripped {
+            builder = builder.attribute("observe.tracer_bullet.stripped", reason.as_str());
+        }
+        if admission.sampled_limited {
+            builder = builder.attribute("observe.sampling.untrusted_limited", true);
+        }
+        let rejections = admission.rejections();
+        if !rejections.is_empty() {
+            builder = builder.attribute("observe.propagation.rejected", rejections.total() as u64);
+        }
+        let span = builder.start();
+        log_admission(&admission, &span);
+        Opened {
+            span,
+            request_id: admission.request_id,
+            request_type,
+            refusal: admission.refusal,
+        }
+    }
+}
+
 /// Logs and counts what phase 1 decided, inside the new span.
 fn log_admission(admission: &Admission, span: &Span) {
     if let Some(refusal) = admission.refusal {
@@ -647,9 +679,8 @@ fn log_admission(admission: &Admission, span: &Span) {
             tracing::warn!(
                 target: "observe::tracer_bullet",
                 reason = reason.as_str(),
-                "tracer bullet refused ({}): {reason}; answered {} without running the request",
+                "tracer bullet refused ({}): {reason}; answered without running the request",
                 reason.as_str(),
-                Refusal::HTTP_STATUS,
             );
         });
     }

@@ -1,0 +1,604 @@
+//! Inbound gRPC calls: what `observe-tonic` (or any gRPC server adapter) does for a
+//! call except talk to its framework.
+//!
+//! The same extraction, trust policy, tracer-bullet decision and request context as
+//! HTTP ([`Inbound`](super::Inbound)), with the OpenTelemetry RPC conventions: a
+//! server span named `package.Service/Method` with `rpc.system=grpc`,
+//! `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, and
+//! `rpc.server.call.duration` per service, method, status code and request type
+//! (with the trace id as exemplar). Errors follow OpenTelemetry's gRPC server rule:
+//! `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE` and
+//! `DATA_LOSS` are errors; the other codes are the client's business.
+//!
+//! ```
+//! use observe_core::server::{InboundRpc, RpcRequestInfo, ServerOptions};
+//!
+//! let capture = observe_core::testing::capture();
+//! let mut headers = http::HeaderMap::new();
+//! headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+//! let uri: http::Uri = "http://orders.internal:50051/shop.Orders/Get".parse().unwrap();
+//! let call = InboundRpc::start(&ServerOptions::default(), &RpcRequestInfo::new(&uri, &headers));
+//! let mut response = http::HeaderMap::new();
+//! call.response_headers(&mut response);
+//! assert!(response.contains_key("traceresponse"));
+//! call.finish(5, Some("no such order"), &mut http::HeaderMap::new()); // NOT_FOUND
+//!
+//! capture.flush();
+//! let span = capture.span("shop.Orders/Get");
+//! assert_eq!(span.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+//! assert_eq!(span.attribute("rpc.grpc.status_code").unwrap().to_string(), "5");
+//! // NOT_FOUND is not an error of the server.
+//! assert_eq!(span.status(), observe_core::span::StatusCode::Unset);
+//! ```
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue};
+use tracing_core::Level;
+
+use super::http::truncate;
+use super::{Admission, Opened, Refusal, ServerOptions, header_value};
+use crate::clock::Tick;
+use crate::context::RequestType;
+use crate::ids::SpanContext;
+use crate::pipeline::Pipeline;
+use crate::propagation::{self, RequestId};
+use crate::span::{Span, SpanName};
+
+/// The `rpc.system` of gRPC.
+pub const GRPC: &str = "grpc";
+
+/// The `rpc.service` and `rpc.method` label of a call whose method the server does
+/// not have (answered `UNIMPLEMENTED`), or whose path is not `/Service/Method`: a
+/// client cannot grow the metrics by calling made-up methods.
+pub const OTHER: &str = crate::metrics::names::OTHER;
+
+/// The span name of a call whose path is not `/Service/Method`.
+const INVALID_PATH_NAME: &str = GRPC;
+
+/// The longest `Service/Method` taken as a name; longer paths are [`OTHER`].
+const MAX_NAME: usize = 256;
+
+/// gRPC status codes, by value: what `error.type` and the access log say.
+const CODE_NAMES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// `CANCELLED`: the client went away.
+pub const CANCELLED: u32 = 1;
+/// `UNKNOWN`: what a code outside 0..=16 means.
+pub const UNKNOWN: u32 = 2;
+/// `DEADLINE_EXCEEDED`.
+pub const DEADLINE_EXCEEDED: u32 = 4;
+/// `UNIMPLEMENTED`: no such method.
+pub const UNIMPLEMENTED: u32 = 12;
+/// `INTERNAL`: what a panicking handler is answered with.
+pub const INTERNAL: u32 = 13;
+
+/// The name of a gRPC status code (`NOT_FOUND`); `UNKNOWN` outside 0..=16.
+pub fn code_name(code: u32) -> &'static str {
+    CODE_NAMES
+        .get(code as usize)
+        .copied()
+        .unwrap_or(CODE_NAMES[UNKNOWN as usize])
+}
+
+/// Whether a status code is an error of the server (OpenTelemetry's gRPC
+/// conventions for server spans).
+pub fn is_server_error(code: u32) -> bool {
+    matches!(code, 2 | 4 | 12 | 13 | 14 | 15) || code > 16
+}
+
+/// What an adapter knows about an inbound gRPC call.
+#[derive(Debug, Clone, Copy)]
+pub struct RpcRequestInfo<'a> {
+    /// The request target: its path is `/package.Service/Method`; its authority,
+    /// when present (HTTP/2's `:authority`), is `server.address`.
+    pub uri: &'a http::Uri,
+    /// The request metadata.
+    pub headers: &'a HeaderMap,
+    /// The peer's address.
+    pub peer: Option<SocketAddr>,
+    /// The local address the call arrived on (`server.port` when the authority has
+    /// none).
+    pub local: Option<SocketAddr>,
+    /// When the call started, if the adapter saw it before now.
+    pub start: Option<Tick>,
+}
+
+impl<'a> RpcRequestInfo<'a> {
+    /// A call to `uri` with these headers.
+    pub fn new(uri: &'a http::Uri, headers: &'a HeaderMap) -> Self {
+        RpcRequestInfo {
+            uri,
+            headers,
+            peer: None,
+            local: None,
+            start: None,
+        }
+    }
+
+    /// Sets the peer address.
+    pub fn peer(mut self, peer: Option<SocketAddr>) -> Self {
+        self.peer = peer;
+        self
+    }
+
+    /// Sets the local address.
+    pub fn local(mut self, local: Option<SocketAddr>) -> Self {
+        self.local = local;
+        self
+    }
+}
+
+/// One inbound gRPC call while it is handled, from its headers to its status
+/// (after the last message of a stream). See the [module docs](self).
+///
+/// Dropped before [`finish`](InboundRpc::finish) (the client cancelled, or the
+/// connection broke), it ends the call as `CANCELLED`, or as `DEADLINE_EXCEEDED`
+/// when the client's `grpc-timeout` had passed.
+#[derive(Debug)]
+pub struct InboundRpc {
+    span: Span,
+    state: Option<Box<State>>,
+}
+
+#[derive(Debug)]
+struct State {
+    start: Tick,
+    names: Arc<Names>,
+    request_id: RequestId,
+    request_type: RequestType,
+    /// A tracer-bullet marker this service does not accept: answered
+    /// `PERMISSION_DENIED` without calling the service.
+    refusal: Option<Refusal>,
+    access_log: Option<Level>,
+    server_timing: bool,
+    /// The client's deadline (`grpc-timeout`), from the start.
+    deadline: Option<Duration>,
+    panicked: AtomicBool,
+}
+
+/// The names of one method, shared between the calls of a thread.
+#[derive(Debug)]
+struct Names {
+    /// `package.Service/Method`, the span name.
+    span: Arc<str>,
+    /// Where `Method` starts in `span`.
+    method_at: usize,
+}
+
+impl Names {
+    fn service(&self) -> &str {
+        &self.span[..self.method_at - 1]
+    }
+
+    fn method(&self) -> &str {
+        &self.span[self.method_at..]
+    }
+}
+
+/// Method names remembered per thread before the cache starts over: the methods of
+/// a server are a bounded set; this bounds a client calling made-up ones.
+const CAPACITY: usize = 1024;
+
+thread_local! {
+    static NAMES: RefCell<HashMap<Box<str>, Arc<Names>>> = RefCell::new(HashMap::new());
+}
+
+/// `Service/Method` from a path `/Service/Method`, when it is one: both parts
+/// non-empty, letters, digits, `_` and `.` only (protobuf names), at most
+/// [`MAX_NAME`] bytes.
+fn valid_name(path: &str) -> Option<(&str, usize)> {
+    let name = path.strip_prefix('/')?;
+    if name.len() > MAX_NAME {
+        return None;
+    }
+    let slash = name.find('/')?;
+    let (service, method) = (&name[..slash], &name[slash + 1..]);
+    let ok = |s: &str, dot: bool| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || (dot && b == b'.'))
+    };
+    (ok(service, true) && ok(method, false)).then_some((name, slash + 1))
+}
+
+fn names(path: &str) -> Option<Arc<Names>> {
+    let (name, method_at) = valid_name(path)?;
+    let make = || {
+        Arc::new(Names {
+            span: name.into(),
+            method_at,
+        })
+    };
+    let cached = NAMES
+        .try_with(|cache| {
+            let mut cache = cache.try_borrow_mut().ok()?;
+            if let Some(names) = cache.get(name) {
+                return Some(names.clone());
+            }
+            if cache.len() >= CAPACITY {
+                cache.clear();
+            }
+            let names = make();
+            cache.insert(name.into(), names.clone());
+            Some(names)
+        })
+        .ok()
+        .flatten();
+    Some(cached.unwrap_or_else(make))
+}
+
+/// The names of a call whose path is not `/Service/Method`.
+fn other_names() -> Arc<Names> {
+    static OTHER_NAMES: std::sync::OnceLock<Arc<Names>> = std::sync::OnceLock::new();
+    OTHER_NAMES
+        .get_or_init(|| {
+            Arc::new(Names {
+                span: Arc::from(format!("{OTHER}/{OTHER}")),
+                method_at: OTHER.len() + 1,
+            })
+        })
+        .clone()
+}
+
+/// `grpc-timeout`: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
+fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get("grpc-timeout")?.as_bytes();
+    let (unit, digits) = v.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some(match unit {
+        b'H' => Duration::from_secs(n * 3600),
+        b'M' => Duration::from_secs(n * 60),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+impl InboundRpc {
+    /// A call that records nothing (observe is not initialised).
+    pub const fn disabled() -> InboundRpc {
+        InboundRpc {
+            span: Span::disabled(),
+            state: None,
+        }
+    }
+
+    /// Starts handling a call: extraction, policies, context and server span.
+    /// Does nothing (and costs one load) when observe is not initialised.
+    pub fn start(options: &ServerOptions, request: &RpcRequestInfo<'_>) -> InboundRpc {
+        let Some(pipeline) = Pipeline::current() else {
+            return InboundRpc::disabled();
+        };
+        let start = request.start.unwrap_or_else(Tick::now);
+        let admission = Admission::decide(options, request.headers, request.peer.map(|p| p.ip()));
+        if !admission.enabled {
+            return InboundRpc::disabled();
+        }
+
+        let (names, name) = match names(request.uri.path()) {
+            Some(names) => {
+                let name = SpanName::Shared(names.span.clone());
+                (names, name)
+            }
+            None => (other_names(), SpanName::Static(INVALID_PATH_NAME)),
+        };
+        let mut builder = Span::builder(name.clone())
+            .attribute("rpc.system", GRPC)
+            .attribute("rpc.service", names.service().to_owned())
+            .attribute("rpc.method", names.method().to_owned());
+        let authority = request.uri.host().map(|h| (h, request.uri.port_u16()));
+        match (authority, request.local) {
+            (Some((host, port)), local) => {
+                builder = builder.attribute("server.address", host.to_owned());
+                if let Some(port) = port.or(local.map(|l| l.port())) {
+                    builder = builder.attribute("server.port", port);
+                }
+            }
+            (None, Some(local)) => {
+                builder = builder
+                    .attribute("server.address", local.ip().to_string())
+                    .attribute("server.port", local.port());
+            }
+            (None, None) => {}
+        }
+        if let Some(peer) = request.peer {
+            let ip = peer.ip().to_string();
+            builder = builder
+                .attribute("client.address", ip.clone())
+                .attribute("client.port", peer.port())
+                .attribute("network.peer.address", ip)
+                .attribute("network.peer.port", peer.port())
+                .attribute("network.transport", "tcp")
+                .attribute("network.type", if peer.is_ipv4() { "ipv4" } else { "ipv6" });
+        }
+        let opened = Opened::new(pipeline, admission, &name, builder, start);
+
+        InboundRpc {
+            span: opened.span,
+            state: Some(Box::new(State {
+                start,
+                names,
+                request_id: opened.request_id,
+                request_type: opened.request_type,
+                refusal: opened.refusal,
+                access_log: options.access_log,
+                server_timing: options.server_timing,
+                deadline: grpc_timeout(request.headers),
+                panicked: AtomicBool::new(false),
+            })),
+        }
+    }
+
+    /// The server span: poll the handler, and the response stream, inside it
+    /// ([`Span::in_scope`]).
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// The server span's context (what `traceresponse` carries).
+    pub fn span_context(&self) -> Option<SpanContext> {
+        self.span.span_context()
+    }
+
+    /// The request id (echoed in `x-request-id`).
+    pub fn request_id(&self) -> Option<&str> {
+        self.state.as_ref().map(|s| s.request_id.as_str())
+    }
+
+    /// Whether this call is a tracer bullet.
+    pub fn request_type(&self) -> RequestType {
+        self.state
+            .as_ref()
+            .map_or(RequestType::Standard, |s| s.request_type)
+    }
+
+    /// A tracer-bullet marker this service does not accept (fail closed): the
+    /// adapter answers [`Refusal::GRPC_CODE`] (`PERMISSION_DENIED`) without calling
+    /// the service, and [`finish`](Self::finish) adds the refusal header.
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.state.as_ref().and_then(|s| s.refusal)
+    }
+
+    /// `rpc.service`, or `None` when disabled.
+    pub fn service(&self) -> Option<&str> {
+        self.state.as_ref().map(|s| s.names.service())
+    }
+
+    /// `rpc.method`, or `None` when disabled.
+    pub fn method(&self) -> Option<&str> {
+        self.state.as_ref().map(|s| s.names.method())
+    }
+
+    /// The response's initial metadata: `traceresponse` and `x-request-id`
+    /// (`Server-Timing` goes with the status, when the call's duration is known).
+    pub fn response_headers(&self, headers: &mut HeaderMap) {
+        let Some(state) = &self.state else { return };
+        if let Some(cx) = self.span.span_context() {
+            headers.insert(
+                propagation::TRACERESPONSE,
+                header_value(propagation::format_traceresponse(&cx).as_str()),
+            );
+        }
+        if let Ok(v) = HeaderValue::from_str(state.request_id.as_str()) {
+            headers.insert(propagation::X_REQUEST_ID, v);
+        }
+    }
+
+    /// Records a panic of the handler on the span (status error and an `exception`
+    /// event), before the adapter answers `INTERNAL`.
+    pub fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
+        self.span.record_panic(payload);
+        self.span.set_attribute("error.type", "panic");
+        if let Some(state) = &self.state {
+            state.panicked.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Ends a call whose client went away: `CANCELLED`, or `DEADLINE_EXCEEDED`
+    /// once the client's deadline passed; the span is marked `observe.cancelled`.
+    /// Dropping an unfinished call does the same.
+    pub fn cancel(mut self) {
+        self.end_cancelled();
+    }
+
+    fn end_cancelled(&mut self) {
+        let Some(state) = &self.state else { return };
+        let elapsed = state.start.duration_until(Tick::now());
+        let code = match state.deadline {
+            Some(deadline) if elapsed >= deadline => DEADLINE_EXCEEDED,
+            _ => CANCELLED,
+        };
+        self.span.set_attribute("observe.cancelled", true);
+        self.end(code, None, &mut HeaderMap::new());
+    }
+
+    /// Finishes the call with its status: `rpc.grpc.status_code` (a server error
+    /// per OpenTelemetry is the span's error, with `error.type` the code's name
+    /// and the message as status message), `Server-Timing` into `trailers` (the
+    /// response's trailers, or its headers for a trailers-only response), the
+    /// `rpc.server.call.duration` observation, the access-log line, and the end of
+    /// the span.
+    pub fn finish(mut self, code: u32, message: Option<&str>, trailers: &mut HeaderMap) {
+        self.end(code, message, trailers);
+    }
+
+    fn end(&mut self, code: u32, message: Option<&str>, trailers: &mut HeaderMap) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        let span = std::mem::replace(&mut self.span, Span::disabled());
+        let elapsed = state.start.duration_until(Tick::now());
+        if let Some(refusal) = state.refusal {
+            refusal.insert_header(trailers);
+        }
+        if state.server_timing {
+            trailers.append(
+                propagation::SERVER_TIMING,
+                header_value(propagation::format_server_timing(elapsed).as_str()),
+            );
+        }
+
+        let code = if code > 16 { UNKNOWN } else { code };
+        span.set_attribute("rpc.grpc.status_code", i64::from(code));
+        let panicked = state.panicked.load(Ordering::Relaxed);
+        let failed = is_server_error(code) || panicked;
+        if failed && !panicked {
+            span.set_attribute("error.type", code_name(code));
+            span.set_error(status_message(code, message));
+        }
+
+        // A made-up method must not become a metric key of its own.
+        let (service, method) = if code == UNIMPLEMENTED {
+            (OTHER, OTHER)
+        } else {
+            (state.names.service(), state.names.method())
+        };
+        let trace_id = span.span_context().map(|c| c.trace_id).unwrap_or_default();
+        crate::metrics::rpc_server_duration(GRPC, service, method, Some(code), state.request_type)
+            .record_with_exemplar(
+                u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+                trace_id,
+                failed,
+            );
+
+        if let Some(level) = state.access_log {
+            span.in_scope(|| access_log(level, &state, code, elapsed));
+        }
+        span.end();
+    }
+}
+
+impl Drop for InboundRpc {
+    fn drop(&mut self) {
+        self.end_cancelled();
+    }
+}
+
+/// A span's status message: the code's name and at most 1 KiB of the status
+/// message.
+pub(crate) fn status_message(code: u32, message: Option<&str>) -> String {
+    match message {
+        Some(m) if !m.is_empty() => format!("{}: {}", code_name(code), truncate(m, 1024)),
+        _ => code_name(code).to_owned(),
+    }
+}
+
+fn access_log(level: Level, state: &State, code: u32, elapsed: Duration) {
+    let name = state.names.span.as_ref();
+    let (service, method) = (state.names.service(), state.names.method());
+    let status = code_name(code);
+    let duration_ms = elapsed.as_secs_f64() * 1e3;
+    macro_rules! log_at {
+        ($level:expr) => {
+            tracing::event!(
+                target: "observe::access",
+                $level,
+                rpc.system = GRPC,
+                rpc.service = service,
+                rpc.method = method,
+                rpc.grpc.status_code = code,
+                duration_ms,
+                "{name} {status}"
+            )
+        };
+    }
+    match level {
+        Level::ERROR => log_at!(Level::ERROR),
+        Level::WARN => log_at!(Level::WARN),
+        Level::INFO => log_at!(Level::INFO),
+        Level::DEBUG => log_at!(Level::DEBUG),
+        _ => log_at!(Level::TRACE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_become_service_and_method_only_when_well_formed() {
+        assert_eq!(
+            valid_name("/helloworld.Greeter/SayHello"),
+            Some(("helloworld.Greeter/SayHello", 19))
+        );
+        for bad in [
+            "",
+            "/",
+            "//x",
+            "/svc/",
+            "/svc",
+            "svc/m",
+            "/a b/m",
+            "/svc/m/extra",
+            "/svc/m.x",
+        ] {
+            assert_eq!(valid_name(bad), None, "{bad:?}");
+        }
+        let long = format!("/{}/m", "s".repeat(MAX_NAME));
+        assert_eq!(valid_name(&long), None);
+    }
+
+    #[test]
+    fn method_names_are_shared_between_calls() {
+        let a = names("/shop.Orders/Get").unwrap();
+        let b = names("/shop.Orders/Get").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!((a.service(), a.method()), ("shop.Orders", "Get"));
+    }
+
+    #[test]
+    fn grpc_timeout_units() {
+        let mut h = HeaderMap::new();
+        for (v, d) in [
+            ("5S", Duration::from_secs(5)),
+            ("100m", Duration::from_millis(100)),
+            ("2H", Duration::from_secs(7200)),
+            ("7n", Duration::from_nanos(7)),
+        ] {
+            h.insert("grpc-timeout", v.parse().unwrap());
+            assert_eq!(grpc_timeout(&h), Some(d), "{v}");
+        }
+        for bad in ["S", "123456789S", "5x", "-5S", "5"] {
+            h.insert("grpc-timeout", bad.parse().unwrap());
+            assert_eq!(grpc_timeout(&h), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn server_errors_follow_the_opentelemetry_grpc_rule() {
+        let errors: Vec<u32> = (0..=16).filter(|&c| is_server_error(c)).collect();
+        assert_eq!(errors, [2, 4, 12, 13, 14, 15]);
+        assert!(is_server_error(99));
+        assert_eq!(code_name(5), "NOT_FOUND");
+        assert_eq!(code_name(99), "UNKNOWN");
+    }
+}

@@ -1,0 +1,345 @@
+//! [`serve`]: the one line that serves tonic routes with observe.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use observe_core::config::ServiceInfo;
+use observe_core::{Guard, InitError, Observe};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::service::Routes;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::layer::ObserveLayer;
+
+/// Why [`serve`] stopped with an error.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// observe could not start (an invalid configuration names every bad variable).
+    Init(InitError),
+    /// The admin listener could not bind its address (`OBSERVE_ADMIN_ADDR`).
+    AdminBind {
+        /// The address it tried.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The SIGINT/SIGTERM handlers could not be installed.
+    Signal(io::Error),
+    /// The server failed.
+    Transport(tonic::transport::Error),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Init(e) => write!(f, "observe could not start: {e}"),
+            ServeError::AdminBind { addr, source } => write!(
+                f,
+                "the observe admin listener could not bind {addr}: {source} \
+                 (set OBSERVE_ADMIN_ADDR to another address, or to `off`)"
+            ),
+            ServeError::Signal(e) => {
+                write!(f, "could not install the shutdown signal handlers: {e}")
+            }
+            ServeError::Transport(e) => write!(f, "the server failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServeError::Init(e) => Some(e),
+            ServeError::AdminBind { source, .. } => Some(source),
+            ServeError::Signal(e) => Some(e),
+            ServeError::Transport(e) => Some(e),
+        }
+    }
+}
+
+impl From<InitError> for ServeError {
+    fn from(e: InitError) -> Self {
+        ServeError::Init(e)
+    }
+}
+
+type Signal = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Serves `routes` on `listener` with observe: the one line that replaces
+/// `Server::builder().add_service(..).serve(..)`. Await it (it is an
+/// [`IntoFuture`]); configure it first with its methods.
+///
+/// It
+/// 1. starts observe with the configuration from the environment, unless observe
+///    is already running (an explicit `observe_core::init()` or builder is
+///    respected);
+/// 2. adds [`layer()`](crate::layer()) around `routes`;
+/// 3. starts the admin listener ([`serve_admin`](crate::serve_admin)) on
+///    `OBSERVE_ADMIN_ADDR` (default `127.0.0.1:9464`, `off` for none);
+/// 4. serves until SIGINT or SIGTERM (or the signal given to
+///    [`with_graceful_shutdown`](Serve::with_graceful_shutdown)), lets in-flight
+///    calls finish, then flushes telemetry within `OBSERVE_SHUTDOWN_TIMEOUT`.
+///
+/// Prefer the [`serve!`](crate::serve!) macro: it is this function plus the
+/// identity of *your* crate (its name and version from `Cargo.toml`), which a
+/// function in a library cannot see. Called as a function, the service is named
+/// after the executable and its version is `unknown` unless `OTEL_SERVICE_NAME` /
+/// `OTEL_RESOURCE_ATTRIBUTES` say otherwise.
+///
+/// ```no_run
+/// use tonic::service::Routes;
+/// # fn greeter() -> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health> {
+/// #     tonic_health::server::health_reporter().1
+/// # }
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;
+///     observe_tonic::serve!(listener, Routes::new(greeter())).await?;
+///     Ok(())
+/// }
+/// ```
+///
+/// # Errors
+/// [`ServeError`]: an invalid observe configuration, an admin address in use, or a
+/// server failure.
+pub fn serve(listener: TcpListener, routes: Routes) -> Serve {
+    Serve {
+        listener,
+        routes,
+        server: Server::builder(),
+        service_info: None,
+        layer: ObserveLayer::new(),
+        shutdown: None,
+        admin: AdminListener::Configured,
+    }
+}
+
+/// Serves `routes` on `listener` with observe, naming the service after the crate
+/// that expands the macro: `serve(listener, routes).service_info(service_info!())`.
+/// See [`serve()`](crate::serve()).
+///
+/// ```no_run
+/// # async fn run(routes: tonic::service::Routes) -> Result<(), Box<dyn std::error::Error>> {
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;
+/// observe_tonic::serve!(listener, routes).await?;
+/// # Ok(()) }
+/// ```
+#[macro_export]
+macro_rules! serve {
+    ($listener:expr, $routes:expr $(,)?) => {
+        $crate::serve($listener, $routes).service_info($crate::observe_core::service_info!())
+    };
+}
+
+enum AdminListener {
+    /// Bind `OBSERVE_ADMIN_ADDR`.
+    Configured,
+    /// Use this one.
+    Given(TcpListener),
+    /// None.
+    Off,
+}
+
+/// The server [`serve`] returns: configure it, then `.await` it.
+#[must_use = "a Serve does nothing until it is awaited"]
+pub struct Serve {
+    listener: TcpListener,
+    routes: Routes,
+    server: Server,
+    service_info: Option<ServiceInfo>,
+    layer: ObserveLayer,
+    shutdown: Option<Signal>,
+    admin: AdminListener,
+}
+
+impl fmt::Debug for Serve {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener)
+            .field("service_info", &self.service_info)
+            .field("layer", &self.layer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serve {
+    /// The service's identity when `serve` starts observe (ignored when observe
+    /// already runs). [`serve!`](crate::serve!) sets it from your `Cargo.toml`.
+    pub fn service_info(mut self, info: ServiceInfo) -> Self {
+        self.service_info = Some(info);
+        self
+    }
+
+    /// The layer to add around the routes (to change its options).
+    pub fn layer(mut self, layer: ObserveLayer) -> Self {
+        self.layer = layer;
+        self
+    }
+
+    /// The transport's settings (timeouts, HTTP/2 windows and keep-alive,
+    /// concurrency limits, TLS): a `Server::builder()` configured without layers.
+    /// To run tower layers of your own inside observe's, wrap the services in
+    /// `routes` (interceptors, `tower::ServiceBuilder`), or build the server
+    /// yourself with [`layer()`](crate::layer()) first.
+    ///
+    /// ```no_run
+    /// # async fn run(routes: tonic::service::Routes) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tonic::transport::Server;
+    ///
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;
+    /// observe_tonic::serve!(listener, routes)
+    ///     .server(Server::builder().timeout(Duration::from_secs(30)))
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn server(mut self, server: Server) -> Self {
+        self.server = server;
+        self
+    }
+
+    /// Shuts down when `signal` completes instead of on SIGINT/SIGTERM.
+    pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.shutdown = Some(Box::pin(signal));
+        self
+    }
+
+    /// Serves the admin routes on this listener instead of binding
+    /// `OBSERVE_ADMIN_ADDR`.
+    pub fn admin_listener(mut self, listener: TcpListener) -> Self {
+        self.admin = AdminListener::Given(listener);
+        self
+    }
+
+    /// No admin listener (run [`serve_admin`](crate::serve_admin) yourself).
+    pub fn without_admin(mut self) -> Self {
+        self.admin = AdminListener::Off;
+        self
+    }
+
+    async fn run(self) -> Result<(), ServeError> {
+        let Serve {
+            listener,
+            routes,
+            server,
+            service_info,
+            layer,
+            shutdown,
+            admin,
+        } = self;
+
+        // 1. observe, unless it already runs.
+        let guard: Option<Guard> = match observe_core::config::current() {
+            Some(_) => None,
+            None => {
+                let mut builder = Observe::builder();
+                if let Some(info) = service_info {
+                    builder = builder.service_info(info);
+                }
+                Some(builder.init()?)
+            }
+        };
+        let config = observe_core::config::current();
+
+        // The shutdown signal: installed before anything is served, so that a
+        // SIGTERM arriving from now on is a graceful shutdown, never a kill.
+        let signal = match shutdown {
+            Some(signal) => signal,
+            None => os_signal()?,
+        };
+
+        // 2. the admin listener.
+        let admin = match admin {
+            AdminListener::Off => None,
+            AdminListener::Given(l) => Some(l),
+            AdminListener::Configured => match config.as_ref().and_then(|c| c.admin.addr) {
+                None => None,
+                Some(addr) => Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| ServeError::AdminBind { addr, source })?,
+                ),
+            },
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let admin_task = admin.map(|admin| {
+            if let Ok(addr) = admin.local_addr() {
+                tracing::info!(
+                    target: "observe::admin",
+                    "observe admin listening: http://{addr}/metrics"
+                );
+            }
+            let mut stop = stop_rx.clone();
+            tokio::spawn(crate::admin::serve_admin(admin, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }))
+        });
+
+        // 3. the application.
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(target: "observe::serve", "gRPC listening on http://{addr}");
+        }
+        let served = server
+            .layer(layer)
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
+                signal.await;
+                tracing::info!(target: "observe::serve", "shutting down: finishing in-flight calls");
+            })
+            .await;
+
+        // 4. stop the admin listener, then flush.
+        let _ = stop_tx.send(true);
+        if let Some(task) = admin_task {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        if let Some(guard) = guard {
+            // Flushing waits (bounded by the shutdown timeout): not on a runtime thread.
+            let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
+        }
+        served.map_err(ServeError::Transport)
+    }
+}
+
+/// Completes on SIGINT or SIGTERM (Ctrl-C elsewhere). The handlers are installed
+/// when this is called.
+fn os_signal() -> Result<Signal, ServeError> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+        Ok(Box::pin(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(Box::pin(async {
+            let _ = tokio::signal::ctrl_c().await;
+        }))
+    }
+}
+
+impl IntoFuture for Serve {
+    type Output = Result<(), ServeError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
