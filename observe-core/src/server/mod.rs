@@ -366,6 +366,8 @@ struct State {
     server_timing: bool,
     /// A panic was recorded: its message stays the span's status message.
     panicked: AtomicBool,
+    /// Counts a tracer bullet in flight in the process while it is served.
+    tracer_bullet: Option<crate::task::TracerBulletInFlight>,
 }
 
 impl Inbound {
@@ -453,6 +455,16 @@ impl Inbound {
         }
         let span = builder.start();
         log_admission(&admission, &span);
+        let tracer_bullet = (request_type == RequestType::TracerBullet).then(|| {
+            if let Some(footprint) = span
+                .request_context()
+                .as_deref()
+                .and_then(|c| c.footprint())
+            {
+                footprint.add_service(crate::footprint::service_name(pipeline));
+            }
+            crate::task::TracerBulletInFlight::enter()
+        });
 
         active_requests().inc();
         Inbound {
@@ -467,6 +479,7 @@ impl Inbound {
                 access_log: options.access_log,
                 server_timing: options.server_timing,
                 panicked: AtomicBool::new(false),
+                tracer_bullet,
             })),
         }
     }
@@ -551,6 +564,11 @@ impl Inbound {
         let span = std::mem::replace(&mut self.span, Span::disabled());
         let elapsed = state.start.duration_until(Tick::now());
         response_headers(&span, &state, elapsed, headers);
+        let footprint = state
+            .tracer_bullet
+            .is_some()
+            .then(|| finish_footprint(&span, headers))
+            .flatten();
 
         let panicked = state.panicked.load(Ordering::Relaxed);
         let failed = status.is_error() || panicked;
@@ -612,8 +630,38 @@ impl Inbound {
         if let Some(level) = state.access_log {
             span.in_scope(|| access_log(level, &state, code, elapsed));
         }
+        if let Some(footprint) = footprint {
+            // The bullet's last line: what it skipped here and downstream.
+            let (header, text) = (footprint.to_string(), footprint.describe());
+            span.in_scope(|| {
+                tracing::info!(
+                    target: "observe::tracer_bullet",
+                    footprint = header.as_str(),
+                    "tracer bullet footprint: {text}"
+                );
+            });
+        }
         span.end();
     }
+}
+
+/// A tracer bullet's footprint at its end: the response header, and an event on
+/// the server span (`tracer_bullet.footprint`).
+fn finish_footprint(span: &Span, headers: &mut HeaderMap) -> Option<crate::footprint::Summary> {
+    let ctx = span.request_context()?;
+    let summary = ctx.footprint()?.summary();
+    crate::footprint::insert_header(&summary, headers);
+    span.add_event(
+        "tracer_bullet.footprint",
+        vec![
+            KeyValue::new("observe.footprint", summary.to_string()),
+            KeyValue::new("observe.footprint.services", summary.services().join(",")),
+            KeyValue::new("observe.footprint.skipped", summary.skipped_total()),
+            KeyValue::new("observe.footprint.blocked", summary.blocked_total()),
+            KeyValue::new("observe.footprint.cut", summary.cut()),
+        ],
+    );
+    Some(summary)
 }
 
 impl State {
