@@ -61,12 +61,10 @@
 //! ```
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use http::{HeaderMap, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, utf8_percent_encode};
-
-use crate::context::RequestContext;
 
 /// The response header that carries a tracer bullet's footprint.
 pub const HEADER: &str = "observe-tracer-bullet-footprint";
@@ -643,6 +641,7 @@ impl Footprint {
     }
 
     /// An outgoing call not sent from `service`.
+    #[cfg(feature = "http-client")]
     pub(crate) fn record_blocked(&self, service: &str, host: &str) {
         self.with(|s| {
             s.add_service(service);
@@ -723,6 +722,7 @@ pub(crate) fn service_name(pipeline: &'static crate::pipeline::Pipeline) -> &'st
 
 /// Records an outgoing call of the current request not sent to `host`, when the
 /// request is a tracer bullet.
+#[cfg(feature = "reqwest")]
 pub(crate) fn record_blocked_here(host: &str) {
     let here = crate::span::stack::with_current(|cur| {
         let d = cur?;
@@ -737,15 +737,21 @@ pub(crate) fn record_blocked_here(host: &str) {
 
 /// What a client integration keeps of a tracer bullet's internal call, to merge
 /// the callee's footprint from its response.
+#[cfg(feature = "http-client")]
 #[derive(Debug)]
 pub(crate) struct CalleeFootprint {
-    ctx: Arc<RequestContext>,
+    ctx: std::sync::Arc<crate::context::RequestContext>,
     service: &'static str,
     host: String,
 }
 
+#[cfg(feature = "http-client")]
 impl CalleeFootprint {
-    pub(crate) fn new(ctx: Arc<RequestContext>, service: &'static str, host: String) -> Self {
+    pub(crate) fn new(
+        ctx: std::sync::Arc<crate::context::RequestContext>,
+        service: &'static str,
+        host: String,
+    ) -> Self {
         CalleeFootprint { ctx, service, host }
     }
 
