@@ -9,9 +9,11 @@
 //!
 //! The context travels with spans: a span opened inside another inherits its
 //! context, so it is carried across `.await` for free. A bare `tokio::spawn` starts
-//! a task with *no* current span and therefore no context; wrap the future with
-//! [`FutureExt::in_current_context`](crate::FutureExt::in_current_context) to carry
-//! it over: `tokio::spawn(work.in_current_context())`.
+//! a task with *no* current span and therefore no context; spawn with
+//! [`crate::task`]'s helpers (`observe_core::spawn`, `spawn_blocking`,
+//! `thread::spawn`), or wrap the future with
+//! [`FutureExt::in_current_context`](crate::FutureExt::in_current_context) for
+//! another executor.
 //!
 //! ```
 //! use observe_core::context;

@@ -39,7 +39,12 @@
 //! Finishing sets the status attributes (HTTP 5xx, or a gRPC code the server is
 //! responsible for, is an error), answers with `traceresponse`,
 //! `Server-Timing: observe;dur=<ms>`, `x-request-id` (and the refusal header),
-//! records the duration metric, writes the access-log line and ends the span.
+//! records the duration metric, writes the access-log line and ends the span. A
+//! tracer bullet is also answered with its footprint
+//! ([`crate::footprint::HEADER`]: what it skipped here and downstream), which is
+//! recorded as a `tracer_bullet.footprint` event on the server span and logged as
+//! the request's last line; whatever header map the adapter gives phase 4 gets it
+//! (HTTP response headers, or gRPC trailers).
 //!
 //! ```
 //! use observe_core::server::{Inbound, RequestInfo, ServerOptions};
