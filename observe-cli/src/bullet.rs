@@ -168,7 +168,7 @@ pub enum Error {
     Key(String),
     /// The request could not be built (a bad URL, header or method).
     Request(String),
-    /// No answer (connection refused, timeout, TLS not compiled in, ...).
+    /// No answer (connection refused, timeout, an `https://` URL, ...).
     Send(reqwest::Error),
 }
 

@@ -20,8 +20,8 @@
 //!
 //! The same, from code: [`bullet::fire`].
 //!
-//! | feature | default | what |
-//! | --- | --- | --- |
-//! | `native-tls` | no | `https://` URLs, with the system's TLS library |
+//! It speaks plain HTTP only (no TLS library is built in, so it builds anywhere):
+//! fire it at an edge's HTTP port from inside the network, or use the `curl` and
+//! `openssl` recipe of `docs/tracer-bullet.md` for an `https://` URL.
 
 pub mod bullet;
