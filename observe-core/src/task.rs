@@ -15,7 +15,7 @@
 //! | `tokio::spawn(fut)` | [`observe_core::spawn(fut)`](spawn) |
 //! | `tokio::task::spawn_blocking(f)` | [`observe_core::spawn_blocking(f)`](spawn_blocking) |
 //! | `std::thread::spawn(f)` | [`observe_core::thread::spawn(f)`](crate::thread::spawn) |
-//! | another executor's spawn | `spawn(fut.in_current_context())` ([`FutureExt`](crate::FutureExt)), or [`in_current_context(f)`] for a closure |
+//! | another executor's spawn | `spawn(fut.in_current_context())` ([`FutureExt`](crate::FutureExt)), or [`in_current_context(f)`](in_current_context) for a closure |
 //!
 //! Clippy can hold a service to it: see `docs/tracer-bullet.md` for the
 //! `disallowed-methods` configuration that flags the bare functions. In debug
