@@ -12,7 +12,8 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
 use std::hash::BuildHasher;
 
-use crate::span::KeyValue;
+use crate::context::RequestType;
+use crate::span::{KeyValue, Span};
 
 /// The value a side effect returns when it is skipped in a tracer bullet: a value
 /// that means "nothing was done".
@@ -69,8 +70,9 @@ pub trait DryRun {
 
 /// Runs `f`, a side effect named `name` (`"db.insert"`, `"email.send"`), unless
 /// the current request is a tracer bullet: then `f` does not run, the current span
-/// records a `side_effect.skipped` event with `side_effect.name`, and the call
-/// returns [`DryRun::dry_run()`].
+/// records a `side_effect.skipped` event with `side_effect.name`, the bullet's
+/// [footprint](crate::footprint) counts it, and the call returns
+/// [`DryRun::dry_run()`].
 ///
 /// ```
 /// use observe_core::side_effect;
@@ -84,15 +86,75 @@ pub trait DryRun {
 ///
 /// For `async` code put `#[traced(side_effect)]` on an `async fn` that does the
 /// write: the closure given here runs synchronously.
+///
+/// The mode is read from the current span's request context: in a task or thread
+/// started without it (a bare `tokio::spawn`) the side effect runs. Spawn with
+/// [`crate::task`]'s helpers; in debug builds a side effect that runs with no
+/// context while a tracer bullet is in flight logs a warning.
+#[cfg_attr(debug_assertions, track_caller)]
 pub fn side_effect<R: DryRun>(name: impl Into<Cow<'static, str>>, f: impl FnOnce() -> R) -> R {
-    if crate::context::is_tracer_bullet() {
-        crate::span::add_event(
-            "side_effect.skipped",
-            vec![KeyValue::new("side_effect.name", name.into())],
-        );
-        return R::dry_run();
+    let here = crate::span::stack::with_current(|cur| match cur {
+        Some(d) => match d.ctx.get() {
+            Some(ctx) if ctx.request_type() == RequestType::TracerBullet => Here::Bullet {
+                ctx: ctx.clone(),
+                service: crate::footprint::service_name(d.pipeline),
+                carrier: d.context_only,
+            },
+            Some(_) => Here::Standard,
+            None => Here::NoContext,
+        },
+        None => Here::NoContext,
+    });
+    match here {
+        Here::Standard => {}
+        Here::NoContext => {
+            #[cfg(debug_assertions)]
+            let site = std::panic::Location::caller() as *const _ as usize;
+            #[cfg(not(debug_assertions))]
+            let site = 0;
+            let name: Cow<'static, str> = name.into();
+            crate::task::side_effect_without_context(site, &name);
+        }
+        Here::Bullet {
+            ctx,
+            service,
+            carrier,
+        } => {
+            let name = name.into();
+            if let Some(footprint) = ctx.footprint() {
+                footprint.record_skipped(service, &name);
+            }
+            let event = vec![KeyValue::new("side_effect.name", name.clone())];
+            if carrier {
+                // A task or thread started with the context only: its carrier is
+                // not recorded, so the event gets a span of its own.
+                let name: crate::span::SpanName = match name {
+                    Cow::Borrowed(s) => s.into(),
+                    Cow::Owned(s) => s.into(),
+                };
+                Span::new(name).add_event("side_effect.skipped", event);
+            } else {
+                crate::span::add_event("side_effect.skipped", event);
+            }
+            return R::dry_run();
+        }
     }
     f()
+}
+
+/// Where a side effect runs.
+enum Here {
+    /// A standard request.
+    Standard,
+    /// No span, or a span without a request context.
+    NoContext,
+    /// A tracer bullet; `carrier` when the current span only carries the context
+    /// into a task.
+    Bullet {
+        ctx: std::sync::Arc<crate::context::RequestContext>,
+        service: &'static str,
+        carrier: bool,
+    },
 }
 
 impl DryRun for () {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod context;
 mod dry_run;
 pub mod export;
+pub mod footprint;
 pub mod ids;
 mod init;
 mod layer;
@@ -28,7 +29,9 @@ pub mod recorder;
 pub mod sampling;
 pub mod server;
 pub mod span;
+pub mod task;
 pub mod testing;
+pub mod thread;
 pub mod tracer_bullet;
 
 #[doc(hidden)]
@@ -48,6 +51,8 @@ pub use init::{DefaultGuard, Guard, InitError, Observe, init, layer};
 pub use layer::ObserveLayer;
 pub use observe_macros::traced;
 pub use span::FutureExt;
+#[cfg(feature = "tokio")]
+pub use task::{spawn, spawn_blocking};
 
 /// What a pipeline dropped and delivered: nothing is lost silently.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

@@ -312,13 +312,21 @@ fn checked_value(d: &crate::span::SpanData, key: &str, value: impl FnOnce() -> V
     }
 }
 
-/// Whether the span belongs to a tracer bullet (it inherits its request context
-/// from its parent).
+/// Whether the span of a `#[traced(side_effect)]` call belongs to a tracer bullet
+/// (it inherits its request context from its parent). A span with no request
+/// context at all may be a bullet's task whose context fell off: see
+/// [`crate::task`] (a warning in debug builds).
 #[inline]
 pub fn is_tracer_bullet_span(span: &Span) -> bool {
-    span.data
-        .as_ref()
-        .is_some_and(|d| d.request_type() == crate::context::RequestType::TracerBullet)
+    let Some(d) = &span.data else { return false };
+    match d.ctx.get() {
+        Some(ctx) => ctx.request_type() == crate::context::RequestType::TracerBullet,
+        None => {
+            let site = d.callsite.map_or(0, |c| c as *const Callsite as usize);
+            crate::task::side_effect_without_context(site, &d.name.as_str());
+            false
+        }
+    }
 }
 
 /// A value recorded as it is (no `%` or `?` sigil): numbers, `bool`, strings
@@ -421,13 +429,22 @@ pub fn debug<T: fmt::Debug + ?Sized>(v: &T) -> Value {
     Value::Str(Cow::Owned(format!("{v:?}")))
 }
 
-/// Records that a side effect was skipped because the request is a tracer bullet.
+/// Records that a side effect was skipped because the request is a tracer bullet:
+/// an event on its span, and an entry in the bullet's footprint under the span's
+/// name.
 pub fn side_effect_skipped(span: &Span, function: &'static str) {
     if let Some(d) = &span.data {
+        let name = d.name.as_str();
+        if let Some(footprint) = d.ctx.get().and_then(|c| c.footprint()) {
+            footprint.record_skipped(crate::footprint::service_name(d.pipeline), name);
+        }
         d.add_event(Event {
             time: Tick::now(),
             name: Cow::Borrowed("side_effect.skipped"),
-            attributes: vec![KeyValue::new("code.function", function)],
+            attributes: vec![
+                KeyValue::new("code.function", function),
+                KeyValue::new("side_effect.name", name.to_owned()),
+            ],
         });
     }
 }

@@ -133,7 +133,7 @@ async fn spawn_pricing() -> Result<SocketAddr, std::io::Error> {
     );
     // With the peer's address: trust is decided by it.
     let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    observe_tonic::observe_core::spawn(async move { axum::serve(listener, app).await });
     Ok(addr)
 }
 
@@ -187,7 +187,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let admin_addr = admin.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
+    let server = observe_tonic::observe_core::spawn(
         observe_tonic::serve!(listener, routes)
             .layer(layer())
             .admin_listener(admin)

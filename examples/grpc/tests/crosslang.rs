@@ -187,7 +187,9 @@ fn a_python_grpc_client_and_the_example_share_one_trace_through_a_collector() {
         }
     }
     let addr = addr.expect("the example says where it listens");
-    // Keep draining its output so that it never blocks on a full pipe.
+    // Keep draining its output so that it never blocks on a full pipe (a test
+    // harness thread: there is no request context to carry).
+    #[allow(clippy::disallowed_methods)]
     std::thread::spawn(move || for _ in stdout.lines() {});
 
     let peer = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peer.py");

@@ -162,7 +162,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let admin_addr = admin.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
+    let server = observe_axum::observe_core::spawn(
         observe_axum::serve!(listener, app)
             .layer(layer())
             .admin_listener(admin)

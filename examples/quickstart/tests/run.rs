@@ -120,6 +120,7 @@ fn sigterm_finishes_in_flight_requests_then_exits_cleanly() {
     let admin = admin.expect("the quickstart says where its admin listens");
 
     // A slow request in flight, then SIGTERM.
+    #[allow(clippy::disallowed_methods)] // test plumbing, no request context
     let slow = std::thread::spawn(move || {
         let stream = std::net::TcpStream::connect(&base).unwrap();
         stream

@@ -57,6 +57,7 @@ fn start_service() -> Service {
             let base = &rest[..rest.find('"').unwrap()];
             let addr = base.trim_start_matches("http://").to_owned();
             // Keep draining its output so it never blocks on a full pipe.
+            #[allow(clippy::disallowed_methods)] // test plumbing, no request context
             std::thread::spawn(move || for _ in stdout.lines() {});
             return Service { child, addr };
         }
@@ -97,6 +98,7 @@ async fn harness() -> (String, Seen) {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    #[allow(clippy::disallowed_methods)] // the server itself: no request context to carry
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}/callback"), seen)
 }

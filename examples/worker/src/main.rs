@@ -7,7 +7,8 @@
 //! account): every log line written while it runs carries them, on whatever thread
 //! and in whatever task the line is written, including lines from the `inventory`
 //! library, which only knows `tracing`. Spawned tasks carry the context with
-//! `in_current_context()`; a bare `tokio::spawn` would start without it.
+//! `observe_core::spawn`; a bare `tokio::spawn` would start without it (clippy
+//! flags it here: `examples/clippy.toml`).
 
 use std::time::Duration;
 
@@ -55,14 +56,11 @@ async fn process(job: &Job) -> Result<(), String> {
     // A step that runs in its own task: the context goes with it.
     let sku = job.sku;
     let quantity = job.quantity;
-    let checked = tokio::spawn(
-        async move {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            tracing::info!(sku, "price checked in a spawned task");
-            quantity * 250
-        }
-        .in_current_context(),
-    )
+    let checked = observe_core::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        tracing::info!(sku, "price checked in a spawned task");
+        quantity * 250
+    })
     .await
     .map_err(|e| e.to_string())?;
 
@@ -101,7 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .context(cx)
             .attribute("job.id", job.id)
             .start();
-        handles.push(tokio::spawn(process(job).instrument(span)));
+        handles.push(observe_core::spawn(process(job).instrument(span)));
     }
     let mut failed = 0;
     for h in handles {

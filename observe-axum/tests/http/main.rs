@@ -4,6 +4,7 @@
 mod support;
 
 mod client;
+mod footprint;
 mod metrics;
 mod panics;
 mod policies;

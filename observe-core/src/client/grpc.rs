@@ -61,6 +61,9 @@ struct State {
     request_type: RequestType,
     /// The callee's `Server-Timing`, when its headers had one.
     callee: Option<Duration>,
+    /// A tracer bullet's call to an internal target: where the callee's footprint
+    /// (in the trailers) is merged.
+    footprint: Option<Box<crate::footprint::CalleeFootprint>>,
 }
 
 impl State {
@@ -185,6 +188,17 @@ impl OutgoingRpc {
         } else {
             RequestType::Standard
         };
+        // Only an internal callee's footprint is believed.
+        let footprint = match &current {
+            Some(ctx) if tracer_bullet && internal => {
+                Some(Box::new(crate::footprint::CalleeFootprint::new(
+                    ctx.clone(),
+                    crate::footprint::service_name(pipeline),
+                    host.clone(),
+                )))
+            }
+            _ => None,
+        };
         Ok(OutgoingRpc {
             span,
             state: Some(Box::new(State {
@@ -193,6 +207,7 @@ impl OutgoingRpc {
                 name,
                 request_type,
                 callee: None,
+                footprint,
             })),
         })
     }
@@ -226,6 +241,9 @@ impl OutgoingRpc {
         };
         if let Some(callee) = propagation::extract_response(metadata).server_duration {
             state.callee = Some(callee);
+        }
+        if let Some(footprint) = &state.footprint {
+            footprint.merge(metadata);
         }
         let span = std::mem::replace(&mut self.span, Span::disabled());
         end(span, &state, Some(code), message);

@@ -211,6 +211,9 @@ pub struct Outgoing {
     span: Span,
     start: Tick,
     metric: Option<Box<MetricKey>>,
+    /// A tracer bullet's call to an internal host: where the callee's footprint
+    /// goes.
+    callee: Option<Box<crate::footprint::CalleeFootprint>>,
 }
 
 #[derive(Debug)]
@@ -311,6 +314,7 @@ impl Outgoing {
             span: Span::disabled(),
             start: Tick(0),
             metric: None,
+            callee: None,
         }
     }
 
@@ -378,6 +382,9 @@ impl Outgoing {
         // Only observe decides what goes in its own header.
         headers.remove(propagation::OBSERVE_TRACER_BULLET);
         if tracer_bullet && !internal && !options.allowed.is_internal(&host, Some(port)) {
+            if let Some(footprint) = current.as_ref().and_then(|c| c.footprint()) {
+                footprint.record_blocked(crate::footprint::service_name(pipeline), &host);
+            }
             let blocked = TracerBulletBlocked::external(host);
             span.set_attribute("error.type", "tracer_bullet_blocked");
             span.set_error(blocked.to_string());
@@ -395,6 +402,18 @@ impl Outgoing {
                 headers,
             );
         }
+        // Only an internal callee's footprint is believed: an external host allowed
+        // for reads has no say in what this bullet did.
+        let callee = match &current {
+            Some(ctx) if tracer_bullet && internal => {
+                Some(Box::new(crate::footprint::CalleeFootprint::new(
+                    ctx.clone(),
+                    crate::footprint::service_name(pipeline),
+                    host.clone(),
+                )))
+            }
+            _ => None,
+        };
         Ok(Outgoing {
             span,
             start,
@@ -403,7 +422,19 @@ impl Outgoing {
                 method: method_label,
                 request_type,
             })),
+            callee,
         })
+    }
+
+    /// Merges the callee's tracer-bullet footprint from `headers` into the current
+    /// request's ([`crate::footprint`]), when this is a tracer bullet's call to an
+    /// internal host; a refusal it answered with is recorded too. [`finish`](Self::finish)
+    /// does it with the response headers; call this for headers that arrive
+    /// separately (gRPC trailers).
+    pub fn merge_footprint(&self, headers: &HeaderMap) {
+        if let Some(callee) = &self.callee {
+            callee.merge(headers);
+        }
     }
 
     /// The client span (poll the request inside it).
@@ -411,12 +442,14 @@ impl Outgoing {
         &self.span
     }
 
-    /// Records the response: status (4xx and 5xx are errors), and the callee's own
-    /// duration from its `Server-Timing`.
+    /// Records the response: status (4xx and 5xx are errors), the callee's own
+    /// duration from its `Server-Timing`, and in a tracer bullet the callee's
+    /// footprint ([`merge_footprint`](Self::merge_footprint)).
     pub fn finish(self, status: u16, headers: &HeaderMap) {
         if !self.span.is_enabled() {
             return;
         }
+        self.merge_footprint(headers);
         let elapsed = self.start.duration_until(Tick::now());
         record(self.metric.as_deref(), Ok(status), elapsed, &self.span);
         let span = self.span;

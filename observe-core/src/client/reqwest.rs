@@ -121,8 +121,10 @@ impl ObserveMiddleware {
                 // Its audience cannot be decided: a tracer bullet does not send it;
                 // a standard request goes without observe's headers.
                 if crate::context::is_tracer_bullet() {
+                    let host = req.url().host_str().unwrap_or_default().to_owned();
+                    crate::footprint::record_blocked_here(&host);
                     return Err(reqwest_middleware::Error::middleware(TracerBulletBlocked {
-                        host: req.url().host_str().unwrap_or_default().to_owned(),
+                        host,
                         reason: BlockedReason::UnreadableUrl,
                     }));
                 }

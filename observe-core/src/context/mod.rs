@@ -9,9 +9,11 @@
 //!
 //! The context travels with spans: a span opened inside another inherits its
 //! context, so it is carried across `.await` for free. A bare `tokio::spawn` starts
-//! a task with *no* current span and therefore no context; wrap the future with
-//! [`FutureExt::in_current_context`](crate::FutureExt::in_current_context) to carry
-//! it over: `tokio::spawn(work.in_current_context())`.
+//! a task with *no* current span and therefore no context; spawn with
+//! [`crate::task`]'s helpers (`observe_core::spawn`, `spawn_blocking`,
+//! `thread::spawn`), or wrap the future with
+//! [`FutureExt::in_current_context`](crate::FutureExt::in_current_context) for
+//! another executor.
 //!
 //! ```
 //! use observe_core::context;
@@ -114,6 +116,9 @@ pub struct RequestContext {
     /// The inbound tracer-bullet token, passed on to internal calls when this
     /// service has no key of its own to sign with.
     tracer_bullet_token: Option<Box<str>>,
+    /// What a tracer bullet skipped here and in the services it called; `None`
+    /// (one word, no allocation) for a standard request.
+    footprint: Option<Box<crate::footprint::Footprint>>,
 }
 
 impl fmt::Debug for RequestContext {
@@ -157,6 +162,7 @@ impl RequestContext {
             state: Mutex::new(Arc::new(state)),
             trace_state,
             tracer_bullet_token: if bullet { tracer_bullet_token } else { None },
+            footprint: bullet.then(|| Box::new(crate::footprint::Footprint::new())),
         })
     }
 
@@ -180,6 +186,12 @@ impl RequestContext {
     /// Standard request or tracer bullet.
     pub fn request_type(&self) -> RequestType {
         self.request_type
+    }
+
+    /// The footprint of a tracer bullet: what it skipped here and in the services
+    /// it called ([`crate::footprint`]). `None` for a standard request.
+    pub fn footprint(&self) -> Option<&crate::footprint::Footprint> {
+        self.footprint.as_deref()
     }
 
     /// The current values.

@@ -173,6 +173,8 @@ struct State {
     /// A tracer-bullet marker this service does not accept: answered
     /// `PERMISSION_DENIED` without calling the service.
     refusal: Option<Refusal>,
+    /// A tracer bullet in flight, whose footprint the status carries.
+    tracer_bullet: Option<crate::task::TracerBulletInFlight>,
     access_log: Option<Level>,
     server_timing: bool,
     /// The client's deadline (`grpc-timeout`), from the start.
@@ -350,6 +352,7 @@ impl InboundRpc {
                 request_id: opened.request_id,
                 request_type: opened.request_type,
                 refusal: opened.refusal,
+                tracer_bullet: opened.tracer_bullet,
                 access_log: options.access_log,
                 server_timing: options.server_timing,
                 deadline: grpc_timeout(request.headers),
@@ -460,6 +463,11 @@ impl InboundRpc {
         if let Some(refusal) = state.refusal {
             refusal.insert_header(trailers);
         }
+        let footprint = state
+            .tracer_bullet
+            .is_some()
+            .then(|| super::finish_footprint(&span, trailers))
+            .flatten();
         if state.server_timing {
             trailers.append(
                 propagation::SERVER_TIMING,
@@ -492,6 +500,9 @@ impl InboundRpc {
 
         if let Some(level) = state.access_log {
             span.in_scope(|| access_log(level, &state, code, elapsed));
+        }
+        if let Some(footprint) = footprint {
+            super::log_footprint(&span, &footprint);
         }
         span.end();
     }

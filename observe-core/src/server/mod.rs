@@ -39,7 +39,12 @@
 //! Finishing sets the status attributes (HTTP 5xx, or a gRPC code the server is
 //! responsible for, is an error), answers with `traceresponse`,
 //! `Server-Timing: observe;dur=<ms>`, `x-request-id` (and the refusal header),
-//! records the duration metric, writes the access-log line and ends the span.
+//! records the duration metric, writes the access-log line and ends the span. A
+//! tracer bullet is also answered with its footprint
+//! ([`crate::footprint::HEADER`]: what it skipped here and downstream), which is
+//! recorded as a `tracer_bullet.footprint` event on the server span and logged as
+//! the request's last line; whatever header map the adapter gives phase 4 gets it
+//! (HTTP response headers, or gRPC trailers).
 //!
 //! ```
 //! use observe_core::server::{Inbound, RequestInfo, ServerOptions};
@@ -106,6 +111,7 @@ use tracing_core::Level;
 pub use admission::{Admission, Refusal};
 pub use grpc::{InboundRpc, RpcRequestInfo};
 pub use http::RequestInfo;
+#[cfg(feature = "http-client")]
 pub(crate) use http::redact_query;
 #[cfg(feature = "http-client")]
 pub(crate) use names::{method_label, method_span_name as client_span_name};
@@ -370,6 +376,8 @@ struct State {
     server_timing: bool,
     /// A panic was recorded: its message stays the span's status message.
     panicked: AtomicBool,
+    /// Counts a tracer bullet in flight in the process while it is served.
+    tracer_bullet: Option<crate::task::TracerBulletInFlight>,
 }
 
 impl Inbound {
@@ -425,6 +433,7 @@ impl Inbound {
                 access_log: options.access_log,
                 server_timing: options.server_timing,
                 panicked: AtomicBool::new(false),
+                tracer_bullet: opened.tracer_bullet,
             })),
         }
     }
@@ -509,6 +518,11 @@ impl Inbound {
         let span = std::mem::replace(&mut self.span, Span::disabled());
         let elapsed = state.start.duration_until(Tick::now());
         response_headers(&span, &state, elapsed, headers);
+        let footprint = state
+            .tracer_bullet
+            .is_some()
+            .then(|| finish_footprint(&span, headers))
+            .flatten();
 
         let panicked = state.panicked.load(Ordering::Relaxed);
         let failed = status.is_error() || panicked;
@@ -572,8 +586,45 @@ impl Inbound {
         if let Some(level) = state.access_log {
             span.in_scope(|| access_log(level, &state, code, elapsed));
         }
+        if let Some(footprint) = footprint {
+            log_footprint(&span, &footprint);
+        }
         span.end();
     }
+}
+
+/// The bullet's last log line at this service: what it skipped here and downstream.
+pub(crate) fn log_footprint(span: &Span, footprint: &crate::footprint::Summary) {
+    let (header, text) = (footprint.to_string(), footprint.describe());
+    span.in_scope(|| {
+        tracing::info!(
+            target: "observe::tracer_bullet",
+            footprint = header.as_str(),
+            "tracer bullet footprint: {text}"
+        );
+    });
+}
+
+/// A tracer bullet's footprint at its end: the response header, and an event on
+/// the server span (`tracer_bullet.footprint`).
+pub(crate) fn finish_footprint(
+    span: &Span,
+    headers: &mut HeaderMap,
+) -> Option<crate::footprint::Summary> {
+    let ctx = span.request_context()?;
+    let summary = ctx.footprint()?.summary();
+    crate::footprint::insert_header(&summary, headers);
+    span.add_event(
+        "tracer_bullet.footprint",
+        vec![
+            KeyValue::new("observe.footprint", summary.to_string()),
+            KeyValue::new("observe.footprint.services", summary.services().join(",")),
+            KeyValue::new("observe.footprint.skipped", summary.skipped_total()),
+            KeyValue::new("observe.footprint.blocked", summary.blocked_total()),
+            KeyValue::new("observe.footprint.cut", summary.cut()),
+        ],
+    );
+    Some(summary)
 }
 
 impl State {
@@ -601,6 +652,9 @@ pub(crate) struct Opened {
     pub(crate) request_id: RequestId,
     pub(crate) request_type: RequestType,
     pub(crate) refusal: Option<Refusal>,
+    /// A tracer bullet in flight (this service added to its footprint), until the
+    /// request ends.
+    pub(crate) tracer_bullet: Option<crate::task::TracerBulletInFlight>,
 }
 
 impl Opened {
@@ -609,7 +663,7 @@ impl Opened {
     /// did not), the refusal or tracer-bullet attributes, and logs and counts what
     /// the admission decided.
     pub(crate) fn new(
-        pipeline: &Pipeline,
+        pipeline: &'static Pipeline,
         mut admission: Admission,
         name: &SpanName,
         builder: SpanBuilder,
@@ -661,11 +715,22 @@ impl Opened {
         }
         let span = builder.start();
         log_admission(&admission, &span);
+        let tracer_bullet = (request_type == RequestType::TracerBullet).then(|| {
+            if let Some(footprint) = span
+                .request_context()
+                .as_deref()
+                .and_then(|c| c.footprint())
+            {
+                footprint.add_service(crate::footprint::service_name(pipeline));
+            }
+            crate::task::TracerBulletInFlight::enter()
+        });
         Opened {
             span,
             request_id: admission.request_id,
             request_type,
             refusal: admission.refusal,
+            tracer_bullet,
         }
     }
 }

@@ -1,0 +1,182 @@
+//! `observe bullet` against a service on loopback: the real binary, a real
+//! service with observe's server layer. It signs with the key from the
+//! environment, the service honours the bullet (its side effect is skipped), and
+//! the command prints the trace id, the status and the footprint; a refusal exits
+//! with 2, a missing key with 1.
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::post;
+use observe_axum::observe_core;
+use observe_core::config::TracerBulletKey;
+use observe_core::tracer_bullet::InboundPolicy;
+
+const KEY_HEX: &str = "2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a2a";
+
+/// One observe instance for this test process, and one runtime serving the
+/// services in the background while the command runs.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static GUARD: Mutex<Option<observe_core::Guard>> = Mutex::new(None);
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let guard = observe_core::Observe::builder()
+            .ignore_env()
+            .service_name("cli-test")
+            .admin_addr(None)
+            .log_writer(std::io::sink())
+            .init()
+            .expect("observe starts");
+        *GUARD.lock().unwrap() = Some(guard);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
+/// A service that honours signed bullets: `POST /orders` writes (a side effect)
+/// and answers with the request type and the body it got. Returns its URL and the
+/// count of writes that ran.
+fn service() -> (String, Arc<AtomicUsize>) {
+    let writes = Arc::new(AtomicUsize::new(0));
+    let counted = writes.clone();
+    let key = TracerBulletKey::from_bytes([42u8; 32]).unwrap();
+    let app = Router::new()
+        .route(
+            "/orders",
+            post(move |body: String| {
+                let writes = counted.clone();
+                async move {
+                    observe_core::side_effect("db.insert", || {
+                        writes.fetch_add(1, Ordering::SeqCst);
+                    });
+                    let kind = observe_core::context::current().unwrap().request_type();
+                    format!("{kind} {body}")
+                }
+            }),
+        )
+        .layer(
+            observe_axum::layer()
+                .tracer_bullet_policy(InboundPolicy::signed(key, Duration::from_secs(60))),
+        );
+    let listener = runtime()
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime().spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (format!("http://{addr}/orders"), writes)
+}
+
+fn observe(args: &[&str], key: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_observe"));
+    command
+        .arg("bullet")
+        .args(args)
+        .env_remove("OBSERVE_TRACER_BULLET_KEY");
+    if let Some(key) = key {
+        command.env("OBSERVE_TRACER_BULLET_KEY", key);
+    }
+    command.output().expect("observe runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_signed_bullet_is_honoured_and_its_footprint_printed() {
+    let (url, writes) = service();
+    let output = observe(
+        &[
+            "--json",
+            "-d",
+            "sku=A-1",
+            "-H",
+            "content-type: text/plain",
+            &url,
+        ],
+        Some(KEY_HEX),
+    );
+    assert!(
+        output.status.success(),
+        "{:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(json["status"], 200, "{json}");
+    assert_eq!(json["body"], "tracer_bullet sku=A-1");
+    assert_eq!(writes.load(Ordering::SeqCst), 0, "the write ran");
+    // The trace id printed is the one the service continued.
+    let trace = json["trace_id"].as_str().unwrap();
+    assert_eq!(trace.len(), 32);
+    let traceresponse = json["headers"]["traceresponse"].as_str().unwrap();
+    assert_eq!(traceresponse.split('-').nth(1), Some(trace));
+    assert_eq!(json["footprint"]["services"][0], "cli-test");
+    assert_eq!(json["footprint"]["skipped"][0]["name"], "db.insert");
+    assert_eq!(json["footprint"]["skipped"][0]["count"], 1);
+    assert!(
+        json["footprint_header"]
+            .as_str()
+            .unwrap()
+            .starts_with("v1;svc=cli-test;skip=cli-test/db.insert*1")
+    );
+
+    // The text form says the same for a person, with a chosen trace id.
+    let chosen = "0af7651916cd43dd8448eb211c80319c";
+    let output = observe(&["-X", "post", "--trace-id", chosen, &url], Some(KEY_HEX));
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(
+        text.starts_with(&format!("trace_id: {chosen}\nstatus: 200 OK\n")),
+        "{text}"
+    );
+    assert!(
+        text.contains("footprint: v1;svc=cli-test;skip=cli-test/db.insert*1\n  crossed cli-test; skipped db.insert in cli-test x1"),
+        "{text}"
+    );
+    assert_eq!(writes.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_refused_bullet_exits_with_2_and_says_why() {
+    let (url, writes) = service();
+    let other_key = "07".repeat(32);
+    let output = observe(&["-d", "x", &url], Some(&other_key));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(text.contains("status: 403 Forbidden"), "{text}");
+    assert!(text.contains("refused: bad_signature"), "{text}");
+    assert!(text.contains("footprint: none"), "{text}");
+    assert_eq!(writes.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn without_a_key_nothing_is_sent() {
+    let (url, writes) = service();
+    let output = observe(&["-d", "x", &url], None);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("OBSERVE_TRACER_BULLET_KEY"), "{stderr}");
+    let output = observe(&["-d", "x", &url], Some("not-a-key"));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("not-a-key"),
+        "the key is never printed: {stderr}"
+    );
+    assert_eq!(writes.load(Ordering::SeqCst), 0);
+}
