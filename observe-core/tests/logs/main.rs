@@ -75,6 +75,13 @@ fn a_writer_that_never_drains_costs_lines_not_progress() {
             break;
         }
     }
+    // The writer thread takes its first batch on its own schedule.
+    for _ in 0..1000 {
+        if writer.entered.load(Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(
         writer.entered.load(Ordering::SeqCst),
         "the writer was reached"
