@@ -50,6 +50,8 @@ pub(crate) struct Stats {
     pub(crate) dropped_logs: AtomicU64,
     /// Records drained and handed to the sinks.
     pub(crate) processed: AtomicU64,
+    /// `tracing` spans found entered where they should not be (see `span::stack`).
+    pub(crate) misnested_spans: AtomicU64,
 }
 
 /// Fixed settings of a pipeline, resolved from the configuration at start.
@@ -224,7 +226,14 @@ impl Pipeline {
             processed_records: self.stats.processed.load(Ordering::Relaxed),
             dropped_log_lines: log.map_or(0, |l| l.dropped.load(Ordering::Relaxed)),
             written_log_lines: log.map_or(0, |l| l.written.load(Ordering::Relaxed)),
+            misnested_spans: self.stats.misnested_spans.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts a misnested `tracing` span (see `span::stack`); returns the total.
+    #[cold]
+    pub(crate) fn count_misnested(&self) -> u64 {
+        self.stats.misnested_spans.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     #[cold]
