@@ -65,6 +65,17 @@ pub(crate) struct ThreadState {
     healed: Vec<Entry>,
 }
 
+impl Drop for ThreadState {
+    /// A thread that exits hands what it staged to the pipelines: a record staged
+    /// while the thread was inside a span (a `tracing` guard it never exited, say)
+    /// is delivered, not lost uncounted with the buffer.
+    fn drop(&mut self) {
+        if self.staged {
+            crate::pipeline::ring::flush_all(self);
+        }
+    }
+}
+
 thread_local! {
     static STATE: RefCell<ThreadState> = const {
         RefCell::new(ThreadState {

@@ -226,3 +226,29 @@ fn misnestings_warn_once_then_at_powers_of_ten() {
         .expect("metric registered");
     assert!(metric.value >= 12);
 }
+
+#[test]
+fn a_thread_that_exits_inside_a_span_delivers_what_it_staged() {
+    let (o, captured, _) = observe(1.0);
+    let kept = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let _g = o.set_default();
+                let span = tracing::info_span!("never exited");
+                #[allow(clippy::mem_forget)]
+                std::mem::forget(span.enter());
+                // Inside a span: staged, waiting for the span to be left.
+                tracing::info!("staged line");
+                // The span stays open (held by the caller) and entered here.
+                span
+            })
+            .join()
+            .unwrap()
+    });
+    assert!(o.flush(std::time::Duration::from_secs(10)));
+    assert!(
+        captured.logs().iter().any(|l| l.message() == "staged line"),
+        "lost when its thread exited"
+    );
+    drop(kept);
+}

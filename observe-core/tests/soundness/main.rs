@@ -253,7 +253,12 @@ fn run(holders: usize, requests: usize) {
             assert!(user.is_none() || user == Some(own.as_str()), "{log:?}");
         }
     }
-    assert_eq!(checked, requests * 3 + requests / 2, "every check logged");
+    // Every check logged a line, unless a full queue dropped it (counted).
+    let dropped = inst.observe.stats().dropped_log_records as usize;
+    assert!(
+        checked > 0 && checked + dropped >= requests * 3 + requests / 2,
+        "{checked} lines checked, {dropped} dropped"
+    );
     // The JSON lines say the same.
     for line in inst.lines.parsed() {
         if let Some(i) = line["fields"]["victim"].as_u64() {
