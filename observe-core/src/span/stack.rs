@@ -229,8 +229,8 @@ impl Drop for Entry {
 ///
 /// Use it at once, on this thread, inside the call that obtained it: a scope's
 /// span is only guaranteed alive until its scope ends, which cannot happen while
-/// the code that read it runs inside that scope. Crate-internal callers (`open`,
-/// [`with_current`], [`for_each`]) never keep one.
+/// the code that read it runs inside that scope. Its callers ([`with_current`],
+/// [`for_each`]) never keep one.
 pub(crate) struct Current {
     data: NonNull<SpanData>,
     _keep: Option<Arc<SharedSpan>>,
