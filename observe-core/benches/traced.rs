@@ -71,8 +71,7 @@ fn engine_floor(x: u64) -> u64 {
     let span = pin!(ScopedSpan::new(
         Span::builder("engine_floor").callsite(&FLOOR).start()
     ));
-    let _entered = span.as_ref().enter();
-    black_box(x).wrapping_mul(3)
+    span.as_ref().run(|| black_box(x).wrapping_mul(3))
 }
 
 #[tracing::instrument(skip_all)]

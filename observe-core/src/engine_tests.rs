@@ -467,14 +467,15 @@ fn callsites_record_latency_per_outcome_even_when_filtered() {
     let _g = o.set_default();
     for i in 0..5 {
         let s = std::pin::pin!(ScopedSpan::new(crate::__private::start(&OK)));
-        let _e = s.as_ref().enter();
-        if i % 2 == 1 {
-            crate::__private::record_error_display(s.span(), "boom");
-        }
+        s.as_ref().run(|| {
+            if i % 2 == 1 {
+                crate::__private::record_error_display(s.span(), "boom");
+            }
+        });
     }
     for _ in 0..3 {
         let s = std::pin::pin!(ScopedSpan::new(crate::__private::start(&TRACE_LEVEL)));
-        let _e = s.as_ref().enter();
+        s.as_ref().run(|| ());
     }
     flush(&o);
     assert_eq!(function_count("engine_tests::engine_ok", "ok"), 3);

@@ -5,13 +5,17 @@
 //!   gets the request's `trace_id` and `user_id`).
 //! - Spans that other crates open through `tracing` (tower, hyper, sqlx, ...) become
 //!   observe spans: children of the current observe span, and parents of observe
-//!   spans opened while they are entered. Their data lives in the registry's span
-//!   extensions; `tracing::Span::current()` keeps working as before.
+//!   spans opened while they are entered. Their data is shared between the
+//!   registry's span extensions and the span stacks that entered them (see
+//!   `span::stack`: a `tracing` guard held across `.await`, moved to another thread
+//!   or leaked can neither free it under a stack nor make it current for another
+//!   task); `tracing::Span::current()` keeps working as before.
 //!
-//! [`init`](crate::init) installs this layer with a `Registry` and an `EnvFilter`. To
+//! [`init`](crate::init()) installs this layer with a `Registry` and an `EnvFilter`. To
 //! compose your own subscriber, use [`crate::layer()`].
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Subscriber};
@@ -20,7 +24,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::log::{AttributeVisitor, LogRecord};
 use crate::pipeline::Pipeline;
-use crate::span::{self, Extra, KeyValue, Parent, SpanData, SpanKind, SpanName, stack};
+use crate::span::stack::{self, SharedSpan};
+use crate::span::{self, Extra, KeyValue, Parent, SpanKind, SpanName};
 
 /// The `tracing` layer of observe. Get one from [`crate::layer()`].
 #[derive(Debug, Clone, Default)]
@@ -34,9 +39,11 @@ impl ObserveLayer {
     }
 }
 
-/// The observe span of a `tracing` span, kept in its registry extensions. Boxed so
-/// its address stays put while the registry moves its extensions around.
-struct Bridged(Box<SpanData>);
+/// The observe span of a `tracing` span, kept in its registry extensions and
+/// shared with every span stack it is entered on: an entry owns a reference, so a
+/// span closed while still entered on another thread (a guard held across
+/// `.await`, moved or leaked) is never freed under that thread (see `span::stack`).
+struct Bridged(Arc<SharedSpan>);
 
 fn kind_from(s: &str) -> Option<SpanKind> {
     Some(match s {
@@ -101,13 +108,7 @@ where
             let parent_span = ctx.span(parent_id);
             let ext = parent_span.as_ref().map(|s| s.extensions());
             match ext.as_ref().and_then(|e| e.get::<Bridged>()) {
-                Some(p) => {
-                    let p: &SpanData = &p.0;
-                    stack::push(p);
-                    let d = span::open(name, kind, Parent::Current, None, extra, None, None);
-                    stack::pop(p);
-                    d
-                }
+                Some(p) => Some(span::open_child(&p.0.data, name, kind, extra)),
                 None => span::open(name, kind, Parent::Current, None, extra, None, None),
             }
         } else if attrs.is_root() {
@@ -116,7 +117,7 @@ where
             span::open(name, kind, Parent::Current, None, extra, None, None)
         };
         if let (Some(data), Some(span)) = (data, ctx.span(id)) {
-            span.extensions_mut().insert(Bridged(Box::new(data)));
+            span.extensions_mut().insert(Bridged(SharedSpan::new(data)));
         }
     }
 
@@ -124,8 +125,8 @@ where
         let Some(span) = ctx.span(id) else { return };
         let ext = span.extensions();
         if let Some(b) = ext.get::<Bridged>() {
-            let redact = &b.0.pipeline.settings.redact;
-            b.0.with_extra(|e| {
+            let redact = &b.0.data.pipeline.settings.redact;
+            b.0.data.with_extra(|e| {
                 values.record(&mut AttributeVisitor {
                     out: &mut e.attributes,
                     redact,
@@ -141,9 +142,9 @@ where
         let other_cx = other
             .extensions()
             .get::<Bridged>()
-            .map(|b| b.0.span_context());
+            .map(|b| b.0.data.span_context());
         if let (Some(b), Some(cx)) = (span.extensions().get::<Bridged>(), other_cx) {
-            b.0.with_extra(|e| {
+            b.0.data.with_extra(|e| {
                 e.links.push(crate::span::Link {
                     context: cx,
                     attributes: Vec::new(),
@@ -154,36 +155,32 @@ where
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let ptr = span
-            .extensions()
-            .get::<Bridged>()
-            .map(|b| &*b.0 as *const SpanData);
-        if let Some(p) = ptr {
-            // SAFETY: the boxed data stays in the span's extensions until `on_close`,
-            // which the registry only calls once the span has been exited everywhere
-            // (entering holds a reference to the span).
-            stack::push(unsafe { &*p });
+        if let Some(b) = span.extensions().get::<Bridged>() {
+            stack::enter_shared(&b.0);
         }
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let ptr = span
-            .extensions()
-            .get::<Bridged>()
-            .map(|b| &*b.0 as *const SpanData);
-        if let Some(p) = ptr {
-            // SAFETY: as in `on_enter`: the span is still open.
-            stack::pop(unsafe { &*p });
+        if let Some(b) = span.extensions().get::<Bridged>() {
+            stack::exit_shared(&b.0);
         }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
         let bridged = span.extensions_mut().remove::<Bridged>();
-        if let Some(Bridged(data)) = bridged {
-            stack::forget(&data);
-            span::finish(*data, crate::clock::Tick::now());
+        if let Some(Bridged(shared)) = bridged {
+            let end = crate::clock::Tick::now();
+            stack::close_shared(&shared);
+            // Entries left on other threads' stacks may still hold a reference:
+            // then the record is built from what the span owns, and its memory
+            // goes with the last entry.
+            let data = match Arc::try_unwrap(shared) {
+                Ok(shared) => shared.into_data(),
+                Err(shared) => shared.data.detach(),
+            };
+            span::finish(data, end);
         }
     }
 

@@ -51,7 +51,6 @@ pub use init::{DefaultGuard, Guard, InitError, Observe, init, layer};
 pub use layer::ObserveLayer;
 pub use observe_macros::traced;
 pub use span::FutureExt;
-#[cfg(feature = "tokio")]
 pub use task::{spawn, spawn_blocking};
 
 /// What a pipeline dropped and delivered: nothing is lost silently.
@@ -81,6 +80,14 @@ pub struct PipelineStats {
     /// supervision could not catch). While one is dead, `flush` and `shutdown`
     /// report `false`.
     pub dead_threads: u64,
+    /// `tracing` spans observe found entered where they should not be: left entered
+    /// when the poll or call around them ended (an `Entered` guard held across
+    /// `.await`, or leaked), exited on a thread that had not entered them (a guard
+    /// moved to another thread), or closed while still entered. Each is taken off
+    /// the span stack so no other task inherits it, and counted once (also as the
+    /// `observe.span_stack.misnested` metric, with a warning in the log the first
+    /// time and at every power of ten).
+    pub misnested_spans: u64,
 }
 
 /// The counters of the current instance (the thread's default, else the global

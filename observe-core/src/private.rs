@@ -8,11 +8,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use crate::dry_run::DryRun;
+pub use crate::span::future::InstrumentedWith;
 pub use crate::span::{Callsite, Instrumented, ScopedSpan, Span, SpanKind, Value};
 pub use tracing_core::Level;
 
 use crate::clock::Tick;
-use crate::span::{Event, KeyValue, Parent, SpanName, stack};
+use crate::span::{Event, KeyValue, Parent, SpanName};
 
 /// Opens the span of a `#[traced]` call: a child of the current span (or a new
 /// trace), named after the callsite. When observe was never started this is one
@@ -77,6 +78,19 @@ pub fn instrument<F: Future>(future: F, span: Span) -> Instrumented<F> {
     crate::FutureExt::instrument(future, span)
 }
 
+/// Wraps the body future of an `async fn` with its span, and records its outcome
+/// with `on_ready` when it completes: on the span itself, before it ends, whether
+/// or not the span is current (one below the level filter never is, but its
+/// outcome decides its latency histogram's `outcome` label).
+#[inline]
+pub fn instrument_with<F, C>(future: F, span: Span, on_ready: C) -> InstrumentedWith<F, C>
+where
+    F: Future,
+    C: FnOnce(&Span, &F::Output),
+{
+    InstrumentedWith::new(future, span, on_ready)
+}
+
 /// The span of an `async` `#[traced]` call: `None` when it is disabled, so that a
 /// call with observe not initialised carries and drops no span.
 pub type AsyncSpan = Option<Span>;
@@ -122,36 +136,24 @@ fn record_error_on(span: Option<&crate::span::SpanData>, type_name: &'static str
 }
 
 /// Records an `Err` on `span`, formatting the error with `Display`. Nothing is
-/// formatted when the span is disabled.
+/// formatted when the span is disabled, or below the level filter (its status
+/// still turns to error: it decides the latency's `outcome`).
 pub fn record_error_display<E: ErrorDisplay + ?Sized>(span: &Span, error: &E) {
-    if let Some(d) = &span.data {
-        record_error_on(Some(d), std::any::type_name::<E>(), error.error_message());
+    match &span.data {
+        Some(d) if d.filtered => d.set_error(None),
+        Some(d) => record_error_on(Some(d), std::any::type_name::<E>(), error.error_message()),
+        None => {}
     }
 }
 
-/// Records an `Err` on `span`, formatting the error with `Debug`.
+/// Records an `Err` on `span`, formatting the error with `Debug` (see
+/// [`record_error_display`]).
 pub fn record_error_debug<E: ErrorDebug + ?Sized>(span: &Span, error: &E) {
-    if let Some(d) = &span.data {
-        record_error_on(Some(d), std::any::type_name::<E>(), error.error_message());
+    match &span.data {
+        Some(d) if d.filtered => d.set_error(None),
+        Some(d) => record_error_on(Some(d), std::any::type_name::<E>(), error.error_message()),
+        None => {}
     }
-}
-
-/// Records an `Err` on the current span (inside an instrumented `async` body).
-pub fn record_error_display_current<E: ErrorDisplay + ?Sized>(error: &E) {
-    stack::with_current(|c| {
-        if c.is_some() {
-            record_error_on(c, std::any::type_name::<E>(), error.error_message());
-        }
-    });
-}
-
-/// Records an `Err` on the current span, formatting with `Debug`.
-pub fn record_error_debug_current<E: ErrorDebug + ?Sized>(error: &E) {
-    stack::with_current(|c| {
-        if c.is_some() {
-            record_error_on(c, std::any::type_name::<E>(), error.error_message());
-        }
-    });
 }
 
 /// Records the `Err` of a `#[traced]` function's result on `span` (`Display`).
@@ -175,30 +177,6 @@ where
 {
     if let Some(e) = result.traced_err() {
         record_error_debug(span, e);
-    }
-}
-
-/// Records the `Err` of a result on the current span (`Display`).
-#[inline]
-pub fn record_result_display_current<R>(result: &R)
-where
-    R: TracedResult + ?Sized,
-    R::Error: ErrorDisplay,
-{
-    if let Some(e) = result.traced_err() {
-        record_error_display_current(e);
-    }
-}
-
-/// Records the `Err` of a result on the current span (`Debug`).
-#[inline]
-pub fn record_result_debug_current<R>(result: &R)
-where
-    R: TracedResult + ?Sized,
-    R::Error: ErrorDebug,
-{
-    if let Some(e) = result.traced_err() {
-        record_error_debug_current(e);
     }
 }
 
@@ -287,19 +265,6 @@ pub fn record(span: &Span, key: &'static str, value: impl FnOnce() -> Value) {
             value: checked_value(d, key, value),
         });
     }
-}
-
-/// Like [`record`], on the current span (inside an instrumented `async` body).
-#[inline]
-pub fn record_current(key: &'static str, value: impl FnOnce() -> Value) {
-    stack::with_current(|c| {
-        if let Some(d) = c {
-            d.set_attribute(KeyValue {
-                key: Cow::Borrowed(key),
-                value: checked_value(d, key, value),
-            });
-        }
-    });
 }
 
 const REDACTED: &str = "[REDACTED]";

@@ -56,8 +56,6 @@ use crate::span::Span;
 ///
 /// # Panics
 /// As `tokio::spawn`: when called outside a Tokio runtime.
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[track_caller]
 pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
 where
@@ -74,8 +72,6 @@ where
 ///
 /// # Panics
 /// As `tokio::task::spawn_blocking`: when called outside a Tokio runtime.
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 #[track_caller]
 pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
 where
@@ -210,7 +206,6 @@ mod tests {
             .build()
     }
 
-    #[cfg(feature = "tokio")]
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -232,7 +227,6 @@ mod tests {
             .collect()
     }
 
-    #[cfg(feature = "tokio")]
     #[test]
     fn spawned_work_in_a_bullet_still_skips_its_side_effects() {
         let capture = crate::testing::capture();
@@ -289,7 +283,6 @@ mod tests {
         }
     }
 
-    #[cfg(feature = "tokio")]
     #[test]
     fn a_bare_spawn_loses_the_bullet_and_debug_builds_warn() {
         let capture = crate::testing::capture();

@@ -7,8 +7,10 @@
 //!   `return` come back through the macro's code (to record the outcome) and a
 //!   panic is recorded on the span before it continues unwinding;
 //! - `async fn`: the span is opened when the future is first polled and the body
-//!   becomes an `async move` block handed to `instrument`, so the span is entered
-//!   on every poll and never held across an `.await`;
+//!   becomes an `async move` block handed to `instrument` (or, when there is an
+//!   outcome to record, `instrument_with`, whose hook records it on the span in
+//!   hand when the body completes), so the span is entered on every poll and
+//!   never held across an `.await`;
 //! - a synchronous function whose body ends in an async block, possibly
 //!   `Box::pin`-ed (what `#[async_trait]` generates, and hand-written
 //!   `-> impl Future`): that block is instrumented as if it were an `async fn`.
@@ -333,48 +335,33 @@ impl Traced {
         }
     }
 
-    /// Records the outcome held in `__observe_ret` on the span `span`, or on the
-    /// current span when `span` is `None` (inside the instrumented async block,
-    /// where the function's span is current when `__observe_recording` is true).
-    fn outcome(&self, span: Option<&TokenStream>, func: &ItemFn) -> TokenStream {
+    /// Records the outcome held in `__observe_ret` on the span `span` (an
+    /// expression of type `&Span`): the value itself after a synchronous body
+    /// (`by_ref`), a reference to it in the hook of an instrumented async body.
+    fn outcome(&self, span: &TokenStream, by_ref: bool, func: &ItemFn) -> TokenStream {
         let p = &self.private;
         let mut out = TokenStream::new();
         if let Some((format, _)) = self.err {
             let at = self.outcome_span(func);
             // The whole call carries the return type's span, so that a missing
             // `TracedResult`/`Display`/`Debug` is reported once, there.
-            out.extend(match (format, span) {
-                (Format::Debug, Some(s)) => {
-                    quote_spanned!(at=> #p::record_result_debug(#s, &__observe_ret);)
-                }
-                (_, Some(s)) => {
-                    quote_spanned!(at=> #p::record_result_display(#s, &__observe_ret);)
-                }
-                (Format::Debug, None) => {
-                    quote_spanned!(at=> #p::record_result_debug_current(&__observe_ret);)
-                }
-                (_, None) => {
-                    quote_spanned!(at=> #p::record_result_display_current(&__observe_ret);)
-                }
+            let ret = if by_ref {
+                quote_spanned!(at=> &__observe_ret)
+            } else {
+                quote_spanned!(at=> __observe_ret)
+            };
+            out.extend(match format {
+                Format::Debug => quote_spanned!(at=> #p::record_result_debug(#span, #ret);),
+                _ => quote_spanned!(at=> #p::record_result_display(#span, #ret);),
             });
         }
         if let Some(format) = self.args.ret {
             let value = convert(p, format, &quote!(__observe_ret), self.output.span(func));
-            out.extend(match span {
-                Some(s) => quote! {
-                    if #p::is_recording(#s) {
-                        #p::record(#s, "return", || #value);
-                    }
-                },
-                None => quote!(#p::record_current("return", || #value);),
-            });
-        }
-        if span.is_none() && !out.is_empty() {
-            return quote! {
-                if __observe_recording {
-                    #out
+            out.extend(quote! {
+                if #p::is_recording(#span) {
+                    #p::record(#span, "return", || #value);
                 }
-            };
+            });
         }
         out
     }
@@ -389,7 +376,7 @@ impl Traced {
         let span = quote!(#p::sync_span(&__observe_span));
         let prelude = self.prelude(&span);
         let side_effect = self.side_effect(&span, func);
-        let outcome = self.outcome(Some(&span), func);
+        let outcome = self.outcome(&span, true, func);
         let block = &func.block;
         // The closure's return type is the function's (with `impl Trait` left to
         // inference), so `?` converts errors and `return` coerces as in the original.
@@ -423,32 +410,29 @@ impl Traced {
         let side_effect = self.side_effect(&span, func);
         // The body future is made once and awaited either inside its span or bare
         // (observe not initialised): the bare path never builds the span's future.
-        let (recording, body) = if self.has_outcome() {
-            let outcome = self.outcome(None, func);
-            (
-                quote!(let __observe_recording = #p::is_recording(#span);),
-                quote! {
-                    async move {
-                        let __observe_ret = #inner.await;
-                        #outcome
-                        __observe_ret
-                    }
-                },
-            )
+        // The outcome is recorded by the instrumented future with the span in hand
+        // (a span below the level filter is never current, but its outcome decides
+        // its latency's `outcome` label).
+        let instrumented = if self.has_outcome() {
+            let outcome = self.outcome(&quote!(__observe_span), false, func);
+            quote! {
+                #p::instrument_with(
+                    __observe_body,
+                    __observe_span,
+                    |__observe_span: &#p::Span, __observe_ret| { #outcome },
+                )
+            }
         } else {
-            (TokenStream::new(), inner)
+            quote!(#p::instrument(__observe_body, __observe_span))
         };
         quote! {
             #callsite
             let __observe_span = #p::start_async(&__OBSERVE_CALLSITE);
             #prelude
             #side_effect
-            #recording
-            let __observe_body = #body;
+            let __observe_body = #inner;
             match __observe_span {
-                ::core::option::Option::Some(__observe_span) => {
-                    #p::instrument(__observe_body, __observe_span).await
-                }
+                ::core::option::Option::Some(__observe_span) => #instrumented.await,
                 ::core::option::Option::None => __observe_body.await,
             }
         }

@@ -52,6 +52,8 @@ pub(crate) struct Stats {
     pub(crate) dropped_logs: AtomicU64,
     /// Records drained and handed to the sinks.
     pub(crate) processed: AtomicU64,
+    /// `tracing` spans found entered where they should not be (see `span::stack`).
+    pub(crate) misnested_spans: AtomicU64,
 }
 
 /// Fixed settings of a pipeline, resolved from the configuration at start.
@@ -235,7 +237,14 @@ impl Pipeline {
             sink_panics: self.supervision.sink_panics(),
             thread_panics: self.supervision.thread_panics(),
             dead_threads: self.supervision.dead().len() as u64,
+            misnested_spans: self.stats.misnested_spans.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts a misnested `tracing` span (see `span::stack`); returns the total.
+    #[cold]
+    pub(crate) fn count_misnested(&self) -> u64 {
+        self.stats.misnested_spans.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     #[cold]

@@ -67,7 +67,9 @@ fn push_in(s: &mut ThreadState, pipeline: &'static Pipeline, make: impl FnOnce()
         pipeline.count_dropped(&[make()]);
         return;
     }
-    let inside = !s.stack.is_empty();
+    // Inside a span of the code running now (not merely above another task's
+    // `tracing` entry, which may stay on this thread's stack while it is suspended).
+    let inside = stack::inside(s);
     let local = local_for(&mut s.rings, pipeline);
     // Built straight into its slot. `push(make())` builds the record on the stack
     // first (the push may reallocate before it knows where the record goes) and then

@@ -298,6 +298,30 @@ impl SpanData {
         );
     }
 
+    /// A copy of this span to finish, for a span still referred to elsewhere (a
+    /// closed `tracing` span with entries left on other threads' stacks): what it
+    /// owns (extra parts) is taken, the rest copied.
+    pub(crate) fn detach(&self) -> SpanData {
+        SpanData {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            parent_id: self.parent_id,
+            flags: self.flags,
+            kind: self.kind,
+            parent_remote: self.parent_remote,
+            local_root: self.local_root,
+            context_only: self.context_only,
+            filtered: self.filtered,
+            name: self.name.clone(),
+            callsite: self.callsite,
+            start: self.start,
+            pipeline: self.pipeline,
+            ctx: ContextCell::new(self.ctx.get().cloned()),
+            status: AtomicU8::new(self.status.load(Ordering::Relaxed)),
+            extra: Mutex::new(self.extra.lock().unwrap_or_else(|e| e.into_inner()).take()),
+        }
+    }
+
     /// Builds the record of this span, taking what it owns (name, extra parts) and
     /// leaving the rest to be dropped where it lives: no copy of the whole span.
     /// `status` and `request_type` are its own, read once by the caller.

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::data::SpanData;
-use super::{Entered, Span, finish_in_place, stack};
+use super::{Entered, Span, finish_in_place};
 use crate::clock::Tick;
 
 pin_project! {
@@ -29,14 +29,7 @@ pin_project! {
     impl<F> PinnedDrop for Instrumented<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some(d) = this.span.data.as_ref() {
-                // Not entered: `poll` leaves the stack as it found it, even when
-                // unwinding.
-                if !d.context_only {
-                    d.set_attribute(super::KeyValue::new("observe.cancelled", true));
-                }
-                finish_in_place(&mut this.span.data, Tick::now());
-            }
+            end_unfinished(this.span);
         }
     }
 }
@@ -59,28 +52,113 @@ impl<F: Future> Future for Instrumented<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(data) = this.span.data.as_ref() else {
-            return this.inner.poll(cx);
-        };
-        let polled = {
-            let _entered = Entered::new(data);
-            let inner = this.inner;
-            catch_unwind(AssertUnwindSafe(move || inner.poll(cx)))
-        };
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(out)) => {
-                finish_in_place(&mut this.span.data, Tick::now());
-                Poll::Ready(out)
-            }
-            Err(payload) => {
-                if let Some(d) = this.span.data.as_ref() {
-                    record_panic(d, payload.as_ref());
-                }
-                finish_in_place(&mut this.span.data, Tick::now());
-                resume_unwind(payload)
-            }
+        poll_in_span(this.span, this.inner, cx, |_, _| {})
+    }
+}
+
+pin_project! {
+    /// [`Instrumented`] with a hook that sees the output with the span in hand before
+    /// the span ends: `#[traced]` records the function's outcome (`Err`, return
+    /// value) with it, whether or not the span is current (a span below the level
+    /// filter is timed but never entered). Not a stable API (`__private`).
+    #[must_use = "futures do nothing unless polled"]
+    #[derive(Debug)]
+    pub struct InstrumentedWith<F, C> {
+        #[pin]
+        inner: F,
+        span: Span,
+        on_ready: Option<C>,
+    }
+
+    impl<F, C> PinnedDrop for InstrumentedWith<F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            end_unfinished(this.span);
         }
+    }
+}
+
+impl<F, C> InstrumentedWith<F, C> {
+    pub(crate) fn new(inner: F, span: Span, on_ready: C) -> Self {
+        InstrumentedWith {
+            inner,
+            span,
+            on_ready: Some(on_ready),
+        }
+    }
+}
+
+impl<F, C> Future for InstrumentedWith<F, C>
+where
+    F: Future,
+    C: FnOnce(&Span, &F::Output),
+{
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let on_ready = this.on_ready;
+        poll_in_span(this.span, this.inner, cx, |span, out| {
+            if let Some(f) = on_ready.take() {
+                f(span, out);
+            }
+        })
+    }
+}
+
+/// One poll of a future inside its span: the span is entered for the poll (a
+/// scope: what the poll leaves entered is removed when it returns, see `stack`),
+/// a panic is recorded and re-raised, and when the future is ready `on_ready`
+/// sees its output before the span ends.
+#[inline]
+fn poll_in_span<F: Future>(
+    span: &mut Span,
+    inner: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    on_ready: impl FnOnce(&Span, &F::Output),
+) -> Poll<F::Output> {
+    let Some(data) = span.data.as_ref() else {
+        return inner.poll(cx);
+    };
+    let polled = {
+        let _entered = Entered::new(data);
+        catch_unwind(AssertUnwindSafe(move || inner.poll(cx)))
+    };
+    match polled {
+        Ok(Poll::Pending) => Poll::Pending,
+        Ok(Poll::Ready(out)) => {
+            on_ready(span, &out);
+            finish_in_place(&mut span.data, Tick::now());
+            Poll::Ready(out)
+        }
+        Err(payload) => {
+            if let Some(d) = span.data.as_ref() {
+                record_panic(d, payload.as_ref());
+            }
+            finish_in_place(&mut span.data, Tick::now());
+            resume_unwind(payload)
+        }
+    }
+}
+
+/// Ends the span of a future dropped before it completed (marked
+/// `observe.cancelled`). Not entered: polls leave the stack as they found it,
+/// even when unwinding.
+#[inline]
+fn end_unfinished(span: &mut Span) {
+    if span.data.is_some() {
+        end_cancelled(span);
+    }
+}
+
+#[inline(never)]
+fn end_cancelled(span: &mut Span) {
+    if let Some(d) = span.data.as_ref() {
+        if !d.context_only {
+            d.set_attribute(super::KeyValue::new("observe.cancelled", true));
+        }
+        finish_in_place(&mut span.data, Tick::now());
     }
 }
 
@@ -149,24 +227,17 @@ pub trait FutureExt: Future + Sized {
 impl<F: Future> FutureExt for F {}
 
 /// The span of a synchronous call, kept in place on the caller's stack. Used by
-/// `#[traced]` on non-async functions: pin it, [`enter`](ScopedSpan::enter) it, and
-/// let it drop at the end of the call.
+/// `#[traced]` on non-async functions: pin it, [`run`](ScopedSpan::run) the body
+/// in it, and let it drop at the end of the call.
 ///
-/// Pinning is what makes this sound without `unsafe`: the span's data cannot move
-/// while its address is on the thread's span stack, and its destructor, which `Pin`
-/// guarantees to run, removes any such entry even if a guard was leaked.
+/// There is no guard to enter it with, only `run`: the span is current exactly
+/// while the closure runs, on the calling thread, and the closure borrows the
+/// pinned span, so no entry of it can outlive it (a guard could be leaked, held
+/// across `.await` or sent to another thread; see `span::stack`).
 #[derive(Debug)]
 pub struct ScopedSpan {
     span: Span,
-    /// Whether a guard is (or was leaked while) entered.
-    entered: std::cell::Cell<bool>,
     _pin: PhantomPinned,
-}
-
-/// The guard of an entered [`ScopedSpan`]: the span is current until it drops.
-#[derive(Debug)]
-pub struct ScopedEntered<'a> {
-    span: Option<&'a ScopedSpan>,
 }
 
 impl ScopedSpan {
@@ -174,7 +245,6 @@ impl ScopedSpan {
     pub fn new(span: Span) -> ScopedSpan {
         ScopedSpan {
             span,
-            entered: std::cell::Cell::new(false),
             _pin: PhantomPinned,
         }
     }
@@ -184,20 +254,6 @@ impl ScopedSpan {
         &self.span
     }
 
-    /// Makes the span current until the guard drops.
-    #[inline]
-    pub fn enter(self: Pin<&Self>) -> ScopedEntered<'_> {
-        let this = self.get_ref();
-        match &this.span.data {
-            Some(d) if !d.filtered => {
-                stack::push(d);
-                this.entered.set(true);
-                ScopedEntered { span: Some(this) }
-            }
-            _ => ScopedEntered { span: None },
-        }
-    }
-
     /// Records a panic payload on the span (status error, `exception` event).
     pub fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
         if let Some(d) = &self.span.data {
@@ -205,41 +261,19 @@ impl ScopedSpan {
         }
     }
 
-    /// Runs `f` inside the span, recording a panic on it and re-raising the panic
-    /// unchanged.
+    /// Runs `f` inside the span (current while `f` runs, on this thread), recording
+    /// a panic on it and re-raising the panic unchanged. Not `#[inline]`: inlined
+    /// into a `#[traced]` function, its register saves made the call cost more
+    /// even with observe not initialised.
     pub fn run<R>(self: Pin<&Self>, f: impl FnOnce() -> R) -> R {
-        let _entered = self.enter();
+        let this = self.get_ref();
+        let _entered = this.span.data.as_ref().map(Entered::new);
         match catch_unwind(AssertUnwindSafe(f)) {
             Ok(r) => r,
             Err(payload) => {
-                self.get_ref().record_panic(payload.as_ref());
+                this.record_panic(payload.as_ref());
                 resume_unwind(payload)
             }
-        }
-    }
-}
-
-impl Drop for ScopedSpan {
-    #[inline]
-    fn drop(&mut self) {
-        // Only a leaked guard leaves the span entered.
-        if self.entered.get()
-            && let Some(d) = &self.span.data
-        {
-            stack::forget(d);
-        }
-        // `Span`'s own drop ends and records it.
-    }
-}
-
-impl Drop for ScopedEntered<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(s) = self.span {
-            if let Some(d) = &s.span.data {
-                stack::pop(d);
-            }
-            s.entered.set(false);
         }
     }
 }

@@ -30,8 +30,10 @@
 //! ```
 
 mod data;
-mod future;
+pub(crate) mod future;
 pub(crate) mod stack;
+#[cfg(test)]
+mod stack_tests;
 mod value;
 
 use std::borrow::Cow;
@@ -304,9 +306,16 @@ pub(crate) fn install_panic_hook() {
     });
 }
 
-/// Keeps a span on this thread's stack; pops it when dropped (also when unwinding).
+/// Keeps a span on this thread's stack for one scope (a poll, an `in_scope` or
+/// `ScopedSpan::run` call); pops it when dropped, also when unwinding, with
+/// whatever the scope left entered above it (see `stack`).
+///
+/// Only ever a local of the function that makes the scope, which borrows `data`
+/// for the whole scope: that is what keeps a scope entry from outliving its span
+/// (the invariant in `stack`'s docs). Never returned, stored or leaked; `!Send`.
 pub(crate) struct Entered<'a> {
     data: &'a SpanData,
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl<'a> Entered<'a> {
@@ -315,7 +324,10 @@ impl<'a> Entered<'a> {
         if !data.filtered {
             stack::push(data);
         }
-        Entered { data }
+        Entered {
+            data,
+            _not_send: std::marker::PhantomData,
+        }
     }
 }
 
@@ -380,13 +392,14 @@ pub(crate) fn open(
         return None;
     }
     if let Parent::Current = parent
-        && let Some(p) = stack::top()
+        && let Some(p) = stack::top_ptr()
     {
-        // SAFETY: the innermost entered span of this thread is alive and in place
-        // while we run (its owner is further up this thread's call stack; see
-        // `stack::with_current`). Built here rather than in a closure, the new span
-        // goes straight into the return slot.
-        let p = unsafe { &*p };
+        // SAFETY: the innermost span of this thread is alive until this thread's
+        // stack changes (see `stack::top_ptr`), and `child_of` only reads it
+        // (ids, flags, pipeline, a clone of its request context): nothing here
+        // runs user code or touches the stack. Built here rather than in a
+        // closure, the new span goes straight into the return slot.
+        let p = unsafe { p.as_ref() };
         return Some(child_of(p, name, kind, context, extra, callsite, start));
     }
     match parent {
@@ -397,6 +410,16 @@ pub(crate) fn open(
         }
         Parent::Remote(_) => root(name, kind, None, context, extra, callsite, start),
     }
+}
+
+/// Opens a child of `parent` (a `tracing` span's explicit parent).
+pub(crate) fn open_child(
+    parent: &SpanData,
+    name: SpanName,
+    kind: SpanKind,
+    extra: Option<Box<Extra>>,
+) -> SpanData {
+    child_of(parent, name, kind, None, extra, None, None)
 }
 
 #[inline]

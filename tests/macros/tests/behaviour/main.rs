@@ -752,6 +752,87 @@ mod histograms {
             .sum()
     }
 
+    /// Formatting it counts: a filtered span formats nothing.
+    pub(crate) struct CountedError;
+
+    pub(crate) static FORMATTED: AtomicUsize = AtomicUsize::new(0);
+
+    impl std::fmt::Display for CountedError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            FORMATTED.fetch_add(1, Ordering::Relaxed);
+            f.write_str("counted")
+        }
+    }
+
+    #[traced(level = "debug")]
+    pub(crate) async fn quiet_counted() -> Result<(), CountedError> {
+        Err(CountedError)
+    }
+
+    #[traced(level = "debug")]
+    pub(crate) async fn quiet_async(fail: bool) -> Result<u32, OrderError> {
+        tokio::task::yield_now().await;
+        if fail {
+            Err(OrderError { code: 503 })
+        } else {
+            Ok(1)
+        }
+    }
+
+    #[traced(level = "debug", ret)]
+    pub(crate) fn quiet_sync(fail: bool) -> Result<u32, OrderError> {
+        if fail {
+            Err(OrderError { code: 503 })
+        } else {
+            Ok(1)
+        }
+    }
+
+    #[traced(level = "debug", ret)]
+    pub(crate) async fn quiet_async_ret(fail: bool) -> Result<u32, OrderError> {
+        tokio::task::yield_now().await;
+        if fail {
+            Err(OrderError { code: 503 })
+        } else {
+            Ok(1)
+        }
+    }
+
+    /// A span below the level filter is timed but never recorded nor entered; its
+    /// `Err` still makes its latency an `error`, async or not.
+    #[test]
+    fn a_span_below_the_level_filter_still_records_its_outcome() {
+        let (sink, captured) = observe_core::testing::MemorySink::new();
+        let observe = observe_core::Observe::builder()
+            .ignore_env()
+            .log_filter("info")
+            .log_writer(std::io::sink())
+            .sink(sink)
+            .build()
+            .expect("observe starts")
+            .expect("observe is enabled");
+        let _default = observe.set_default();
+        let rt = runtime();
+        for i in 0..5 {
+            let fail = i % 2 == 0;
+            assert_eq!(rt.block_on(quiet_async(fail)).is_err(), fail);
+            assert_eq!(rt.block_on(quiet_async_ret(fail)).is_err(), fail);
+            assert_eq!(quiet_sync(fail).is_err(), fail);
+        }
+        assert!(observe.flush(std::time::Duration::from_secs(10)));
+        assert!(rt.block_on(quiet_counted()).is_err());
+        assert_eq!(FORMATTED.load(Ordering::Relaxed), 0, "nothing formatted");
+        for f in ["quiet_async", "quiet_async_ret", "quiet_sync"] {
+            assert!(
+                captured.spans_named(f).is_empty(),
+                "{f} is below the filter"
+            );
+            let function = format!("{}::{f}", module_path!());
+            assert_eq!(count(&function, "error", "standard"), 3, "{f}");
+            assert_eq!(count(&function, "ok", "standard"), 2, "{f}");
+        }
+    }
+
     #[test]
     fn every_call_records_its_latency_by_function_outcome_and_request_type() {
         let c = capture();
