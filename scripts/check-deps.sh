@@ -2,7 +2,8 @@
 # Checks the dependency invariants ARCHITECTURE.md states, from Cargo.lock (offline):
 #  - one version of the opentelemetry family and of tonic in the build;
 #  - observe-core never depends on axum;
-#  - observe-core reaches tonic only through its opt-in `grpc` feature.
+#  - observe-core reaches tonic only through its opt-in `grpc` feature, and
+#    observe-axum's default features do not turn it on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -18,6 +19,9 @@ if cargo tree -p observe-core --all-features --edges normal --prefix none --form
 fi
 if cargo tree -p observe-core --features otlp,http-client,reqwest,gzip --edges normal --prefix none --format '{p}' | grep -qE '^tonic '; then
   echo "check-deps: observe-core pulls tonic without its grpc feature"; fail=1
+fi
+if cargo tree -p observe-axum --edges normal --prefix none --format '{p}' | grep -qE '^tonic '; then
+  echo "check-deps: observe-axum's default features pull tonic (an axum service must not compile it)"; fail=1
 fi
 [ "$fail" -eq 0 ] && echo "check-deps: one opentelemetry, one tonic; observe-core free of axum, and of tonic without grpc"
 exit "$fail"
