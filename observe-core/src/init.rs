@@ -9,12 +9,15 @@ use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::{EnvFilter, Registry};
 
-use crate::config::{Builder, Config, LogOutput};
+use crate::config::{Config, LogOutput};
+
+pub(crate) mod builder;
 use crate::export::ResourceInfo;
 use crate::layer::ObserveLayer;
 use crate::log::{LogFormat, LogWriter, Output, Resource};
 use crate::pipeline::{Pipeline, Sampler, ScopedGuard, Settings, Sink};
 use crate::recorder::{FlightRecorder, RecorderSettings, SlowThreshold};
+pub use builder::Builder;
 
 /// Why observe could not start.
 #[derive(Debug)]

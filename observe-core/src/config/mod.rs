@@ -66,7 +66,6 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-mod builder;
 mod callers;
 mod error;
 mod export;
@@ -77,8 +76,9 @@ mod resolve;
 mod secret;
 mod service;
 
-pub use builder::Builder;
+pub use crate::init::Builder;
 pub use callers::TrustedCallers;
+pub(crate) use error::REDACTED;
 pub use error::{ConfigError, Problem};
 pub use export::{BatchConfig, Compression, ExportConfig, Exporter, OtlpExport, Protocol, Signal};
 pub use hosts::InternalHosts;

@@ -8,7 +8,6 @@ use std::num::NonZeroUsize;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::builder::{Builder, EnvSource, OtlpSettings};
 use super::callers::TrustedCallers;
 use super::error::{ConfigError, Origin, Problem};
 use super::export::{
@@ -23,6 +22,7 @@ use super::{
     AdminConfig, Config, FlightRecorderConfig, InboundContext, LogConfig, LogFormat, LogOutput,
     MetricsConfig, PropagationConfig, Sampler, Service, TracerBulletPolicy, UntrustedMarker,
 };
+use crate::init::builder::{Builder, EnvSource, OtlpSettings};
 
 /// The admin listener's default address.
 pub(crate) const DEFAULT_ADMIN_ADDR: SocketAddr =

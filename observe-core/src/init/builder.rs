@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::export::{BatchConfig, Compression, Exporter, Protocol, Signal};
-use super::service::ServiceInfo;
-use super::{InboundContext, LogFormat, LogOutput, Sampler, TracerBulletPolicy, UntrustedMarker};
+use crate::config::{
+    BatchConfig, Compression, Exporter, InboundContext, LogFormat, LogOutput, Protocol, Sampler,
+    ServiceInfo, Signal, TracerBulletPolicy, UntrustedMarker,
+};
 
 /// A replacement for the process environment.
 pub(crate) type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -39,7 +40,7 @@ pub(crate) struct Redacted<T>(pub(crate) T);
 
 impl<T> fmt::Debug for Redacted<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(super::error::REDACTED)
+        f.write_str(crate::config::REDACTED)
     }
 }
 
@@ -56,7 +57,7 @@ pub(crate) struct OtlpSettings {
 
 /// Configuration in code: each method sets the application's default for one
 /// setting, which the environment may override (see the [module
-/// docs](super#precedence-code-sets-defaults-operators-override)).
+/// docs](crate::config#precedence-code-sets-defaults-operators-override)).
 ///
 /// `observe_core::Observe::builder()` returns one; `init()` installs it.
 /// [`build_config`](Self::build_config) only resolves and validates, which is what
@@ -373,7 +374,7 @@ impl Builder {
     }
 
     /// Adds sensitive field names to the defaults (`OBSERVE_REDACT_FIELDS` adds more;
-    /// see [`Redaction`](super::Redaction) for the matching rule).
+    /// see [`Redaction`](crate::config::Redaction) for the matching rule).
     pub fn redact_fields<I, S>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -434,7 +435,7 @@ impl Builder {
     // ----- propagation and trust -----------------------------------------------------
 
     /// The internal host patterns (`OBSERVE_INTERNAL_HOSTS` replaces them); see
-    /// [`InternalHosts`](super::InternalHosts) for the syntax.
+    /// [`InternalHosts`](crate::config::InternalHosts) for the syntax.
     pub fn internal_hosts<I, S>(mut self, patterns: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -453,7 +454,7 @@ impl Builder {
 
     /// The callers whose identity and tracer-bullet marker are believed
     /// (`OBSERVE_TRUSTED_CALLERS` replaces them; default none); see
-    /// [`TrustedCallers`](super::TrustedCallers) for the syntax.
+    /// [`TrustedCallers`](crate::config::TrustedCallers) for the syntax.
     ///
     /// ```
     /// use observe_core::config::Builder;
