@@ -213,7 +213,7 @@ impl Serve {
         } = self;
 
         // 1. observe, unless it already runs.
-        let guard: Option<Guard> = match observe_core::config::current() {
+        let guard: Option<Guard> = match observe_core::Observe::current_config() {
             Some(_) => None,
             None => {
                 let mut builder = Observe::builder();
@@ -223,7 +223,7 @@ impl Serve {
                 Some(builder.init()?)
             }
         };
-        let config = observe_core::config::current();
+        let config = observe_core::Observe::current_config();
 
         // The shutdown signal: installed before anything is served, so that a
         // SIGTERM arriving from now on is a graceful shutdown, never a kill.

@@ -17,7 +17,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use observe_core::config::{Builder, TracerBulletKey};
+use observe_core::Builder;
+use observe_core::config::TracerBulletKey;
 use observe_core::footprint::{self, ParseError, Summary};
 use observe_core::propagation::{BAGGAGE, OBSERVE_TRACER_BULLET, TRACEPARENT};
 use observe_core::server::Refusal;

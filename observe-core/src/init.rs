@@ -3,21 +3,22 @@
 
 use std::fmt;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::config::{Config, LogOutput};
-
-pub(crate) mod builder;
 use crate::export::ResourceInfo;
 use crate::layer::ObserveLayer;
 use crate::log::{LogFormat, LogWriter, Output, Resource};
 use crate::pipeline::{Pipeline, Sampler, ScopedGuard, Settings, Sink};
 use crate::recorder::{FlightRecorder, RecorderSettings, SlowThreshold};
+
+mod builder;
 pub use builder::Builder;
+use builder::Extras;
 
 /// Why observe could not start.
 #[derive(Debug)]
@@ -67,109 +68,6 @@ impl std::error::Error for InitError {
 impl From<crate::config::ConfigError> for InitError {
     fn from(e: crate::config::ConfigError) -> Self {
         InitError::Config(e)
-    }
-}
-
-/// What only code can hand to the builder: extra sinks and a log writer. Shared
-/// between clones of a builder; the first instance started takes them.
-#[derive(Clone, Default)]
-pub(crate) struct Extras {
-    sinks: Arc<Mutex<Vec<Box<dyn Sink>>>>,
-    log_writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
-}
-
-impl fmt::Debug for Extras {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sinks = self.sinks.lock().map_or(0, |s| s.len());
-        f.debug_struct("Extras")
-            .field("sinks", &sinks)
-            .finish_non_exhaustive()
-    }
-}
-
-impl PartialEq for Extras {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.sinks, &other.sinks)
-    }
-}
-
-impl Builder {
-    /// Adds a sink: it receives every finished span and log record on observe's
-    /// background thread (see [`Sink`]).
-    pub fn sink(self, sink: impl Sink) -> Self {
-        self.extras
-            .sinks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Box::new(sink));
-        self
-    }
-
-    /// Writes log lines to `writer` instead of the configured output (a file, or a
-    /// buffer in tests). Writes happen on observe's own writer thread.
-    pub fn log_writer(self, writer: impl Write + Send + 'static) -> Self {
-        *self
-            .extras
-            .log_writer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(writer));
-        self
-    }
-
-    /// Resolves the configuration and installs observe for the whole process: the
-    /// global `tracing` subscriber (a `Registry` with the `RUST_LOG` filter and
-    /// observe's layer), the background threads, and the `log` crate bridge.
-    ///
-    /// # Errors
-    /// An invalid configuration, a second `init`, or another global subscriber.
-    pub fn init(self) -> Result<Guard, InitError> {
-        match self.build()? {
-            Some(observe) => observe.install(),
-            None => Ok(Guard::disabled()),
-        }
-    }
-
-    /// Resolves the configuration and starts an instance without installing it
-    /// anywhere: make it current on a thread with [`Observe::set_default`] (tests), or
-    /// install it with [`Observe::install`]. `Ok(None)` when `OTEL_SDK_DISABLED=true`.
-    ///
-    /// # Errors
-    /// An invalid configuration, or a background thread that could not start.
-    pub fn build(self) -> Result<Option<Observe>, InitError> {
-        let extras = self.extras.clone();
-        let config = self.resolve()?;
-        if config.disabled {
-            return Ok(None);
-        }
-        Observe::from_config(&config, extras).map(Some)
-    }
-
-    /// Resolves the configuration and starts observe for the whole process without
-    /// installing a `tracing` subscriber: add the returned layer to your own. Spans
-    /// and logs work as with [`init`](Self::init).
-    ///
-    /// # Errors
-    /// An invalid configuration, or a second initialisation.
-    pub fn layer(self) -> Result<(ObserveLayer, Guard), InitError> {
-        let Some(observe) = self.build()? else {
-            return Ok((ObserveLayer::new(), Guard::disabled()));
-        };
-        observe
-            .pipeline
-            .install_global()
-            .map_err(|_| InitError::AlreadyInitialized)?;
-        apply_metrics_config(&observe.pipeline.settings.config);
-        if let Some(r) = &observe.recorder {
-            let _ = crate::recorder::install(r.clone());
-        }
-        crate::span::install_panic_hook();
-        Ok((
-            ObserveLayer::new(),
-            Guard {
-                pipeline: Some(observe.pipeline),
-                shutdown_timeout: observe.shutdown_timeout,
-            },
-        ))
     }
 }
 
@@ -562,6 +460,13 @@ impl Observe {
     /// The configuration this instance was started from.
     pub fn config(&self) -> &Arc<Config> {
         &self.pipeline.settings.config
+    }
+
+    /// The configuration of the running instance: the one current on this thread
+    /// (tests) or the global one; `None` before `init`. Adapters read their settings
+    /// (internal hosts, trust policy, admin address) from it.
+    pub fn current_config() -> Option<Arc<Config>> {
+        Pipeline::current().map(|p| p.settings.config.clone())
     }
 
     /// This instance's flight recorder (none when its budget is 0).

@@ -47,7 +47,7 @@ pub mod __macros {
 
 pub use dry_run::{DryRun, side_effect};
 pub use ids::{SpanContext, SpanId, TraceFlags, TraceId};
-pub use init::{DefaultGuard, Guard, InitError, Observe, init, layer};
+pub use init::{Builder, DefaultGuard, Guard, InitError, Observe, init, layer};
 pub use layer::ObserveLayer;
 pub use observe_macros::traced;
 pub use span::FutureExt;

@@ -333,7 +333,8 @@ pub struct Attempt<'a> {
 /// The inbound tracer-bullet policy of a service, from its configuration.
 ///
 /// ```
-/// use observe_core::config::{Builder, TracerBulletPolicy};
+/// use observe_core::Builder;
+/// use observe_core::config::TracerBulletPolicy;
 /// use observe_core::tracer_bullet::{Attempt, Decision, DenyReason, InboundPolicy};
 ///
 /// let config = Builder::new().ignore_env().build_config()?;

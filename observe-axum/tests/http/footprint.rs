@@ -125,7 +125,7 @@ fn edge(url: String) -> Router {
         .layer(observe_axum::layer())
 }
 
-fn signed(b: observe_core::config::Builder) -> observe_core::config::Builder {
+fn signed(b: observe_core::Builder) -> observe_core::Builder {
     b.tracer_bullet_policy(TracerBulletPolicy::Signed)
         .tracer_bullet_key(KEY.to_vec())
         .tracer_bullet_max_age(Duration::from_secs(60))

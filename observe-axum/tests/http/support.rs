@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use observe_core::config::Builder;
+use observe_core::Builder;
 use observe_core::span::SpanRecord;
 use observe_core::testing::{Captured, MemorySink, SharedBuffer};
 use observe_core::{DefaultGuard, Observe};

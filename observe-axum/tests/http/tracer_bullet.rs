@@ -170,7 +170,7 @@ async fn trusted_refuses_the_marker_from_an_untrusted_caller() {
     assert_eq!(h.span("GET /probe").request_type(), RequestType::Standard);
 }
 
-fn signed(b: observe_core::config::Builder) -> observe_core::config::Builder {
+fn signed(b: observe_core::Builder) -> observe_core::Builder {
     b.tracer_bullet_policy(TracerBulletPolicy::Signed)
         .tracer_bullet_key(KEY.to_vec())
         .tracer_bullet_max_age(Duration::from_secs(60))

@@ -17,7 +17,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// strips `baggage` and `observe-tracer-bullet` from outside traffic.
 ///
 /// Built from `OBSERVE_TRUSTED_CALLERS` or
-/// [`Builder::trusted_callers`](super::Builder::trusted_callers): a comma list, each
+/// [`Builder::trusted_callers`](crate::Builder::trusted_callers): a comma list, each
 /// item one of
 ///
 /// | item | matches |

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// What [`Builder::build_config`](super::Builder::build_config) (and `init`) return
+/// What [`Builder::build_config`](crate::Builder::build_config) (and `init`) return
 /// when one or more settings are invalid.
 ///
 /// It lists **every** problem found, not only the first, so that an operator fixes
@@ -18,7 +18,7 @@ use std::fmt;
 /// value shows as `<redacted>`.
 ///
 /// ```
-/// use observe_core::config::Builder;
+/// use observe_core::Builder;
 ///
 /// let err = Builder::new()
 ///     .env_lookup(|name| match name {
@@ -79,7 +79,7 @@ impl fmt::Debug for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Where a value came from: an environment variable or a [`Builder`](super::Builder)
+/// Where a value came from: an environment variable or a [`Builder`](crate::Builder)
 /// method. It decides how a [`Problem`] prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Origin {

@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// internal until one is configured.
 ///
 /// ```
-/// use observe_core::config::Builder;
+/// use observe_core::Builder;
 ///
 /// let config = Builder::new()
 ///     .ignore_env()
@@ -36,7 +36,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// # Ok::<(), observe_core::config::ConfigError>(())
 /// ```
 ///
-/// [`Builder::internal_hosts`]: super::Builder::internal_hosts
+/// [`Builder::internal_hosts`]: crate::Builder::internal_hosts
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InternalHosts {
     patterns: Vec<HostPattern>,

@@ -19,7 +19,7 @@
 //!
 //! # Precedence: code sets defaults, operators override
 //!
-//! A [`Builder`] method sets the *application's default* for a setting; the
+//! A [`Builder`](crate::Builder) method sets the *application's default* for a setting; the
 //! environment, when it sets the same setting, wins, so operators can change a
 //! deployed service without a rebuild. In order, highest first:
 //!
@@ -30,8 +30,8 @@
 //! Only code can supply some things, which the environment therefore never replaces:
 //! the [`ServiceInfo`] captured by [`service_info!`](crate::service_info) (team,
 //! owner, runbook; its name and version *are* overridden by `OTEL_SERVICE_NAME` and
-//! `OTEL_RESOURCE_ATTRIBUTES`), and the lookup itself ([`Builder::env_lookup`],
-//! [`Builder::ignore_env`]). Sensitive field names only accumulate: code and
+//! `OTEL_RESOURCE_ATTRIBUTES`), and the lookup itself ([`Builder::env_lookup`](crate::Builder::env_lookup),
+//! [`Builder::ignore_env`](crate::Builder::ignore_env)). Sensitive field names only accumulate: code and
 //! environment both add to the defaults.
 //!
 //! An empty variable counts as unset (the OpenTelemetry rule), and surrounding
@@ -45,7 +45,8 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use observe_core::config::{Builder, Sampler};
+//! use observe_core::Builder;
+//! use observe_core::config::Sampler;
 //!
 //! let config = Builder::new()
 //!     .sampler(Sampler::ParentBasedTraceIdRatio(0.5))    // the app's default
@@ -70,25 +71,25 @@ mod callers;
 mod error;
 mod export;
 mod hosts;
+mod overrides;
 mod parse;
 mod redact;
 mod resolve;
 mod secret;
 mod service;
 
-pub use crate::init::Builder;
 pub use callers::TrustedCallers;
-pub(crate) use error::REDACTED;
 pub use error::{ConfigError, Problem};
 pub use export::{BatchConfig, Compression, ExportConfig, Exporter, OtlpExport, Protocol, Signal};
 pub use hosts::InternalHosts;
+pub(crate) use overrides::{EnvSource, OtlpSettings, Overrides, Redacted};
 pub use redact::{DEFAULT_SENSITIVE_FIELDS, Redaction};
 pub use secret::{Headers, TracerBulletKey};
 pub use service::ServiceInfo;
 
 /// The resolved, typed configuration.
 ///
-/// Produced by [`Builder::build_config`] (and by `init`), or [`Config::default`] for
+/// Produced by [`Builder::build_config`](crate::Builder::build_config) (and by `init`), or [`Config::default`] for
 /// the embedded default: JSON logs on stdout at `info`, the admin listener on
 /// `127.0.0.1:9464`, no OTLP export (data stays in memory). Every value in it has been
 /// validated. `Debug` never prints secrets (OTLP header values, the tracer-bullet key).
@@ -120,22 +121,13 @@ pub struct Config {
 impl Default for Config {
     /// The embedded default: what runs with no variable set and no builder call.
     fn default() -> Self {
-        Builder::new().ignore_env().resolve_lenient().0
+        Overrides {
+            env: EnvSource::Ignore,
+            ..Overrides::default()
+        }
+        .resolve_lenient()
+        .0
     }
-}
-
-impl Config {
-    /// A builder, the same as [`Builder::new`].
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-}
-
-/// The configuration of the running observe instance: the one current on this
-/// thread (tests) or the global one; `None` before `init`. Adapters read their
-/// settings (internal hosts, trust policy, admin address) from it.
-pub fn current() -> Option<std::sync::Arc<Config>> {
-    crate::pipeline::Pipeline::current().map(|p| p.settings.config.clone())
 }
 
 /// The service's identity, for the resource of every export and every log line.

@@ -22,7 +22,7 @@ pub const DEFAULT_SENSITIVE_FIELDS: [&str; 6] = [
 /// `user.email`, covers that full field name.
 ///
 /// ```
-/// use observe_core::config::Builder;
+/// use observe_core::Builder;
 ///
 /// let config = Builder::new()
 ///     .ignore_env()
@@ -37,7 +37,7 @@ pub const DEFAULT_SENSITIVE_FIELDS: [&str; 6] = [
 /// # Ok::<(), observe_core::config::ConfigError>(())
 /// ```
 ///
-/// [`Builder::redact_fields`]: super::Builder::redact_fields
+/// [`Builder::redact_fields`]: crate::Builder::redact_fields
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redaction {
     /// Lowercase, without duplicates, the defaults first.

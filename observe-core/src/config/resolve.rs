@@ -14,6 +14,7 @@ use super::export::{
     self, BatchConfig, Compression, ExportConfig, Exporter, OtlpExport, Protocol, Signal,
 };
 use super::hosts::InternalHosts;
+use super::overrides::{EnvSource, OtlpSettings, Overrides};
 use super::parse::{self, Invalid, Parsed};
 use super::redact::Redaction;
 use super::secret::{self, Headers, TracerBulletKey};
@@ -22,7 +23,6 @@ use super::{
     AdminConfig, Config, FlightRecorderConfig, InboundContext, LogConfig, LogFormat, LogOutput,
     MetricsConfig, PropagationConfig, Sampler, Service, TracerBulletPolicy, UntrustedMarker,
 };
-use crate::init::builder::{Builder, EnvSource, OtlpSettings};
 
 /// The admin listener's default address.
 pub(crate) const DEFAULT_ADMIN_ADDR: SocketAddr =
@@ -46,45 +46,18 @@ pub(crate) const DEFAULT_TRACER_BULLET_MAX_AGE: Duration = Duration::from_secs(3
 /// How many untrusted callers' `sampled` flags are honoured a second by default.
 pub(crate) const DEFAULT_UNTRUSTED_SAMPLED_PER_SECOND: u32 = 10;
 
-impl Builder {
-    /// Resolves and validates the configuration without installing anything: the
-    /// environment (or the injected lookup) over this builder's values over the
-    /// defaults.
+impl Overrides {
+    /// Resolves and validates: the environment over these values over the defaults,
+    /// every bad value in the one error (see [`Builder::build_config`]).
     ///
-    /// Every bad value is reported in the one error. With `OTEL_SDK_DISABLED=true`
-    /// the result is `Ok` with [`Config::disabled`] set, whatever else is wrong.
-    ///
-    /// ```
-    /// use observe_core::config::Builder;
-    ///
-    /// let err = Builder::new()
-    ///     .env_lookup(|name| match name {
-    ///         "OBSERVE_METRICS_WINDOW" => Some("5m".into()),
-    ///         "OBSERVE_METRICS_SLICE" => Some("7s".into()),
-    ///         "OTEL_BSP_MAX_QUEUE_SIZE" => Some("lots".into()),
-    ///         _ => None,
-    ///     })
-    ///     .build_config()
-    ///     .unwrap_err();
-    /// assert_eq!(
-    ///     err.to_string(),
-    ///     "invalid observe configuration (2 problems):\n  \
-    ///      OTEL_BSP_MAX_QUEUE_SIZE=\"lots\": expected a whole number greater than 0\n  \
-    ///      OBSERVE_METRICS_WINDOW=\"5m\": expected a whole multiple of the slice, 7s (OBSERVE_METRICS_SLICE)"
-    /// );
-    /// ```
-    pub fn build_config(&self) -> Result<Config, ConfigError> {
+    /// [`Builder::build_config`]: crate::Builder::build_config
+    pub(crate) fn resolve(&self) -> Result<Config, ConfigError> {
         let (config, problems) = self.resolve_lenient();
         if problems.is_empty() || config.disabled {
             Ok(config)
         } else {
             Err(ConfigError::new(problems))
         }
-    }
-
-    /// What `init` calls: [`build_config`](Self::build_config), consuming the builder.
-    pub(crate) fn resolve(self) -> Result<Config, ConfigError> {
-        self.build_config()
     }
 
     /// The configuration with every bad value replaced by its default, and the
@@ -1381,7 +1354,11 @@ mod tests {
 
     #[test]
     fn the_embedded_default_has_no_problem() {
-        let (config, problems) = Builder::new().ignore_env().resolve_lenient();
+        let (config, problems) = Overrides {
+            env: EnvSource::Ignore,
+            ..Overrides::default()
+        }
+        .resolve_lenient();
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(config, Config::default());
         assert_eq!(config.logs.filter, DEFAULT_LOG_FILTER);
@@ -1417,9 +1394,13 @@ mod tests {
 
     #[test]
     fn redaction_list_is_all_or_nothing() {
-        let (config, problems) = Builder::new()
-            .env_lookup(|n| (n == "OBSERVE_REDACT_FIELDS").then(|| "email,two words".to_owned()))
-            .resolve_lenient();
+        let (config, problems) = Overrides {
+            env: EnvSource::Lookup(std::sync::Arc::new(|n| {
+                (n == "OBSERVE_REDACT_FIELDS").then(|| "email,two words".to_owned())
+            })),
+            ..Overrides::default()
+        }
+        .resolve_lenient();
         assert_eq!(problems.len(), 1);
         assert_eq!(config.logs.redaction, Redaction::default());
     }

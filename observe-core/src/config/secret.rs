@@ -13,7 +13,7 @@ use super::error::REDACTED;
 /// an API key. Names are lowercase; values are secrets: `Debug` prints the names only.
 ///
 /// ```
-/// use observe_core::config::Builder;
+/// use observe_core::Builder;
 ///
 /// let config = Builder::new()
 ///     .env_lookup(|name| match name {
@@ -100,7 +100,7 @@ impl fmt::Debug for Headers {
 /// (`OBSERVE_TRACER_BULLET_KEY`): HMAC-SHA256 over the trace id and a timestamp.
 ///
 /// At least [`MIN_LEN`](Self::MIN_LEN) bytes. In the environment it is written as hex
-/// or base64 (see [`Builder::tracer_bullet_key`](super::Builder::tracer_bullet_key)
+/// or base64 (see [`Builder::tracer_bullet_key`](crate::Builder::tracer_bullet_key)
 /// for code). `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TracerBulletKey {

@@ -11,11 +11,11 @@ use super::error::{Origin, Problem};
 ///
 /// A library cannot read the application's `Cargo.toml` at run time, so the
 /// [`service_info!`](crate::service_info) macro captures it where it expands, in the
-/// application crate, and [`Builder::service_info`](super::Builder::service_info)
+/// application crate, and [`Builder::service_info`](crate::Builder::service_info)
 /// takes the result:
 ///
 /// ```
-/// let builder = observe_core::config::Builder::new()
+/// let builder = observe_core::Builder::new()
 ///     .service_info(observe_core::service_info!());
 /// # let _ = builder;
 /// ```

@@ -1,59 +1,20 @@
-//! The typed builder: the application's defaults, in code.
+//! The builder: the application's defaults in code, and what only code can give
+//! (sinks, a log writer); it resolves the configuration and starts an instance.
 
 use std::fmt;
+use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::{Guard, InitError, Observe, apply_metrics_config};
 use crate::config::{
-    BatchConfig, Compression, Exporter, InboundContext, LogFormat, LogOutput, Protocol, Sampler,
-    ServiceInfo, Signal, TracerBulletPolicy, UntrustedMarker,
+    BatchConfig, Compression, Config, ConfigError, EnvSource, Exporter, InboundContext, LogFormat,
+    LogOutput, OtlpSettings, Overrides, Protocol, Redacted, Sampler, ServiceInfo, Signal,
+    TracerBulletPolicy, UntrustedMarker,
 };
-
-/// A replacement for the process environment.
-pub(crate) type Lookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-
-/// Where variables are read from.
-#[derive(Clone)]
-pub(crate) enum EnvSource {
-    /// `std::env::var_os`.
-    Process,
-    /// An injected lookup.
-    Lookup(Lookup),
-    /// Nowhere: only the builder and the defaults count.
-    Ignore,
-}
-
-impl fmt::Debug for EnvSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            EnvSource::Process => "Process",
-            EnvSource::Lookup(_) => "Lookup(..)",
-            EnvSource::Ignore => "Ignore",
-        })
-    }
-}
-
-/// A value `Debug` prints as `<redacted>`.
-#[derive(Clone, Default)]
-pub(crate) struct Redacted<T>(pub(crate) T);
-
-impl<T> fmt::Debug for Redacted<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(crate::config::REDACTED)
-    }
-}
-
-/// OTLP settings given in code, generic or for one signal.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct OtlpSettings {
-    pub(crate) endpoint: Option<String>,
-    pub(crate) protocol: Option<Protocol>,
-    /// `None` until a header is added; names in clear, values redacted.
-    pub(crate) headers: Option<Vec<(String, Redacted<String>)>>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) compression: Option<Compression>,
-}
+use crate::layer::ObserveLayer;
+use crate::pipeline::Sink;
 
 /// Configuration in code: each method sets the application's default for one
 /// setting, which the environment may override (see the [module
@@ -69,93 +30,19 @@ pub(crate) struct OtlpSettings {
 /// environment variable.
 ///
 /// `Debug` redacts secrets.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 #[must_use = "a builder does nothing until it is resolved or installed"]
 pub struct Builder {
-    pub(crate) env: EnvSource,
-    pub(crate) disabled: Option<bool>,
-    pub(crate) service_info: Option<ServiceInfo>,
-    pub(crate) service_name: Option<String>,
-    pub(crate) environment: Option<String>,
-    pub(crate) resource_attributes: Vec<(String, String)>,
-    pub(crate) otlp: OtlpSettings,
-    pub(crate) otlp_signal: [OtlpSettings; 3],
-    pub(crate) exporters: [Option<Exporter>; 3],
-    pub(crate) span_batch: Option<BatchConfig>,
-    pub(crate) log_batch: Option<BatchConfig>,
-    pub(crate) metric_export_interval: Option<Duration>,
-    pub(crate) metric_export_timeout: Option<Duration>,
-    pub(crate) sampler: Option<Sampler>,
-    pub(crate) log_filter: Option<String>,
-    pub(crate) log_format: Option<LogFormat>,
-    pub(crate) log_output: Option<LogOutput>,
-    pub(crate) log_buffer_lines: Option<usize>,
-    pub(crate) redact_fields: Vec<String>,
-    pub(crate) admin_addr: Option<Option<SocketAddr>>,
-    pub(crate) metrics_window: Option<Duration>,
-    pub(crate) metrics_slice: Option<Duration>,
-    pub(crate) metrics_max_keys: Option<usize>,
-    pub(crate) flight_recorder_bytes: Option<usize>,
-    pub(crate) slow_threshold: Option<Option<Duration>>,
-    pub(crate) shutdown_timeout: Option<Duration>,
-    pub(crate) internal_hosts: Option<Vec<String>>,
-    pub(crate) inbound_context: Option<InboundContext>,
-    pub(crate) trusted_callers: Option<Vec<String>>,
-    pub(crate) untrusted_sampled_per_second: Option<u32>,
-    pub(crate) tracer_bullet_policy: Option<TracerBulletPolicy>,
-    pub(crate) tracer_bullet_key: Option<Redacted<Vec<u8>>>,
-    pub(crate) tracer_bullet_max_age: Option<Duration>,
-    pub(crate) tracer_bullet_untrusted_marker: Option<UntrustedMarker>,
-    /// What only code can give: extra sinks and a log writer (see `init.rs`).
-    pub(crate) extras: crate::init::Extras,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder::new()
-    }
+    /// The settings given in code, resolved against the environment.
+    pub(crate) overrides: Overrides,
+    /// What only code can give: extra sinks and a log writer.
+    extras: Extras,
 }
 
 impl Builder {
     /// A builder that reads the process environment and sets nothing in code.
     pub fn new() -> Self {
-        Builder {
-            env: EnvSource::Process,
-            disabled: None,
-            service_info: None,
-            service_name: None,
-            environment: None,
-            resource_attributes: Vec::new(),
-            otlp: OtlpSettings::default(),
-            otlp_signal: Default::default(),
-            exporters: [None; 3],
-            span_batch: None,
-            log_batch: None,
-            metric_export_interval: None,
-            metric_export_timeout: None,
-            sampler: None,
-            log_filter: None,
-            log_format: None,
-            log_output: None,
-            log_buffer_lines: None,
-            redact_fields: Vec::new(),
-            admin_addr: None,
-            metrics_window: None,
-            metrics_slice: None,
-            metrics_max_keys: None,
-            flight_recorder_bytes: None,
-            slow_threshold: None,
-            shutdown_timeout: None,
-            internal_hosts: None,
-            inbound_context: None,
-            trusted_callers: None,
-            untrusted_sampled_per_second: None,
-            tracer_bullet_policy: None,
-            tracer_bullet_key: None,
-            tracer_bullet_max_age: None,
-            tracer_bullet_untrusted_marker: None,
-            extras: Default::default(),
-        }
+        Builder::default()
     }
 
     // ----- where variables come from -------------------------------------------------
@@ -166,7 +53,8 @@ impl Builder {
     ///
     /// ```
     /// use std::collections::HashMap;
-    /// use observe_core::config::{Builder, LogFormat};
+    /// use observe_core::Builder;
+    /// use observe_core::config::LogFormat;
     ///
     /// let vars = HashMap::from([("OBSERVE_LOG_FORMAT", "pretty")]);
     /// let config = Builder::new()
@@ -179,13 +67,13 @@ impl Builder {
         mut self,
         lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.env = EnvSource::Lookup(Arc::new(lookup));
+        self.overrides.env = EnvSource::Lookup(Arc::new(lookup));
         self
     }
 
     /// Reads no variable at all: only this builder and the defaults count.
     pub fn ignore_env(mut self) -> Self {
-        self.env = EnvSource::Ignore;
+        self.overrides.env = EnvSource::Ignore;
         self
     }
 
@@ -193,26 +81,26 @@ impl Builder {
 
     /// Turns everything off (`OTEL_SDK_DISABLED`).
     pub fn disabled(mut self, disabled: bool) -> Self {
-        self.disabled = Some(disabled);
+        self.overrides.disabled = Some(disabled);
         self
     }
 
     /// The application's identity, from [`service_info!`](crate::service_info).
     pub fn service_info(mut self, info: ServiceInfo) -> Self {
-        self.service_info = Some(info);
+        self.overrides.service_info = Some(info);
         self
     }
 
     /// The service name, replacing the one in [`service_info`](Self::service_info)
     /// (`OTEL_SERVICE_NAME`).
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
-        self.service_name = Some(name.into());
+        self.overrides.service_name = Some(name.into());
         self
     }
 
     /// The deployment environment, such as `production` (`OBSERVE_ENV`).
     pub fn environment(mut self, environment: impl Into<String>) -> Self {
-        self.environment = Some(environment.into());
+        self.overrides.environment = Some(environment.into());
         self
     }
 
@@ -220,9 +108,14 @@ impl Builder {
     /// same key replaces the value.
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         let (key, value) = (key.into(), value.into());
-        match self.resource_attributes.iter_mut().find(|(k, _)| *k == key) {
+        match self
+            .overrides
+            .resource_attributes
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+        {
             Some(entry) => entry.1 = value,
-            None => self.resource_attributes.push((key, value)),
+            None => self.overrides.resource_attributes.push((key, value)),
         }
         self
     }
@@ -232,33 +125,33 @@ impl Builder {
     /// The OTLP endpoint for every signal (`OTEL_EXPORTER_OTLP_ENDPOINT`); for
     /// `http/protobuf`, `/v1/traces` etc. are appended. Setting it turns export on.
     pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
-        self.otlp.endpoint = Some(url.into());
+        self.overrides.otlp.endpoint = Some(url.into());
         self
     }
 
     /// The OTLP endpoint of one signal, used as given
     /// (`OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`).
     pub fn otlp_signal_endpoint(mut self, signal: Signal, url: impl Into<String>) -> Self {
-        self.otlp_signal[signal.index()].endpoint = Some(url.into());
+        self.overrides.otlp_signal[signal.index()].endpoint = Some(url.into());
         self
     }
 
     /// The OTLP transport for every signal (`OTEL_EXPORTER_OTLP_PROTOCOL`).
     pub fn otlp_protocol(mut self, protocol: Protocol) -> Self {
-        self.otlp.protocol = Some(protocol);
+        self.overrides.otlp.protocol = Some(protocol);
         self
     }
 
     /// The OTLP transport of one signal (`OTEL_EXPORTER_OTLP_<SIGNAL>_PROTOCOL`).
     pub fn otlp_signal_protocol(mut self, signal: Signal, protocol: Protocol) -> Self {
-        self.otlp_signal[signal.index()].protocol = Some(protocol);
+        self.overrides.otlp_signal[signal.index()].protocol = Some(protocol);
         self
     }
 
     /// Adds a header to every export request (`OTEL_EXPORTER_OTLP_HEADERS`). The value
     /// is treated as a secret.
     pub fn otlp_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        push_header(&mut self.otlp, name.into(), value.into());
+        push_header(&mut self.overrides.otlp, name.into(), value.into());
         self
     }
 
@@ -272,7 +165,7 @@ impl Builder {
         value: impl Into<String>,
     ) -> Self {
         push_header(
-            &mut self.otlp_signal[signal.index()],
+            &mut self.overrides.otlp_signal[signal.index()],
             name.into(),
             value.into(),
         );
@@ -282,25 +175,25 @@ impl Builder {
     /// How long one export request may take (`OTEL_EXPORTER_OTLP_TIMEOUT`, default
     /// 10 s).
     pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
-        self.otlp.timeout = Some(timeout);
+        self.overrides.otlp.timeout = Some(timeout);
         self
     }
 
     /// The export timeout of one signal (`OTEL_EXPORTER_OTLP_<SIGNAL>_TIMEOUT`).
     pub fn otlp_signal_timeout(mut self, signal: Signal, timeout: Duration) -> Self {
-        self.otlp_signal[signal.index()].timeout = Some(timeout);
+        self.overrides.otlp_signal[signal.index()].timeout = Some(timeout);
         self
     }
 
     /// Request body compression (`OTEL_EXPORTER_OTLP_COMPRESSION`, default none).
     pub fn otlp_compression(mut self, compression: Compression) -> Self {
-        self.otlp.compression = Some(compression);
+        self.overrides.otlp.compression = Some(compression);
         self
     }
 
     /// The compression of one signal (`OTEL_EXPORTER_OTLP_<SIGNAL>_COMPRESSION`).
     pub fn otlp_signal_compression(mut self, signal: Signal, compression: Compression) -> Self {
-        self.otlp_signal[signal.index()].compression = Some(compression);
+        self.overrides.otlp_signal[signal.index()].compression = Some(compression);
         self
     }
 
@@ -308,33 +201,33 @@ impl Builder {
     /// `OTEL_METRICS_EXPORTER`). Unset, a signal is exported when an endpoint is
     /// configured.
     pub fn exporter(mut self, signal: Signal, exporter: Exporter) -> Self {
-        self.exporters[signal.index()] = Some(exporter);
+        self.overrides.exporters[signal.index()] = Some(exporter);
         self
     }
 
     /// Span batching (`OTEL_BSP_*`); each variable overrides its own field.
     pub fn span_batch(mut self, batch: BatchConfig) -> Self {
-        self.span_batch = Some(batch);
+        self.overrides.span_batch = Some(batch);
         self
     }
 
     /// Log batching (`OTEL_BLRP_*`); each variable overrides its own field.
     pub fn log_batch(mut self, batch: BatchConfig) -> Self {
-        self.log_batch = Some(batch);
+        self.overrides.log_batch = Some(batch);
         self
     }
 
     /// The interval between metric exports (`OTEL_METRIC_EXPORT_INTERVAL`, default
     /// 60 s).
     pub fn metric_export_interval(mut self, interval: Duration) -> Self {
-        self.metric_export_interval = Some(interval);
+        self.overrides.metric_export_interval = Some(interval);
         self
     }
 
     /// How long one metric export may take (`OTEL_METRIC_EXPORT_TIMEOUT`, default
     /// 30 s).
     pub fn metric_export_timeout(mut self, timeout: Duration) -> Self {
-        self.metric_export_timeout = Some(timeout);
+        self.overrides.metric_export_timeout = Some(timeout);
         self
     }
 
@@ -344,32 +237,32 @@ impl Builder {
     /// `parentbased_always_on`). `OTEL_TRACES_SAMPLER_ARG` alone replaces the ratio of
     /// a ratio sampler set here.
     pub fn sampler(mut self, sampler: Sampler) -> Self {
-        self.sampler = Some(sampler);
+        self.overrides.sampler = Some(sampler);
         self
     }
 
     /// `tracing` filter directives (`RUST_LOG`, default `info`).
     pub fn log_filter(mut self, directives: impl Into<String>) -> Self {
-        self.log_filter = Some(directives.into());
+        self.overrides.log_filter = Some(directives.into());
         self
     }
 
     /// The log line format (`OBSERVE_LOG_FORMAT`, default JSON).
     pub fn log_format(mut self, format: LogFormat) -> Self {
-        self.log_format = Some(format);
+        self.overrides.log_format = Some(format);
         self
     }
 
     /// Where log lines go (`OBSERVE_LOG_OUTPUT`, default stdout).
     pub fn log_output(mut self, output: LogOutput) -> Self {
-        self.log_output = Some(output);
+        self.overrides.log_output = Some(output);
         self
     }
 
     /// Lines the non-blocking log writer may queue (`OBSERVE_LOG_BUFFER`, default
     /// 8192).
     pub fn log_buffer_lines(mut self, lines: usize) -> Self {
-        self.log_buffer_lines = Some(lines);
+        self.overrides.log_buffer_lines = Some(lines);
         self
     }
 
@@ -380,7 +273,9 @@ impl Builder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.redact_fields.extend(names.into_iter().map(Into::into));
+        self.overrides
+            .redact_fields
+            .extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -389,46 +284,46 @@ impl Builder {
     /// The admin listener's address, or `None` for no listener
     /// (`OBSERVE_ADMIN_ADDR`, default `127.0.0.1:9464`).
     pub fn admin_addr(mut self, addr: impl Into<Option<SocketAddr>>) -> Self {
-        self.admin_addr = Some(addr.into());
+        self.overrides.admin_addr = Some(addr.into());
         self
     }
 
     /// The rolling window of latency metrics (`OBSERVE_METRICS_WINDOW`, default
     /// 5 min); a whole multiple of the slice.
     pub fn metrics_window(mut self, window: Duration) -> Self {
-        self.metrics_window = Some(window);
+        self.overrides.metrics_window = Some(window);
         self
     }
 
     /// The slice the window rolls by (`OBSERVE_METRICS_SLICE`, default 10 s).
     pub fn metrics_slice(mut self, slice: Duration) -> Self {
-        self.metrics_slice = Some(slice);
+        self.overrides.metrics_slice = Some(slice);
         self
     }
 
     /// The most label sets per metric (`OBSERVE_METRICS_MAX_KEYS`, default 2000).
     pub fn metrics_max_keys(mut self, max: usize) -> Self {
-        self.metrics_max_keys = Some(max);
+        self.overrides.metrics_max_keys = Some(max);
         self
     }
 
     /// The flight recorder's byte budget, 0 for none
     /// (`OBSERVE_FLIGHT_RECORDER_BYTES`, default 64 MiB).
     pub fn flight_recorder_bytes(mut self, bytes: usize) -> Self {
-        self.flight_recorder_bytes = Some(bytes);
+        self.overrides.flight_recorder_bytes = Some(bytes);
         self
     }
 
     /// A fixed latency above which a local root is promoted, or `None` for "per key,
     /// from its running p99" (`OBSERVE_SLOW_THRESHOLD`, default `None`).
     pub fn slow_threshold(mut self, threshold: impl Into<Option<Duration>>) -> Self {
-        self.slow_threshold = Some(threshold.into());
+        self.overrides.slow_threshold = Some(threshold.into());
         self
     }
 
     /// How long shutdown may take to flush (`OBSERVE_SHUTDOWN_TIMEOUT`, default 5 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = Some(timeout);
+        self.overrides.shutdown_timeout = Some(timeout);
         self
     }
 
@@ -441,14 +336,14 @@ impl Builder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.internal_hosts = Some(patterns.into_iter().map(Into::into).collect());
+        self.overrides.internal_hosts = Some(patterns.into_iter().map(Into::into).collect());
         self
     }
 
     /// What to do with an inbound trace context (`OBSERVE_INBOUND_CONTEXT`, default
     /// continue).
     pub fn inbound_context(mut self, inbound: InboundContext) -> Self {
-        self.inbound_context = Some(inbound);
+        self.overrides.inbound_context = Some(inbound);
         self
     }
 
@@ -457,7 +352,7 @@ impl Builder {
     /// [`TrustedCallers`](crate::config::TrustedCallers) for the syntax.
     ///
     /// ```
-    /// use observe_core::config::Builder;
+    /// use observe_core::Builder;
     ///
     /// let config = Builder::new()
     ///     .ignore_env()
@@ -471,7 +366,7 @@ impl Builder {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.trusted_callers = Some(items.into_iter().map(Into::into).collect());
+        self.overrides.trusted_callers = Some(items.into_iter().map(Into::into).collect());
         self
     }
 
@@ -479,28 +374,28 @@ impl Builder {
     /// flag honoured; beyond that the local sampler decides
     /// (`OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND`, default 10; 0: never).
     pub fn untrusted_sampled_per_second(mut self, per_second: u32) -> Self {
-        self.untrusted_sampled_per_second = Some(per_second);
+        self.overrides.untrusted_sampled_per_second = Some(per_second);
         self
     }
 
     /// Whether inbound tracer bullets are honoured (`OBSERVE_TRACER_BULLET_POLICY`,
     /// default deny). [`Signed`](TracerBulletPolicy::Signed) needs a key.
     pub fn tracer_bullet_policy(mut self, policy: TracerBulletPolicy) -> Self {
-        self.tracer_bullet_policy = Some(policy);
+        self.overrides.tracer_bullet_policy = Some(policy);
         self
     }
 
     /// The tracer-bullet signing key as raw bytes, at least 32
     /// (`OBSERVE_TRACER_BULLET_KEY`, which takes hex or base64).
     pub fn tracer_bullet_key(mut self, key: impl Into<Vec<u8>>) -> Self {
-        self.tracer_bullet_key = Some(Redacted(key.into()));
+        self.overrides.tracer_bullet_key = Some(Redacted(key.into()));
         self
     }
 
     /// How old a signed tracer-bullet token may be (`OBSERVE_TRACER_BULLET_MAX_AGE`,
     /// default 5 min).
     pub fn tracer_bullet_max_age(mut self, max_age: Duration) -> Self {
-        self.tracer_bullet_max_age = Some(max_age);
+        self.overrides.tracer_bullet_max_age = Some(max_age);
         self
     }
 
@@ -509,8 +404,141 @@ impl Builder {
     /// standard request with the marker removed, for a public edge
     /// (`OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER`).
     pub fn tracer_bullet_untrusted_marker(mut self, marker: UntrustedMarker) -> Self {
-        self.tracer_bullet_untrusted_marker = Some(marker);
+        self.overrides.tracer_bullet_untrusted_marker = Some(marker);
         self
+    }
+}
+
+/// What only code can hand to the builder: extra sinks and a log writer. Shared
+/// between clones of a builder; the first instance started takes them.
+#[derive(Clone, Default)]
+pub(crate) struct Extras {
+    pub(super) sinks: Arc<Mutex<Vec<Box<dyn Sink>>>>,
+    pub(super) log_writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+}
+
+impl fmt::Debug for Extras {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sinks = self.sinks.lock().map_or(0, |s| s.len());
+        f.debug_struct("Extras")
+            .field("sinks", &sinks)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Extras {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.sinks, &other.sinks)
+    }
+}
+
+impl Builder {
+    /// Resolves and validates the configuration without installing anything: the
+    /// environment (or the injected lookup) over this builder's values over the
+    /// defaults.
+    ///
+    /// Every bad value is reported in the one error. With `OTEL_SDK_DISABLED=true`
+    /// the result is `Ok` with [`Config::disabled`] set, whatever else is wrong.
+    ///
+    /// ```
+    /// use observe_core::Builder;
+    ///
+    /// let err = Builder::new()
+    ///     .env_lookup(|name| match name {
+    ///         "OBSERVE_METRICS_WINDOW" => Some("5m".into()),
+    ///         "OBSERVE_METRICS_SLICE" => Some("7s".into()),
+    ///         "OTEL_BSP_MAX_QUEUE_SIZE" => Some("lots".into()),
+    ///         _ => None,
+    ///     })
+    ///     .build_config()
+    ///     .unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "invalid observe configuration (2 problems):\n  \
+    ///      OTEL_BSP_MAX_QUEUE_SIZE=\"lots\": expected a whole number greater than 0\n  \
+    ///      OBSERVE_METRICS_WINDOW=\"5m\": expected a whole multiple of the slice, 7s (OBSERVE_METRICS_SLICE)"
+    /// );
+    /// ```
+    pub fn build_config(&self) -> Result<Config, ConfigError> {
+        self.overrides.resolve()
+    }
+
+    /// Adds a sink: it receives every finished span and log record on observe's
+    /// background thread (see [`Sink`]).
+    pub fn sink(self, sink: impl Sink) -> Self {
+        self.extras
+            .sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(sink));
+        self
+    }
+
+    /// Writes log lines to `writer` instead of the configured output (a file, or a
+    /// buffer in tests). Writes happen on observe's own writer thread.
+    pub fn log_writer(self, writer: impl Write + Send + 'static) -> Self {
+        *self
+            .extras
+            .log_writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(writer));
+        self
+    }
+
+    /// Resolves the configuration and installs observe for the whole process: the
+    /// global `tracing` subscriber (a `Registry` with the `RUST_LOG` filter and
+    /// observe's layer), the background threads, and the `log` crate bridge.
+    ///
+    /// # Errors
+    /// An invalid configuration, a second `init`, or another global subscriber.
+    pub fn init(self) -> Result<Guard, InitError> {
+        match self.build()? {
+            Some(observe) => observe.install(),
+            None => Ok(Guard::disabled()),
+        }
+    }
+
+    /// Resolves the configuration and starts an instance without installing it
+    /// anywhere: make it current on a thread with [`Observe::set_default`] (tests), or
+    /// install it with [`Observe::install`]. `Ok(None)` when `OTEL_SDK_DISABLED=true`.
+    ///
+    /// # Errors
+    /// An invalid configuration, or a background thread that could not start.
+    pub fn build(self) -> Result<Option<Observe>, InitError> {
+        let extras = self.extras.clone();
+        let config = self.overrides.resolve()?;
+        if config.disabled {
+            return Ok(None);
+        }
+        Observe::from_config(&config, extras).map(Some)
+    }
+
+    /// Resolves the configuration and starts observe for the whole process without
+    /// installing a `tracing` subscriber: add the returned layer to your own. Spans
+    /// and logs work as with [`init`](Self::init).
+    ///
+    /// # Errors
+    /// An invalid configuration, or a second initialisation.
+    pub fn layer(self) -> Result<(ObserveLayer, Guard), InitError> {
+        let Some(observe) = self.build()? else {
+            return Ok((ObserveLayer::new(), Guard::disabled()));
+        };
+        observe
+            .pipeline
+            .install_global()
+            .map_err(|_| InitError::AlreadyInitialized)?;
+        apply_metrics_config(&observe.pipeline.settings.config);
+        if let Some(r) = &observe.recorder {
+            let _ = crate::recorder::install(r.clone());
+        }
+        crate::span::install_panic_hook();
+        Ok((
+            ObserveLayer::new(),
+            Guard {
+                pipeline: Some(observe.pipeline),
+                shutdown_timeout: observe.shutdown_timeout,
+            },
+        ))
     }
 }
 

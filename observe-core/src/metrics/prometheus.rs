@@ -161,7 +161,7 @@ pub fn render(accept: Option<&HeaderValue>) -> (&'static str, String) {
 /// The process-wide registry in `format`, as [`render`] serves it.
 pub(crate) fn render_format(format: Format) -> String {
     let mut encoder = Encoder::new(format).process_metrics(true);
-    if let Some(config) = crate::config::current() {
+    if let Some(config) = crate::Observe::current_config() {
         let s = &config.service;
         let mut labels: Vec<(&str, &str)> =
             vec![("service.name", &s.name), ("service.version", &s.version)];

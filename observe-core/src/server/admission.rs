@@ -345,7 +345,7 @@ impl Admission {
     pub(super) fn policy_honours_any(options: &ServerOptions) -> bool {
         match &options.tracer_bullet {
             Some(p) => p.policy() != TracerBulletPolicy::Deny,
-            None => crate::config::current()
+            None => crate::Observe::current_config()
                 .is_some_and(|c| c.propagation.tracer_bullet_policy != TracerBulletPolicy::Deny),
         }
     }

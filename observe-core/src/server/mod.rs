@@ -142,7 +142,7 @@ pub enum QueryRecording {
 }
 
 /// What a server adapter does per request. Settings left unset follow the running
-/// observe configuration ([`config::current`](crate::config::current)).
+/// observe configuration ([`Observe::current_config`](crate::Observe::current_config)).
 ///
 /// Clones share one budget of untrusted `sampled` flags
 /// (`OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND`): give one `ServerOptions` (or one

@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use observe_core::config::{Builder, VARIABLES};
+use observe_core::Builder;
+use observe_core::config::VARIABLES;
 
 use crate::support::error;
 

@@ -1,7 +1,8 @@
 //! Service identity: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OBSERVE_ENV`,
 //! `service_info!()` and the fallbacks.
 
-use observe_core::config::{Builder, ServiceInfo};
+use observe_core::Builder;
+use observe_core::config::ServiceInfo;
 
 use crate::support::{config, env, problem, resolve};
 

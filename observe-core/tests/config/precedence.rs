@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use observe_core::Builder;
 use observe_core::config::{
-    BatchConfig, Builder, Compression, Exporter, InboundContext, LogFormat, LogOutput, Protocol,
-    Sampler, Signal, TracerBulletPolicy,
+    BatchConfig, Compression, Exporter, InboundContext, LogFormat, LogOutput, Protocol, Sampler,
+    Signal, TracerBulletPolicy,
 };
 
 use crate::support::{env, resolve};

@@ -1,6 +1,7 @@
 //! Secrets never appear in `Debug` output or in error messages.
 
-use observe_core::config::{Builder, Signal};
+use observe_core::Builder;
+use observe_core::config::Signal;
 
 use crate::support::{env, error, resolve};
 

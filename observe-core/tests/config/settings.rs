@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use observe_core::Builder;
 use observe_core::config::{
-    Builder, Config, InboundContext, LogFormat, LogOutput, Sampler, TracerBulletPolicy,
-    UntrustedMarker,
+    Config, InboundContext, LogFormat, LogOutput, Sampler, TracerBulletPolicy, UntrustedMarker,
 };
 
 use crate::support::{config, env, error, problem, rejects, resolve};

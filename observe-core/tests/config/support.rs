@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use observe_core::config::{Builder, Config, ConfigError};
+use observe_core::Builder;
+use observe_core::config::{Config, ConfigError};
 
 /// A builder that reads only `vars`.
 pub(crate) fn env(vars: &[(&str, &str)]) -> Builder {

@@ -172,7 +172,7 @@ fn http_gzip_round_trip() {
 fn bad_headers_and_endpoints_are_refused() {
     // Header names and values are checked when the configuration is resolved, so a
     // bad one never reaches the exporter.
-    let e = observe_core::config::Builder::new()
+    let e = observe_core::Builder::new()
         .ignore_env()
         .otlp_endpoint("http://127.0.0.1:1")
         .otlp_header("bad header", "x")

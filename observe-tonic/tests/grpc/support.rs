@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use observe_core::config::Builder;
+use observe_core::Builder;
 use observe_core::span::SpanRecord;
 use observe_core::testing::{Captured, MemorySink, SharedBuffer};
 use observe_core::{DefaultGuard, Observe};
