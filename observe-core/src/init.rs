@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::{EnvFilter, Registry};
 
+use crate::bridge::ObserveLayer;
 use crate::config::{Config, LogOutput};
 use crate::export::ResourceInfo;
-use crate::layer::ObserveLayer;
 use crate::log::{LogFormat, LogWriter, Output, Resource};
 use crate::pipeline::{Pipeline, Sampler, ScopedGuard, Settings, Sink};
 use crate::recorder::{FlightRecorder, RecorderSettings, SlowThreshold};

@@ -10,6 +10,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bridge;
 #[cfg(feature = "http-client")]
 pub mod client;
 pub mod clock;
@@ -20,7 +21,6 @@ pub mod export;
 pub mod footprint;
 pub mod ids;
 mod init;
-mod layer;
 pub mod log;
 pub mod metrics;
 mod pipeline;
@@ -45,10 +45,10 @@ pub mod __macros {
     pub use observe_macros::{traced_axum, traced_tonic};
 }
 
+pub use bridge::ObserveLayer;
 pub use dry_run::{DryRun, side_effect};
 pub use ids::{SpanContext, SpanId, TraceFlags, TraceId};
 pub use init::{Builder, DefaultGuard, Guard, InitError, Observe, init, layer};
-pub use layer::ObserveLayer;
 pub use observe_macros::traced;
 pub use span::FutureExt;
 pub use task::{spawn, spawn_blocking};

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Guard, InitError, Observe, apply_metrics_config};
+use crate::bridge::ObserveLayer;
 use crate::config::{
     BatchConfig, Compression, Config, ConfigError, EnvSource, Exporter, InboundContext, LogFormat,
     LogOutput, OtlpSettings, Overrides, Protocol, Redacted, Sampler, ServiceInfo, Signal,
     TracerBulletPolicy, UntrustedMarker,
 };
-use crate::layer::ObserveLayer;
 use crate::pipeline::Sink;
 
 /// Configuration in code: each method sets the application's default for one
