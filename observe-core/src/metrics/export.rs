@@ -16,8 +16,8 @@ use hdrhistogram::Histogram as HdrHistogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
+use super::cells::Scalars;
 use super::layout::{HIGHEST, LOWEST, SIGFIG, new_histogram};
-use super::recorder::Scalars;
 use super::registry::{AnySeries, Registry};
 use super::snapshot::{Scratch, Stats, Views, read_histogram};
 use super::unit::Unit;

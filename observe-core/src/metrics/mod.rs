@@ -52,13 +52,13 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 mod buckets;
+mod cells;
 mod events;
 mod export;
 mod layout;
 mod otlp;
 mod process;
 pub mod prometheus;
-mod recorder;
 mod registry;
 mod semconv;
 mod snapshot;

@@ -35,7 +35,7 @@ use std::fmt::Write as _;
 
 use http::HeaderValue;
 
-use super::recorder::{ExemplarCell, lock};
+use super::cells::{ExemplarCell, lock};
 use super::registry::{
     AnySeries, Exposition, FamilyMeta, HistogramSeries, Kind, Registry, prometheus_ident,
 };

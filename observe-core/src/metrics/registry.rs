@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use super::buckets::BucketLayout;
-use super::recorder::{CounterCells, HistogramCells, lock};
+use super::cells::{CounterCells, HistogramCells, lock};
 use super::unit::{MAX_UNIT_LEN, Unit};
 use super::window::{WindowShape, WindowState};
 use crate::ids::TraceId;

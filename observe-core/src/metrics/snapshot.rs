@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram as HdrHistogram;
 use serde::Serialize;
 
+use super::cells::{ExemplarCell, Scalars, lock};
 use super::layout::new_histogram;
-use super::recorder::{ExemplarCell, Scalars, lock};
 use super::registry::{AnySeries, FamilyView, HistogramSeries, Kind, Registry};
 use super::unit::Unit;
 use crate::ids::TraceId;

@@ -25,8 +25,8 @@ use std::collections::VecDeque;
 
 use hdrhistogram::Histogram as HdrHistogram;
 
+use super::cells::{ExemplarCell, HistogramCells, Recorder, Scalars};
 use super::layout::{LEN, PAGE_LEN, PAGES, add_bin};
-use super::recorder::{ExemplarCell, HistogramCells, Recorder, Scalars};
 
 /// Error exemplars kept per slice.
 const ERRORS_PER_SLICE: usize = 3;
