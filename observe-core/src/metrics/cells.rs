@@ -16,7 +16,7 @@
 //! the reader copies them bin by bin into an `hdrhistogram::Histogram` for
 //! quantiles and serialization.
 //!
-//! Memory, per series and per thread that recorded into it: one [`Recorder`]
+//! Memory, per series and per thread that recorded into it: one [`ThreadCells`]
 //! (about 1.2 KiB) plus 2 KiB per page of bins touched (a distribution spanning a
 //! factor of ten touches 4 to 14 pages). Each series also keeps a 512-byte table of
 //! per-thread chunks and a 128-byte chunk per 16 thread indices in use. Thread
@@ -101,7 +101,7 @@ impl Scalars {
 /// One thread's counters for one histogram series. Written only by the thread that
 /// holds its index (or under the series' fallback lock); read by anyone.
 #[repr(align(128))]
-pub(crate) struct Recorder {
+pub(crate) struct ThreadCells {
     count: AtomicU64,
     sum: AtomicU64,
     errors: AtomicU64,
@@ -114,9 +114,9 @@ pub(crate) struct Recorder {
     exemplars: Mutex<ExemplarSlot>,
 }
 
-impl Recorder {
-    fn new() -> Box<Recorder> {
-        Box::new(Recorder {
+impl ThreadCells {
+    fn new() -> Box<ThreadCells> {
+        Box::new(ThreadCells {
             count: AtomicU64::new(0),
             sum: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -176,7 +176,7 @@ impl Recorder {
         value > self.exemplar_floor.load(Relaxed) || (is_error && !self.error_taken.load(Relaxed))
     }
 
-    /// Keeps an exemplar (the cold path after [`Recorder::wants_exemplar`]).
+    /// Keeps an exemplar (the cold path after [`ThreadCells::wants_exemplar`]).
     #[cold]
     #[inline(never)]
     pub(crate) fn offer_exemplar(
@@ -242,9 +242,9 @@ impl Recorder {
 
 /// The per-thread recorders of one histogram series.
 pub(crate) struct HistogramCells {
-    table: [OnceBox<[OnceBox<Recorder>; CHUNK]>; CHUNKS],
+    table: [OnceBox<[OnceBox<ThreadCells>; CHUNK]>; CHUNKS],
     fallback_lock: Mutex<()>,
-    fallback: OnceBox<Recorder>,
+    fallback: OnceBox<ThreadCells>,
 }
 
 impl HistogramCells {
@@ -261,7 +261,7 @@ impl HistogramCells {
     /// registers instead of being spilled for the closure to borrow (measured:
     /// 9 ns against 4 ns per record with an exemplar).
     #[inline(always)]
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&Recorder) -> R) -> R {
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&ThreadCells) -> R) -> R {
         let i = thread_index::current() as usize;
         if i < MAX_THREADS as usize
             && let Some(chunk) = self.table[i / CHUNK].get()
@@ -274,20 +274,20 @@ impl HistogramCells {
 
     #[cold]
     #[inline(never)]
-    fn with_slow<R>(&self, i: usize, f: impl FnOnce(&Recorder) -> R) -> R {
+    fn with_slow<R>(&self, i: usize, f: impl FnOnce(&ThreadCells) -> R) -> R {
         if i < MAX_THREADS as usize {
             let chunk = self.table[i / CHUNK]
                 .get_or_init(|| Box::new(std::array::from_fn(|_| OnceBox::new())));
-            return f(chunk[i % CHUNK].get_or_init(Recorder::new));
+            return f(chunk[i % CHUNK].get_or_init(ThreadCells::new));
         }
         // Threads without an index share the fallback recorder, one at a time.
         let _g = lock(&self.fallback_lock);
-        f(self.fallback.get_or_init(Recorder::new))
+        f(self.fallback.get_or_init(ThreadCells::new))
     }
 
     /// Every recorder allocated so far (live and exited threads, and the fallback);
     /// inline up to 8, so a fold of a series few threads wrote allocates nothing.
-    pub(crate) fn recorders(&self) -> smallvec::SmallVec<[&Recorder; 8]> {
+    pub(crate) fn recorders(&self) -> smallvec::SmallVec<[&ThreadCells; 8]> {
         let mut out = smallvec::SmallVec::new();
         for chunk in self.table.iter().filter_map(OnceBox::get) {
             out.extend(chunk.iter().filter_map(OnceBox::get));

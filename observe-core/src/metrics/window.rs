@@ -25,7 +25,7 @@ use std::collections::VecDeque;
 
 use hdrhistogram::Histogram as HdrHistogram;
 
-use super::cells::{ExemplarCell, HistogramCells, Recorder, Scalars};
+use super::cells::{ExemplarCell, HistogramCells, Scalars, ThreadCells};
 use super::layout::{LEN, PAGE_LEN, PAGES, add_bin};
 
 /// Error exemplars kept per slice.
@@ -199,7 +199,7 @@ impl WindowState {
 
     /// Merges every recorder's bins page by page; returns the sorted non-zero
     /// changes and updates the baseline.
-    fn merge_bins(&mut self, recorders: &[&Recorder]) -> Vec<(u32, u64)> {
+    fn merge_bins(&mut self, recorders: &[&ThreadCells]) -> Vec<(u32, u64)> {
         let mut delta = Vec::new();
         let mut merged = [0u64; PAGE_LEN];
         for p in 0..PAGES {
