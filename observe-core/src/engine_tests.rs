@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::context::{self, ContextState, RequestContext, RequestType};
 use crate::init::{Observe, Parts};
 use crate::log::{LogFormat, Output, Resource};
-use crate::pipeline::{Sampler, Settings};
+use crate::pipeline::{HeadSampler, Settings};
 use crate::span::{Parent, Span, SpanKind, StatusCode};
 use crate::testing::{Captured, MemorySink};
 use crate::{FutureExt as _, SpanContext, SpanId, TraceFlags, TraceId};
@@ -61,7 +61,7 @@ pub(crate) fn observe_with(ratio: f64, settings: Settings) -> (Observe, Captured
             100_000,
         )),
         sinks,
-        sampler: Sampler::new(ratio, true),
+        sampler: HeadSampler::new(ratio, true),
         filter: settings_filter,
         shutdown_timeout: Duration::from_secs(5),
         threads: Vec::new(),

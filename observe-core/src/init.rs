@@ -13,7 +13,7 @@ use crate::bridge::ObserveLayer;
 use crate::config::{Config, LogOutput};
 use crate::export::ResourceInfo;
 use crate::log::{LogFormat, LogWriter, Output, Resource};
-use crate::pipeline::{Pipeline, Sampler, ScopedGuard, Settings, Sink};
+use crate::pipeline::{HeadSampler, Pipeline, ScopedGuard, Settings, Sink};
 use crate::recorder::{FlightRecorder, RecorderSettings, SlowThreshold};
 
 mod builder;
@@ -114,7 +114,7 @@ pub(crate) struct Parts {
     pub(crate) resource: Resource,
     pub(crate) log: Option<(LogFormat, Output, usize)>,
     pub(crate) sinks: Vec<Box<dyn Sink>>,
-    pub(crate) sampler: Sampler,
+    pub(crate) sampler: HeadSampler,
     pub(crate) filter: String,
     pub(crate) shutdown_timeout: Duration,
     /// Background threads serving the pipeline besides its worker and log writer
@@ -341,16 +341,16 @@ impl Sink for ExportLifecycle {
 }
 
 /// The head sampler for a configured one.
-fn sampler_for(s: crate::config::Sampler) -> Sampler {
+fn sampler_for(s: crate::config::Sampler) -> HeadSampler {
     use crate::config::Sampler as S;
     match s {
-        S::AlwaysOn => Sampler::new(1.0, false),
-        S::AlwaysOff => Sampler::new(0.0, false),
-        S::TraceIdRatio(r) => Sampler::new(r, false),
-        S::ParentBasedAlwaysOff => Sampler::new(0.0, true),
-        S::ParentBasedTraceIdRatio(r) => Sampler::new(r, true),
+        S::AlwaysOn => HeadSampler::new(1.0, false),
+        S::AlwaysOff => HeadSampler::new(0.0, false),
+        S::TraceIdRatio(r) => HeadSampler::new(r, false),
+        S::ParentBasedAlwaysOff => HeadSampler::new(0.0, true),
+        S::ParentBasedTraceIdRatio(r) => HeadSampler::new(r, true),
         // Future samplers default to following the parent and keeping roots.
-        _ => Sampler::new(1.0, true),
+        _ => HeadSampler::new(1.0, true),
     }
 }
 

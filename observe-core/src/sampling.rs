@@ -45,7 +45,7 @@
 
 use std::fmt;
 
-use crate::pipeline::{Pipeline, Sampler};
+use crate::pipeline::{HeadSampler, Pipeline};
 
 /// The most per-key overrides kept at once.
 pub const MAX_OVERRIDES: usize = 64;
@@ -127,7 +127,7 @@ pub struct SamplingOverride {
 /// A handle on one instance's sampler, usable from any thread.
 #[derive(Clone, Copy)]
 pub struct SamplingHandle {
-    sampler: &'static Sampler,
+    sampler: &'static HeadSampler,
 }
 
 impl fmt::Debug for SamplingHandle {

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::init::{DefaultGuard, Observe, Parts};
 use crate::log::{LogFormat, LogRecord, Output, Resource};
-use crate::pipeline::{Sampler, Settings, Sink};
+use crate::pipeline::{HeadSampler, Settings, Sink};
 use crate::span::SpanRecord;
 
 /// A sink that keeps every span and log record in memory.
@@ -170,7 +170,7 @@ pub fn capture_with(sampling_ratio: f64) -> Capture {
             1 << 20,
         )),
         sinks: vec![Box::new(sink)],
-        sampler: Sampler::new(sampling_ratio, true),
+        sampler: HeadSampler::new(sampling_ratio, true),
         filter: "trace".into(),
         shutdown_timeout: Duration::from_secs(5),
         threads: Vec::new(),

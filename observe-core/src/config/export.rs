@@ -69,7 +69,7 @@ pub enum Compression {
 /// Whether a signal is exported (`OTEL_TRACES_EXPORTER`, `OTEL_LOGS_EXPORTER`,
 /// `OTEL_METRICS_EXPORTER`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Exporter {
+pub enum ExporterKind {
     /// Export over OTLP (`otlp`). Set explicitly without an endpoint, it exports to
     /// the OpenTelemetry default, `http://localhost:4318` (`http://localhost:4317` for
     /// gRPC).

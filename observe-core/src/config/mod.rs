@@ -80,7 +80,9 @@ mod service;
 
 pub use callers::TrustedCallers;
 pub use error::{ConfigError, Problem};
-pub use export::{BatchConfig, Compression, ExportConfig, Exporter, OtlpExport, Protocol, Signal};
+pub use export::{
+    BatchConfig, Compression, ExportConfig, ExporterKind, OtlpExport, Protocol, Signal,
+};
 pub use hosts::InternalHosts;
 pub(crate) use overrides::{EnvSource, OtlpSettings, Overrides, Redacted};
 pub use redact::{DEFAULT_SENSITIVE_FIELDS, Redaction};

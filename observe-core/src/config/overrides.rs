@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::export::{BatchConfig, Compression, Exporter, Protocol};
+use super::export::{BatchConfig, Compression, ExporterKind, Protocol};
 use super::service::ServiceInfo;
 use super::{InboundContext, LogFormat, LogOutput, Sampler, TracerBulletPolicy, UntrustedMarker};
 
@@ -68,7 +68,7 @@ pub(crate) struct Overrides {
     pub(crate) resource_attributes: Vec<(String, String)>,
     pub(crate) otlp: OtlpSettings,
     pub(crate) otlp_signal: [OtlpSettings; 3],
-    pub(crate) exporters: [Option<Exporter>; 3],
+    pub(crate) exporters: [Option<ExporterKind>; 3],
     pub(crate) span_batch: Option<BatchConfig>,
     pub(crate) log_batch: Option<BatchConfig>,
     pub(crate) metric_export_interval: Option<Duration>,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::callers::TrustedCallers;
 use super::error::{ConfigError, Origin, Problem};
 use super::export::{
-    self, BatchConfig, Compression, ExportConfig, Exporter, OtlpExport, Protocol, Signal,
+    self, BatchConfig, Compression, ExportConfig, ExporterKind, OtlpExport, Protocol, Signal,
 };
 use super::hosts::InternalHosts;
 use super::overrides::{EnvSource, OtlpSettings, Overrides};
@@ -232,8 +232,8 @@ impl Overrides {
                 .clone()
                 .or_else(|| self.exporters[i].map(|e| Sourced::code(EXPORTER_METHOD, e)));
             let exported = match exporter.as_ref().map(|e| e.value) {
-                Some(Exporter::None) => false,
-                Some(Exporter::Otlp) => true,
+                Some(ExporterKind::None) => false,
+                Some(ExporterKind::Otlp) => true,
                 None => endpoint.is_some(),
             };
             if !exported {
@@ -1156,7 +1156,7 @@ fn parse_headers(s: &str) -> Parsed<Headers> {
     Headers::from_pairs(pairs).map_err(Invalid::from)
 }
 
-fn parse_exporter(s: &str) -> Parsed<Exporter> {
+fn parse_exporter(s: &str) -> Parsed<ExporterKind> {
     const UNSUPPORTED: [&str; 6] = [
         "console",
         "logging",
@@ -1170,7 +1170,7 @@ fn parse_exporter(s: &str) -> Parsed<Exporter> {
     }
     parse::one_of(
         s,
-        &[("otlp", Exporter::Otlp), ("none", Exporter::None)],
+        &[("otlp", ExporterKind::Otlp), ("none", ExporterKind::None)],
         "otlp or none",
     )
 }

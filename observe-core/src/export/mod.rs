@@ -118,7 +118,7 @@ pub fn __start_instance(
         },
         log: None,
         sinks,
-        sampler: crate::pipeline::Sampler::new(sampling_ratio, true),
+        sampler: crate::pipeline::HeadSampler::new(sampling_ratio, true),
         filter: "trace".into(),
         shutdown_timeout,
         threads: Vec::new(),

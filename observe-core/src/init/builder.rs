@@ -10,9 +10,9 @@ use std::time::Duration;
 use super::{Guard, InitError, Observe, apply_metrics_config};
 use crate::bridge::ObserveLayer;
 use crate::config::{
-    BatchConfig, Compression, Config, ConfigError, EnvSource, Exporter, InboundContext, LogFormat,
-    LogOutput, OtlpSettings, Overrides, Protocol, Redacted, Sampler, ServiceInfo, Signal,
-    TracerBulletPolicy, UntrustedMarker,
+    BatchConfig, Compression, Config, ConfigError, EnvSource, ExporterKind, InboundContext,
+    LogFormat, LogOutput, OtlpSettings, Overrides, Protocol, Redacted, Sampler, ServiceInfo,
+    Signal, TracerBulletPolicy, UntrustedMarker,
 };
 use crate::pipeline::Sink;
 
@@ -200,7 +200,7 @@ impl Builder {
     /// Whether a signal is exported (`OTEL_TRACES_EXPORTER`, `OTEL_LOGS_EXPORTER`,
     /// `OTEL_METRICS_EXPORTER`). Unset, a signal is exported when an endpoint is
     /// configured.
-    pub fn exporter(mut self, signal: Signal, exporter: Exporter) -> Self {
+    pub fn exporter(mut self, signal: Signal, exporter: ExporterKind) -> Self {
         self.overrides.exporters[signal.index()] = Some(exporter);
         self
     }

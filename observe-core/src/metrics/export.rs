@@ -82,7 +82,7 @@ pub struct ExportedView {
 
 /// Why an export document could not be read or merged; says which input and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportError {
+pub struct MergeError {
     /// Index of the document in the input (0 for a single document).
     pub document: usize,
     /// The key, when one is concerned (`name{labels}`).
@@ -91,7 +91,7 @@ pub struct ExportError {
     pub reason: String,
 }
 
-impl fmt::Display for ExportError {
+impl fmt::Display for MergeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "histogram export document {}", self.document)?;
         if let Some(s) = &self.series {
@@ -101,7 +101,7 @@ impl fmt::Display for ExportError {
     }
 }
 
-impl std::error::Error for ExportError {}
+impl std::error::Error for MergeError {}
 
 fn encode(h: &HdrHistogram<u64>) -> String {
     let mut buf = Vec::new();
@@ -175,8 +175,8 @@ fn decode(text: &str) -> Result<HdrHistogram<u64>, String> {
 
 impl ExportedView {
     /// The decoded histogram (observe's layout: 1 ns .. 2^42 - 1, 3 digits).
-    pub fn decode(&self) -> Result<HdrHistogram<u64>, ExportError> {
-        decode(&self.histogram).map_err(|reason| ExportError {
+    pub fn decode(&self) -> Result<HdrHistogram<u64>, MergeError> {
+        decode(&self.histogram).map_err(|reason| MergeError {
             document: 0,
             series: None,
             reason,
@@ -184,7 +184,7 @@ impl ExportedView {
     }
 
     /// The statistics of this view (quantiles from the decoded histogram).
-    pub fn stats(&self) -> Result<Stats, ExportError> {
+    pub fn stats(&self) -> Result<Stats, MergeError> {
         let h = self.decode()?;
         Ok(Stats::from_histogram(
             &h,
@@ -216,8 +216,8 @@ impl HistogramExport {
     }
 
     /// Reads the JSON form.
-    pub fn from_json(text: &str) -> Result<HistogramExport, ExportError> {
-        serde_json::from_str(text).map_err(|e| ExportError {
+    pub fn from_json(text: &str) -> Result<HistogramExport, MergeError> {
+        serde_json::from_str(text).map_err(|e| MergeError {
             document: 0,
             series: None,
             reason: format!("not an export document ({e})"),
@@ -288,8 +288,8 @@ fn key_text(name: &str, labels: &BTreeMap<String, String>) -> String {
 /// let stats = s.cumulative.stats().unwrap();
 /// assert_eq!((merged.instances, stats.count, stats.sum), (2, 2, 4_000));
 /// ```
-pub fn merge(documents: &[HistogramExport]) -> Result<HistogramExport, ExportError> {
-    let err = |document: usize, series: Option<String>, reason: String| ExportError {
+pub fn merge(documents: &[HistogramExport]) -> Result<HistogramExport, MergeError> {
+    let err = |document: usize, series: Option<String>, reason: String| MergeError {
         document,
         series,
         reason,

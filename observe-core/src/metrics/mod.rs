@@ -69,13 +69,13 @@ mod window;
 pub use buckets::{DEFAULT_DURATION_BUCKETS, DEFAULT_VALUE_BUCKETS, MAX_BUCKETS};
 
 pub use export::{
-    EXPORT_ENCODING, EXPORT_FORMAT, ExportError, ExportedSeries, ExportedView, HistogramExport,
+    EXPORT_ENCODING, EXPORT_FORMAT, ExportedSeries, ExportedView, HistogramExport, MergeError,
     merge,
 };
 pub use registry::{
-    ConfigError, Counter, DEFAULT_MAX_KEYS, DEFAULT_MAX_NAMES, DEFAULT_SLICE, DEFAULT_WINDOW,
-    Exposition, Gauge, Histogram, Kind, MAX_LABEL_VALUE_LEN, MAX_LABELS, MetricError,
-    OVERFLOW_LABEL, Registry, RegistryBuilder,
+    Counter, DEFAULT_MAX_KEYS, DEFAULT_MAX_NAMES, DEFAULT_SLICE, DEFAULT_WINDOW, Exposition, Gauge,
+    Histogram, Kind, MAX_LABEL_VALUE_LEN, MAX_LABELS, MetricError, OVERFLOW_LABEL, Registry,
+    RegistryBuilder, WindowError,
 };
 pub use semconv::{FunctionMetrics, RequestType, names, normalize_method};
 pub use snapshot::{
@@ -173,7 +173,7 @@ pub fn set_max_keys(n: usize) {
 }
 
 /// Sets the rolling window of the process-wide registry (restarts every window).
-pub fn set_window(window: Duration, slice: Duration) -> Result<(), ConfigError> {
+pub fn set_window(window: Duration, slice: Duration) -> Result<(), WindowError> {
     global().set_window(window, slice)
 }
 

@@ -215,33 +215,33 @@ impl std::error::Error for MetricError {}
 
 /// An invalid window or limit configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
+pub struct WindowError {
     what: &'static str,
     detail: String,
 }
 
-impl fmt::Display for ConfigError {
+impl fmt::Display for WindowError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "invalid metrics {}: {}", self.what, self.detail)
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for WindowError {}
 
 pub(crate) fn window_shape(
     window: Duration,
     slice: Duration,
     generation: u64,
-) -> Result<WindowShape, ConfigError> {
+) -> Result<WindowShape, WindowError> {
     let slice_nanos = u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX);
     if slice_nanos < 1_000_000 {
-        return Err(ConfigError {
+        return Err(WindowError {
             what: "window slice",
             detail: format!("{slice:?} is shorter than the accepted minimum of 1 ms"),
         });
     }
     if window < slice {
-        return Err(ConfigError {
+        return Err(WindowError {
             what: "window",
             detail: format!(
                 "{window:?} is shorter than its slice ({slice:?}); a window holds at least one slice"
@@ -250,7 +250,7 @@ pub(crate) fn window_shape(
     }
     let slices = window.as_nanos().div_ceil(slice_nanos as u128);
     if slices > MAX_SLICES as u128 {
-        return Err(ConfigError {
+        return Err(WindowError {
             what: "window",
             detail: format!(
                 "{window:?} in slices of {slice:?} makes {slices} slices; at most {MAX_SLICES} are accepted"
@@ -701,7 +701,7 @@ impl RegistryBuilder {
     }
 
     /// Builds the registry; fails on an invalid window.
-    pub fn build(self) -> Result<Registry, ConfigError> {
+    pub fn build(self) -> Result<Registry, WindowError> {
         static IDS: AtomicU64 = AtomicU64::new(1);
         let shape = window_shape(self.window, self.slice, 0)?;
         let clock = self
@@ -918,7 +918,7 @@ impl Registry {
 
     /// Changes the rolling window. Every series' window restarts empty; cumulative
     /// views are unaffected.
-    pub fn set_window(&self, window: Duration, slice: Duration) -> Result<(), ConfigError> {
+    pub fn set_window(&self, window: Duration, slice: Duration) -> Result<(), WindowError> {
         let mut shape = lock(&self.inner.shared.shape);
         *shape = window_shape(window, slice, shape.generation + 1)?;
         Ok(())

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
 
-pub(crate) use sampler::Sampler;
+pub(crate) use sampler::HeadSampler;
 pub(crate) use sink::Sink;
 pub(crate) use supervise::{Supervision, ThreadHealth};
 pub(crate) use worker::Command;
@@ -98,7 +98,7 @@ pub(crate) struct Pipeline {
     pub(crate) id: usize,
     state: AtomicU8,
     pub(crate) settings: Settings,
-    sampler: Sampler,
+    sampler: HeadSampler,
     /// The log writer's counters, when logs are written somewhere.
     pub(crate) log_stats: Option<std::sync::Arc<crate::log::WriterStats>>,
     consumers: CachePadded<Mutex<Vec<ring::Consumer>>>,
@@ -140,7 +140,7 @@ impl Pipeline {
     pub(crate) fn start(
         settings: Settings,
         sinks: Vec<Box<dyn Sink>>,
-        sampler: Sampler,
+        sampler: HeadSampler,
         log_stats: Option<std::sync::Arc<crate::log::WriterStats>>,
         threads: Vec<std::sync::Arc<ThreadHealth>>,
     ) -> std::io::Result<&'static Pipeline> {
@@ -209,7 +209,7 @@ impl Pipeline {
         self.state.load(Ordering::Relaxed) == RUNNING
     }
 
-    pub(crate) fn sampler(&self) -> &Sampler {
+    pub(crate) fn sampler(&self) -> &HeadSampler {
         &self.sampler
     }
 

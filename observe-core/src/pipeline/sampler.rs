@@ -14,7 +14,7 @@ use crate::sampling::MAX_OVERRIDES;
 /// How new traces are sampled for export. Every span enters the flight recorder
 /// whatever this says; sampling decides only what is exported eagerly.
 #[derive(Debug)]
-pub(crate) struct Sampler {
+pub(crate) struct HeadSampler {
     /// The ratio as the threshold on the trace id's 56 random bits: a trace is kept
     /// when those bits are below it. `1 << 56` keeps everything, 0 nothing.
     threshold: AtomicU64,
@@ -30,10 +30,10 @@ pub(crate) struct Sampler {
 
 const FULL: u64 = 1 << 56;
 
-impl Sampler {
+impl HeadSampler {
     /// A sampler keeping `ratio` (clamped to 0..=1) of new traces.
-    pub(crate) fn new(ratio: f64, parent_based: bool) -> Sampler {
-        Sampler {
+    pub(crate) fn new(ratio: f64, parent_based: bool) -> HeadSampler {
+        HeadSampler {
             threshold: AtomicU64::new(ratio_to_threshold(ratio)),
             parent_based,
             has_overrides: AtomicBool::new(false),
@@ -185,7 +185,7 @@ mod tests {
         crate::span::SpanKind::Internal,
     );
 
-    fn kept(s: &Sampler, name: &SpanName, cs: Option<&Callsite>, n: usize) -> usize {
+    fn kept(s: &HeadSampler, name: &SpanName, cs: Option<&Callsite>, n: usize) -> usize {
         (0..n)
             .filter(|_| s.sample_root(TraceId::random(), name, cs))
             .count()
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn ratio_keeps_about_that_share() {
-        let s = Sampler::new(0.25, true);
+        let s = HeadSampler::new(0.25, true);
         let kept = kept(&s, &SpanName::Static("x"), None, 40_000);
         // 10 000 expected; 5 standard deviations is about 430.
         assert!((9_500..=10_500).contains(&kept), "{kept}");
@@ -202,15 +202,15 @@ mod tests {
     #[test]
     fn extremes() {
         let name = SpanName::Static("x");
-        let all = Sampler::new(1.0, true);
-        let none = Sampler::new(0.0, true);
+        let all = HeadSampler::new(1.0, true);
+        let none = HeadSampler::new(0.0, true);
         for _ in 0..1000 {
             let t = TraceId::random();
             assert!(all.sample_root(t, &name, None));
             assert!(!none.sample_root(t, &name, None));
         }
         assert!(none.sample_remote_child(true, TraceId::random(), &name, None));
-        assert!(!Sampler::new(0.0, false).sample_remote_child(
+        assert!(!HeadSampler::new(0.0, false).sample_remote_child(
             true,
             TraceId::random(),
             &name,
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn ratio_changes_at_run_time() {
-        let s = Sampler::new(0.0, true);
+        let s = HeadSampler::new(0.0, true);
         s.set_ratio(1.0);
         assert_eq!(s.ratio(), 1.0);
         assert!(s.sample_root(TraceId::random(), &SpanName::Static("x"), None));
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn override_by_root_name_only_affects_that_name() {
-        let s = Sampler::new(0.0, true);
+        let s = HeadSampler::new(0.0, true);
         assert!(s.set_override("GET /orders/{id}", 1.0));
         let route = SpanName::from("GET /orders/{id}".to_string());
         assert_eq!(kept(&s, &route, None, 500), 500);
@@ -240,7 +240,7 @@ mod tests {
 
     #[test]
     fn override_by_code_function_and_name_wins() {
-        let s = Sampler::new(1.0, true);
+        let s = HeadSampler::new(1.0, true);
         assert!(s.set_override("shop::orders::load_order", 0.0));
         let name = SpanName::Static(CALLSITE.name());
         assert_eq!(kept(&s, &name, Some(&CALLSITE), 500), 0);
@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn override_only_adds_to_a_remote_parents_decision() {
-        let s = Sampler::new(0.0, true);
+        let s = HeadSampler::new(0.0, true);
         let name = SpanName::Static("GET /debug");
         assert!(!s.sample_remote_child(false, TraceId::random(), &name, None));
         s.set_override("GET /debug", 1.0);
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn overrides_are_bounded() {
-        let s = Sampler::new(0.5, true);
+        let s = HeadSampler::new(0.5, true);
         for i in 0..MAX_OVERRIDES {
             assert!(s.set_override(&format!("k{i}"), 1.0));
         }

@@ -369,7 +369,7 @@ mod tests {
             },
             log: None,
             sinks: Vec::new(),
-            sampler: crate::pipeline::Sampler::new(1.0, true),
+            sampler: crate::pipeline::HeadSampler::new(1.0, true),
             filter: "trace".into(),
             shutdown_timeout: Duration::from_secs(5),
             threads: vec![dead],

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use observe_core::Builder;
 use observe_core::config::{
-    BatchConfig, Compression, Exporter, InboundContext, LogFormat, LogOutput, Protocol, Sampler,
-    Signal, TracerBulletPolicy,
+    BatchConfig, Compression, ExporterKind, InboundContext, LogFormat, LogOutput, Protocol,
+    Sampler, Signal, TracerBulletPolicy,
 };
 
 use crate::support::{env, resolve};
@@ -152,7 +152,7 @@ fn otlp_precedence_is_env_signal_env_generic_code_signal_code_generic() {
             .otlp_signal_timeout(Signal::Logs, Duration::from_secs(4))
             .otlp_compression(Compression::None)
             .otlp_signal_compression(Signal::Traces, Compression::None)
-            .exporter(Signal::Metrics, Exporter::Otlp)
+            .exporter(Signal::Metrics, ExporterKind::Otlp)
     };
     // Code only.
     let c = resolve(builder().ignore_env());
