@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use observe_core::config::BatchConfig;
-use observe_core::export::{ExportSettings, Exporter, ResourceInfo};
+use observe_core::config::Service;
+use observe_core::export::{ExportSettings, Exporter};
 use observe_core::recorder::{FlightRecorder, RecorderSettings};
 use observe_core::sink::Sink;
 use observe_core::span::{Span, SpanRecord};
@@ -64,7 +65,7 @@ fn exporter(queue: usize, pause: Duration) -> Exporter {
             log_batch: batch,
             ..ExportSettings::default()
         },
-        &ResourceInfo::default(),
+        &Service::default(),
         Some(Noop { pause }),
         Some(Noop { pause }),
     )

@@ -5,10 +5,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::config::Service;
 use crate::context::{self, ContextState, RequestContext, RequestType};
 use crate::init::{Observe, Parts};
-use crate::log::{LogFormat, Output, Resource};
-use crate::pipeline::{HeadSampler, Settings};
+use crate::log::{LogFormat, Output};
+use crate::pipeline::Settings;
 use crate::span::{Parent, Span, SpanKind, StatusCode};
 use crate::testing::{Captured, MemorySink};
 use crate::{FutureExt as _, SpanContext, SpanId, TraceFlags, TraceId};
@@ -45,26 +46,23 @@ pub(crate) fn observe_with(ratio: f64, settings: Settings) -> (Observe, Captured
     let (sink, captured) = MemorySink::new();
     // The filter decides the span level, as `RUST_LOG` does.
     let settings_filter = settings.span_level.to_string().to_lowercase();
-    let sinks: Vec<Box<dyn crate::pipeline::Sink>> = vec![Box::new(sink)];
     let buf = SharedBuf::default();
     let observe = Observe::start(Parts {
         settings,
-        resource: Resource {
-            service: "svc".into(),
+        resource: Service {
+            name: "svc".into(),
             version: "1.2.3".into(),
-            env: Some("test".into()),
+            environment: Some("test".into()),
             host: "host-1".into(),
+            ..Service::default()
         },
         log: Some((
             LogFormat::Json,
             Output::Writer(Box::new(buf.clone())),
             100_000,
         )),
-        sinks,
-        sampler: HeadSampler::new(ratio, true),
         filter: settings_filter,
-        shutdown_timeout: Duration::from_secs(5),
-        threads: Vec::new(),
+        ..crate::testing::parts(ratio, vec![Box::new(sink)])
     })
     .unwrap();
     (observe, captured, buf)

@@ -10,9 +10,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::{EnvFilter, Registry};
 
 use crate::bridge::ObserveLayer;
-use crate::config::{Config, LogOutput};
-use crate::export::ResourceInfo;
-use crate::log::{LogFormat, LogWriter, Output, Resource};
+use crate::config::{Config, LogOutput, Service};
+use crate::log::{LogFormat, LogWriter, Output};
 use crate::pipeline::{HeadSampler, Pipeline, ScopedGuard, Settings, Sink};
 use crate::recorder::{FlightRecorder, RecorderSettings, SlowThreshold};
 
@@ -111,7 +110,7 @@ pub fn layer() -> Result<(ObserveLayer, Guard), InitError> {
 /// Everything a pipeline is started from, resolved from the configuration.
 pub(crate) struct Parts {
     pub(crate) settings: Settings,
-    pub(crate) resource: Resource,
+    pub(crate) resource: Service,
     pub(crate) log: Option<(LogFormat, Output, usize)>,
     pub(crate) sinks: Vec<Box<dyn Sink>>,
     pub(crate) sampler: HeadSampler,
@@ -157,7 +156,7 @@ fn apply_metrics_config(config: &Config) {
 /// exporter, and the metrics exporter with the export counters it publishes.
 fn export_sinks(
     config: &Config,
-    resource: &ResourceInfo,
+    resource: &Service,
     sinks: &mut Vec<Box<dyn Sink>>,
     threads: &mut Vec<Arc<crate::pipeline::ThreadHealth>>,
 ) -> Result<Option<FlightRecorder>, InitError> {
@@ -374,21 +373,9 @@ impl Observe {
             (None, LogOutput::Stderr) => Some(Output::Stderr),
             (None, _) => None,
         };
-        let service = &config.service;
-        let resource = ResourceInfo {
-            service_name: service.name.clone(),
-            service_version: service.version.clone(),
-            environment: service.environment.clone(),
-            host: Some(service.host.clone()),
-            attributes: service.attributes.clone(),
-            team: service.team.clone(),
-            owner: service.owner.clone(),
-            runbook: service.runbook.clone(),
-            repository: service.repository.clone(),
-        };
         let mut sinks = Vec::new();
         let mut threads = Vec::new();
-        let recorder = export_sinks(config, &resource, &mut sinks, &mut threads)?;
+        let recorder = export_sinks(config, &config.service, &mut sinks, &mut threads)?;
         sinks.extend(user_sinks);
         let mut observe = Observe::start(Parts {
             settings: Settings {
@@ -396,12 +383,7 @@ impl Observe {
                 config: Arc::new(config.clone()),
                 ..Settings::default()
             },
-            resource: Resource {
-                service: service.name.clone(),
-                version: service.version.clone(),
-                env: service.environment.clone(),
-                host: service.host.clone(),
-            },
+            resource: config.service.clone(),
             log: output.map(|o| (config.logs.format, o, config.logs.buffer_lines)),
             sinks,
             sampler: sampler_for(config.sampler),

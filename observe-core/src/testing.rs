@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::io::Write;
 use std::time::Duration;
 
+use crate::config::Service;
 use crate::init::{DefaultGuard, Observe, Parts};
-use crate::log::{LogFormat, LogRecord, Output, Resource};
+use crate::log::{LogFormat, LogRecord, Output};
 use crate::pipeline::{HeadSampler, Settings, Sink};
 use crate::span::SpanRecord;
 
@@ -148,6 +149,28 @@ pub fn capture() -> Capture {
     capture_with(1.0)
 }
 
+/// What the crate's own tests start an instance from (the one place the test
+/// instance is written): service `test` 0.0.0 on `localhost`, every level enabled,
+/// head sampling at `sampling_ratio`, the given sinks, no log output, a 5 s shutdown
+/// timeout and default pipeline settings. A test changes the fields it cares about.
+pub(crate) fn parts(sampling_ratio: f64, sinks: Vec<Box<dyn Sink>>) -> Parts {
+    Parts {
+        settings: Settings::default(),
+        resource: Service {
+            name: "test".into(),
+            version: "0.0.0".into(),
+            host: "localhost".into(),
+            ..Service::default()
+        },
+        log: None,
+        sinks,
+        sampler: HeadSampler::new(sampling_ratio, true),
+        filter: "trace".into(),
+        shutdown_timeout: Duration::from_secs(5),
+        threads: Vec::new(),
+    }
+}
+
 /// Like [`capture`] with a head sampling ratio (0 keeps only what tail sampling or
 /// tracer bullets keep).
 ///
@@ -156,26 +179,14 @@ pub fn capture() -> Capture {
 pub fn capture_with(sampling_ratio: f64) -> Capture {
     let (sink, captured) = MemorySink::new();
     let lines = SharedBuffer::default();
-    let observe = Observe::start(Parts {
-        settings: Settings::default(),
-        resource: Resource {
-            service: "test".into(),
-            version: "0.0.0".into(),
-            env: Some("test".into()),
-            host: "localhost".into(),
-        },
-        log: Some((
-            LogFormat::Json,
-            Output::Writer(Box::new(lines.clone())),
-            1 << 20,
-        )),
-        sinks: vec![Box::new(sink)],
-        sampler: HeadSampler::new(sampling_ratio, true),
-        filter: "trace".into(),
-        shutdown_timeout: Duration::from_secs(5),
-        threads: Vec::new(),
-    })
-    .expect("observe test instance");
+    let mut parts = parts(sampling_ratio, vec![Box::new(sink)]);
+    parts.resource.environment = Some("test".into());
+    parts.log = Some((
+        LogFormat::Json,
+        Output::Writer(Box::new(lines.clone())),
+        1 << 20,
+    ));
+    let observe = Observe::start(parts).expect("observe test instance");
     let guard = observe.set_default();
     Capture {
         guard: Some(guard),

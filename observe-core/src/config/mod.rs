@@ -132,9 +132,16 @@ impl Default for Config {
     }
 }
 
-/// The service's identity, for the resource of every export and every log line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
+/// The service's identity, for the resource of every export and every log line: the
+/// one type for it (log lines, the exported OpenTelemetry `Resource`, the flight
+/// recorder's dumps and the metrics requests are all built from it).
+///
+/// In the exported resource the named fields win over the same keys in
+/// `attributes`. They become `service.name`, `service.version`,
+/// `deployment.environment.name`, `host.name` (when not empty), `observe.team`,
+/// `observe.owner`, `observe.runbook` and `vcs.repository.url.full`; `process.pid`
+/// and `telemetry.sdk.*` are added.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Service {
     /// `service.name`: `OTEL_SERVICE_NAME`, else `service.name` in
     /// `OTEL_RESOURCE_ATTRIBUTES`, else the builder's, else the executable's file name.

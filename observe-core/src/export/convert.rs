@@ -17,7 +17,7 @@ use opentelemetry_sdk::logs::{SdkLogRecord, SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 use tracing_core::Level;
 
-use super::ResourceInfo;
+use crate::config::Service;
 use crate::ids::{SpanContext, SpanId, TraceId};
 use crate::log::LogRecord;
 use crate::span::{KeyValue, SpanKind, SpanRecord, StatusCode, Value};
@@ -303,7 +303,7 @@ impl LogConverter {
 }
 
 /// The OpenTelemetry resource describing this service.
-pub(crate) fn resource(info: &ResourceInfo) -> Resource {
+pub(crate) fn resource(info: &Service) -> Resource {
     let mut attrs: Vec<OtelKeyValue> = info
         .attributes
         .iter()
@@ -313,13 +313,13 @@ pub(crate) fn resource(info: &ResourceInfo) -> Resource {
         attrs.retain(|kv| kv.key.as_str() != k);
         attrs.push(OtelKeyValue::new(k, v));
     };
-    set("service.name", info.service_name.clone().into());
-    set("service.version", info.service_version.clone().into());
+    set("service.name", info.name.clone().into());
+    set("service.version", info.version.clone().into());
     if let Some(env) = &info.environment {
         set("deployment.environment.name", env.clone().into());
     }
-    if let Some(host) = &info.host {
-        set("host.name", host.clone().into());
+    if !info.host.is_empty() {
+        set("host.name", info.host.clone().into());
     }
     set("process.pid", i64::from(std::process::id()).into());
     set("telemetry.sdk.name", "observe".into());
@@ -426,11 +426,11 @@ mod tests {
 
     #[test]
     fn resource_has_identity_and_explicit_fields_win() {
-        let r = resource(&ResourceInfo {
-            service_name: "shop".into(),
-            service_version: "1.2.3".into(),
+        let r = resource(&Service {
+            name: "shop".into(),
+            version: "1.2.3".into(),
             environment: Some("prod".into()),
-            host: Some("web-1".into()),
+            host: "web-1".into(),
             attributes: vec![
                 ("service.name".into(), "ignored".into()),
                 ("cloud.region".into(), "eu-1".into()),

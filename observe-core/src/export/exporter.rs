@@ -16,13 +16,13 @@ use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord};
 use opentelemetry_sdk::trace::SpanExporter;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::ResourceInfo;
 use super::convert::{self, LogConverter};
 use super::pending::PendingEvents;
 use super::queue::Queue;
 use super::retry::{self, Backoff, Failure, Probe};
 use super::settings::{ExportSettings, normalized};
 use super::stats::{Counters, ExportStats, SignalCounters};
+use crate::config::Service;
 use crate::config::{BatchConfig, Compression, OtlpExport, Protocol};
 use crate::log::LogRecord;
 use crate::pipeline::{Sink, ThreadHealth};
@@ -145,10 +145,7 @@ impl Exporter {
     /// malformed endpoint or header, gRPC without the `grpc` feature, gzip over HTTP
     /// without the `gzip` feature). Nothing is sent until records arrive; a
     /// collector that is down is not an error here.
-    pub fn start(
-        settings: ExportSettings,
-        resource: &ResourceInfo,
-    ) -> Result<Exporter, ExportError> {
+    pub fn start(settings: ExportSettings, resource: &Service) -> Result<Exporter, ExportError> {
         let traces = settings.traces.clone();
         let logs = settings.logs.clone();
         spawn(settings, resource, move || {
@@ -168,7 +165,7 @@ impl Exporter {
     /// (`"gRPC code: Unavailable"`, `"status code: 503"`, `"network error"`).
     pub fn with_exporters<S, L>(
         settings: ExportSettings,
-        resource: &ResourceInfo,
+        resource: &Service,
         spans: Option<S>,
         logs: Option<L>,
     ) -> Result<Exporter, ExportError>
@@ -567,7 +564,7 @@ type Made<S, L> = Result<(Option<WithProbe<S>>, Option<WithProbe<L>>), ExportErr
 
 fn spawn<S, L>(
     settings: ExportSettings,
-    resource: &ResourceInfo,
+    resource: &Service,
     make: impl FnOnce() -> Made<S, L> + Send + 'static,
 ) -> Result<Exporter, ExportError>
 where

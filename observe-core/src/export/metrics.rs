@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
 
-use super::ResourceInfo;
+use crate::config::Service;
 use crate::config::{Compression, OtlpExport, Protocol};
 use crate::pipeline::ThreadHealth;
 
@@ -64,7 +64,7 @@ pub struct MetricsExporter {
 }
 
 /// The resource of a metrics request, as OTLP protobuf.
-fn proto_resource(info: &ResourceInfo) -> Resource {
+fn proto_resource(info: &Service) -> Resource {
     let attributes =
         opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema::from(
             &super::convert::resource(info),
@@ -96,7 +96,7 @@ impl MetricsExporter {
         target: OtlpExport,
         interval: Duration,
         timeout: Duration,
-        resource: &ResourceInfo,
+        resource: &Service,
     ) -> std::io::Result<MetricsExporter> {
         if target.protocol == Protocol::Grpc && !cfg!(feature = "grpc") {
             return Err(std::io::Error::other(

@@ -26,14 +26,15 @@
 //! ```no_run
 //! # #[cfg(feature = "otlp")] {
 //! use observe_core::config::OtlpExport;
-//! use observe_core::export::{Exporter, ExportSettings, ResourceInfo};
+//! use observe_core::config::Service;
+//! use observe_core::export::{Exporter, ExportSettings};
 //!
 //! let settings = ExportSettings {
 //!     traces: Some(OtlpExport::http("http://collector:4318/v1/traces")),
 //!     logs: Some(OtlpExport::http("http://collector:4318/v1/logs")),
 //!     ..ExportSettings::default()
 //! };
-//! let resource = ResourceInfo { service_name: "shop".into(), ..ResourceInfo::default() };
+//! let resource = Service { name: "shop".into(), ..Service::default() };
 //! let exporter = Exporter::start(settings, &resource)?;
 //! let sink = exporter.sink(); // handed to the pipeline by `init`
 //! # let _ = sink;
@@ -69,36 +70,6 @@ pub use metrics::{MetricsExportStats, MetricsExporter};
 pub use settings::{DEFAULT_QUEUE_BYTES, ExportSettings};
 pub use stats::ExportStats;
 
-/// What the service is, as the exported OpenTelemetry `Resource` says it: filled
-/// by `init` from the configuration (`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
-/// the application's package metadata).
-///
-/// The named fields win over the same keys in `attributes`. They become
-/// `service.name`, `service.version`, `deployment.environment.name`, `host.name`,
-/// `observe.team`, `observe.owner`, `observe.runbook` and
-/// `vcs.repository.url.full`; `process.pid` and `telemetry.sdk.*` are added.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ResourceInfo {
-    /// `service.name`.
-    pub service_name: String,
-    /// `service.version`.
-    pub service_version: String,
-    /// `deployment.environment.name`.
-    pub environment: Option<String>,
-    /// `host.name`.
-    pub host: Option<String>,
-    /// Further attributes (`OTEL_RESOURCE_ATTRIBUTES`), in order.
-    pub attributes: Vec<(String, String)>,
-    /// The owning team.
-    pub team: Option<String>,
-    /// The owner (a person or an alias).
-    pub owner: Option<String>,
-    /// Where the runbook is.
-    pub runbook: Option<String>,
-    /// The source repository URL.
-    pub repository: Option<String>,
-}
-
 /// A starting point for tests and benchmarks outside the crate: an observe
 /// instance with the given sinks, head sampling ratio and shutdown timeout, no
 /// log output and every level enabled. **Not a stable API.**
@@ -109,18 +80,7 @@ pub fn __start_instance(
     shutdown_timeout: std::time::Duration,
 ) -> Result<crate::Observe, crate::InitError> {
     crate::Observe::start(crate::init::Parts {
-        settings: crate::pipeline::Settings::default(),
-        resource: crate::log::Resource {
-            service: "test".into(),
-            version: "0.0.0".into(),
-            env: None,
-            host: "localhost".into(),
-        },
-        log: None,
-        sinks,
-        sampler: crate::pipeline::HeadSampler::new(sampling_ratio, true),
-        filter: "trace".into(),
         shutdown_timeout,
-        threads: Vec::new(),
+        ..crate::testing::parts(sampling_ratio, sinks)
     })
 }

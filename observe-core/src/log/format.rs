@@ -7,33 +7,24 @@
 use std::io::Write as _;
 
 use super::LogRecord;
+use crate::config::Service;
 use crate::span::Value;
 
-/// The identity every log line carries.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Resource {
-    pub(crate) service: String,
-    pub(crate) version: String,
-    pub(crate) env: Option<String>,
-    pub(crate) host: String,
-}
-
-impl Resource {
-    /// `"service":..,"version":..,"env":..,"host":..` rendered once.
-    pub(crate) fn json_fragment(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(96);
-        out.extend_from_slice(b"\"service\":");
-        json_str(&mut out, &self.service);
-        out.extend_from_slice(b",\"version\":");
-        json_str(&mut out, &self.version);
-        if let Some(env) = &self.env {
-            out.extend_from_slice(b",\"env\":");
-            json_str(&mut out, env);
-        }
-        out.extend_from_slice(b",\"host\":");
-        json_str(&mut out, &self.host);
-        out
+/// The identity every log line carries, `"service":..,"version":..,"env":..,"host":..`,
+/// rendered once.
+pub(crate) fn resource_fragment(service: &Service) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96);
+    out.extend_from_slice(b"\"service\":");
+    json_str(&mut out, &service.name);
+    out.extend_from_slice(b",\"version\":");
+    json_str(&mut out, &service.version);
+    if let Some(env) = &service.environment {
+        out.extend_from_slice(b",\"env\":");
+        json_str(&mut out, env);
     }
+    out.extend_from_slice(b",\"host\":");
+    json_str(&mut out, &service.host);
+    out
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {

@@ -29,5 +29,3 @@ pub use crate::config::LogFormat;
 pub(crate) use record::AttributeVisitor;
 pub use record::{LogRecord, LogSpan};
 pub(crate) use writer::{LogWriter, Output, WriterStats};
-
-pub(crate) use format::Resource;

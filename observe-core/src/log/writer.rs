@@ -85,7 +85,7 @@ impl LogWriter {
     pub(crate) fn new(
         format: LogFormat,
         output: Output,
-        resource: &format::Resource,
+        resource: &crate::config::Service,
         max_lines: usize,
     ) -> std::io::Result<(LogWriter, Arc<WriterStats>)> {
         let color = format == LogFormat::Pretty
@@ -131,7 +131,7 @@ impl LogWriter {
             LogWriter {
                 format,
                 color,
-                resource_fragment: resource.json_fragment(),
+                resource_fragment: format::resource_fragment(resource),
                 pending: Batch {
                     bytes: Vec::with_capacity(16 * 1024),
                     lines: 0,

@@ -360,19 +360,8 @@ mod tests {
         let dead = ThreadHealth::new("observe-export");
         dead.mark_dead();
         let observe = crate::Observe::start(crate::init::Parts {
-            settings: crate::pipeline::Settings::default(),
-            resource: crate::log::Resource {
-                service: "test".into(),
-                version: "0.0.0".into(),
-                env: None,
-                host: "localhost".into(),
-            },
-            log: None,
-            sinks: Vec::new(),
-            sampler: crate::pipeline::HeadSampler::new(1.0, true),
-            filter: "trace".into(),
-            shutdown_timeout: Duration::from_secs(5),
             threads: vec![dead],
+            ..crate::testing::parts(1.0, Vec::new())
         })
         .expect("instance");
         assert!(!observe.flush(Duration::from_secs(5)));

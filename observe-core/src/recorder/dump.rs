@@ -14,7 +14,7 @@ use opentelemetry_sdk::logs::LogBatch;
 
 use super::store::Entry;
 use super::{DumpSummary, FlightRecorder};
-use crate::export::ResourceInfo;
+use crate::config::Service;
 use crate::export::convert::{self, LogConverter};
 
 /// Why a dump failed.
@@ -67,7 +67,7 @@ const LINE: u64 = 512;
 
 pub(super) fn write(
     recorder: &FlightRecorder,
-    resource: &ResourceInfo,
+    resource: &Service,
     path: &Path,
 ) -> Result<DumpSummary, DumpError> {
     let io = |error| DumpError::Io {

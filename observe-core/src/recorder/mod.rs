@@ -69,7 +69,7 @@ pub use query::{
 pub use sink::RecorderSink;
 pub use slow::SlowThreshold;
 
-use crate::export::ResourceInfo;
+use crate::config::Service;
 use crate::ids::TraceId;
 use crate::log::LogRecord;
 use crate::span::SpanRecord;
@@ -133,7 +133,7 @@ pub struct RecorderSettings {
     /// When a request is slow enough to be promoted.
     pub slow: SlowThreshold,
     /// The resource written into dumps.
-    pub resource: ResourceInfo,
+    pub resource: Service,
 }
 
 impl Default for RecorderSettings {
@@ -141,7 +141,7 @@ impl Default for RecorderSettings {
         RecorderSettings {
             budget_bytes: DEFAULT_BUDGET,
             slow: SlowThreshold::default(),
-            resource: ResourceInfo::default(),
+            resource: Service::default(),
         }
     }
 }
@@ -173,7 +173,7 @@ impl State {
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
-    resource: ResourceInfo,
+    resource: Service,
     last_auto_dump: Mutex<Option<Instant>>,
 }
 

@@ -9,23 +9,24 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use observe_core::config::Service;
 use observe_core::config::{BatchConfig, OtlpExport};
-use observe_core::export::{ExportSettings, Exporter, ResourceInfo};
+use observe_core::export::{ExportSettings, Exporter};
 use observe_core::recorder::{FlightRecorder, RecorderSettings};
 use observe_core::sink::Sink;
 use observe_core::testing::{Captured, MemorySink};
 use observe_core::{DefaultGuard, Observe};
 use serde_json::Value;
 
-pub(crate) fn resource() -> ResourceInfo {
-    ResourceInfo {
-        service_name: "shop".into(),
-        service_version: "1.4.2".into(),
+pub(crate) fn resource() -> Service {
+    Service {
+        name: "shop".into(),
+        version: "1.4.2".into(),
         environment: Some("test".into()),
-        host: Some("web-1".into()),
+        host: "web-1".into(),
         attributes: vec![("cloud.region".into(), "eu-1".into())],
         team: Some("checkout".into()),
-        ..ResourceInfo::default()
+        ..Service::default()
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use observe_core::export::{ExportSettings, Exporter, ResourceInfo};
+use observe_core::config::Service;
+use observe_core::export::{ExportSettings, Exporter};
 use observe_core::recorder::{FlightRecorder, RecorderSettings, SlowThreshold};
 use observe_core::sink::Sink;
 use observe_core::span::Span;
@@ -23,7 +24,7 @@ fn setup(slow: SlowThreshold) -> (Collect, Exporter, FlightRecorder, Vec<Box<dyn
     let collect = Collect::default();
     let exporter = Exporter::with_exporters(
         ExportSettings::default(),
-        &ResourceInfo::default(),
+        &Service::default(),
         Some(collect.clone()),
         None::<opentelemetry_sdk::logs::InMemoryLogExporter>,
     )
