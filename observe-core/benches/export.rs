@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use observe_core::config::BatchConfig;
+use observe_core::config::ExportConfig;
 use observe_core::config::Service;
-use observe_core::export::{ExportSettings, Exporter};
+use observe_core::export::Exporter;
 use observe_core::recorder::{FlightRecorder, RecorderSettings};
 use observe_core::sink::Sink;
 use observe_core::span::{Span, SpanRecord};
@@ -60,10 +61,10 @@ fn exporter(queue: usize, pause: Duration) -> Exporter {
     batch.max_queue_size = queue;
     batch.max_export_batch_size = 512;
     Exporter::with_exporters(
-        ExportSettings {
+        ExportConfig {
             span_batch: batch,
             log_batch: batch,
-            ..ExportSettings::default()
+            ..ExportConfig::default()
         },
         &Service::default(),
         Some(Noop { pause }),

@@ -162,7 +162,7 @@ fn export_sinks(
 ) -> Result<Option<FlightRecorder>, InitError> {
     #[cfg(feature = "otlp")]
     let exporter = if config.export.traces.is_some() || config.export.logs.is_some() {
-        let settings = crate::export::ExportSettings::from_config(&config.export);
+        let settings = config.export.clone();
         Some(
             crate::export::Exporter::start(settings, resource)
                 .map_err(|e| InitError::Export(e.to_string()))?,
@@ -283,7 +283,7 @@ impl ExportLifecycle {
     /// a warning with target `observe` and `component = "export"` (written to the
     /// log, never exported), at most once per interval.
     fn warn_metrics(&mut self, stats: &crate::export::MetricsExportStats, now: Instant) {
-        let interval = crate::export::ExportSettings::default().warn_interval;
+        let interval = crate::config::ExportConfig::default().warn_interval;
         if stats.failures <= self.warned_metric_failures
             || self
                 .last_metric_warning

@@ -180,13 +180,13 @@ impl BatchConfig {
     }
 }
 
-/// Everything about OTLP export.
+/// Everything about OTLP export: what the configuration resolves, and what the
+/// exporters start from (`observe_core::export`).
 ///
 /// A signal is exported (its field is `Some`) when its exporter is `otlp` and, unless
 /// that was set explicitly, an endpoint is configured: with nothing set, nothing is
-/// exported and data stays in memory.
+/// exported and data stays in memory. [`ExportConfig::default`] exports nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ExportConfig {
     /// Where spans go, if anywhere.
     pub traces: Option<OtlpExport>,
@@ -202,6 +202,39 @@ pub struct ExportConfig {
     pub metric_export_interval: Duration,
     /// How long one metric export may take (`OTEL_METRIC_EXPORT_TIMEOUT`).
     pub metric_export_timeout: Duration,
+    /// The least time between two warnings about failing export (60 s; code only).
+    pub warn_interval: Duration,
+    /// The most bytes the span queue may hold, the log events travelling with
+    /// the spans included (sizes as the flight recorder counts them), besides
+    /// `span_batch.max_queue_size` spans. When either bound is reached, the oldest
+    /// records are dropped and counted. While the collector is away, this is where
+    /// spans wait for it. [`DEFAULT_QUEUE_BYTES`] unless set in code.
+    pub span_queue_bytes: usize,
+    /// The same for the log queue (and `log_batch.max_queue_size` records).
+    pub log_queue_bytes: usize,
+}
+
+/// The default byte budget of each export queue (spans, logs): 8 MiB. With the
+/// default record bounds (8192 spans, 2048 logs) it is reached only by large records (a span
+/// queue of `#[traced]` spans holds 112 bytes a span; see `docs/security.md`).
+pub const DEFAULT_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
+impl Default for ExportConfig {
+    /// Nothing exported; the default batches, intervals and queue budgets.
+    fn default() -> Self {
+        ExportConfig {
+            traces: None,
+            logs: None,
+            metrics: None,
+            span_batch: BatchConfig::SPANS,
+            log_batch: BatchConfig::LOGS,
+            metric_export_interval: DEFAULT_METRIC_INTERVAL,
+            metric_export_timeout: DEFAULT_METRIC_TIMEOUT,
+            warn_interval: Duration::from_secs(60),
+            span_queue_bytes: DEFAULT_QUEUE_BYTES,
+            log_queue_bytes: DEFAULT_QUEUE_BYTES,
+        }
+    }
 }
 
 impl ExportConfig {

@@ -81,7 +81,8 @@ mod service;
 pub use callers::TrustedCallers;
 pub use error::{ConfigError, Problem};
 pub use export::{
-    BatchConfig, Compression, ExportConfig, ExporterKind, OtlpExport, Protocol, Signal,
+    BatchConfig, Compression, DEFAULT_QUEUE_BYTES, ExportConfig, ExporterKind, OtlpExport,
+    Protocol, Signal,
 };
 pub use hosts::InternalHosts;
 pub(crate) use overrides::{EnvSource, OtlpSettings, Overrides, Redacted};

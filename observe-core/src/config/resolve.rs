@@ -343,6 +343,7 @@ impl Overrides {
             log_batch,
             metric_export_interval,
             metric_export_timeout,
+            ..ExportConfig::default()
         }
     }
 

@@ -20,8 +20,9 @@ use super::convert::{self, LogConverter};
 use super::pending::PendingEvents;
 use super::queue::Queue;
 use super::retry::{self, Backoff, Failure, Probe};
-use super::settings::{ExportSettings, normalized};
+use super::settings::normalized;
 use super::stats::{Counters, ExportStats, SignalCounters};
+use crate::config::ExportConfig;
 use crate::config::Service;
 use crate::config::{BatchConfig, Compression, OtlpExport, Protocol};
 use crate::log::LogRecord;
@@ -112,7 +113,7 @@ enum Control {
 }
 
 struct Inner {
-    settings: ExportSettings,
+    settings: ExportConfig,
     counters: Arc<Counters>,
     spans: Option<Arc<Queue<SpanItem>>>,
     logs: Option<Arc<Queue<LogRecord>>>,
@@ -145,7 +146,7 @@ impl Exporter {
     /// malformed endpoint or header, gRPC without the `grpc` feature, gzip over HTTP
     /// without the `gzip` feature). Nothing is sent until records arrive; a
     /// collector that is down is not an error here.
-    pub fn start(settings: ExportSettings, resource: &Service) -> Result<Exporter, ExportError> {
+    pub fn start(settings: ExportConfig, resource: &Service) -> Result<Exporter, ExportError> {
         let traces = settings.traces.clone();
         let logs = settings.logs.clone();
         spawn(settings, resource, move || {
@@ -164,7 +165,7 @@ impl Exporter {
     /// message naming a transient OTLP status as `opentelemetry-otlp` does
     /// (`"gRPC code: Unavailable"`, `"status code: 503"`, `"network error"`).
     pub fn with_exporters<S, L>(
-        settings: ExportSettings,
+        settings: ExportConfig,
         resource: &Service,
         spans: Option<S>,
         logs: Option<L>,
@@ -208,7 +209,7 @@ impl Exporter {
     }
 
     /// The settings it runs with.
-    pub fn settings(&self) -> &ExportSettings {
+    pub fn settings(&self) -> &ExportConfig {
         &self.inner.settings
     }
 
@@ -563,7 +564,7 @@ fn build_log_exporter(
 type Made<S, L> = Result<(Option<WithProbe<S>>, Option<WithProbe<L>>), ExportError>;
 
 fn spawn<S, L>(
-    settings: ExportSettings,
+    settings: ExportConfig,
     resource: &Service,
     make: impl FnOnce() -> Made<S, L> + Send + 'static,
 ) -> Result<Exporter, ExportError>

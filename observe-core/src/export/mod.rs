@@ -25,14 +25,13 @@
 //!
 //! ```no_run
 //! # #[cfg(feature = "otlp")] {
-//! use observe_core::config::OtlpExport;
-//! use observe_core::config::Service;
-//! use observe_core::export::{Exporter, ExportSettings};
+//! use observe_core::config::{ExportConfig, OtlpExport, Service};
+//! use observe_core::export::Exporter;
 //!
-//! let settings = ExportSettings {
+//! let settings = ExportConfig {
 //!     traces: Some(OtlpExport::http("http://collector:4318/v1/traces")),
 //!     logs: Some(OtlpExport::http("http://collector:4318/v1/logs")),
-//!     ..ExportSettings::default()
+//!     ..ExportConfig::default()
 //! };
 //! let resource = Service { name: "shop".into(), ..Service::default() };
 //! let exporter = Exporter::start(settings, &resource)?;
@@ -67,7 +66,6 @@ pub use exporter::{ExportError, ExportSink, Exporter};
 #[cfg(feature = "otlp")]
 pub use metrics::{MetricsExportStats, MetricsExporter};
 #[cfg(feature = "otlp")]
-pub use settings::{DEFAULT_QUEUE_BYTES, ExportSettings};
 pub use stats::ExportStats;
 
 /// A starting point for tests and benchmarks outside the crate: an observe

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use observe_core::export::{ExportSettings, Exporter};
+use observe_core::config::ExportConfig;
+use observe_core::export::Exporter;
 use observe_core::sink::Sink;
 use observe_core::span::Span;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -48,9 +49,9 @@ fn a_flood_of_orphan_events_is_bounded_and_every_drop_counted() {
     let mut batch = fast_batches();
     batch.max_queue_size = 50_000;
     let exporter = Exporter::with_exporters(
-        ExportSettings {
+        ExportConfig {
             span_batch: batch,
-            ..ExportSettings::default()
+            ..ExportConfig::default()
         },
         &resource(),
         Some(Discard),

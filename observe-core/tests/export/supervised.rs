@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use observe_core::export::{ExportSettings, Exporter};
+use observe_core::config::ExportConfig;
+use observe_core::export::Exporter;
 use observe_core::span::Span;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{LogBatch, LogExporter};
@@ -48,9 +49,9 @@ fn spans(prefix: &str, n: usize) {
 fn a_panicking_exporter_costs_its_batch_and_the_thread_goes_on() {
     let flaky = Flaky::default();
     let exporter = Exporter::with_exporters(
-        ExportSettings {
+        ExportConfig {
             span_batch: fast_batches(),
-            ..ExportSettings::default()
+            ..ExportConfig::default()
         },
         &resource(),
         Some(flaky.clone()),

@@ -9,9 +9,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use observe_core::config::ExportConfig;
 use observe_core::config::Service;
 use observe_core::config::{BatchConfig, OtlpExport};
-use observe_core::export::{ExportSettings, Exporter};
+use observe_core::export::Exporter;
 use observe_core::recorder::{FlightRecorder, RecorderSettings};
 use observe_core::sink::Sink;
 use observe_core::testing::{Captured, MemorySink};
@@ -284,12 +285,12 @@ impl Drop for Instance {
     }
 }
 
-pub(crate) fn settings(traces: OtlpExport, logs: Option<OtlpExport>) -> ExportSettings {
-    ExportSettings {
+pub(crate) fn settings(traces: OtlpExport, logs: Option<OtlpExport>) -> ExportConfig {
+    ExportConfig {
         traces: Some(traces),
         logs,
         span_batch: fast_batches(),
         log_batch: fast_batches(),
-        ..ExportSettings::default()
+        ..ExportConfig::default()
     }
 }

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use observe_core::config::ExportConfig;
 use observe_core::config::Service;
-use observe_core::export::{ExportSettings, Exporter};
+use observe_core::export::Exporter;
 use observe_core::recorder::{FlightRecorder, RecorderSettings, SlowThreshold};
 use observe_core::sink::Sink;
 use observe_core::span::Span;
@@ -23,7 +24,7 @@ fn attr(s: &SpanData, key: &str) -> Option<String> {
 fn setup(slow: SlowThreshold) -> (Collect, Exporter, FlightRecorder, Vec<Box<dyn Sink>>) {
     let collect = Collect::default();
     let exporter = Exporter::with_exporters(
-        ExportSettings::default(),
+        ExportConfig::default(),
         &Service::default(),
         Some(collect.clone()),
         None::<opentelemetry_sdk::logs::InMemoryLogExporter>,
