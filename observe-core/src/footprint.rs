@@ -69,6 +69,10 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode, utf8_percent_
 /// The response header that carries a tracer bullet's footprint.
 pub const HEADER: &str = "observe-tracer-bullet-footprint";
 
+/// The response header naming why a tracer bullet was refused (`server::Refusal::HEADER`),
+/// read here when a callee's refusal is merged into the footprint.
+pub(crate) const REFUSED_HEADER: &str = "observe-tracer-bullet-refused";
+
 /// The version prefix of the header format.
 pub const VERSION: &str = "v1";
 
@@ -761,7 +765,7 @@ impl CalleeFootprint {
             return;
         };
         footprint.merge_response(headers);
-        if let Some(reason) = headers.get(crate::server::Refusal::HEADER) {
+        if let Some(reason) = headers.get(REFUSED_HEADER) {
             // The reason is a short label; anything else is shown as such.
             let reason = reason
                 .to_str()

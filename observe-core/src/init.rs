@@ -396,6 +396,7 @@ impl Observe {
     }
 
     pub(crate) fn start(parts: Parts) -> Result<Observe, InitError> {
+        let _ = crate::metrics::prometheus::CURRENT_CONFIG.set(Observe::current_config);
         // The configuration validated the directives already; a failure here is a
         // filter built in code by observe itself.
         let filter = EnvFilter::try_new(&parts.filter).unwrap_or_else(|_| EnvFilter::new("info"));

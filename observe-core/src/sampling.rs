@@ -47,11 +47,7 @@ use std::fmt;
 
 use crate::pipeline::{HeadSampler, Pipeline};
 
-/// The most per-key overrides kept at once.
-pub const MAX_OVERRIDES: usize = 64;
-
-/// The longest override key accepted, in bytes.
-pub const MAX_KEY_LEN: usize = 256;
+pub use crate::pipeline::{MAX_KEY_LEN, MAX_OVERRIDES};
 
 /// Why a sampling change was refused.
 #[derive(Debug, Clone, PartialEq)]

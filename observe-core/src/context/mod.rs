@@ -34,34 +34,7 @@ use std::sync::{Arc, Mutex};
 use crate::ids::{SpanId, TraceId};
 use crate::span::stack;
 
-/// Whether a request is ordinary traffic or a tracer bullet (a probe through
-/// production whose side effects are skipped).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RequestType {
-    /// Ordinary traffic.
-    #[default]
-    Standard,
-    /// A tracer bullet: traced end to end, side effects turned into no-ops, kept out
-    /// of SLOs.
-    TracerBullet,
-}
-
-impl RequestType {
-    /// `standard` or `tracer_bullet`, as written in logs, metrics and baggage.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RequestType::Standard => "standard",
-            RequestType::TracerBullet => "tracer_bullet",
-        }
-    }
-}
-
-impl fmt::Display for RequestType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::metrics::RequestType;
 
 /// How this process came to treat a request as a tracer bullet, which decides what
 /// its outgoing calls may vouch for: a service that holds the tracer-bullet key

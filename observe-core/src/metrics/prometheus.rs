@@ -158,10 +158,17 @@ pub fn render(accept: Option<&HeaderValue>) -> (&'static str, String) {
     (format.content_type(), render_format(format))
 }
 
+/// How `target_info` finds the running instance's configuration without this
+/// layer naming the instance layer above it: the instance sets it when it starts
+/// (to `Observe::current_config`). Unset, there is no running instance.
+pub(crate) static CURRENT_CONFIG: std::sync::OnceLock<
+    fn() -> Option<std::sync::Arc<crate::config::Config>>,
+> = std::sync::OnceLock::new();
+
 /// The process-wide registry in `format`, as [`render`] serves it.
 pub(crate) fn render_format(format: Format) -> String {
     let mut encoder = Encoder::new(format).process_metrics(true);
-    if let Some(config) = crate::Observe::current_config() {
+    if let Some(config) = CURRENT_CONFIG.get().and_then(|current| current()) {
         let s = &config.service;
         let mut labels: Vec<(&str, &str)> =
             vec![("service.name", &s.name), ("service.version", &s.version)];

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
@@ -58,9 +59,36 @@ pub mod names {
 
 use names::*;
 
-/// Every latency metric carries the request type as the `request_type` label, so
-/// tracer bullets stay out of SLOs.
-pub use crate::context::RequestType;
+/// Whether a request is ordinary traffic or a tracer bullet (a probe through
+/// production whose side effects are skipped). Every latency metric carries it as
+/// the `request_type` label, so tracer bullets stay out of SLOs; the request
+/// context holds it (also named `context::RequestType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestType {
+    /// Ordinary traffic.
+    #[default]
+    Standard,
+    /// A tracer bullet: traced end to end, side effects turned into no-ops, kept out
+    /// of SLOs.
+    TracerBullet,
+}
+
+impl RequestType {
+    /// `standard` or `tracer_bullet`, as written in logs, metrics and baggage.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RequestType::Standard => "standard",
+            RequestType::TracerBullet => "tracer_bullet",
+        }
+    }
+}
+
+impl fmt::Display for RequestType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 pub(crate) fn builtin_description(name: &str) -> Option<(Unit, &'static str)> {
     Some(match name {

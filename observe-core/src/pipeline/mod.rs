@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use crossbeam_utils::CachePadded;
 
 pub(crate) use sampler::HeadSampler;
+pub use sampler::{MAX_KEY_LEN, MAX_OVERRIDES};
 pub(crate) use sink::Sink;
 pub(crate) use supervise::{Supervision, ThreadHealth};
 pub(crate) use worker::Command;

@@ -9,7 +9,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use crate::ids::TraceId;
 use crate::span::{Callsite, SpanName};
 
-use crate::sampling::MAX_OVERRIDES;
+/// The most per-key overrides kept at once.
+pub const MAX_OVERRIDES: usize = 64;
+
+/// The longest override key accepted, in bytes.
+pub const MAX_KEY_LEN: usize = 256;
 
 /// How new traces are sampled for export. Every span enters the flight recorder
 /// whatever this says; sampling decides only what is exported eagerly.

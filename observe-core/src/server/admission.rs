@@ -40,7 +40,7 @@ impl Refusal {
     /// The gRPC status code of a refused tracer bullet: 7, `PERMISSION_DENIED`.
     pub const GRPC_CODE: u32 = 7;
     /// The response header naming the reason.
-    pub const HEADER: &'static str = "observe-tracer-bullet-refused";
+    pub const HEADER: &'static str = crate::footprint::REFUSED_HEADER;
 
     /// Why.
     pub fn reason(&self) -> DenyReason {
