@@ -119,8 +119,7 @@ fn calling_thread(c: &mut Criterion) {
         } else {
             Vec::new()
         };
-        let observe =
-            observe_core::export::__start_instance(ratio, s, Duration::from_secs(5)).unwrap();
+        let observe = observe_core::testing::instance(ratio, s, Duration::from_secs(5)).unwrap();
         let _guard = observe.set_default();
         g.bench_function(BenchmarkId::new("request of 4 spans", label), |b| {
             b.iter_custom(|iters| timed_requests(&observe, iters))
@@ -156,8 +155,7 @@ fn calling_thread(c: &mut Criterion) {
 fn records(n: usize) -> Vec<SpanRecord> {
     let (sink, captured) = MemorySink::new();
     let observe =
-        observe_core::export::__start_instance(1.0, vec![Box::new(sink)], Duration::from_secs(5))
-            .unwrap();
+        observe_core::testing::instance(1.0, vec![Box::new(sink)], Duration::from_secs(5)).unwrap();
     {
         let _g = observe.set_default();
         for i in 0..n / 4 {

@@ -23,6 +23,7 @@ pub mod ids;
 mod init;
 pub mod log;
 pub mod metrics;
+mod otel;
 mod pipeline;
 pub mod propagation;
 pub mod recorder;

@@ -171,6 +171,24 @@ pub(crate) fn parts(sampling_ratio: f64, sinks: Vec<Box<dyn Sink>>) -> Parts {
     }
 }
 
+/// An instance for tests and benchmarks outside the crate, from [`parts`]: the
+/// given sinks, head sampling ratio and shutdown timeout, no log output and every
+/// level enabled; not installed anywhere (make it current with
+/// [`Observe::set_default`]).
+///
+/// # Errors
+/// A background thread could not start.
+pub fn instance(
+    sampling_ratio: f64,
+    sinks: Vec<Box<dyn Sink>>,
+    shutdown_timeout: Duration,
+) -> Result<Observe, crate::InitError> {
+    Observe::start(Parts {
+        shutdown_timeout,
+        ..parts(sampling_ratio, sinks)
+    })
+}
+
 /// Like [`capture`] with a head sampling ratio (0 keeps only what tail sampling or
 /// tracer bullets keep).
 ///

@@ -16,7 +16,6 @@ use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLogRecord};
 use opentelemetry_sdk::trace::SpanExporter;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use super::convert::{self, LogConverter};
 use super::pending::PendingEvents;
 use super::queue::Queue;
 use super::retry::{self, Backoff, Failure, Probe};
@@ -26,6 +25,7 @@ use crate::config::ExportConfig;
 use crate::config::Service;
 use crate::config::{BatchConfig, Compression, OtlpExport, Protocol};
 use crate::log::LogRecord;
+use crate::otel::convert::{self, LogConverter};
 use crate::pipeline::{Sink, ThreadHealth};
 use crate::recorder::size::{log_heap, span_heap};
 use crate::recorder::{Promote, PromotedTrace};

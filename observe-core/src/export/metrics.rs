@@ -67,7 +67,7 @@ pub struct MetricsExporter {
 fn proto_resource(info: &Service) -> Resource {
     let attributes =
         opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema::from(
-            &super::convert::resource(info),
+            &crate::otel::convert::resource(info),
         )
         .attributes
         .0;

@@ -42,10 +42,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-// Without the `otlp` feature only the flight recorder's dumps use these; the parts
-// that feed the exporter are unused then.
-#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-pub(crate) mod convert;
 #[cfg(feature = "otlp")]
 mod exporter;
 #[cfg(feature = "otlp")]
@@ -67,18 +63,3 @@ pub use exporter::{ExportError, ExportSink, Exporter};
 pub use metrics::{MetricsExportStats, MetricsExporter};
 #[cfg(feature = "otlp")]
 pub use stats::ExportStats;
-
-/// A starting point for tests and benchmarks outside the crate: an observe
-/// instance with the given sinks, head sampling ratio and shutdown timeout, no
-/// log output and every level enabled. **Not a stable API.**
-#[doc(hidden)]
-pub fn __start_instance(
-    sampling_ratio: f64,
-    sinks: Vec<Box<dyn crate::sink::Sink>>,
-    shutdown_timeout: std::time::Duration,
-) -> Result<crate::Observe, crate::InitError> {
-    crate::Observe::start(crate::init::Parts {
-        shutdown_timeout,
-        ..crate::testing::parts(sampling_ratio, sinks)
-    })
-}

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::Event;
 
-use super::convert::MAX_EVENTS_PER_SPAN;
 use crate::ids::SpanId;
+use crate::otel::convert::MAX_EVENTS_PER_SPAN;
 
 /// The most spans whose events may wait.
 pub(super) const MAX_SPANS: usize = 4096;

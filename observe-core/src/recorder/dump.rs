@@ -15,7 +15,7 @@ use opentelemetry_sdk::logs::LogBatch;
 use super::store::Entry;
 use super::{DumpSummary, FlightRecorder};
 use crate::config::Service;
-use crate::export::convert::{self, LogConverter};
+use crate::otel::convert::{self, LogConverter};
 
 /// Why a dump failed.
 #[derive(Debug)]

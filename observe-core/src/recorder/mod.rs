@@ -32,7 +32,7 @@
 //! use observe_core::span::Span;
 //!
 //! let recorder = FlightRecorder::new(RecorderSettings::default());
-//! let observe = observe_core::export::__start_instance(
+//! let observe = observe_core::testing::instance(
 //!     0.0, // sample nothing: the recorder still sees everything
 //!     vec![Box::new(recorder.sink())],
 //!     std::time::Duration::from_secs(5),

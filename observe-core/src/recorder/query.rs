@@ -179,7 +179,7 @@ fn attributes(kvs: &[KeyValue]) -> serde_json::Map<String, serde_json::Value> {
 }
 
 fn nanos(t: SystemTime) -> u64 {
-    crate::export::convert::unix_nanos(t)
+    crate::otel::convert::unix_nanos(t)
 }
 
 /// One trace, summarized (a line of the recent, slowest and failed lists).

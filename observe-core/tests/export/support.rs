@@ -258,8 +258,7 @@ impl Instance {
             Box::new(recorder.sink_promoting_to(exporter.clone())),
             Box::new(exporter.sink()),
         ];
-        let observe =
-            observe_core::export::__start_instance(ratio, sinks, shutdown).expect("instance");
+        let observe = observe_core::testing::instance(ratio, sinks, shutdown).expect("instance");
         let guard = observe.set_default();
         Instance {
             guard: Some(guard),

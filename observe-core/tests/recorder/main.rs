@@ -34,5 +34,5 @@ impl SpanExporter for Collect {
 }
 
 pub(crate) fn start(ratio: f64, sinks: Vec<Box<dyn Sink>>) -> Observe {
-    observe_core::export::__start_instance(ratio, sinks, Duration::from_secs(5)).expect("instance")
+    observe_core::testing::instance(ratio, sinks, Duration::from_secs(5)).expect("instance")
 }
