@@ -3,7 +3,9 @@
 #  - one version of the opentelemetry family and of tonic in the build;
 #  - observe-core never depends on axum;
 #  - observe-core reaches tonic only through its opt-in `grpc` feature, and
-#    observe-axum's default features do not turn it on.
+#    observe-axum's default features do not turn it on;
+#  - observe-core's layers: no module imports a higher layer, and the only import
+#    cycle is the application-thread engine's (scripts/check-layers.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -23,5 +25,6 @@ fi
 if cargo tree -p observe-axum --edges normal --prefix none --format '{p}' | grep -qE '^tonic '; then
   echo "check-deps: observe-axum's default features pull tonic (an axum service must not compile it)"; fail=1
 fi
+python3 scripts/check-layers.py || fail=1
 [ "$fail" -eq 0 ] && echo "check-deps: one opentelemetry, one tonic; observe-core free of axum, and of tonic without grpc"
 exit "$fail"
