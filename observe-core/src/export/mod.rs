@@ -45,7 +45,7 @@
 #[cfg(feature = "otlp")]
 mod exporter;
 #[cfg(feature = "otlp")]
-mod metrics;
+mod metrics_sender;
 #[cfg(feature = "otlp")]
 mod pending;
 #[cfg(feature = "otlp")]
@@ -60,6 +60,6 @@ mod stats;
 #[cfg(feature = "otlp")]
 pub use exporter::{ExportError, ExportSink, Exporter};
 #[cfg(feature = "otlp")]
-pub use metrics::{MetricsExportStats, MetricsExporter};
+pub use metrics_sender::{MetricsExportStats, MetricsExporter};
 #[cfg(feature = "otlp")]
 pub use stats::ExportStats;

@@ -53,22 +53,21 @@ use std::time::Duration;
 
 mod buckets;
 mod cells;
-mod events;
-mod export;
-mod layout;
-mod otlp;
+pub(crate) mod events;
+mod histogram_export;
+pub(crate) mod layout;
 mod process;
 pub mod prometheus;
-mod registry;
-mod semconv;
-mod snapshot;
+pub(crate) mod registry;
+pub(crate) mod semconv;
+pub(crate) mod snapshot;
 mod thread_index;
-mod unit;
+pub(crate) mod unit;
 mod window;
 
 pub use buckets::{DEFAULT_DURATION_BUCKETS, DEFAULT_VALUE_BUCKETS, MAX_BUCKETS};
 
-pub use export::{
+pub use histogram_export::{
     EXPORT_ENCODING, EXPORT_FORMAT, ExportedSeries, ExportedView, HistogramExport, MergeError,
     merge,
 };
@@ -338,15 +337,6 @@ pub fn __record_event_field_u64(field: &'static str, value: u64) -> bool {
         record_event_field(field, FieldValue::U64(value), &[]),
         Ok(true)
     )
-}
-
-/// The process-wide registry as an OTLP metrics request (for the exporter).
-#[allow(dead_code)]
-pub(crate) fn otlp_request(
-    resource: opentelemetry_proto::tonic::resource::v1::Resource,
-    scope: opentelemetry_proto::tonic::common::v1::InstrumentationScope,
-) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
-    global().otlp_request(resource, scope)
 }
 
 /// `docs/metrics.md`, compiled and run as doctests.

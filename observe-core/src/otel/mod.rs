@@ -7,3 +7,4 @@
 // that feed the exporter are unused then.
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) mod convert;
+pub(crate) mod metrics;

@@ -31,10 +31,10 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use hdrhistogram::Histogram as HdrHistogram;
 
-use super::registry::{AnySeries, Kind, Registry};
-use super::semconv::names;
-use super::snapshot::{Scratch, Views, read_histogram};
-use super::unit::Unit;
+use crate::metrics::registry::{AnySeries, Kind, Registry};
+use crate::metrics::semconv::names;
+use crate::metrics::snapshot::{Scratch, Views, read_histogram};
+use crate::metrics::unit::Unit;
 
 /// The exponential histograms' scale (see the module docs).
 pub(crate) const SCALE: i32 = 10;
@@ -49,7 +49,9 @@ fn attribute(key: &str, value: &str) -> KeyValue {
                 any_value::Value::IntValue,
             )
         }
-        super::registry::OVERFLOW_LABEL if value == "true" => any_value::Value::BoolValue(true),
+        crate::metrics::registry::OVERFLOW_LABEL if value == "true" => {
+            any_value::Value::BoolValue(true)
+        }
         _ => any_value::Value::StringValue(value.to_owned()),
     };
     KeyValue {
@@ -239,6 +241,15 @@ impl Registry {
             }],
         }
     }
+}
+
+/// The process-wide registry as an OTLP metrics request (for the exporter).
+#[allow(dead_code)]
+pub(crate) fn otlp_request(
+    resource: opentelemetry_proto::tonic::resource::v1::Resource,
+    scope: opentelemetry_proto::tonic::common::v1::InstrumentationScope,
+) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
+    crate::metrics::global().otlp_request(resource, scope)
 }
 
 #[cfg(test)]

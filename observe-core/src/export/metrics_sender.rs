@@ -3,7 +3,7 @@
 //!
 //! `opentelemetry-otlp`'s metric exporter takes the SDK's metric data types, which
 //! cannot be built outside the SDK; the request is therefore built with the
-//! `opentelemetry-proto` types (`metrics::otlp_request`) and sent here, to the same
+//! `opentelemetry-proto` types (`otel::metrics::otlp_request`) and sent here, to the same
 //! endpoint, with the same protocol, headers, timeout and compression as the other
 //! signals: protobuf over HTTP with `reqwest`, or gRPC with the generated tonic
 //! client (feature `grpc`). Recording never waits for it: the request is built from
@@ -129,7 +129,8 @@ impl MetricsExporter {
                 // costs that round only.
                 let mut send = |deadline: Option<Instant>| {
                     let result = thread_health.guard(|| {
-                        let request = crate::metrics::otlp_request(resource.clone(), proto_scope());
+                        let request =
+                            crate::otel::metrics::otlp_request(resource.clone(), proto_scope());
                         runtime.block_on(sender.send(request, deadline))
                     });
                     thread_counters.settle(
