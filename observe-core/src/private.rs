@@ -18,8 +18,11 @@ use crate::span::{Event, KeyValue, Parent, SpanName};
 /// Opens the span of a `#[traced]` call: a child of the current span (or a new
 /// trace), named after the callsite. When observe was never started this is one
 /// inlined load and branch.
+/// (The macro opens its spans with `start_sync`/`start_async`; the crate's tests use
+/// this one.)
+#[cfg(test)]
 #[inline(always)]
-pub fn start(callsite: &'static Callsite) -> Span {
+pub(crate) fn start(callsite: &'static Callsite) -> Span {
     if !crate::pipeline::any() {
         return Span::disabled();
     }
@@ -138,7 +141,7 @@ fn record_error_on(span: Option<&crate::span::SpanData>, type_name: &'static str
 /// Records an `Err` on `span`, formatting the error with `Display`. Nothing is
 /// formatted when the span is disabled, or below the level filter (its status
 /// still turns to error: it decides the latency's `outcome`).
-pub fn record_error_display<E: ErrorDisplay + ?Sized>(span: &Span, error: &E) {
+pub(crate) fn record_error_display<E: ErrorDisplay + ?Sized>(span: &Span, error: &E) {
     match &span.data {
         Some(d) if d.filtered => d.set_error(None),
         Some(d) => record_error_on(Some(d), std::any::type_name::<E>(), error.error_message()),
@@ -148,7 +151,7 @@ pub fn record_error_display<E: ErrorDisplay + ?Sized>(span: &Span, error: &E) {
 
 /// Records an `Err` on `span`, formatting the error with `Debug` (see
 /// [`record_error_display`]).
-pub fn record_error_debug<E: ErrorDebug + ?Sized>(span: &Span, error: &E) {
+pub(crate) fn record_error_debug<E: ErrorDebug + ?Sized>(span: &Span, error: &E) {
     match &span.data {
         Some(d) if d.filtered => d.set_error(None),
         Some(d) => record_error_on(Some(d), std::any::type_name::<E>(), error.error_message()),
