@@ -212,7 +212,9 @@ fn export_sinks(
             threads.push(m.health());
         }
         if exporter.is_some() || metrics.is_some() {
-            sinks.push(Box::new(ExportLifecycle::new(exporter, metrics)));
+            sinks.push(Box::new(crate::export::ExportLifecycle::new(
+                exporter, metrics,
+            )));
         }
     }
     #[cfg(not(feature = "otlp"))]
@@ -229,114 +231,6 @@ fn export_sinks(
         }
     }
     Ok(recorder)
-}
-
-/// Publishes the exporters' counters as metrics once a second, and stops the
-/// metrics exporter (after a last send) when the pipeline shuts down.
-#[cfg(feature = "otlp")]
-struct ExportLifecycle {
-    exporter: Option<crate::export::Exporter>,
-    metrics: Option<crate::export::MetricsExporter>,
-    last: Instant,
-    seen: crate::export::ExportStats,
-    seen_metric_failures: u64,
-    counters: [crate::metrics::Counter; 5],
-    /// Metric export failures already warned about, and when.
-    warned_metric_failures: u64,
-    last_metric_warning: Option<Instant>,
-}
-
-#[cfg(feature = "otlp")]
-impl ExportLifecycle {
-    fn new(
-        exporter: Option<crate::export::Exporter>,
-        metrics: Option<crate::export::MetricsExporter>,
-    ) -> Self {
-        let c = |signal, result| {
-            crate::metrics::counter(
-                "observe.export.items",
-                &[("signal", signal), ("result", result)],
-            )
-        };
-        ExportLifecycle {
-            exporter,
-            metrics,
-            last: Instant::now(),
-            seen: Default::default(),
-            seen_metric_failures: 0,
-            counters: [
-                c("spans", "exported"),
-                c("spans", "dropped"),
-                c("spans", "failed"),
-                c("logs", "failed"),
-                c("metrics", "failed"),
-            ],
-            warned_metric_failures: 0,
-            last_metric_warning: None,
-        }
-    }
-}
-
-#[cfg(feature = "otlp")]
-impl ExportLifecycle {
-    /// Metric export failures are reported as span and log export failures are:
-    /// a warning with target `observe` and `component = "export"` (written to the
-    /// log, never exported), at most once per interval.
-    fn warn_metrics(&mut self, stats: &crate::export::MetricsExportStats, now: Instant) {
-        let interval = crate::config::ExportConfig::default().warn_interval;
-        if stats.failures <= self.warned_metric_failures
-            || self
-                .last_metric_warning
-                .is_some_and(|l| now.saturating_duration_since(l) < interval)
-        {
-            return;
-        }
-        tracing::warn!(
-            target: "observe",
-            component = "export",
-            failed_requests = stats.failures - self.warned_metric_failures,
-            failures_total = stats.failures,
-            last_error = stats.last_error.as_deref().unwrap_or(""),
-            "OTLP metric export is failing (collector down, slow or refusing)"
-        );
-        self.warned_metric_failures = stats.failures;
-        self.last_metric_warning = Some(now);
-    }
-}
-
-#[cfg(feature = "otlp")]
-impl Sink for ExportLifecycle {
-    fn on_tick(&mut self, now: Instant) {
-        if now.duration_since(self.last) < Duration::from_secs(1) {
-            return;
-        }
-        self.last = now;
-        if let Some(e) = &self.exporter {
-            let s = e.stats();
-            let d = |new: u64, old: u64| new.saturating_sub(old);
-            self.counters[0].add(d(s.spans_exported, self.seen.spans_exported));
-            self.counters[1].add(d(s.spans_dropped, self.seen.spans_dropped));
-            self.counters[2].add(d(s.spans_failed, self.seen.spans_failed));
-            self.counters[3].add(d(
-                s.logs_failed + s.logs_dropped,
-                self.seen.logs_failed + self.seen.logs_dropped,
-            ));
-            self.seen = s;
-        }
-        if let Some(m) = &self.metrics {
-            let stats = m.stats();
-            let f = stats.failures;
-            self.counters[4].add(f.saturating_sub(self.seen_metric_failures));
-            self.seen_metric_failures = f;
-            self.warn_metrics(&stats, now);
-        }
-    }
-
-    fn shutdown(&mut self, deadline: Instant) {
-        if let Some(m) = &self.metrics {
-            m.shutdown(deadline);
-        }
-    }
 }
 
 /// The head sampler for a configured one.

@@ -45,6 +45,8 @@
 #[cfg(feature = "otlp")]
 mod exporter;
 #[cfg(feature = "otlp")]
+mod lifecycle;
+#[cfg(feature = "otlp")]
 mod metrics_sender;
 #[cfg(feature = "otlp")]
 mod pending;
@@ -59,6 +61,8 @@ mod stats;
 
 #[cfg(feature = "otlp")]
 pub use exporter::{ExportError, ExportSink, Exporter};
+#[cfg(feature = "otlp")]
+pub(crate) use lifecycle::ExportLifecycle;
 #[cfg(feature = "otlp")]
 pub use metrics_sender::{MetricsExportStats, MetricsExporter};
 #[cfg(feature = "otlp")]
