@@ -104,9 +104,6 @@ pub mod sink {
     pub use crate::pipeline::sink::Sink;
 }
 
-#[cfg(test)]
-mod engine_tests;
-
 /// The guides under `docs/`, compiled only for doctests so that their examples run.
 #[cfg(doctest)]
 mod guides {

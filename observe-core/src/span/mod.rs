@@ -30,6 +30,8 @@
 //! ```
 
 mod data;
+#[cfg(test)]
+pub(crate) mod engine_tests;
 pub(crate) mod future;
 pub(crate) mod stack;
 #[cfg(test)]

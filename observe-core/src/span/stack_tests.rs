@@ -8,7 +8,7 @@ use std::pin::pin;
 use std::task::{Context, Waker};
 
 use super::stack;
-use crate::engine_tests::observe;
+use crate::span::engine_tests::observe;
 use crate::span::{ScopedSpan, Span, current_context};
 use crate::{FutureExt as _, context};
 
