@@ -7,33 +7,50 @@
 //!
 //! Most services depend on an adapter (`observe-axum`, `observe-tonic`) that
 //! re-exports this crate; programs without HTTP or gRPC use it directly.
+//!
+//! # Modules
+//!
+//! | for | modules |
+//! |---|---|
+//! | services | [`init`], [`Builder`], [`config`], [`context`], [`span`], [`log`], [`metrics`], [`sampling`], [`recorder`], [`task`], [`thread`], [`testing`] |
+//! | adapter authors | [`server`] (inbound requests), [`client`] (outgoing calls, feature `http-client`), [`propagation`] (W3C headers), [`footprint`] and [`tracer_bullet`] (the tracer bullet on the wire) |
+//! | both | [`ids`], [`clock`], [`export`] (an exporter started in code) |
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod bridge;
-#[cfg(feature = "http-client")]
-pub mod client;
-pub mod clock;
+// What a service uses: start observe, configure it, record.
 pub mod config;
 pub mod context;
-mod dry_run;
-pub mod export;
-pub mod footprint;
-pub mod ids;
-mod init;
 pub mod log;
 pub mod metrics;
-mod otel;
-mod pipeline;
-pub mod propagation;
 pub mod recorder;
 pub mod sampling;
-pub mod server;
 pub mod span;
 pub mod task;
 pub mod testing;
 pub mod thread;
+
+// What adapter authors use (observe-axum, observe-tonic, or your own): inbound and
+// outbound requests, the wire formats, the tracer bullet.
+#[cfg(feature = "http-client")]
+pub mod client;
+pub mod footprint;
+pub mod propagation;
+pub mod server;
 pub mod tracer_bullet;
+
+// Building blocks both name; export for tests and programs that start an exporter
+// in code.
+pub mod clock;
+pub mod export;
+pub mod ids;
+
+// The inside (ARCHITECTURE.md, "Layers of observe-core").
+mod bridge;
+mod dry_run;
+mod init;
+mod otel;
+mod pipeline;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -171,7 +171,8 @@ pub(crate) fn parts(sampling_ratio: f64, sinks: Vec<Box<dyn Sink>>) -> Parts {
     }
 }
 
-/// An instance for tests and benchmarks outside the crate, from [`parts`]: the
+/// An instance for tests and benchmarks outside the crate (the one test instance
+/// the crate's own tests also start from): the
 /// given sinks, head sampling ratio and shutdown timeout, no log output and every
 /// level enabled; not installed anywhere (make it current with
 /// [`Observe::set_default`]).
