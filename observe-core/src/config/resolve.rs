@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::callers::TrustedCallers;
@@ -15,7 +14,10 @@ use super::export::{
 };
 use super::hosts::InternalHosts;
 use super::overrides::{EnvSource, OtlpSettings, Overrides};
-use super::parse::{self, Invalid, Parsed};
+use super::parse::{
+    self, Invalid, Parsed, parse_compression, parse_exporter, parse_filter, parse_headers,
+    parse_protocol, parse_sampler,
+};
 use super::redact::Redaction;
 use super::secret::{self, Headers, TracerBulletKey};
 use super::service::{self, ServiceInfo};
@@ -1130,52 +1132,6 @@ impl Sourced<url::Url> {
     }
 }
 
-fn parse_protocol(s: &str) -> Parsed<Protocol> {
-    if s.eq_ignore_ascii_case("http/json") {
-        return Err("grpc or http/protobuf (http/json is not supported)".into());
-    }
-    parse::one_of(
-        s,
-        &[
-            ("grpc", Protocol::Grpc),
-            ("http/protobuf", Protocol::HttpProtobuf),
-        ],
-        "grpc or http/protobuf",
-    )
-}
-
-fn parse_compression(s: &str) -> Parsed<Compression> {
-    parse::one_of(
-        s,
-        &[("gzip", Compression::Gzip), ("none", Compression::None)],
-        "gzip or none",
-    )
-}
-
-fn parse_headers(s: &str) -> Parsed<Headers> {
-    let pairs = parse::key_values(s, secret::HEADERS)?;
-    Headers::from_pairs(pairs).map_err(Invalid::from)
-}
-
-fn parse_exporter(s: &str) -> Parsed<ExporterKind> {
-    const UNSUPPORTED: [&str; 6] = [
-        "console",
-        "logging",
-        "zipkin",
-        "jaeger",
-        "prometheus",
-        "otlp/stdout",
-    ];
-    if let Some(name) = UNSUPPORTED.iter().find(|u| u.eq_ignore_ascii_case(s)) {
-        return Err(format!("otlp or none ({name} is not supported)").into());
-    }
-    parse::one_of(
-        s,
-        &[("otlp", ExporterKind::Otlp), ("none", ExporterKind::None)],
-        "otlp or none",
-    )
-}
-
 // ----- batching -----------------------------------------------------------------------
 
 const BSP_VARS: [&str; 4] = [
@@ -1288,66 +1244,6 @@ fn resolve_batch(
 }
 
 // ----- sampling and logs ----------------------------------------------------------------
-
-const SAMPLERS: &str = "one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio";
-
-fn parse_sampler(s: &str) -> Parsed<Sampler> {
-    const UNSUPPORTED: [&str; 3] = ["jaeger_remote", "parentbased_jaeger_remote", "xray"];
-    if let Some(name) = UNSUPPORTED.iter().find(|u| u.eq_ignore_ascii_case(s)) {
-        return Err(format!("{SAMPLERS} ({name} is not supported)").into());
-    }
-    parse::one_of(
-        s,
-        &[
-            ("always_on", Sampler::AlwaysOn),
-            ("always_off", Sampler::AlwaysOff),
-            ("traceidratio", Sampler::TraceIdRatio(1.0)),
-            ("parentbased_always_on", Sampler::ParentBasedAlwaysOn),
-            ("parentbased_always_off", Sampler::ParentBasedAlwaysOff),
-            (
-                "parentbased_traceidratio",
-                Sampler::ParentBasedTraceIdRatio(1.0),
-            ),
-        ],
-        SAMPLERS,
-    )
-}
-
-const FILTER: &str = "tracing filter directives such as info or warn,my_crate=debug";
-
-/// Words that look like a level but that `tracing` would read as a *target* name,
-/// silently enabling nothing useful.
-const NOT_LEVELS: [&str; 9] = [
-    "warning",
-    "err",
-    "fatal",
-    "critical",
-    "verbose",
-    "information",
-    "notice",
-    "all",
-    "none",
-];
-
-/// Validates `RUST_LOG`-style directives exactly as `EnvFilter` will split and parse
-/// them, and returns them normalised (trimmed, comma-joined).
-fn parse_filter(s: &str) -> Parsed<String> {
-    let mut directives = Vec::new();
-    for directive in s.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        let bare = !directive.contains(['=', '[', ':']);
-        if bare && NOT_LEVELS.iter().any(|w| w.eq_ignore_ascii_case(directive)) {
-            return Err(format!(
-                "{FILTER} (`{directive}` would be read as a target name, not a level; levels are trace, debug, info, warn, error, off)"
-            )
-            .into());
-        }
-        if let Err(err) = tracing_subscriber::filter::Directive::from_str(directive) {
-            return Err(format!("{FILTER} (`{directive}`: {err})").into());
-        }
-        directives.push(directive);
-    }
-    Ok(directives.join(","))
-}
 
 #[cfg(test)]
 mod tests {
