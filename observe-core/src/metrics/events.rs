@@ -16,7 +16,8 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 
-use super::registry::{Counter, Histogram, MetricError, Registry};
+use super::error::MetricError;
+use super::registry::{Counter, Histogram, Registry};
 
 /// A numeric field value as `tracing`'s visitor hands it over.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -53,6 +53,7 @@ use std::time::Duration;
 
 mod buckets;
 mod cells;
+mod error;
 pub(crate) mod events;
 mod histogram_export;
 pub(crate) mod layout;
@@ -73,8 +74,7 @@ pub use histogram_export::{
 };
 pub use registry::{
     Counter, DEFAULT_MAX_KEYS, DEFAULT_MAX_NAMES, DEFAULT_SLICE, DEFAULT_WINDOW, Exposition, Gauge,
-    Histogram, Kind, MAX_LABEL_VALUE_LEN, MAX_LABELS, MetricError, OVERFLOW_LABEL, Registry,
-    RegistryBuilder, WindowError,
+    Histogram, Kind, MAX_LABEL_VALUE_LEN, MAX_LABELS, OVERFLOW_LABEL, Registry, RegistryBuilder,
 };
 pub use semconv::{FunctionMetrics, RequestType, names, normalize_method};
 pub use snapshot::{
@@ -88,6 +88,7 @@ pub use unit::Unit;
 pub use hdrhistogram;
 
 #[allow(unused_imports)]
+pub use error::{MetricError, WindowError};
 pub(crate) use events::{EventMetricError, FieldValue, is_metric_field};
 
 static GLOBAL: OnceLock<Registry> = OnceLock::new();
