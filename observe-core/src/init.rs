@@ -17,7 +17,10 @@ use crate::pipeline::{Pipeline, Sampler, ScopedGuard, Settings, Sink};
 use crate::recorder::{FlightRecorder, RecorderSettings, SlowThreshold};
 
 /// Why observe could not start.
-#[derive(Debug)]
+///
+/// Its `Debug` form is its readable message (as `Display`), so that
+/// `fn main() -> Result<(), Box<dyn Error>>` prints what to fix; `{:#?}` shows the
+/// structure.
 #[non_exhaustive]
 pub enum InitError {
     /// The configuration is invalid (every bad variable is listed).
@@ -47,6 +50,21 @@ impl fmt::Display for InitError {
             ),
             InitError::Thread(e) => write!(f, "observe could not start its worker thread: {e}"),
             InitError::Export(e) => write!(f, "observe could not set up OTLP export: {e}"),
+        }
+    }
+}
+
+impl fmt::Debug for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return fmt::Display::fmt(self, f);
+        }
+        match self {
+            InitError::Config(e) => f.debug_tuple("Config").field(e).finish(),
+            InitError::AlreadyInitialized => f.write_str("AlreadyInitialized"),
+            InitError::SubscriberExists => f.write_str("SubscriberExists"),
+            InitError::Thread(e) => f.debug_tuple("Thread").field(e).finish(),
+            InitError::Export(e) => f.debug_tuple("Export").field(e).finish(),
         }
     }
 }
@@ -81,6 +99,13 @@ impl fmt::Debug for Extras {
         f.debug_struct("Extras")
             .field("sinks", &sinks)
             .finish_non_exhaustive()
+    }
+}
+
+impl Extras {
+    /// Whether code gave a log writer (then the output is not a terminal's).
+    pub(crate) fn has_log_writer(&self) -> bool {
+        self.log_writer.lock().is_ok_and(|w| w.is_some())
     }
 }
 
@@ -120,8 +145,15 @@ impl Builder {
     /// # Errors
     /// An invalid configuration, a second `init`, or another global subscriber.
     pub fn init(self) -> Result<Guard, InitError> {
+        let process_env = self.reads_process_env();
         match self.build()? {
-            Some(observe) => observe.install(),
+            Some(observe) => {
+                let guard = observe.install()?;
+                if let Some(p) = guard.pipeline {
+                    crate::startup::announce(p, &p.settings.config, process_env);
+                }
+                Ok(guard)
+            }
             None => Ok(Guard::disabled()),
         }
     }
@@ -148,6 +180,7 @@ impl Builder {
     /// # Errors
     /// An invalid configuration, or a second initialisation.
     pub fn layer(self) -> Result<(ObserveLayer, Guard), InitError> {
+        let process_env = self.reads_process_env();
         let Some(observe) = self.build()? else {
             return Ok((ObserveLayer::new(), Guard::disabled()));
         };
@@ -160,6 +193,11 @@ impl Builder {
             let _ = crate::recorder::install(r.clone());
         }
         crate::span::install_panic_hook();
+        crate::startup::announce(
+            observe.pipeline,
+            &observe.pipeline.settings.config,
+            process_env,
+        );
         Ok((
             ObserveLayer::new(),
             Guard {

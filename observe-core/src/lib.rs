@@ -29,6 +29,7 @@ pub mod recorder;
 pub mod sampling;
 pub mod server;
 pub mod span;
+mod startup;
 pub mod task;
 pub mod testing;
 pub mod thread;

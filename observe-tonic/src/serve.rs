@@ -18,7 +18,10 @@ use tonic::transport::server::TcpIncoming;
 use crate::layer::ObserveLayer;
 
 /// Why [`serve`] stopped with an error.
-#[derive(Debug)]
+///
+/// Its `Debug` form is its readable message (as `Display`), so that
+/// `fn main() -> Result<(), Box<dyn Error>>` with `serve!(..).await?` prints what to
+/// fix; `{:#?}` shows the structure.
 #[non_exhaustive]
 pub enum ServeError {
     /// observe could not start (an invalid configuration names every bad variable).
@@ -49,6 +52,24 @@ impl fmt::Display for ServeError {
                 write!(f, "could not install the shutdown signal handlers: {e}")
             }
             ServeError::Transport(e) => write!(f, "the server failed: {e}"),
+        }
+    }
+}
+
+impl fmt::Debug for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return fmt::Display::fmt(self, f);
+        }
+        match self {
+            ServeError::Init(e) => f.debug_tuple("Init").field(e).finish(),
+            ServeError::AdminBind { addr, source } => f
+                .debug_struct("AdminBind")
+                .field("addr", addr)
+                .field("source", source)
+                .finish(),
+            ServeError::Signal(e) => f.debug_tuple("Signal").field(e).finish(),
+            ServeError::Transport(e) => f.debug_tuple("Transport").field(e).finish(),
         }
     }
 }

@@ -182,6 +182,12 @@ impl Builder {
         self
     }
 
+    /// Whether the configuration comes from the process environment (not from a
+    /// lookup given in code): then observe warns about the variables it ignores.
+    pub(crate) fn reads_process_env(&self) -> bool {
+        matches!(self.env, EnvSource::Process)
+    }
+
     /// Reads no variable at all: only this builder and the defaults count.
     pub fn ignore_env(mut self) -> Self {
         self.env = EnvSource::Ignore;
