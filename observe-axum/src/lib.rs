@@ -48,6 +48,17 @@ pub use admin::admin_routes;
 pub use layer::{ObserveLayer, ObserveService, ResponseFuture};
 pub use serve::{Serve, ServeError, serve};
 
+// The parts of observe-core an application uses, under this crate's name, so that
+// one dependency is enough: `observe_axum::context::set_user(..)`,
+// `observe_axum::tracing::info!(..)`, `observe_axum::init()`. Everything else is under
+// [`observe_core`].
+#[doc(no_inline)]
+pub use observe_core::{
+    DryRun, FutureExt, Guard, InitError, Observe, PipelineStats, config, context, init, metrics,
+    sampling, service_info, side_effect, span, spawn, spawn_blocking, stats, task, testing, thread,
+    tracer_bullet, tracing,
+};
+
 /// Outgoing HTTP: observe-core's client layer, re-exported.
 #[cfg(feature = "http-client")]
 pub use observe_core::client;

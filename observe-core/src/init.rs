@@ -208,6 +208,49 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Starts observe beside a `tracing` subscriber the application installed
+    /// itself (`tracing_subscriber::fmt().init()`, ...): what the adapters' `serve!`
+    /// does when it finds one. observe records spans and metrics, exports them and
+    /// serves the admin routes; the application's subscriber keeps writing the log
+    /// lines (observe's own writer stays off unless `OBSERVE_LOG_OUTPUT` says
+    /// otherwise, so each line is written once). Events do not reach observe, so
+    /// the lines carry no trace ids: for that, start observe first with
+    /// [`init`](Self::init) instead of the other subscriber, or add
+    /// [`layer`](Self::layer) to it (see `docs/migrating.md`). The startup summary
+    /// and the unknown-variable warnings go through the application's subscriber.
+    ///
+    /// # Errors
+    /// An invalid configuration, or a second initialisation.
+    pub fn init_beside_subscriber(mut self) -> Result<Guard, InitError> {
+        let process_env = self.reads_process_env();
+        if self.log_output.is_none() {
+            self.log_output = Some(LogOutput::None);
+        }
+        let (_layer, guard) = self.layer()?;
+        let Some(p) = guard.pipeline else {
+            return Ok(guard);
+        };
+        let config = &p.settings.config;
+        if config.logs.output == LogOutput::None {
+            tracing::info!(target: "observe", "{}", config.summary());
+            tracing::info!(
+                target: "observe",
+                "a tracing subscriber was already installed: it writes the log lines, and observe \
+                 records spans and metrics beside it (to get the request's trace id on every line, \
+                 start observe first: see docs/migrating.md)"
+            );
+            if process_env {
+                let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+                for (_, warning) in crate::startup::unknown_variables(names) {
+                    tracing::warn!(target: "observe", "{warning}");
+                }
+            }
+        }
+        Ok(guard)
+    }
+}
+
 /// Starts observe with the configuration from the environment (see
 /// [`config`](crate::config)) and installs it for the whole process. Keep the
 /// returned [`Guard`] for the whole of `main`: dropping it flushes and stops.
@@ -225,6 +268,28 @@ impl Builder {
 /// or another global `tracing` subscriber (use [`layer()`] then).
 pub fn init() -> Result<Guard, InitError> {
     Observe::builder().init()
+}
+
+/// [`init()`] with the identity of the crate that expands it (its name and version
+/// from `Cargo.toml`, see [`service_info!`](crate::service_info!)): the first line
+/// of `main` for a service that logs before it serves. The adapters' `serve!`
+/// then reuses this instance, and the lines logged before it (configuration,
+/// database connection, migrations) have observe's format and context too.
+///
+/// ```no_run
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let _observe = observe_core::init!()?; // keep it for the whole of main
+///     tracing::info!("connecting to the database");
+///     Ok(())
+/// }
+/// ```
+#[macro_export]
+macro_rules! init {
+    () => {
+        $crate::Observe::builder()
+            .service_info($crate::service_info!())
+            .init()
+    };
 }
 
 /// observe as a `tracing` layer, for applications that compose their own

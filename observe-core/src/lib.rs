@@ -54,6 +54,12 @@ pub use observe_macros::traced;
 pub use span::FutureExt;
 pub use task::{spawn, spawn_blocking};
 
+/// The `tracing` crate observe is built on, re-exported so that
+/// `observe_core::tracing::info!(..)` (and the adapters' `observe_axum::tracing`)
+/// logs without a second dependency. `#[tracing::instrument]` names `::tracing`
+/// in its expansion, so a crate that uses it depends on `tracing` itself.
+pub use tracing;
+
 /// What a pipeline dropped and delivered: nothing is lost silently.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]

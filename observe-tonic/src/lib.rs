@@ -54,6 +54,17 @@ pub use admin::serve_admin;
 pub use layer::{ObserveLayer, ObserveService, ResponseFuture};
 pub use serve::{Serve, ServeError, serve};
 
+// The parts of observe-core an application uses, under this crate's name, so that
+// one dependency is enough: `observe_tonic::context::set_user(..)`,
+// `observe_tonic::tracing::info!(..)`, `observe_tonic::init()`. Everything else is under
+// [`observe_core`].
+#[doc(no_inline)]
+pub use observe_core::{
+    DryRun, FutureExt, Guard, InitError, Observe, PipelineStats, config, context, init, metrics,
+    sampling, service_info, side_effect, span, spawn, spawn_blocking, stats, task, testing, thread,
+    tracer_bullet, tracing,
+};
+
 /// The server middleware with the default options: policies from the running
 /// configuration, access log at `INFO`, panics answered with a recorded
 /// `INTERNAL`, health checks and reflection skipped. Add it with

@@ -100,7 +100,11 @@ type Signal = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// It
 /// 1. starts observe with the configuration from the environment, unless observe
 ///    is already running (an explicit `observe_core::init()` or builder is
-///    respected);
+///    respected: call it first thing in `main` so that the lines logged before
+///    `serve` have observe's format and context too); when the application
+///    installed a `tracing` subscriber of its own, observe starts beside it
+///    ([`Builder::init_beside_subscriber`](observe_core::config::Builder::init_beside_subscriber)):
+///    that subscriber keeps writing the lines;
 /// 2. adds [`layer()`](crate::layer()) around `routes`;
 /// 3. starts the admin listener ([`serve_admin`](crate::serve_admin)) on
 ///    `OBSERVE_ADMIN_ADDR` (default `127.0.0.1:9464`, `off` for none);
@@ -268,7 +272,14 @@ impl Serve {
                 if let Some(info) = service_info {
                     builder = builder.service_info(info);
                 }
-                Some(builder.init()?)
+                if tracing::dispatcher::has_been_set() {
+                    // The application installed its own subscriber
+                    // (`tracing_subscriber::fmt().init()`): it keeps writing the
+                    // lines, observe runs beside it.
+                    Some(builder.init_beside_subscriber()?)
+                } else {
+                    Some(builder.init()?)
+                }
             }
         };
         let config = observe_core::config::current();
