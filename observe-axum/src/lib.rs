@@ -54,9 +54,9 @@ pub use serve::{Serve, ServeError, serve};
 // [`observe_core`].
 #[doc(no_inline)]
 pub use observe_core::{
-    DryRun, FutureExt, Guard, InitError, Observe, PipelineStats, config, context, init, metrics,
-    sampling, service_info, side_effect, span, spawn, spawn_blocking, stats, task, testing, thread,
-    tracer_bullet, tracing,
+    DryRun, FutureExt, Guard, InitError, Observe, PipelineStats, config, context, footprint, init,
+    log, metrics, propagation, recorder, sampling, service_info, side_effect, sink, span, spawn,
+    spawn_blocking, stats, task, testing, thread, tracer_bullet, tracing,
 };
 
 /// Outgoing HTTP: observe-core's client layer, re-exported.

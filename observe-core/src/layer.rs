@@ -336,4 +336,30 @@ mod tests {
         assert_eq!(captured.span("recorded").status(), StatusCode::Error);
         assert_eq!(captured.span("fine").status(), StatusCode::Ok);
     }
+
+    /// What docs/migrating.md says: an observe span (`#[traced]`, the adapters')
+    /// is not a `tracing` span, so `tracing::Span::current()` inside it is the
+    /// enclosing `tracing` span, if any; `observe_core::span` reaches the observe
+    /// one. A `tracing` span opened inside it becomes its child.
+    #[test]
+    fn inside_an_observe_span_tracing_sees_no_span_of_its_own() {
+        let (o, captured, _buf) = observe(1.0);
+        let _g = o.set_default();
+        let outer = crate::span::Span::new("observe-span");
+        let ids = outer.in_scope(|| {
+            assert!(tracing::Span::current().is_none());
+            crate::span::set_attribute("order.id", 7u64);
+            tracing::info_span!("tracing-child").in_scope(|| {});
+            crate::span::current_context()
+        });
+        drop(outer);
+        assert!(o.flush(Duration::from_secs(10)));
+        let observe_span = captured.span("observe-span");
+        assert_eq!(ids.map(|c| c.span_id), Some(observe_span.span_id()));
+        assert!(observe_span.attribute("order.id").is_some());
+        assert_eq!(
+            captured.span("tracing-child").parent_id(),
+            observe_span.span_id()
+        );
+    }
 }
