@@ -74,3 +74,8 @@ pub fn layer() -> ObserveLayer {
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/axum.md")]
 struct UserGuide;
+
+/// The migration guide, compiled only for doctests so that its examples build.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/migrating.md")]
+struct MigrationGuide;
