@@ -43,7 +43,7 @@ pub mod __private;
 /// re-export of this crate. Not a stable API.
 #[doc(hidden)]
 pub mod __macros {
-    pub use observe_macros::{traced_axum, traced_tonic};
+    pub use observe_macros::{__service_info, traced_axum, traced_tonic};
 }
 
 pub use dry_run::{DryRun, side_effect};
