@@ -79,3 +79,13 @@ struct UserGuide;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/migrating.md")]
 struct MigrationGuide;
+
+/// The guides, as in the repository's `docs/` (`observe-axum/docs` links there, so that
+/// the published crate carries them); the rest are in [`observe_core::docs`].
+#[cfg(not(doctest))]
+pub mod docs {
+    /// The axum guide: `serve!`, the layer, outgoing calls, the admin routes.
+    pub mod axum {
+        #![doc = include_str!("../docs/axum.md")]
+    }
+}

@@ -113,6 +113,49 @@ pub mod sink {
 #[cfg(test)]
 mod engine_tests;
 
+/// The guides, as on the repository's `docs/` (`observe-core/docs` links there, so
+/// that the published crate carries them). Their examples run as doctests through
+/// the `guides` module below and the modules that include them.
+#[cfg(not(doctest))]
+pub mod docs {
+    /// The guide: from the one line to the primitives.
+    pub mod guide {
+        #![doc = include_str!("../docs/guide.md")]
+    }
+    /// Every environment variable and builder method.
+    pub mod configuration {
+        #![doc = include_str!("../docs/configuration.md")]
+    }
+    /// Traces: spans, sampling, the flight recorder, export.
+    pub mod traces {
+        #![doc = include_str!("../docs/traces.md")]
+    }
+    /// Propagation: what goes on the wire, to whom.
+    pub mod propagation {
+        #![doc = include_str!("../docs/propagation.md")]
+    }
+    /// Metrics: HDR histograms, Prometheus, OTLP.
+    pub mod metrics {
+        #![doc = include_str!("../docs/metrics.md")]
+    }
+    /// The tracer bullet.
+    pub mod tracer_bullet {
+        #![doc = include_str!("../docs/tracer-bullet.md")]
+    }
+    /// Migrating from tracing-subscriber and tracing-opentelemetry.
+    pub mod migrating {
+        #![doc = include_str!("../docs/migrating.md")]
+    }
+    /// See it in Jaeger, Prometheus and Grafana, without Docker.
+    pub mod backends {
+        #![doc = include_str!("../docs/backends.md")]
+    }
+    /// What a symptom means and what to do.
+    pub mod troubleshooting {
+        #![doc = include_str!("../docs/troubleshooting.md")]
+    }
+}
+
 /// The guides under `docs/`, compiled only for doctests so that their examples run.
 #[cfg(doctest)]
 mod guides {

@@ -77,3 +77,13 @@ pub fn layer() -> ObserveLayer {
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/tonic.md")]
 struct UserGuide;
+
+/// The guides, as in the repository's `docs/` (`observe-tonic/docs` links there, so that
+/// the published crate carries them); the rest are in [`observe_core::docs`].
+#[cfg(not(doctest))]
+pub mod docs {
+    /// The tonic guide: `serve!`, the layers, observed channels, the admin listener.
+    pub mod tonic {
+        #![doc = include_str!("../docs/tonic.md")]
+    }
+}
