@@ -22,8 +22,12 @@
 //! - [`client`] (feature `http-client`, on by default): the outgoing HTTP layer that
 //!   propagates the request's context to the services it calls.
 //!
-//! This crate re-exports [`observe_core`], so it is the only observe dependency an
-//! axum service needs. The user guide is `docs/axum.md`.
+//! This crate re-exports [`observe_core`], and under its own name what an
+//! application uses ([`context`], [`tracing`], [`init!`], [`spawn`], [`metrics`],
+//! [`span`], ...), so it is the only observe dependency a service needs:
+//! `observe_axum::tracing::info!(..)`, `observe_axum::context::set_user(..)`. The guides:
+//! [`docs::axum`], and [`observe_core::docs`] (migrating an existing service,
+//! configuration, troubleshooting, ...).
 //!
 //! | feature | default | what |
 //! | --- | --- | --- |

@@ -31,8 +31,12 @@
 //! side and propagates the context. `grpc.health.v1` and server reflection are
 //! left out by default ([`ObserveLayer::skip_services`]).
 //!
-//! This crate re-exports [`observe_core`], so it is the only observe dependency a
-//! tonic service needs. The user guide is `docs/tonic.md`.
+//! This crate re-exports [`observe_core`], and under its own name what an
+//! application uses ([`context`], [`tracing`], [`init!`], [`spawn`], [`metrics`],
+//! [`span`], ...), so it is the only observe dependency a service needs:
+//! `observe_tonic::tracing::info!(..)`, `observe_tonic::context::set_user(..)`. The guides:
+//! [`docs::tonic`], and [`observe_core::docs`] (migrating an existing service,
+//! configuration, troubleshooting, ...).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
