@@ -1,6 +1,8 @@
 //! A new axum service adopting observe: `observe-axum` is its only observe
-//! dependency, and the `serve!` line in `main` is the whole integration. Logging
-//! goes through `observe_axum::tracing`, the request context through
+//! dependency. `observe_axum::init!()` starts observe first thing in `main` (so the
+//! lines logged before the server runs are observe's too) and `serve!` reuses it;
+//! `serve!` alone would do for a service that logs nothing before it serves.
+//! Logging goes through `observe_axum::tracing`, the request context through
 //! `observe_axum::context`.
 //!
 //! Run with: `cargo run -p adopt-new-axum`, then `curl localhost:3000/orders/7`
@@ -14,6 +16,10 @@ use observe_axum::{context, traced, tracing};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // First, so that the lines logged before `serve!` (configuration, database,
+    // migrations) have observe's format and context too; `serve!` reuses it.
+    let _observe = observe_axum::init!()?;
+    tracing::info!("loading configuration");
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let app = Router::new().route("/orders/{id}", get(get_order));
     let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -1,5 +1,6 @@
 //! A new axum service adopting observe, run as an operator would: it says what it
-//! did at start, logs each line once (observe's JSON, since its output is not a
+//! did at start (once: `serve!` reuses the instance `init!()` started), keeps the
+//! line logged before `serve!`, logs each line once (observe's JSON, since its output is not a
 //! terminal) with the request's context, and a bad variable stops it with the
 //! configuration's message, not a `Debug` dump.
 
@@ -21,6 +22,24 @@ fn it_says_what_it_did_and_logs_each_line_once_with_context() {
     );
     assert!(message.contains("logs → stdout (json)"), "{message}");
     assert_eq!(summary["service"], "adopt-new-axum");
+    // `serve!` reused the instance `init!()` started: one summary.
+    let summaries = lines
+        .iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("observe started")
+        })
+        .count();
+    assert_eq!(summaries, 1, "{:#?}", run.stdout);
+    // The line logged before `serve!` is observe's, with the service's identity.
+    let early: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "loading configuration")
+        .collect();
+    assert_eq!(early.len(), 1, "{:#?}", run.stdout);
+    assert_eq!(early[0]["version"], "0.1.0");
 
     let requested: Vec<_> = lines
         .iter()
@@ -49,7 +68,6 @@ fn a_bad_variable_prints_the_readable_message() {
     assert!(!ok);
     assert_eq!(
         stderr,
-        "Error: observe could not start: OTEL_TRACES_SAMPLER_ARG=\"1.5\": \
-         expected a ratio between 0 and 1\n"
+        "Error: OTEL_TRACES_SAMPLER_ARG=\"1.5\": expected a ratio between 0 and 1\n"
     );
 }
