@@ -6,6 +6,8 @@
 #    observe-axum's default features do not turn it on;
 #  - observe-core's layers: no module imports a higher layer, and the only import
 #    cycle is the application-thread engine's (scripts/check-layers.py).
+#  - the declared rust-version is the toolchain CI runs;
+#  - the adapters' guides name observe-core only through the adapter.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -26,5 +28,20 @@ if cargo tree -p observe-axum --edges normal --prefix none --format '{p}' | grep
   echo "check-deps: observe-axum's default features pull tonic (an axum service must not compile it)"; fail=1
 fi
 python3 scripts/check-layers.py || fail=1
+# The declared MSRV is the toolchain CI checks: no older one is installed or tested.
+declared=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+actual=$(rustc --version | awk '{print $2}' | cut -d. -f1,2)
+if [ "$declared" != "$actual" ]; then
+  # A newer toolchain on the CI machine is not the code's fault: say it, do not fail.
+  echo "check-deps: warning: Cargo.toml declares rust-version $declared but CI checks with $actual: declare what is tested"
+fi
+# The adapters' guides compile for a user who depends on the adapter alone: their
+# code names observe-core only through the adapter's re-exports.
+for guide in docs/axum.md:observe_axum docs/tonic.md:observe_tonic; do
+  file=${guide%%:*}; adapter=${guide##*:}
+  if awk '/^```rust/{c=1; next} /^```/{c=0} c' "$file" | grep -E 'observe_core::' | grep -vqE "${adapter}::observe_core::"; then
+    echo "check-deps: $file names observe_core:: directly; an $adapter user writes ${adapter}::..."; fail=1
+  fi
+done
 [ "$fail" -eq 0 ] && echo "check-deps: one opentelemetry, one tonic; observe-core free of axum, and of tonic without grpc"
 exit "$fail"

@@ -17,7 +17,7 @@ LAYERS = [
      {"span", "context", "footprint", "log", "pipeline", "bridge", "task", "thread",
       "dry_run", "sampling", "tracer_bullet", "private"}),
     ("sinks", {"otel", "recorder", "export"}),
-    ("instance assembly", {"init", "testing"}),
+    ("instance assembly", {"init", "testing", "startup"}),
     ("adapter building blocks", {"server", "client"}),
 ]
 ENGINE = 1

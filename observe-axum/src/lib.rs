@@ -22,8 +22,12 @@
 //! - [`client`] (feature `http-client`, on by default): the outgoing HTTP layer that
 //!   propagates the request's context to the services it calls.
 //!
-//! This crate re-exports [`observe_core`], so it is the only observe dependency an
-//! axum service needs. The user guide is `docs/axum.md`.
+//! This crate re-exports [`observe_core`], and under its own name what an
+//! application uses ([`context`], [`tracing`], [`init!`], [`spawn`], [`metrics`],
+//! [`span`], ...), so it is the only observe dependency a service needs:
+//! `observe_axum::tracing::info!(..)`, `observe_axum::context::set_user(..)`. The guides:
+//! [`docs::axum`], and [`observe_core::docs`] (migrating an existing service,
+//! configuration, troubleshooting, ...).
 //!
 //! | feature | default | what |
 //! | --- | --- | --- |
@@ -48,6 +52,17 @@ pub use admin::admin_routes;
 pub use layer::{ObserveLayer, ObserveService, ResponseFuture};
 pub use serve::{Serve, ServeError, serve};
 
+// The parts of observe-core an application uses, under this crate's name, so that
+// one dependency is enough: `observe_axum::context::set_user(..)`,
+// `observe_axum::tracing::info!(..)`, `observe_axum::init()`. Everything else is under
+// [`observe_core`].
+#[doc(no_inline)]
+pub use observe_core::{
+    DryRun, FutureExt, Guard, InitError, Observe, PipelineStats, config, context, footprint, init,
+    log, metrics, propagation, recorder, sampling, service_info, side_effect, sink, span, spawn,
+    spawn_blocking, stats, task, testing, thread, tracer_bullet, tracing,
+};
+
 /// Outgoing HTTP: observe-core's client layer, re-exported.
 #[cfg(feature = "http-client")]
 pub use observe_core::client;
@@ -63,3 +78,18 @@ pub fn layer() -> ObserveLayer {
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/axum.md")]
 struct UserGuide;
+
+/// The migration guide, compiled only for doctests so that its examples build.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/migrating.md")]
+struct MigrationGuide;
+
+/// The guides, as in the repository's `docs/` (`observe-axum/docs` links there, so that
+/// the published crate carries them); the rest are in [`observe_core::docs`].
+#[cfg(not(doctest))]
+pub mod docs {
+    /// The axum guide: `serve!`, the layer, outgoing calls, the admin routes.
+    pub mod axum {
+        #![doc = include_str!("../docs/axum.md")]
+    }
+}

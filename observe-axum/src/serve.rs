@@ -16,7 +16,10 @@ use tokio::sync::watch;
 use crate::layer::ObserveLayer;
 
 /// Why [`serve`] stopped with an error.
-#[derive(Debug)]
+///
+/// Its `Debug` form is its readable message (as `Display`), so that
+/// `fn main() -> Result<(), Box<dyn Error>>` with `serve!(..).await?` prints what to
+/// fix; `{:#?}` shows the structure.
 #[non_exhaustive]
 pub enum ServeError {
     /// observe could not start (an invalid configuration names every bad variable).
@@ -51,6 +54,24 @@ impl fmt::Display for ServeError {
     }
 }
 
+impl fmt::Debug for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return fmt::Display::fmt(self, f);
+        }
+        match self {
+            ServeError::Init(e) => f.debug_tuple("Init").field(e).finish(),
+            ServeError::AdminBind { addr, source } => f
+                .debug_struct("AdminBind")
+                .field("addr", addr)
+                .field("source", source)
+                .finish(),
+            ServeError::Signal(e) => f.debug_tuple("Signal").field(e).finish(),
+            ServeError::Io(e) => f.debug_tuple("Io").field(e).finish(),
+        }
+    }
+}
+
 impl std::error::Error for ServeError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
@@ -76,7 +97,11 @@ type Signal = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// It
 /// 1. starts observe with the configuration from the environment, unless observe
 ///    is already running (an explicit `observe_core::init()` or builder is
-///    respected);
+///    respected: call it first thing in `main` so that the lines logged before
+///    `serve` have observe's format and context too); when the application
+///    installed a `tracing` subscriber of its own, observe starts beside it
+///    ([`Builder::init_beside_subscriber`](observe_core::Builder::init_beside_subscriber)):
+///    that subscriber keeps writing the lines;
 /// 2. adds [`layer()`](crate::layer()) to every route of `router`;
 /// 3. starts the admin listener ([`admin_routes`](crate::admin_routes)) on
 ///    `OBSERVE_ADMIN_ADDR` (default `127.0.0.1:9464`, `off` for none), which logs a
@@ -220,7 +245,14 @@ impl Serve {
                 if let Some(info) = service_info {
                     builder = builder.service_info(info);
                 }
-                Some(builder.init()?)
+                if tracing::dispatcher::has_been_set() {
+                    // The application installed its own subscriber
+                    // (`tracing_subscriber::fmt().init()`): it keeps writing the
+                    // lines, observe runs beside it.
+                    Some(builder.init_beside_subscriber()?)
+                } else {
+                    Some(builder.init()?)
+                }
             }
         };
         let config = observe_core::Observe::current_config();

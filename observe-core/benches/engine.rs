@@ -107,7 +107,7 @@ fn spans(c: &mut Criterion) {
         g.bench_function("observe future, 4 polls", |b| {
             b.iter_custom(|n| {
                 in_roots(n, &mut root, &mut || {
-                    block_on(observe_core::FutureExt::instrument(
+                    block_on(observe_core::FutureExt::in_span(
                         Yields(3),
                         Span::new("fut"),
                     ))

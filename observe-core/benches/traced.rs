@@ -104,14 +104,14 @@ async fn observed_async(x: u64, yields: u32) -> u64 {
 }
 
 /// The engine's primitives by hand for an `async` call: the body future with
-/// `instrument` and a span from the builder.
+/// `in_span` and a span from the builder.
 #[inline(never)]
 fn engine_floor_async(x: u64, yields: u32) -> impl Future<Output = u64> {
     use observe_core::FutureExt as _;
     let span = observe_core::span::Span::builder("engine_floor")
         .callsite(&FLOOR)
         .start();
-    bare_async(x, yields).instrument(span)
+    bare_async(x, yields).in_span(span)
 }
 
 #[tracing::instrument(skip_all)]

@@ -74,9 +74,11 @@ where
             out: &mut extra.attributes,
             redact,
         });
-        // tracing-opentelemetry's conventions: `otel.name` and `otel.kind`.
+        // tracing-opentelemetry's conventions: `otel.name`, `otel.kind`,
+        // `otel.status_code` and `otel.status_message`.
         let mut name = SpanName::Static(meta.name());
         let mut kind = SpanKind::Internal;
+        let status = take_status(&mut extra.attributes);
         extra.attributes.retain(|kv| match &*kv.key {
             "otel.name" => {
                 name = SpanName::from(kv.value.to_string());
@@ -117,6 +119,7 @@ where
             span::open(name, kind, Parent::Current, None, extra, None, None)
         };
         if let (Some(data), Some(span)) = (data, ctx.span(id)) {
+            status.apply(&data);
             span.extensions_mut().insert(Bridged(SharedSpan::new(data)));
         }
     }
@@ -126,12 +129,15 @@ where
         let ext = span.extensions();
         if let Some(b) = ext.get::<Bridged>() {
             let redact = &b.0.data.pipeline.settings.redact;
-            b.0.data.with_extra(|e| {
-                values.record(&mut AttributeVisitor {
-                    out: &mut e.attributes,
-                    redact,
-                })
+            let mut recorded = Vec::new();
+            values.record(&mut AttributeVisitor {
+                out: &mut recorded,
+                redact,
             });
+            take_status(&mut recorded).apply(&b.0.data);
+            if !recorded.is_empty() {
+                b.0.data.with_extra(|e| e.attributes.extend(recorded));
+            }
         }
     }
 
@@ -184,7 +190,7 @@ where
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         stack::with_current(|cur| {
             let pipeline = match cur {
                 Some(d) => d.pipeline,
@@ -194,7 +200,166 @@ where
                 },
             };
             let record = LogRecord::capture(event, cur, &pipeline.settings.redact);
+            if *event.metadata().level() == tracing_core::Level::ERROR {
+                mark_failed(&record, &ctx.event_span(event));
+            }
             pipeline.push_log(record);
         });
+    }
+}
+
+/// An `ERROR` event inside a `tracing` span marks that span failed, as
+/// tracing-opentelemetry does: that is how `#[instrument(err)]` reports an `Err`
+/// (it logs `error = %e` at `ERROR` inside the span). The status message is the
+/// `error` field, else the event's message. observe's own spans (`#[traced]`, the
+/// adapters') take their status from the outcome instead, never from a log line.
+fn mark_failed<S>(record: &LogRecord, span: &Option<tracing_subscriber::registry::SpanRef<'_, S>>)
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(span) = span else { return };
+    let ext = span.extensions();
+    let Some(b) = ext.get::<Bridged>() else {
+        return;
+    };
+    let message = match record.field("error") {
+        Some(v) => v.to_string(),
+        None => record.message().to_owned(),
+    };
+    b.0.data
+        .set_error((!message.is_empty()).then_some(Cow::Owned(message)));
+}
+
+/// `otel.status_code` (`ERROR`, `OK`; any case) and `otel.status_message`, taken
+/// out of a span's recorded fields.
+#[derive(Default)]
+struct OtelStatus {
+    code: Option<bool>,
+    message: Option<String>,
+}
+
+fn take_status(attributes: &mut Vec<KeyValue>) -> OtelStatus {
+    let mut status = OtelStatus::default();
+    if !attributes
+        .iter()
+        .any(|kv| kv.key.starts_with("otel.status_"))
+    {
+        return status;
+    }
+    attributes.retain(|kv| match &*kv.key {
+        "otel.status_code" => {
+            let v = kv.value.to_string();
+            if v.eq_ignore_ascii_case("error") {
+                status.code = Some(true);
+            } else if v.eq_ignore_ascii_case("ok") {
+                status.code = Some(false);
+            }
+            false
+        }
+        "otel.status_message" => {
+            status.message = Some(kv.value.to_string());
+            false
+        }
+        _ => true,
+    });
+    status
+}
+
+impl OtelStatus {
+    fn apply(self, data: &span::SpanData) {
+        match self.code {
+            Some(true) => data.set_error(self.message.map(Cow::Owned)),
+            Some(false) => data.set_ok(),
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::span::StatusCode;
+    use crate::span::engine_tests::observe;
+
+    #[tracing::instrument(err)]
+    fn load(id: u32) -> Result<u32, String> {
+        if id == 0 {
+            Err(format!("no order {id}"))
+        } else {
+            Ok(id)
+        }
+    }
+
+    #[test]
+    fn instrument_err_marks_the_tracing_span_failed_with_the_error() {
+        let (o, captured, _buf) = observe(1.0);
+        let _g = o.set_default();
+        let _ = load(0);
+        assert!(o.flush(Duration::from_secs(10)));
+        let span = captured.span("load");
+        assert_eq!(span.status(), StatusCode::Error);
+        assert_eq!(span.status_message(), Some("no order 0"));
+    }
+
+    #[test]
+    fn an_info_event_leaves_the_status_alone() {
+        let (o, captured, _buf) = observe(1.0);
+        let _g = o.set_default();
+        let _ = load(7);
+        tracing::info_span!("quiet").in_scope(|| tracing::warn!("not an error"));
+        assert!(o.flush(Duration::from_secs(10)));
+        assert_eq!(captured.span("load").status(), StatusCode::Unset);
+        assert_eq!(captured.span("quiet").status(), StatusCode::Unset);
+    }
+
+    #[test]
+    fn otel_status_code_sets_the_status_at_creation_and_when_recorded() {
+        let (o, captured, _buf) = observe(1.0);
+        let _g = o.set_default();
+        tracing::info_span!(
+            "at-creation",
+            otel.status_code = "ERROR",
+            otel.status_message = "quota exceeded"
+        )
+        .in_scope(|| {});
+        let later = tracing::info_span!("recorded", otel.status_code = tracing::field::Empty);
+        later.record("otel.status_code", "error");
+        drop(later);
+        tracing::info_span!("fine", otel.status_code = "OK").in_scope(|| {});
+        assert!(o.flush(Duration::from_secs(10)));
+        let at_creation = captured.span("at-creation");
+        assert_eq!(at_creation.status(), StatusCode::Error);
+        assert_eq!(at_creation.status_message(), Some("quota exceeded"));
+        // The convention's fields are the status, not attributes.
+        assert!(at_creation.attribute("otel.status_code").is_none());
+        assert_eq!(captured.span("recorded").status(), StatusCode::Error);
+        assert_eq!(captured.span("fine").status(), StatusCode::Ok);
+    }
+
+    /// What docs/migrating.md says: an observe span (`#[traced]`, the adapters')
+    /// is not a `tracing` span, so `tracing::Span::current()` inside it is the
+    /// enclosing `tracing` span, if any; `observe_core::span` reaches the observe
+    /// one. A `tracing` span opened inside it becomes its child.
+    #[test]
+    fn inside_an_observe_span_tracing_sees_no_span_of_its_own() {
+        let (o, captured, _buf) = observe(1.0);
+        let _g = o.set_default();
+        let outer = crate::span::Span::new("observe-span");
+        let ids = outer.in_scope(|| {
+            assert!(tracing::Span::current().is_none());
+            crate::span::set_attribute("order.id", 7u64);
+            tracing::info_span!("tracing-child").in_scope(|| {});
+            crate::span::current_context()
+        });
+        drop(outer);
+        assert!(o.flush(Duration::from_secs(10)));
+        let observe_span = captured.span("observe-span");
+        assert_eq!(ids.map(|c| c.span_id), Some(observe_span.span_id()));
+        assert!(observe_span.attribute("order.id").is_some());
+        assert_eq!(
+            captured.span("tracing-child").parent_id(),
+            observe_span.span_id()
+        );
     }
 }

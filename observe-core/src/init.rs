@@ -20,7 +20,10 @@ pub use builder::Builder;
 use builder::Extras;
 
 /// Why observe could not start.
-#[derive(Debug)]
+///
+/// Its `Debug` form is its readable message (as `Display`), so that
+/// `fn main() -> Result<(), Box<dyn Error>>` prints what to fix; `{:#?}` shows the
+/// structure.
 #[non_exhaustive]
 pub enum InitError {
     /// The configuration is invalid (every bad variable is listed).
@@ -50,6 +53,21 @@ impl fmt::Display for InitError {
             ),
             InitError::Thread(e) => write!(f, "observe could not start its worker thread: {e}"),
             InitError::Export(e) => write!(f, "observe could not set up OTLP export: {e}"),
+        }
+    }
+}
+
+impl fmt::Debug for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return fmt::Display::fmt(self, f);
+        }
+        match self {
+            InitError::Config(e) => f.debug_tuple("Config").field(e).finish(),
+            InitError::AlreadyInitialized => f.write_str("AlreadyInitialized"),
+            InitError::SubscriberExists => f.write_str("SubscriberExists"),
+            InitError::Thread(e) => f.debug_tuple("Thread").field(e).finish(),
+            InitError::Export(e) => f.debug_tuple("Export").field(e).finish(),
         }
     }
 }
@@ -87,6 +105,28 @@ impl From<crate::config::ConfigError> for InitError {
 /// or another global `tracing` subscriber (use [`layer()`] then).
 pub fn init() -> Result<Guard, InitError> {
     Observe::builder().init()
+}
+
+/// [`init()`] with the identity of the crate that expands it (its name and version
+/// from `Cargo.toml`, see [`service_info!`](crate::service_info!)): the first line
+/// of `main` for a service that logs before it serves. The adapters' `serve!`
+/// then reuses this instance, and the lines logged before it (configuration,
+/// database connection, migrations) have observe's format and context too.
+///
+/// ```no_run
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let _observe = observe_core::init!()?; // keep it for the whole of main
+///     tracing::info!("connecting to the database");
+///     Ok(())
+/// }
+/// ```
+#[macro_export]
+macro_rules! init {
+    () => {
+        $crate::Observe::builder()
+            .service_info($crate::service_info!())
+            .init()
+    };
 }
 
 /// observe as a `tracing` layer, for applications that compose their own

@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod recorder;
 pub mod sampling;
 pub mod span;
+mod startup;
 pub mod task;
 pub mod testing;
 pub mod thread;
@@ -60,7 +61,7 @@ pub mod __private;
 /// re-export of this crate. Not a stable API.
 #[doc(hidden)]
 pub mod __macros {
-    pub use observe_macros::{traced_axum, traced_tonic};
+    pub use observe_macros::{__service_info, traced_axum, traced_tonic};
 }
 
 pub use bridge::ObserveLayer;
@@ -70,6 +71,12 @@ pub use init::{Builder, DefaultGuard, Guard, InitError, Observe, init, layer};
 pub use observe_macros::traced;
 pub use span::FutureExt;
 pub use task::{spawn, spawn_blocking};
+
+/// The `tracing` crate observe is built on, re-exported so that
+/// `observe_core::tracing::info!(..)` (and the adapters' `observe_axum::tracing`)
+/// logs without a second dependency. `#[tracing::instrument]` names `::tracing`
+/// in its expansion, so a crate that uses it depends on `tracing` itself.
+pub use tracing;
 
 /// What a pipeline dropped and delivered: nothing is lost silently.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -119,6 +126,49 @@ pub fn stats() -> PipelineStats {
 /// Sinks: where spans and log records go on the background thread.
 pub mod sink {
     pub use crate::pipeline::sink::Sink;
+}
+
+/// The guides, as on the repository's `docs/` (`observe-core/docs` links there, so
+/// that the published crate carries them). Their examples run as doctests through
+/// the `guides` module below and the modules that include them.
+#[cfg(not(doctest))]
+pub mod docs {
+    /// The guide: from the one line to the primitives.
+    pub mod guide {
+        #![doc = include_str!("../docs/guide.md")]
+    }
+    /// Every environment variable and builder method.
+    pub mod configuration {
+        #![doc = include_str!("../docs/configuration.md")]
+    }
+    /// Traces: spans, sampling, the flight recorder, export.
+    pub mod traces {
+        #![doc = include_str!("../docs/traces.md")]
+    }
+    /// Propagation: what goes on the wire, to whom.
+    pub mod propagation {
+        #![doc = include_str!("../docs/propagation.md")]
+    }
+    /// Metrics: HDR histograms, Prometheus, OTLP.
+    pub mod metrics {
+        #![doc = include_str!("../docs/metrics.md")]
+    }
+    /// The tracer bullet.
+    pub mod tracer_bullet {
+        #![doc = include_str!("../docs/tracer-bullet.md")]
+    }
+    /// Migrating from tracing-subscriber and tracing-opentelemetry.
+    pub mod migrating {
+        #![doc = include_str!("../docs/migrating.md")]
+    }
+    /// See it in Jaeger, Prometheus and Grafana, without Docker.
+    pub mod backends {
+        #![doc = include_str!("../docs/backends.md")]
+    }
+    /// What a symptom means and what to do.
+    pub mod troubleshooting {
+        #![doc = include_str!("../docs/troubleshooting.md")]
+    }
 }
 
 /// The guides under `docs/`, compiled only for doctests so that their examples run.

@@ -80,7 +80,7 @@ pub fn sync_span(span: &SyncSpan) -> &Span {
 /// Wraps the body future of an `async fn` with its span.
 #[inline]
 pub fn instrument<F: Future>(future: F, span: Span) -> Instrumented<F> {
-    crate::FutureExt::instrument(future, span)
+    crate::FutureExt::in_span(future, span)
 }
 
 /// Wraps the body future of an `async fn` with its span, and records its outcome

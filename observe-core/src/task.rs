@@ -41,7 +41,7 @@
 //!     assert!(in_blocking.await.unwrap());
 //!     assert!(in_thread.join().unwrap());
 //! }
-//! .instrument(Span::builder("request").context(bullet).start())
+//! .in_span(Span::builder("request").context(bullet).start())
 //! .await;
 //! # }
 //! ```
@@ -254,7 +254,7 @@ mod tests {
                 blocking.await.unwrap();
                 thread.join().unwrap();
             }
-            .instrument(Span::builder("request").context(ctx.clone()).start()),
+            .in_span(Span::builder("request").context(ctx.clone()).start()),
         );
         assert_eq!(writes.load(Ordering::SeqCst), 0, "a spawned write ran");
         let footprint = ctx.footprint().unwrap().summary();
@@ -300,7 +300,7 @@ mod tests {
                 .await
                 .unwrap();
             }
-            .instrument(Span::builder("request").context(bullet()).start()),
+            .in_span(Span::builder("request").context(bullet()).start()),
         );
         assert_eq!(
             writes.load(Ordering::SeqCst),

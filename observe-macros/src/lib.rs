@@ -13,6 +13,16 @@ use proc_macro::TokenStream;
 
 mod args;
 mod expand;
+mod manifest;
+
+/// What `observe_core::service_info!()` expands through: the application's
+/// `[package.metadata.observe]`, read from its `Cargo.toml` at expansion. The input
+/// is observe-core's path. Not for direct use.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __service_info(root: TokenStream) -> TokenStream {
+    manifest::expand(root.into()).into()
+}
 
 // The examples need observe-core (which depends on this crate); they run as
 // doctests of `tests/macros`, which includes this same file.

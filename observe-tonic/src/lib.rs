@@ -31,8 +31,12 @@
 //! side and propagates the context. `grpc.health.v1` and server reflection are
 //! left out by default ([`ObserveLayer::skip_services`]).
 //!
-//! This crate re-exports [`observe_core`], so it is the only observe dependency a
-//! tonic service needs. The user guide is `docs/tonic.md`.
+//! This crate re-exports [`observe_core`], and under its own name what an
+//! application uses ([`context`], [`tracing`], [`init!`], [`spawn`], [`metrics`],
+//! [`span`], ...), so it is the only observe dependency a service needs:
+//! `observe_tonic::tracing::info!(..)`, `observe_tonic::context::set_user(..)`. The guides:
+//! [`docs::tonic`], and [`observe_core::docs`] (migrating an existing service,
+//! configuration, troubleshooting, ...).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -54,6 +58,17 @@ pub use admin::serve_admin;
 pub use layer::{ObserveLayer, ObserveService, ResponseFuture};
 pub use serve::{Serve, ServeError, serve};
 
+// The parts of observe-core an application uses, under this crate's name, so that
+// one dependency is enough: `observe_tonic::context::set_user(..)`,
+// `observe_tonic::tracing::info!(..)`, `observe_tonic::init()`. Everything else is under
+// [`observe_core`].
+#[doc(no_inline)]
+pub use observe_core::{
+    DryRun, FutureExt, Guard, InitError, Observe, PipelineStats, config, context, footprint, init,
+    log, metrics, propagation, recorder, sampling, service_info, side_effect, sink, span, spawn,
+    spawn_blocking, stats, task, testing, thread, tracer_bullet, tracing,
+};
+
 /// The server middleware with the default options: policies from the running
 /// configuration, access log at `INFO`, panics answered with a recorded
 /// `INTERNAL`, health checks and reflection skipped. Add it with
@@ -66,3 +81,13 @@ pub fn layer() -> ObserveLayer {
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/tonic.md")]
 struct UserGuide;
+
+/// The guides, as in the repository's `docs/` (`observe-tonic/docs` links there, so that
+/// the published crate carries them); the rest are in [`observe_core::docs`].
+#[cfg(not(doctest))]
+pub mod docs {
+    /// The tonic guide: `serve!`, the layers, observed channels, the admin listener.
+    pub mod tonic {
+        #![doc = include_str!("../docs/tonic.md")]
+    }
+}

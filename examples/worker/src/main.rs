@@ -70,7 +70,7 @@ async fn process(job: &Job) -> Result<(), String> {
         tracing::info!(left, cents = checked, "stock reserved");
         Ok::<_, String>(())
     }
-    .instrument(Span::new("fulfil"))
+    .in_span(Span::new("fulfil"))
     .await;
 
     if let Err(e) = &result {
@@ -99,7 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .context(cx)
             .attribute("job.id", job.id)
             .start();
-        handles.push(observe_core::spawn(process(job).instrument(span)));
+        handles.push(observe_core::spawn(process(job).in_span(span)));
     }
     let mut failed = 0;
     for h in handles {

@@ -322,7 +322,7 @@ async fn the_reqwest_middleware_propagates_like_the_layer() {
             .unwrap();
         serde_json::from_str(&body).unwrap()
     }
-    .instrument(job)
+    .in_span(job)
     .await;
     assert!(
         seen["traceparent"]

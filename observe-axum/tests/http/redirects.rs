@@ -86,7 +86,7 @@ async fn a_redirect_to_an_external_host_carries_no_baggage_nor_request_id() {
         .context(request_context(RequestType::Standard))
         .start();
     let response = async { http.get(format!("{internal}/moved")).send().await }
-        .instrument(job)
+        .in_span(job)
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -112,7 +112,7 @@ async fn a_tracer_bullet_never_follows_a_redirect_to_an_external_host() {
         .context(request_context(RequestType::TracerBullet))
         .start();
     let result = async { http.get(format!("{internal}/moved")).send().await }
-        .instrument(job)
+        .in_span(job)
         .await;
     assert!(
         received.all().is_empty(),
@@ -157,7 +157,7 @@ async fn a_url_the_middleware_cannot_read_is_refused_in_a_tracer_bullet() {
     let job = Span::builder("job")
         .context(request_context(RequestType::TracerBullet))
         .start();
-    let result = async { http.get(url).send().await }.instrument(job).await;
+    let result = async { http.get(url).send().await }.in_span(job).await;
     assert!(
         received.all().is_empty(),
         "sent unobserved in a tracer bullet: {result:?}"
@@ -181,7 +181,7 @@ async fn a_redirect_between_internal_hosts_keeps_the_context_on_each_hop() {
         .context(request_context(RequestType::Standard))
         .start();
     let response = async { http.get(format!("{internal}/moved")).send().await }
-        .instrument(job)
+        .in_span(job)
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -221,7 +221,7 @@ async fn a_client_that_follows_redirects_itself_is_detected_and_warned_about() {
         .context(request_context(RequestType::Standard))
         .start();
     let response = async { http.get(format!("{internal}/moved")).send().await }
-        .instrument(job)
+        .in_span(job)
         .await
         .unwrap();
     assert_eq!(response.status(), 200);

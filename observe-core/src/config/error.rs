@@ -69,8 +69,14 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// `{:?}` prints the readable message, as `Display` does: it is what a `main` that
+/// returns `Result<(), Box<dyn Error>>` shows the operator. `{:#?}` shows the
+/// structure.
 impl fmt::Debug for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            return fmt::Display::fmt(self, f);
+        }
         f.debug_struct("ConfigError")
             .field("problems", &self.problems)
             .finish()
@@ -227,5 +233,23 @@ mod tests {
         );
         assert!(err.problems()[1].is_from_code());
         assert!(!err.problems()[0].is_from_code());
+    }
+
+    /// `main() -> Result<(), Box<dyn Error>>` prints the error with `{:?}`: the
+    /// operator must read the message there, not the struct.
+    #[test]
+    fn debug_is_the_readable_message_and_alternate_debug_the_structure() {
+        let err = ConfigError::new(vec![Problem::env(
+            "OTEL_TRACES_SAMPLER_ARG",
+            "1.5",
+            "a ratio between 0 and 1",
+        )]);
+        assert_eq!(format!("{err:?}"), err.to_string());
+        let boxed: Box<dyn std::error::Error> = Box::new(crate::InitError::Config(err.clone()));
+        assert_eq!(
+            format!("{boxed:?}"),
+            r#"OTEL_TRACES_SAMPLER_ARG="1.5": expected a ratio between 0 and 1"#
+        );
+        assert!(format!("{err:#?}").starts_with("ConfigError {"));
     }
 }

@@ -238,10 +238,12 @@ pub struct LogConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LogFormat {
-    /// One JSON object per line (`json`), the default.
+    /// One JSON object per line (`json`): the default when the output is not a
+    /// terminal.
     #[default]
     Json,
-    /// Human-readable lines for a terminal (`pretty`).
+    /// Human-readable lines for a terminal (`pretty` or `text`): the default when the
+    /// output is a terminal.
     Pretty,
 }
 

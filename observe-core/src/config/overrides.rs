@@ -77,6 +77,8 @@ pub(crate) struct Overrides {
     pub(crate) log_filter: Option<String>,
     pub(crate) log_format: Option<LogFormat>,
     pub(crate) log_output: Option<LogOutput>,
+    /// Code gave a log writer (`Builder::log_writer`): the output is not a terminal.
+    pub(crate) log_writer_given: bool,
     pub(crate) log_buffer_lines: Option<usize>,
     pub(crate) redact_fields: Vec<String>,
     pub(crate) admin_addr: Option<Option<SocketAddr>>,

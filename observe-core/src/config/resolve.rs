@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -410,13 +411,16 @@ impl Overrides {
             .var("OBSERVE_LOG_FORMAT", |s| {
                 parse::one_of(
                     s,
-                    &[("json", LogFormat::Json), ("pretty", LogFormat::Pretty)],
-                    "json or pretty",
+                    &[
+                        ("json", LogFormat::Json),
+                        ("pretty", LogFormat::Pretty),
+                        ("text", LogFormat::Pretty),
+                    ],
+                    "json, pretty or text",
                 )
             })
             .map(|s| s.value)
-            .or(self.log_format)
-            .unwrap_or_default();
+            .or(self.log_format);
         let output = r
             .var("OBSERVE_LOG_OUTPUT", |s| {
                 parse::one_of(
@@ -432,6 +436,21 @@ impl Overrides {
             .map(|s| s.value)
             .or(self.log_output)
             .unwrap_or_default();
+        // Unset: readable lines for a person at a terminal, JSON for everything else
+        // (a pipe, a file, a container's log driver, a writer given in code).
+        let format = format.unwrap_or_else(|| {
+            let terminal = !self.log_writer_given
+                && match output {
+                    LogOutput::Stdout => std::io::stdout().is_terminal(),
+                    LogOutput::Stderr => std::io::stderr().is_terminal(),
+                    _ => false,
+                };
+            if terminal {
+                LogFormat::Pretty
+            } else {
+                LogFormat::Json
+            }
+        });
         let buffer_lines = r
             .var("OBSERVE_LOG_BUFFER", parse::positive_int)
             .map(|s| s.value)

@@ -43,9 +43,6 @@ pub struct ServiceInfo {
     problems: Vec<Problem>,
 }
 
-pub(crate) const METADATA_KEYS: &str =
-    "one of the keys team, owner, runbook, repository, each a string";
-
 impl ServiceInfo {
     /// An identity from a name and a version, without metadata.
     ///
@@ -93,99 +90,41 @@ impl ServiceInfo {
 
     /// What [`service_info!`](crate::service_info) expands to. Not a stable API.
     ///
-    /// `manifest` is the text of the application's `Cargo.toml`; its
-    /// `[package.metadata.observe]` table is read here, once. Unknown keys and values
-    /// that are not strings become problems that the builder reports at start-up.
+    /// `fields` are the string values of the application's
+    /// `[package.metadata.observe]` table and `problems` what was wrong with it
+    /// (where, the value, what is accepted), both read from its `Cargo.toml` when
+    /// the macro expanded; the builder reports the problems at start-up.
     #[doc(hidden)]
-    pub fn __from_cargo(
+    pub fn __from_manifest(
         name: &'static str,
         version: &'static str,
         package_repository: &'static str,
-        manifest: &str,
+        fields: &[(&'static str, &'static str)],
+        problems: &[(&'static str, &'static str, &'static str)],
     ) -> Self {
         let mut info = ServiceInfo::new(name, version);
         if !package_repository.is_empty() {
             info.repository = Some(Cow::Borrowed(package_repository));
         }
-        info.read_metadata(manifest);
-        info
-    }
-
-    fn read_metadata(&mut self, manifest: &str) {
-        const WHERE: &str = "[package.metadata.observe]";
-        let table = match manifest.parse::<toml::Table>() {
-            Ok(table) => table,
-            Err(err) => {
-                let first_line = err.to_string().lines().next().unwrap_or("").to_owned();
-                self.problems.push(Problem::new(
-                    Origin::Code,
-                    "Cargo.toml",
-                    first_line,
-                    "a manifest that parses as TOML",
-                ));
-                return;
-            }
-        };
-        let Some(observe) = table
-            .get("package")
-            .and_then(|p| p.get("metadata"))
-            .and_then(|m| m.get("observe"))
-        else {
-            return;
-        };
-        let Some(observe) = observe.as_table() else {
-            self.problems.push(Problem::new(
-                Origin::Code,
-                WHERE,
-                show(observe),
-                "a table with the keys team, owner, runbook, repository",
-            ));
-            return;
-        };
-        for (key, value) in observe {
-            let slot = match key.as_str() {
-                "team" => &mut self.team,
-                "owner" => &mut self.owner,
-                "runbook" => &mut self.runbook,
-                "repository" => &mut self.repository,
-                _ => {
-                    self.problems.push(Problem::new(
-                        Origin::Code,
-                        format!("{WHERE} {key}"),
-                        show(value),
-                        METADATA_KEYS,
-                    ));
-                    continue;
-                }
+        for &(key, value) in fields {
+            let slot = match key {
+                "team" => &mut info.team,
+                "owner" => &mut info.owner,
+                "runbook" => &mut info.runbook,
+                "repository" => &mut info.repository,
+                _ => continue,
             };
-            match value.as_str() {
-                Some(s) if !s.trim().is_empty() => *slot = Some(Cow::Owned(s.trim().to_owned())),
-                Some(_) => {}
-                None => self.problems.push(Problem::new(
-                    Origin::Code,
-                    format!("{WHERE} {key}"),
-                    show(value),
-                    "a string",
-                )),
-            }
+            *slot = Some(Cow::Borrowed(value));
         }
+        for &(place, value, expected) in problems {
+            info.problems
+                .push(Problem::new(Origin::Code, place, value, expected));
+        }
+        info
     }
 
     pub(crate) fn problems(&self) -> &[Problem] {
         &self.problems
-    }
-}
-
-/// A short rendering of a TOML value for an error message.
-fn show(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Integer(i) => i.to_string(),
-        toml::Value::Float(f) => f.to_string(),
-        toml::Value::Boolean(b) => b.to_string(),
-        toml::Value::Datetime(d) => d.to_string(),
-        toml::Value::Array(_) => "[...]".to_owned(),
-        toml::Value::Table(_) => "{...}".to_owned(),
     }
 }
 
@@ -213,29 +152,21 @@ fn show(value: &toml::Value) -> String {
 /// Cargo gives a crate its package name, version and a few other fields as
 /// compile-time environment variables (`CARGO_PKG_*`), but nothing from
 /// `[package.metadata]`. Rather than ask every application for a build script or a
-/// `.cargo/config.toml` `[env]` section, the macro embeds the application's manifest
-/// with `include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))` and reads
-/// the `[package.metadata.observe]` table from it once, when the macro's expression is
-/// evaluated. This works on stable Cargo, needs no extra line, and the compiler tracks
-/// the manifest, so editing it rebuilds the crate. The cost is that the manifest's text
-/// (usually a few kilobytes) is part of the binary: do not keep secrets in
-/// `Cargo.toml`. Unknown keys or non-string values in the table are reported by the
-/// builder as configuration errors.
+/// `.cargo/config.toml` `[env]` section, the macro reads the application's manifest
+/// (`$CARGO_MANIFEST_DIR/Cargo.toml`) when it expands, in observe's proc-macro
+/// crate, and emits the `[package.metadata.observe]` strings as literals. This works
+/// on stable Cargo and needs no extra line; the expansion also names the manifest in
+/// an unused `include_bytes!` so that the compiler tracks it (editing it rebuilds the
+/// crate) without putting its bytes in the binary. Only the four values are in the
+/// binary, and no TOML parser. Unknown keys or non-string values in the table are
+/// reported by the builder as configuration errors, at start-up.
 ///
 /// It must be expanded by Cargo (it needs `CARGO_MANIFEST_DIR`), in the application's
 /// crate: expanded in a library, it describes that library instead.
 #[macro_export]
 macro_rules! service_info {
     () => {
-        $crate::config::ServiceInfo::__from_cargo(
-            ::core::env!("CARGO_PKG_NAME"),
-            ::core::env!("CARGO_PKG_VERSION"),
-            ::core::env!("CARGO_PKG_REPOSITORY"),
-            ::core::include_str!(::core::concat!(
-                ::core::env!("CARGO_MANIFEST_DIR"),
-                "/Cargo.toml"
-            )),
-        )
+        $crate::__macros::__service_info!($crate)
     };
 }
 
@@ -272,25 +203,22 @@ pub(crate) fn host_name() -> String {
 mod tests {
     use super::*;
 
+    // Reading the manifest is observe-macros' (`manifest.rs`, with its tests); what
+    // it emits arrives here.
+
     #[test]
-    fn metadata_is_read_from_the_observe_table() {
-        let manifest = r#"
-            [package]
-            name = "checkout"
-            version = "1.2.3"
-
-            [package.metadata.observe]
-            team = "payments"
-            owner = " oncall@example.com "
-            runbook = "https://wiki/runbook"
-
-            [package.metadata.other]
-            team = "ignored"
-
-            [dependencies]
-            observe-core = "0.1"
-        "#;
-        let info = ServiceInfo::__from_cargo("checkout", "1.2.3", "https://git/pkg", manifest);
+    fn the_manifest_fields_fill_the_identity() {
+        let info = ServiceInfo::__from_manifest(
+            "checkout",
+            "1.2.3",
+            "https://git/pkg",
+            &[
+                ("owner", "oncall@example.com"),
+                ("runbook", "https://wiki/runbook"),
+                ("team", "payments"),
+            ],
+            &[],
+        );
         assert_eq!(info.name, "checkout");
         assert_eq!(info.version, "1.2.3");
         assert_eq!(info.team.as_deref(), Some("payments"));
@@ -301,39 +229,38 @@ mod tests {
     }
 
     #[test]
-    fn metadata_repository_overrides_the_package_one_and_inline_tables_work() {
-        let manifest = r#"
-            [package]
-            name = "a"
-            metadata.observe = { repository = "https://git/meta", team = "t" }
-        "#;
-        let info = ServiceInfo::__from_cargo("a", "0.1.0", "https://git/pkg", manifest);
+    fn metadata_repository_overrides_the_package_one() {
+        let info = ServiceInfo::__from_manifest(
+            "a",
+            "0.1.0",
+            "https://git/pkg",
+            &[("repository", "https://git/meta")],
+            &[],
+        );
         assert_eq!(info.repository.as_deref(), Some("https://git/meta"));
-        assert_eq!(info.team.as_deref(), Some("t"));
     }
 
     #[test]
     fn no_metadata_means_no_team_and_no_problem() {
-        let info = ServiceInfo::__from_cargo("a", "0.1.0", "", "[package]\nname = \"a\"\n");
+        let info = ServiceInfo::__from_manifest("a", "0.1.0", "", &[], &[]);
         assert_eq!(info, ServiceInfo::new("a", "0.1.0"));
     }
 
     #[test]
-    fn unknown_keys_and_non_strings_are_problems() {
-        let manifest = r#"
-            [package.metadata.observe]
-            team = 5
-            tema = "typo"
-        "#;
-        let info = ServiceInfo::__from_cargo("a", "0.1.0", "", manifest);
+    fn problems_found_at_build_time_are_reported_as_configuration_problems() {
+        let info = ServiceInfo::__from_manifest(
+            "a",
+            "0.1.0",
+            "",
+            &[],
+            &[("[package.metadata.observe] team", "5", "a string")],
+        );
         let problems: Vec<String> = info.problems().iter().map(|p| p.to_string()).collect();
         assert_eq!(
             problems,
-            [
-                "[package.metadata.observe] team(\"5\"): expected a string",
-                "[package.metadata.observe] tema(\"typo\"): expected one of the keys team, owner, runbook, repository, each a string",
-            ]
+            ["[package.metadata.observe] team(\"5\"): expected a string"]
         );
+        assert!(info.problems()[0].is_from_code());
         assert_eq!(info.team, None);
     }
 

@@ -71,6 +71,12 @@ impl Builder {
         self
     }
 
+    /// Whether the configuration comes from the process environment (not from a
+    /// lookup given in code): then observe warns about the variables it ignores.
+    pub(crate) fn reads_process_env(&self) -> bool {
+        matches!(self.overrides.env, EnvSource::Process)
+    }
+
     /// Reads no variable at all: only this builder and the defaults count.
     pub fn ignore_env(mut self) -> Self {
         self.overrides.env = EnvSource::Ignore;
@@ -476,7 +482,8 @@ impl Builder {
 
     /// Writes log lines to `writer` instead of the configured output (a file, or a
     /// buffer in tests). Writes happen on observe's own writer thread.
-    pub fn log_writer(self, writer: impl Write + Send + 'static) -> Self {
+    pub fn log_writer(mut self, writer: impl Write + Send + 'static) -> Self {
+        self.overrides.log_writer_given = true;
         *self
             .extras
             .log_writer
@@ -492,8 +499,15 @@ impl Builder {
     /// # Errors
     /// An invalid configuration, a second `init`, or another global subscriber.
     pub fn init(self) -> Result<Guard, InitError> {
+        let process_env = self.reads_process_env();
         match self.build()? {
-            Some(observe) => observe.install(),
+            Some(observe) => {
+                let guard = observe.install()?;
+                if let Some(p) = guard.pipeline {
+                    crate::startup::announce(p, &p.settings.config, process_env);
+                }
+                Ok(guard)
+            }
             None => Ok(Guard::disabled()),
         }
     }
@@ -520,6 +534,7 @@ impl Builder {
     /// # Errors
     /// An invalid configuration, or a second initialisation.
     pub fn layer(self) -> Result<(ObserveLayer, Guard), InitError> {
+        let process_env = self.reads_process_env();
         let Some(observe) = self.build()? else {
             return Ok((ObserveLayer::new(), Guard::disabled()));
         };
@@ -532,6 +547,11 @@ impl Builder {
             let _ = crate::recorder::install(r.clone());
         }
         crate::span::install_panic_hook();
+        crate::startup::announce(
+            observe.pipeline,
+            &observe.pipeline.settings.config,
+            process_env,
+        );
         Ok((
             ObserveLayer::new(),
             Guard {
@@ -539,6 +559,49 @@ impl Builder {
                 shutdown_timeout: observe.shutdown_timeout,
             },
         ))
+    }
+}
+
+impl Builder {
+    /// Starts observe beside a `tracing` subscriber the application installed
+    /// itself (`tracing_subscriber::fmt().init()`, ...): what the adapters' `serve!`
+    /// does when it finds one. observe records spans and metrics, exports them and
+    /// serves the admin routes; the application's subscriber keeps writing the log
+    /// lines (observe's own writer stays off unless `OBSERVE_LOG_OUTPUT` says
+    /// otherwise, so each line is written once). Events do not reach observe, so
+    /// the lines carry no trace ids: for that, start observe first with
+    /// [`init`](Self::init) instead of the other subscriber, or add
+    /// [`layer`](Self::layer) to it (see `docs/migrating.md`). The startup summary
+    /// and the unknown-variable warnings go through the application's subscriber.
+    ///
+    /// # Errors
+    /// An invalid configuration, or a second initialisation.
+    pub fn init_beside_subscriber(mut self) -> Result<Guard, InitError> {
+        let process_env = self.reads_process_env();
+        if self.overrides.log_output.is_none() {
+            self.overrides.log_output = Some(LogOutput::None);
+        }
+        let (_layer, guard) = self.layer()?;
+        let Some(p) = guard.pipeline else {
+            return Ok(guard);
+        };
+        let config = &p.settings.config;
+        if config.logs.output == LogOutput::None {
+            tracing::info!(target: "observe", "{}", config.summary());
+            tracing::info!(
+                target: "observe",
+                "a tracing subscriber was already installed: it writes the log lines, and observe \
+                 records spans and metrics beside it (to get the request's trace id on every line, \
+                 start observe first: see docs/migrating.md)"
+            );
+            if process_env {
+                let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+                for (_, warning) in crate::startup::unknown_variables(names) {
+                    tracing::warn!(target: "observe", "{warning}");
+                }
+            }
+        }
+        Ok(guard)
     }
 }
 

@@ -170,8 +170,8 @@ fn futures_carry_their_span_across_awaits_and_interleaving() {
                 Span::new(name).end();
             }
         }
-        let a = unit("a-child").instrument(Span::new("a"));
-        let b = unit("b-child").instrument(Span::new("b"));
+        let a = unit("a-child").in_span(Span::new("a"));
+        let b = unit("b-child").in_span(Span::new("b"));
         tokio::join!(a, b);
     });
     flush(&o);
@@ -228,7 +228,7 @@ fn context_crosses_threads_on_a_multi_thread_runtime() {
             handle.await.unwrap();
             tracing::info!("after join");
         }
-        .instrument(root),
+        .in_span(root),
     );
     flush(&o);
     let request = captured.span("request");
@@ -280,7 +280,7 @@ fn async_panics_are_recorded() {
         .build()
         .unwrap();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async { panic!("async boom") }.instrument(Span::new("apanic")))
+        rt.block_on(async { panic!("async boom") }.in_span(Span::new("apanic")))
     }));
     assert!(r.is_err());
     flush(&o);

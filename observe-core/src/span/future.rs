@@ -200,7 +200,20 @@ pub(crate) fn record_panic_message(d: &SpanData, message: Cow<'static, str>) {
 pub trait FutureExt: Future + Sized {
     /// Runs this future inside `span`: each poll enters it, and it ends when the
     /// future completes.
-    fn instrument(self, span: Span) -> Instrumented<Self> {
+    ///
+    /// Named `in_span` (as fastrace names it), not `instrument`, so that it never
+    /// clashes with `tracing::Instrument::instrument` when both traits are in scope.
+    ///
+    /// ```
+    /// use observe_core::FutureExt as _;
+    /// use observe_core::span::Span;
+    /// use tracing::Instrument as _; // both in scope: no ambiguity
+    /// # async fn doc() {
+    /// async { 1 }.in_span(Span::new("observe span")).await;
+    /// async { 2 }.instrument(tracing::info_span!("tracing span")).await;
+    /// # }
+    /// ```
+    fn in_span(self, span: Span) -> Instrumented<Self> {
         Instrumented { inner: self, span }
     }
 

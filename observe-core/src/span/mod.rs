@@ -24,7 +24,7 @@
 //! assert_eq!(n, 42);
 //!
 //! // Futures carry their span: each poll enters it.
-//! let value = fetch().instrument(Span::new("fetch")).await;
+//! let value = fetch().in_span(Span::new("fetch")).await;
 //! # let _ = value;
 //! # }
 //! ```
@@ -159,7 +159,7 @@ impl SpanBuilder {
 ///
 /// There is deliberately no `enter()` guard: a guard held across an `.await` is the
 /// most common way to corrupt a trace. Use [`in_scope`](Span::in_scope) for
-/// synchronous code and [`FutureExt::instrument`] for futures.
+/// synchronous code and [`FutureExt::in_span`] for futures.
 #[derive(Debug)]
 pub struct Span {
     pub(crate) data: Option<SpanData>,

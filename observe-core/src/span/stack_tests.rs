@@ -138,7 +138,7 @@ fn a_poll_removes_a_guard_held_across_await() {
     let (o, _, _) = observe(1.0);
     let _g = o.set_default();
     let held = tracing::info_span!("held");
-    let mut fut = pin!(holds_guard(held.clone()).instrument(Span::new("task")));
+    let mut fut = pin!(holds_guard(held.clone()).in_span(Span::new("task")));
     let mut cx = Context::from_waker(Waker::noop());
     assert!(fut.as_mut().poll(&mut cx).is_pending());
     // Between polls, this thread runs other tasks: nothing of this one is left.

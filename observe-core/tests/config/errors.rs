@@ -60,7 +60,7 @@ fn values_are_quoted_and_escaped_in_messages() {
     let err = error(&[("OBSERVE_LOG_FORMAT", "json\"x")]);
     assert_eq!(
         err.to_string(),
-        r#"OBSERVE_LOG_FORMAT="json\"x": expected json or pretty"#
+        r#"OBSERVE_LOG_FORMAT="json\"x": expected json, pretty or text"#
     );
 }
 

@@ -62,8 +62,15 @@ fn service_info_metadata_reaches_the_config() {
 
 #[test]
 fn bad_manifest_metadata_is_reported_at_start_up() {
-    let info =
-        ServiceInfo::__from_cargo("a", "0.1.0", "", "[package.metadata.observe]\nteam = 1\n");
+    // What `service_info!()` expands to for `team = 1` (observe-macros'
+    // `manifest.rs` reads the table; its tests cover the reading).
+    let info = ServiceInfo::__from_manifest(
+        "a",
+        "0.1.0",
+        "",
+        &[],
+        &[("[package.metadata.observe] team", "1", "a string")],
+    );
     let err = Builder::new()
         .ignore_env()
         .service_info(info)

@@ -104,7 +104,8 @@ fn a_non_utf8_secret_is_redacted_in_the_error() {
         {
             // On lines of their own (the test harness prints its name first).
             println!("\nDISPLAY: {}", err.to_string().replace('\n', " | "));
-            println!("\nDEBUG: {err:?}");
+            println!("\nDEBUG: {}", format!("{err:?}").replace('\n', " | "));
+            println!("\nSTRUCTURE: {}", format!("{err:#?}").replace('\n', " "));
         }
         return;
     }
@@ -139,7 +140,11 @@ fn a_non_utf8_secret_is_redacted_in_the_error() {
         .find(|l| l.starts_with("DISPLAY: "))
         .unwrap_or_else(|| panic!("no error printed:\n{stdout}"));
     let debug = stdout.lines().find(|l| l.starts_with("DEBUG: ")).unwrap();
-    for text in [display, debug] {
+    let structure = stdout
+        .lines()
+        .find(|l| l.starts_with("STRUCTURE: "))
+        .unwrap();
+    for text in [display, debug, structure] {
         assert_no_secret(text);
         assert!(text.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{text}");
         assert!(text.contains("OBSERVE_TRACER_BULLET_KEY"), "{text}");

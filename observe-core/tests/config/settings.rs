@@ -209,7 +209,11 @@ fn log_format_output_and_buffer() {
         config(&[("OBSERVE_LOG_FORMAT", "json")]).logs.format,
         LogFormat::Json
     );
-    rejects("OBSERVE_LOG_FORMAT", &["yaml", "logfmt"], "json or pretty");
+    rejects(
+        "OBSERVE_LOG_FORMAT",
+        &["yaml", "logfmt"],
+        "json, pretty or text",
+    );
     assert_eq!(
         config(&[("OBSERVE_LOG_OUTPUT", "stderr")]).logs.output,
         LogOutput::Stderr

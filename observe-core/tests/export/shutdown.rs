@@ -74,7 +74,7 @@ fn works_from_a_current_thread_runtime() {
         for _ in 0..50 {
             use observe_core::FutureExt as _;
             async { tokio::task::yield_now().await }
-                .instrument(Span::new("async job"))
+                .in_span(Span::new("async job"))
                 .await;
         }
         // Shutting down from inside the runtime: the exporter has its own thread.

@@ -5,7 +5,7 @@ use std::process::Command;
 
 mod supervision;
 
-const SCENARIO: &str = "OBSERVE_INIT_SCENARIO";
+const SCENARIO: &str = "OBSERVE_TEST_INIT_SCENARIO";
 
 /// Runs `scenario` in a child process and returns its stdout and stderr.
 fn run(scenario: &str, env: &[(&str, &str)]) -> (String, String) {
@@ -104,6 +104,11 @@ fn child() {
             std::thread::sleep(std::time::Duration::from_millis(2500));
             drop(guard);
         }
+        "summary" => {
+            let guard = observe_core::init().expect("init");
+            tracing::info!("after the summary");
+            drop(guard);
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -187,9 +192,10 @@ fn the_guard_says_on_drop_what_supervision_caught() {
     let (out, err) = run("panicking-sink", &[]);
     let report: Vec<&str> = err.lines().filter(|l| l.starts_with("observe: ")).collect();
     assert_eq!(report.len(), 1, "{err}");
-    // The two lines, and the supervision warning (which this sink gets too).
+    // The startup summary, the two lines, and the supervision warning (which this
+    // sink gets too).
     assert!(
-        report[0].contains("caught 3 panic(s) in sinks and 0 in background threads"),
+        report[0].contains("caught 4 panic(s) in sinks and 0 in background threads"),
         "{err}"
     );
     // The log lines were written all the same.
@@ -232,4 +238,59 @@ fn failing_metric_exports_are_logged_once_like_span_and_log_exports() {
             .starts_with("metrics:"),
         "{w}"
     );
+}
+
+#[test]
+fn init_says_what_it_did_in_one_line_and_warns_about_unknown_variables() {
+    let (out, _) = run(
+        "summary",
+        &[
+            ("OTEL_SERVICE_NAME", "summarised"),
+            ("OBSERVE_LOG_FROMAT", "pretty"),
+            ("OTEL_PROPAGATORS", "b3"),
+        ],
+    );
+    let lines = json_lines(&out);
+    // The summary comes first, then the warnings, then the application's lines.
+    let summary = &lines[0];
+    assert_eq!(summary["level"], "INFO", "{out}");
+    let message = summary["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("observe started: summarised "),
+        "{message}"
+    );
+    for part in [
+        "traces → ",
+        "metrics → ",
+        "logs → stdout (json)",
+        "sampler parentbased_always_on",
+        "admin http://127.0.0.1:9464",
+    ] {
+        assert!(message.contains(part), "{part} missing from {message}");
+    }
+    assert_eq!(summary["fields"]["log_format"], "json");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("observe started"))
+            .count(),
+        1
+    );
+    let warnings: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["level"] == "WARN")
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            "OBSERVE_LOG_FROMAT is not an observe variable; it is ignored (did you mean OBSERVE_LOG_FORMAT?)",
+            "OTEL_PROPAGATORS is not supported by observe; it is ignored (docs/configuration.md lists every variable)",
+        ],
+        "{out}"
+    );
+    assert!(lines.iter().any(|l| l["message"] == "after the summary"));
 }

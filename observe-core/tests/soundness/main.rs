@@ -180,7 +180,7 @@ async fn request_with_context(i: usize) -> TraceId {
         .build();
     let root = Span::builder("victim request").context(cx).start();
     let trace = root.span_context().expect("enabled").trace_id;
-    handle(i, trace).instrument(root).await;
+    handle(i, trace).in_span(root).await;
     trace
 }
 

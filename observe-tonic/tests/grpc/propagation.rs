@@ -51,7 +51,7 @@ async fn unary() {
     let base = spawn(observe_tonic::layer()).await;
     let reply = client(&base)
         .unary(msg("hi"))
-        .instrument(Span::new("caller"))
+        .in_span(Span::new("caller"))
         .await
         .unwrap();
     assert_eq!(reply.get_ref().text, "hi standard");
@@ -112,7 +112,7 @@ async fn server_streaming() {
             count: 3,
             ..Msg::default()
         })
-        .instrument(Span::new("caller"))
+        .in_span(Span::new("caller"))
         .await
         .unwrap()
         .into_inner();
@@ -152,7 +152,7 @@ async fn client_streaming() {
     let base = spawn(observe_tonic::layer()).await;
     let reply = client(&base)
         .client_stream(tokio_stream::iter(vec![msg("a"); 4]))
-        .instrument(Span::new("caller"))
+        .in_span(Span::new("caller"))
         .await
         .unwrap();
     assert_eq!(reply.get_ref().count, 4);
@@ -173,7 +173,7 @@ async fn bidirectional_streaming() {
     let base = spawn(observe_tonic::layer()).await;
     let mut stream = client(&base)
         .bidi(tokio_stream::iter(vec![msg("a"), msg("b")]))
-        .instrument(Span::new("caller"))
+        .in_span(Span::new("caller"))
         .await
         .unwrap()
         .into_inner();

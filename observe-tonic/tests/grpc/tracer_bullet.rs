@@ -30,7 +30,7 @@ async fn a_tracer_bullet_crosses_to_an_internal_target() {
     let base = spawn(observe_tonic::layer()).await;
     let reply = client(&base)
         .unary(msg("probe"))
-        .instrument(bullet())
+        .in_span(bullet())
         .await
         .unwrap();
     assert_eq!(reply.get_ref().text, "probe tracer_bullet");
@@ -63,7 +63,7 @@ async fn a_tracer_bullet_is_not_sent_to_an_external_target() {
 
     let status = external
         .unary(msg("probe"))
-        .instrument(bullet())
+        .in_span(bullet())
         .await
         .unwrap_err();
     assert_eq!(status.code(), observe_tonic::client::TRACER_BULLET_BLOCKED);
@@ -96,7 +96,7 @@ async fn a_marked_call_the_server_does_not_accept_is_refused_without_running() {
     let base = spawn(observe_tonic::layer()).await;
     let status = client(&base)
         .unary(msg("probe"))
-        .instrument(bullet())
+        .in_span(bullet())
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
@@ -129,7 +129,7 @@ async fn a_marked_call_the_server_does_not_accept_is_refused_without_running() {
     let _h = Harness::with(|b| b.tracer_bullet_policy(TracerBulletPolicy::Trusted));
     let status = client(&base)
         .unary(msg("probe"))
-        .instrument(bullet())
+        .in_span(bullet())
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::PermissionDenied);

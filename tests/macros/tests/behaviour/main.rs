@@ -588,7 +588,7 @@ fn async_side_effect_is_skipped_in_a_tracer_bullet() {
     let c = capture();
     let sent = Arc::new(AtomicUsize::new(0));
     let root = Span::builder("bullet").context(tracer_bullet()).start();
-    let out = runtime().block_on(send_email(sent.clone()).instrument(root));
+    let out = runtime().block_on(send_email(sent.clone()).in_span(root));
     assert!(!out, "bool's dry run is false");
     assert_eq!(sent.load(Ordering::SeqCst), 0);
     assert_skipped(&flushed(&c).span("send_email"), "behaviour::send_email");
