@@ -52,6 +52,7 @@ pub(crate) struct OtlpSettings {
     pub(crate) headers: Option<Vec<(String, Redacted<String>)>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Option<Compression>,
+    pub(crate) tls: super::OtlpTls,
 }
 
 /// Configuration in code: each method sets the application's default for one

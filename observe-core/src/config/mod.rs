@@ -76,6 +76,7 @@ mod redact;
 mod resolve;
 mod secret;
 mod service;
+mod tls;
 
 pub use builder::Builder;
 pub use callers::TrustedCallers;
@@ -85,6 +86,11 @@ pub use hosts::InternalHosts;
 pub use redact::{DEFAULT_SENSITIVE_FIELDS, Redaction};
 pub use secret::{Headers, TracerBulletKey};
 pub use service::ServiceInfo;
+pub use tls::OtlpTls;
+#[cfg(feature = "otlp")]
+pub(crate) use tls::is_https;
+#[cfg(feature = "tls")]
+pub(crate) use tls::read_bounded;
 
 /// The resolved, typed configuration.
 ///
@@ -424,6 +430,18 @@ pub const VARIABLES: &[&str] = &[
     "OTEL_TRACES_EXPORTER",
     "OTEL_LOGS_EXPORTER",
     "OTEL_METRICS_EXPORTER",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
     "OTEL_BSP_SCHEDULE_DELAY",
     "OTEL_BSP_EXPORT_TIMEOUT",
     "OTEL_BSP_MAX_QUEUE_SIZE",

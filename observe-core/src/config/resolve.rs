@@ -212,6 +212,7 @@ impl Builder {
         let env_generic = EnvOtlp::read(r, &GENERIC_VARS);
         let env_signal = SIGNAL_VARS.map(|vars| EnvOtlp::read(r, &vars));
         let env_exporters = EXPORTER_VARS.map(|var| r.var(var, parse_exporter));
+        let env_tls = super::tls::EnvTls::read(|var| r.raw(var, false));
 
         let code_generic = CodeOtlp::new(r, &self.otlp, &GENERIC_METHODS);
         let code_signal = self
@@ -315,6 +316,16 @@ impl Builder {
                 push_once(&mut feature_problems, problem);
             }
 
+            // An `https://` endpoint needs TLS: never a silent plaintext fallback.
+            if cfg!(feature = "otlp")
+                && !cfg!(feature = "tls")
+                && let Some(e) = &endpoint
+                && super::tls::is_https(&e.value)
+                && let Some(problem) = e.src.problem(NO_TLS_FEATURE)
+            {
+                push_once(&mut feature_problems, problem);
+            }
+
             let endpoint = match endpoint {
                 Some(e) => e.value,
                 None => match protocol.value {
@@ -324,7 +335,18 @@ impl Builder {
                     }
                 },
             };
+            let (tls, tls_problems) = super::tls::resolve(
+                &env_tls,
+                signal,
+                &code_own.settings.tls,
+                &code_generic.settings.tls,
+                &endpoint,
+            );
+            tls_problems
+                .into_iter()
+                .for_each(|p| push_once(&mut feature_problems, p));
             destinations[i] = Some(OtlpExport {
+                tls,
                 endpoint,
                 protocol: protocol.value,
                 headers,
@@ -1057,10 +1079,12 @@ const SIGNAL_METHODS: OtlpMethods = OtlpMethods {
     compression: "Builder::otlp_signal_compression",
 };
 
-const NO_GRPC_FEATURE: &str =
-    "http/protobuf: this build of observe-core cannot speak grpc (enable its `grpc` feature)";
-const NO_GZIP_FEATURE: &str =
-    "none: this build of observe-core cannot compress (enable its `gzip` feature)";
+const NO_GRPC_FEATURE: &str = "http/protobuf: this build of observe-core cannot speak grpc \
+     (enable the `grpc` feature of observe-axum, observe-tonic or observe-core)";
+const NO_TLS_FEATURE: &str = "an http:// endpoint: this build of observe-core cannot speak TLS \
+     (enable the `tls` feature of observe-axum, observe-tonic or observe-core)";
+const NO_GZIP_FEATURE: &str = "none: this build of observe-core cannot compress \
+     (enable the `gzip` feature of observe-axum, observe-tonic or observe-core)";
 
 /// The OTLP variables of one scope (generic or one signal), parsed.
 struct EnvOtlp {
