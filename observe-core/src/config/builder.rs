@@ -95,6 +95,7 @@ pub struct Builder {
     pub(crate) metrics_window: Option<Duration>,
     pub(crate) metrics_slice: Option<Duration>,
     pub(crate) metrics_max_keys: Option<usize>,
+    pub(crate) metrics_exposition: Option<crate::metrics::Exposition>,
     pub(crate) flight_recorder_bytes: Option<usize>,
     pub(crate) slow_threshold: Option<Option<Duration>>,
     pub(crate) shutdown_timeout: Option<Duration>,
@@ -143,6 +144,7 @@ impl Builder {
             metrics_window: None,
             metrics_slice: None,
             metrics_max_keys: None,
+            metrics_exposition: None,
             flight_recorder_bytes: None,
             slow_threshold: None,
             shutdown_timeout: None,
@@ -409,6 +411,13 @@ impl Builder {
     /// The most label sets per metric (`OBSERVE_METRICS_MAX_KEYS`, default 2000).
     pub fn metrics_max_keys(mut self, max: usize) -> Self {
         self.metrics_max_keys = Some(max);
+        self
+    }
+
+    /// How histograms appear at `/metrics` unless a metric says otherwise
+    /// (`OBSERVE_METRICS_EXPOSITION`, default [`Exposition::Histogram`](crate::metrics::Exposition::Histogram)).
+    pub fn metrics_exposition(mut self, exposition: crate::metrics::Exposition) -> Self {
+        self.metrics_exposition = Some(exposition);
         self
     }
 

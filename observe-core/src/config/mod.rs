@@ -286,6 +286,11 @@ pub struct MetricsConfig {
     /// The most label sets per metric; more are counted as overflow
     /// (`OBSERVE_METRICS_MAX_KEYS`, default 2000).
     pub max_keys: usize,
+    /// How histograms without a setting of their own appear at `/metrics`
+    /// (`OBSERVE_METRICS_EXPOSITION`: `histogram`, the default, or `summary`);
+    /// a metric's own [`metrics::set_exposition`](crate::metrics::set_exposition)
+    /// wins.
+    pub exposition: crate::metrics::Exposition,
 }
 
 impl MetricsConfig {
@@ -463,6 +468,7 @@ pub const VARIABLES: &[&str] = &[
     "OBSERVE_METRICS_WINDOW",
     "OBSERVE_METRICS_SLICE",
     "OBSERVE_METRICS_MAX_KEYS",
+    "OBSERVE_METRICS_EXPOSITION",
     "OBSERVE_FLIGHT_RECORDER_BYTES",
     "OBSERVE_SLOW_THRESHOLD",
     "OBSERVE_SHUTDOWN_TIMEOUT",

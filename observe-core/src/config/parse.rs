@@ -270,6 +270,18 @@ pub(crate) fn endpoint(s: &str) -> Parsed<url::Url> {
     Ok(url)
 }
 
+/// `OBSERVE_METRICS_EXPOSITION`: `histogram` or `summary`, in any case.
+pub(crate) fn exposition(s: &str) -> Parsed<crate::metrics::Exposition> {
+    use crate::metrics::Exposition;
+    if s.eq_ignore_ascii_case("histogram") {
+        Ok(Exposition::Histogram)
+    } else if s.eq_ignore_ascii_case("summary") {
+        Ok(Exposition::Summary)
+    } else {
+        Err("histogram (le buckets, the default) or summary (quantiles)".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -548,6 +548,11 @@ impl Builder {
             .map(|s| s.value)
             .or(r.positive_code_int("Builder::metrics_max_keys", self.metrics_max_keys))
             .unwrap_or(DEFAULT_METRICS_MAX_KEYS);
+        let exposition = r
+            .var("OBSERVE_METRICS_EXPOSITION", parse::exposition)
+            .map(|s| s.value)
+            .or(self.metrics_exposition)
+            .unwrap_or_default();
 
         let (mut window_value, mut slice_value) = (window.value, slice.value);
         if !window
@@ -576,6 +581,7 @@ impl Builder {
             window: window_value,
             slice: slice_value,
             max_keys,
+            exposition,
         }
     }
 
