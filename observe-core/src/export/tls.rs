@@ -216,9 +216,11 @@ mod with_tls {
     }
 
     /// A certificate chain and its key, as PEM files' bytes.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     type PemIdentity = (Vec<u8>, Vec<u8>);
 
     /// The client certificate chain and key, as PEM (what tonic takes), checked.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub(crate) fn identity_pem(tls: &OtlpTls) -> Result<Option<PemIdentity>, String> {
         let (Some(cert), Some(key)) = (&tls.client_certificate, &tls.client_key) else {
             return match (&tls.client_certificate, &tls.client_key) {

@@ -62,6 +62,7 @@ mod baggage;
 mod bounds;
 mod buf;
 mod carrier;
+mod otel;
 mod reject;
 mod request_id;
 mod scan;
@@ -72,6 +73,7 @@ mod tracestate;
 pub use baggage::{BAGGAGE_MAX_BYTES, BAGGAGE_MAX_MEMBERS, Baggage, BaggageError, BaggageMember};
 pub use buf::HeaderBuf;
 pub use carrier::{Extractor, Injector};
+pub use otel::OtelPropagator;
 pub use reject::{RejectReason, Rejection, Rejections};
 pub use request_id::{REQUEST_ID_MAX_LEN, RequestId, RequestIdError};
 pub use server_timing::{
