@@ -237,15 +237,18 @@ fn the_platform_trust_store_does_not_trust_a_private_ca() {
     refused(&rx, http(&rx, OtlpTls::new()), &["certificate"]);
 }
 
-#[test]
-fn metrics_over_tls_arrive() {
+fn metrics_over_tls_arrive(grpc: bool) {
     let pki = Pki::new();
     let Some(rx) = pki.receiver(true) else {
         return;
     };
     observe_core::metrics::counter("tls.metrics.sends", &[]).add(1);
-    let target = OtlpExport::http(format!("https://127.0.0.1:{}/v1/metrics", rx.http_port))
-        .with_tls(pki.with_client("ca.pem"));
+    let target = if grpc {
+        OtlpExport::grpc(format!("https://127.0.0.1:{}", rx.grpc_port))
+    } else {
+        OtlpExport::http(format!("https://127.0.0.1:{}/v1/metrics", rx.http_port))
+    }
+    .with_tls(pki.with_client("ca.pem"));
     let exporter = MetricsExporter::start(
         target,
         Duration::from_millis(100),
@@ -267,6 +270,17 @@ fn metrics_over_tls_arrive() {
         r.iter().any(|x| x["signal"] == "metric")
     });
     assert!(recs.iter().any(|x| x["signal"] == "metric"), "{recs:?}");
+}
+
+#[test]
+fn http_metrics_over_mutual_tls_arrive() {
+    metrics_over_tls_arrive(false);
+}
+
+#[cfg(feature = "grpc")]
+#[test]
+fn grpc_metrics_over_mutual_tls_arrive() {
+    metrics_over_tls_arrive(true);
 }
 
 #[test]
