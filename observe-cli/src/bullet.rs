@@ -52,6 +52,9 @@ pub struct Bullet {
     pub trace_id: Option<TraceId>,
     /// How long to wait for the whole answer.
     pub timeout: Duration,
+    /// For an `https://` URL: a PEM file of the CA certificates to trust instead
+    /// of the platform's trust store (a private CA). `None`: the platform's store.
+    pub ca_certificate: Option<std::path::PathBuf>,
 }
 
 impl Bullet {
@@ -64,7 +67,14 @@ impl Bullet {
             body: None,
             trace_id: None,
             timeout: Duration::from_secs(30),
+            ca_certificate: None,
         }
+    }
+
+    /// Trusts the CA certificates of this PEM file (only them) for `https://`.
+    pub fn ca_certificate(mut self, path: impl Into<std::path::PathBuf>) -> Bullet {
+        self.ca_certificate = Some(path.into());
+        self
     }
 
     /// Another method.
@@ -169,8 +179,12 @@ pub enum Error {
     Key(String),
     /// The request could not be built (a bad URL, header or method).
     Request(String),
-    /// No answer (connection refused, timeout, an `https://` URL, ...).
-    Send(reqwest::Error),
+    /// The TLS settings could not be used (an unreadable or invalid CA file, no
+    /// trust store).
+    Tls(String),
+    /// No answer (connection refused, a certificate that does not verify,
+    /// timeout, ...).
+    Send(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl fmt::Display for Error {
@@ -178,9 +192,10 @@ impl fmt::Display for Error {
         match self {
             Error::Key(e) => f.write_str(e),
             Error::Request(e) => write!(f, "invalid request: {e}"),
+            Error::Tls(e) => write!(f, "TLS: {e}"),
             Error::Send(e) => {
                 write!(f, "no answer: {e}")?;
-                let mut source = std::error::Error::source(e);
+                let mut source = e.source();
                 while let Some(s) = source {
                     write!(f, ": {s}")?;
                     source = s.source();
@@ -235,7 +250,10 @@ pub fn key_from_file(path: &std::path::Path) -> Result<TracerBulletKey, Error> {
 
 /// Sends `bullet` with `traceparent` (a new span of its trace, sampled), the
 /// baggage marker `observe.request_type=tracer_bullet` and a token signed now
-/// with `key`, and reads the whole answer.
+/// with `key`, and reads the whole answer. An `https://` URL is spoken over TLS
+/// (rustls): the platform's trust store, or [`Bullet::ca_certificate`]'s CAs only;
+/// the server's certificate must verify for its host name, or nothing is sent.
+/// Redirects are never followed, so a bullet never reaches another host.
 ///
 /// # Errors
 /// [`Error::Request`] for a request that cannot be built, [`Error::Send`] when no
@@ -245,13 +263,19 @@ pub async fn fire(key: &TracerBulletKey, bullet: &Bullet) -> Result<Outcome, Err
     let traceparent = format!("00-{trace_id}-{}-01", SpanId::random());
     let token = tracer_bullet::sign_now(key, trace_id);
 
-    let client = reqwest::Client::builder()
-        .timeout(bullet.timeout)
-        // What the edge answers is the point: never follow it elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(Error::Send)?;
-    let mut request = client.request(bullet.method.clone(), &bullet.url);
+    let uri: http::Uri = bullet
+        .url
+        .parse()
+        .map_err(|e| Error::Request(format!("URL {:?}: {e}", bullet.url)))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+        return Err(Error::Request(format!(
+            "URL {:?}: expected http:// or https:// and a host",
+            bullet.url
+        )));
+    }
+    let mut request = http::Request::builder()
+        .method(bullet.method.clone())
+        .uri(uri.clone());
     for (name, value) in &bullet.headers {
         let name = http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|e| Error::Request(format!("header name {name:?}: {e}")))?;
@@ -263,14 +287,42 @@ pub async fn fire(key: &TracerBulletKey, bullet: &Bullet) -> Result<Outcome, Err
         .header(TRACEPARENT, traceparent)
         .header(BAGGAGE, "observe.request_type=tracer_bullet")
         .header(OBSERVE_TRACER_BULLET, token);
-    if let Some(body) = &bullet.body {
-        request = request.body(body.clone());
-    }
-    let request = request.build().map_err(|e| Error::Request(e.to_string()))?;
-    let response = client.execute(request).await.map_err(Error::Send)?;
+    let body = bytes::Bytes::from(bullet.body.clone().unwrap_or_default());
+    let request = request
+        .body(http_body_util::Full::new(body))
+        .map_err(|e| Error::Request(e.to_string()))?;
 
-    let status = response.status().as_u16();
-    let headers = response.headers();
+    // hyper follows no redirect: what the edge answers is the point.
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config(
+            uri.scheme_str() == Some("https"),
+            bullet.ca_certificate.as_deref(),
+        )?)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build::<_, http_body_util::Full<bytes::Bytes>>(connector);
+    let exchange = async {
+        let response = client
+            .request(request)
+            .await
+            .map_err(|e| Error::Send(Box::new(e)))?;
+        let (parts, body) = response.into_parts();
+        let body = http_body_util::BodyExt::collect(body)
+            .await
+            .map_err(|e| Error::Send(Box::new(e)))?
+            .to_bytes();
+        Ok::<_, Error>((parts, body))
+    };
+    let (response, body) = tokio::time::timeout(bullet.timeout, exchange)
+        .await
+        .map_err(|_| {
+            Error::Send(format!("no complete answer within {:?}", bullet.timeout).into())
+        })??;
+
+    let status = response.status.as_u16();
+    let headers = &response.headers;
     let text = |name: &str| {
         headers
             .get(name)
@@ -285,7 +337,7 @@ pub async fn fire(key: &TracerBulletKey, bullet: &Bullet) -> Result<Outcome, Err
     let footprint = headers
         .get(footprint::HEADER)
         .map(|v| Summary::parse(v.as_bytes()));
-    let body = response.bytes().await.map_err(Error::Send)?.to_vec();
+    let body = body.to_vec();
     Ok(Outcome {
         trace_id,
         status,
@@ -295,6 +347,59 @@ pub async fn fire(key: &TracerBulletKey, bullet: &Bullet) -> Result<Outcome, Err
         footprint,
         body,
     })
+}
+
+/// The rustls configuration of `https://` URLs: the platform's trust store, or
+/// the CA certificates of `ca_file` only. The collector's name and validity are
+/// verified by rustls (TLS 1.2 and 1.3, the ring provider). For an `http://` URL
+/// (`https` false) nothing is read: no root is needed where no TLS is spoken.
+fn tls_config(
+    https: bool,
+    ca_file: Option<&std::path::Path>,
+) -> Result<rustls::ClientConfig, Error> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    if !https {
+        return Ok(builder
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth());
+    }
+    let config = match ca_file {
+        Some(path) => {
+            let shown = path.display();
+            let pem = std::fs::read(path)
+                .map_err(|e| Error::Tls(format!("cannot read the CA file {shown}: {e}")))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| Error::Tls(format!("the CA file {shown}: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| Error::Tls(format!("the CA file {shown}: {e}")))?;
+            }
+            if roots.is_empty() {
+                return Err(Error::Tls(format!(
+                    "the CA file {shown} holds no CERTIFICATE"
+                )));
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => {
+            let verifier = rustls_platform_verifier::Verifier::new(provider).map_err(|e| {
+                Error::Tls(format!(
+                    "the platform's trust store could not be used ({e}); pass --cacert"
+                ))
+            })?;
+            builder
+                .dangerous() // only to plug in the platform's verifier; nothing is disabled
+                .with_custom_certificate_verifier(std::sync::Arc::new(verifier))
+                .with_no_client_auth()
+        }
+    };
+    Ok(config)
 }
 
 #[cfg(test)]

@@ -20,8 +20,9 @@
 //!
 //! The same, from code: [`bullet::fire`].
 //!
-//! It speaks plain HTTP only (no TLS library is built in, so it builds anywhere):
-//! fire it at an edge's HTTP port from inside the network, or use the `curl` and
-//! `openssl` recipe of `docs/tracer-bullet.md` for an `https://` URL.
+//! It speaks HTTP and HTTPS (rustls with the ring provider, no OpenSSL): an
+//! `https://` URL is verified against the platform's trust store, or, with
+//! `--cacert FILE`, against that file's CA certificates only (a private CA). A
+//! certificate that does not verify is an error and nothing is sent.
 
 pub mod bullet;

@@ -72,6 +72,13 @@ fn cli() -> Command {
                         .help("Seconds to wait for the whole answer"),
                 )
                 .arg(
+                    Arg::new("cacert")
+                        .long("cacert")
+                        .value_name("FILE")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help("For https://: trust the CA certificates of this PEM file instead of the system's"),
+                )
+                .arg(
                     Arg::new("json")
                         .long("json")
                         .action(ArgAction::SetTrue)
@@ -154,6 +161,9 @@ fn run(args: &ArgMatches) -> Result<Outcome, String> {
     }
     if let Some(body) = body {
         request = request.body(body);
+    }
+    if let Some(path) = args.get_one::<PathBuf>("cacert") {
+        request = request.ca_certificate(path);
     }
     if let Some(id) = args.get_one::<String>("trace-id") {
         let id = TraceId::from_hex(id).map_err(|_| format!("not a trace id: {id}"))?;

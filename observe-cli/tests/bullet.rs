@@ -40,10 +40,73 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// The same service behind TLS on loopback: a certificate for `127.0.0.1` and
+/// `localhost`, made now by a CA made now, both written under `dir` (`ca.pem`).
+fn tls_service(dir: &std::path::Path) -> (String, Arc<AtomicUsize>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        tokio_rustls::rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+
+    let (app, writes) = router();
+    let listener = runtime()
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime().spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                // A client that refuses our certificate ends here.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut()
+                            .insert(axum::extract::ConnectInfo(peer));
+                        let mut app = app.clone();
+                        async move {
+                            tower_service::Service::call(&mut app, req.map(axum::body::Body::new))
+                                .await
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+            });
+        }
+    });
+    (format!("https://{addr}/orders"), writes)
+}
+
 /// A service that honours signed bullets: `POST /orders` writes (a side effect)
 /// and answers with the request type and the body it got. Returns its URL and the
 /// count of writes that ran.
-fn service() -> (String, Arc<AtomicUsize>) {
+/// The service's routes and the count of writes that ran.
+fn router() -> (Router, Arc<AtomicUsize>) {
     let writes = Arc::new(AtomicUsize::new(0));
     let counted = writes.clone();
     let key = TracerBulletKey::from_bytes([42u8; 32]).unwrap();
@@ -65,6 +128,11 @@ fn service() -> (String, Arc<AtomicUsize>) {
             observe_axum::layer()
                 .tracer_bullet_policy(InboundPolicy::signed(key, Duration::from_secs(60))),
         );
+    (app, writes)
+}
+
+fn service() -> (String, Arc<AtomicUsize>) {
+    let (app, writes) = router();
     let listener = runtime()
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -179,4 +247,60 @@ fn without_a_key_nothing_is_sent() {
         "the key is never printed: {stderr}"
     );
     assert_eq!(writes.load(Ordering::SeqCst), 0);
+}
+
+/// A directory of its own for one test's files.
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("observe-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_bullet_over_https_to_a_private_ca() {
+    let dir = temp_dir("https");
+    let (url, writes) = tls_service(&dir);
+    let ca = dir.join("ca.pem");
+    let output = observe(
+        &[
+            "--json",
+            "--cacert",
+            ca.to_str().unwrap(),
+            "-d",
+            "sku=A-1",
+            &url,
+        ],
+        Some(KEY_HEX),
+    );
+    assert!(
+        output.status.success(),
+        "{:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(json["status"], 200, "{json}");
+    assert_eq!(json["body"], "tracer_bullet sku=A-1");
+    assert_eq!(json["footprint"]["skipped"][0]["name"], "db.insert");
+    assert_eq!(writes.load(Ordering::SeqCst), 0, "the write ran");
+
+    // Without --cacert the platform's store does not know our CA: nothing is sent.
+    let output = observe(&["-d", "x", &url], Some(KEY_HEX));
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // (Or, on a machine without a system CA bundle, no trust store at all.)
+    assert!(
+        stderr.contains("certificate") || stderr.contains("trust store"),
+        "{stderr}"
+    );
+
+    // A CA file that is not one is an error naming it.
+    let bad = dir.join("not-a-ca.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let output = observe(&["--cacert", bad.to_str().unwrap(), &url], Some(KEY_HEX));
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not-a-ca.pem"), "{stderr}");
+    assert_eq!(writes.load(Ordering::SeqCst), 0);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -187,6 +187,7 @@ impl fmt::Debug for Observe {
 /// configures it (scoped test instances leave it alone).
 fn apply_metrics_config(config: &Config) {
     crate::metrics::set_max_keys(config.metrics.max_keys);
+    crate::metrics::set_default_exposition(config.metrics.exposition);
     // The configuration validated the window against the slice already.
     let _ = crate::metrics::set_window(config.metrics.window, config.metrics.slice);
 }

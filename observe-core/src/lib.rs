@@ -50,7 +50,7 @@ pub mod ids;
 mod bridge;
 mod dry_run;
 mod init;
-mod otel;
+pub mod otel;
 mod pipeline;
 
 #[doc(hidden)]

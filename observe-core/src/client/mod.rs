@@ -86,7 +86,7 @@ use crate::clock::Tick;
 use crate::config::InternalHosts;
 use crate::context::{RequestContext, RequestType};
 use crate::pipeline::Pipeline;
-use crate::propagation::{self, Audience, Baggage, PropagationData, RequestId, TraceState, keys};
+use crate::propagation::{self, Audience, Baggage, PropagationData, RequestId, TraceState};
 use crate::span::{Span, SpanKind, SpanName};
 
 pub use crate::context::TracerBulletOrigin;
@@ -242,28 +242,7 @@ fn host_and_port(uri: &http::Uri, headers: &HeaderMap) -> Option<(String, u16)> 
 /// The baggage of a request context (its `state`, read once by the caller):
 /// observe's keys and the other members.
 fn baggage_of(ctx: &RequestContext, state: &crate::context::ContextState) -> Baggage {
-    let mut baggage = Baggage::new();
-    // Values that do not fit (over the W3C limits) are dropped, never sent broken.
-    for (key, value) in &state.baggage {
-        let _ = baggage.insert(key, value);
-    }
-    if let Some(user) = &state.user_id {
-        let _ = baggage.insert(keys::USER_ID, user);
-    }
-    if let Some(account) = &state.account_id {
-        let _ = baggage.insert(keys::ACCOUNT_ID, account);
-    }
-    if ctx.request_type() == RequestType::TracerBullet {
-        let _ = baggage.insert(keys::REQUEST_TYPE, keys::REQUEST_TYPE_TRACER_BULLET);
-    }
-    let mut flag_key = String::new();
-    for (name, value) in &state.flags {
-        flag_key.clear();
-        flag_key.push_str(keys::FLAG_PREFIX);
-        flag_key.push_str(name);
-        let _ = baggage.insert(&flag_key, value);
-    }
-    baggage
+    crate::context::outgoing_baggage(ctx, state)
 }
 
 /// The token an internal call of a tracer bullet carries: signed here only for a
@@ -573,6 +552,7 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::propagation::keys;
 
     #[test]
     fn host_and_port_default_by_scheme_and_fall_back_to_the_host_header() {

@@ -94,6 +94,8 @@ pub struct OtlpExport {
     pub timeout: Duration,
     /// Body compression.
     pub compression: Compression,
+    /// TLS settings of an `https://` endpoint (ignored for `http://`).
+    pub tls: super::OtlpTls,
 }
 
 impl OtlpExport {
@@ -106,7 +108,14 @@ impl OtlpExport {
             headers: Headers::default(),
             timeout: Duration::from_secs(10),
             compression: Compression::None,
+            tls: super::OtlpTls::default(),
         }
+    }
+
+    /// The same destination with these TLS settings.
+    pub fn with_tls(mut self, tls: super::OtlpTls) -> OtlpExport {
+        self.tls = tls;
+        self
     }
 
     /// OTLP/gRPC to `endpoint` (the server, such as `http://collector:4317`), with the

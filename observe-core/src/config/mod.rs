@@ -73,10 +73,13 @@ mod export;
 mod hosts;
 mod overrides;
 mod parse;
+#[cfg(feature = "tls")]
+pub(crate) mod pem;
 mod redact;
 mod resolve;
 mod secret;
 mod service;
+mod tls;
 
 pub use callers::TrustedCallers;
 pub use error::{ConfigError, Problem};
@@ -89,6 +92,11 @@ pub(crate) use overrides::{EnvSource, OtlpSettings, Overrides, Redacted};
 pub use redact::{DEFAULT_SENSITIVE_FIELDS, Redaction};
 pub use secret::{Headers, TracerBulletKey};
 pub use service::ServiceInfo;
+pub use tls::OtlpTls;
+#[cfg(feature = "otlp")]
+pub(crate) use tls::is_https;
+#[cfg(feature = "tls")]
+pub(crate) use tls::read_bounded;
 
 /// The resolved, typed configuration.
 ///
@@ -284,6 +292,11 @@ pub struct MetricsConfig {
     /// The most label sets per metric; more are counted as overflow
     /// (`OBSERVE_METRICS_MAX_KEYS`, default 2000).
     pub max_keys: usize,
+    /// How histograms without a setting of their own appear at `/metrics`
+    /// (`OBSERVE_METRICS_EXPOSITION`: `histogram`, the default, or `summary`);
+    /// a metric's own [`metrics::set_exposition`](crate::metrics::set_exposition)
+    /// wins.
+    pub exposition: Exposition,
 }
 
 impl MetricsConfig {
@@ -428,6 +441,18 @@ pub const VARIABLES: &[&str] = &[
     "OTEL_TRACES_EXPORTER",
     "OTEL_LOGS_EXPORTER",
     "OTEL_METRICS_EXPORTER",
+    "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
     "OTEL_BSP_SCHEDULE_DELAY",
     "OTEL_BSP_EXPORT_TIMEOUT",
     "OTEL_BSP_MAX_QUEUE_SIZE",
@@ -449,6 +474,7 @@ pub const VARIABLES: &[&str] = &[
     "OBSERVE_METRICS_WINDOW",
     "OBSERVE_METRICS_SLICE",
     "OBSERVE_METRICS_MAX_KEYS",
+    "OBSERVE_METRICS_EXPOSITION",
     "OBSERVE_FLIGHT_RECORDER_BYTES",
     "OBSERVE_SLOW_THRESHOLD",
     "OBSERVE_SHUTDOWN_TIMEOUT",
@@ -466,3 +492,20 @@ pub const VARIABLES: &[&str] = &[
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/configuration.md")]
 struct ConfigurationReference;
+
+/// How a histogram appears in the Prometheus and OpenMetrics expositions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Exposition {
+    /// A Prometheus histogram: cumulative `_bucket{le=...}` counters derived from the
+    /// HDR bins, `_sum` and `_count`, so PromQL can aggregate instances and compute
+    /// quantiles and SLO ratios (`histogram_quantile`, `rate(..._bucket)`). The
+    /// default.
+    #[default]
+    Histogram,
+    /// A summary: quantiles p50 ... p99.999 and the maximum (`quantile="1.0"`) over
+    /// the rolling window, computed here from the HDR data (exact to 3 digits but not
+    /// aggregatable across instances), with cumulative `_sum` and `_count`.
+    Summary,
+}

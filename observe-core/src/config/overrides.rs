@@ -54,6 +54,7 @@ pub(crate) struct OtlpSettings {
     pub(crate) headers: Option<Vec<(String, Redacted<String>)>>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) compression: Option<Compression>,
+    pub(crate) tls: super::OtlpTls,
 }
 
 /// Every setting code can give, each `None` (or empty) until given. A new setting is
@@ -85,6 +86,7 @@ pub(crate) struct Overrides {
     pub(crate) metrics_window: Option<Duration>,
     pub(crate) metrics_slice: Option<Duration>,
     pub(crate) metrics_max_keys: Option<usize>,
+    pub(crate) metrics_exposition: Option<super::Exposition>,
     pub(crate) flight_recorder_bytes: Option<usize>,
     pub(crate) slow_threshold: Option<Option<Duration>>,
     pub(crate) shutdown_timeout: Option<Duration>,

@@ -383,6 +383,18 @@ pub(crate) fn parse_filter(s: &str) -> Parsed<String> {
     Ok(directives.join(","))
 }
 
+/// `OBSERVE_METRICS_EXPOSITION`: `histogram` or `summary`, in any case.
+pub(crate) fn exposition(s: &str) -> Parsed<super::Exposition> {
+    use super::Exposition;
+    if s.eq_ignore_ascii_case("histogram") {
+        Ok(Exposition::Histogram)
+    } else if s.eq_ignore_ascii_case("summary") {
+        Ok(Exposition::Summary)
+    } else {
+        Err("histogram (le buckets, the default) or summary (quantiles)".into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

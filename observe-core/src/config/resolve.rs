@@ -188,6 +188,7 @@ impl Overrides {
         let env_generic = EnvOtlp::read(r, &GENERIC_VARS);
         let env_signal = SIGNAL_VARS.map(|vars| EnvOtlp::read(r, &vars));
         let env_exporters = EXPORTER_VARS.map(|var| r.var(var, parse_exporter));
+        let env_tls = super::tls::EnvTls::read(|var| r.raw(var, false));
 
         let code_generic = CodeOtlp::new(r, &self.otlp, &GENERIC_METHODS);
         let code_signal = self
@@ -291,6 +292,16 @@ impl Overrides {
                 push_once(&mut feature_problems, problem);
             }
 
+            // An `https://` endpoint needs TLS: never a silent plaintext fallback.
+            if cfg!(feature = "otlp")
+                && !cfg!(feature = "tls")
+                && let Some(e) = &endpoint
+                && super::tls::is_https(&e.value)
+                && let Some(problem) = e.src.problem(NO_TLS_FEATURE)
+            {
+                push_once(&mut feature_problems, problem);
+            }
+
             let endpoint = match endpoint {
                 Some(e) => e.value,
                 None => match protocol.value {
@@ -300,7 +311,18 @@ impl Overrides {
                     }
                 },
             };
+            let (tls, tls_problems) = super::tls::resolve(
+                &env_tls,
+                signal,
+                &code_own.settings.tls,
+                &code_generic.settings.tls,
+                &endpoint,
+            );
+            tls_problems
+                .into_iter()
+                .for_each(|p| push_once(&mut feature_problems, p));
             destinations[i] = Some(OtlpExport {
+                tls,
                 endpoint,
                 protocol: protocol.value,
                 headers,
@@ -521,6 +543,11 @@ impl Overrides {
             .map(|s| s.value)
             .or(r.positive_code_int("Builder::metrics_max_keys", self.metrics_max_keys))
             .unwrap_or(DEFAULT_METRICS_MAX_KEYS);
+        let exposition = r
+            .var("OBSERVE_METRICS_EXPOSITION", parse::exposition)
+            .map(|s| s.value)
+            .or(self.metrics_exposition)
+            .unwrap_or_default();
 
         let (mut window_value, mut slice_value) = (window.value, slice.value);
         if !window
@@ -549,6 +576,7 @@ impl Overrides {
             window: window_value,
             slice: slice_value,
             max_keys,
+            exposition,
         }
     }
 
@@ -1052,10 +1080,12 @@ const SIGNAL_METHODS: OtlpMethods = OtlpMethods {
     compression: "Builder::otlp_signal_compression",
 };
 
-const NO_GRPC_FEATURE: &str =
-    "http/protobuf: this build of observe-core cannot speak grpc (enable its `grpc` feature)";
-const NO_GZIP_FEATURE: &str =
-    "none: this build of observe-core cannot compress (enable its `gzip` feature)";
+const NO_GRPC_FEATURE: &str = "http/protobuf: this build of observe-core cannot speak grpc \
+     (enable the `grpc` feature of observe-axum, observe-tonic or observe-core)";
+const NO_TLS_FEATURE: &str = "an http:// endpoint: this build of observe-core cannot speak TLS \
+     (enable the `tls` feature of observe-axum, observe-tonic or observe-core)";
+const NO_GZIP_FEATURE: &str = "none: this build of observe-core cannot compress \
+     (enable the `gzip` feature of observe-axum, observe-tonic or observe-core)";
 
 /// The OTLP variables of one scope (generic or one signal), parsed.
 struct EnvOtlp {

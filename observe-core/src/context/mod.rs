@@ -414,3 +414,38 @@ pub fn is_tracer_bullet() -> bool {
 pub fn request_id() -> Option<Arc<str>> {
     stack::with_current(|cur| cur?.ctx.get()?.snapshot().request_id.clone())
 }
+
+/// The `baggage` an outgoing call to an internal host carries for this request:
+/// the members of others kept from inbound, then user, account, request type and
+/// feature flags under observe's keys. Shared by the client layers and the
+/// OpenTelemetry propagator.
+pub(crate) fn outgoing_baggage(
+    ctx: &RequestContext,
+    state: &ContextState,
+) -> crate::propagation::Baggage {
+    let mut baggage = crate::propagation::Baggage::new();
+    // Values that do not fit (over the W3C limits) are dropped, never sent broken.
+    for (key, value) in &state.baggage {
+        let _ = baggage.insert(key, value);
+    }
+    if let Some(user) = &state.user_id {
+        let _ = baggage.insert(crate::propagation::keys::USER_ID, user);
+    }
+    if let Some(account) = &state.account_id {
+        let _ = baggage.insert(crate::propagation::keys::ACCOUNT_ID, account);
+    }
+    if ctx.request_type() == RequestType::TracerBullet {
+        let _ = baggage.insert(
+            crate::propagation::keys::REQUEST_TYPE,
+            crate::propagation::keys::REQUEST_TYPE_TRACER_BULLET,
+        );
+    }
+    let mut flag_key = String::new();
+    for (name, value) in &state.flags {
+        flag_key.clear();
+        flag_key.push_str(crate::propagation::keys::FLAG_PREFIX);
+        flag_key.push_str(name);
+        let _ = baggage.insert(&flag_key, value);
+    }
+    baggage
+}

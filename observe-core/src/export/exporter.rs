@@ -507,8 +507,8 @@ macro_rules! build_exporter {
         let err = |e: opentelemetry_otlp::ExporterBuildError| config_error($signal, s, e);
         match s.protocol {
             Protocol::HttpProtobuf => {
-                let (client, probe) =
-                    retry::ProbeClient::new(s.timeout).map_err(|e| config_error($signal, s, e))?;
+                let (client, probe) = retry::ProbeClient::new(s, s.timeout)
+                    .map_err(|e| config_error($signal, s, e))?;
                 let mut b = <$ty>::builder()
                     .with_http()
                     .with_http_client(client)
@@ -531,6 +531,12 @@ macro_rules! build_exporter {
                     .with_endpoint(s.endpoint.clone())
                     .with_timeout(s.timeout)
                     .with_metadata(grpc_metadata($signal, s)?);
+                // `https://`: our channel, with observe's TLS configuration.
+                if crate::config::is_https(&s.endpoint) {
+                    let endpoint =
+                        super::tls::grpc_endpoint(s).map_err(|e| config_error($signal, s, e))?;
+                    b = b.with_channel(endpoint.timeout(s.timeout).connect_lazy());
+                }
                 if let Some(c) = otlp_compression(s.compression) {
                     b = b.with_compression(c);
                 }
@@ -540,8 +546,8 @@ macro_rules! build_exporter {
             _ => Err(config_error(
                 $signal,
                 s,
-                "protocol grpc needs observe-core's `grpc` feature; \
-                 enable it or use http/protobuf",
+                "protocol grpc needs the `grpc` feature of observe-axum, observe-tonic \
+                 or observe-core; enable it or use http/protobuf",
             )),
         }
     }};
@@ -1067,7 +1073,15 @@ impl<'a, L: Lane> Driver<'a, L> {
                 self.backoff.reset();
                 return;
             }
-            Ok(Err(e)) => (retry::classify(&e, answer), e.to_string()),
+            Ok(Err(e)) => {
+                // The HTTP client's own words when there was no answer (a TLS
+                // failure says which certificate check failed).
+                let text = match &answer {
+                    Some(retry::Answer::Nothing(why)) if !why.is_empty() => format!("{e} ({why})"),
+                    _ => e.to_string(),
+                };
+                (retry::classify(&e, answer), text)
+            }
             Err(None) => (Failure::Permanent, "the exporter panicked".to_owned()),
             Err(Some(())) => (
                 Failure::Transient(None),

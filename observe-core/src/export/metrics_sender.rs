@@ -217,13 +217,16 @@ impl Counters {
 struct Sender {
     target: OtlpExport,
     timeout: Duration,
-    http: reqwest::Client,
+    http: super::tls::OtlpHttpClient,
     #[cfg(feature = "grpc")]
     metadata: tonic::metadata::MetadataMap,
     /// The gRPC channel: made on first use (it needs the runtime), then kept;
     /// tonic reconnects it when the collector comes back.
     #[cfg(feature = "grpc")]
     channel: Option<tonic::transport::Channel>,
+    /// The gRPC endpoint, with its TLS configuration, checked at start.
+    #[cfg(feature = "grpc")]
+    endpoint: Option<tonic::transport::Endpoint>,
 }
 
 impl Sender {
@@ -236,14 +239,33 @@ impl Sender {
         } else {
             tonic::metadata::MetadataMap::new()
         };
+        // TLS is configured (and its files read) here, so that a bad setting is
+        // an error at start, never a plaintext request later.
+        let http = match target.protocol {
+            Protocol::HttpProtobuf => super::tls::http_client(&target, timeout),
+            _ => reqwest::Client::builder()
+                .build()
+                .map(super::tls::OtlpHttpClient::Plain)
+                .map_err(|e| e.to_string()),
+        }
+        .map_err(|e| format!("metrics: {e}"))?;
+        #[cfg(feature = "grpc")]
+        let endpoint = match target.protocol {
+            Protocol::Grpc => {
+                Some(super::tls::grpc_endpoint(&target).map_err(|e| format!("metrics: {e}"))?)
+            }
+            _ => None,
+        };
         Ok(Sender {
             target,
             timeout,
-            http: reqwest::Client::new(),
+            http,
             #[cfg(feature = "grpc")]
             metadata,
             #[cfg(feature = "grpc")]
             channel: None,
+            #[cfg(feature = "grpc")]
+            endpoint,
         })
     }
 
@@ -285,10 +307,7 @@ impl Sender {
         timeout: Duration,
     ) -> Result<(), String> {
         let mut body = request.encode_to_vec();
-        let mut builder = self
-            .http
-            .post(&self.target.endpoint)
-            .timeout(timeout)
+        let mut builder = http::Request::post(&self.target.endpoint)
             .header(http::header::CONTENT_TYPE, "application/x-protobuf");
         if self.target.compression == Compression::Gzip {
             let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -299,11 +318,13 @@ impl Sender {
         for (k, v) in self.target.headers.iter() {
             builder = builder.header(k, v);
         }
-        let response = builder
-            .body(body)
-            .send()
-            .await
+        let request = builder
+            .body(body.into())
             .map_err(|e| format!("metrics: {e}"))?;
+        let response = tokio::time::timeout(timeout, self.http.send(request))
+            .await
+            .map_err(|_| format!("metrics: no answer within {timeout:?}"))?
+            .map_err(|e| format!("metrics: {}", super::retry::error_chain(e.as_ref())))?;
         if response.status().is_success() {
             Ok(())
         } else {
@@ -320,10 +341,12 @@ impl Sender {
         if let Some(c) = &self.channel {
             return Ok(c.clone());
         }
-        let channel = tonic::transport::Endpoint::from_shared(self.target.endpoint.clone())
-            .map_err(|e| format!("metrics: {e}"))?
-            .connect_timeout(self.timeout)
-            .connect_lazy();
+        let channel = match &self.endpoint {
+            Some(e) => e.clone(),
+            None => super::tls::grpc_endpoint(&self.target).map_err(|e| format!("metrics: {e}"))?,
+        }
+        .connect_timeout(self.timeout)
+        .connect_lazy();
         self.channel = Some(channel.clone());
         Ok(channel)
     }

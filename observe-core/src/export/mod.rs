@@ -58,6 +58,8 @@ mod retry;
 mod settings;
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 mod stats;
+#[cfg(feature = "otlp")]
+pub(crate) mod tls;
 
 #[cfg(feature = "otlp")]
 pub use exporter::{ExportError, ExportSink, Exporter};

@@ -42,8 +42,9 @@ pub(super) enum Failure {
 /// What the collector answered to the last HTTP request of one exporter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Answer {
-    /// No answer: the connection failed, was reset, or timed out.
-    Nothing,
+    /// No answer: the connection failed (TLS included), was reset, or timed out;
+    /// why, as the HTTP client's error chain says it.
+    Nothing(String),
     /// An answer too large to read (permanent: it would be again).
     TooLarge,
     /// A status, with the `Retry-After` delay when one was given.
@@ -54,20 +55,22 @@ pub(super) enum Answer {
 /// after each attempt.
 pub(super) type Probe = Arc<Mutex<Option<Answer>>>;
 
-/// `reqwest::Client` as `opentelemetry-otlp` uses it, noting each answer.
+/// The destination's HTTP client (reqwest, or hyper-rustls for `https://`) as
+/// `opentelemetry-otlp` uses it, noting each answer.
 #[derive(Debug)]
 pub(super) struct ProbeClient {
-    inner: reqwest::Client,
+    inner: super::tls::OtlpHttpClient,
     probe: Probe,
 }
 
 impl ProbeClient {
-    /// A client whose requests take at most `timeout`.
-    pub(super) fn new(timeout: Duration) -> Result<(ProbeClient, Probe), String> {
-        let inner = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| format!("the HTTP client could not be built: {e}"))?;
+    /// A client for `target` (with TLS for `https://`) whose requests take at most
+    /// `timeout`.
+    pub(super) fn new(
+        target: &crate::config::OtlpExport,
+        timeout: Duration,
+    ) -> Result<(ProbeClient, Probe), String> {
+        let inner = super::tls::http_client(target, timeout)?;
         let probe = Probe::default();
         Ok((
             ProbeClient {
@@ -90,16 +93,35 @@ impl HttpClient for ProbeClient {
         Self: 'async_trait,
     {
         Box::pin(async move {
-            let result = HttpClient::send_bytes(&self.inner, request).await;
+            let result = self.inner.send(request).await;
             let answer = match &result {
                 Ok(r) => Answer::Status(r.status().as_u16(), retry_after(r.headers())),
                 Err(e) if e.is::<opentelemetry_http::ResponseBodyTooLarge>() => Answer::TooLarge,
-                Err(_) => Answer::Nothing,
+                Err(e) => Answer::Nothing(error_chain(e.as_ref())),
             };
             *self.probe.lock().unwrap_or_else(|e| e.into_inner()) = Some(answer);
             result
         })
     }
+}
+
+/// An error and its sources, `: `-separated (`opentelemetry-otlp` reports only
+/// "network error"; the cause, such as a certificate the collector's name or our
+/// trusted CAs do not match, is in the chain).
+pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    // A bound on a chain we do not control.
+    for _ in 0..8 {
+        let Some(s) = source else { break };
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// The delay of a `Retry-After` header: seconds, or an HTTP date.
@@ -127,7 +149,7 @@ pub(super) fn classify(
 ) -> Failure {
     use opentelemetry_sdk::error::OTelSdkError;
     match answer {
-        Some(Answer::Nothing) => return Failure::Transient(None),
+        Some(Answer::Nothing(_)) => return Failure::Transient(None),
         Some(Answer::TooLarge) => return Failure::Permanent,
         Some(Answer::Status(code, after)) => return http_status(code, after),
         None => {}
@@ -227,7 +249,7 @@ mod tests {
             );
         }
         assert_eq!(
-            classify(&e, Some(Answer::Nothing)),
+            classify(&e, Some(Answer::Nothing(String::new()))),
             Failure::Transient(None)
         );
         assert_eq!(classify(&e, Some(Answer::TooLarge)), Failure::Permanent);

@@ -11,8 +11,8 @@ use super::{Guard, InitError, Observe, apply_metrics_config};
 use crate::bridge::ObserveLayer;
 use crate::config::{
     BatchConfig, Compression, Config, ConfigError, EnvSource, ExporterKind, InboundContext,
-    LogFormat, LogOutput, OtlpSettings, Overrides, Protocol, Redacted, Sampler, ServiceInfo,
-    Signal, TracerBulletPolicy, UntrustedMarker,
+    LogFormat, LogOutput, OtlpSettings, OtlpTls, Overrides, Protocol, Redacted, Sampler,
+    ServiceInfo, Signal, TracerBulletPolicy, UntrustedMarker,
 };
 use crate::pipeline::Sink;
 
@@ -313,6 +313,13 @@ impl Builder {
         self
     }
 
+    /// How histograms appear at `/metrics` unless a metric says otherwise
+    /// (`OBSERVE_METRICS_EXPOSITION`, default [`Exposition::Histogram`](crate::metrics::Exposition::Histogram)).
+    pub fn metrics_exposition(mut self, exposition: crate::metrics::Exposition) -> Self {
+        self.overrides.metrics_exposition = Some(exposition);
+        self
+    }
+
     /// The flight recorder's byte budget, 0 for none
     /// (`OBSERVE_FLIGHT_RECORDER_BYTES`, default 64 MiB).
     pub fn flight_recorder_bytes(mut self, bytes: usize) -> Self {
@@ -563,6 +570,24 @@ impl Builder {
 }
 
 impl Builder {
+    /// TLS settings for every signal's `https://` endpoint: trusted CA, client
+    /// certificate and key (`OTEL_EXPORTER_OTLP_CERTIFICATE`,
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CLIENT_KEY`,
+    /// which override each field). Needs the `tls` feature, as any `https://`
+    /// endpoint does.
+    pub fn otlp_tls(mut self, tls: OtlpTls) -> Self {
+        self.overrides.otlp.tls = tls;
+        self
+    }
+
+    /// TLS settings of one signal (`OTEL_EXPORTER_OTLP_<SIGNAL>_CERTIFICATE`,
+    /// `..._CLIENT_CERTIFICATE`, `..._CLIENT_KEY`); each field set here wins over
+    /// the same field of [`otlp_tls`](Self::otlp_tls).
+    pub fn otlp_signal_tls(mut self, signal: Signal, tls: OtlpTls) -> Self {
+        self.overrides.otlp_signal[signal.index()].tls = tls;
+        self
+    }
+
     /// Starts observe beside a `tracing` subscriber the application installed
     /// itself (`tracing_subscriber::fmt().init()`, ...): what the adapters' `serve!`
     /// does when it finds one. observe records spans and metrics, exports them and

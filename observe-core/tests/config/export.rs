@@ -229,7 +229,11 @@ fn grpc_without_the_feature_is_an_error_naming_the_protocol_variable() {
         (var.as_str(), value.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     );
-    assert!(expected.contains("enable its `grpc` feature"), "{expected}");
+    assert!(
+        expected
+            .contains("enable the `grpc` feature of observe-axum, observe-tonic or observe-core"),
+        "{expected}"
+    );
     // Without an exported signal, grpc is never used, so it is not an error.
     assert!(
         config(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")])
@@ -312,7 +316,12 @@ fn compression_is_gzip_or_none() {
     } else {
         let (var, _, expected) = problem(&vars);
         assert_eq!(var, "OTEL_EXPORTER_OTLP_COMPRESSION");
-        assert!(expected.contains("enable its `gzip` feature"), "{expected}");
+        assert!(
+            expected.contains(
+                "enable the `gzip` feature of observe-axum, observe-tonic or observe-core"
+            ),
+            "{expected}"
+        );
     }
 }
 
@@ -397,4 +406,33 @@ fn the_batch_may_not_exceed_the_queue() {
         err.problems()[0].variable(),
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"
     );
+}
+
+#[cfg(all(feature = "otlp", not(feature = "tls")))]
+#[test]
+fn https_without_the_tls_feature_is_an_error_naming_the_endpoint_variable() {
+    let (var, value, expected) = problem(&[(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "https://collector:4318/v1/traces",
+    )]);
+    assert_eq!(
+        (var.as_str(), value.as_str()),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "https://collector:4318/v1/traces"
+        )
+    );
+    assert!(
+        expected
+            .contains("enable the `tls` feature of observe-axum, observe-tonic or observe-core"),
+        "{expected}"
+    );
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn https_with_the_tls_feature_and_no_files_uses_the_platform_store() {
+    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")]);
+    assert_eq!(traces(&c).endpoint, "https://collector:4318/v1/traces");
+    assert!(traces(&c).tls.is_empty());
 }

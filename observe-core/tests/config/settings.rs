@@ -305,6 +305,32 @@ fn metrics_window_slice_and_keys() {
 }
 
 #[test]
+fn metrics_exposition_is_histogram_by_default_and_the_environment_beats_code() {
+    use observe_core::Builder;
+    use observe_core::metrics::Exposition;
+    assert_eq!(config(&[]).metrics.exposition, Exposition::Histogram);
+    let c = config(&[("OBSERVE_METRICS_EXPOSITION", "Summary")]);
+    assert_eq!(c.metrics.exposition, Exposition::Summary);
+    let code = Builder::new()
+        .metrics_exposition(Exposition::Summary)
+        .env_lookup(|_| None)
+        .build_config()
+        .unwrap();
+    assert_eq!(code.metrics.exposition, Exposition::Summary);
+    let env_wins = Builder::new()
+        .metrics_exposition(Exposition::Summary)
+        .env_lookup(|v| (v == "OBSERVE_METRICS_EXPOSITION").then(|| "histogram".to_owned()))
+        .build_config()
+        .unwrap();
+    assert_eq!(env_wins.metrics.exposition, Exposition::Histogram);
+    rejects(
+        "OBSERVE_METRICS_EXPOSITION",
+        &["summaries", "native", "le"],
+        "histogram (le buckets, the default) or summary (quantiles)",
+    );
+}
+
+#[test]
 fn the_window_must_be_a_whole_multiple_of_the_slice() {
     let (var, value, expected) = problem(&[
         ("OBSERVE_METRICS_WINDOW", "5m"),

@@ -18,3 +18,5 @@ mod shutdown;
 mod supervised;
 mod support;
 mod through_init;
+#[cfg(feature = "tls")]
+mod tls;

@@ -109,6 +109,18 @@ fn child() {
             tracing::info!("after the summary");
             drop(guard);
         }
+        "exposition" => {
+            let guard = observe_core::init().expect("init");
+            observe_core::metrics::duration_histogram("job.duration", &[])
+                .record_duration(std::time::Duration::from_millis(3));
+            let text = observe_core::metrics::prometheus_text();
+            say(format!(
+                "buckets={} quantiles={}",
+                text.contains("job_duration_seconds_bucket{"),
+                text.contains("job_duration_seconds{quantile=")
+            ));
+            drop(guard);
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -202,6 +214,14 @@ fn the_guard_says_on_drop_what_supervision_caught() {
     let lines = json_lines(&out);
     assert!(lines.iter().any(|l| l["message"] == "one"), "{out}");
     assert!(lines.iter().any(|l| l["message"] == "two"), "{out}");
+}
+
+#[test]
+fn observe_metrics_exposition_chooses_summaries_for_the_process() {
+    let (out, _) = run("exposition", &[]);
+    assert_eq!(results(&out), ["buckets=true quantiles=false"]);
+    let (out, _) = run("exposition", &[("OBSERVE_METRICS_EXPOSITION", "summary")]);
+    assert_eq!(results(&out), ["buckets=false quantiles=true"]);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 
 mod baggage;
 mod extract_inject;
+mod otel;
 mod peers;
 mod properties;
 mod request_id;

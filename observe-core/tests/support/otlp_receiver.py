@@ -18,6 +18,7 @@ output file:
 
 usage: otlp_receiver.py --out FILE [--grpc-port N] [--http-port N]
                         [--fail-count N --fail-status CODE [--retry-after S]]
+                        [--tls-cert PEM --tls-key PEM [--client-ca PEM]]
 A port of 0 picks a free one; -1 (the default) disables that transport. Prints
 "READY grpc=<port> http=<port>" on stdout once listening. Listens on 127.0.0.1.
 
@@ -27,9 +28,15 @@ the OTLP specification pairs with CODE (429 RESOURCE_EXHAUSTED, 503 UNAVAILABLE,
 400 INVALID_ARGUMENT, 401 UNAUTHENTICATED). Each request then also writes
   {"signal": "refused" | "accepted", "transport": ..., "status": CODE, "time": ns}
 so tests can see what was retried and when.
+
+TLS: with --tls-cert and --tls-key both transports serve TLS only (Python's ssl
+module and grpcio's own TLS, so observe's rustls client meets independent
+implementations); with --client-ca they also require a client certificate signed
+by that CA (mutual TLS). A failed handshake is dropped without a record.
 """
 
 import argparse
+import ssl
 import gzip
 import json
 import sys
@@ -245,6 +252,9 @@ def main():
     p.add_argument("--fail-count", type=int, default=0)
     p.add_argument("--fail-status", type=int, default=0)
     p.add_argument("--retry-after", type=int, default=None)
+    p.add_argument("--tls-cert", default=None)
+    p.add_argument("--tls-key", default=None)
+    p.add_argument("--client-ca", default=None)
     a = p.parse_args()
     OUT = open(a.out, "a", encoding="utf-8")
     FAULTS.update(left=a.fail_count, status=a.fail_status, retry_after=a.retry_after)
@@ -254,13 +264,38 @@ def main():
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
         logs_service_pb2_grpc.add_LogsServiceServicer_to_server(Logs(), server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
-        grpc_port = server.add_insecure_port(f"127.0.0.1:{a.grpc_port}")
+        if a.tls_cert:
+            with open(a.tls_cert, "rb") as f:
+                cert = f.read()
+            with open(a.tls_key, "rb") as f:
+                key = f.read()
+            client_ca = None
+            if a.client_ca:
+                with open(a.client_ca, "rb") as f:
+                    client_ca = f.read()
+            creds = grpc.ssl_server_credentials(
+                [(key, cert)],
+                root_certificates=client_ca,
+                require_client_auth=client_ca is not None,
+            )
+            grpc_port = server.add_secure_port(f"127.0.0.1:{a.grpc_port}", creds)
+        else:
+            grpc_port = server.add_insecure_port(f"127.0.0.1:{a.grpc_port}")
         if grpc_port == 0:
             sys.exit(f"cannot listen on 127.0.0.1:{a.grpc_port}")
         server.start()
     if a.http_port >= 0:
         httpd = ThreadingHTTPServer(("127.0.0.1", a.http_port), Http)
         http_port = httpd.server_address[1]
+        if a.tls_cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(a.tls_cert, a.tls_key)
+            if a.client_ca:
+                ctx.load_verify_locations(a.client_ca)
+                ctx.verify_mode = ssl.CERT_REQUIRED
+            # The handshake happens in accept(); a failed one raises an OSError
+            # there, which socketserver ignores (the connection is dropped).
+            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
     print(f"READY grpc={grpc_port} http={http_port}", flush=True)
     # Stop when the test closes our stdin (or kills us).
