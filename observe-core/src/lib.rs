@@ -21,6 +21,7 @@ pub mod controls;
 mod dry_run;
 pub mod export;
 pub mod footprint;
+pub mod health;
 pub mod ids;
 mod init;
 mod layer;

@@ -28,6 +28,7 @@
 //! ```
 
 mod controls;
+mod health;
 mod host;
 mod latency;
 pub(crate) mod listener;
@@ -35,6 +36,7 @@ mod metrics;
 mod request;
 pub(crate) mod routes;
 mod server;
+mod service;
 mod traces;
 
 use std::net::SocketAddr;
