@@ -17,7 +17,7 @@ LAYERS = [
      {"span", "context", "footprint", "log", "pipeline", "bridge", "task", "thread",
       "dry_run", "sampling", "tracer_bullet", "private"}),
     ("sinks", {"otel", "recorder", "export"}),
-    ("instance assembly", {"init", "testing", "startup"}),
+    ("instance assembly and the admin surface", {"init", "testing", "startup", "controls", "health", "admin"}),
     ("adapter building blocks", {"server", "client"}),
 ]
 ENGINE = 1

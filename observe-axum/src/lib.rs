@@ -36,6 +36,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
 mod admin;
 pub mod layer;
 mod serve;
@@ -48,6 +49,7 @@ pub use observe_core;
 #[doc(inline)]
 pub use observe_core::__macros::traced_axum as traced;
 
+#[cfg(feature = "admin")]
 pub use admin::admin_routes;
 pub use layer::{ObserveLayer, ObserveService, ResponseFuture};
 pub use serve::{Serve, ServeError, serve};

@@ -172,6 +172,9 @@ pub struct Observe {
     pub(crate) dispatch: tracing::Dispatch,
     shutdown_timeout: Duration,
     recorder: Option<FlightRecorder>,
+    /// The admin listener's socket given to the builder.
+    #[cfg(feature = "admin")]
+    admin_listener: Option<std::net::TcpListener>,
 }
 
 impl fmt::Debug for Observe {
@@ -327,6 +330,14 @@ impl Observe {
             threads,
         })?;
         observe.recorder = recorder;
+        #[cfg(feature = "admin")]
+        {
+            observe.admin_listener = extras
+                .admin_listener
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+        }
         Ok(observe)
     }
 
@@ -339,6 +350,11 @@ impl Observe {
         if let Some(level) = filter.max_level_hint() {
             settings.span_level = level;
         }
+        // The filter in force lets audit lines through, and can be swapped at run
+        // time (`controls::set_log_filter`).
+        let filter =
+            EnvFilter::try_new(crate::controls::with_audit(&parts.filter)).unwrap_or(filter);
+        let (filter, reload) = tracing_subscriber::reload::Layer::new(filter);
         let mut sinks = parts.sinks;
         let mut threads = parts.threads;
         let mut log_stats = None;
@@ -351,12 +367,15 @@ impl Observe {
         }
         let pipeline = Pipeline::start(settings, sinks, parts.sampler, log_stats, threads)
             .map_err(InitError::Thread)?;
+        crate::controls::register_log_filter(pipeline, reload, &parts.filter);
         let subscriber = Registry::default().with(filter).with(ObserveLayer::new());
         Ok(Observe {
             pipeline,
             dispatch: tracing::Dispatch::new(subscriber),
             shutdown_timeout: parts.shutdown_timeout,
             recorder: None,
+            #[cfg(feature = "admin")]
+            admin_listener: None,
         })
     }
 
@@ -437,9 +456,17 @@ impl Observe {
         // may already be installed; that is not an error for observe.
         let _ = tracing_log::LogTracer::init();
         crate::span::install_panic_hook();
+        // Last: its warnings go to the subscriber just installed.
+        #[cfg(feature = "admin")]
+        let admin = crate::admin::listener::start(
+            self.admin_listener,
+            self.pipeline.settings.config.admin.addr,
+        );
         Ok(Guard {
             pipeline: Some(self.pipeline),
             shutdown_timeout: self.shutdown_timeout,
+            #[cfg(feature = "admin")]
+            _admin: admin,
         })
     }
 }
@@ -460,6 +487,9 @@ pub struct DefaultGuard {
 pub struct Guard {
     pipeline: Option<&'static Pipeline>,
     shutdown_timeout: Duration,
+    /// The admin listener `install` started; stops when the guard drops.
+    #[cfg(feature = "admin")]
+    _admin: Option<crate::admin::listener::Running>,
 }
 
 impl Guard {
@@ -468,6 +498,8 @@ impl Guard {
         Guard {
             pipeline: None,
             shutdown_timeout: Duration::ZERO,
+            #[cfg(feature = "admin")]
+            _admin: None,
         }
     }
 

@@ -18,9 +18,13 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
+pub mod admin;
 // What a service uses: start observe, configure it, record.
 pub mod config;
 pub mod context;
+pub mod controls;
+pub mod health;
 pub mod log;
 pub mod metrics;
 pub mod recorder;

@@ -168,6 +168,7 @@ enum AdminListener {
     /// Bind `OBSERVE_ADMIN_ADDR`.
     Configured,
     /// Use this one.
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     Given(TcpListener),
     /// None.
     Off,
@@ -264,7 +265,11 @@ impl Serve {
             admin,
         } = self;
 
-        // 1. observe, unless it already runs.
+        // 1. observe, unless it already runs. When `serve` starts it, observe's own
+        // admin listener (on its own thread) serves the admin routes: none is
+        // started here.
+        #[cfg_attr(not(feature = "admin"), allow(unused_mut))]
+        let mut admin = admin;
         let guard: Option<Guard> = match observe_core::Observe::current_config() {
             Some(_) => None,
             None => {
@@ -272,16 +277,48 @@ impl Serve {
                 if let Some(info) = service_info {
                     builder = builder.service_info(info);
                 }
-                if tracing::dispatcher::has_been_set() {
+                #[cfg(feature = "admin")]
+                let configured = matches!(admin, AdminListener::Configured);
+                #[cfg(feature = "admin")]
+                {
+                    builder = match std::mem::replace(&mut admin, AdminListener::Off) {
+                        AdminListener::Off => builder.admin_addr(None),
+                        AdminListener::Given(l) => {
+                            let addr = l
+                                .local_addr()
+                                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+                            let l = l
+                                .into_std()
+                                .map_err(|source| ServeError::AdminBind { addr, source })?;
+                            builder.admin_listener(l)
+                        }
+                        AdminListener::Configured => builder,
+                    };
+                }
+                let guard = if tracing::dispatcher::has_been_set() {
                     // The application installed its own subscriber
                     // (`tracing_subscriber::fmt().init()`): it keeps writing the
                     // lines, observe runs beside it.
-                    Some(builder.init_beside_subscriber()?)
+                    builder.init_beside_subscriber()?
                 } else {
-                    Some(builder.init()?)
+                    builder.init()?
+                };
+                #[cfg(feature = "admin")]
+                if let (true, observe_core::admin::ListenerState::Failed { addr, kind, error }) =
+                    (configured, observe_core::admin::listener_state())
+                {
+                    // As before observe had a listener of its own: an admin address
+                    // in use is `serve`'s error.
+                    let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
+                    return Err(ServeError::AdminBind {
+                        addr,
+                        source: io::Error::new(kind, error),
+                    });
                 }
+                Some(guard)
             }
         };
+        #[cfg(feature = "admin")]
         let config = observe_core::Observe::current_config();
 
         // The shutdown signal: installed before anything is served, so that a
@@ -291,11 +328,27 @@ impl Serve {
             None => os_signal()?,
         };
 
-        // 2. the admin listener.
+        // 2. the admin listener (without the `admin` feature there are no admin
+        // routes to serve).
+        #[cfg(not(feature = "admin"))]
+        let admin: Option<TcpListener> = {
+            drop(admin);
+            None
+        };
+        #[cfg(feature = "admin")]
         let admin = match admin {
             AdminListener::Off => None,
             AdminListener::Given(l) => Some(l),
             AdminListener::Configured => match config.as_ref().and_then(|c| c.admin.addr) {
+                // observe's own listener serves them already.
+                Some(_)
+                    if matches!(
+                        observe_core::admin::listener_state(),
+                        observe_core::admin::ListenerState::Listening(_)
+                    ) =>
+                {
+                    None
+                }
                 None => None,
                 Some(addr) => Some(
                     TcpListener::bind(addr)
@@ -305,18 +358,18 @@ impl Serve {
             },
         };
         let (stop_tx, stop_rx) = watch::channel(false);
+        #[cfg(feature = "admin")]
         let admin_task = admin.map(|admin| {
-            if let Ok(addr) = admin.local_addr() {
-                tracing::info!(
-                    target: "observe::admin",
-                    "observe admin listening: http://{addr}/metrics"
-                );
-            }
             let mut stop = stop_rx.clone();
-            tokio::spawn(crate::admin::serve_admin(admin, async move {
+            tokio::spawn(observe_core::admin::serve(admin, async move {
                 let _ = stop.wait_for(|s| *s).await;
             }))
         });
+        #[cfg(not(feature = "admin"))]
+        let admin_task: Option<tokio::task::JoinHandle<io::Result<()>>> = {
+            drop((admin, stop_rx));
+            None
+        };
 
         // 3. the application.
         if let Ok(addr) = listener.local_addr() {

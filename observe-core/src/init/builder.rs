@@ -428,6 +428,9 @@ impl Builder {
 pub(crate) struct Extras {
     pub(super) sinks: Arc<Mutex<Vec<Box<dyn Sink>>>>,
     pub(super) log_writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+    /// The admin listener's socket, when given in code.
+    #[cfg(feature = "admin")]
+    pub(super) admin_listener: Arc<Mutex<Option<std::net::TcpListener>>>,
 }
 
 impl fmt::Debug for Extras {
@@ -499,6 +502,20 @@ impl Builder {
         self
     }
 
+    /// Serves the admin listener on `listener` (bound by you, in blocking or
+    /// non-blocking mode) instead of binding `OBSERVE_ADMIN_ADDR`. Only
+    /// [`init`](Self::init) and [`layer`](Self::layer) start the admin listener;
+    /// an instance that is only [`build`](Self::build)t starts none.
+    #[cfg(feature = "admin")]
+    pub fn admin_listener(self, listener: std::net::TcpListener) -> Self {
+        *self
+            .extras
+            .admin_listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(listener);
+        self
+    }
+
     /// Resolves the configuration and installs observe for the whole process: the
     /// global `tracing` subscriber (a `Registry` with the `RUST_LOG` filter and
     /// observe's layer), the background threads, and the `log` crate bridge.
@@ -554,6 +571,11 @@ impl Builder {
             let _ = crate::recorder::install(r.clone());
         }
         crate::span::install_panic_hook();
+        #[cfg(feature = "admin")]
+        let admin = crate::admin::listener::start(
+            observe.admin_listener,
+            observe.pipeline.settings.config.admin.addr,
+        );
         crate::startup::announce(
             observe.pipeline,
             &observe.pipeline.settings.config,
@@ -564,6 +586,8 @@ impl Builder {
             Guard {
                 pipeline: Some(observe.pipeline),
                 shutdown_timeout: observe.shutdown_timeout,
+                #[cfg(feature = "admin")]
+                _admin: admin,
             },
         ))
     }

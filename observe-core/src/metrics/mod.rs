@@ -56,6 +56,8 @@ mod cells;
 mod error;
 pub(crate) mod events;
 mod histogram_export;
+#[cfg(feature = "admin")]
+pub(crate) mod latency;
 pub(crate) mod layout;
 mod process;
 pub mod prometheus;
