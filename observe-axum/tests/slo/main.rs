@@ -27,6 +27,8 @@ use serde_json::Value;
 use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 
 struct Process {
+    /// Kept for the whole process (never dropped: the instance runs until exit).
+    _guard: observe_core::Guard,
     admin: String,
     lines: SharedBuffer,
     snapshots: std::path::PathBuf,
@@ -58,7 +60,6 @@ fn process() -> &'static Process {
             .log_writer(lines.clone())
             .init()
             .expect("observe installs");
-        std::mem::forget(guard);
         // The admin routes on a listener of their own, on a runtime that outlives
         // every test's.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -81,6 +82,7 @@ fn process() -> &'static Process {
         });
         let addr = rx.recv().unwrap();
         Process {
+            _guard: guard,
             admin: format!("http://{addr}"),
             lines,
             snapshots,

@@ -318,7 +318,7 @@ impl<'a> Trace<'a> {
             .get(&s.id)
             .map(|v| v.iter().map(|&i| self.spans[i]).collect())
             .unwrap_or_default();
-        kids.sort_by(|a, b| b.end.cmp(&a.end));
+        kids.sort_by_key(|k| std::cmp::Reverse(k.end));
         let mut cursor = end;
         for c in kids {
             if c.start >= cursor {
@@ -443,7 +443,7 @@ pub fn view(own: &str, registry: &Registry, recorder: Option<&FlightRecorder>) -
             Some((root.end, t, root))
         })
         .collect();
-    recent.sort_by(|a, b| b.0.cmp(&a.0));
+    recent.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut shares: HashMap<String, (f64, usize)> = HashMap::new();
     for (_, t, root) in &recent {
         let total = root.end.saturating_sub(root.start);
@@ -623,7 +623,7 @@ fn deepest(traces: &[(TraceId, Trace<'_>)], own: &str, limit: usize) -> Vec<Deep
             ))
         })
         .collect();
-    failed.sort_by(|a, b| b.0.cmp(&a.0));
+    failed.sort_by_key(|f| std::cmp::Reverse(f.0));
     failed.into_iter().take(limit).map(|(_, f)| f).collect()
 }
 

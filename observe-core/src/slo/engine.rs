@@ -81,7 +81,7 @@ pub fn window_label(d: Duration) -> String {
         return format!("{}ms", d.as_millis());
     }
     for (unit, n) in [("d", 86400), ("h", 3600), ("m", 60)] {
-        if s % n == 0 {
+        if s.is_multiple_of(n) {
             return format!("{}{unit}", s / n);
         }
     }
@@ -568,8 +568,8 @@ impl SloEngine {
                 }
             }
         }
-        slow.sort_by(|a, b| b.value.cmp(&a.value));
-        failed.sort_by(|a, b| b.unix_nanos.cmp(&a.unix_nanos));
+        slow.sort_by_key(|e| std::cmp::Reverse(e.value));
+        failed.sort_by_key(|e| std::cmp::Reverse(e.unix_nanos));
         if matches!(p.kind, SloKind::Latency { .. }) {
             // Only observations that broke the objective are evidence.
             let t = match p.kind {
@@ -809,7 +809,7 @@ mod tests {
             record(&r, 200, 20, 1000, RequestType::Standard);
             engine.evaluate_at(now.load(Ordering::SeqCst));
         }
-        assert!(engine.status()[0].alerting[0].firing == false);
+        assert!(!engine.status()[0].alerting[0].firing);
         let before = engine.alerts_fired();
         let mut again = Vec::new();
         for _ in 0..60 {
