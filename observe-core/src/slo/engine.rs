@@ -868,6 +868,46 @@ mod tests {
     }
 
     #[test]
+    fn a_traced_function_and_a_grpc_method_are_selected_by_their_labels() {
+        let (r, now) = clocked();
+        let engine = SloEngine::builder()
+            .registry(r.clone())
+            .slo(Slo::availability("shop::orders::load", 0.99).named("load-up"))
+            .slo(
+                Slo::latency("shop.v1.Orders/Get", 0.9, Duration::from_millis(10))
+                    .named("get-fast"),
+            )
+            .build()
+            .unwrap();
+        let ok = r.function_duration("shop::orders::load", false, RequestType::Standard);
+        let err = r.function_duration("shop::orders::load", true, RequestType::Standard);
+        let bullet = r.function_duration("shop::orders::load", true, RequestType::TracerBullet);
+        for _ in 0..97 {
+            ok.record(1_000);
+        }
+        for _ in 0..3 {
+            err.record(1_000);
+        }
+        bullet.record(1_000);
+        let grpc = r.rpc_server_duration(
+            "grpc",
+            "shop.v1.Orders",
+            "Get",
+            Some(0),
+            RequestType::Standard,
+        );
+        for ms in [1, 2, 3, 20] {
+            grpc.record(ms * 1_000_000);
+        }
+        now.fetch_add(S, Ordering::SeqCst);
+        engine.evaluate_at(now.load(Ordering::SeqCst));
+        let st = engine.status();
+        assert_eq!((st[0].good_total, st[0].requests_total), (97, 100));
+        assert!((st[0].windows[0].burn_rate - 3.0).abs() < 1e-9);
+        assert_eq!((st[1].good_total, st[1].requests_total), (3, 4));
+    }
+
+    #[test]
     fn windows_scale_with_the_period_and_are_labelled() {
         let a = default_alerts(Duration::from_secs(30 * 86400));
         assert_eq!(
