@@ -16,7 +16,7 @@ LAYERS = [
     ("application-thread engine (one unit)",
      {"span", "context", "footprint", "log", "pipeline", "bridge", "task", "thread",
       "dry_run", "sampling", "tracer_bullet", "private"}),
-    ("sinks", {"otel", "recorder", "export"}),
+    ("sinks", {"otel", "recorder", "export", "slo", "dependencies"}),
     ("instance assembly and the admin surface", {"init", "testing", "startup", "controls", "health", "admin"}),
     ("adapter building blocks", {"server", "client"}),
 ]

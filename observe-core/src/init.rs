@@ -315,6 +315,7 @@ impl Observe {
         let mut threads = Vec::new();
         let recorder = export_sinks(config, &config.service, &mut sinks, &mut threads)?;
         sinks.extend(user_sinks);
+        let slo = crate::slo::prepare(config, &extras.alert_callbacks, &mut sinks);
         let mut observe = Observe::start(Parts {
             settings: Settings {
                 redact: config.logs.redaction.clone(),
@@ -330,6 +331,7 @@ impl Observe {
             threads,
         })?;
         observe.recorder = recorder;
+        crate::slo::started(slo, observe.pipeline, observe.recorder.as_ref());
         #[cfg(feature = "admin")]
         {
             observe.admin_listener = extras
@@ -342,7 +344,7 @@ impl Observe {
     }
 
     pub(crate) fn start(parts: Parts) -> Result<Observe, InitError> {
-        let _ = crate::metrics::prometheus::CURRENT_CONFIG.set(Observe::current_config);
+        let _ = crate::metrics::prometheus::TARGET_INFO.set(target_info);
         // The configuration validated the directives already; a failure here is a
         // filter built in code by observe itself.
         let filter = EnvFilter::try_new(&parts.filter).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -570,4 +572,25 @@ impl Drop for Guard {
             }
         }
     }
+}
+
+/// The running instance's identity as `target_info` labels.
+fn target_info() -> Option<Vec<(String, String)>> {
+    let config = Observe::current_config()?;
+    let s = &config.service;
+    let mut labels = vec![
+        ("service.name".to_owned(), s.name.clone()),
+        ("service.version".to_owned(), s.version.clone()),
+    ];
+    if let Some(e) = &s.environment {
+        labels.push(("deployment.environment.name".to_owned(), e.clone()));
+    }
+    labels.push(("host.name".to_owned(), s.host.clone()));
+    if let Some(t) = &s.team {
+        labels.push(("observe.team".to_owned(), t.clone()));
+    }
+    if let Some(o) = &s.owner {
+        labels.push(("observe.owner".to_owned(), o.clone()));
+    }
+    Some(labels)
 }

@@ -37,6 +37,7 @@ mod request;
 pub(crate) mod routes;
 mod server;
 mod service;
+mod slo;
 mod traces;
 
 use std::net::SocketAddr;

@@ -6,7 +6,7 @@
 //! Endpoints that change something are `POST` lines only.
 
 use super::Handler;
-use super::{controls, health, latency, metrics, service, traces};
+use super::{controls, health, latency, metrics, service, slo, traces};
 
 /// Every admin endpoint. Add yours here (keep the versioned JSON under
 /// `/observe/api/v1/`; health stays outside, at fixed paths).
@@ -43,6 +43,10 @@ pub(crate) const ROUTES: &[(&str, &str, Handler)] = &[
     ("GET", "/observe/api/v1/traces/{trace_id}", traces::one),
     ("GET", "/observe/api/v1/dump", traces::download),
     ("POST", "/observe/api/v1/dump", traces::write),
+    // SLOs, alerts, dependencies (crate::slo, crate::dependencies).
+    ("GET", "/observe/api/v1/slos", slo::slos),
+    ("GET", "/observe/api/v1/alerts", slo::alerts),
+    ("GET", "/observe/api/v1/dependencies", slo::dependencies),
 ];
 
 /// What the table holds for a method and path.

@@ -79,6 +79,7 @@ mod redact;
 mod resolve;
 mod secret;
 mod service;
+pub(crate) mod slo;
 mod tls;
 
 pub use callers::TrustedCallers;
@@ -92,6 +93,7 @@ pub(crate) use overrides::{EnvSource, OtlpSettings, Overrides, Redacted};
 pub use redact::{DEFAULT_SENSITIVE_FIELDS, Redaction};
 pub use secret::{Headers, TracerBulletKey};
 pub use service::ServiceInfo;
+pub use slo::SloConfig;
 pub use tls::OtlpTls;
 #[cfg(feature = "otlp")]
 pub(crate) use tls::is_https;
@@ -127,6 +129,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Context propagation, trust and the tracer bullet.
     pub propagation: PropagationConfig,
+    /// Service-level objectives (`OBSERVE_SLOS` and `Builder::slo`) and where
+    /// alert snapshots go (`OBSERVE_DUMP_DIR`).
+    pub slo: SloConfig,
 }
 
 impl Default for Config {
@@ -163,11 +168,11 @@ pub struct Service {
     pub environment: Option<String>,
     /// `host.name`: from `OTEL_RESOURCE_ATTRIBUTES`, else detected.
     pub host: String,
-    /// The owning team, from [`ServiceInfo`].
+    /// The owning team: `OBSERVE_SERVICE_TEAM`, else from [`ServiceInfo`].
     pub team: Option<String>,
-    /// The owner to page, from [`ServiceInfo`].
+    /// The owner to page: `OBSERVE_SERVICE_OWNER`, else from [`ServiceInfo`].
     pub owner: Option<String>,
-    /// The runbook link, from [`ServiceInfo`].
+    /// The runbook link: `OBSERVE_SERVICE_RUNBOOK`, else from [`ServiceInfo`].
     pub runbook: Option<String>,
     /// The source repository, from [`ServiceInfo`].
     pub repository: Option<String>,
@@ -296,7 +301,7 @@ pub struct MetricsConfig {
     /// (`OBSERVE_METRICS_EXPOSITION`: `histogram`, the default, or `summary`);
     /// a metric's own [`metrics::set_exposition`](crate::metrics::set_exposition)
     /// wins.
-    pub exposition: Exposition,
+    pub exposition: crate::metrics::Exposition,
 }
 
 impl MetricsConfig {
@@ -418,6 +423,9 @@ pub const VARIABLES: &[&str] = &[
     "OTEL_SERVICE_NAME",
     "OTEL_RESOURCE_ATTRIBUTES",
     "OBSERVE_ENV",
+    "OBSERVE_SERVICE_TEAM",
+    "OBSERVE_SERVICE_OWNER",
+    "OBSERVE_SERVICE_RUNBOOK",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_EXPORTER_OTLP_HEADERS",
@@ -486,26 +494,11 @@ pub const VARIABLES: &[&str] = &[
     "OBSERVE_TRACER_BULLET_KEY",
     "OBSERVE_TRACER_BULLET_MAX_AGE",
     "OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER",
+    "OBSERVE_SLOS",
+    "OBSERVE_DUMP_DIR",
 ];
 
 /// The configuration reference, compiled only for doctests so that its examples run.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/configuration.md")]
 struct ConfigurationReference;
-
-/// How a histogram appears in the Prometheus and OpenMetrics expositions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Exposition {
-    /// A Prometheus histogram: cumulative `_bucket{le=...}` counters derived from the
-    /// HDR bins, `_sum` and `_count`, so PromQL can aggregate instances and compute
-    /// quantiles and SLO ratios (`histogram_quantile`, `rate(..._bucket)`). The
-    /// default.
-    #[default]
-    Histogram,
-    /// A summary: quantiles p50 ... p99.999 and the maximum (`quantile="1.0"`) over
-    /// the rolling window, computed here from the HDR data (exact to 3 digits but not
-    /// aggregatable across instances), with cumulative `_sum` and `_count`.
-    Summary,
-}

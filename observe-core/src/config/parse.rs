@@ -384,8 +384,8 @@ pub(crate) fn parse_filter(s: &str) -> Parsed<String> {
 }
 
 /// `OBSERVE_METRICS_EXPOSITION`: `histogram` or `summary`, in any case.
-pub(crate) fn exposition(s: &str) -> Parsed<super::Exposition> {
-    use super::Exposition;
+pub(crate) fn exposition(s: &str) -> Parsed<crate::metrics::Exposition> {
+    use crate::metrics::Exposition;
     if s.eq_ignore_ascii_case("histogram") {
         Ok(Exposition::Histogram)
     } else if s.eq_ignore_ascii_case("summary") {

@@ -428,6 +428,8 @@ impl Builder {
 pub(crate) struct Extras {
     pub(super) sinks: Arc<Mutex<Vec<Box<dyn Sink>>>>,
     pub(super) log_writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+    /// The SLO alert callbacks (`Builder::on_alert`).
+    pub(crate) alert_callbacks: Arc<Mutex<Vec<crate::slo::AlertCallback>>>,
     /// The admin listener's socket, when given in code.
     #[cfg(feature = "admin")]
     pub(super) admin_listener: Arc<Mutex<Option<std::net::TcpListener>>>,
@@ -651,6 +653,52 @@ impl Builder {
             }
         }
         Ok(guard)
+    }
+}
+
+// ----- service-level objectives ----------------------------------------------------
+
+impl Builder {
+    /// Declares a service-level objective (see [`crate::slo`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use observe_core::slo::Slo;
+    ///
+    /// let config = observe_core::Observe::builder()
+    ///     .ignore_env()
+    ///     .slo(Slo::latency("GET /orders/{id}", 0.99, Duration::from_millis(300)))
+    ///     .build_config()?;
+    /// assert_eq!(config.slo.slos.len(), 1);
+    /// # Ok::<(), observe_core::config::ConfigError>(())
+    /// ```
+    pub fn slo(mut self, slo: crate::slo::Slo) -> Self {
+        self.overrides.slos.push(slo);
+        self
+    }
+
+    /// Calls `f` with every SLO alert, on observe's background thread (keep it
+    /// short; a panic is caught and counted).
+    pub fn on_alert(self, f: impl Fn(&crate::slo::Alert) + Send + Sync + 'static) -> Self {
+        self.extras
+            .alert_callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::new(f));
+        self
+    }
+
+    /// Where alert snapshots of the flight recorder go (default:
+    /// `OBSERVE_DUMP_DIR`, else the system's temporary directory), and the least
+    /// time between two (default 5 minutes).
+    pub fn alert_snapshots(
+        mut self,
+        dir: impl Into<std::path::PathBuf>,
+        min_interval: Duration,
+    ) -> Self {
+        self.overrides.alert_snapshot_dir = Some(dir.into());
+        self.overrides.alert_snapshot_interval = Some(min_interval);
+        self
     }
 }
 

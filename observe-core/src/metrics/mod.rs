@@ -63,10 +63,13 @@ mod process;
 pub mod prometheus;
 pub(crate) mod registry;
 pub(crate) mod semconv;
+mod slo_counts;
 pub(crate) mod snapshot;
 mod thread_index;
 pub(crate) mod unit;
 mod window;
+#[allow(unused_imports)]
+pub(crate) use slo_counts::{SeriesCounts, new_duration_hdr};
 
 pub use buckets::{DEFAULT_DURATION_BUCKETS, DEFAULT_VALUE_BUCKETS, MAX_BUCKETS};
 

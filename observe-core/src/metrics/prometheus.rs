@@ -158,33 +158,31 @@ pub fn render(accept: Option<&HeaderValue>) -> (&'static str, String) {
     (format.content_type(), render_format(format))
 }
 
-/// How `target_info` finds the running instance's configuration without this
-/// layer naming the instance layer above it: the instance sets it when it starts
-/// (to `Observe::current_config`). Unset, there is no running instance.
-pub(crate) static CURRENT_CONFIG: std::sync::OnceLock<
-    fn() -> Option<std::sync::Arc<crate::config::Config>>,
-> = std::sync::OnceLock::new();
+/// The `target_info` labels of the running instance (service identity), set by
+/// the instance when it starts, so this layer does not name the layers above it.
+/// Unset, or `None`, there is no running instance.
+pub(crate) static TARGET_INFO: std::sync::OnceLock<fn() -> Option<Vec<(String, String)>>> =
+    std::sync::OnceLock::new();
+
+/// What layers above add to the process-wide exposition (the SLO metrics), set
+/// once when they start.
+pub(crate) static EXTRA: std::sync::OnceLock<fn(&mut String, Format)> = std::sync::OnceLock::new();
 
 /// The process-wide registry in `format`, as [`render`] serves it.
 pub(crate) fn render_format(format: Format) -> String {
     let mut encoder = Encoder::new(format).process_metrics(true);
-    if let Some(config) = CURRENT_CONFIG.get().and_then(|current| current()) {
-        let s = &config.service;
-        let mut labels: Vec<(&str, &str)> =
-            vec![("service.name", &s.name), ("service.version", &s.version)];
-        if let Some(e) = &s.environment {
-            labels.push(("deployment.environment.name", e));
-        }
-        labels.push(("host.name", &s.host));
-        if let Some(t) = &s.team {
-            labels.push(("observe.team", t));
-        }
-        if let Some(o) = &s.owner {
-            labels.push(("observe.owner", o));
-        }
+    if let Some(labels) = TARGET_INFO.get().and_then(|labels| labels()) {
+        let labels: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         encoder = encoder.target_info(&labels);
     }
-    encoder.encode(super::global())
+    let mut out = encoder.encode(super::global());
+    if let Some(extra) = EXTRA.get() {
+        extra(&mut out, format);
+    }
+    out
 }
 
 /// Renders a registry in one format, optionally with `target_info` and the process

@@ -70,7 +70,22 @@ impl fmt::Display for Kind {
     }
 }
 
-pub use crate::config::Exposition;
+/// How a histogram appears in the Prometheus and OpenMetrics expositions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Exposition {
+    /// A Prometheus histogram: cumulative `_bucket{le=...}` counters derived from the
+    /// HDR bins, `_sum` and `_count`, so PromQL can aggregate instances and compute
+    /// quantiles and SLO ratios (`histogram_quantile`, `rate(..._bucket)`). The
+    /// default.
+    #[default]
+    Histogram,
+    /// A summary: quantiles p50 ... p99.999 and the maximum (`quantile="1.0"`) over
+    /// the rolling window, computed here from the HDR data (exact to 3 digits but not
+    /// aggregatable across instances), with cumulative `_sum` and `_count`.
+    Summary,
+}
 
 pub(crate) fn window_shape(
     window: Duration,
