@@ -3,6 +3,15 @@
 //! `/observe/assets/*`. The page only reads the JSON API v1 and draws it
 //! (`docs/observe-page.md`); everything it shows is computed by the server.
 
+use bytes::Bytes;
+use http::StatusCode;
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY as CSP, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+
+use super::{ApiRequest, ApiResponse};
+
 /// One embedded file.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Asset {
@@ -51,6 +60,40 @@ pub(crate) fn lookup(path: &str) -> Option<&'static Asset> {
         return Some(&INDEX);
     }
     ASSETS.iter().find(|a| a.path == path)
+}
+
+/// `GET /observe`: the page.
+pub(crate) fn index(_request: &ApiRequest) -> ApiResponse {
+    respond(&INDEX)
+}
+
+/// `GET /observe/assets/{file}`: one of the page's files, or 404.
+pub(crate) fn asset(request: &ApiRequest) -> ApiResponse {
+    let file = request.param("file").unwrap_or_default();
+    match ASSETS
+        .iter()
+        .find(|a| a.path.strip_prefix("/observe/assets/") == Some(file))
+    {
+        Some(asset) => respond(asset),
+        None => ApiResponse::error(
+            StatusCode::NOT_FOUND,
+            format!("the /observe page has no file {file:?}"),
+        ),
+    }
+}
+
+fn respond(asset: &'static Asset) -> ApiResponse {
+    ApiResponse::body(
+        StatusCode::OK,
+        asset.content_type,
+        Bytes::from_static(asset.body),
+    )
+    .header(CSP, CONTENT_SECURITY_POLICY)
+    .header(X_CONTENT_TYPE_OPTIONS, "nosniff")
+    .header(X_FRAME_OPTIONS, "DENY")
+    .header(REFERRER_POLICY, "no-referrer")
+    // The files change with the binary: revalidate rather than keep an old script.
+    .header(CACHE_CONTROL, "no-cache")
 }
 
 #[cfg(test)]
@@ -119,6 +162,29 @@ mod tests {
             "/observe/index.html",
         ] {
             assert!(lookup(absent).is_none(), "{absent}");
+        }
+    }
+
+    #[test]
+    fn the_handlers_answer_with_the_policy() {
+        let page = index(&ApiRequest::new(http::Method::GET, "/observe", ""));
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(page.body_bytes().as_ref(), INDEX.body);
+        let http = page.into_http();
+        assert_eq!(http.headers()[CSP], CONTENT_SECURITY_POLICY);
+        assert_eq!(http.headers()[X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let js = asset(
+            &ApiRequest::new(http::Method::GET, "/observe/assets/app.js", "")
+                .with_param("file", "app.js"),
+        );
+        assert_eq!(js.status(), StatusCode::OK);
+        assert_eq!(js.body_bytes().as_ref(), ASSETS[0].body);
+        for absent in ["nothing.js", "..", "../page.rs", ""] {
+            let r = asset(
+                &ApiRequest::new(http::Method::GET, "/observe/assets/x", "")
+                    .with_param("file", absent),
+            );
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{absent}");
         }
     }
 

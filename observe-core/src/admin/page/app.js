@@ -622,8 +622,8 @@
     $('trace-detail').hidden = false;
     setText($('wf-title'), 'Trace ' + state.traceId);
     const res = await api('/traces/' + encodeURIComponent(state.traceId));
-    if (!res.ok && res.status === 404 && !/not available|unknown endpoint/i.test(res.error)) {
-      setText($('wf-msg'), 'Trace ' + state.traceId + ' is not in the flight recorder (it is kept for a few minutes only): ' + res.error);
+    if (!res.ok && res.status === 404) {
+      setText($('wf-msg'), 'Trace ' + state.traceId + ' was not found (the flight recorder keeps the last minutes only): ' + res.error);
       $('wf-msg').classList.remove('error');
       drawWaterfall({ spans: [], logs: [] });
       return;
