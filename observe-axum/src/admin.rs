@@ -1,34 +1,36 @@
-//! The admin routes: `/metrics` and the JSON APIs under `/observe/api/`, and the
-//! checks of the admin listener.
+//! The admin routes: `/metrics`, the JSON API under `/observe/api/` and the health
+//! probes, served by observe-core's router (`observe_core::admin`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::Request;
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use http::StatusCode;
-use http::header::CONTENT_TYPE;
-
-const JSON: &str = "application/json";
+use axum::routing::any;
+use observe_core::admin::MAX_BODY_BYTES;
 
 /// The admin [`Router`], for services that mount it themselves (behind their own
 /// authentication, or on a listener of their choosing). [`serve`](crate::serve())
-/// serves it on the admin listener (`OBSERVE_ADMIN_ADDR`, loopback by default).
+/// serves the same routes on the admin listener (`OBSERVE_ADMIN_ADDR`, loopback by
+/// default).
+///
+/// Every route of `observe_core::admin` (`docs/observe-api.md` lists them), among
+/// them:
 ///
 /// | route | what |
 /// | --- | --- |
 /// | `GET /metrics` | every metric in the Prometheus text format, or OpenMetrics (with exemplars) when `Accept` asks for it: histograms with `le` buckets, `target_info`, process metrics |
-/// | `GET /observe/api/metrics` | the same as a JSON snapshot (cumulative and rolling window, exemplars) |
-/// | `GET /observe/api/histograms` | the histograms serialized losslessly, to merge across instances ([`observe_core::metrics::merge`]) |
+/// | `GET /observe/api/v1/metrics` | the same as a JSON snapshot (cumulative and rolling window, exemplars); also at `/observe/api/metrics` |
+/// | `GET /observe/api/v1/histograms` | the histograms serialized losslessly, to merge across instances ([`observe_core::metrics::merge`]); also at `/observe/api/histograms` |
+///
+/// Request bodies over [`MAX_BODY_BYTES`] (64 KiB) are refused (413).
 ///
 /// Never merge it into the public router by accident: it exposes the service's
-/// internals. Mounted yourself, it has no check of its own: put it behind your
-/// authentication (`docs/axum.md` shows how). On the admin listener of
-/// [`serve`](crate::serve()), requests whose `Host` is not the listener's address,
-/// `localhost` or a loopback address are refused with 421 (a web page's script
-/// cannot reach it through DNS rebinding).
+/// internals, and its `POST` endpoints change sampling and log levels. Mounted
+/// yourself, it has no check of its own: put it behind your authentication
+/// (`docs/axum.md` shows how). The admin listener of [`serve`](crate::serve())
+/// refuses (421) requests whose `Host` is not the listener's address, `localhost` or
+/// a loopback address (a web page's script cannot reach it through DNS rebinding).
 ///
 /// ```
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,115 +39,39 @@ const JSON: &str = "application/json";
 /// # Ok(()) }
 /// ```
 pub fn admin_routes() -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/observe/api/metrics", get(metrics_json))
-        .route("/observe/api/histograms", get(histograms))
-}
-
-async fn metrics(headers: http::HeaderMap) -> impl IntoResponse {
-    let (content_type, body) =
-        observe_core::metrics::prometheus::render(headers.get(http::header::ACCEPT));
-    ([(CONTENT_TYPE, content_type)], body)
-}
-
-async fn metrics_json() -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, JSON)],
-        observe_core::metrics::snapshot().to_json(),
-    )
-}
-
-async fn histograms() -> impl IntoResponse {
-    (
-        [(CONTENT_TYPE, JSON)],
-        observe_core::metrics::export_histograms().to_json(),
-    )
-}
-
-/// The admin listener's router: [`admin_routes`] behind the `Host` check.
-pub(crate) fn admin_listener_routes(local: SocketAddr) -> Router {
-    admin_routes().layer(axum::middleware::from_fn(
-        move |request: Request, next: Next| host_check(local, request, next),
-    ))
-}
-
-/// Refuses (421 Misdirected Request) a request not addressed to the admin listener:
-/// after a DNS rebinding, a browser sends the attacker's host name.
-async fn host_check(local: SocketAddr, request: Request, next: Next) -> Response {
-    let host = request
-        .uri()
-        .authority()
-        .map(|a| a.host().to_owned())
-        .or_else(|| {
-            let value = request.headers().get(http::header::HOST)?.to_str().ok()?;
-            let authority: http::uri::Authority = value.parse().ok()?;
-            Some(authority.host().to_owned())
-        });
-    match host {
-        Some(host) if host_allowed(&host, local) => next.run(request).await,
-        _ => (
-            StatusCode::MISDIRECTED_REQUEST,
-            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "misdirected request: the observe admin listener answers requests addressed to \
-             localhost, a loopback address or its own address only\n",
-        )
-            .into_response(),
-    }
-}
-
-/// `localhost`, a loopback address, the listener's own address, or any address when
-/// the listener is bound to all of them (`0.0.0.0`, `::`). Never another name: a
-/// name is what DNS rebinding changes.
-fn host_allowed(host: &str, local: SocketAddr) -> bool {
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let literal = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    match literal.parse::<IpAddr>() {
-        Ok(ip) => {
-            let ip = ip.to_canonical();
-            ip.is_loopback() || ip == local.ip().to_canonical() || local.ip().is_unspecified()
+    let mut router = Router::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (_, path) in observe_core::admin::endpoints() {
+        if seen.contains(&path) {
+            continue;
         }
-        Err(_) => false,
+        seen.push(path);
+        router = router.route(path, any(admin));
     }
+    router
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_local_names_and_addresses_pass() {
-        let local: SocketAddr = "127.0.0.1:9464".parse().unwrap();
-        for ok in [
-            "localhost",
-            "LOCALHOST",
-            "localhost.",
-            "127.0.0.1",
-            "127.0.0.2",
-            "[::1]",
-        ] {
-            assert!(host_allowed(ok, local), "{ok}");
+async fn admin(request: Request) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            return (
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                [(http::header::CONTENT_TYPE, "application/json")],
+                format!(
+                    r#"{{"error":"the admin API accepts request bodies of at most {MAX_BODY_BYTES} bytes"}}"#
+                ),
+            )
+                .into_response();
         }
-        for refused in [
-            "evil.example",
-            "localhost.evil.example",
-            "10.0.0.1",
-            "[fd00::1]",
-            "",
-        ] {
-            assert!(!host_allowed(refused, local), "{refused}");
-        }
-        let wildcard: SocketAddr = "0.0.0.0:9464".parse().unwrap();
-        assert!(host_allowed("10.0.0.1", wildcard));
-        assert!(!host_allowed("metrics.internal", wildcard));
-        let own: SocketAddr = "10.0.0.5:9464".parse().unwrap();
-        assert!(host_allowed("10.0.0.5", own));
-        assert!(!host_allowed("10.0.0.6", own));
-    }
+    };
+    let request = http::Request::from_parts(parts, body);
+    observe_core::admin::handle(request, peer)
+        .await
+        .map(axum::body::Body::from)
 }

@@ -32,6 +32,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
 mod admin;
 pub mod layer;
 mod serve;
@@ -44,6 +45,7 @@ pub use observe_core;
 #[doc(inline)]
 pub use observe_core::__macros::traced_axum as traced;
 
+#[cfg(feature = "admin")]
 pub use admin::admin_routes;
 pub use layer::{ObserveLayer, ObserveService, ResponseFuture};
 pub use serve::{Serve, ServeError, serve};

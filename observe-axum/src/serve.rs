@@ -246,40 +246,19 @@ impl Serve {
             },
         };
         let (stop_tx, stop_rx) = watch::channel(false);
+        #[cfg(feature = "admin")]
         let admin_task = admin.map(|admin| {
-            let local = admin.local_addr().ok();
-            if let Some(addr) = local {
-                tracing::info!(
-                    target: "observe::admin",
-                    "observe admin listening: http://{addr}/metrics"
-                );
-                if !addr.ip().to_canonical().is_loopback() {
-                    tracing::warn!(
-                        target: "observe::admin",
-                        "the observe admin listener is bound to {addr}, reachable from other \
-                         machines: /metrics and /observe show the service's internals; bind it \
-                         to a loopback address (OBSERVE_ADMIN_ADDR=127.0.0.1:9464), or mount \
-                         admin_routes() behind your own authentication"
-                    );
-                }
-            }
             let mut stop = stop_rx.clone();
-            let app = match local {
-                Some(local) => crate::admin::admin_listener_routes(local),
-                // Without its address, only localhost and loopback addresses pass.
-                None => crate::admin::admin_listener_routes(SocketAddr::from((
-                    std::net::Ipv4Addr::LOCALHOST,
-                    0,
-                ))),
-            };
-            tokio::spawn(async move {
-                axum::serve(admin, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    })
-                    .await
-            })
+            tokio::spawn(observe_core::admin::serve(admin, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }))
         });
+        // Without the `admin` feature there are no admin routes to serve.
+        #[cfg(not(feature = "admin"))]
+        let admin_task: Option<tokio::task::JoinHandle<io::Result<()>>> = {
+            drop((admin, stop_rx));
+            None
+        };
 
         // 3. the application.
         if let Ok(addr) = listener.local_addr() {

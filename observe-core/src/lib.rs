@@ -10,6 +10,8 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
+pub mod admin;
 #[cfg(feature = "http-client")]
 pub mod client;
 pub mod clock;

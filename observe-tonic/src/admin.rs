@@ -1,32 +1,25 @@
-//! The admin listener: `/metrics` and the JSON APIs under `/observe/api/`, on a
-//! small HTTP/1 server of its own (so that a tonic service needs no HTTP framework
-//! for them). The same routes as `observe-axum`'s `admin_routes`.
+//! The admin listener: `/metrics`, the JSON API under `/observe/api/` and the health
+//! probes, served by observe-core's admin server (a small HTTP/1 server, so that a
+//! tonic service needs no HTTP framework for them).
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 
-use bytes::Bytes;
-use http::header::CONTENT_TYPE;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-/// The Prometheus text exposition format's content type.
-const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
-const JSON: &str = "application/json";
-
-/// Serves the admin routes on `listener` until `stop` completes:
+/// Serves the admin routes on `listener` until `stop` completes: every route of
+/// `observe_core::admin` (`docs/observe-api.md` lists them), among them
 ///
 /// | route | what |
 /// | --- | --- |
-/// | `GET /metrics` | every metric in the Prometheus text format |
-/// | `GET /observe/api/metrics` | the same as a JSON snapshot (cumulative and rolling window, exemplars) |
-/// | `GET /observe/api/histograms` | the histograms serialized losslessly, to merge across instances |
+/// | `GET /metrics` | every metric in the Prometheus text format, or OpenMetrics (with exemplars) when `Accept` asks for it |
+/// | `GET /observe/api/v1/metrics` | the same as a JSON snapshot (cumulative and rolling window, exemplars); also at `/observe/api/metrics` |
+/// | `GET /observe/api/v1/histograms` | the histograms serialized losslessly, to merge across instances; also at `/observe/api/histograms` |
+///
+/// Requests whose `Host` is not `localhost`, a loopback address or the listener's
+/// own address are refused (421: a defence against DNS rebinding); request bodies
+/// over 64 KiB are refused (413). It logs a warning when `listener` is not on a
+/// loopback address.
 ///
 /// [`serve`](crate::serve()) runs it on `OBSERVE_ADMIN_ADDR`; call it yourself when
 /// you build the server with [`layer()`](crate::layer()). It exposes the service's
@@ -40,44 +33,10 @@ const JSON: &str = "application/json";
 /// ```
 ///
 /// # Errors
-/// Accepting a connection failed.
+/// The listener's address cannot be read.
 pub async fn serve_admin(
     listener: TcpListener,
     stop: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let mut stop = std::pin::pin!(stop);
-    loop {
-        let (stream, _) = tokio::select! {
-            () = &mut stop => return Ok(()),
-            accepted = listener.accept() => accepted?,
-        };
-        tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service_fn(route))
-                .await;
-        });
-    }
-}
-
-async fn route(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        return Ok(status(StatusCode::METHOD_NOT_ALLOWED));
-    }
-    let (content_type, body) = match request.uri().path() {
-        "/metrics" => (PROMETHEUS, observe_core::metrics::prometheus_text()),
-        "/observe/api/metrics" => (JSON, observe_core::metrics::snapshot().to_json()),
-        "/observe/api/histograms" => (JSON, observe_core::metrics::export_histograms().to_json()),
-        _ => return Ok(status(StatusCode::NOT_FOUND)),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, http::HeaderValue::from_static(content_type));
-    Ok(response)
-}
-
-fn status(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    response
+    observe_core::admin::serve(listener, stop).await
 }

@@ -36,6 +36,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "admin")]
 mod admin;
 pub mod client;
 pub mod layer;
@@ -50,6 +51,7 @@ pub use observe_core;
 #[doc(inline)]
 pub use observe_core::__macros::traced_tonic as traced;
 
+#[cfg(feature = "admin")]
 pub use admin::serve_admin;
 pub use layer::{ObserveLayer, ObserveService, ResponseFuture};
 pub use serve::{Serve, ServeError, serve};

@@ -273,18 +273,19 @@ impl Serve {
             },
         };
         let (stop_tx, stop_rx) = watch::channel(false);
+        #[cfg(feature = "admin")]
         let admin_task = admin.map(|admin| {
-            if let Ok(addr) = admin.local_addr() {
-                tracing::info!(
-                    target: "observe::admin",
-                    "observe admin listening: http://{addr}/metrics"
-                );
-            }
             let mut stop = stop_rx.clone();
-            tokio::spawn(crate::admin::serve_admin(admin, async move {
+            tokio::spawn(observe_core::admin::serve(admin, async move {
                 let _ = stop.wait_for(|s| *s).await;
             }))
         });
+        // Without the `admin` feature there are no admin routes to serve.
+        #[cfg(not(feature = "admin"))]
+        let admin_task: Option<tokio::task::JoinHandle<io::Result<()>>> = {
+            drop((admin, stop_rx));
+            None
+        };
 
         // 3. the application.
         if let Ok(addr) = listener.local_addr() {
