@@ -73,6 +73,8 @@ impl From<crate::config::ConfigError> for InitError {
 pub(crate) struct Extras {
     sinks: Arc<Mutex<Vec<Box<dyn Sink>>>>,
     log_writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
+    /// SLOs, alert callbacks and snapshot settings (`slo::Declared`).
+    pub(crate) slo: Arc<Mutex<crate::slo::Declared>>,
 }
 
 impl fmt::Debug for Extras {
@@ -489,6 +491,7 @@ impl Observe {
         let mut threads = Vec::new();
         let recorder = export_sinks(config, &resource, &mut sinks, &mut threads)?;
         sinks.extend(user_sinks);
+        let slo = crate::slo::prepare(config, &extras.slo, &mut sinks);
         let mut observe = Observe::start(Parts {
             settings: Settings {
                 redact: config.logs.redaction.clone(),
@@ -509,6 +512,7 @@ impl Observe {
             threads,
         })?;
         observe.recorder = recorder;
+        crate::slo::started(slo, observe.pipeline, observe.recorder.as_ref());
         Ok(observe)
     }
 

@@ -115,6 +115,9 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Context propagation, trust and the tracer bullet.
     pub propagation: PropagationConfig,
+    /// Service-level objectives (`OBSERVE_SLOS` and `Builder::slo`) and where
+    /// alert snapshots go (`OBSERVE_DUMP_DIR`).
+    pub slo: crate::slo::SloConfig,
 }
 
 impl Default for Config {
@@ -153,11 +156,11 @@ pub struct Service {
     pub environment: Option<String>,
     /// `host.name`: from `OTEL_RESOURCE_ATTRIBUTES`, else detected.
     pub host: String,
-    /// The owning team, from [`ServiceInfo`].
+    /// The owning team: `OBSERVE_SERVICE_TEAM`, else from [`ServiceInfo`].
     pub team: Option<String>,
-    /// The owner to page, from [`ServiceInfo`].
+    /// The owner to page: `OBSERVE_SERVICE_OWNER`, else from [`ServiceInfo`].
     pub owner: Option<String>,
-    /// The runbook link, from [`ServiceInfo`].
+    /// The runbook link: `OBSERVE_SERVICE_RUNBOOK`, else from [`ServiceInfo`].
     pub runbook: Option<String>,
     /// The source repository, from [`ServiceInfo`].
     pub repository: Option<String>,

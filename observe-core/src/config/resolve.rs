@@ -112,6 +112,11 @@ impl Builder {
             .or(self.shutdown_timeout)
             .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
         let propagation = self.resolve_propagation(&mut r);
+        let slo = {
+            let slos = r.raw("OBSERVE_SLOS", false);
+            let dir = r.raw("OBSERVE_DUMP_DIR", false);
+            crate::slo::resolve(self, slos, dir, &mut r.problems)
+        };
         let config = Config {
             disabled,
             service,
@@ -123,6 +128,7 @@ impl Builder {
             flight_recorder,
             shutdown_timeout,
             propagation,
+            slo,
         };
         (config, r.problems)
     }
@@ -136,6 +142,9 @@ impl Builder {
             .map(|s| s.value)
             .unwrap_or_default();
         let env_environment = r.var("OBSERVE_ENV", text);
+        let env_team = r.var("OBSERVE_SERVICE_TEAM", text).map(|s| s.value);
+        let env_owner = r.var("OBSERVE_SERVICE_OWNER", text).map(|s| s.value);
+        let env_runbook = r.var("OBSERVE_SERVICE_RUNBOOK", text).map(|s| s.value);
 
         let mut code_attrs = Vec::with_capacity(self.resource_attributes.len());
         for (key, value) in &self.resource_attributes {
@@ -200,9 +209,9 @@ impl Builder {
             version,
             environment,
             host,
-            team: meta(|i| i.team.as_ref()),
-            owner: meta(|i| i.owner.as_ref()),
-            runbook: meta(|i| i.runbook.as_ref()),
+            team: env_team.or_else(|| meta(|i| i.team.as_ref())),
+            owner: env_owner.or_else(|| meta(|i| i.owner.as_ref())),
+            runbook: env_runbook.or_else(|| meta(|i| i.runbook.as_ref())),
             repository: meta(|i| i.repository.as_ref()),
             attributes,
         }

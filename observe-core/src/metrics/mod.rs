@@ -61,10 +61,13 @@ pub mod prometheus;
 mod recorder;
 mod registry;
 mod semconv;
+mod slo_counts;
 mod snapshot;
 mod thread_index;
 mod unit;
 mod window;
+#[allow(unused_imports)]
+pub(crate) use slo_counts::{SeriesCounts, new_duration_hdr};
 
 pub use buckets::{DEFAULT_DURATION_BUCKETS, DEFAULT_VALUE_BUCKETS, MAX_BUCKETS};
 

@@ -177,7 +177,9 @@ pub(crate) fn render_format(format: Format) -> String {
         }
         encoder = encoder.target_info(&labels);
     }
-    encoder.encode(super::global())
+    let mut out = encoder.encode(super::global());
+    crate::slo::append_exposition(&mut out, format);
+    out
 }
 
 /// Renders a registry in one format, optionally with `target_info` and the process

@@ -73,7 +73,8 @@ use crate::export::ResourceInfo;
 use crate::ids::TraceId;
 use crate::log::LogRecord;
 use crate::span::SpanRecord;
-use store::{Entry, Store};
+pub(crate) use store::Entry;
+use store::Store;
 
 /// The default byte budget: 64 MiB (see `docs/traces.md` for the arithmetic).
 pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
