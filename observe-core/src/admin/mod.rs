@@ -29,6 +29,7 @@
 
 mod host;
 mod metrics;
+mod page;
 mod request;
 pub(crate) mod routes;
 mod server;

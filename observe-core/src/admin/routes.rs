@@ -7,6 +7,7 @@
 
 use super::Handler;
 use super::metrics;
+use super::page;
 
 /// Every admin endpoint. Add yours here (keep the versioned JSON under
 /// `/observe/api/v1/`; health stays outside, at fixed paths).
@@ -19,6 +20,9 @@ pub(crate) const ROUTES: &[(&str, &str, Handler)] = &[
     // The unversioned names of before v1 (aliases).
     ("GET", "/observe/api/metrics", metrics::snapshot),
     ("GET", "/observe/api/histograms", metrics::histograms),
+    // The /observe page and its files (embedded; docs/observe-page.md).
+    ("GET", "/observe", page::index),
+    ("GET", "/observe/assets/{file}", page::asset),
 ];
 
 /// What the table holds for a method and path.
