@@ -44,9 +44,6 @@ pub(crate) const ASSETS: [Asset; 2] = [
     },
 ];
 
-/// The page's weight budget: every embedded file together, uncompressed.
-pub(crate) const WEIGHT_BUDGET_BYTES: usize = 150 * 1024;
-
 /// The page's `Content-Security-Policy`: its own script, style and API only (no inline
 /// script, no other origin, not framed), so a value shown on the page (a span
 /// attribute, a log message) can never run as code.
@@ -70,10 +67,7 @@ pub(crate) fn index(_request: &ApiRequest) -> ApiResponse {
 /// `GET /observe/assets/{file}`: one of the page's files, or 404.
 pub(crate) fn asset(request: &ApiRequest) -> ApiResponse {
     let file = request.param("file").unwrap_or_default();
-    match ASSETS
-        .iter()
-        .find(|a| a.path.strip_prefix("/observe/assets/") == Some(file))
-    {
+    match lookup(&format!("/observe/assets/{file}")) {
         Some(asset) => respond(asset),
         None => ApiResponse::error(
             StatusCode::NOT_FOUND,
@@ -99,6 +93,9 @@ fn respond(asset: &'static Asset) -> ApiResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The page's weight budget: every embedded file together, uncompressed.
+    const WEIGHT_BUDGET_BYTES: usize = 150 * 1024;
 
     fn text(asset: &Asset) -> &'static str {
         std::str::from_utf8(asset.body).expect("the page's files are UTF-8")

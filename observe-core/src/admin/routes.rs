@@ -20,6 +20,14 @@ pub(crate) const ROUTES: &[(&str, &str, Handler)] = &[
     // The unversioned names of before v1 (aliases).
     ("GET", "/observe/api/metrics", metrics::snapshot),
     ("GET", "/observe/api/histograms", metrics::histograms),
+    // SLOs, alerts, dependencies (crate::slo, crate::dependencies).
+    ("GET", "/observe/api/v1/slos", crate::slo::api::slos),
+    ("GET", "/observe/api/v1/alerts", crate::slo::api::alerts),
+    (
+        "GET",
+        "/observe/api/v1/dependencies",
+        crate::slo::api::dependencies,
+    ),
     // The /observe page and its files (embedded; docs/observe-page.md).
     ("GET", "/observe", page::index),
     ("GET", "/observe/assets/{file}", page::asset),

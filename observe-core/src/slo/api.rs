@@ -24,3 +24,21 @@ pub fn dependencies_json() -> Value {
     let view = crate::dependencies::view(&own, crate::metrics::global(), recorder.as_ref());
     serde_json::to_value(view).unwrap_or(Value::Null)
 }
+
+/// `GET /observe/api/v1/slos`.
+#[cfg(feature = "admin")]
+pub(crate) fn slos(_: &crate::admin::ApiRequest) -> crate::admin::ApiResponse {
+    crate::admin::ApiResponse::json(http::StatusCode::OK, slos_json())
+}
+
+/// `GET /observe/api/v1/alerts`.
+#[cfg(feature = "admin")]
+pub(crate) fn alerts(_: &crate::admin::ApiRequest) -> crate::admin::ApiResponse {
+    crate::admin::ApiResponse::json(http::StatusCode::OK, alerts_json())
+}
+
+/// `GET /observe/api/v1/dependencies`.
+#[cfg(feature = "admin")]
+pub(crate) fn dependencies(_: &crate::admin::ApiRequest) -> crate::admin::ApiResponse {
+    crate::admin::ApiResponse::json(http::StatusCode::OK, dependencies_json())
+}

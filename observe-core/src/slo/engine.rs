@@ -459,20 +459,22 @@ impl SloEngine {
                         .map_or(0.0, |(_, c)| c.burn_rate(st.slo.objective))
                 };
                 let mut alerting = Vec::new();
+                // Pairs that start firing in one evaluation make one alert: the
+                // most severe (the first), with every such pair's burn rates.
+                let mut new_alert: Option<Pending> = None;
                 for (i, pair) in st.alerts.iter().enumerate() {
                     let (long, short) = (burn(pair.long), burn(pair.short));
                     let firing = long >= pair.burn_threshold && short >= pair.burn_threshold;
                     if firing && !st.firing[i] {
-                        pending.push(Pending {
+                        let p = new_alert.get_or_insert_with(|| Pending {
                             slo: st.slo.name.clone(),
                             selector: st.slo.selector.clone(),
                             kind: st.slo.kind,
                             pair: *pair,
-                            burn_rates: BTreeMap::from([
-                                (window_label(pair.long), long),
-                                (window_label(pair.short), short),
-                            ]),
+                            burn_rates: BTreeMap::new(),
                         });
+                        p.burn_rates.insert(window_label(pair.long), long);
+                        p.burn_rates.insert(window_label(pair.short), short);
                     }
                     st.firing[i] = firing;
                     alerting.push(AlertingStatus {
@@ -483,6 +485,7 @@ impl SloEngine {
                         firing,
                     });
                 }
+                pending.extend(new_alert);
                 let period = st.history.window(sample, st.slo.period.as_nanos() as u64);
                 let budget_remaining = 1.0 - period.burn_rate(st.slo.objective);
                 let status = if budget_remaining <= 0.0 {

@@ -6,5 +6,6 @@ mod exemplars;
 mod exposition;
 mod scrape;
 mod semconv;
+mod slo_scrape;
 mod support;
 mod window;

@@ -26,10 +26,10 @@ use crate::exposition::parse;
 use crate::support::Rng;
 
 /// Kills the server and removes the directory however the test ends.
-struct Cleanup {
-    child: Option<Child>,
-    dir: PathBuf,
-    stop: Arc<AtomicBool>,
+pub(crate) struct Cleanup {
+    pub(crate) child: Option<Child>,
+    pub(crate) dir: PathBuf,
+    pub(crate) stop: Arc<AtomicBool>,
 }
 
 impl Drop for Cleanup {
@@ -44,7 +44,7 @@ impl Drop for Cleanup {
 }
 
 /// A free loopback port (the listener is closed before the port is handed out).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -53,7 +53,7 @@ fn free_port() -> u16 {
 }
 
 /// A minimal HTTP/1.1 GET over a fresh connection; returns the body.
-fn http_get(port: u16, path_and_query: &str) -> Option<String> {
+pub(crate) fn http_get(port: u16, path_and_query: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(
@@ -97,7 +97,7 @@ fn encode_query(q: &str) -> String {
 }
 
 /// An instant query at `time` (seconds); the result vector.
-fn query(port: u16, promql: &str, time: f64) -> Vec<serde_json::Value> {
+pub(crate) fn query(port: u16, promql: &str, time: f64) -> Vec<serde_json::Value> {
     let body = http_get(
         port,
         &format!(
@@ -110,7 +110,7 @@ fn query(port: u16, promql: &str, time: f64) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
-fn value(result: &serde_json::Value) -> Option<f64> {
+pub(crate) fn value(result: &serde_json::Value) -> Option<f64> {
     result.get("value")?.get(1)?.as_str()?.parse().ok()
 }
 
@@ -197,7 +197,7 @@ fn serve(name: &'static str, registry: Registry, stop: Arc<AtomicBool>) -> Insta
 }
 
 /// Waits (bounded) until `f` holds.
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if f() {
