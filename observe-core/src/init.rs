@@ -75,6 +75,9 @@ pub(crate) struct Extras {
     log_writer: Arc<Mutex<Option<Box<dyn Write + Send>>>>,
     /// SLOs, alert callbacks and snapshot settings (`slo::Declared`).
     pub(crate) slo: Arc<Mutex<crate::slo::Declared>>,
+    /// The admin listener's socket, when given in code.
+    #[cfg(feature = "admin")]
+    admin_listener: Arc<Mutex<Option<std::net::TcpListener>>>,
 }
 
 impl fmt::Debug for Extras {
@@ -112,6 +115,20 @@ impl Builder {
             .log_writer
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(writer));
+        self
+    }
+
+    /// Serves the admin listener on `listener` (bound by you, in blocking or
+    /// non-blocking mode) instead of binding `OBSERVE_ADMIN_ADDR`. Only
+    /// [`init`](Self::init) and [`layer`](Self::layer) start the admin listener;
+    /// an instance that is only [`build`](Self::build)t starts none.
+    #[cfg(feature = "admin")]
+    pub fn admin_listener(self, listener: std::net::TcpListener) -> Self {
+        *self
+            .extras
+            .admin_listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(listener);
         self
     }
 
@@ -162,11 +179,18 @@ impl Builder {
             let _ = crate::recorder::install(r.clone());
         }
         crate::span::install_panic_hook();
+        #[cfg(feature = "admin")]
+        let admin = crate::admin::listener::start(
+            observe.admin_listener,
+            observe.pipeline.settings.config.admin.addr,
+        );
         Ok((
             ObserveLayer::new(),
             Guard {
                 pipeline: Some(observe.pipeline),
                 shutdown_timeout: observe.shutdown_timeout,
+                #[cfg(feature = "admin")]
+                _admin: admin,
             },
         ))
     }
@@ -234,6 +258,9 @@ pub struct Observe {
     pub(crate) dispatch: tracing::Dispatch,
     shutdown_timeout: Duration,
     recorder: Option<FlightRecorder>,
+    /// The admin listener's socket given to the builder.
+    #[cfg(feature = "admin")]
+    admin_listener: Option<std::net::TcpListener>,
 }
 
 impl fmt::Debug for Observe {
@@ -513,6 +540,14 @@ impl Observe {
         })?;
         observe.recorder = recorder;
         crate::slo::started(slo, observe.pipeline, observe.recorder.as_ref());
+        #[cfg(feature = "admin")]
+        {
+            observe.admin_listener = extras
+                .admin_listener
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+        }
         Ok(observe)
     }
 
@@ -542,6 +577,8 @@ impl Observe {
             dispatch: tracing::Dispatch::new(subscriber),
             shutdown_timeout: parts.shutdown_timeout,
             recorder: None,
+            #[cfg(feature = "admin")]
+            admin_listener: None,
         })
     }
 
@@ -615,9 +652,17 @@ impl Observe {
         // may already be installed; that is not an error for observe.
         let _ = tracing_log::LogTracer::init();
         crate::span::install_panic_hook();
+        // Last: its warnings go to the subscriber just installed.
+        #[cfg(feature = "admin")]
+        let admin = crate::admin::listener::start(
+            self.admin_listener,
+            self.pipeline.settings.config.admin.addr,
+        );
         Ok(Guard {
             pipeline: Some(self.pipeline),
             shutdown_timeout: self.shutdown_timeout,
+            #[cfg(feature = "admin")]
+            _admin: admin,
         })
     }
 }
@@ -638,6 +683,9 @@ pub struct DefaultGuard {
 pub struct Guard {
     pipeline: Option<&'static Pipeline>,
     shutdown_timeout: Duration,
+    /// The admin listener `install` started; stops when the guard drops.
+    #[cfg(feature = "admin")]
+    _admin: Option<crate::admin::listener::Running>,
 }
 
 impl Guard {
@@ -646,6 +694,8 @@ impl Guard {
         Guard {
             pipeline: None,
             shutdown_timeout: Duration::ZERO,
+            #[cfg(feature = "admin")]
+            _admin: None,
         }
     }
 

@@ -143,6 +143,7 @@ enum AdminListener {
     /// Bind `OBSERVE_ADMIN_ADDR`.
     Configured,
     /// Use this one.
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     Given(TcpListener),
     /// None.
     Off,
@@ -239,7 +240,11 @@ impl Serve {
             admin,
         } = self;
 
-        // 1. observe, unless it already runs.
+        // 1. observe, unless it already runs. When `serve` starts it, observe's own
+        // admin listener (on its own thread) serves the admin routes: none is
+        // started here.
+        #[cfg_attr(not(feature = "admin"), allow(unused_mut))]
+        let mut admin = admin;
         let guard: Option<Guard> = match observe_core::config::current() {
             Some(_) => None,
             None => {
@@ -247,9 +252,41 @@ impl Serve {
                 if let Some(info) = service_info {
                     builder = builder.service_info(info);
                 }
-                Some(builder.init()?)
+                #[cfg(feature = "admin")]
+                let configured = matches!(admin, AdminListener::Configured);
+                #[cfg(feature = "admin")]
+                {
+                    builder = match std::mem::replace(&mut admin, AdminListener::Off) {
+                        AdminListener::Off => builder.admin_addr(None),
+                        AdminListener::Given(l) => {
+                            let addr = l
+                                .local_addr()
+                                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+                            let l = l
+                                .into_std()
+                                .map_err(|source| ServeError::AdminBind { addr, source })?;
+                            builder.admin_listener(l)
+                        }
+                        AdminListener::Configured => builder,
+                    };
+                }
+                let guard = builder.init()?;
+                #[cfg(feature = "admin")]
+                if let (true, observe_core::admin::ListenerState::Failed { addr, kind, error }) =
+                    (configured, observe_core::admin::listener_state())
+                {
+                    // As before observe had a listener of its own: an admin address
+                    // in use is `serve`'s error.
+                    let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
+                    return Err(ServeError::AdminBind {
+                        addr,
+                        source: io::Error::new(kind, error),
+                    });
+                }
+                Some(guard)
             }
         };
+        #[cfg(feature = "admin")]
         let config = observe_core::config::current();
 
         // The shutdown signal: installed before anything is served, so that a
@@ -259,11 +296,27 @@ impl Serve {
             None => os_signal()?,
         };
 
-        // 2. the admin listener.
+        // 2. the admin listener (without the `admin` feature there are no admin
+        // routes to serve).
+        #[cfg(not(feature = "admin"))]
+        let admin: Option<TcpListener> = {
+            drop(admin);
+            None
+        };
+        #[cfg(feature = "admin")]
         let admin = match admin {
             AdminListener::Off => None,
             AdminListener::Given(l) => Some(l),
             AdminListener::Configured => match config.as_ref().and_then(|c| c.admin.addr) {
+                // observe's own listener serves them already.
+                Some(_)
+                    if matches!(
+                        observe_core::admin::listener_state(),
+                        observe_core::admin::ListenerState::Listening(_)
+                    ) =>
+                {
+                    None
+                }
                 None => None,
                 Some(addr) => Some(
                     TcpListener::bind(addr)
@@ -280,7 +333,6 @@ impl Serve {
                 let _ = stop.wait_for(|s| *s).await;
             }))
         });
-        // Without the `admin` feature there are no admin routes to serve.
         #[cfg(not(feature = "admin"))]
         let admin_task: Option<tokio::task::JoinHandle<io::Result<()>>> = {
             drop((admin, stop_rx));

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin_reuse;
 mod client;
 mod footprint;
 mod metrics;

@@ -28,6 +28,7 @@
 //! ```
 
 mod host;
+pub(crate) mod listener;
 mod metrics;
 mod page;
 mod request;
@@ -41,6 +42,7 @@ use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 
 pub use host::{check_host, host_allowed};
+pub use listener::{ListenerState, listener_state};
 pub use request::{ApiRequest, ApiResponse};
 pub use server::serve;
 

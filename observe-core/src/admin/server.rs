@@ -42,8 +42,17 @@ pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// # Errors
 /// The listener's own address cannot be read.
 pub async fn serve(listener: TcpListener, stop: impl Future<Output = ()> + Send) -> io::Result<()> {
+    announce(listener.local_addr()?);
+    serve_quietly(listener, stop).await
+}
+
+/// [`serve`] without the start-up lines (the core's listener logs them before its
+/// thread starts).
+pub(crate) async fn serve_quietly(
+    listener: TcpListener,
+    stop: impl Future<Output = ()> + Send,
+) -> io::Result<()> {
     let local = listener.local_addr()?;
-    announce(local);
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -79,7 +88,7 @@ pub async fn serve(listener: TcpListener, stop: impl Future<Output = ()> + Send)
     }
 }
 
-fn announce(local: SocketAddr) {
+pub(crate) fn announce(local: SocketAddr) {
     tracing::info!(
         target: "observe::admin",
         "observe admin listening: http://{local}/metrics"
