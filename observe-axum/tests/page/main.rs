@@ -136,6 +136,11 @@ async fn the_page_shows_the_slow_and_the_failing_request_in_a_browser() {
         // 300 ms for GET /slow breaks it: the SLO burns.
         .slo(Slo::latency("GET /slow", 0.99, Duration::from_millis(200)).named("slow-under-200ms"))
         .slo(Slo::availability("GET /orders/{id}", 0.999).named("orders-available"))
+        // The alert's snapshot of the recorder goes under target/, not /tmp.
+        .alert_snapshots(
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("observe-page-snapshots"),
+            Duration::from_secs(300),
+        )
         .init()
         .expect("observe starts");
 
