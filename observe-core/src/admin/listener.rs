@@ -160,10 +160,34 @@ fn run(listener: std::net::TcpListener, stop: oneshot::Receiver<()>) {
                 return;
             }
         };
-        let _ = super::server::serve_quietly(listener, async move {
+        let stop = async move {
             let _ = stop.await;
-        })
-        .await;
+        };
+        #[cfg(unix)]
+        let stop = {
+            // SIGUSR2 dumps the flight recorder to the dump directory, as
+            // `POST /observe/api/v1/dump` does (installing the handler replaces the
+            // signal's default action, which is to end the process).
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = signal(SignalKind::user_defined2());
+            async move {
+                let Ok(mut signals) = signals else {
+                    stop.await;
+                    return;
+                };
+                let mut stop = std::pin::pin!(stop);
+                loop {
+                    tokio::select! {
+                        () = &mut stop => return,
+                        Some(()) = signals.recv() => {
+                            // File writing: off the runtime thread's async work.
+                            let _ = tokio::task::spawn_blocking(super::traces::dump_on_signal).await;
+                        }
+                    }
+                }
+            }
+        };
+        let _ = super::server::serve_quietly(listener, stop).await;
     });
 }
 

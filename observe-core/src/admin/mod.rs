@@ -34,6 +34,7 @@ mod page;
 mod request;
 pub(crate) mod routes;
 mod server;
+mod traces;
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -70,8 +71,28 @@ pub fn endpoints() -> impl Iterator<Item = (&'static str, &'static str)> {
 ///
 /// It checks nothing about who asks: serve it on a loopback listener (the admin
 /// listener does, and applies [`check_host`]) or behind your own authentication.
+///
+/// Handlers are synchronous and some take a while (a dump copies the flight
+/// recorder): within a Tokio runtime they run on its blocking pool, so an
+/// application runtime that serves these routes is never held up.
 pub async fn handle(request: http::Request<Bytes>, peer: Option<SocketAddr>) -> Response<Bytes> {
-    dispatch(request, peer)
+    off_the_runtime(move || dispatch(request, peer)).await
+}
+
+async fn off_the_runtime(f: impl FnOnce() -> Response<Bytes> + Send + 'static) -> Response<Bytes> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    match tokio::task::spawn_blocking(f).await {
+        Ok(response) => response,
+        // `call` catches a handler's panic; this is the router's own, or a
+        // runtime shutting down.
+        Err(_) => ApiResponse::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the admin request could not be answered (the runtime is shutting down)",
+        )
+        .into_http(),
+    }
 }
 
 /// Answers a request that arrived on an admin listener bound to `local`: refuses a
@@ -84,7 +105,7 @@ pub async fn handle_on_listener(
     if let Some(refused) = check_host(&request, local) {
         return refused;
     }
-    dispatch(request, peer)
+    off_the_runtime(move || dispatch(request, peer)).await
 }
 
 fn dispatch(request: http::Request<Bytes>, peer: Option<SocketAddr>) -> Response<Bytes> {
@@ -144,6 +165,38 @@ fn call(handler: Handler, request: &ApiRequest) -> ApiResponse {
             )
         }
     }
+}
+
+/// Logs the audit line of a change made through the admin API (INFO, target
+/// `observe::audit`, fields `control`, `old`, `new`, `peer`) and returns its message.
+pub(crate) fn audit(
+    control: &str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    peer: Option<SocketAddr>,
+) -> String {
+    let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
+    let message = format!("admin: {control} changed from {old} to {new} by {peer}");
+    tracing::info!(
+        target: "observe::audit",
+        control,
+        old = %old,
+        new = %new,
+        peer = %peer,
+        "{message}"
+    );
+    message
+}
+
+/// A `*_unix_nano` value: a string, since it exceeds 2^53.
+pub(crate) fn nano_string(nanos: u64) -> String {
+    nanos.to_string()
+}
+
+/// Nanoseconds as seconds (`*_s`).
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn seconds(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
 }
 
 fn handler_panics() -> &'static crate::metrics::Counter {

@@ -6,8 +6,7 @@
 //! Endpoints that change something are `POST` lines only.
 
 use super::Handler;
-use super::metrics;
-use super::page;
+use super::{metrics, page, traces};
 
 /// Every admin endpoint. Add yours here (keep the versioned JSON under
 /// `/observe/api/v1/`; health stays outside, at fixed paths).
@@ -20,6 +19,11 @@ pub(crate) const ROUTES: &[(&str, &str, Handler)] = &[
     // The unversioned names of before v1 (aliases).
     ("GET", "/observe/api/metrics", metrics::snapshot),
     ("GET", "/observe/api/histograms", metrics::histograms),
+    // The flight recorder.
+    ("GET", "/observe/api/v1/traces", traces::list),
+    ("GET", "/observe/api/v1/traces/{trace_id}", traces::one),
+    ("GET", "/observe/api/v1/dump", traces::download),
+    ("POST", "/observe/api/v1/dump", traces::write),
     // SLOs, alerts, dependencies (crate::slo, crate::dependencies).
     ("GET", "/observe/api/v1/slos", crate::slo::api::slos),
     ("GET", "/observe/api/v1/alerts", crate::slo::api::alerts),

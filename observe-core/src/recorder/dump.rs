@@ -70,11 +70,24 @@ pub(super) fn write(
     resource: &ResourceInfo,
     path: &Path,
 ) -> Result<DumpSummary, DumpError> {
+    let file = File::create(path).map_err(|error| DumpError::Io {
+        path: path.to_owned(),
+        error,
+    })?;
+    write_to(recorder, resource, BufWriter::new(file), path)
+}
+
+/// Writes the dump to `out`; `path` names it in the summary and errors.
+pub(super) fn write_to(
+    recorder: &FlightRecorder,
+    resource: &ResourceInfo,
+    mut out: impl Write,
+    path: &Path,
+) -> Result<DumpSummary, DumpError> {
     let io = |error| DumpError::Io {
         path: path.to_owned(),
         error,
     };
-    let mut out = BufWriter::new(File::create(path).map_err(io)?);
     let resource = ResourceAttributesWithSchema::from(&convert::resource(resource));
     let scope = convert::scope();
     let logs_conv = LogConverter::new();

@@ -364,6 +364,12 @@ impl FlightRecorder {
         dump::write(self, &self.shared.resource, path.as_ref())
     }
 
+    /// Writes everything held as OTLP-JSON lines to `out` (as [`dump`] writes a
+    /// file; the summary's `path` is empty). The admin API's download.
+    pub fn dump_to_writer(&self, out: impl std::io::Write) -> Result<DumpSummary, DumpError> {
+        dump::write_to(self, &self.shared.resource, out, Path::new(""))
+    }
+
     /// Writes a dump into `dir` unless one was written by this function less than
     /// `min_interval` ago (what SLO alerts call, so a flapping alert cannot fill
     /// the disk). The file is named `observe-<unix seconds>-<reason>.jsonl`

@@ -2,6 +2,7 @@
 //! 404, 405, 413, 421, HEAD), the metrics endpoints and their old aliases.
 
 mod router;
+mod traces;
 mod worker;
 
 use std::net::SocketAddr;

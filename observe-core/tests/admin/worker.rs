@@ -100,6 +100,29 @@ fn child() {
         "RESULT: {:?}",
         observe_core::admin::listener_state()
     ));
+    if scenario == "traces" {
+        // One ordinary trace with a log line, one failed trace with a child.
+        let ok = observe_core::span::Span::builder("GET /orders/{id}")
+            .attribute("http.request.method", "GET")
+            .start();
+        ok.in_scope(|| tracing::info!(order = 17, "loading the order"));
+        say(format!("TRACE ok {}", ok.span_context().unwrap().trace_id));
+        ok.end();
+        let failed = observe_core::span::Span::new("POST /pay");
+        failed.in_scope(|| {
+            let child = observe_core::span::Span::new("charge card");
+            child.set_error("card declined");
+            child.end();
+            tracing::warn!("payment failed");
+        });
+        failed.set_error("payment failed");
+        say(format!(
+            "TRACE failed {}",
+            failed.span_context().unwrap().trace_id
+        ));
+        failed.end();
+        assert!(guard.flush(std::time::Duration::from_secs(5)));
+    }
     if scenario == "stop" {
         drop(guard);
         say(format!(
@@ -115,7 +138,21 @@ fn child() {
     drop(guard);
 }
 
-fn listening(worker: &Worker) -> std::net::SocketAddr {
+impl Worker {
+    /// The value of the `KEY value` line printed before `READY`.
+    pub(crate) fn said(&self, key: &str) -> &str {
+        self.lines
+            .iter()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {key} in {:?}", self.lines))
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+pub(crate) fn listening(worker: &Worker) -> std::net::SocketAddr {
     let state = worker.results()[0];
     let addr = state
         .strip_prefix("Listening(")
