@@ -404,6 +404,9 @@ pub const VARIABLES: &[&str] = &[
     "OTEL_SERVICE_NAME",
     "OTEL_RESOURCE_ATTRIBUTES",
     "OBSERVE_ENV",
+    "OBSERVE_SERVICE_TEAM",
+    "OBSERVE_SERVICE_OWNER",
+    "OBSERVE_SERVICE_RUNBOOK",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_EXPORTER_OTLP_HEADERS",
@@ -459,6 +462,8 @@ pub const VARIABLES: &[&str] = &[
     "OBSERVE_TRACER_BULLET_KEY",
     "OBSERVE_TRACER_BULLET_MAX_AGE",
     "OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER",
+    "OBSERVE_SLOS",
+    "OBSERVE_DUMP_DIR",
 ];
 
 /// The configuration reference, compiled only for doctests so that its examples run.

@@ -31,7 +31,7 @@ use crate::span::{SpanKind, StatusCode, Value};
 
 /// At most this many of the newest spans are examined per view.
 pub const MAX_SPANS_SCANNED: usize = 50_000;
-/// Recent traces whose critical path is measured.
+/// Recent traces per callee whose critical path is measured.
 pub const CRITICAL_PATH_TRACES: usize = 50;
 /// Recent failed traces whose deepest failing span is reported.
 pub const FAILED_TRACES: usize = 10;
@@ -59,8 +59,9 @@ pub struct Dependency {
     pub server_time_s: Option<f64>,
     /// Time seen minus the callee's own (network, queueing), mean seconds.
     pub network_s: Option<f64>,
-    /// Mean share of a recent trace's root duration that calls to this callee
-    /// spent on the trace's critical path (0 for traces that did not call it).
+    /// Over the newest traces that called this callee (at most
+    /// [`CRITICAL_PATH_TRACES`]), the mean share of the trace's root duration
+    /// that its calls spent on the trace's critical path.
     pub critical_path_share: f64,
     /// `histogram` or `recorder`: where calls, errors and percentiles come from.
     pub source: &'static str,
@@ -317,7 +318,7 @@ impl<'a> Trace<'a> {
             .get(&s.id)
             .map(|v| v.iter().map(|&i| self.spans[i]).collect())
             .unwrap_or_default();
-        kids.sort_by(|a, b| b.end.cmp(&a.end));
+        kids.sort_by_key(|k| std::cmp::Reverse(k.end));
         let mut cursor = end;
         for c in kids {
             if c.start >= cursor {
@@ -430,8 +431,8 @@ pub fn view(own: &str, registry: &Registry, recorder: Option<&FlightRecorder>) -
         }
     }
 
-    // Critical-path shares over recent traces with a root.
-    let mut shares: HashMap<String, f64> = HashMap::new();
+    // Critical-path shares: per callee, over the newest traces (with a root) that
+    // called it, at most CRITICAL_PATH_TRACES of them.
     let mut recent: Vec<(u64, &Trace<'_>, &S)> = traces
         .iter()
         .filter_map(|(_, t)| {
@@ -442,20 +443,34 @@ pub fn view(own: &str, registry: &Registry, recorder: Option<&FlightRecorder>) -
             Some((root.end, t, root))
         })
         .collect();
-    recent.sort_by(|a, b| b.0.cmp(&a.0));
-    recent.truncate(CRITICAL_PATH_TRACES);
+    recent.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let mut shares: HashMap<String, (f64, usize)> = HashMap::new();
     for (_, t, root) in &recent {
         let total = root.end.saturating_sub(root.start);
         if total == 0 {
             continue;
         }
+        let called: HashSet<&str> = t
+            .spans
+            .iter()
+            .filter_map(|s| s.callee.as_ref().map(|c| c.0.as_str()))
+            .collect();
+        if called
+            .iter()
+            .all(|c| shares.get(*c).is_some_and(|s| s.1 >= CRITICAL_PATH_TRACES))
+        {
+            continue;
+        }
         let mut on_path = HashMap::new();
         t.critical(root, root.end, &mut on_path, 0);
-        for (callee, ns) in on_path {
-            *shares.entry(callee).or_default() += ns as f64 / total as f64;
+        for callee in called {
+            let e = shares.entry(callee.to_owned()).or_default();
+            if e.1 < CRITICAL_PATH_TRACES {
+                e.0 += on_path.get(callee).copied().unwrap_or(0) as f64 / total as f64;
+                e.1 += 1;
+            }
         }
     }
-    let n = recent.len().max(1) as f64;
 
     // Callees that share an address cannot be told apart by the histograms.
     let mut per_address: HashMap<&str, usize> = HashMap::new();
@@ -466,7 +481,9 @@ pub fn view(own: &str, registry: &Registry, recorder: Option<&FlightRecorder>) -
     let mut used_addresses = HashSet::new();
     for (name, c) in &callees {
         let mean = |(sum, n): (f64, u64)| (n > 0).then(|| sum / n as f64 / 1e3);
-        let share = shares.get(name).copied().unwrap_or(0.0) / n;
+        let share = shares
+            .get(name)
+            .map_or(0.0, |&(sum, n)| sum / n.max(1) as f64);
         let histogram = (per_address.get(c.address.as_str()) == Some(&1))
             .then(|| by_address.get(&c.address))
             .flatten();
@@ -606,7 +623,7 @@ fn deepest(traces: &[(TraceId, Trace<'_>)], own: &str, limit: usize) -> Vec<Deep
             ))
         })
         .collect();
-    failed.sort_by(|a, b| b.0.cmp(&a.0));
+    failed.sort_by_key(|f| std::cmp::Reverse(f.0));
     failed.into_iter().take(limit).map(|(_, f)| f).collect()
 }
 

@@ -62,6 +62,9 @@ impl Registry {
     }
 }
 
+/// A series' labels and one of its views.
+pub(crate) type LabelledHistogram = (Vec<(String, String)>, HdrHistogram<u64>);
+
 /// An empty histogram in the registry's layout (1 ns .. about 73 min, 3 digits).
 pub(crate) fn new_duration_hdr() -> HdrHistogram<u64> {
     new_histogram()
@@ -69,10 +72,7 @@ pub(crate) fn new_duration_hdr() -> HdrHistogram<u64> {
 
 impl Registry {
     /// Every histogram series of `name` with its rolling window (folded first).
-    pub(crate) fn window_histograms(
-        &self,
-        name: &str,
-    ) -> Vec<(Vec<(String, String)>, HdrHistogram<u64>)> {
+    pub(crate) fn window_histograms(&self, name: &str) -> Vec<LabelledHistogram> {
         let now = self.now();
         let mut scratch = Scratch::new();
         let mut out = Vec::new();

@@ -81,7 +81,7 @@ pub fn window_label(d: Duration) -> String {
         return format!("{}ms", d.as_millis());
     }
     for (unit, n) in [("d", 86400), ("h", 3600), ("m", 60)] {
-        if s % n == 0 {
+        if s.is_multiple_of(n) {
             return format!("{}{unit}", s / n);
         }
     }
@@ -162,9 +162,9 @@ pub struct SloStatus {
     pub selector: SelectorStatus,
     /// The budget period, seconds.
     pub period_s: f64,
-    /// Good requests since the engine started.
+    /// Good requests since the selected series were created (cumulative).
     pub good_total: u64,
-    /// Requests since the engine started.
+    /// Requests since the selected series were created (cumulative).
     pub requests_total: u64,
     /// Each alerting window, shortest first.
     pub windows: Vec<WindowStatus>,
@@ -183,16 +183,16 @@ struct SloState {
     /// Distinct windows of the alerts, shortest first.
     windows: Vec<Duration>,
     history: History,
-    /// Cumulative counts when the engine first looked (subtracted, so metrics
-    /// start at 0 with the engine).
-    baseline: Option<(u64, u64)>,
     last: Sample,
     firing: Vec<bool>,
     status: Option<SloStatus>,
 }
 
 impl SloState {
-    fn new(slo: Slo) -> SloState {
+    /// `start`: the engine's creation (registry clock). The history starts there
+    /// with zero counts, so what is recorded before the first evaluation is
+    /// counted too.
+    fn new(slo: Slo, start: u64) -> SloState {
         let alerts = default_alerts(slo.period).to_vec();
         let mut windows: Vec<Duration> = alerts.iter().flat_map(|a| [a.long, a.short]).collect();
         windows.sort();
@@ -204,18 +204,22 @@ impl SloState {
         // window (1 min for 6 h) as far as the third's; then 720 steps of the
         // period (1 h for 30 days).
         let fine = (shortest / 30).max(NANOS_PER_SEC / 10);
-        let history = History::new(&[
+        let mut history = History::new(&[
             (fine, n(alerts[0].long)),
             (n(alerts[1].long) / 360, n(alerts[2].long)),
             (n(slo.period) / 720, n(slo.period)),
         ]);
+        history.record(Sample {
+            t: start,
+            good: 0,
+            total: 0,
+        });
         let count = alerts.len();
         SloState {
             slo,
             alerts,
             windows,
             history,
-            baseline: None,
             last: Sample::default(),
             firing: vec![false; count],
             status: None,
@@ -338,11 +342,18 @@ impl SloEngineBuilder {
                 return Err(format!("two SLOs are named {:?}", s.name));
             }
         }
+        let registry = self
+            .registry
+            .unwrap_or_else(|| crate::metrics::global().clone());
+        let start = registry.now();
         Ok(SloEngine {
-            registry: self
-                .registry
-                .unwrap_or_else(|| crate::metrics::global().clone()),
-            slos: Mutex::new(self.slos.into_iter().map(SloState::new).collect()),
+            slos: Mutex::new(
+                self.slos
+                    .into_iter()
+                    .map(|s| SloState::new(s, start))
+                    .collect(),
+            ),
+            registry,
             alerts: Mutex::new(VecDeque::new()),
             alerts_fired: Default::default(),
             callback_panics: Default::default(),
@@ -439,11 +450,10 @@ impl SloEngine {
                         SloKind::Availability => c.total,
                     };
                 }
-                let (g0, t0) = *st.baseline.get_or_insert((good, total));
                 let sample = Sample {
                     t: now,
-                    good: good.saturating_sub(g0),
-                    total: total.saturating_sub(t0),
+                    good,
+                    total,
                 };
                 st.history.record(sample);
                 st.last = sample;
@@ -558,8 +568,8 @@ impl SloEngine {
                 }
             }
         }
-        slow.sort_by(|a, b| b.value.cmp(&a.value));
-        failed.sort_by(|a, b| b.unix_nanos.cmp(&a.unix_nanos));
+        slow.sort_by_key(|e| std::cmp::Reverse(e.value));
+        failed.sort_by_key(|e| std::cmp::Reverse(e.unix_nanos));
         if matches!(p.kind, SloKind::Latency { .. }) {
             // Only observations that broke the objective are evidence.
             let t = match p.kind {
@@ -799,7 +809,7 @@ mod tests {
             record(&r, 200, 20, 1000, RequestType::Standard);
             engine.evaluate_at(now.load(Ordering::SeqCst));
         }
-        assert!(engine.status()[0].alerting[0].firing == false);
+        assert!(!engine.status()[0].alerting[0].firing);
         let before = engine.alerts_fired();
         let mut again = Vec::new();
         for _ in 0..60 {

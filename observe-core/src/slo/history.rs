@@ -84,7 +84,7 @@ impl History {
                     step: step.max(1),
                     span,
                     samples: VecDeque::with_capacity(
-                        usize::try_from(span / step.max(1)).unwrap_or(0).min(4096) + 2,
+                        usize::try_from(span / step.max(1)).unwrap_or(0).min(8192) + 2,
                     ),
                 })
                 .collect(),

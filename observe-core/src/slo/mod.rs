@@ -250,3 +250,8 @@ pub(crate) fn started(
         let _ = install(e);
     }
 }
+
+/// `docs/slo.md`, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/slo.md")]
+struct SloGuide;

@@ -33,7 +33,7 @@ fn number(out: &mut String, v: f64) {
 ///
 /// * `observe_slo_objective{slo}` (gauge): the promised fraction;
 /// * `observe_slo_good_total{slo}`, `observe_slo_requests_total{slo}` (counters,
-///   from the engine's start): what a Prometheus recording rule divides, e.g.
+///   cumulative since the selected series were created): what a Prometheus recording rule divides, e.g.
 ///   `(1 - increase(observe_slo_good_total[5m]) / increase(observe_slo_requests_total[5m])) / (1 - observe_slo_objective)`;
 /// * `observe_slo_burn_rate{slo,window}` (gauge): observe's own burn rate per window;
 /// * `observe_slo_alerts_total` (counter): alerts emitted.
@@ -90,7 +90,7 @@ pub fn render(engine: &SloEngine, format: Format) -> String {
         &mut out,
         "observe_slo_good_total",
         "counter",
-        "Good requests of the SLO (standard requests only) since observe started.",
+        "Good requests of the SLO (standard requests only) since observe started recording them.",
     );
     for s in &status {
         sample(
@@ -104,7 +104,7 @@ pub fn render(engine: &SloEngine, format: Format) -> String {
         &mut out,
         "observe_slo_requests_total",
         "counter",
-        "Requests the SLO counts (standard requests only) since observe started.",
+        "Requests the SLO counts (standard requests only) since observe started recording them.",
     );
     for s in &status {
         sample(
