@@ -15,6 +15,7 @@ import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -41,7 +42,7 @@ for arg in [
 options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 service = Service(executable_path=os.environ.get("OBSERVE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
 driver = webdriver.Chrome(service=service, options=options)
-wait = WebDriverWait(driver, 20)
+wait = WebDriverWait(driver, 15)
 report = {}
 
 
@@ -76,12 +77,7 @@ def series_row(key):
     return None
 
 
-try:
-    driver.get(base + "/observe")
-    wait.until(lambda d: refreshed() >= 1)
-    report["title"] = driver.title
-
-    # Latency: the table, then A = the slow route, B = another route.
+def latency():
     wait.until(lambda d: series_row(slow_key) is not None)
     report["latency_keys"] = [
         tr.find_elements(By.TAG_NAME, "td")[3].text
@@ -98,25 +94,25 @@ try:
     report["plot_series"] = driver.find_element(By.CSS_SELECTOR, "#plot g.series-a").get_attribute("data-series")
     report["plot_points"] = len(driver.find_elements(By.CSS_SELECTOR, "#plot g.series-a circle.pt"))
     report["plot_points_b"] = len(driver.find_elements(By.CSS_SELECTOR, "#plot g.series-b circle.pt"))
-    shot("latency")
 
-    # SLOs: the cards' burn rates, the alerts.
+
+def slo():
     open_tab("slo")
     report["slo_message"] = driver.find_element(By.ID, "slo-msg").text
     report["slo_names"] = [c.get_attribute("data-slo") for c in driver.find_elements(By.CSS_SELECTOR, "#slo-cards .card.slo")]
     report["burn_rates"] = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#slo-cards td.burn-rate")]
-    shot("slo")
 
-    # Dependencies.
+
+def deps():
     open_tab("deps")
     report["deps_message"] = driver.find_element(By.ID, "deps-msg").text
     report["deps_callees"] = [
         tr.find_elements(By.TAG_NAME, "td")[0].text for tr in driver.find_elements(By.CSS_SELECTOR, "#deps-table tbody tr")
     ]
     report["graph_nodes"] = len(driver.find_elements(By.CSS_SELECTOR, "#deps-graph g.node"))
-    shot("deps")
 
-    # Traces: the slowest list, then the first one's waterfall.
+
+def traces():
     open_tab("traces")
     after_refresh(lambda: driver.find_element(By.CSS_SELECTOR, "input[name=tr-list][value=slowest]").click())
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tr-table tbody tr"))
@@ -125,7 +121,6 @@ try:
         {"trace_id": tr.get_attribute("data-key"), "name": tr.find_element(By.CSS_SELECTOR, ".trace-name").text}
         for tr in rows
     ]
-    first = rows[0].get_attribute("data-key")
     rows[0].find_element(By.CSS_SELECTOR, ".trace-name").click()
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#waterfall .wf-row"))
     report["waterfall_title"] = driver.find_element(By.ID, "wf-title").text
@@ -143,9 +138,9 @@ try:
     # The first span's details (attributes) open on click.
     driver.find_elements(By.CSS_SELECTOR, "#waterfall .wf-row")[0].click()
     report["span_detail"] = driver.find_element(By.ID, "span-detail").text
-    shot("traces")
 
-    # Controls: a sampling change through the form and its confirmation.
+
+def controls():
     open_tab("controls")
     field = driver.find_element(By.ID, "samp-input")
     field.clear()
@@ -158,8 +153,28 @@ try:
     report["control_result"] = driver.find_element(By.ID, "ctl-result").text
     wait.until(lambda d: d.find_element(By.ID, "samp-ratio").text == ratio)
     report["shown_ratio"] = driver.find_element(By.ID, "samp-ratio").text
-    shot("controls")
 
+
+def view(name, steps):
+    """Runs one view's steps; a step that times out is reported with what the view's
+    message says, and the next view still runs. The screenshot is taken either way."""
+    try:
+        steps()
+    except TimeoutException as e:
+        messages = [m.text for m in driver.find_elements(By.CSS_SELECTOR, "#view-" + name + " .msg, #view-" + name + " output") if m.text]
+        report.setdefault("failed", {})[name] = {"timeout": (e.msg or "").strip(), "page_says": messages}
+    shot(name)
+
+
+try:
+    driver.get(base + "/observe")
+    wait.until(lambda d: refreshed() >= 1)
+    report["title"] = driver.title
+    view("latency", latency)
+    view("slo", slo)
+    view("deps", deps)
+    view("traces", traces)
+    view("controls", controls)
     # Every message the page logged: the test fails on any error.
     report["console"] = [
         {"level": e.get("level"), "source": e.get("source"), "message": e.get("message")}

@@ -335,6 +335,14 @@ async fn browser(
     let report: Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("drive.py printed no report ({e}):\n{stderr}"));
 
+    // Every view did what drive.py asked (else: which wait timed out, and what the
+    // view's message said).
+    assert!(
+        report["failed"].is_null(),
+        "views that did not show what was expected: {:#}\nthe whole report: {report}",
+        report["failed"]
+    );
+
     // The slow request heads the slowest list.
     assert_eq!(report["slowest"][0]["name"], "GET /slow", "{report}");
     assert_eq!(report["slowest"][0]["trace_id"], slow_trace, "{report}");

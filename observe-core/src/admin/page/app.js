@@ -130,8 +130,21 @@
 
   // ---- the API -------------------------------------------------------------------
   // Never throws: answers {ok, data} or {ok: false, status, error, absent}.
+  // An endpoint found absent (404 on a fixed path: a feature the service was built
+  // without) is asked again once a minute, not at every refresh.
+  const absent = new Map();
   async function api(path, init) {
     const url = API + path;
+    const fixed = path.split('?')[0];
+    const get = !init || !init.method || init.method === 'GET';
+    const known = get ? absent.get(fixed) : null;
+    if (known && known.until > Date.now()) return known.res;
+    const res = await request(url, init);
+    if (get && res.absent && !fixed.startsWith('/traces/')) absent.set(fixed, { until: Date.now() + 60000, res });
+    else if (known) absent.delete(fixed);
+    return res;
+  }
+  async function request(url, init) {
     let response;
     try {
       response = await fetch(url, Object.assign({ cache: 'no-store', headers: { accept: 'application/json' } }, init));
