@@ -28,6 +28,7 @@
 //! ```
 
 mod host;
+mod latency;
 pub(crate) mod listener;
 mod metrics;
 mod page;

@@ -6,7 +6,7 @@
 //! Endpoints that change something are `POST` lines only.
 
 use super::Handler;
-use super::{metrics, page, traces};
+use super::{latency, metrics, page, traces};
 
 /// Every admin endpoint. Add yours here (keep the versioned JSON under
 /// `/observe/api/v1/`; health stays outside, at fixed paths).
@@ -19,6 +19,13 @@ pub(crate) const ROUTES: &[(&str, &str, Handler)] = &[
     // The unversioned names of before v1 (aliases).
     ("GET", "/observe/api/metrics", metrics::snapshot),
     ("GET", "/observe/api/histograms", metrics::histograms),
+    // Latency per key from the HDR histograms.
+    ("GET", "/observe/api/v1/latency", latency::rows),
+    (
+        "GET",
+        "/observe/api/v1/latency/distribution",
+        latency::distribution,
+    ),
     // The flight recorder.
     ("GET", "/observe/api/v1/traces", traces::list),
     ("GET", "/observe/api/v1/traces/{trace_id}", traces::one),

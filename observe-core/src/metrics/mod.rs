@@ -54,6 +54,8 @@ use std::time::Duration;
 mod buckets;
 mod events;
 mod export;
+#[cfg(feature = "admin")]
+pub(crate) mod latency;
 mod layout;
 mod otlp;
 mod process;
