@@ -380,11 +380,11 @@
   function drawPlot(series) {
     const legend = $('plot-legend');
     legend.replaceChildren(
-      ...series.map((s) => el('span', { class: 'legend-item' }, el('span', { class: 'sw', 'aria-hidden': 'true', dataset: { s: s.cls } }), (s.cls === 'series-a' ? 'A: ' : 'B: ') + s.label + ' (' + fmtCount(s.count) + ')')),
+      ...series.map((s) => el('span', { class: 'legend-item' }, el('span', { class: 'sw', 'aria-hidden': 'true', dataset: { s: s.cls } }), (s.cls === 'series-a' ? 'A: ' : 'B: ') + s.label + ' (' + plural(s.count, 'value') + ')')),
     );
     for (const sw of legend.querySelectorAll('.sw')) sw.style.background = sw.dataset.s === 'series-a' ? 'var(--a)' : 'var(--b)';
     const plot = $('plot');
-    const W = 900, H = 320, L = 70, R = 20, T = 14, B = 36;
+    const W = 900, H = 320, L = 70, R = 44, T = 14, B = 36;
     const XMAX = 5; // 99.999 %
     const px = (p) => {
       const x = p >= 100 ? XMAX : Math.min(XMAX, Math.log10(1 / (1 - p / 100)));
@@ -392,9 +392,21 @@
     };
     let ymax = 0;
     for (const s of series) for (const pt of s.points) if (typeof pt.value_s === 'number' && isFinite(pt.value_s)) ymax = Math.max(ymax, pt.value_s);
-    const ticks = niceTicks(ymax || 1e-3);
-    const top = ticks[ticks.length - 1];
-    const py = (v) => H - B - (v / top) * (H - T - B);
+    let ticks, py;
+    if ($('plot-logy').checked) {
+      // Decades from the smallest positive value to the largest.
+      let ymin = ymax;
+      for (const s of series) for (const pt of s.points) if (pt.value_s > 0 && pt.value_s < ymin) ymin = pt.value_s;
+      const lo = Math.floor(Math.log10(ymin || 1e-6));
+      const hi = Math.max(lo + 1, Math.ceil(Math.log10(ymax || 1e-3)));
+      ticks = [];
+      for (let e = lo; e <= hi; e++) ticks.push(Math.pow(10, e));
+      py = (v) => H - B - ((Math.log10(Math.max(v, ticks[0])) - lo) / (hi - lo)) * (H - T - B);
+    } else {
+      ticks = niceTicks(ymax || 1e-3);
+      const top = ticks[ticks.length - 1];
+      py = (v) => H - B - (v / top) * (H - T - B);
+    }
     const nodes = [];
     for (const t of ticks) {
       nodes.push(svg('line', { class: 'grid', x1: L, x2: W - R, y1: py(t), y2: py(t) }));
@@ -908,6 +920,10 @@
       state.window = r.value;
       plotSig = '';
       refreshNow();
+    });
+    $('plot-logy').addEventListener('change', () => {
+      plotSig = '';
+      refreshPlot();
     });
     $('lat-filter').addEventListener('input', (ev) => {
       state.filter = ev.target.value;
