@@ -28,7 +28,7 @@ use tower::{Service as _, ServiceBuilder, ServiceExt as _};
 
 struct Process {
     /// Kept for the whole process (never dropped: the instance runs until exit).
-    _guard: observe_core::Guard,
+    _guard: std::sync::Mutex<observe_core::Guard>,
     admin: String,
     lines: SharedBuffer,
     snapshots: std::path::PathBuf,
@@ -82,7 +82,7 @@ fn process() -> &'static Process {
         });
         let addr = rx.recv().unwrap();
         Process {
-            _guard: guard,
+            _guard: std::sync::Mutex::new(guard),
             admin: format!("http://{addr}"),
             lines,
             snapshots,

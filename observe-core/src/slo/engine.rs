@@ -1,7 +1,7 @@
 //! Evaluation: per SLO, cumulative good/total sampled on a tick into a
 //! [`History`], window counts as differences, multi-window burn-rate alerting.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -407,8 +407,11 @@ impl SloEngine {
     }
 
     /// Evaluates if [`EVALUATION_INTERVAL`] passed since the last evaluation
-    /// (registry clock): observe's background thread calls this every round.
-    pub fn tick(&self) {
+    /// (registry clock): observe's background thread calls this every round. New
+    /// alerts are completed and emitted on a short-lived thread of their own
+    /// (`observe-slo-alert`): gathering exemplars, scanning the recorder and
+    /// writing its snapshot can take a while, and the worker must keep draining.
+    pub fn tick(self: &Arc<Self>) {
         let now = self.registry.now();
         {
             let mut last = lock(&self.last_eval);
@@ -417,14 +420,53 @@ impl SloEngine {
             }
             *last = now;
         }
-        self.evaluate_at(now);
+        let pending = self.evaluate_pending(now);
+        if pending.is_empty() {
+            return;
+        }
+        let engine = self.clone();
+        let pending = Arc::new(Mutex::new(Some(pending)));
+        let task = pending.clone();
+        let spawned = std::thread::Builder::new()
+            .name("observe-slo-alert".into())
+            .spawn(move || {
+                if let Some(p) = lock(&task).take()
+                    && catch_unwind(AssertUnwindSafe(|| engine.finish(p, now))).is_err()
+                {
+                    engine
+                        .callback_panics
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        if spawned.is_err()
+            && let Some(p) = lock(&pending).take()
+        {
+            self.finish(p, now);
+        }
     }
 
     /// Samples every SLO's cumulative counts at `now` (nanoseconds since the Unix
     /// epoch, normally the registry's clock), updates the windows and alert
-    /// pairs, and emits an alert for each pair that starts firing. Returns the
-    /// alerts emitted.
+    /// pairs, and emits an alert for each pair that starts firing, on the calling
+    /// thread. Returns the alerts emitted.
     pub fn evaluate_at(&self, now: u64) -> Vec<Alert> {
+        let pending = self.evaluate_pending(now);
+        self.finish(pending, now)
+    }
+
+    fn finish(&self, pending: Vec<Pending>, now: u64) -> Vec<Alert> {
+        let alerts: Vec<Alert> = pending.into_iter().map(|p| self.complete(p, now)).collect();
+        for a in &alerts {
+            self.emit(a);
+        }
+        alerts
+    }
+
+    /// The evaluation proper: the alerts to make.
+    fn evaluate_pending(&self, now: u64) -> Vec<Pending> {
+        // One read of each histogram per threshold, whatever the SLO count.
+        let mut counts: HashMap<(&'static str, Option<u64>), Vec<crate::metrics::SeriesCounts>> =
+            HashMap::new();
         let mut pending = Vec::new();
         {
             let mut slos = lock(&self.slos);
@@ -436,10 +478,13 @@ impl SloEngine {
                     SloKind::Availability => None,
                 };
                 let (mut good, mut total) = (0u64, 0u64);
-                for c in self
-                    .registry
-                    .cumulative_counts(st.slo.selector.metric, threshold)
-                {
+                let series = counts
+                    .entry((st.slo.selector.metric, threshold))
+                    .or_insert_with(|| {
+                        self.registry
+                            .cumulative_counts(st.slo.selector.metric, threshold)
+                    });
+                for c in series.iter() {
                     if !st.slo.selector.matches(&c.labels) {
                         continue;
                     }
@@ -537,11 +582,7 @@ impl SloEngine {
                 });
             }
         }
-        let alerts: Vec<Alert> = pending.into_iter().map(|p| self.complete(p, now)).collect();
-        for a in &alerts {
-            self.emit(a);
-        }
-        alerts
+        pending
     }
 
     /// Exemplars, deepest failure and snapshot of a new alert.
@@ -667,7 +708,8 @@ impl SloEngine {
         self.alerts_fired.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Panics caught in alert callbacks.
+    /// Panics caught in alert callbacks (and while completing an alert on its
+    /// thread).
     pub fn callback_panics(&self) -> u64 {
         self.callback_panics
             .load(std::sync::atomic::Ordering::Relaxed)
