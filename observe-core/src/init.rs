@@ -559,6 +559,11 @@ impl Observe {
         if let Some(level) = filter.max_level_hint() {
             settings.span_level = level;
         }
+        // The filter in force lets audit lines through, and can be swapped at run
+        // time (`controls::set_log_filter`).
+        let filter =
+            EnvFilter::try_new(crate::controls::with_audit(&parts.filter)).unwrap_or(filter);
+        let (filter, reload) = tracing_subscriber::reload::Layer::new(filter);
         let mut sinks = parts.sinks;
         let mut threads = parts.threads;
         let mut log_stats = None;
@@ -571,6 +576,7 @@ impl Observe {
         }
         let pipeline = Pipeline::start(settings, sinks, parts.sampler, log_stats, threads)
             .map_err(InitError::Thread)?;
+        crate::controls::register_log_filter(pipeline, reload, &parts.filter);
         let subscriber = Registry::default().with(filter).with(ObserveLayer::new());
         Ok(Observe {
             pipeline,

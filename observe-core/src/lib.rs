@@ -17,6 +17,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod context;
+pub mod controls;
 pub mod dependencies;
 mod dry_run;
 pub mod export;

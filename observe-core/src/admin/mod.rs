@@ -27,6 +27,7 @@
 //! # }
 //! ```
 
+mod controls;
 mod host;
 mod latency;
 pub(crate) mod listener;
@@ -168,25 +169,11 @@ fn call(handler: Handler, request: &ApiRequest) -> ApiResponse {
     }
 }
 
-/// Logs the audit line of a change made through the admin API (INFO, target
-/// `observe::audit`, fields `control`, `old`, `new`, `peer`) and returns its message.
-pub(crate) fn audit(
-    control: &str,
-    old: &serde_json::Value,
-    new: &serde_json::Value,
-    peer: Option<SocketAddr>,
-) -> String {
-    let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.to_string());
-    let message = format!("admin: {control} changed from {old} to {new} by {peer}");
-    tracing::info!(
-        target: "observe::audit",
-        control,
-        old = %old,
-        new = %new,
-        peer = %peer,
-        "{message}"
-    );
-    message
+/// Who sent `request`, for audit lines.
+pub(crate) fn peer_of(request: &ApiRequest) -> String {
+    request
+        .peer()
+        .map_or_else(|| "unknown".to_owned(), |p| p.to_string())
 }
 
 /// A `*_unix_nano` value: a string, since it exceeds 2^53.

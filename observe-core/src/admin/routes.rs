@@ -6,7 +6,7 @@
 //! Endpoints that change something are `POST` lines only.
 
 use super::Handler;
-use super::{latency, metrics, page, traces};
+use super::{controls, latency, metrics, page, traces};
 
 /// Every admin endpoint. Add yours here (keep the versioned JSON under
 /// `/observe/api/v1/`; health stays outside, at fixed paths).
@@ -26,6 +26,11 @@ pub(crate) const ROUTES: &[(&str, &str, Handler)] = &[
         "/observe/api/v1/latency/distribution",
         latency::distribution,
     ),
+    // Run-time controls (changes audited).
+    ("GET", "/observe/api/v1/sampling", controls::sampling),
+    ("POST", "/observe/api/v1/sampling", controls::set_sampling),
+    ("GET", "/observe/api/v1/log-level", controls::log_level),
+    ("POST", "/observe/api/v1/log-level", controls::set_log_level),
     // The flight recorder.
     ("GET", "/observe/api/v1/traces", traces::list),
     ("GET", "/observe/api/v1/traces/{trace_id}", traces::one),

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{ApiRequest, ApiResponse, audit, nano_string, seconds};
+use super::{ApiRequest, ApiResponse, nano_string, peer_of, seconds};
+use crate::controls::audit;
 use crate::ids::TraceId;
 use crate::recorder::{FlightRecorder, Query, SpanView, TraceSummary};
 
@@ -328,7 +329,12 @@ pub(crate) fn write(request: &ApiRequest) -> ApiResponse {
     }
     match dump_to_dir("admin") {
         Ok(written) => {
-            let message = audit("dump", &Value::Null, &json!(written.path), request.peer());
+            let message = audit(
+                "flight_recorder.dump",
+                &Value::Null,
+                &json!(written.path),
+                &peer_of(request),
+            );
             ApiResponse::json(
                 StatusCode::OK,
                 json!({

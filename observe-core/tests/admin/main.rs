@@ -1,6 +1,7 @@
 //! The admin surface over real HTTP on loopback: the router's rules (JSON errors,
 //! 404, 405, 413, 421, HEAD), the metrics endpoints and their old aliases.
 
+mod controls;
 mod latency;
 mod router;
 mod traces;

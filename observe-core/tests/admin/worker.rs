@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 
 use crate::{client, json};
 
@@ -13,8 +14,9 @@ const SCENARIO: &str = "OBSERVE_ADMIN_SCENARIO";
 /// stops when it closes).
 pub(crate) struct Worker {
     child: Child,
-    /// The lines the child printed before `READY`.
+    /// The lines the child printed before `READY`, then those read by `command`.
     pub(crate) lines: Vec<String>,
+    later: mpsc::Receiver<String>,
 }
 
 impl Worker {
@@ -50,10 +52,18 @@ impl Worker {
             }
             lines.push(line);
         }
-        // What the child prints later (the test harness's summary) must not fill
-        // or break the pipe.
-        std::thread::spawn(move || reader.for_each(drop));
-        Worker { child, lines }
+        // What the child prints later is read as it comes (and the pipe never fills).
+        let (tx, later) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in reader.map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Worker {
+            child,
+            lines,
+            later,
+        }
     }
 
     /// The `RESULT: ` lines.
@@ -71,6 +81,28 @@ impl Worker {
             .filter(|l| l.starts_with('{'))
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
+    }
+
+    /// Sends `command` to the child and collects its output up to `DONE`; returns
+    /// the `RESULT: ` lines of that output (all lines go to `lines`).
+    pub(crate) fn command(&mut self, command: &str) -> Vec<String> {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+        let mut results = Vec::new();
+        loop {
+            let line = self
+                .later
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the worker answers");
+            if line == "DONE" {
+                return results;
+            }
+            if let Some(r) = line.strip_prefix("RESULT: ") {
+                results.push(r.to_owned());
+            }
+            self.lines.push(line);
+        }
     }
 
     /// Closes the child's stdin and waits for it to finish cleanly.
@@ -133,8 +165,24 @@ fn child() {
         return;
     }
     say("READY".into());
-    let mut rest = String::new();
-    let _ = std::io::stdin().read_line(&mut rest);
+    // Commands until stdin closes.
+    for line in std::io::stdin().lines().map_while(Result::ok) {
+        let (command, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
+        match command {
+            "log" => {
+                tracing::debug!(target: "worker", "a debug line");
+                tracing::info!(target: "worker", "an info line");
+            }
+            "span" => {
+                let span = observe_core::span::Span::new(arg.to_owned());
+                let sampled = span.span_context().unwrap().flags.is_sampled();
+                say(format!("RESULT: sampled={sampled}"));
+            }
+            _ => {}
+        }
+        assert!(guard.flush(std::time::Duration::from_secs(5)));
+        say("DONE".into());
+    }
     drop(guard);
 }
 

@@ -1,0 +1,152 @@
+//! Run-time controls over HTTP against a worker that ran `init()`: sampling and
+//! the log filter change what is sampled and logged from the next span or event,
+//! each change is audited, mutations are POST only, and both reset.
+
+use serde_json::json;
+
+use crate::worker::{Worker, listening};
+use crate::{client, json};
+
+async fn post(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let response = client()
+        .post(url)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, json(response).await)
+}
+
+async fn get(url: &str) -> serde_json::Value {
+    let response = client().get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    json(response).await
+}
+
+fn audit_lines(worker: &Worker) -> Vec<serde_json::Value> {
+    worker
+        .logs()
+        .into_iter()
+        .filter(|l| l["target"] == "observe::audit")
+        .collect()
+}
+
+#[tokio::test]
+async fn sampling_changes_what_is_sampled_is_audited_and_resets() {
+    let mut worker = Worker::start("serve", &[("OBSERVE_ADMIN_ADDR", "127.0.0.1:0")]);
+    let url = format!("http://{}/observe/api/v1/sampling", listening(&worker));
+    let state = get(&url).await;
+    assert_eq!(state["ratio"], 1.0);
+    assert_eq!(state["overrides"], json!({}));
+    assert_eq!(worker.command("span GET /x"), ["sampled=true"]);
+
+    let (status, answer) = post(&url, json!({ "ratio": 0.0 })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["old"], 1.0);
+    assert_eq!(answer["new"], 0.0);
+    assert_eq!(worker.command("span GET /x"), ["sampled=false"]);
+
+    let (status, answer) = post(&url, json!({ "key": "GET /x", "ratio": 1.0 })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["old"], serde_json::Value::Null);
+    assert_eq!(get(&url).await["overrides"], json!({ "GET /x": 1.0 }));
+    assert_eq!(worker.command("span GET /x"), ["sampled=true"]);
+    assert_eq!(worker.command("span GET /y"), ["sampled=false"]);
+
+    let (status, _) = post(&url, json!({ "key": "GET /x", "clear": true })).await;
+    assert_eq!(status, 200);
+    assert_eq!(worker.command("span GET /x"), ["sampled=false"]);
+
+    let (status, answer) = post(&url, json!({ "reset": true })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["new"]["ratio"], 1.0);
+    assert_eq!(worker.command("span GET /x"), ["sampled=true"]);
+
+    for bad in [
+        json!({ "ratio": 1.5 }),
+        json!({ "ratio": 0.5, "reset": true }),
+        json!({ "ratoi": 0.5 }),
+        json!({ "key": "", "ratio": 0.5 }),
+    ] {
+        let (status, answer) = post(&url, bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(answer["error"].is_string());
+    }
+    let wrong_method = client().put(&url).body("{}").send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "GET, POST, HEAD");
+
+    worker.command("flush");
+    let audit = audit_lines(&worker);
+    assert_eq!(audit.len(), 4, "{audit:#?}");
+    let first = &audit[0];
+    assert_eq!(first["level"], "INFO");
+    assert_eq!(first["fields"]["control"], "sampling.ratio");
+    assert_eq!(first["fields"]["old"], "1.0");
+    assert_eq!(first["fields"]["new"], "0.0");
+    assert!(
+        first["fields"]["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{first}"
+    );
+    assert_eq!(audit[3]["fields"]["control"], "sampling");
+    worker.stop();
+}
+
+#[tokio::test]
+async fn the_log_filter_changes_what_is_logged_is_audited_and_resets() {
+    let mut worker = Worker::start(
+        "serve",
+        &[("OBSERVE_ADMIN_ADDR", "127.0.0.1:0"), ("RUST_LOG", "info")],
+    );
+    let url = format!("http://{}/observe/api/v1/log-level", listening(&worker));
+    assert_eq!(
+        get(&url).await,
+        json!({ "filter": "info", "default": "info" })
+    );
+    let count =
+        |w: &Worker, message: &str| w.logs().iter().filter(|l| l["message"] == message).count();
+    worker.command("log");
+    assert_eq!(count(&worker, "a debug line"), 0);
+    assert_eq!(count(&worker, "an info line"), 1);
+
+    let (status, answer) = post(&url, json!({ "filter": "warn,worker=debug" })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["old"], "info");
+    assert_eq!(answer["new"], "warn,worker=debug");
+    worker.command("log");
+    assert_eq!(count(&worker, "a debug line"), 1);
+    assert_eq!(count(&worker, "an info line"), 2);
+
+    let (status, answer) = post(&url, json!({ "filter": "error" })).await;
+    assert_eq!(status, 200, "{answer}");
+    worker.command("log");
+    assert_eq!(count(&worker, "an info line"), 2, "filtered out now");
+
+    let (status, answer) = post(&url, json!({ "filter": "info,[{" })).await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid log filter"),
+        "{answer}"
+    );
+
+    let (status, answer) = post(&url, json!({ "reset": true })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["new"], "info");
+    worker.command("log");
+    assert_eq!(count(&worker, "an info line"), 3);
+    assert_eq!(count(&worker, "a debug line"), 1);
+
+    // Audit lines pass whatever the filter (even at `error`).
+    let audit = audit_lines(&worker);
+    assert_eq!(audit.len(), 3, "{audit:#?}");
+    assert_eq!(audit[1]["fields"]["control"], "log_filter");
+    assert_eq!(audit[1]["fields"]["new"], "\"error\"");
+    worker.stop();
+}
