@@ -253,15 +253,30 @@ async fn the_page_shows_the_slow_and_the_failing_request_in_a_browser() {
         .unwrap()
         .to_owned();
 
-    // The SLO endpoints belong to another module: while they are absent, the SLO
-    // assertions are skipped (and said so) rather than failed.
-    let mut slo_absent = Vec::new();
-    for endpoint in ["/slos", "/alerts", "/dependencies"] {
+    // Endpoints the page reads that other modules own: one found absent (404) is
+    // said, its failed loads are excused in the console check, and the SLO
+    // assertions are skipped while the SLO endpoints are absent.
+    let mut absent = Vec::new();
+    for endpoint in ["/service", "/health", "/slos", "/alerts", "/dependencies"] {
         let url = format!("{admin_base}/observe/api/v1{endpoint}");
         if client.get(&url).send().await.unwrap().status() == 404 {
-            slo_absent.push(endpoint);
+            absent.push(endpoint);
         }
     }
+    if !absent.is_empty() {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "NOTE the /observe page test: {absent:?} answered 404 (not mounted on this \
+                 build); the checks that need them are skipped"
+            );
+        }
+    }
+    let slo_absent: Vec<&str> = absent
+        .iter()
+        .copied()
+        .filter(|e| ["/slos", "/alerts", "/dependencies"].contains(e))
+        .collect();
     if slo_absent.is_empty() {
         // The SLO engine has counted the slow request once it shows a burn rate.
         let mut slos = Value::Null;
@@ -273,13 +288,9 @@ async fn the_page_shows_the_slow_and_the_failing_request_in_a_browser() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(burn_rates(&slos).iter().any(|&r| r > 0.0), "{slos}");
-    } else {
-        skip(&format!(
-            "the SLO assertions: {slo_absent:?} answered 404 (the SLO API is not mounted)"
-        ));
     }
 
-    browser(&client, &admin_base, &slow_trace, &slo_absent).await;
+    browser(&client, &admin_base, &slow_trace, &absent).await;
 
     let _ = stop.send(());
     server.await.unwrap().unwrap();
@@ -295,12 +306,10 @@ fn burn_rates(slos: &Value) -> Vec<f64> {
         .collect()
 }
 
-async fn browser(
-    client: &reqwest::Client,
-    admin_base: &str,
-    slow_trace: &str,
-    slo_absent: &[&str],
-) {
+async fn browser(client: &reqwest::Client, admin_base: &str, slow_trace: &str, absent: &[&str]) {
+    let slo_absent = absent
+        .iter()
+        .any(|e| ["/slos", "/alerts", "/dependencies"].contains(e));
     let Some(python) = python() else {
         skip("no Python with selenium (run ./scripts/setup.sh, or set OBSERVE_TEST_PYTHON)");
         return;
@@ -415,7 +424,7 @@ async fn browser(
     );
 
     // The SLO card of the slow route shows its burn rates.
-    if slo_absent.is_empty() {
+    if !slo_absent {
         let names = report["slo_names"].as_array().unwrap();
         assert!(names.iter().any(|n| n == "slow-under-200ms"), "{report}");
         let rates: Vec<f64> = report["burn_rates"]
@@ -445,7 +454,7 @@ async fn browser(
         .filter(|e| {
             let message = e["message"].as_str().unwrap_or_default();
             !(e["source"] == "network"
-                && slo_absent
+                && absent
                     .iter()
                     .any(|a| message.contains(&format!("/observe/api/v1{a} "))))
         })
