@@ -11,6 +11,7 @@ runs: the driver's path is given, so nothing is downloaded.
 import base64
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -188,6 +189,7 @@ try:
     ]
 finally:
     driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
 
 json.dump(report, sys.stdout)
 sys.stdout.write("\n")
