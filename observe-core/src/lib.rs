@@ -22,6 +22,7 @@ pub mod dependencies;
 mod dry_run;
 pub mod export;
 pub mod footprint;
+pub mod health;
 pub mod ids;
 mod init;
 mod layer;

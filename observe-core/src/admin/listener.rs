@@ -105,6 +105,7 @@ pub(crate) fn start(
     let (stopped_tx, stopped) = mpsc::channel::<()>();
     // Before the thread runs: a failure there sets the state after this.
     set_state(ListenerState::Listening(addr));
+    super::service::mark_started();
     super::server::announce(addr);
     let spawned = std::thread::Builder::new()
         .name("observe-admin".into())

@@ -28,6 +28,7 @@
 //! ```
 
 mod controls;
+mod health;
 mod host;
 mod latency;
 pub(crate) mod listener;
@@ -36,6 +37,7 @@ mod page;
 mod request;
 pub(crate) mod routes;
 mod server;
+mod service;
 mod traces;
 
 use std::net::SocketAddr;

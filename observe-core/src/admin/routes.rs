@@ -6,19 +6,26 @@
 //! Endpoints that change something are `POST` lines only.
 
 use super::Handler;
-use super::{controls, latency, metrics, page, traces};
+use super::{controls, health, latency, metrics, page, service, traces};
 
 /// Every admin endpoint. Add yours here (keep the versioned JSON under
 /// `/observe/api/v1/`; health stays outside, at fixed paths).
 pub(crate) const ROUTES: &[(&str, &str, Handler)] = &[
     // Prometheus / OpenMetrics scrape.
     ("GET", "/metrics", metrics::prometheus),
+    // The index, and who this is.
+    ("GET", "/observe/api/v1", service::index),
+    ("GET", "/observe/api/v1/service", service::service),
     // Metrics as JSON.
     ("GET", "/observe/api/v1/metrics", metrics::snapshot),
     ("GET", "/observe/api/v1/histograms", metrics::histograms),
     // The unversioned names of before v1 (aliases).
     ("GET", "/observe/api/metrics", metrics::snapshot),
     ("GET", "/observe/api/histograms", metrics::histograms),
+    // Health: fixed paths for orchestrators, and the same under v1.
+    ("GET", "/observe/health/live", health::live),
+    ("GET", "/observe/health/ready", health::ready),
+    ("GET", "/observe/api/v1/health", health::ready),
     // Latency per key from the HDR histograms.
     ("GET", "/observe/api/v1/latency", latency::rows),
     (

@@ -2,6 +2,7 @@
 //! 404, 405, 413, 421, HEAD), the metrics endpoints and their old aliases.
 
 mod controls;
+mod health;
 mod latency;
 mod router;
 mod traces;

@@ -155,6 +155,17 @@ fn child() {
         failed.end();
         assert!(guard.flush(std::time::Duration::from_secs(5)));
     }
+    if scenario == "health" {
+        let flag = std::env::var("HEALTH_FLAG").unwrap();
+        observe_core::health::register("flag", move || {
+            if std::path::Path::new(&flag).exists() {
+                Ok(())
+            } else {
+                Err(format!("{flag} is missing"))
+            }
+        });
+        observe_core::health::register_async("async", || async { Ok(()) });
+    }
     if scenario == "stop" {
         drop(guard);
         say(format!(
@@ -169,6 +180,16 @@ fn child() {
     for line in std::io::stdin().lines().map_while(Result::ok) {
         let (command, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
         match command {
+            "hang" => {
+                observe_core::health::register_with_timeout(
+                    "hung",
+                    std::time::Duration::from_millis(50),
+                    || {
+                        std::thread::sleep(std::time::Duration::from_secs(3));
+                        Ok(())
+                    },
+                );
+            }
             "log" => {
                 tracing::debug!(target: "worker", "a debug line");
                 tracing::info!(target: "worker", "an info line");

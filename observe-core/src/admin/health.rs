@@ -1,0 +1,41 @@
+//! The health probes: `/observe/health/live`, `/observe/health/ready` and
+//! `/observe/api/v1/health`.
+
+use http::StatusCode;
+use serde_json::json;
+
+use super::{ApiRequest, ApiResponse};
+
+/// `GET /observe/health/live`: the process serves.
+pub(crate) fn live(_: &ApiRequest) -> ApiResponse {
+    ApiResponse::json(StatusCode::OK, json!({ "status": "up", "checks": [] }))
+        .header(http::header::CACHE_CONTROL, "no-store")
+}
+
+/// `GET /observe/health/ready` and `/observe/api/v1/health`: observe initialised
+/// and every registered check up (200), else 503.
+pub(crate) fn ready(_: &ApiRequest) -> ApiResponse {
+    let report = crate::health::check();
+    let mut checks: Vec<serde_json::Value> = Vec::with_capacity(report.checks.len() + 1);
+    checks.push(json!({
+        "name": "observe.init",
+        "status": if report.initialised { "up" } else { "down" },
+        "detail": (!report.initialised).then_some("observe is not initialised"),
+        "duration_s": 0.0,
+    }));
+    checks.extend(report.checks.iter().map(|c| {
+        json!({
+            "name": c.name,
+            "status": if c.up { "up" } else { "down" },
+            "detail": c.detail,
+            "duration_s": c.duration.as_secs_f64(),
+        })
+    }));
+    let (status, word) = if report.ready() {
+        (StatusCode::OK, "up")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "down")
+    };
+    ApiResponse::json(status, json!({ "status": word, "checks": checks }))
+        .header(http::header::CACHE_CONTROL, "no-store")
+}
