@@ -247,7 +247,7 @@
       const s = svc.data.service;
       setText($('svc-name'), s.name || 'observe');
       document.title = (s.name || 'service') + ' · observe';
-      const parts = [s.version && 'v' + s.version, s.instance, s.environment, s.team && 'team ' + s.team, s.owner && 'owner ' + s.owner, typeof svc.data.uptime_s === 'number' && 'up ' + fmtUptime(svc.data.uptime_s)].filter(Boolean);
+      const parts = [s.version && s.version !== 'unknown' && 'v' + s.version, s.instance, s.environment, s.team && 'team ' + s.team, s.owner && 'owner ' + s.owner, typeof svc.data.uptime_s === 'number' && 'up ' + fmtUptime(svc.data.uptime_s)].filter(Boolean);
       const meta = $('svc-meta');
       const runbook = safeUrl(s.runbook);
       const sig = parts.join(' · ') + (runbook || '');
