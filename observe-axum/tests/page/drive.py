@@ -17,7 +17,7 @@ import tempfile
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -76,24 +76,39 @@ def shot(name):
         f.write(base64.b64decode(png))
 
 
+def stable(read):
+    """Runs `read` again when auto-refresh replaced an element it held (a row is
+    redrawn when its data changes)."""
+    for _ in range(10):
+        try:
+            return read()
+        except StaleElementReferenceException:
+            pass
+    return read()
+
+
 def series_row(key):
-    for tr in driver.find_elements(By.CSS_SELECTOR, "#lat-table tbody tr"):
-        cells = tr.find_elements(By.TAG_NAME, "td")
-        if cells[2].text == "http.server" and cells[3].text == key:
-            return tr
+    try:
+        for tr in driver.find_elements(By.CSS_SELECTOR, "#lat-table tbody tr"):
+            cells = tr.find_elements(By.TAG_NAME, "td")
+            if cells[2].text == "http.server" and cells[3].text == key:
+                return tr
+    except StaleElementReferenceException:
+        pass
     return None
 
 
 def latency():
     wait.until(lambda d: series_row(slow_key) is not None)
-    report["latency_keys"] = [
-        tr.find_elements(By.TAG_NAME, "td")[3].text
-        for tr in driver.find_elements(By.CSS_SELECTOR, "#lat-table tbody tr")
-    ]
-    series_row(slow_key).find_element(By.CSS_SELECTOR, "input[name=series-a]").click()
-    compare = series_row(compare_key)
-    if compare is not None:
-        compare.find_element(By.CSS_SELECTOR, "input.series-b").click()
+    report["latency_keys"] = stable(
+        lambda: [
+            tr.find_elements(By.TAG_NAME, "td")[3].text
+            for tr in driver.find_elements(By.CSS_SELECTOR, "#lat-table tbody tr")
+        ]
+    )
+    stable(lambda: series_row(slow_key).find_element(By.CSS_SELECTOR, "input[name=series-a]").click())
+    if series_row(compare_key) is not None:
+        stable(lambda: series_row(compare_key).find_element(By.CSS_SELECTOR, "input.series-b").click())
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#plot g.series-a circle.pt"))
     wait.until(
         lambda d: slow_key in d.find_element(By.CSS_SELECTOR, "#plot g.series-a").get_attribute("data-series")
@@ -123,12 +138,13 @@ def traces():
     open_tab("traces")
     after_refresh(lambda: driver.find_element(By.CSS_SELECTOR, "input[name=tr-list][value=slowest]").click())
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tr-table tbody tr"))
-    rows = driver.find_elements(By.CSS_SELECTOR, "#tr-table tbody tr")
-    report["slowest"] = [
-        {"trace_id": tr.get_attribute("data-key"), "name": tr.find_element(By.CSS_SELECTOR, ".trace-name").text}
-        for tr in rows
-    ]
-    rows[0].find_element(By.CSS_SELECTOR, ".trace-name").click()
+    report["slowest"] = stable(
+        lambda: [
+            {"trace_id": tr.get_attribute("data-key"), "name": tr.find_element(By.CSS_SELECTOR, ".trace-name").text}
+            for tr in driver.find_elements(By.CSS_SELECTOR, "#tr-table tbody tr")
+        ]
+    )
+    stable(lambda: driver.find_element(By.CSS_SELECTOR, "#tr-table tbody tr .trace-name").click())
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#waterfall .wf-row"))
     report["waterfall_title"] = driver.find_element(By.ID, "wf-title").text
     report["waterfall"] = [
