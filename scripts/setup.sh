@@ -4,7 +4,8 @@
 #           (the /observe page tests), wrk (the HTTP benchmark), python3-venv,
 #           protobuf-compiler (protoc, for tonic-prost-build: examples/grpc and
 #           observe-tonic's test protocol);
-#   PyPI (into .venv): rotel (an OTLP collector), opentelemetry-proto + grpcio (OTLP
+#   PyPI (into .venv): rotel (an OTLP collector), selenium (drives chromium for the
+#           /observe page test), opentelemetry-proto + grpcio (OTLP
 #           receivers decoding with OpenTelemetry's own definitions), the Python
 #           OpenTelemetry SDK and instrumentations (cross-language peers).
 # Safe to run again: it only installs what is missing.

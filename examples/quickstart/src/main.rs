@@ -183,8 +183,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn print_banner(base: &str) {
     println!("quickstart listening on {base}  (try {base}/orders/1, {base}/slow, {base}/fail)");
     println!(
-        "metrics: see the \"observe admin listening\" line below (default http://127.0.0.1:9464/metrics, \
-         OBSERVE_ADMIN_ADDR to change it; the /observe page comes in a later release)"
+        "metrics and the /observe page: see the \"observe admin listening\" line below (default \
+         http://127.0.0.1:9464/metrics and http://127.0.0.1:9464/observe, OBSERVE_ADMIN_ADDR to change it)"
     );
 }
 

@@ -33,6 +33,7 @@ mod host;
 mod latency;
 pub(crate) mod listener;
 mod metrics;
+mod page;
 mod request;
 pub(crate) mod routes;
 mod server;

@@ -6,7 +6,7 @@
 //! Endpoints that change something are `POST` lines only.
 
 use super::Handler;
-use super::{controls, health, latency, metrics, service, slo, traces};
+use super::{controls, health, latency, metrics, page, service, slo, traces};
 
 /// Every admin endpoint. Add yours here (keep the versioned JSON under
 /// `/observe/api/v1/`; health stays outside, at fixed paths).
@@ -47,6 +47,9 @@ pub(crate) const ROUTES: &[(&str, &str, Handler)] = &[
     ("GET", "/observe/api/v1/slos", slo::slos),
     ("GET", "/observe/api/v1/alerts", slo::alerts),
     ("GET", "/observe/api/v1/dependencies", slo::dependencies),
+    // The /observe page and its files (embedded; docs/observe-page.md).
+    ("GET", "/observe", page::index),
+    ("GET", "/observe/assets/{file}", page::asset),
 ];
 
 /// What the table holds for a method and path.

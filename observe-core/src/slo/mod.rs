@@ -1,6 +1,6 @@
 //! Service-level objectives, evaluated in process.
 //!
-//! Declare SLOs on the builder ([`Builder::slo`](crate::config::Builder::slo)) or
+//! Declare SLOs on the builder ([`Builder::slo`](crate::Builder::slo)) or
 //! in `OBSERVE_SLOS` ([`parse_env`]): a latency objective ("99 % of
 //! `GET /orders/{id}` at or under 300 ms") or an availability objective ("99.9 %
 //! not failing"), for an HTTP route, a gRPC method or a `#[traced]` function.
@@ -21,7 +21,7 @@
 //!   with the burn rates, exemplar trace ids, the service's owner, team and
 //!   runbook and the deepest failing dependency; a flight-recorder snapshot
 //!   (rate-limited); the callbacks given to
-//!   [`Builder::on_alert`](crate::config::Builder::on_alert). The last
+//!   [`Builder::on_alert`](crate::Builder::on_alert). The last
 //!   [`MAX_ALERTS`] are kept ([`SloEngine::alerts`]).
 //! * **Metrics** on `/metrics`: `observe_slo_objective`, `observe_slo_good_total`,
 //!   `observe_slo_requests_total`, `observe_slo_burn_rate{window}`,

@@ -1,0 +1,211 @@
+"""Drives the /observe page in headless Chromium (Debian's chromium and chromedriver,
+through Selenium) and reports what the DOM shows, as one JSON object on stdout.
+
+    python drive.py <admin base url> <screenshot dir> <slow route key> <compare route key> <sampling ratio>
+
+The Rust test (tests/page/main.rs) starts the service, runs this, and asserts on the
+report; this script only waits for elements, clicks and reads. Selenium Manager never
+runs: the driver's path is given, so nothing is downloaded.
+"""
+
+import base64
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+base, shots, slow_key, compare_key, ratio = sys.argv[1:6]
+os.makedirs(shots, exist_ok=True)
+
+profile = tempfile.mkdtemp(prefix="observe-page-chromium-")
+options = webdriver.ChromeOptions()
+options.binary_location = os.environ.get("OBSERVE_TEST_CHROMIUM", "/usr/bin/chromium")
+for arg in [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
+    "--window-size=1366,900",
+    "--user-data-dir=" + profile,
+]:
+    options.add_argument(arg)
+options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+service = Service(executable_path=os.environ.get("OBSERVE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
+driver = webdriver.Chrome(service=service, options=options)
+wait = WebDriverWait(driver, 15)
+report = {}
+
+
+def refreshed():
+    return int(driver.execute_script("return Number(document.body.dataset.refreshed || 0)"))
+
+
+def after_refresh(action):
+    """Runs `action`, then waits for the page's next completed refresh."""
+    before = refreshed()
+    action()
+    wait.until(lambda d: refreshed() > before)
+
+
+def open_tab(name):
+    after_refresh(lambda: driver.find_element(By.ID, "tab-" + name).click())
+
+
+def shot(name):
+    """A screenshot of the whole page (up to 2400 px tall) at laptop width, taken
+    through the DevTools protocol so nothing is cut at the window's edge."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    height = min(max(int(size["height"]), 600), 2400)
+    clip = {"x": 0, "y": 0, "width": max(int(size["width"]), 1366), "height": height, "scale": 1}
+    png = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )["data"]
+    with open(os.path.join(shots, name + ".png"), "wb") as f:
+        f.write(base64.b64decode(png))
+
+
+def stable(read):
+    """Runs `read` again when auto-refresh replaced an element it held (a row is
+    redrawn when its data changes)."""
+    for _ in range(10):
+        try:
+            return read()
+        except StaleElementReferenceException:
+            pass
+    return read()
+
+
+def series_row(key):
+    try:
+        for tr in driver.find_elements(By.CSS_SELECTOR, "#lat-table tbody tr"):
+            cells = tr.find_elements(By.TAG_NAME, "td")
+            if cells[2].text == "http.server" and cells[3].text == key:
+                return tr
+    except StaleElementReferenceException:
+        pass
+    return None
+
+
+def latency():
+    wait.until(lambda d: series_row(slow_key) is not None)
+    report["latency_keys"] = stable(
+        lambda: [
+            tr.find_elements(By.TAG_NAME, "td")[3].text
+            for tr in driver.find_elements(By.CSS_SELECTOR, "#lat-table tbody tr")
+        ]
+    )
+    stable(lambda: series_row(slow_key).find_element(By.CSS_SELECTOR, "input[name=series-a]").click())
+    if series_row(compare_key) is not None:
+        stable(lambda: series_row(compare_key).find_element(By.CSS_SELECTOR, "input.series-b").click())
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#plot g.series-a circle.pt"))
+    wait.until(
+        lambda d: slow_key in d.find_element(By.CSS_SELECTOR, "#plot g.series-a").get_attribute("data-series")
+    )
+    report["plot_series"] = driver.find_element(By.CSS_SELECTOR, "#plot g.series-a").get_attribute("data-series")
+    report["plot_points"] = len(driver.find_elements(By.CSS_SELECTOR, "#plot g.series-a circle.pt"))
+    report["plot_points_b"] = len(driver.find_elements(By.CSS_SELECTOR, "#plot g.series-b circle.pt"))
+
+
+def slo():
+    open_tab("slo")
+    report["slo_message"] = driver.find_element(By.ID, "slo-msg").text
+    report["slo_names"] = [c.get_attribute("data-slo") for c in driver.find_elements(By.CSS_SELECTOR, "#slo-cards .card.slo")]
+    report["burn_rates"] = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#slo-cards td.burn-rate")]
+
+
+def deps():
+    open_tab("deps")
+    report["deps_message"] = driver.find_element(By.ID, "deps-msg").text
+    report["deps_callees"] = [
+        tr.find_elements(By.TAG_NAME, "td")[0].text for tr in driver.find_elements(By.CSS_SELECTOR, "#deps-table tbody tr")
+    ]
+    report["graph_nodes"] = len(driver.find_elements(By.CSS_SELECTOR, "#deps-graph g.node"))
+
+
+def traces():
+    open_tab("traces")
+    after_refresh(lambda: driver.find_element(By.CSS_SELECTOR, "input[name=tr-list][value=slowest]").click())
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tr-table tbody tr"))
+    report["slowest"] = stable(
+        lambda: [
+            {"trace_id": tr.get_attribute("data-key"), "name": tr.find_element(By.CSS_SELECTOR, ".trace-name").text}
+            for tr in driver.find_elements(By.CSS_SELECTOR, "#tr-table tbody tr")
+        ]
+    )
+    stable(lambda: driver.find_element(By.CSS_SELECTOR, "#tr-table tbody tr .trace-name").click())
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#waterfall .wf-row"))
+    report["waterfall_title"] = driver.find_element(By.ID, "wf-title").text
+    report["waterfall"] = [
+        {
+            "span_id": r.get_attribute("data-span-id"),
+            "parent_span_id": r.get_attribute("data-parent-span-id") or None,
+            "depth": int(r.get_attribute("data-depth")),
+            "name": r.find_element(By.CSS_SELECTOR, ".wf-span-name").text,
+            "service": r.find_element(By.CSS_SELECTOR, ".wf-svc").text,
+        }
+        for r in driver.find_elements(By.CSS_SELECTOR, "#waterfall .wf-row")
+    ]
+    report["log_lines"] = len(driver.find_elements(By.CSS_SELECTOR, "#wf-logs tbody tr[data-span-id]"))
+    # The first span's details (attributes) open on click.
+    driver.find_elements(By.CSS_SELECTOR, "#waterfall .wf-row")[0].click()
+    report["span_detail"] = driver.find_element(By.ID, "span-detail").text
+
+
+def controls():
+    open_tab("controls")
+    field = driver.find_element(By.ID, "samp-input")
+    field.clear()
+    field.send_keys(ratio)
+    driver.find_element(By.ID, "samp-apply").click()
+    wait.until(lambda d: d.find_element(By.ID, "confirm").get_attribute("open") is not None)
+    report["confirm_text"] = driver.find_element(By.ID, "confirm-text").text
+    driver.find_element(By.ID, "confirm-ok").click()
+    wait.until(lambda d: "audit" in d.find_element(By.ID, "ctl-result").text or "failed" in d.find_element(By.ID, "ctl-result").text)
+    report["control_result"] = driver.find_element(By.ID, "ctl-result").text
+    wait.until(lambda d: d.find_element(By.ID, "samp-ratio").text == ratio)
+    report["shown_ratio"] = driver.find_element(By.ID, "samp-ratio").text
+
+
+def view(name, steps):
+    """Runs one view's steps; a step that times out is reported with what the view's
+    message says, and the next view still runs. The screenshot is taken either way."""
+    try:
+        steps()
+    except TimeoutException as e:
+        messages = [m.text for m in driver.find_elements(By.CSS_SELECTOR, "#view-" + name + " .msg, #view-" + name + " output") if m.text]
+        report.setdefault("failed", {})[name] = {"timeout": (e.msg or "").strip(), "page_says": messages}
+    shot(name)
+
+
+try:
+    driver.get(base + "/observe")
+    wait.until(lambda d: refreshed() >= 1)
+    report["title"] = driver.title
+    view("latency", latency)
+    view("slo", slo)
+    view("deps", deps)
+    view("traces", traces)
+    view("controls", controls)
+    # Every message the page logged: the test fails on any error.
+    report["console"] = [
+        {"level": e.get("level"), "source": e.get("source"), "message": e.get("message")}
+        for e in driver.get_log("browser")
+    ]
+finally:
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+json.dump(report, sys.stdout)
+sys.stdout.write("\n")
