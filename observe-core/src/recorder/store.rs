@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::mem::size_of;
+use std::sync::Arc;
 
 use super::PromotionReason;
 use super::size;
@@ -16,8 +17,10 @@ use crate::span::{SpanRecord, StatusCode};
 /// One stored record.
 #[derive(Debug, Clone)]
 pub(crate) enum Entry {
-    Span(SpanRecord),
-    Log(Box<LogRecord>),
+    // Shared with the other sinks (the worker hands every sink the same record),
+    // never deep-copied.
+    Span(Arc<SpanRecord>),
+    Log(Arc<LogRecord>),
 }
 
 impl Entry {
@@ -133,8 +136,8 @@ impl Store {
     pub(crate) fn push(&mut self, entry: Entry, overhead: usize) -> u64 {
         let seq = self.next_seq;
         let bytes = match &entry {
-            Entry::Span(s) => size::span_heap(s),
-            Entry::Log(l) => size::log_heap(l),
+            Entry::Span(s) => size::ARC_HEADER + size_of::<SpanRecord>() + size::span_heap(s),
+            Entry::Log(l) => size::ARC_HEADER + size::log_heap(l),
         };
         if let Some(trace) = entry.trace_id() {
             let idx = self.traces.entry(trace).or_default();
@@ -267,7 +270,7 @@ mod tests {
         let mut store = Store::new(MIN_BUDGET);
         let mut last = 0;
         for s in &spans {
-            last = store.push(Entry::Span(s.clone()), 0);
+            last = store.push(Entry::Span(Arc::new(s.clone())), 0);
             assert!(
                 store.used() <= store.budget(),
                 "{} > {}",
@@ -300,7 +303,7 @@ mod tests {
         let spans = records(30, 0);
         let mut store = Store::new(usize::MAX);
         for s in &spans {
-            store.push(Entry::Span(s.clone()), 0);
+            store.push(Entry::Span(Arc::new(s.clone())), 0);
         }
         let with_errors = store.traces.values().filter(|i| i.errors > 0).count();
         assert_eq!(with_errors, 10);

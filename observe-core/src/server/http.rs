@@ -78,7 +78,10 @@ impl ServerSpan {
         let (method, method_index) = names::method_label(request.method);
         let name = names::span_name(method_index, request.route);
         let route_at = request.route.map(|r| name.as_str().len() - r.len());
-        let mut builder = Span::builder(name.clone()).attribute("http.request.method", method);
+        // The attributes below, the status code and `error.type` at the end.
+        let mut builder = Span::builder(name.clone())
+            .reserve_attributes(14)
+            .attribute("http.request.method", method);
         if method == names::OTHER_METHOD {
             builder = builder.attribute(
                 "http.request.method_original",
