@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N1=${N1:-2000}
-N2=${N2:-6000}
+N2=${N2:-12000}
 cargo bench -p observe-axum --bench layer --no-run 2>/dev/null
 bin=$(ls -t target/release/deps/layer-* | grep -v '\.d$' | head -1)
 variants=("$@")

@@ -183,7 +183,30 @@ fn server_address(request: &RequestInfo<'_>) -> Option<(String, Option<u16>)> {
 /// no authority (empty, a character outside RFC 3986's `host` and `port`, an
 /// unclosed `[`); the port is `None` when it is absent or not a number.
 fn split_host_header(value: &[u8]) -> Option<(&str, Option<u16>)> {
-    let allowed = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b);
+    let allowed = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+                    | b'%'
+            )
+    };
     if value.is_empty() || !value.iter().all(|&b| allowed(b)) {
         return None;
     }
