@@ -95,6 +95,7 @@ pub struct Builder {
     pub(crate) metrics_slice: Option<Duration>,
     pub(crate) metrics_max_keys: Option<usize>,
     pub(crate) flight_recorder_bytes: Option<usize>,
+    pub(crate) flight_recorder_window: Option<Option<Duration>>,
     pub(crate) slow_threshold: Option<Option<Duration>>,
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) internal_hosts: Option<Vec<String>>,
@@ -143,6 +144,7 @@ impl Builder {
             metrics_slice: None,
             metrics_max_keys: None,
             flight_recorder_bytes: None,
+            flight_recorder_window: None,
             slow_threshold: None,
             shutdown_timeout: None,
             internal_hosts: None,
@@ -415,6 +417,15 @@ impl Builder {
     /// (`OBSERVE_FLIGHT_RECORDER_BYTES`, default 64 MiB).
     pub fn flight_recorder_bytes(mut self, bytes: usize) -> Self {
         self.flight_recorder_bytes = Some(bytes);
+        self
+    }
+
+    /// How far back the flight recorder keeps records, or `None` to keep as many
+    /// as its byte budget holds (`OBSERVE_FLIGHT_RECORDER_WINDOW`, default 5
+    /// minutes): its memory follows the traffic of the last minutes, up to the
+    /// byte budget.
+    pub fn flight_recorder_window(mut self, window: impl Into<Option<Duration>>) -> Self {
+        self.flight_recorder_window = Some(window.into());
         self
     }
 

@@ -146,7 +146,11 @@ impl Sink for RecorderSink {
     }
 
     fn on_tick(&mut self, now: Instant) {
-        self.recorder.lock().slow.tick(now);
+        let mut st = self.recorder.lock();
+        st.slow.tick(now);
+        // A quiet service lets its last minutes go too, not only a busy one.
+        st.store.expire(crate::clock::Tick::now());
+        drop(st);
         if !self.recent.is_empty() {
             self.recent
                 .retain(|_, (_, at)| now.saturating_duration_since(*at) < LATE_WINDOW);

@@ -76,6 +76,8 @@ pub(crate) struct Store {
     record_bytes: usize,
     index_bytes: usize,
     budget: usize,
+    /// Records older than this (by their tick, against the newest) are evicted.
+    window: Option<std::time::Duration>,
     pub(crate) spans: usize,
     pub(crate) logs: usize,
     pub(crate) evicted_spans: u64,
@@ -93,10 +95,31 @@ impl Store {
             record_bytes: 0,
             index_bytes: 0,
             budget: budget.max(MIN_BUDGET),
+            window: None,
             spans: 0,
             logs: 0,
             evicted_spans: 0,
             evicted_logs: 0,
+        }
+    }
+
+    pub(crate) fn with_window(mut self, window: Option<std::time::Duration>) -> Store {
+        self.window = window;
+        self
+    }
+
+    /// Evicts the records older than the window before `now` (oldest first; a
+    /// record from a thread drained late may stay until the ones before it go).
+    pub(crate) fn expire(&mut self, now: Tick) {
+        let Some(window) = self.window else { return };
+        while self.first_seq < self.next_seq {
+            let expired = self
+                .get(self.first_seq)
+                .is_none_or(|e| e.tick().duration_until(now) > window);
+            if !expired {
+                break;
+            }
+            self.evict_front();
         }
     }
 
@@ -170,6 +193,11 @@ impl Store {
         self.next_seq += 1;
         while self.used() + overhead > self.budget && self.first_seq < self.next_seq {
             self.evict_front();
+        }
+        if self.window.is_some()
+            && let Some(newest) = self.get(seq).map(Entry::tick)
+        {
+            self.expire(newest);
         }
         seq
     }
@@ -262,6 +290,34 @@ mod tests {
         }
         c.flush();
         c.spans()
+    }
+
+    #[test]
+    fn a_window_evicts_what_is_older_than_it_within_the_budget() {
+        let spans = records(30, 10);
+        let ticks: Vec<Tick> = spans.iter().map(SpanRecord::end_tick).collect();
+        let newest = *ticks.iter().max().unwrap();
+        let oldest = *ticks.iter().min().unwrap();
+        let span = oldest.duration_until(newest);
+        assert!(!span.is_zero());
+        // Half the time the records cover: the older ones go, the budget is far off.
+        let window = span / 2;
+        let mut without = Store::new(64 << 20);
+        let mut with = Store::new(64 << 20).with_window(Some(window));
+        for s in &spans {
+            without.push(Entry::Span(Arc::new(s.clone())), 0);
+            with.push(Entry::Span(Arc::new(s.clone())), 0);
+        }
+        assert_eq!(without.evicted_spans, 0);
+        assert!(with.evicted_spans > 0);
+        assert!(with.spans > 0, "the newest are kept");
+        let front = with.get(with.seq_range().start).expect("a record");
+        assert!(front.tick().duration_until(newest) <= window);
+        // Later, with nothing new, the rest expires too.
+        std::thread::sleep(span * 2 + std::time::Duration::from_millis(1));
+        with.expire(Tick::now());
+        assert_eq!(with.spans, 0);
+        assert!(with.seq_range().is_empty());
     }
 
     #[test]
