@@ -195,6 +195,63 @@ fn measure(variant: &str, iters: u64) {
     );
 }
 
+/// Resident memory of this process, in KiB (`/proc/self/status`).
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `--threads N [--lines K]`: what each thread that logs K lines (default 1)
+/// costs in resident memory (its ring and staging buffer), against the same
+/// threads that do not log. Past the ring's capacity (4096 records) every page
+/// of the ring has been written.
+fn ring_memory(n: usize, lines: usize) {
+    let mut setup = Setup::default();
+    init_observe(&mut setup);
+    let run = |log: bool| {
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(n + 1));
+        let done = std::sync::Arc::new(std::sync::Barrier::new(n + 1));
+        let threads: Vec<_> = (0..n)
+            .map(|i| {
+                let (barrier, done) = (barrier.clone(), done.clone());
+                std::thread::spawn(move || {
+                    if log {
+                        for j in 0..lines {
+                            tracing::info!(thread = i, line = j, "a line");
+                            if j % 64 == 63 {
+                                // Let the worker keep up: the ring wraps around
+                                // rather than dropping.
+                                std::thread::yield_now();
+                            }
+                        }
+                    }
+                    barrier.wait();
+                    done.wait();
+                })
+            })
+            .collect();
+        barrier.wait();
+        let rss = rss_kib();
+        done.wait();
+        for t in threads {
+            t.join().unwrap();
+        }
+        rss
+    };
+    let before = rss_kib();
+    let quiet = run(false);
+    let logging = run(true);
+    eprintln!(
+        "{n} threads: resident {before} KiB before, {quiet} KiB with {n} threads that do not log, {logging} KiB with {n} threads that log {lines} line(s): {:.0} KiB per logging thread ({:.1} MiB in all)",
+        (logging.saturating_sub(quiet)) as f64 / n as f64,
+        (logging.saturating_sub(quiet)) as f64 / 1024.0
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| {
@@ -202,6 +259,11 @@ fn main() {
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
     };
+    if let Some(n) = arg("--threads") {
+        let lines = arg("--lines").map_or(1, |n| n.parse().expect("--lines K"));
+        ring_memory(n.parse().expect("--threads N"), lines);
+        return;
+    }
     if let Some(variant) = arg("--variant") {
         let iters = arg("--iters").map_or(10_000, |n| n.parse().expect("--iters N"));
         measure(variant, iters);
