@@ -572,29 +572,6 @@ impl Builder {
             .map(|s| s.value)
             .or(self.flight_recorder_bytes)
             .unwrap_or(DEFAULT_FLIGHT_RECORDER_BYTES);
-        let slow_threshold = r
-            .var("OBSERVE_SLOW_THRESHOLD", |s| {
-                if s.eq_ignore_ascii_case("auto") {
-                    Ok(None)
-                } else {
-                    parse::positive_duration(s)
-                        .map(Some)
-                        .map_err(|_| Invalid::from(format!("{} or auto", parse::POSITIVE_DURATION)))
-                }
-            })
-            .map(|s| s.value)
-            .or(match self.slow_threshold {
-                Some(Some(d)) if d.is_zero() => {
-                    r.problems.push(Problem::code(
-                        "Builder::slow_threshold",
-                        format!("{d:?}"),
-                        "a duration greater than 0, or None for per-key p99",
-                    ));
-                    None
-                }
-                other => other,
-            })
-            .unwrap_or(None);
         let window = r
             .var("OBSERVE_FLIGHT_RECORDER_WINDOW", |s| {
                 if s.eq_ignore_ascii_case("off") {
@@ -618,6 +595,29 @@ impl Builder {
                 other => other,
             })
             .unwrap_or(Some(crate::recorder::DEFAULT_WINDOW));
+        let slow_threshold = r
+            .var("OBSERVE_SLOW_THRESHOLD", |s| {
+                if s.eq_ignore_ascii_case("auto") {
+                    Ok(None)
+                } else {
+                    parse::positive_duration(s)
+                        .map(Some)
+                        .map_err(|_| Invalid::from(format!("{} or auto", parse::POSITIVE_DURATION)))
+                }
+            })
+            .map(|s| s.value)
+            .or(match self.slow_threshold {
+                Some(Some(d)) if d.is_zero() => {
+                    r.problems.push(Problem::code(
+                        "Builder::slow_threshold",
+                        format!("{d:?}"),
+                        "a duration greater than 0, or None for per-key p99",
+                    ));
+                    None
+                }
+                other => other,
+            })
+            .unwrap_or(None);
         FlightRecorderConfig {
             bytes: NonZeroUsize::new(bytes),
             window,
