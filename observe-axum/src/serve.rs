@@ -348,6 +348,23 @@ impl Serve {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(target: "observe::serve", "listening on http://{addr}");
         }
+        if let Some(config) = observe_core::Observe::current_config() {
+            // What the flight recorder may hold: the startup summary of memory.
+            let recorder = &config.flight_recorder;
+            if let Some(bytes) = recorder.bytes {
+                let mib = bytes.get() as f64 / f64::from(1u32 << 20);
+                let window = recorder
+                    .window
+                    .map_or_else(|| "no window".to_owned(), |w| format!("the last {w:?}"));
+                tracing::info!(
+                    target: "observe::serve",
+                    recorder_bytes = bytes.get() as u64,
+                    recorder_window_secs = recorder.window.map_or(0, |w| w.as_secs()),
+                    "flight recorder: keeps {window} of spans and log lines, at most {mib:.0} MiB \
+                     (OBSERVE_FLIGHT_RECORDER_WINDOW, OBSERVE_FLIGHT_RECORDER_BYTES)"
+                );
+            }
+        }
         let app = router
             .layer(layer)
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -1,6 +1,9 @@
 //! What `#[traced]` costs the calling thread, next to its peers in the same run:
 //! the bare function, `#[tracing::instrument]` with a `Registry` subscriber, and
-//! `#[fastrace::trace]` in a sampled root with a reporter that drops everything.
+//! `#[fastrace::trace]` in a sampled root with a reporter that drops everything
+//! (`fastrace` rows never drain its collector; `fastrace_drained` rows drain it
+//! with `fastrace::flush()` after each sample, outside the timed region, as
+//! observe's captured records are cleared).
 //!
 //! Run with:
 //! `cargo bench -p observe-core --bench traced -- --warm-up-time 1 --measurement-time 2`
@@ -275,6 +278,16 @@ fn sync_child(c: &mut Criterion) {
             })
         })
     });
+    g.bench_function("fastrace_drained", |b| {
+        b.iter_custom(|iters| {
+            let t = in_roots(iters, fastrace_root, |i| {
+                black_box(fast(black_box(i)));
+            });
+            // Outside the timed region, as observe's memory is cleared.
+            fastrace::flush();
+            t
+        })
+    });
     g.finish();
 }
 
@@ -370,6 +383,15 @@ fn async_child(c: &mut Criterion, yields: u32) {
             in_roots(iters, fastrace_root, |i| {
                 black_box(block_on(fast_async(black_box(i), yields)));
             })
+        })
+    });
+    g.bench_function("fastrace_drained", |b| {
+        b.iter_custom(|iters| {
+            let t = in_roots(iters, fastrace_root, |i| {
+                black_box(block_on(fast_async(black_box(i), yields)));
+            });
+            fastrace::flush();
+            t
         })
     });
     g.finish();

@@ -217,6 +217,7 @@ fn export_sinks(
     let recorder = config.flight_recorder.bytes.map(|bytes| {
         FlightRecorder::new(RecorderSettings {
             budget_bytes: bytes.get(),
+            window: config.flight_recorder.window,
             slow: config
                 .flight_recorder
                 .slow_threshold

@@ -54,7 +54,8 @@ const STOP_WAIT: Duration = Duration::from_secs(2);
 #[derive(Debug)]
 pub(crate) struct Running {
     stop: Option<oneshot::Sender<()>>,
-    stopped: mpsc::Receiver<()>,
+    /// In a mutex only so that the guard holding it stays `Sync`.
+    stopped: std::sync::Mutex<mpsc::Receiver<()>>,
 }
 
 impl Drop for Running {
@@ -63,7 +64,8 @@ impl Drop for Running {
             let _ = stop.send(());
         }
         // Bounded: a connection that does not finish never holds the process.
-        let _ = self.stopped.recv_timeout(STOP_WAIT);
+        let stopped = self.stopped.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = stopped.recv_timeout(STOP_WAIT);
         set_state(ListenerState::Off);
     }
 }
@@ -124,7 +126,7 @@ pub(crate) fn start(
     match spawned {
         Ok(_) => Some(Running {
             stop: Some(stop),
-            stopped,
+            stopped: std::sync::Mutex::new(stopped),
         }),
         Err(e) => {
             failed(addr, "its thread could not start", &e);

@@ -319,6 +319,9 @@ pub struct FlightRecorderConfig {
     /// Its byte budget (`OBSERVE_FLIGHT_RECORDER_BYTES`, default 64 MiB), or `None`
     /// when set to 0 (no recorder).
     pub bytes: Option<NonZeroUsize>,
+    /// How far back it keeps records (`OBSERVE_FLIGHT_RECORDER_WINDOW`, default 5
+    /// minutes), or `None` (`off`) to keep as many as the byte budget holds.
+    pub window: Option<Duration>,
     /// A local root slower than this is promoted (exported even if head sampling
     /// dropped it). `None` (the default) means per key, from its running p99
     /// (`OBSERVE_SLOW_THRESHOLD`).
@@ -484,6 +487,7 @@ pub const VARIABLES: &[&str] = &[
     "OBSERVE_METRICS_MAX_KEYS",
     "OBSERVE_METRICS_EXPOSITION",
     "OBSERVE_FLIGHT_RECORDER_BYTES",
+    "OBSERVE_FLIGHT_RECORDER_WINDOW",
     "OBSERVE_SLOW_THRESHOLD",
     "OBSERVE_SHUTDOWN_TIMEOUT",
     "OBSERVE_INTERNAL_HOSTS",

@@ -91,6 +91,7 @@ pub(crate) struct Overrides {
     pub(crate) alert_snapshot_dir: Option<std::path::PathBuf>,
     pub(crate) alert_snapshot_interval: Option<Duration>,
     pub(crate) flight_recorder_bytes: Option<usize>,
+    pub(crate) flight_recorder_window: Option<Option<Duration>>,
     pub(crate) slow_threshold: Option<Option<Duration>>,
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) internal_hosts: Option<Vec<String>>,

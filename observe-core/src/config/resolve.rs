@@ -604,6 +604,29 @@ impl Overrides {
             .map(|s| s.value)
             .or(self.flight_recorder_bytes)
             .unwrap_or(DEFAULT_FLIGHT_RECORDER_BYTES);
+        let window = r
+            .var("OBSERVE_FLIGHT_RECORDER_WINDOW", |s| {
+                if s.eq_ignore_ascii_case("off") {
+                    Ok(None)
+                } else {
+                    parse::positive_duration(s)
+                        .map(Some)
+                        .map_err(|_| Invalid::from(format!("{} or off", parse::POSITIVE_DURATION)))
+                }
+            })
+            .map(|s| s.value)
+            .or(match self.flight_recorder_window {
+                Some(Some(d)) if d.is_zero() => {
+                    r.problems.push(Problem::code(
+                        "Builder::flight_recorder_window",
+                        format!("{d:?}"),
+                        "a duration greater than 0, or None for the byte budget alone",
+                    ));
+                    None
+                }
+                other => other,
+            })
+            .unwrap_or(Some(crate::recorder::DEFAULT_WINDOW));
         let slow_threshold = r
             .var("OBSERVE_SLOW_THRESHOLD", |s| {
                 if s.eq_ignore_ascii_case("auto") {
@@ -629,6 +652,7 @@ impl Overrides {
             .unwrap_or(None);
         FlightRecorderConfig {
             bytes: NonZeroUsize::new(bytes),
+            window,
             slow_threshold,
         }
     }

@@ -327,6 +327,15 @@ impl Builder {
         self
     }
 
+    /// How far back the flight recorder keeps records, or `None` to keep as many
+    /// as its byte budget holds (`OBSERVE_FLIGHT_RECORDER_WINDOW`, default 5
+    /// minutes): its memory follows the traffic of the last minutes, up to the
+    /// byte budget.
+    pub fn flight_recorder_window(mut self, window: impl Into<Option<Duration>>) -> Self {
+        self.overrides.flight_recorder_window = Some(window.into());
+        self
+    }
+
     /// A fixed latency above which a local root is promoted, or `None` for "per key,
     /// from its running p99" (`OBSERVE_SLOW_THRESHOLD`, default `None`).
     pub fn slow_threshold(mut self, threshold: impl Into<Option<Duration>>) -> Self {

@@ -28,6 +28,18 @@ pub(crate) fn resource_fragment(service: &Service) -> Vec<u8> {
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
+    // Most strings need no escape: one pass the compiler vectorises, one copy
+    // (serde_json's escaper looks each byte up and writes through `io::Write`).
+    let escape = s
+        .bytes()
+        .fold(false, |e, b| e | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if !escape {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing a &str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
 }

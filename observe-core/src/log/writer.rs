@@ -152,10 +152,14 @@ impl LogWriter {
         if self.pending.lines == 0 {
             return;
         }
+        // The next batch starts as large as this one was (bounded), so a busy
+        // service does not grow it by doubling (a copy of the batch each time)
+        // between every two sends.
+        let capacity = self.pending.bytes.len().clamp(16 * 1024, 1024 * 1024);
         let batch = std::mem::replace(
             &mut self.pending,
             Batch {
-                bytes: Vec::with_capacity(16 * 1024),
+                bytes: Vec::with_capacity(capacity),
                 lines: 0,
             },
         );

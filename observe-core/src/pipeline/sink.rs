@@ -14,6 +14,7 @@
 //! `false` (see `docs/security.md`). A sink that *blocks* cannot be taken back: it
 //! holds up every sink.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::log::LogRecord;
@@ -29,6 +30,18 @@ pub trait Sink: Send + 'static {
     /// A log event was written.
     fn on_log(&mut self, log: &LogRecord) {
         let _ = log;
+    }
+
+    /// A span ended, shared with the other sinks: a sink that keeps records keeps
+    /// this `Arc` rather than a copy. By default, [`on_span`](Self::on_span).
+    fn on_span_shared(&mut self, span: &Arc<SpanRecord>) {
+        self.on_span(span)
+    }
+
+    /// A log event was written, shared with the other sinks (see
+    /// [`on_span_shared`](Self::on_span_shared)). By default, [`on_log`](Self::on_log).
+    fn on_log_shared(&mut self, log: &Arc<LogRecord>) {
+        self.on_log(log)
     }
 
     /// Called after every drain of the rings (about every 20 ms), for periodic work.
@@ -55,6 +68,12 @@ impl<S: Sink + ?Sized> Sink for Box<S> {
     fn on_log(&mut self, log: &LogRecord) {
         (**self).on_log(log)
     }
+    fn on_span_shared(&mut self, span: &Arc<SpanRecord>) {
+        (**self).on_span_shared(span)
+    }
+    fn on_log_shared(&mut self, log: &Arc<LogRecord>) {
+        (**self).on_log_shared(log)
+    }
     fn on_tick(&mut self, now: Instant) {
         (**self).on_tick(now)
     }
@@ -75,6 +94,16 @@ impl<S: Sink> Sink for Option<S> {
     fn on_log(&mut self, log: &LogRecord) {
         if let Some(s) = self {
             s.on_log(log)
+        }
+    }
+    fn on_span_shared(&mut self, span: &Arc<SpanRecord>) {
+        if let Some(s) = self {
+            s.on_span_shared(span)
+        }
+    }
+    fn on_log_shared(&mut self, log: &Arc<LogRecord>) {
+        if let Some(s) = self {
+            s.on_log_shared(log)
         }
     }
     fn on_tick(&mut self, now: Instant) {
@@ -103,6 +132,16 @@ impl<S: Sink> Sink for Vec<S> {
     fn on_log(&mut self, log: &LogRecord) {
         for s in self.iter_mut() {
             s.on_log(log)
+        }
+    }
+    fn on_span_shared(&mut self, span: &Arc<SpanRecord>) {
+        for s in self.iter_mut() {
+            s.on_span_shared(span)
+        }
+    }
+    fn on_log_shared(&mut self, log: &Arc<LogRecord>) {
+        for s in self.iter_mut() {
+            s.on_log_shared(log)
         }
     }
     fn on_tick(&mut self, now: Instant) {

@@ -170,8 +170,16 @@ pub(crate) fn drain(pipeline: &'static Pipeline, sinks: &mut [Box<dyn Sink>]) {
         let available = c.inner.slots();
         for _ in 0..available {
             match c.inner.pop() {
-                Ok(Record::Span(s)) => sup.each_sink(sinks, |k| k.on_span(&s)),
-                Ok(Record::Log(l)) => sup.each_sink(sinks, |k| k.on_log(&l)),
+                // Shared, so a sink that keeps records (the flight recorder)
+                // keeps this one instead of a deep copy.
+                Ok(Record::Span(s)) => {
+                    let s = std::sync::Arc::new(s);
+                    sup.each_sink(sinks, |k| k.on_span_shared(&s))
+                }
+                Ok(Record::Log(l)) => {
+                    let l = std::sync::Arc::<crate::log::LogRecord>::from(l);
+                    sup.each_sink(sinks, |k| k.on_log_shared(&l))
+                }
                 Err(_) => break,
             };
             processed += 1;

@@ -7,6 +7,8 @@
 //! under any load. [`FlightRecorder::stats`] tells how much time the ring covers
 //! and how much memory it uses. The default budget (64 MiB) holds about five
 //! minutes of a moderately busy service; `docs/traces.md` has the arithmetic.
+//! Records older than the window ([`DEFAULT_WINDOW`], 5 minutes) are evicted
+//! within the budget too, so a quieter service holds only its last minutes.
 //!
 //! **Tail promotion.** When a local root span (the first span of a trace in this
 //! process) ends in error, or lasts longer than the slow threshold of its name
@@ -79,6 +81,10 @@ use store::Store;
 /// The default byte budget: 64 MiB (see `docs/traces.md` for the arithmetic).
 pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
 
+/// The default window: records older than 5 minutes are evicted, so a quiet
+/// service holds the last minutes of its own traffic, not the whole byte budget.
+pub const DEFAULT_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Why a trace was promoted for export despite head sampling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -131,6 +137,9 @@ impl<F: FnMut(PromotedTrace) + Send + 'static> Promote for F {
 pub struct RecorderSettings {
     /// The most memory the recorder holds, in bytes (at least 256 KiB).
     pub budget_bytes: usize,
+    /// Records older than this are evicted even within the byte budget
+    /// ([`DEFAULT_WINDOW`]); `None` keeps as many as the budget holds.
+    pub window: Option<std::time::Duration>,
     /// When a request is slow enough to be promoted.
     pub slow: SlowThreshold,
     /// The resource written into dumps.
@@ -141,6 +150,7 @@ impl Default for RecorderSettings {
     fn default() -> Self {
         RecorderSettings {
             budget_bytes: DEFAULT_BUDGET,
+            window: Some(DEFAULT_WINDOW),
             slow: SlowThreshold::default(),
             resource: Service::default(),
         }
@@ -194,7 +204,7 @@ impl FlightRecorder {
         FlightRecorder {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
-                    store: Store::new(settings.budget_bytes),
+                    store: Store::new(settings.budget_bytes).with_window(settings.window),
                     slow: slow::SlowTracker::new(settings.slow),
                     promoted_traces: 0,
                 }),

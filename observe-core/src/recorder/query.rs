@@ -418,7 +418,7 @@ pub struct RecorderStats {
 /// Builds the summary of a trace from the index and its records.
 pub(crate) fn summary(store: &Store, trace: TraceId, idx: &TraceIndex) -> TraceSummary {
     let root = idx.root.and_then(|s| match store.get(s) {
-        Some(Entry::Span(r)) => Some(r),
+        Some(Entry::Span(r)) => Some(&**r),
         _ => None,
     });
     let (mut spans, mut logs) = (0u32, 0u32);

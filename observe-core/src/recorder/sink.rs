@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::store::Entry;
@@ -67,8 +68,13 @@ impl RecorderSink {
 
 impl Sink for RecorderSink {
     fn on_span(&mut self, span: &SpanRecord) {
+        self.on_span_shared(&Arc::new(span.clone()));
+    }
+
+    fn on_span_shared(&mut self, shared: &Arc<SpanRecord>) {
+        let span: &SpanRecord = shared;
         let mut st = self.recorder.lock();
-        st.push(Entry::Span(span.clone()));
+        st.push(Entry::Span(Arc::clone(shared)));
         if !span.is_local_root() {
             drop(st);
             // A late span of a trace promoted already.
@@ -81,7 +87,7 @@ impl Sink for RecorderSink {
                 t.promote(PromotedTrace {
                     reason,
                     trace_id: span.trace_id(),
-                    spans: vec![mark(span.clone(), reason)],
+                    spans: vec![mark(SpanRecord::clone(span), reason)],
                     logs: Vec::new(),
                 });
             }
@@ -108,7 +114,7 @@ impl Sink for RecorderSink {
         let mut logs = Vec::new();
         for e in st.store.trace_entries(trace) {
             match e {
-                Entry::Span(s) => spans.push(mark(s.clone(), reason)),
+                Entry::Span(s) => spans.push(mark(SpanRecord::clone(s), reason)),
                 Entry::Log(l) => logs.push(LogRecord::clone(l)),
             }
         }
@@ -132,11 +138,19 @@ impl Sink for RecorderSink {
     }
 
     fn on_log(&mut self, log: &LogRecord) {
-        self.recorder.lock().push(Entry::Log(Box::new(log.clone())));
+        self.on_log_shared(&Arc::new(log.clone()));
+    }
+
+    fn on_log_shared(&mut self, log: &Arc<LogRecord>) {
+        self.recorder.lock().push(Entry::Log(Arc::clone(log)));
     }
 
     fn on_tick(&mut self, now: Instant) {
-        self.recorder.lock().slow.tick(now);
+        let mut st = self.recorder.lock();
+        st.slow.tick(now);
+        // A quiet service lets its last minutes go too, not only a busy one.
+        st.store.expire(crate::clock::Tick::now());
+        drop(st);
         if !self.recent.is_empty() {
             self.recent
                 .retain(|_, (_, at)| now.saturating_duration_since(*at) < LATE_WINDOW);

@@ -13,7 +13,7 @@ use crate::log::LogRecord;
 use crate::span::{Event, KeyValue, Link, SpanName, SpanRecord, Value};
 
 /// `Arc<str>`'s allocation: two counters and the bytes.
-const ARC_HEADER: usize = 2 * size_of::<usize>();
+pub(crate) const ARC_HEADER: usize = 2 * size_of::<usize>();
 
 // The variant matters: only an owned string has heap of its own.
 #[allow(clippy::ptr_arg)]

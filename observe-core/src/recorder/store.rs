@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::mem::size_of;
+use std::sync::Arc;
 
 use super::PromotionReason;
 use super::size;
@@ -16,8 +17,10 @@ use crate::span::{SpanRecord, StatusCode};
 /// One stored record.
 #[derive(Debug, Clone)]
 pub(crate) enum Entry {
-    Span(SpanRecord),
-    Log(Box<LogRecord>),
+    // Shared with the other sinks (the worker hands every sink the same record),
+    // never deep-copied.
+    Span(Arc<SpanRecord>),
+    Log(Arc<LogRecord>),
 }
 
 impl Entry {
@@ -73,6 +76,8 @@ pub(crate) struct Store {
     record_bytes: usize,
     index_bytes: usize,
     budget: usize,
+    /// Records older than this (by their tick, against the newest) are evicted.
+    window: Option<std::time::Duration>,
     pub(crate) spans: usize,
     pub(crate) logs: usize,
     pub(crate) evicted_spans: u64,
@@ -90,10 +95,31 @@ impl Store {
             record_bytes: 0,
             index_bytes: 0,
             budget: budget.max(MIN_BUDGET),
+            window: None,
             spans: 0,
             logs: 0,
             evicted_spans: 0,
             evicted_logs: 0,
+        }
+    }
+
+    pub(crate) fn with_window(mut self, window: Option<std::time::Duration>) -> Store {
+        self.window = window;
+        self
+    }
+
+    /// Evicts the records older than the window before `now` (oldest first; a
+    /// record from a thread drained late may stay until the ones before it go).
+    pub(crate) fn expire(&mut self, now: Tick) {
+        let Some(window) = self.window else { return };
+        while self.first_seq < self.next_seq {
+            let expired = self
+                .get(self.first_seq)
+                .is_none_or(|e| e.tick().duration_until(now) > window);
+            if !expired {
+                break;
+            }
+            self.evict_front();
         }
     }
 
@@ -133,8 +159,8 @@ impl Store {
     pub(crate) fn push(&mut self, entry: Entry, overhead: usize) -> u64 {
         let seq = self.next_seq;
         let bytes = match &entry {
-            Entry::Span(s) => size::span_heap(s),
-            Entry::Log(l) => size::log_heap(l),
+            Entry::Span(s) => size::ARC_HEADER + size_of::<SpanRecord>() + size::span_heap(s),
+            Entry::Log(l) => size::ARC_HEADER + size::log_heap(l),
         };
         if let Some(trace) = entry.trace_id() {
             let idx = self.traces.entry(trace).or_default();
@@ -167,6 +193,11 @@ impl Store {
         self.next_seq += 1;
         while self.used() + overhead > self.budget && self.first_seq < self.next_seq {
             self.evict_front();
+        }
+        if self.window.is_some()
+            && let Some(newest) = self.get(seq).map(Entry::tick)
+        {
+            self.expire(newest);
         }
         seq
     }
@@ -262,12 +293,40 @@ mod tests {
     }
 
     #[test]
+    fn a_window_evicts_what_is_older_than_it_within_the_budget() {
+        let spans = records(30, 10);
+        let ticks: Vec<Tick> = spans.iter().map(SpanRecord::end_tick).collect();
+        let newest = *ticks.iter().max().unwrap();
+        let oldest = *ticks.iter().min().unwrap();
+        let span = oldest.duration_until(newest);
+        assert!(!span.is_zero());
+        // Half the time the records cover: the older ones go, the budget is far off.
+        let window = span / 2;
+        let mut without = Store::new(64 << 20);
+        let mut with = Store::new(64 << 20).with_window(Some(window));
+        for s in &spans {
+            without.push(Entry::Span(Arc::new(s.clone())), 0);
+            with.push(Entry::Span(Arc::new(s.clone())), 0);
+        }
+        assert_eq!(without.evicted_spans, 0);
+        assert!(with.evicted_spans > 0);
+        assert!(with.spans > 0, "the newest are kept");
+        let front = with.get(with.seq_range().start).expect("a record");
+        assert!(front.tick().duration_until(newest) <= window);
+        // Later, with nothing new, the rest expires too.
+        std::thread::sleep(span * 2 + std::time::Duration::from_millis(1));
+        with.expire(Tick::now());
+        assert_eq!(with.spans, 0);
+        assert!(with.seq_range().is_empty());
+    }
+
+    #[test]
     fn stays_within_budget_and_keeps_the_newest() {
         let spans = records(2000, 300);
         let mut store = Store::new(MIN_BUDGET);
         let mut last = 0;
         for s in &spans {
-            last = store.push(Entry::Span(s.clone()), 0);
+            last = store.push(Entry::Span(Arc::new(s.clone())), 0);
             assert!(
                 store.used() <= store.budget(),
                 "{} > {}",
@@ -300,7 +359,7 @@ mod tests {
         let spans = records(30, 0);
         let mut store = Store::new(usize::MAX);
         for s in &spans {
-            store.push(Entry::Span(s.clone()), 0);
+            store.push(Entry::Span(Arc::new(s.clone())), 0);
         }
         let with_errors = store.traces.values().filter(|i| i.errors > 0).count();
         assert_eq!(with_errors, 10);

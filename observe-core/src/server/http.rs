@@ -78,7 +78,10 @@ impl ServerSpan {
         let (method, method_index) = names::method_label(request.method);
         let name = names::span_name(method_index, request.route);
         let route_at = request.route.map(|r| name.as_str().len() - r.len());
-        let mut builder = Span::builder(name.clone()).attribute("http.request.method", method);
+        // The attributes below, the status code and `error.type` at the end.
+        let mut builder = Span::builder(name.clone())
+            .reserve_attributes(14)
+            .attribute("http.request.method", method);
         if method == names::OTHER_METHOD {
             builder = builder.attribute(
                 "http.request.method_original",
@@ -120,7 +123,7 @@ impl ServerSpan {
         }
         if let Some(peer) = request.peer {
             builder = builder
-                .attribute("client.address", peer.ip().to_string())
+                .attribute("client.address", ip_string(peer.ip()))
                 .attribute("client.port", peer.port());
         }
         if let Some(ua) = request
@@ -170,9 +173,79 @@ fn server_address(request: &RequestInfo<'_>) -> Option<(String, Option<u16>)> {
     if let Some(host) = request.uri.host() {
         return Some((host.to_owned(), request.uri.port_u16()));
     }
-    let host = request.headers.get(http::header::HOST)?.to_str().ok()?;
-    let authority: http::uri::Authority = host.parse().ok()?;
-    Some((authority.host().to_owned(), authority.port_u16()))
+    let host = request.headers.get(http::header::HOST)?.as_bytes();
+    let (host, port) = split_host_header(host)?;
+    Some((host.to_owned(), port))
+}
+
+/// A `Host` header's host and port, as `http::uri::Authority` reads them, without
+/// its copy into `Bytes` (an allocation per request): `None` for a value that is
+/// no authority (empty, a character outside RFC 3986's `host` and `port`, an
+/// unclosed `[`); the port is `None` when it is absent or not a number.
+fn split_host_header(value: &[u8]) -> Option<(&str, Option<u16>)> {
+    let allowed = |b: u8| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+                    | b':'
+                    | b'['
+                    | b']'
+                    | b'%'
+            )
+    };
+    if value.is_empty() || !value.iter().all(|&b| allowed(b)) {
+        return None;
+    }
+    // Checked ASCII above.
+    let value = std::str::from_utf8(value).ok()?;
+    let (host, port) = if value.starts_with('[') {
+        let end = value.find(']')?;
+        let (host, rest) = value.split_at(end + 1);
+        (host, rest.strip_prefix(':'))
+    } else {
+        match value.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (value, None),
+        }
+    };
+    // `%` only in an IPv6 zone.
+    if host.is_empty() || (!host.starts_with('[') && host.contains(['[', ']', ':', '%'])) {
+        return None;
+    }
+    let port = port.and_then(|p| p.parse().ok());
+    Some((host, port))
+}
+
+/// `client.address`: an IPv4 address written with `itoa` (`Display` goes through
+/// the formatting machinery, about 1,300 instructions a request).
+fn ip_string(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(itoa::Buffer::new().format(octet));
+            }
+            out
+        }
+        std::net::IpAddr::V6(_) => ip.to_string(),
+    }
 }
 
 pub(super) fn truncate(s: &str, max: usize) -> &str {
@@ -238,6 +311,48 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(server_address(&RequestInfo::from_request(&req)), None);
+    }
+
+    #[test]
+    fn host_headers_split_as_an_authority_would() {
+        for value in [
+            "shop.example:8080",
+            "shop.example",
+            "shop.example:",
+            "[::1]:9",
+            "[::1]",
+            "127.0.0.1:3000",
+            "a%20b",
+            "[fe80::1%25eth0]:8",
+            "h*!$:7",
+            "bad host",
+            "",
+            ":80",
+            "x:y",
+            "[::1",
+            "[::1]x",
+            "a]:1",
+            "u@h:1",
+            "h/p",
+            "h:99999",
+            "h:+5",
+            "h:1:2",
+        ] {
+            let authority = value.parse::<http::uri::Authority>().ok();
+            let expected = authority
+                .as_ref()
+                .filter(|a| !a.as_str().contains('@') && !a.host().is_empty())
+                .map(|a| (a.host(), a.port_u16()));
+            assert_eq!(split_host_header(value.as_bytes()), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn client_addresses_read_as_display_writes_them() {
+        for ip in ["127.0.0.1", "10.200.0.255", "0.0.0.0", "::1", "2001:db8::7"] {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_string(ip), ip.to_string());
+        }
     }
 
     #[test]
