@@ -11,9 +11,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::read_bounded;
 
-/// The largest PEM file read (certificates or key).
+/// The most bytes a certificate or key file may have: far above any real chain.
 pub(crate) const MAX_PEM_BYTES: u64 = 1024 * 1024;
 
+/// The rustls crypto provider observe uses (ring).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

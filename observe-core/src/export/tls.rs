@@ -66,9 +66,6 @@ pub(crate) const NO_TLS: &str = "an https:// endpoint needs TLS, which this buil
      observe-core lacks: enable the `tls` feature of observe-axum, observe-tonic or \
      observe-core (observe never falls back to plaintext)";
 
-/// The most bytes a certificate or key file may have: far above any real chain.
-#[cfg(feature = "tls")]
-
 /// The client of an OTLP/HTTP destination, its requests bounded by `timeout`:
 /// with the TLS configuration when the endpoint is `https://`.
 pub(crate) fn http_client(

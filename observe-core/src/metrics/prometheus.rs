@@ -161,8 +161,10 @@ pub fn render(accept: Option<&HeaderValue>) -> (&'static str, String) {
 /// The `target_info` labels of the running instance (service identity), set by
 /// the instance when it starts, so this layer does not name the layers above it.
 /// Unset, or `None`, there is no running instance.
-pub(crate) static TARGET_INFO: std::sync::OnceLock<fn() -> Option<Vec<(String, String)>>> =
-    std::sync::OnceLock::new();
+pub(crate) static TARGET_INFO: std::sync::OnceLock<TargetInfo> = std::sync::OnceLock::new();
+
+/// The running instance's `target_info` labels, if any.
+pub(crate) type TargetInfo = fn() -> Option<Vec<(String, String)>>;
 
 /// What layers above add to the process-wide exposition (the SLO metrics), set
 /// once when they start.
