@@ -79,7 +79,12 @@ where
         let mut name = SpanName::Static(meta.name());
         let mut kind = SpanKind::Internal;
         let status = take_status(&mut extra.attributes);
+        let mut histogram = false;
         extra.attributes.retain(|kv| match &*kv.key {
+            HISTOGRAM_FIELD => {
+                histogram = matches!(kv.value, span::Value::Bool(true));
+                false
+            }
             "otel.name" => {
                 name = SpanName::from(kv.value.to_string());
                 false
@@ -104,19 +109,20 @@ where
                 .push(KeyValue::new("code.namespace", Cow::Borrowed(module)));
         }
         let extra = Some(Box::new(extra));
+        let callsite = histogram.then(|| histogram_callsite(meta, kind));
 
         let data = if let Some(parent_id) = attrs.parent() {
             // An explicit tracing parent: find its observe span.
             let parent_span = ctx.span(parent_id);
             let ext = parent_span.as_ref().map(|s| s.extensions());
             match ext.as_ref().and_then(|e| e.get::<Bridged>()) {
-                Some(p) => Some(span::open_child(&p.0.data, name, kind, extra)),
-                None => span::open(name, kind, Parent::Current, None, extra, None, None),
+                Some(p) => Some(span::open_child(&p.0.data, name, kind, extra, callsite)),
+                None => span::open(name, kind, Parent::Current, None, extra, callsite, None),
             }
         } else if attrs.is_root() {
-            span::open(name, kind, Parent::Root, None, extra, None, None)
+            span::open(name, kind, Parent::Root, None, extra, callsite, None)
         } else {
-            span::open(name, kind, Parent::Current, None, extra, None, None)
+            span::open(name, kind, Parent::Current, None, extra, callsite, None)
         };
         if let (Some(data), Some(span)) = (data, ctx.span(id)) {
             status.apply(&data);
@@ -208,6 +214,48 @@ where
     }
 }
 
+/// The span field that asks for a latency histogram of a `tracing` span:
+/// `#[instrument(fields(observe.histogram = true))]` or
+/// `info_span!("load", observe.histogram = true)`. The span's durations are then
+/// recorded in `observe.function.duration`, keyed by `code.function`
+/// (`module::span_name`), exactly as a `#[traced]` function's are.
+const HISTOGRAM_FIELD: &str = "observe.histogram";
+
+/// The callsite (with its histogram handles) of a `tracing` callsite that asked
+/// for a histogram: made once per callsite and kept for the process, as
+/// `#[traced]`'s statics are (their number is bounded by the program's code).
+fn histogram_callsite(
+    meta: &'static tracing_core::Metadata<'static>,
+    kind: SpanKind,
+) -> &'static span::Callsite {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CALLSITES: Mutex<
+        Option<HashMap<tracing_core::callsite::Identifier, &'static span::Callsite>>,
+    > = Mutex::new(None);
+    let mut map = CALLSITES.lock().unwrap_or_else(|e| e.into_inner());
+    *map.get_or_insert_with(HashMap::new)
+        .entry(meta.callsite())
+        .or_insert_with(|| {
+            let function: &'static str = Box::leak(
+                format!(
+                    "{}::{}",
+                    meta.module_path().unwrap_or(meta.target()),
+                    meta.name()
+                )
+                .into_boxed_str(),
+            );
+            Box::leak(Box::new(span::Callsite::new(
+                meta.name(),
+                function,
+                meta.file().unwrap_or(""),
+                meta.line().unwrap_or(0),
+                *meta.level(),
+                kind,
+            )))
+        })
+}
+
 /// An `ERROR` event inside a `tracing` span marks that span failed, as
 /// tracing-opentelemetry does: that is how `#[instrument(err)]` reports an `Err`
 /// (it logs `error = %e` at `ERROR` inside the span). The status message is the
@@ -289,6 +337,44 @@ mod tests {
         } else {
             Ok(id)
         }
+    }
+
+    #[test]
+    fn a_tracing_span_that_asks_gets_a_latency_histogram() {
+        let (o, captured, _buf) = observe(1.0);
+        let _g = o.set_default();
+        let function = "observe_core::bridge::tests::bridged_with_histogram";
+        let count = || {
+            crate::metrics::snapshot()
+                .histograms
+                .iter()
+                .filter(|h| {
+                    h.name == "observe.function.duration"
+                        && h.labels.get("code.function").map(String::as_str) == Some(function)
+                })
+                .map(|h| h.cumulative.count)
+                .sum::<u64>()
+        };
+        let before = count();
+        for _ in 0..3 {
+            tracing::info_span!("bridged_with_histogram", observe.histogram = true).in_scope(|| {});
+        }
+        // Without the field, no histogram.
+        tracing::info_span!("bridged_without_histogram").in_scope(|| {});
+        assert!(o.flush(Duration::from_secs(10)));
+        assert_eq!(count() - before, 3);
+        let spans = captured.spans_named("bridged_with_histogram");
+        assert_eq!(spans.len(), 3);
+        assert!(
+            spans
+                .iter()
+                .all(|s| s.attribute("observe.histogram").is_none()),
+            "the field is not an attribute"
+        );
+        assert!(!crate::metrics::snapshot().histograms.iter().any(|h| {
+            h.labels.get("code.function").map(String::as_str)
+                == Some("observe_core::bridge::tests::bridged_without_histogram")
+        }));
     }
 
     #[test]

@@ -439,6 +439,14 @@ impl Observe {
     /// # Errors
     /// A second installation, or another global `tracing` subscriber.
     pub fn install(self) -> Result<Guard, InitError> {
+        self.install_announcing(None)
+    }
+
+    /// [`install`](Self::install); with `Some(process_env)`, the startup summary
+    /// (and, when the configuration came from the process environment, the
+    /// unknown-variable warnings) is logged first, before the admin listener's
+    /// own lines.
+    pub(crate) fn install_announcing(self, announce: Option<bool>) -> Result<Guard, InitError> {
         self.pipeline
             .install_global()
             .map_err(|_| InitError::AlreadyInitialized)?;
@@ -459,6 +467,9 @@ impl Observe {
         // may already be installed; that is not an error for observe.
         let _ = tracing_log::LogTracer::init();
         crate::span::install_panic_hook();
+        if let Some(process_env) = announce {
+            crate::startup::announce(self.pipeline, &self.pipeline.settings.config, process_env);
+        }
         // Last: its warnings go to the subscriber just installed.
         #[cfg(feature = "admin")]
         let admin = crate::admin::listener::start(

@@ -409,11 +409,14 @@ impl std::fmt::Display for Refusal {
 
 static LAST_DUMP: Mutex<Option<Instant>> = Mutex::new(None);
 
-/// The dump directory: `OBSERVE_DUMP_DIR`, else the system's temporary directory.
+/// The dump directory: the running configuration's (`OBSERVE_DUMP_DIR`, or
+/// `Builder::alert_snapshots`: the same directory as the SLO alerts' snapshots),
+/// else the system's temporary directory.
 pub(crate) fn dump_dir() -> PathBuf {
-    std::env::var_os("OBSERVE_DUMP_DIR")
-        .filter(|d| !d.is_empty())
-        .map_or_else(std::env::temp_dir, PathBuf::from)
+    crate::pipeline::Pipeline::current()
+        .and_then(|p| p.settings.config.slo.snapshot_dir.clone())
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(std::env::temp_dir)
 }
 
 /// Writes the recorder to `<dump dir>/observe-<unix seconds>-<reason>.jsonl`

@@ -536,13 +536,7 @@ impl Builder {
     pub fn init(self) -> Result<Guard, InitError> {
         let process_env = self.reads_process_env();
         match self.build()? {
-            Some(observe) => {
-                let guard = observe.install()?;
-                if let Some(p) = guard.pipeline {
-                    crate::startup::announce(p, &p.settings.config, process_env);
-                }
-                Ok(guard)
-            }
+            Some(observe) => observe.install_announcing(Some(process_env)),
             None => Ok(Guard::disabled()),
         }
     }
@@ -582,15 +576,15 @@ impl Builder {
             let _ = crate::recorder::install(r.clone());
         }
         crate::span::install_panic_hook();
-        #[cfg(feature = "admin")]
-        let admin = crate::admin::listener::start(
-            observe.admin_listener,
-            observe.pipeline.settings.config.admin.addr,
-        );
         crate::startup::announce(
             observe.pipeline,
             &observe.pipeline.settings.config,
             process_env,
+        );
+        #[cfg(feature = "admin")]
+        let admin = crate::admin::listener::start(
+            observe.admin_listener,
+            observe.pipeline.settings.config.admin.addr,
         );
         Ok((
             ObserveLayer::new(),

@@ -138,6 +138,31 @@ pub(crate) fn log_event(log: &LogRecord) -> opentelemetry::trace::Event {
     opentelemetry::trace::Event::new(name, log.time(), attributes, 0)
 }
 
+/// The code attributes under the stable semantic-convention names as well
+/// (`code.function.name`, `code.file.path`, `code.line.number`), beside the older
+/// names observe's contract and existing dashboards use (`code.function`,
+/// `code.filepath`, `code.lineno`): both, as OpenTelemetry SDKs do while a
+/// convention migrates.
+fn stable_code_names(attributes: &mut Vec<OtelKeyValue>) {
+    const PAIRS: [(&str, &str); 3] = [
+        ("code.function", "code.function.name"),
+        ("code.filepath", "code.file.path"),
+        ("code.lineno", "code.line.number"),
+    ];
+    for (old, stable) in PAIRS {
+        if attributes.iter().any(|kv| kv.key.as_str() == stable) {
+            continue;
+        }
+        if let Some(value) = attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == old)
+            .map(|kv| kv.value.clone())
+        {
+            attributes.push(OtelKeyValue::new(stable, value));
+        }
+    }
+}
+
 /// Converts a finished span. `log_events` are the span events made from the log
 /// records logged inside it (see [`log_event`]); they are merged with the span's
 /// own events in time order.
@@ -161,6 +186,7 @@ pub(crate) fn span_data(
             attributes.push(OtelKeyValue::new("code.lineno", i64::from(cs.line())));
         }
     }
+    stable_code_names(&mut attributes);
     attributes.push(OtelKeyValue::new(
         "observe.request_type",
         span.request_type().as_str(),
@@ -266,9 +292,11 @@ impl LogConverter {
         }
         if let Some(file) = log.file() {
             r.add_attribute("code.filepath", file);
+            r.add_attribute("code.file.path", file);
         }
         if let Some(line) = log.line() {
             r.add_attribute("code.lineno", i64::from(line));
+            r.add_attribute("code.line.number", i64::from(line));
         }
         if let Some(module) = log.module_path() {
             r.add_attribute("code.namespace", module);

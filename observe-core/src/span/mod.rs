@@ -430,8 +430,9 @@ pub(crate) fn open_child(
     name: SpanName,
     kind: SpanKind,
     extra: Option<Box<Extra>>,
+    callsite: Option<&'static Callsite>,
 ) -> SpanData {
-    child_of(parent, name, kind, None, extra, None, None)
+    child_of(parent, name, kind, None, extra, callsite, None)
 }
 
 #[inline]

@@ -93,6 +93,13 @@ fn round_trip(receiver: &Receiver, traces: OtlpExport, logs: OtlpExport, transpo
     assert_eq!(c["attributes"]["code.function"], "shop::orders::load_order");
     assert_eq!(c["attributes"]["code.filepath"], "src/orders.rs");
     assert_eq!(c["attributes"]["code.lineno"], 42);
+    // And under the stable semantic-convention names.
+    assert_eq!(
+        c["attributes"]["code.function.name"],
+        "shop::orders::load_order"
+    );
+    assert_eq!(c["attributes"]["code.file.path"], "src/orders.rs");
+    assert_eq!(c["attributes"]["code.line.number"], 42);
 
     // Events: the span's own, and the log line written inside it.
     let events: Vec<&str> = c["events"]
