@@ -234,7 +234,7 @@ fn histogram_callsite(
         Option<HashMap<tracing_core::callsite::Identifier, &'static span::Callsite>>,
     > = Mutex::new(None);
     let mut map = CALLSITES.lock().unwrap_or_else(|e| e.into_inner());
-    *map.get_or_insert_with(HashMap::new)
+    map.get_or_insert_with(HashMap::new)
         .entry(meta.callsite())
         .or_insert_with(|| {
             let function: &'static str = Box::leak(

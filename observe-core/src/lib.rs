@@ -12,7 +12,7 @@
 //!
 //! | for | modules |
 //! |---|---|
-//! | services | [`init`], [`Builder`], [`config`], [`context`], [`span`], [`log`], [`metrics`], [`sampling`], [`recorder`], [`task`], [`thread`], [`testing`] |
+//! | services | [`init()`], [`Builder`], [`config`], [`context`], [`span`], [`log`], [`metrics`], [`sampling`], [`recorder`], [`task`], [`thread`], [`testing`] |
 //! | adapter authors | [`server`] (inbound requests), [`client`] (outgoing calls, feature `http-client`), [`propagation`] (W3C headers), [`footprint`] and [`tracer_bullet`] (the tracer bullet on the wire) |
 //! | both | [`ids`], [`clock`], [`export`] (an exporter started in code) |
 

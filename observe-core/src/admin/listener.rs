@@ -1,4 +1,4 @@
-//! The core's own admin listener: what [`init`](crate::init) starts on
+//! The core's own admin listener: what [`init`](crate::init()) starts on
 //! `OBSERVE_ADMIN_ADDR`, on a thread of its own with a small current-thread Tokio
 //! runtime, so that a program without a runtime (a worker) gets `/metrics` and the
 //! admin API, and the application's runtime never serves them.
@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-/// The state of the admin listener that [`init`](crate::init) (or
+/// The state of the admin listener that [`init`](crate::init()) (or
 /// [`layer`](crate::layer)) starts: see [`listener_state`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -36,7 +36,7 @@ pub enum ListenerState {
 
 static STATE: Mutex<ListenerState> = Mutex::new(ListenerState::Off);
 
-/// The state of the admin listener observe's [`init`](crate::init) started. The
+/// The state of the admin listener observe's [`init`](crate::init()) started. The
 /// adapters' `serve` reads it to reuse that listener rather than start a second one,
 /// and to report a failed bind as an error.
 pub fn listener_state() -> ListenerState {

@@ -2,7 +2,7 @@
 //! and the health probes, served by one framework-free router.
 //!
 //! [`handle`] answers one request; the core's own admin listener (which
-//! [`init`](crate::init) starts on `OBSERVE_ADMIN_ADDR`), observe-axum's
+//! [`init`](crate::init()) starts on `OBSERVE_ADMIN_ADDR`), observe-axum's
 //! `admin_routes()` and observe-tonic's admin server all go through it, so every
 //! surface answers the same routes the same way. The routes are one table,
 //! `routes.rs` (one line per endpoint, handler type [`Handler`]).

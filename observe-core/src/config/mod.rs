@@ -506,3 +506,7 @@ pub const VARIABLES: &[&str] = &[
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/configuration.md")]
 struct ConfigurationReference;
+
+/// How far back the flight recorder keeps records by default
+/// (`OBSERVE_FLIGHT_RECORDER_WINDOW`; `recorder::DEFAULT_WINDOW`).
+pub const DEFAULT_RECORDER_WINDOW: Duration = Duration::from_secs(300);

@@ -626,7 +626,7 @@ impl Overrides {
                 }
                 other => other,
             })
-            .unwrap_or(Some(crate::recorder::DEFAULT_WINDOW));
+            .unwrap_or(Some(super::DEFAULT_RECORDER_WINDOW));
         let slow_threshold = r
             .var("OBSERVE_SLOW_THRESHOLD", |s| {
                 if s.eq_ignore_ascii_case("auto") {

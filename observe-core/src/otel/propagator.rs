@@ -22,7 +22,7 @@ use crate::propagation::{
 /// Context), and, for [`internal`](Self::internal) destinations, W3C `baggage` and
 /// `x-request-id`.
 ///
-/// **Extract** reads the carrier as [`extract`](super::extract) does (invalid
+/// **Extract** reads the carrier as [`extract`](crate::propagation::extract) does (invalid
 /// headers dropped as observe drops them, every header read within its limit) and
 /// returns the given context with the caller's span as its remote span context
 /// and, for an [`internal`](Self::internal) propagator, the caller's baggage, when

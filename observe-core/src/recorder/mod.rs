@@ -83,7 +83,7 @@ pub const DEFAULT_BUDGET: usize = 64 * 1024 * 1024;
 
 /// The default window: records older than 5 minutes are evicted, so a quiet
 /// service holds the last minutes of its own traffic, not the whole byte budget.
-pub const DEFAULT_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+pub const DEFAULT_WINDOW: std::time::Duration = crate::config::DEFAULT_RECORDER_WINDOW;
 
 /// Why a trace was promoted for export despite head sampling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
