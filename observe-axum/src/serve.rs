@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use axum::Router;
 use observe_core::config::ServiceInfo;
-use observe_core::{Guard, InitError, Observe};
+use observe_core::server::serve::{ServeAdmin, Started};
+use observe_core::{Guard, InitError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -241,56 +242,37 @@ impl Serve {
         // 1. observe, unless it already runs. When `serve` starts it, observe's own
         // admin listener (on its own thread) serves the admin routes: none is
         // started here.
-        #[cfg_attr(not(feature = "admin"), allow(unused_mut))]
-        let mut admin = admin;
-        let guard: Option<Guard> = match observe_core::Observe::current_config() {
-            Some(_) => None,
-            None => {
-                let mut builder = Observe::builder();
-                if let Some(info) = service_info {
-                    builder = builder.service_info(info);
-                }
-                #[cfg(feature = "admin")]
-                let configured = matches!(admin, AdminListener::Configured);
-                #[cfg(feature = "admin")]
-                {
-                    builder = match std::mem::replace(&mut admin, AdminListener::Off) {
-                        AdminListener::Off => builder.admin_addr(None),
-                        AdminListener::Given(l) => {
-                            let addr = l
-                                .local_addr()
-                                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-                            let l = l
-                                .into_std()
-                                .map_err(|source| ServeError::AdminBind { addr, source })?;
-                            builder.admin_listener(l)
-                        }
-                        AdminListener::Configured => builder,
-                    };
-                }
-                let guard = if tracing::dispatcher::has_been_set() {
-                    // The application installed its own subscriber
-                    // (`tracing_subscriber::fmt().init()`): it keeps writing the
-                    // lines, observe runs beside it.
-                    builder.init_beside_subscriber()?
-                } else {
-                    builder.init()?
+        let (guard, admin): (Option<Guard>, AdminListener) =
+            if observe_core::Observe::current_config().is_some() {
+                (None, admin)
+            } else {
+                let chosen = match admin {
+                    AdminListener::Configured => ServeAdmin::Configured,
+                    AdminListener::Off => ServeAdmin::Off,
+                    AdminListener::Given(l) => {
+                        let addr = l
+                            .local_addr()
+                            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+                        ServeAdmin::Given(
+                            l.into_std()
+                                .map_err(|source| ServeError::AdminBind { addr, source })?,
+                        )
+                    }
                 };
-                #[cfg(feature = "admin")]
-                if let (true, observe_core::admin::ListenerState::Failed { addr, kind, error }) =
-                    (configured, observe_core::admin::listener_state())
-                {
-                    // As before observe had a listener of its own: an admin address
-                    // in use is `serve`'s error.
-                    let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
-                    return Err(ServeError::AdminBind {
-                        addr,
-                        source: io::Error::new(kind, error),
-                    });
+                match observe_core::server::serve::start(service_info, chosen)? {
+                    Started::AlreadyRunning => (None, AdminListener::Off),
+                    Started::Started(guard) => (Some(guard), AdminListener::Off),
+                    Started::AdminBindFailed { guard, addr, error } => {
+                        // As before observe had a listener of its own: an admin
+                        // address in use is `serve`'s error.
+                        let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
+                        return Err(ServeError::AdminBind {
+                            addr,
+                            source: error,
+                        });
+                    }
                 }
-                Some(guard)
-            }
-        };
+            };
         #[cfg(feature = "admin")]
         let config = observe_core::Observe::current_config();
 

@@ -100,6 +100,7 @@ mod admission;
 pub mod grpc;
 mod http;
 mod names;
+pub mod serve;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
