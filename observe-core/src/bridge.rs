@@ -229,13 +229,23 @@ fn histogram_callsite(
     kind: SpanKind,
 ) -> &'static span::Callsite {
     use std::collections::HashMap;
-    use std::sync::Mutex;
-    static CALLSITES: Mutex<
-        Option<HashMap<tracing_core::callsite::Identifier, &'static span::Callsite>>,
-    > = Mutex::new(None);
-    let mut map = CALLSITES.lock().unwrap_or_else(|e| e.into_inner());
+    use std::sync::RwLock;
+    type Callsites = HashMap<tracing_core::callsite::Identifier, &'static span::Callsite>;
+    // Read-mostly: after a callsite's first span, every span of it takes the read
+    // lock only.
+    static CALLSITES: RwLock<Option<Callsites>> = RwLock::new(None);
+    let id = meta.callsite();
+    if let Some(cs) = CALLSITES
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|m| m.get(&id).copied())
+    {
+        return cs;
+    }
+    let mut map = CALLSITES.write().unwrap_or_else(|e| e.into_inner());
     map.get_or_insert_with(HashMap::new)
-        .entry(meta.callsite())
+        .entry(id)
         .or_insert_with(|| {
             let function: &'static str = Box::leak(
                 format!(

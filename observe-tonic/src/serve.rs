@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use observe_core::config::ServiceInfo;
-use observe_core::server::serve::{ServeAdmin, Started};
+use observe_core::server::serve::{self, ServeAdmin, StartError};
 use observe_core::{Guard, InitError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -89,6 +89,15 @@ impl std::error::Error for ServeError {
 impl From<InitError> for ServeError {
     fn from(e: InitError) -> Self {
         ServeError::Init(e)
+    }
+}
+
+impl From<StartError> for ServeError {
+    fn from(e: StartError) -> Self {
+        match e {
+            StartError::Init(e) => ServeError::Init(e),
+            StartError::AdminBind { addr, source } => ServeError::AdminBind { addr, source },
+        }
     }
 }
 
@@ -280,25 +289,16 @@ impl Serve {
                         let addr = l
                             .local_addr()
                             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-                        ServeAdmin::Given(
-                            l.into_std()
-                                .map_err(|source| ServeError::AdminBind { addr, source })?,
-                        )
+                        let l = l
+                            .into_std()
+                            .map_err(|source| ServeError::AdminBind { addr, source })?;
+                        ServeAdmin::Given(l)
                     }
                 };
-                match observe_core::server::serve::start(service_info, chosen)? {
-                    Started::AlreadyRunning => (None, AdminListener::Off),
-                    Started::Started(guard) => (Some(guard), AdminListener::Off),
-                    Started::AdminBindFailed { guard, addr, error } => {
-                        // As before observe had a listener of its own: an admin
-                        // address in use is `serve`'s error.
-                        let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
-                        return Err(ServeError::AdminBind {
-                            addr,
-                            source: error,
-                        });
-                    }
-                }
+                (
+                    serve::start(service_info, chosen).await?,
+                    AdminListener::Off,
+                )
             };
         #[cfg(feature = "admin")]
         let config = observe_core::Observe::current_config();

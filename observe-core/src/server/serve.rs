@@ -20,36 +20,42 @@ pub enum ServeAdmin {
     Off,
 }
 
-/// How observe came to run for `serve!`.
+/// Why `serve!` could not start observe.
 #[derive(Debug)]
-pub enum Started {
-    /// An instance was running already (`init!()` at the top of `main`): it is
-    /// reused, admin listener included.
-    AlreadyRunning,
-    /// `serve!` started observe; keep the guard while serving.
-    Started(Guard),
-    /// observe started, but the configured admin address could not be bound:
-    /// drop the guard off the async threads (dropping flushes) and report the error.
-    AdminBindFailed {
-        /// The instance started; drop it.
-        guard: Guard,
+pub enum StartError {
+    /// observe could not start (an invalid configuration names every bad variable).
+    Init(InitError),
+    /// The configured admin address could not be bound.
+    AdminBind {
         /// The address it tried.
         addr: SocketAddr,
         /// Why.
-        error: io::Error,
+        source: io::Error,
     },
 }
 
-/// Starts observe for `serve!` unless it runs already: with `service_info` (the
-/// application crate's identity), the chosen admin listener, and beside an
-/// installed `tracing` subscriber ([`Builder::init_beside_subscriber`](crate::Builder::init_beside_subscriber))
-/// when the application installed one.
+impl From<InitError> for StartError {
+    fn from(e: InitError) -> Self {
+        StartError::Init(e)
+    }
+}
+
+/// Starts observe for `serve!` unless it runs already (`Ok(None)`: an instance
+/// started earlier, with `init!()` at the top of `main`, is reused, admin listener
+/// included): with `service_info` (the application crate's identity), the chosen
+/// admin listener, and beside an installed `tracing` subscriber
+/// ([`Builder::init_beside_subscriber`](crate::Builder::init_beside_subscriber))
+/// when the application installed one. Keep the guard while serving.
 ///
 /// # Errors
-/// What [`Builder::init`](crate::Builder::init) returns.
-pub fn start(service_info: Option<ServiceInfo>, admin: ServeAdmin) -> Result<Started, InitError> {
+/// What [`Builder::init`](crate::Builder::init) returns, or the configured admin
+/// address in use (observe is stopped again then, off the async threads).
+pub async fn start(
+    service_info: Option<ServiceInfo>,
+    admin: ServeAdmin,
+) -> Result<Option<Guard>, StartError> {
     if Observe::current_config().is_some() {
-        return Ok(Started::AlreadyRunning);
+        return Ok(None);
     }
     let mut builder = Observe::builder();
     if let Some(info) = service_info {
@@ -76,12 +82,13 @@ pub fn start(service_info: Option<ServiceInfo>, admin: ServeAdmin) -> Result<Sta
     if let (true, crate::admin::ListenerState::Failed { addr, kind, error }) =
         (configured, crate::admin::listener_state())
     {
-        return Ok(Started::AdminBindFailed {
-            guard,
+        // Dropping the guard flushes: not on an async worker thread.
+        let _ = tokio::task::spawn_blocking(move || drop(guard)).await;
+        return Err(StartError::AdminBind {
             addr,
-            error: io::Error::new(kind, error),
+            source: io::Error::new(kind, error),
         });
     }
     let _ = configured;
-    Ok(Started::Started(guard))
+    Ok(Some(guard))
 }
