@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use observe_core::config::ServiceInfo;
-use observe_core::server::serve::{self, ServeAdmin, StartError};
+use observe_core::server::serve::{ServeAdmin, StartError};
 use observe_core::{Guard, InitError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -269,7 +269,7 @@ impl Serve {
                     }
                 };
                 (
-                    serve::start(service_info, chosen).await?,
+                    observe_core::server::serve::start(service_info, chosen).await?,
                     AdminListener::Off,
                 )
             };

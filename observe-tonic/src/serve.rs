@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use observe_core::config::ServiceInfo;
-use observe_core::server::serve::{self, ServeAdmin, StartError};
+use observe_core::server::serve::{ServeAdmin, StartError};
 use observe_core::{Guard, InitError};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -296,7 +296,7 @@ impl Serve {
                     }
                 };
                 (
-                    serve::start(service_info, chosen).await?,
+                    observe_core::server::serve::start(service_info, chosen).await?,
                     AdminListener::Off,
                 )
             };
