@@ -1,8 +1,10 @@
 //! Why a metric could not be registered, and why a window or limit was refused.
 
 use std::fmt;
+use std::sync::Mutex;
 
-use super::registry::MAX_LABELS;
+use super::cells::lock;
+use super::naming::MAX_LABELS;
 use super::unit::MAX_UNIT_LEN;
 
 /// Why a metric could not be registered. Each says which input was wrong and what
@@ -146,3 +148,20 @@ impl fmt::Display for WindowError {
 }
 
 impl std::error::Error for WindowError {}
+
+pub(crate) fn warn_invalid(e: &MetricError) {
+    warn_once(e.to_string());
+}
+
+pub(crate) fn warn_once(msg: String) {
+    // Once per distinct message, bounded so a flood of bad names cannot grow it.
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    {
+        let mut seen = lock(&SEEN);
+        if seen.len() >= 256 || seen.contains(&msg) {
+            return;
+        }
+        seen.push(msg.clone());
+    }
+    tracing::warn!(error = %msg, "metric not registered; its observations are dropped");
+}

@@ -17,7 +17,8 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::error::MetricError;
-use super::registry::{Counter, Histogram, Registry};
+use super::handles::{Counter, Histogram};
+use super::registry::Registry;
 
 /// A numeric field value as `tracing`'s visitor hands it over.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::cells::Scalars;
 use super::layout::{HIGHEST, LOWEST, SIGFIG, new_histogram};
-use super::registry::{AnySeries, Registry};
+use super::handles::AnySeries;
+use super::registry::Registry;
 use super::snapshot::{Scratch, Stats, Views, read_histogram};
 use super::unit::Unit;
 

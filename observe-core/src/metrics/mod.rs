@@ -55,10 +55,12 @@ mod buckets;
 mod cells;
 mod error;
 pub(crate) mod events;
+pub(crate) mod handles;
 mod histogram_export;
 #[cfg(feature = "admin")]
 pub(crate) mod latency;
 pub(crate) mod layout;
+mod naming;
 mod process;
 pub mod prometheus;
 pub(crate) mod registry;
@@ -77,9 +79,11 @@ pub use histogram_export::{
     EXPORT_ENCODING, EXPORT_FORMAT, ExportedSeries, ExportedView, HistogramExport, MergeError,
     merge,
 };
+pub use handles::{Counter, Gauge, Histogram};
+pub use naming::{MAX_LABEL_VALUE_LEN, MAX_LABELS};
 pub use registry::{
-    Counter, DEFAULT_MAX_KEYS, DEFAULT_MAX_NAMES, DEFAULT_SLICE, DEFAULT_WINDOW, Exposition, Gauge,
-    Histogram, Kind, MAX_LABEL_VALUE_LEN, MAX_LABELS, OVERFLOW_LABEL, Registry, RegistryBuilder,
+    DEFAULT_MAX_KEYS, DEFAULT_MAX_NAMES, DEFAULT_SLICE, DEFAULT_WINDOW, Exposition, Kind,
+    OVERFLOW_LABEL, Registry, RegistryBuilder,
 };
 pub use semconv::{FunctionMetrics, RequestType, names, normalize_method};
 pub use snapshot::{

@@ -36,9 +36,9 @@ use std::fmt::Write as _;
 use http::HeaderValue;
 
 use super::cells::{ExemplarCell, lock};
-use super::registry::{
-    AnySeries, Exposition, FamilyMeta, HistogramSeries, Kind, Registry, prometheus_ident,
-};
+use super::handles::{AnySeries, HistogramSeries};
+use super::naming::prometheus_ident;
+use super::registry::{Exposition, FamilyMeta, Kind, Registry};
 use super::snapshot::{QUANTILES, Scratch, Views, overflow_of, read_histogram};
 use super::unit::Unit;
 

@@ -6,7 +6,8 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 
-use super::registry::{Histogram, Registry};
+use super::handles::Histogram;
+use super::registry::Registry;
 use super::unit::Unit;
 
 /// Metric and attribute names used by observe (OpenTelemetry semantic conventions,

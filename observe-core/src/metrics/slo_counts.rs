@@ -6,7 +6,8 @@ use hdrhistogram::Histogram as HdrHistogram;
 
 use super::cells::lock;
 use super::layout::{LEN, PAGE_LEN, index_of, new_histogram};
-use super::registry::{AnySeries, Registry};
+use super::handles::AnySeries;
+use super::registry::Registry;
 use super::snapshot::{Scratch, Views, read_histogram};
 
 /// The cumulative counts of one histogram series.

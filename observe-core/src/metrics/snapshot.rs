@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::cells::{ExemplarCell, Scalars, lock};
 use super::layout::new_histogram;
-use super::registry::{AnySeries, FamilyView, HistogramSeries, Kind, Registry};
+use super::handles::{AnySeries, HistogramSeries};
+use super::registry::{FamilyView, Kind, Registry};
 use super::unit::Unit;
 use crate::ids::TraceId;
 

@@ -22,10 +22,12 @@
 //! skipped by comparing counts, so a fold costs only for series that recorded.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use hdrhistogram::Histogram as HdrHistogram;
 
 use super::cells::{ExemplarCell, HistogramCells, Scalars, ThreadCells};
+use super::error::WindowError;
 use super::layout::{LEN, PAGE_LEN, PAGES, add_bin};
 
 /// Error exemplars kept per slice.
@@ -38,6 +40,45 @@ pub(crate) struct WindowShape {
     pub(crate) slices: u64,
     /// Bumped on every change, so series reset their slices.
     pub(crate) generation: u64,
+}
+
+const MAX_SLICES: u64 = 10_000;
+
+/// The shape of a `window` in slices of `slice`, or why it is refused.
+pub(crate) fn window_shape(
+    window: Duration,
+    slice: Duration,
+    generation: u64,
+) -> Result<WindowShape, WindowError> {
+    let slice_nanos = u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX);
+    if slice_nanos < 1_000_000 {
+        return Err(WindowError {
+            what: "window slice",
+            detail: format!("{slice:?} is shorter than the accepted minimum of 1 ms"),
+        });
+    }
+    if window < slice {
+        return Err(WindowError {
+            what: "window",
+            detail: format!(
+                "{window:?} is shorter than its slice ({slice:?}); a window holds at least one slice"
+            ),
+        });
+    }
+    let slices = window.as_nanos().div_ceil(slice_nanos as u128);
+    if slices > MAX_SLICES as u128 {
+        return Err(WindowError {
+            what: "window",
+            detail: format!(
+                "{window:?} in slices of {slice:?} makes {slices} slices; at most {MAX_SLICES} are accepted"
+            ),
+        });
+    }
+    Ok(WindowShape {
+        slice_nanos,
+        slices: slices as u64,
+        generation,
+    })
 }
 
 impl WindowShape {
@@ -278,5 +319,21 @@ impl WindowState {
             errors.extend(slice.errors.iter().copied());
         }
         (totals, slowest, errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_windows_are_errors_that_say_why() {
+        let e = window_shape(Duration::from_secs(1), Duration::ZERO, 0).unwrap_err();
+        assert!(e.to_string().contains("1 ms"), "{e}");
+        let e = window_shape(Duration::from_secs(1), Duration::from_secs(2), 0).unwrap_err();
+        assert!(e.to_string().contains("shorter than its slice"), "{e}");
+        let e =
+            window_shape(Duration::from_secs(100_000), Duration::from_millis(1), 0).unwrap_err();
+        assert!(e.to_string().contains("at most"), "{e}");
     }
 }

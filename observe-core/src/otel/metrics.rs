@@ -31,7 +31,8 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use hdrhistogram::Histogram as HdrHistogram;
 
-use crate::metrics::registry::{AnySeries, Kind, Registry};
+use crate::metrics::handles::AnySeries;
+use crate::metrics::registry::{Kind, Registry};
 use crate::metrics::semconv::names;
 use crate::metrics::snapshot::{Scratch, Views, read_histogram};
 use crate::metrics::unit::Unit;
