@@ -21,7 +21,7 @@
 //! factor of ten touches 4 to 14 pages). Each series also keeps a 512-byte table of
 //! per-thread chunks and a 128-byte chunk per 16 thread indices in use. Thread
 //! indices are reused after a thread exits ([`super::thread_index`]), together with
-//! the recorder behind them, so an exited thread's counts stay in the series and
+//! the cells behind them, so an exited thread's counts stay in the series and
 //! memory is bounded by the peak number of live threads.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
@@ -71,7 +71,7 @@ pub(crate) struct ExemplarSlot {
     pub(crate) error: Option<ExemplarCell>,
 }
 
-/// The scalar totals of a recorder (or a sum of them).
+/// The scalar totals of one thread's cells (or a sum of them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Scalars {
     pub(crate) count: u64,
@@ -211,7 +211,7 @@ impl ThreadCells {
         }
     }
 
-    /// The recorder's totals. The count is read first (acquire), so the other fields
+    /// These cells' totals. The count is read first (acquire), so the other fields
     /// and the bins reflect at least the observations it counts.
     pub(crate) fn scalars(&self) -> Scalars {
         let count = self.count.load(Acquire);
@@ -240,7 +240,7 @@ impl ThreadCells {
     }
 }
 
-/// The per-thread recorders of one histogram series.
+/// The per-thread cells of one histogram series.
 pub(crate) struct HistogramCells {
     table: [OnceBox<[OnceBox<ThreadCells>; CHUNK]>; CHUNKS],
     fallback_lock: Mutex<()>,
@@ -256,7 +256,7 @@ impl HistogramCells {
         }
     }
 
-    /// Runs `f` with this thread's recorder: four dependent loads on the fast path.
+    /// Runs `f` with this thread's cells: four dependent loads on the fast path.
     /// Callers pass `move` closures, so that the values they record stay in
     /// registers instead of being spilled for the closure to borrow (measured:
     /// 9 ns against 4 ns per record with an exemplar).
@@ -280,14 +280,14 @@ impl HistogramCells {
                 .get_or_init(|| Box::new(std::array::from_fn(|_| OnceBox::new())));
             return f(chunk[i % CHUNK].get_or_init(ThreadCells::new));
         }
-        // Threads without an index share the fallback recorder, one at a time.
+        // Threads without an index share the fallback cells, one at a time.
         let _g = lock(&self.fallback_lock);
         f(self.fallback.get_or_init(ThreadCells::new))
     }
 
-    /// Every recorder allocated so far (live and exited threads, and the fallback);
+    /// Every thread's cells allocated so far (live and exited threads, and the fallback);
     /// inline up to 8, so a fold of a series few threads wrote allocates nothing.
-    pub(crate) fn recorders(&self) -> smallvec::SmallVec<[&ThreadCells; 8]> {
+    pub(crate) fn cells(&self) -> smallvec::SmallVec<[&ThreadCells; 8]> {
         let mut out = smallvec::SmallVec::new();
         for chunk in self.table.iter().filter_map(OnceBox::get) {
             out.extend(chunk.iter().filter_map(OnceBox::get));
@@ -359,7 +359,7 @@ mod tests {
 
     fn merged(cells: &HistogramCells) -> hdrhistogram::Histogram<u64> {
         let mut h = new_histogram();
-        for r in cells.recorders() {
+        for r in cells.cells() {
             for (p, page) in r.pages.iter().enumerate() {
                 if let Some(page) = page.get() {
                     for (j, c) in page.0.iter().enumerate() {
@@ -372,7 +372,7 @@ mod tests {
     }
 
     #[test]
-    fn threads_record_into_their_own_recorders_and_merge_exactly() {
+    fn threads_record_into_their_own_cells_and_merge_exactly() {
         let cells = std::sync::Arc::new(HistogramCells::new());
         let mut reference = new_histogram();
         let threads: Vec<_> = (0..4u64)
@@ -393,7 +393,7 @@ mod tests {
                 reference.record(i * 37 + t * 1_000_003).unwrap();
             }
         }
-        let total: u64 = cells.recorders().iter().map(|r| r.scalars().count).sum();
+        let total: u64 = cells.cells().iter().map(|r| r.scalars().count).sum();
         assert_eq!(total, 40_000);
         assert_eq!(merged(&cells), reference);
     }
@@ -406,13 +406,10 @@ mod tests {
             r.record(u64::MAX);
             r.record(5);
         });
-        let s: Scalars = cells
-            .recorders()
-            .iter()
-            .fold(Scalars::default(), |mut a, r| {
-                a.add(&r.scalars());
-                a
-            });
+        let s: Scalars = cells.cells().iter().fold(Scalars::default(), |mut a, r| {
+            a.add(&r.scalars());
+            a
+        });
         assert_eq!(s.count, 3);
         assert_eq!(s.clamped, 2);
         let h = merged(&cells);

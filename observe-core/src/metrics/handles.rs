@@ -341,18 +341,13 @@ mod tests {
             std::thread::spawn(move || h.record(1_000)).join().unwrap();
         }
         // Other tests run threads at the same time, so indices vary a little; 50
-        // sequential threads must still share a handful of recorders.
-        let recorders = h.s.cells.recorders().len();
+        // sequential threads must still share a handful of per-thread cells.
+        let cells = h.s.cells.cells().len();
         assert!(
-            recorders < 25,
-            "{recorders} recorders for 50 sequential threads"
+            cells < 25,
+            "{cells} per-thread cells for 50 sequential threads"
         );
-        let total: u64 =
-            h.s.cells
-                .recorders()
-                .iter()
-                .map(|r| r.scalars().count)
-                .sum();
+        let total: u64 = h.s.cells.cells().iter().map(|r| r.scalars().count).sum();
         assert_eq!(total, 50);
     }
 

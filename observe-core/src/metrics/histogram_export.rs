@@ -17,8 +17,8 @@ use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer}
 use serde::{Deserialize, Serialize};
 
 use super::cells::Scalars;
-use super::layout::{HIGHEST, LOWEST, SIGFIG, new_histogram};
 use super::handles::AnySeries;
+use super::layout::{HIGHEST, LOWEST, SIGFIG, new_histogram};
 use super::registry::Registry;
 use super::snapshot::{Scratch, Stats, Views, read_histogram};
 use super::unit::Unit;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram as HdrHistogram;
 
-use super::layout::new_histogram;
 use super::handles::AnySeries;
+use super::layout::new_histogram;
 use super::registry::Registry;
 use super::semconv::names;
 use super::snapshot::{Exemplar, ExemplarKind, Scratch, Views, read_histogram};

@@ -4,7 +4,7 @@
 //! 33 792 bins: bin `i < 2048` holds exactly the value `i`; above that, each
 //! power-of-two range `[2^(10+b), 2^(11+b))` is split into 1024 equal bins of width
 //! `2^b`, so a bin is never wider than 1/1024 of the values it holds (3 significant
-//! digits). The per-thread recorders use the very same indices, so turning their
+//! digits). The per-thread cells use the very same indices, so turning their
 //! counts into an `hdrhistogram::Histogram` is a bin-by-bin copy with no rounding
 //! (`tests::index_matches_hdrhistogram` proves it against hdrhistogram's `record`).
 //! The lowest discernible value is 1 ns, so the only value below it, 0, lands in the

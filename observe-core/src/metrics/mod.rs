@@ -75,11 +75,11 @@ pub(crate) use slo_counts::{SeriesCounts, new_duration_hdr};
 
 pub use buckets::{DEFAULT_DURATION_BUCKETS, DEFAULT_VALUE_BUCKETS, MAX_BUCKETS};
 
+pub use handles::{Counter, Gauge, Histogram};
 pub use histogram_export::{
     EXPORT_ENCODING, EXPORT_FORMAT, ExportedSeries, ExportedView, HistogramExport, MergeError,
     merge,
 };
-pub use handles::{Counter, Gauge, Histogram};
 pub use naming::{MAX_LABEL_VALUE_LEN, MAX_LABELS};
 pub use registry::{
     DEFAULT_MAX_KEYS, DEFAULT_MAX_NAMES, DEFAULT_SLICE, DEFAULT_WINDOW, Exposition, Kind,

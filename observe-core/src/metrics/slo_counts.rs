@@ -5,8 +5,8 @@
 use hdrhistogram::Histogram as HdrHistogram;
 
 use super::cells::lock;
-use super::layout::{LEN, PAGE_LEN, index_of, new_histogram};
 use super::handles::AnySeries;
+use super::layout::{LEN, PAGE_LEN, index_of, new_histogram};
 use super::registry::Registry;
 use super::snapshot::{Scratch, Views, read_histogram};
 

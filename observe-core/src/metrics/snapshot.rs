@@ -6,8 +6,8 @@ use hdrhistogram::Histogram as HdrHistogram;
 use serde::Serialize;
 
 use super::cells::{ExemplarCell, Scalars, lock};
-use super::layout::new_histogram;
 use super::handles::{AnySeries, HistogramSeries};
+use super::layout::new_histogram;
 use super::registry::{FamilyView, Kind, Registry};
 use super::unit::Unit;
 use crate::ids::TraceId;

@@ -162,7 +162,7 @@ impl Slice {
 #[derive(Debug)]
 pub(crate) struct WindowState {
     generation: u64,
-    /// Σ counts of all recorders at the last fold; equal means nothing to merge.
+    /// Σ counts of all threads' cells at the last fold; equal means nothing to merge.
     folded: Scalars,
     /// Merged cumulative bins, a page at a time.
     baseline: Vec<Option<Box<[u64; PAGE_LEN]>>>,
@@ -184,7 +184,7 @@ impl WindowState {
         }
     }
 
-    /// Folds the recorders' current counts in, at time `now`.
+    /// Folds the per-thread cells' current counts in, at time `now`.
     pub(crate) fn fold(&mut self, cells: &HistogramCells, now: u64, shape: WindowShape) {
         let mut s = shape.slice_of(now);
         if self.generation != shape.generation {
@@ -209,14 +209,14 @@ impl WindowState {
             self.closed.pop_front();
         }
 
-        let recorders = cells.recorders();
+        let threads = cells.cells();
         let mut now_totals = Scalars::default();
-        for r in &recorders {
+        for r in &threads {
             now_totals.add(&r.scalars());
         }
         if now_totals != self.folded {
             let previous = std::mem::replace(&mut self.folded, now_totals);
-            let delta = self.merge_bins(&recorders);
+            let delta = self.merge_bins(&threads);
             // The bins decide the count: a reader may see a bin before its count.
             let count = delta.iter().fold(0u64, |a, d| a.wrapping_add(d.1));
             let d = Scalars {
@@ -227,7 +227,7 @@ impl WindowState {
             self.open.scalars.add(&d);
             self.cumulative.add(&d);
         }
-        for r in &recorders {
+        for r in &threads {
             let slot = r.take_exemplars();
             if let Some(e) = slot.slowest {
                 self.open.offer(e, false);
@@ -238,14 +238,14 @@ impl WindowState {
         }
     }
 
-    /// Merges every recorder's bins page by page; returns the sorted non-zero
+    /// Merges every thread's bins page by page; returns the sorted non-zero
     /// changes and updates the baseline.
-    fn merge_bins(&mut self, recorders: &[&ThreadCells]) -> Vec<(u32, u64)> {
+    fn merge_bins(&mut self, threads: &[&ThreadCells]) -> Vec<(u32, u64)> {
         let mut delta = Vec::new();
         let mut merged = [0u64; PAGE_LEN];
         for p in 0..PAGES {
-            // Pages no thread wrote cost one check per recorder, nothing more.
-            let mut pages = recorders.iter().filter_map(|r| r.pages[p].get());
+            // Pages no thread wrote cost one check per thread's cells, nothing more.
+            let mut pages = threads.iter().filter_map(|r| r.pages[p].get());
             let Some(first) = pages.next() else {
                 continue;
             };
