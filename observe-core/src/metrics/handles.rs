@@ -330,7 +330,6 @@ impl SeriesKey {
 #[cfg(test)]
 mod tests {
     use super::super::Registry;
-    use super::*;
 
     #[test]
     fn memory_is_bounded_by_live_threads_not_threads_ever_started() {
