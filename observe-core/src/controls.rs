@@ -263,6 +263,15 @@ pub(crate) struct LogFilter {
 /// Each instance's filter, by pipeline id (instances live as long as the process).
 static FILTERS: Mutex<Vec<(usize, Arc<LogFilter>)>> = Mutex::new(Vec::new());
 
+/// The most verbose level a filter lets through: what `#[traced]` spans are
+/// recorded at under it.
+pub(crate) fn span_level_of(filter: &str) -> tracing_core::LevelFilter {
+    EnvFilter::try_new(filter)
+        .ok()
+        .and_then(|f| f.max_level_hint())
+        .unwrap_or(tracing_core::LevelFilter::TRACE)
+}
+
 /// `filter` with `observe::audit=info` added unless it names that target.
 pub(crate) fn with_audit(filter: &str) -> String {
     if filter.contains(AUDIT_TARGET) {
@@ -346,6 +355,11 @@ pub(crate) fn set_log_filter_by(filter: &str, peer: &str) -> Result<Change<Strin
             .map_err(|e| ControlError::InvalidFilter(e.to_string()))?;
         std::mem::replace(&mut *current, filter.to_owned())
     };
+    // `#[traced]` spans follow the new filter's most verbose level, as they
+    // followed the one observe started with (the audit directive left out).
+    if let Some(p) = Pipeline::current() {
+        p.set_span_level(span_level_of(filter));
+    }
     let audit = audit("log_filter", &json!(old), &json!(filter), peer);
     Ok(Change {
         old,

@@ -181,11 +181,7 @@ impl SamplingHandle {
 
     /// The override for `key`, if there is one.
     pub fn ratio_for(&self, key: &str) -> Option<f64> {
-        self.sampler
-            .overrides()
-            .into_iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, r)| r)
+        self.sampler.override_ratio(key)
     }
 
     /// Removes the override for `key`; returns whether there was one.

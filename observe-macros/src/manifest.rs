@@ -6,11 +6,18 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-/// The keys of `[package.metadata.observe]`, each a string.
+/// The string keys of `[package.metadata.observe]`.
 const KEYS: [&str; 4] = ["team", "owner", "runbook", "repository"];
+/// The SLO declarations: a string in `OBSERVE_SLOS`' syntax, or an array of such
+/// entries (joined with `;`), parsed by observe-core at start-up.
+const SLOS: &str = "slos";
 const WHERE: &str = "[package.metadata.observe]";
 /// What observe-core's `METADATA_KEYS` says, for the same problem.
-const METADATA_KEYS: &str = "one of the keys team, owner, runbook, repository, each a string";
+const METADATA_KEYS: &str =
+    "one of the keys team, owner, runbook, repository (strings) and slos (SLO entries)";
+/// What a `slos` value may be.
+const SLOS_EXPECTED: &str = "SLO entries as OBSERVE_SLOS takes them: a string such as \
+     \"latency|GET /orders/{id}|99%|300ms\", or an array of such strings";
 
 /// What the table says: the string values by key, and the problems found (where,
 /// the value as given, what is accepted), reported by the builder at start-up.
@@ -46,11 +53,23 @@ pub(crate) fn read(manifest: &str) -> Metadata {
         out.problems.push((
             WHERE.to_owned(),
             show(observe),
-            "a table with the keys team, owner, runbook, repository".to_owned(),
+            "a table with the keys team, owner, runbook, repository, slos".to_owned(),
         ));
         return out;
     };
     for (key, value) in observe {
+        if key == SLOS {
+            match slos(value) {
+                Some(entries) if !entries.is_empty() => out.fields.push((key.clone(), entries)),
+                Some(_) => {}
+                None => out.problems.push((
+                    format!("{WHERE} {key}"),
+                    show(value),
+                    SLOS_EXPECTED.to_owned(),
+                )),
+            }
+            continue;
+        }
         if !KEYS.contains(&key.as_str()) {
             out.problems.push((
                 format!("{WHERE} {key}"),
@@ -71,6 +90,28 @@ pub(crate) fn read(manifest: &str) -> Metadata {
         }
     }
     out
+}
+
+/// The `slos` value as one `OBSERVE_SLOS` text (entries joined with `; `), or
+/// `None` when it is neither a string nor an array of strings.
+fn slos(value: &toml::Value) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.trim().to_owned()),
+        toml::Value::Array(items) => {
+            let entries = items
+                .iter()
+                .map(|v| v.as_str().map(str::trim))
+                .collect::<Option<Vec<_>>>()?;
+            Some(
+                entries
+                    .into_iter()
+                    .filter(|e| !e.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        }
+        _ => None,
+    }
 }
 
 /// A short rendering of a TOML value for an error message.
@@ -161,6 +202,28 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn slos_are_a_string_or_an_array_of_entries() {
+        let m = read(
+            "[package.metadata.observe]\nslos = [\"latency|GET /x|99%|300ms\", \" availability|GET /x|99.9% \"]\n",
+        );
+        assert_eq!(
+            m.fields,
+            [(
+                "slos".to_owned(),
+                "latency|GET /x|99%|300ms; availability|GET /x|99.9%".to_owned()
+            )]
+        );
+        assert!(m.problems.is_empty());
+        let m = read("[package.metadata.observe]\nslos = \"availability|GET /x|99%\"\n");
+        assert_eq!(m.fields[0].1, "availability|GET /x|99%");
+        for bad in ["slos = 3", "slos = [1]", "slos = { a = 1 }"] {
+            let m = read(&format!("[package.metadata.observe]\n{bad}\n"));
+            assert!(m.fields.is_empty(), "{bad}");
+            assert_eq!(m.problems[0].2, SLOS_EXPECTED, "{bad}");
+        }
     }
 
     #[test]

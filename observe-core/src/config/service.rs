@@ -39,6 +39,10 @@ pub struct ServiceInfo {
     /// The source repository (`[package.metadata.observe] repository`, else the
     /// package's own `repository` field).
     pub repository: Option<Cow<'static, str>>,
+    /// SLO declarations (`[package.metadata.observe] slos`), in the syntax of
+    /// `OBSERVE_SLOS` (docs/slo.md): added to those declared in code and in the
+    /// environment; a bad entry is a start-up error naming the manifest key.
+    pub slos: Option<Cow<'static, str>>,
     /// Problems found in `[package.metadata.observe]`, reported by the builder.
     problems: Vec<Problem>,
 }
@@ -60,6 +64,7 @@ impl ServiceInfo {
             owner: None,
             runbook: None,
             repository: None,
+            slos: None,
             problems: Vec::new(),
         }
     }
@@ -88,6 +93,13 @@ impl ServiceInfo {
         self
     }
 
+    /// Sets the SLO declarations, in the syntax of `OBSERVE_SLOS`
+    /// (`latency|GET /orders/{id}|99%|300ms; availability|...`).
+    pub fn with_slos(mut self, slos: impl Into<Cow<'static, str>>) -> Self {
+        self.slos = Some(slos.into());
+        self
+    }
+
     /// What [`service_info!`](crate::service_info) expands to. Not a stable API.
     ///
     /// `fields` are the string values of the application's
@@ -112,6 +124,7 @@ impl ServiceInfo {
                 "owner" => &mut info.owner,
                 "runbook" => &mut info.runbook,
                 "repository" => &mut info.repository,
+                "slos" => &mut info.slos,
                 _ => continue,
             };
             *slot = Some(Cow::Borrowed(value));

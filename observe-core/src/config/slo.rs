@@ -422,7 +422,8 @@ mod tests {
     }
 }
 
-/// The resolved SLO settings: the SLOs declared in code then in `OBSERVE_SLOS`,
+/// The resolved SLO settings: the SLOs declared in code, in the manifest, then in
+/// `OBSERVE_SLOS`,
 /// and the directory alert snapshots go to (`OBSERVE_DUMP_DIR`, else the system's
 /// temporary directory).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -436,7 +437,13 @@ pub struct SloConfig {
     pub snapshot_interval: Option<Duration>,
 }
 
-/// Resolves the SLO settings: the builder's SLOs, then `OBSERVE_SLOS`.
+/// Where SLOs declared in the application's manifest come from (its
+/// `service_info!()`).
+const MANIFEST_SLOS: &str = "[package.metadata.observe] slos";
+
+/// Resolves the SLO settings: the builder's SLOs, then the manifest's
+/// (`service_info!()`), then `OBSERVE_SLOS`.
+
 pub(crate) fn resolve(
     code: &Overrides,
     env_slos: Option<String>,
@@ -448,6 +455,19 @@ pub(crate) fn resolve(
         match s.problem() {
             Some(p) => problems.push(Problem::code("Builder::slo", s.name.clone(), p)),
             None => slos.push(s),
+        }
+    }
+    if let Some(raw) = code.service_info.as_ref().and_then(|i| i.slos.as_deref()) {
+        match parse_env(raw) {
+            Ok(v) => slos.extend(v),
+            Err(e) => {
+                let shown: String = raw.chars().take(200).collect();
+                problems.push(Problem::code(
+                    MANIFEST_SLOS,
+                    shown,
+                    format!("{ENV_SYNTAX} ({e})"),
+                ));
+            }
         }
     }
     if let Some(raw) = env_slos {
@@ -467,7 +487,7 @@ pub(crate) fn resolve(
         problems.push(Problem::code(
             "Builder::slo",
             slos.len().to_string(),
-            format!("at most {MAX_SLOS} SLOs in code and OBSERVE_SLOS together"),
+            format!("at most {MAX_SLOS} SLOs in code, {MANIFEST_SLOS} and OBSERVE_SLOS together"),
         ));
         slos.truncate(MAX_SLOS);
     }

@@ -42,7 +42,7 @@ pub(crate) const SCALE: i32 = 10;
 /// At most this many buckets per data point; wider distributions are downscaled.
 pub(crate) const MAX_BUCKETS: usize = 16_384;
 
-fn attribute(key: &str, value: &str) -> KeyValue {
+pub(super) fn attribute(key: &str, value: &str) -> KeyValue {
     let v = match key {
         names::HTTP_RESPONSE_STATUS_CODE | names::RPC_GRPC_STATUS_CODE => {
             value.parse::<i64>().map_or_else(
@@ -250,7 +250,17 @@ pub(crate) fn otlp_request(
     resource: opentelemetry_proto::tonic::resource::v1::Resource,
     scope: opentelemetry_proto::tonic::common::v1::InstrumentationScope,
 ) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
-    crate::metrics::global().otlp_request(resource, scope)
+    let mut request = crate::metrics::global().otlp_request(resource, scope);
+    // The SLO engine's series go with the registry's, as they do on `/metrics`.
+    if let Some(engine) = crate::slo::current()
+        && let Some(scope) = request
+            .resource_metrics
+            .first_mut()
+            .and_then(|r| r.scope_metrics.first_mut())
+    {
+        scope.metrics.extend(super::slo::metrics(&engine));
+    }
+    request
 }
 
 #[cfg(test)]

@@ -10,5 +10,7 @@
 pub(crate) mod convert;
 pub(crate) mod metrics;
 mod propagator;
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+mod slo;
 
 pub use propagator::OtelPropagator;

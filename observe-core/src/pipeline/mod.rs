@@ -84,6 +84,23 @@ impl Default for Settings {
     }
 }
 
+/// A level as a number that grows with verbosity (`ERROR` 1 to `TRACE` 5).
+#[inline(always)]
+const fn level_code(level: tracing_core::Level) -> u8 {
+    match level {
+        tracing_core::Level::ERROR => 1,
+        tracing_core::Level::WARN => 2,
+        tracing_core::Level::INFO => 3,
+        tracing_core::Level::DEBUG => 4,
+        _ => 5,
+    }
+}
+
+/// A level filter on the scale of [`level_code`] (`OFF` 0: nothing passes).
+fn filter_code(filter: tracing_core::LevelFilter) -> u8 {
+    filter.into_level().map_or(0, level_code)
+}
+
 const RUNNING: u8 = 0;
 const STOPPED: u8 = 1;
 
@@ -98,6 +115,10 @@ const STOPPED: u8 = 1;
 pub(crate) struct Pipeline {
     pub(crate) id: usize,
     state: AtomicU8,
+    /// The most verbose level `#[traced]` spans are recorded at, as
+    /// [`level_code`]: `settings.span_level` at start, then what the log filter in
+    /// force allows (`controls::set_log_filter` changes it at run time).
+    span_level: AtomicU8,
     pub(crate) settings: Settings,
     sampler: HeadSampler,
     /// The log writer's counters, when logs are written somewhere.
@@ -146,8 +167,10 @@ impl Pipeline {
         threads: Vec<std::sync::Arc<ThreadHealth>>,
     ) -> std::io::Result<&'static Pipeline> {
         let (tx, rx) = mpsc::sync_channel(64);
+        let span_level = AtomicU8::new(filter_code(settings.span_level));
         let pipeline: &'static Pipeline = Box::leak(Box::new(Pipeline {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            span_level,
             settings,
             consumers: CachePadded::new(Mutex::new(Vec::new())),
             commands: CachePadded::new(tx),
@@ -160,6 +183,18 @@ impl Pipeline {
         worker::spawn(pipeline, sinks, rx)?;
         ANY.store(true, Ordering::Relaxed);
         Ok(pipeline)
+    }
+
+    /// Whether spans at `level` are more verbose than this pipeline records (one
+    /// relaxed load: the threshold changes with the log filter at run time).
+    #[inline(always)]
+    pub(crate) fn filters_level(&self, level: tracing_core::Level) -> bool {
+        level_code(level) > self.span_level.load(Ordering::Relaxed)
+    }
+
+    /// Sets the most verbose level `#[traced]` spans are recorded at, from now on.
+    pub(crate) fn set_span_level(&self, level: tracing_core::LevelFilter) {
+        self.span_level.store(filter_code(level), Ordering::Relaxed);
     }
 
     /// The pipeline new root spans and events outside any span go to: the scoped

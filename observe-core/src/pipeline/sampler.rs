@@ -99,6 +99,13 @@ impl HeadSampler {
         v
     }
 
+    /// The ratio kept for `key`, if it has an override: one lookup, no copy of
+    /// the others.
+    pub(crate) fn override_ratio(&self, key: &str) -> Option<f64> {
+        let map = self.overrides.read().unwrap_or_else(|e| e.into_inner());
+        map.get(key).copied().map(threshold_to_ratio)
+    }
+
     /// The override threshold for a root with this name or callsite, if any. The
     /// name wins over the function when both have one.
     #[cold]

@@ -241,6 +241,9 @@ pub struct SloEngine {
     recorder: Mutex<Option<FlightRecorder>>,
     pipeline: OnceLock<&'static Pipeline>,
     last_eval: Mutex<u64>,
+    /// When the engine was built (registry clock): where its cumulative counts
+    /// start.
+    start: u64,
 }
 
 impl std::fmt::Debug for SloEngine {
@@ -363,6 +366,7 @@ impl SloEngineBuilder {
             snapshot_interval: self.snapshot_interval.unwrap_or(DEFAULT_SNAPSHOT_INTERVAL),
             recorder: Mutex::new(self.recorder),
             pipeline: OnceLock::new(),
+            start,
             last_eval: Mutex::new(0),
         })
     }
@@ -701,6 +705,17 @@ impl SloEngine {
     /// The last [`MAX_ALERTS`] alerts, newest first.
     pub fn alerts(&self) -> Vec<Alert> {
         lock(&self.alerts).iter().cloned().collect()
+    }
+
+    /// When the engine was built (Unix nanoseconds, the registry's clock): the
+    /// start of its cumulative counts.
+    pub fn started_unix_nanos(&self) -> u64 {
+        self.start
+    }
+
+    /// The registry's clock now (Unix nanoseconds).
+    pub(crate) fn now(&self) -> u64 {
+        self.registry.now()
     }
 
     /// Alerts emitted since the engine started.

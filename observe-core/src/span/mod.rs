@@ -469,7 +469,7 @@ fn child_of(
 /// Whether a callsite's level is more verbose than the pipeline records spans at.
 #[inline]
 fn is_filtered(pipeline: &Pipeline, callsite: Option<&'static Callsite>) -> bool {
-    callsite.is_some_and(|cs| cs.level > pipeline.settings.span_level)
+    callsite.is_some_and(|cs| pipeline.filters_level(cs.level))
 }
 
 #[cold]

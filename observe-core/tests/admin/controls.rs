@@ -112,6 +112,8 @@ async fn the_log_filter_changes_what_is_logged_is_audited_and_resets() {
     worker.command("log");
     assert_eq!(count(&worker, "a debug line"), 0);
     assert_eq!(count(&worker, "an info line"), 1);
+    let debug_span = |w: &mut Worker| w.command("traced");
+    assert_eq!(debug_span(&mut worker), ["debug span recorded=false"]);
 
     let (status, answer) = post(&url, json!({ "filter": "warn,worker=debug" })).await;
     assert_eq!(status, 200, "{answer}");
@@ -120,6 +122,8 @@ async fn the_log_filter_changes_what_is_logged_is_audited_and_resets() {
     worker.command("log");
     assert_eq!(count(&worker, "a debug line"), 1);
     assert_eq!(count(&worker, "an info line"), 2);
+    // `#[traced]` spans follow the new filter's most verbose level.
+    assert_eq!(debug_span(&mut worker), ["debug span recorded=true"]);
 
     let (status, answer) = post(&url, json!({ "filter": "error" })).await;
     assert_eq!(status, 200, "{answer}");
@@ -142,6 +146,7 @@ async fn the_log_filter_changes_what_is_logged_is_audited_and_resets() {
     worker.command("log");
     assert_eq!(count(&worker, "an info line"), 3);
     assert_eq!(count(&worker, "a debug line"), 1);
+    assert_eq!(debug_span(&mut worker), ["debug span recorded=false"]);
 
     // Audit lines pass whatever the filter (even at `error`).
     let audit = audit_lines(&worker);

@@ -194,6 +194,10 @@ fn child() {
                 tracing::debug!(target: "worker", "a debug line");
                 tracing::info!(target: "worker", "an info line");
             }
+            "traced" => {
+                let recorded = debug_work();
+                say(format!("RESULT: debug span recorded={recorded}"));
+            }
             "span" => {
                 let span = observe_core::span::Span::new(arg.to_owned());
                 let sampled = span.span_context().unwrap().flags.is_sampled();
@@ -205,6 +209,13 @@ fn child() {
         say("DONE".into());
     }
     drop(guard);
+}
+
+/// A `#[traced]` function at DEBUG: whether its span is recorded (enabled) under
+/// the filter in force.
+#[observe_core::traced(level = "debug")]
+fn debug_work() -> bool {
+    observe_core::span::current_context().is_some()
 }
 
 impl Worker {

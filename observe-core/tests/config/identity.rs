@@ -172,3 +172,34 @@ fn bad_resource_attributes_name_the_variable_and_the_item() {
     let (_, _, expected) = problem(&[("OTEL_RESOURCE_ATTRIBUTES", "a=%E2%82")]);
     assert!(expected.contains("bad percent-encoding"), "{expected}");
 }
+
+#[test]
+fn slos_in_the_manifest_add_to_code_and_environment_and_bad_ones_name_the_key() {
+    use observe_core::slo::Slo;
+    let info = ServiceInfo::new("checkout", "1.4.2").with_slos(
+        "latency|GET /orders/{id}|99%|300ms; availability|GET /orders/{id}|99.9%|name=up",
+    );
+    let c = resolve(
+        env(&[("OBSERVE_SLOS", "availability|GET /cart|99%|name=cart-up")])
+            .slo(Slo::availability("GET /pay", 0.999).named("pay-up"))
+            .service_info(info),
+    );
+    let names: Vec<_> = c.slo.slos.iter().map(|s| s.name().to_owned()).collect();
+    assert_eq!(
+        names,
+        ["pay-up", "GET /orders/{id} latency", "up", "cart-up"],
+        "code, then the manifest, then the environment"
+    );
+
+    let bad = ServiceInfo::new("checkout", "1.4.2").with_slos("latency|GET /x|99%");
+    let err = Builder::new()
+        .ignore_env()
+        .service_info(bad)
+        .build_config()
+        .unwrap_err();
+    assert_eq!(err.problems().len(), 1, "{err}");
+    let p = &err.problems()[0];
+    assert_eq!(p.variable(), "[package.metadata.observe] slos");
+    assert_eq!(p.value(), "latency|GET /x|99%");
+    assert!(p.expected().contains("needs a threshold"), "{err}");
+}
