@@ -68,9 +68,11 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 mod callers;
+mod defaults;
 mod error;
 mod export;
 mod hosts;
+mod otlp;
 mod overrides;
 mod parse;
 #[cfg(feature = "tls")]
@@ -80,9 +82,11 @@ mod resolve;
 mod secret;
 mod service;
 pub(crate) mod slo;
+mod sourced;
 mod tls;
 
 pub use callers::TrustedCallers;
+pub use defaults::DEFAULT_RECORDER_WINDOW;
 pub use error::{ConfigError, Problem};
 pub use export::{
     BatchConfig, Compression, DEFAULT_QUEUE_BYTES, ExportConfig, ExporterKind, OtlpExport,
@@ -506,7 +510,3 @@ pub const VARIABLES: &[&str] = &[
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/configuration.md")]
 struct ConfigurationReference;
-
-/// How far back the flight recorder keeps records by default
-/// (`OBSERVE_FLIGHT_RECORDER_WINDOW`; `recorder::DEFAULT_WINDOW`).
-pub const DEFAULT_RECORDER_WINDOW: Duration = Duration::from_secs(300);
