@@ -68,9 +68,11 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 mod callers;
+mod defaults;
 mod error;
 mod export;
 mod hosts;
+mod otlp;
 mod overrides;
 mod parse;
 #[cfg(feature = "tls")]
@@ -80,9 +82,11 @@ mod resolve;
 mod secret;
 mod service;
 pub(crate) mod slo;
+mod sourced;
 mod tls;
 
 pub use callers::TrustedCallers;
+pub use defaults::DEFAULT_RECORDER_WINDOW;
 pub use error::{ConfigError, Problem};
 pub use export::{
     BatchConfig, Compression, DEFAULT_QUEUE_BYTES, ExportConfig, ExporterKind, OtlpExport,
@@ -421,92 +425,115 @@ pub enum TracerBulletPolicy {
 }
 
 /// Every environment variable observe reads, in the order it reads them.
-pub const VARIABLES: &[&str] = &[
-    "OTEL_SDK_DISABLED",
-    "OTEL_SERVICE_NAME",
-    "OTEL_RESOURCE_ATTRIBUTES",
-    "OBSERVE_ENV",
-    "OBSERVE_SERVICE_TEAM",
-    "OBSERVE_SERVICE_OWNER",
-    "OBSERVE_SERVICE_RUNBOOK",
-    "OTEL_EXPORTER_OTLP_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_HEADERS",
-    "OTEL_EXPORTER_OTLP_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_COMPRESSION",
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
-    "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
-    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
-    "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
-    "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-    "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_LOGS_EXPORTER",
-    "OTEL_METRICS_EXPORTER",
-    "OTEL_EXPORTER_OTLP_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-    "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
-    "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
-    "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
-    "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
-    "OTEL_BSP_SCHEDULE_DELAY",
-    "OTEL_BSP_EXPORT_TIMEOUT",
-    "OTEL_BSP_MAX_QUEUE_SIZE",
-    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-    "OTEL_BLRP_SCHEDULE_DELAY",
-    "OTEL_BLRP_EXPORT_TIMEOUT",
-    "OTEL_BLRP_MAX_QUEUE_SIZE",
-    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
-    "OTEL_METRIC_EXPORT_INTERVAL",
-    "OTEL_METRIC_EXPORT_TIMEOUT",
-    "OTEL_TRACES_SAMPLER",
-    "OTEL_TRACES_SAMPLER_ARG",
-    "RUST_LOG",
-    "OBSERVE_LOG_FORMAT",
-    "OBSERVE_LOG_OUTPUT",
-    "OBSERVE_LOG_BUFFER",
-    "OBSERVE_REDACT_FIELDS",
-    "OBSERVE_ADMIN_ADDR",
-    "OBSERVE_METRICS_WINDOW",
-    "OBSERVE_METRICS_SLICE",
-    "OBSERVE_METRICS_MAX_KEYS",
-    "OBSERVE_METRICS_EXPOSITION",
-    "OBSERVE_FLIGHT_RECORDER_BYTES",
-    "OBSERVE_FLIGHT_RECORDER_WINDOW",
-    "OBSERVE_SLOW_THRESHOLD",
-    "OBSERVE_SHUTDOWN_TIMEOUT",
-    "OBSERVE_INTERNAL_HOSTS",
-    "OBSERVE_INBOUND_CONTEXT",
-    "OBSERVE_TRUSTED_CALLERS",
-    "OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND",
-    "OBSERVE_TRACER_BULLET_POLICY",
-    "OBSERVE_TRACER_BULLET_KEY",
-    "OBSERVE_TRACER_BULLET_MAX_AGE",
-    "OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER",
-    "OBSERVE_SLOS",
-    "OBSERVE_DUMP_DIR",
+pub const VARIABLES: &[&str] = &concat::<{ total(&VARIABLE_GROUPS) }>(&VARIABLE_GROUPS);
+
+/// [`VARIABLES`] in the groups it is written in: the TLS variables are named once, in
+/// `tls.rs`, which reads them.
+const VARIABLE_GROUPS: [&[&str]; 6] = [
+    &[
+        "OTEL_SDK_DISABLED",
+        "OTEL_SERVICE_NAME",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "OBSERVE_ENV",
+        "OBSERVE_SERVICE_TEAM",
+        "OBSERVE_SERVICE_OWNER",
+        "OBSERVE_SERVICE_RUNBOOK",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_LOGS_EXPORTER",
+        "OTEL_METRICS_EXPORTER",
+    ],
+    &tls::GENERIC_VARS,
+    &tls::SIGNAL_VARS[0],
+    &tls::SIGNAL_VARS[1],
+    &tls::SIGNAL_VARS[2],
+    &[
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_BSP_EXPORT_TIMEOUT",
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BLRP_SCHEDULE_DELAY",
+        "OTEL_BLRP_EXPORT_TIMEOUT",
+        "OTEL_BLRP_MAX_QUEUE_SIZE",
+        "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "OTEL_METRIC_EXPORT_TIMEOUT",
+        "OTEL_TRACES_SAMPLER",
+        "OTEL_TRACES_SAMPLER_ARG",
+        "RUST_LOG",
+        "OBSERVE_LOG_FORMAT",
+        "OBSERVE_LOG_OUTPUT",
+        "OBSERVE_LOG_BUFFER",
+        "OBSERVE_REDACT_FIELDS",
+        "OBSERVE_ADMIN_ADDR",
+        "OBSERVE_METRICS_WINDOW",
+        "OBSERVE_METRICS_SLICE",
+        "OBSERVE_METRICS_MAX_KEYS",
+        "OBSERVE_METRICS_EXPOSITION",
+        "OBSERVE_FLIGHT_RECORDER_BYTES",
+        "OBSERVE_FLIGHT_RECORDER_WINDOW",
+        "OBSERVE_SLOW_THRESHOLD",
+        "OBSERVE_SHUTDOWN_TIMEOUT",
+        "OBSERVE_INTERNAL_HOSTS",
+        "OBSERVE_INBOUND_CONTEXT",
+        "OBSERVE_TRUSTED_CALLERS",
+        "OBSERVE_UNTRUSTED_SAMPLED_PER_SECOND",
+        "OBSERVE_TRACER_BULLET_POLICY",
+        "OBSERVE_TRACER_BULLET_KEY",
+        "OBSERVE_TRACER_BULLET_MAX_AGE",
+        "OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER",
+        "OBSERVE_SLOS",
+        "OBSERVE_DUMP_DIR",
+    ],
 ];
+
+/// How many names `groups` holds.
+const fn total(groups: &[&[&str]]) -> usize {
+    let (mut n, mut i) = (0, 0);
+    while i < groups.len() {
+        n += groups[i].len();
+        i += 1;
+    }
+    n
+}
+
+/// The names of `groups`, in order, in one array of `N` (their [`total`]).
+const fn concat<const N: usize>(groups: &[&[&'static str]]) -> [&'static str; N] {
+    let mut all = [""; N];
+    let (mut n, mut i) = (0, 0);
+    while i < groups.len() {
+        let mut j = 0;
+        while j < groups[i].len() {
+            all[n] = groups[i][j];
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    assert!(n == N, "N is the total of the groups");
+    all
+}
 
 /// The configuration reference, compiled only for doctests so that its examples run.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/configuration.md")]
 struct ConfigurationReference;
-
-/// How far back the flight recorder keeps records by default
-/// (`OBSERVE_FLIGHT_RECORDER_WINDOW`; `recorder::DEFAULT_WINDOW`).
-pub const DEFAULT_RECORDER_WINDOW: Duration = Duration::from_secs(300);

@@ -5,12 +5,16 @@
 //! panic, whatever the input.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::Sampler;
+use super::callers::TrustedCallers;
 use super::export::{Compression, ExporterKind, Protocol};
-use super::secret::{self, Headers};
+use super::hosts::InternalHosts;
+use super::redact::Redaction;
+use super::secret::{self, Headers, TracerBulletKey};
+use super::{InboundContext, LogFormat, LogOutput, Sampler, TracerBulletPolicy, UntrustedMarker};
 
 /// Why a value was rejected: the phrase after "expected", and optionally a form of
 /// the value safe to show (a URL with its password hidden).
@@ -395,6 +399,155 @@ pub(crate) fn exposition(s: &str) -> Parsed<crate::metrics::Exposition> {
     }
 }
 
+// ----- observe's own settings ---------------------------------------------------------
+
+/// Any text, as given (a name, an environment, a URL shown to people).
+pub(crate) fn text(s: &str) -> Parsed<String> {
+    Ok(s.to_owned())
+}
+
+pub(crate) const RESOURCE_ATTRIBUTES: &str = "a comma-separated list of key=value pairs with percent-encoded values, such as service.version=1.2.0,team=payments";
+
+/// `OTEL_RESOURCE_ATTRIBUTES`: [`key_values`].
+pub(crate) fn resource_attributes(s: &str) -> Parsed<Vec<(String, String)>> {
+    key_values(s, RESOURCE_ATTRIBUTES)
+}
+
+/// `OBSERVE_LOG_FORMAT`: `json`, or `pretty` (alias `text`).
+pub(crate) fn log_format(s: &str) -> Parsed<LogFormat> {
+    one_of(
+        s,
+        &[
+            ("json", LogFormat::Json),
+            ("pretty", LogFormat::Pretty),
+            ("text", LogFormat::Pretty),
+        ],
+        "json, pretty or text",
+    )
+}
+
+/// `OBSERVE_LOG_OUTPUT`: `stdout`, `stderr` or `none`.
+pub(crate) fn log_output(s: &str) -> Parsed<LogOutput> {
+    one_of(
+        s,
+        &[
+            ("stdout", LogOutput::Stdout),
+            ("stderr", LogOutput::Stderr),
+            ("none", LogOutput::None),
+        ],
+        "stdout, stderr or none",
+    )
+}
+
+/// `OBSERVE_REDACT_FIELDS`: `redaction` with every name of the list added, or the
+/// first bad name's error (the whole list is validated before any of it counts).
+pub(crate) fn redact_fields(s: &str, redaction: &Redaction) -> Parsed<Redaction> {
+    let mut added = redaction.clone();
+    for name in comma_list(s) {
+        added.add(name)?;
+    }
+    Ok(added)
+}
+
+/// `OBSERVE_ADMIN_ADDR`: an IP socket address, or `off` (`None`).
+pub(crate) fn admin_addr(s: &str) -> Parsed<Option<SocketAddr>> {
+    if s.eq_ignore_ascii_case("off") {
+        Ok(None)
+    } else {
+        s.parse::<SocketAddr>().map(Some).map_err(|_| {
+            Invalid::from("an IP socket address such as 127.0.0.1:9464 or [::1]:9464, or off")
+        })
+    }
+}
+
+/// `OBSERVE_FLIGHT_RECORDER_BYTES`: a [`byte_size`] that fits this platform's `usize`.
+pub(crate) fn memory_budget(s: &str) -> Parsed<usize> {
+    let bytes = byte_size(s)?;
+    usize::try_from(bytes).map_err(|_| {
+        Invalid::from(format!(
+            "{BYTE_SIZE} (at most {} bytes on this platform)",
+            usize::MAX
+        ))
+    })
+}
+
+/// `OBSERVE_FLIGHT_RECORDER_WINDOW`: a [`positive_duration`], or `off` (`None`).
+pub(crate) fn recorder_window(s: &str) -> Parsed<Option<Duration>> {
+    if s.eq_ignore_ascii_case("off") {
+        Ok(None)
+    } else {
+        positive_duration(s)
+            .map(Some)
+            .map_err(|_| Invalid::from(format!("{POSITIVE_DURATION} or off")))
+    }
+}
+
+/// `OBSERVE_SLOW_THRESHOLD`: a [`positive_duration`], or `auto` (`None`).
+pub(crate) fn slow_threshold(s: &str) -> Parsed<Option<Duration>> {
+    if s.eq_ignore_ascii_case("auto") {
+        Ok(None)
+    } else {
+        positive_duration(s)
+            .map(Some)
+            .map_err(|_| Invalid::from(format!("{POSITIVE_DURATION} or auto")))
+    }
+}
+
+/// `OBSERVE_INTERNAL_HOSTS`: a [`comma_list`] of host patterns.
+pub(crate) fn internal_hosts(s: &str) -> Parsed<InternalHosts> {
+    InternalHosts::parse(comma_list(s)).map_err(Invalid::from)
+}
+
+pub(crate) const INBOUND_CONTEXT: &str = "continue or restart";
+
+/// `OBSERVE_INBOUND_CONTEXT`: `continue`, `restart`, or the old `trust`.
+pub(crate) fn inbound_context(s: &str) -> Parsed<InboundContext> {
+    one_of(
+        s,
+        &[
+            ("continue", InboundContext::Continue),
+            ("restart", InboundContext::Restart),
+            ("trust", InboundContext::Trust),
+        ],
+        INBOUND_CONTEXT,
+    )
+}
+
+/// `OBSERVE_TRUSTED_CALLERS`: a [`comma_list`] of addresses and networks.
+pub(crate) fn trusted_callers(s: &str) -> Parsed<TrustedCallers> {
+    TrustedCallers::from_patterns(comma_list(s)).map_err(Invalid::from)
+}
+
+/// `OBSERVE_TRACER_BULLET_POLICY`: `deny`, `trusted` or `signed`.
+pub(crate) fn tracer_bullet_policy(s: &str) -> Parsed<TracerBulletPolicy> {
+    one_of(
+        s,
+        &[
+            ("deny", TracerBulletPolicy::Deny),
+            ("trusted", TracerBulletPolicy::Trusted),
+            ("signed", TracerBulletPolicy::Signed),
+        ],
+        "deny, trusted or signed",
+    )
+}
+
+/// `OBSERVE_TRACER_BULLET_KEY`: a key of at least 32 bytes, hex or base64.
+pub(crate) fn tracer_bullet_key(s: &str) -> Parsed<TracerBulletKey> {
+    TracerBulletKey::parse(s).ok_or_else(|| Invalid::from(secret::KEY))
+}
+
+/// `OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER`: `refuse` or `strip`.
+pub(crate) fn untrusted_marker(s: &str) -> Parsed<UntrustedMarker> {
+    one_of(
+        s,
+        &[
+            ("refuse", UntrustedMarker::Refuse),
+            ("strip", UntrustedMarker::Strip),
+        ],
+        "refuse or strip",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,5 +711,31 @@ mod tests {
             one_of("yaml", &choices, "json or pretty"),
             Err("json or pretty".into())
         );
+    }
+
+    #[test]
+    fn filters_are_validated_and_normalised() {
+        assert_eq!(
+            parse_filter("info, hyper=warn ,,my_crate::db=trace").unwrap(),
+            "info,hyper=warn,my_crate::db=trace"
+        );
+        assert_eq!(
+            parse_filter("[span{user=42}]=debug").unwrap(),
+            "[span{user=42}]=debug"
+        );
+        assert!(
+            parse_filter("my_crate=inof")
+                .unwrap_err()
+                .expected
+                .contains("`my_crate=inof`")
+        );
+        assert!(
+            parse_filter("warning")
+                .unwrap_err()
+                .expected
+                .contains("read as a target name")
+        );
+        assert!(parse_filter("a=b=c").is_err());
+        assert!(parse_filter("$$$").is_err());
     }
 }

@@ -1,53 +1,36 @@
 //! Resolution: the builder's values, the environment and the defaults become one
 //! typed [`Config`], or one [`ConfigError`] listing every problem.
+//!
+//! One function per part of [`Config`], each reading its variables and the builder's
+//! values by the precedence of [`sourced`](super::sourced); the parsers are in
+//! [`parse`](super::parse), the defaults in [`defaults`](super::defaults), OTLP export
+//! in [`otlp`](super::otlp).
 
 use std::borrow::Cow;
-use std::fmt;
 use std::io::IsTerminal as _;
-use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::time::Duration;
 
 use super::callers::TrustedCallers;
-use super::error::{ConfigError, Origin, Problem};
-use super::export::{
-    self, BatchConfig, Compression, ExportConfig, ExporterKind, OtlpExport, Protocol, Signal,
+use super::defaults::{
+    DEFAULT_ADMIN_ADDR, DEFAULT_FLIGHT_RECORDER_BYTES, DEFAULT_LOG_BUFFER, DEFAULT_LOG_FILTER,
+    DEFAULT_METRICS_MAX_KEYS, DEFAULT_METRICS_SLICE, DEFAULT_METRICS_WINDOW,
+    DEFAULT_RECORDER_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TRACER_BULLET_MAX_AGE,
+    DEFAULT_UNTRUSTED_SAMPLED_PER_SECOND,
 };
+use super::error::{ConfigError, Problem};
+use super::export::{self, BatchConfig, ExportConfig};
 use super::hosts::InternalHosts;
-use super::overrides::{EnvSource, OtlpSettings, Overrides};
-use super::parse::{
-    self, Invalid, Parsed, parse_compression, parse_exporter, parse_filter, parse_headers,
-    parse_protocol, parse_sampler,
-};
+use super::otlp;
+use super::overrides::Overrides;
+use super::parse::{self, parse_filter, parse_sampler};
 use super::redact::Redaction;
-use super::secret::{self, Headers, TracerBulletKey};
+use super::secret::TracerBulletKey;
 use super::service::{self, ServiceInfo};
+use super::sourced::{Reader, Sourced, non_empty, take};
 use super::{
     AdminConfig, Config, FlightRecorderConfig, InboundContext, LogConfig, LogFormat, LogOutput,
-    MetricsConfig, PropagationConfig, Sampler, Service, TracerBulletPolicy, UntrustedMarker,
+    MetricsConfig, PropagationConfig, Sampler, Service, TracerBulletPolicy,
 };
-
-/// The admin listener's default address.
-pub(crate) const DEFAULT_ADMIN_ADDR: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
-/// The default log filter.
-pub(crate) const DEFAULT_LOG_FILTER: &str = "info";
-/// The default queue of the non-blocking log writer, in lines.
-pub(crate) const DEFAULT_LOG_BUFFER: usize = 8192;
-/// The default rolling window.
-pub(crate) const DEFAULT_METRICS_WINDOW: Duration = Duration::from_secs(300);
-/// The default slice of the rolling window.
-pub(crate) const DEFAULT_METRICS_SLICE: Duration = Duration::from_secs(10);
-/// The default cardinality cap per metric.
-pub(crate) const DEFAULT_METRICS_MAX_KEYS: usize = 2000;
-/// The default flight-recorder budget.
-pub(crate) const DEFAULT_FLIGHT_RECORDER_BYTES: usize = 64 << 20;
-/// The default shutdown deadline.
-pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-/// The default validity of a signed tracer-bullet token.
-pub(crate) const DEFAULT_TRACER_BULLET_MAX_AGE: Duration = Duration::from_secs(300);
-/// How many untrusted callers' `sampled` flags are honoured a second by default.
-pub(crate) const DEFAULT_UNTRUSTED_SAMPLED_PER_SECOND: u32 = 10;
 
 impl Overrides {
     /// Resolves and validates: the environment over these values over the defaults,
@@ -66,10 +49,7 @@ impl Overrides {
     /// The configuration with every bad value replaced by its default, and the
     /// problems found.
     pub(crate) fn resolve_lenient(&self) -> (Config, Vec<Problem>) {
-        let mut r = Reader {
-            env: &self.env,
-            problems: Vec::new(),
-        };
+        let mut r = Reader::new(&self.env);
         let disabled = r
             .var("OTEL_SDK_DISABLED", parse::boolean)
             .map(|s| s.value)
@@ -110,17 +90,17 @@ impl Overrides {
     }
 
     fn resolve_service(&self, r: &mut Reader<'_>) -> Service {
-        let env_name = r.var("OTEL_SERVICE_NAME", text);
+        let env_name = r.var("OTEL_SERVICE_NAME", parse::text);
         let mut env_attrs = r
-            .var("OTEL_RESOURCE_ATTRIBUTES", |s| {
-                parse::key_values(s, RESOURCE_ATTRIBUTES)
-            })
+            .var("OTEL_RESOURCE_ATTRIBUTES", parse::resource_attributes)
             .map(|s| s.value)
             .unwrap_or_default();
-        let env_environment = r.var("OBSERVE_ENV", text);
-        let env_team = r.var("OBSERVE_SERVICE_TEAM", text).map(|s| s.value);
-        let env_owner = r.var("OBSERVE_SERVICE_OWNER", text).map(|s| s.value);
-        let env_runbook = r.var("OBSERVE_SERVICE_RUNBOOK", text).map(|s| s.value);
+        let env_environment = r.var("OBSERVE_ENV", parse::text);
+        let env_team = r.var("OBSERVE_SERVICE_TEAM", parse::text).map(|s| s.value);
+        let env_owner = r.var("OBSERVE_SERVICE_OWNER", parse::text).map(|s| s.value);
+        let env_runbook = r
+            .var("OBSERVE_SERVICE_RUNBOOK", parse::text)
+            .map(|s| s.value);
 
         let mut code_attrs = Vec::with_capacity(self.resource_attributes.len());
         for (key, value) in &self.resource_attributes {
@@ -194,165 +174,21 @@ impl Overrides {
     }
 
     fn resolve_export(&self, r: &mut Reader<'_>) -> ExportConfig {
-        let env_generic = EnvOtlp::read(r, &GENERIC_VARS);
-        let env_signal = SIGNAL_VARS.map(|vars| EnvOtlp::read(r, &vars));
-        let env_exporters = EXPORTER_VARS.map(|var| r.var(var, parse_exporter));
-        let env_tls = super::tls::EnvTls::read(|var| r.raw(var, false));
+        let [traces, logs, metrics] =
+            otlp::destinations(r, &self.otlp, &self.otlp_signal, &self.exporters);
 
-        let code_generic = CodeOtlp::new(r, &self.otlp, &GENERIC_METHODS);
-        let code_signal = self
-            .otlp_signal
-            .each_ref()
-            .map(|s| CodeOtlp::new(r, s, &SIGNAL_METHODS));
-        let mut feature_problems: Vec<Problem> = Vec::new();
-
-        let mut destinations: [Option<OtlpExport>; 3] = [None, None, None];
-        for signal in Signal::ALL {
-            let i = signal.index();
-            let env_own = &env_signal[i];
-            let code_own = &code_signal[i];
-
-            let protocol = first([
-                env_own.protocol.clone(),
-                env_generic.protocol.clone(),
-                code_own
-                    .settings
-                    .protocol
-                    .map(|p| Sourced::code(code_own.methods.protocol, p)),
-                code_generic
-                    .settings
-                    .protocol
-                    .map(|p| Sourced::code(code_generic.methods.protocol, p)),
-            ])
-            .unwrap_or_else(|| Sourced::fallback(Protocol::default()));
-
-            // The endpoint: a per-signal one as given, a generic one with the signal path
-            // appended for http/protobuf.
-            let endpoint: Option<Sourced<String>> = if let Some(own) = &env_own.endpoint {
-                Some(own.as_given())
-            } else if let Some(generic) = &env_generic.endpoint {
-                Some(generic.for_signal(signal, protocol.value))
-            } else if let Some(own) = &code_own.endpoint {
-                Some(own.as_given())
-            } else {
-                code_generic
-                    .endpoint
-                    .as_ref()
-                    .map(|generic| generic.for_signal(signal, protocol.value))
-            };
-
-            let exporter = env_exporters[i]
-                .clone()
-                .or_else(|| self.exporters[i].map(|e| Sourced::code(EXPORTER_METHOD, e)));
-            let exported = match exporter.as_ref().map(|e| e.value) {
-                Some(ExporterKind::None) => false,
-                Some(ExporterKind::Otlp) => true,
-                None => endpoint.is_some(),
-            };
-            if !exported {
-                continue;
-            }
-
-            let headers = match (&env_own.headers, &env_generic.headers) {
-                (Some(own), _) => own.value.clone(),
-                (None, Some(generic)) => generic.value.clone(),
-                (None, None) => code_own
-                    .headers
-                    .as_ref()
-                    .or(code_generic.headers.as_ref())
-                    .cloned()
-                    .unwrap_or_default(),
-            };
-            let timeout = first([
-                env_own.timeout.clone(),
-                env_generic.timeout.clone(),
-                code_own.timeout.clone(),
-                code_generic.timeout.clone(),
-            ])
-            .map_or(export::DEFAULT_TIMEOUT, |t| t.value);
-            let compression = first([
-                env_own.compression.clone(),
-                env_generic.compression.clone(),
-                code_own
-                    .settings
-                    .compression
-                    .map(|c| Sourced::code(code_own.methods.compression, c)),
-                code_generic
-                    .settings
-                    .compression
-                    .map(|c| Sourced::code(code_generic.methods.compression, c)),
-            ])
-            .unwrap_or_else(|| Sourced::fallback(Compression::default()));
-
-            // A transport or compression this build cannot do is an error: the operator
-            // asked for export that cannot work. A build without the `otlp` feature is
-            // different: its developer chose not to export, and an endpoint injected into
-            // every pod must not stop it, so export settings are kept but unused there.
-            if protocol.value == Protocol::Grpc
-                && !cfg!(feature = "grpc")
-                && let Some(problem) = protocol.src.problem(NO_GRPC_FEATURE)
-            {
-                push_once(&mut feature_problems, problem);
-            }
-            if compression.value == Compression::Gzip
-                && !cfg!(feature = "gzip")
-                && let Some(problem) = compression.src.problem(NO_GZIP_FEATURE)
-            {
-                push_once(&mut feature_problems, problem);
-            }
-
-            // An `https://` endpoint needs TLS: never a silent plaintext fallback.
-            if cfg!(feature = "otlp")
-                && !cfg!(feature = "tls")
-                && let Some(e) = &endpoint
-                && super::tls::is_https(&e.value)
-                && let Some(problem) = e.src.problem(NO_TLS_FEATURE)
-            {
-                push_once(&mut feature_problems, problem);
-            }
-
-            let endpoint = match endpoint {
-                Some(e) => e.value,
-                None => match protocol.value {
-                    Protocol::Grpc => export::DEFAULT_GRPC_ENDPOINT.to_owned(),
-                    Protocol::HttpProtobuf => {
-                        format!("{}/{}", export::DEFAULT_HTTP_ENDPOINT, signal.http_path())
-                    }
-                },
-            };
-            let (tls, tls_problems) = super::tls::resolve(
-                &env_tls,
-                signal,
-                &code_own.settings.tls,
-                &code_generic.settings.tls,
-                &endpoint,
-            );
-            tls_problems
-                .into_iter()
-                .for_each(|p| push_once(&mut feature_problems, p));
-            destinations[i] = Some(OtlpExport {
-                tls,
-                endpoint,
-                protocol: protocol.value,
-                headers,
-                timeout,
-                compression: compression.value,
-            });
-        }
-        r.problems.extend(feature_problems);
-
-        let span_batch = resolve_batch(
+        let span_batch = otlp::resolve_batch(
             r,
             self.span_batch,
             BatchConfig::SPANS,
-            &BSP_VARS,
+            &otlp::BSP_VARS,
             "Builder::span_batch",
         );
-        let log_batch = resolve_batch(
+        let log_batch = otlp::resolve_batch(
             r,
             self.log_batch,
             BatchConfig::LOGS,
-            &BLRP_VARS,
+            &otlp::BLRP_VARS,
             "Builder::log_batch",
         );
         let metric_export_interval = r
@@ -368,7 +204,6 @@ impl Overrides {
             .map(|s| s.value)
             .or(r.positive_code("Builder::metric_export_timeout", self.metric_export_timeout))
             .unwrap_or(export::DEFAULT_METRIC_TIMEOUT);
-        let [traces, logs, metrics] = destinations;
         ExportConfig {
             traces,
             logs,
@@ -439,31 +274,11 @@ impl Overrides {
             .or(code_filter)
             .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
         let format = r
-            .var("OBSERVE_LOG_FORMAT", |s| {
-                parse::one_of(
-                    s,
-                    &[
-                        ("json", LogFormat::Json),
-                        ("pretty", LogFormat::Pretty),
-                        ("text", LogFormat::Pretty),
-                    ],
-                    "json, pretty or text",
-                )
-            })
+            .var("OBSERVE_LOG_FORMAT", parse::log_format)
             .map(|s| s.value)
             .or(self.log_format);
         let output = r
-            .var("OBSERVE_LOG_OUTPUT", |s| {
-                parse::one_of(
-                    s,
-                    &[
-                        ("stdout", LogOutput::Stdout),
-                        ("stderr", LogOutput::Stderr),
-                        ("none", LogOutput::None),
-                    ],
-                    "stdout, stderr or none",
-                )
-            })
+            .var("OBSERVE_LOG_OUTPUT", parse::log_output)
             .map(|s| s.value)
             .or(self.log_output)
             .unwrap_or_default();
@@ -498,15 +313,11 @@ impl Overrides {
                 ));
             }
         }
-        r.var("OBSERVE_REDACT_FIELDS", |s| {
-            // Validate the whole list before adding any of it.
-            let mut added = redaction.clone();
-            for name in parse::comma_list(s) {
-                added.add(name)?;
-            }
-            redaction = added;
-            Ok(())
-        });
+        if let Some(added) = r.var("OBSERVE_REDACT_FIELDS", |s| {
+            parse::redact_fields(s, &redaction)
+        }) {
+            redaction = added.value;
+        }
         LogConfig {
             filter,
             format,
@@ -518,17 +329,7 @@ impl Overrides {
 
     fn resolve_admin(&self, r: &mut Reader<'_>) -> AdminConfig {
         let addr = r
-            .var("OBSERVE_ADMIN_ADDR", |s| {
-                if s.eq_ignore_ascii_case("off") {
-                    Ok(None)
-                } else {
-                    s.parse::<SocketAddr>().map(Some).map_err(|_| {
-                        Invalid::from(
-                            "an IP socket address such as 127.0.0.1:9464 or [::1]:9464, or off",
-                        )
-                    })
-                }
-            })
+            .var("OBSERVE_ADMIN_ADDR", parse::admin_addr)
             .map(|s| s.value)
             .or(self.admin_addr)
             .unwrap_or(Some(DEFAULT_ADMIN_ADDR));
@@ -591,29 +392,12 @@ impl Overrides {
 
     fn resolve_flight_recorder(&self, r: &mut Reader<'_>) -> FlightRecorderConfig {
         let bytes = r
-            .var("OBSERVE_FLIGHT_RECORDER_BYTES", |s| {
-                let bytes = parse::byte_size(s)?;
-                usize::try_from(bytes).map_err(|_| {
-                    Invalid::from(format!(
-                        "{} (at most {} bytes on this platform)",
-                        parse::BYTE_SIZE,
-                        usize::MAX
-                    ))
-                })
-            })
+            .var("OBSERVE_FLIGHT_RECORDER_BYTES", parse::memory_budget)
             .map(|s| s.value)
             .or(self.flight_recorder_bytes)
             .unwrap_or(DEFAULT_FLIGHT_RECORDER_BYTES);
         let window = r
-            .var("OBSERVE_FLIGHT_RECORDER_WINDOW", |s| {
-                if s.eq_ignore_ascii_case("off") {
-                    Ok(None)
-                } else {
-                    parse::positive_duration(s)
-                        .map(Some)
-                        .map_err(|_| Invalid::from(format!("{} or off", parse::POSITIVE_DURATION)))
-                }
-            })
+            .var("OBSERVE_FLIGHT_RECORDER_WINDOW", parse::recorder_window)
             .map(|s| s.value)
             .or(match self.flight_recorder_window {
                 Some(Some(d)) if d.is_zero() => {
@@ -626,17 +410,9 @@ impl Overrides {
                 }
                 other => other,
             })
-            .unwrap_or(Some(super::DEFAULT_RECORDER_WINDOW));
+            .unwrap_or(Some(DEFAULT_RECORDER_WINDOW));
         let slow_threshold = r
-            .var("OBSERVE_SLOW_THRESHOLD", |s| {
-                if s.eq_ignore_ascii_case("auto") {
-                    Ok(None)
-                } else {
-                    parse::positive_duration(s)
-                        .map(Some)
-                        .map_err(|_| Invalid::from(format!("{} or auto", parse::POSITIVE_DURATION)))
-                }
-            })
+            .var("OBSERVE_SLOW_THRESHOLD", parse::slow_threshold)
             .map(|s| s.value)
             .or(match self.slow_threshold {
                 Some(Some(d)) if d.is_zero() => {
@@ -659,9 +435,7 @@ impl Overrides {
 
     fn resolve_propagation(&self, r: &mut Reader<'_>) -> PropagationConfig {
         let env_hosts = r
-            .var("OBSERVE_INTERNAL_HOSTS", |s| {
-                InternalHosts::parse(parse::comma_list(s)).map_err(Invalid::from)
-            })
+            .var("OBSERVE_INTERNAL_HOSTS", parse::internal_hosts)
             .map(|s| s.value);
         let code_hosts =
             self.internal_hosts.as_ref().and_then(|patterns| {
@@ -679,26 +453,14 @@ impl Overrides {
             });
         let internal_hosts = env_hosts.or(code_hosts).unwrap_or_default();
         let inbound = r
-            .var("OBSERVE_INBOUND_CONTEXT", |s| {
-                parse::one_of(
-                    s,
-                    &[
-                        ("continue", InboundContext::Continue),
-                        ("restart", InboundContext::Restart),
-                        ("trust", InboundContext::Trust),
-                    ],
-                    INBOUND_CONTEXT,
-                )
-            })
+            .var("OBSERVE_INBOUND_CONTEXT", parse::inbound_context)
             .or_else(|| {
                 self.inbound_context
                     .map(|c| Sourced::code("Builder::inbound_context", c))
             })
             .unwrap_or_else(|| Sourced::fallback(InboundContext::default()));
         let env_callers = r
-            .var("OBSERVE_TRUSTED_CALLERS", |s| {
-                TrustedCallers::from_patterns(parse::comma_list(s)).map_err(Invalid::from)
-            })
+            .var("OBSERVE_TRUSTED_CALLERS", parse::trusted_callers)
             .map(|s| s.value);
         let code_callers = self.trusted_callers.as_ref().and_then(|items| {
             match TrustedCallers::from_patterns(items.iter().map(String::as_str)) {
@@ -720,7 +482,8 @@ impl Overrides {
         let inbound_context = match inbound.value {
             InboundContext::Trust if callers_given => {
                 r.problems.extend(inbound.src.problem(format!(
-                    "{INBOUND_CONTEXT} (trust, the old default, also believes every caller's identity, which OBSERVE_TRUSTED_CALLERS now decides: write continue)"
+                    "{} (trust, the old default, also believes every caller's identity, which OBSERVE_TRUSTED_CALLERS now decides: write continue)",
+                    parse::INBOUND_CONTEXT
                 )));
                 InboundContext::Continue
             }
@@ -736,17 +499,7 @@ impl Overrides {
             .or(self.untrusted_sampled_per_second)
             .unwrap_or(DEFAULT_UNTRUSTED_SAMPLED_PER_SECOND);
         let policy = r
-            .var("OBSERVE_TRACER_BULLET_POLICY", |s| {
-                parse::one_of(
-                    s,
-                    &[
-                        ("deny", TracerBulletPolicy::Deny),
-                        ("trusted", TracerBulletPolicy::Trusted),
-                        ("signed", TracerBulletPolicy::Signed),
-                    ],
-                    "deny, trusted or signed",
-                )
-            })
+            .var("OBSERVE_TRACER_BULLET_POLICY", parse::tracer_bullet_policy)
             .or_else(|| {
                 self.tracer_bullet_policy
                     .map(|p| Sourced::code("Builder::tracer_bullet_policy", p))
@@ -755,9 +508,7 @@ impl Overrides {
 
         let problems_before_key = r.problems.len();
         let env_key = r
-            .secret_var("OBSERVE_TRACER_BULLET_KEY", |s| {
-                TracerBulletKey::parse(s).ok_or_else(|| Invalid::from(secret::KEY))
-            })
+            .secret_var("OBSERVE_TRACER_BULLET_KEY", parse::tracer_bullet_key)
             .map(|s| s.value);
         let code_key = self.tracer_bullet_key.as_ref().and_then(|bytes| {
             let key = TracerBulletKey::from_bytes(bytes.0.clone());
@@ -786,16 +537,10 @@ impl Overrides {
             .or(r.positive_code("Builder::tracer_bullet_max_age", self.tracer_bullet_max_age))
             .unwrap_or(DEFAULT_TRACER_BULLET_MAX_AGE);
         let tracer_bullet_untrusted_marker = r
-            .var("OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER", |s| {
-                parse::one_of(
-                    s,
-                    &[
-                        ("refuse", UntrustedMarker::Refuse),
-                        ("strip", UntrustedMarker::Strip),
-                    ],
-                    "refuse or strip",
-                )
-            })
+            .var(
+                "OBSERVE_TRACER_BULLET_UNTRUSTED_MARKER",
+                parse::untrusted_marker,
+            )
             .map(|s| s.value)
             .or(self.tracer_bullet_untrusted_marker)
             .unwrap_or_default();
@@ -812,524 +557,10 @@ impl Overrides {
     }
 }
 
-const INBOUND_CONTEXT: &str = "continue or restart";
-
-// ----- reading values ---------------------------------------------------------------
-
-/// Reads variables and collects problems.
-struct Reader<'a> {
-    env: &'a EnvSource,
-    problems: Vec<Problem>,
-}
-
-impl Reader<'_> {
-    /// The trimmed value of a variable; `None` when unset or blank. A value that is not
-    /// UTF-8 is a problem, its value redacted when the variable holds a secret.
-    fn raw(&mut self, var: &'static str, secret: bool) -> Option<String> {
-        let value = match self.env {
-            EnvSource::Ignore => return None,
-            EnvSource::Lookup(lookup) => lookup(var)?,
-            EnvSource::Process => match std::env::var_os(var)?.into_string() {
-                Ok(value) => value,
-                Err(value) => {
-                    let problem = Problem::env(var, value.to_string_lossy(), "valid UTF-8");
-                    self.problems
-                        .push(if secret { problem.redacted() } else { problem });
-                    return None;
-                }
-            },
-        };
-        let value = value.trim();
-        (!value.is_empty()).then(|| value.to_owned())
-    }
-
-    /// Reads and parses a variable. A bad value is recorded and reads as unset.
-    fn var<T>(
-        &mut self,
-        var: &'static str,
-        parse: impl FnOnce(&str) -> Parsed<T>,
-    ) -> Option<Sourced<T>> {
-        self.var_with(var, parse, false)
-    }
-
-    /// [`var`](Self::var) for a secret: a bad value is reported as `<redacted>`.
-    fn secret_var<T>(
-        &mut self,
-        var: &'static str,
-        parse: impl FnOnce(&str) -> Parsed<T>,
-    ) -> Option<Sourced<T>> {
-        self.var_with(var, parse, true)
-    }
-
-    fn var_with<T>(
-        &mut self,
-        var: &'static str,
-        parse: impl FnOnce(&str) -> Parsed<T>,
-        secret: bool,
-    ) -> Option<Sourced<T>> {
-        let raw = self.raw(var, secret)?;
-        match parse(&raw) {
-            Ok(value) => Some(Sourced {
-                value,
-                src: Src::Env {
-                    var,
-                    // Whatever reads the source later (a check across settings)
-                    // never sees a secret.
-                    raw: if secret {
-                        super::error::REDACTED.to_owned()
-                    } else {
-                        raw
-                    },
-                },
-            }),
-            Err(invalid) => {
-                let problem = Problem::env(var, invalid.shown.unwrap_or(raw), invalid.expected);
-                self.problems
-                    .push(if secret { problem.redacted() } else { problem });
-                None
-            }
-        }
-    }
-
-    /// Parses a string given to a builder method. A bad value is recorded and reads as
-    /// unset.
-    fn code<T>(
-        &mut self,
-        method: &'static str,
-        value: &str,
-        parse: impl FnOnce(&str) -> Parsed<T>,
-    ) -> Option<T> {
-        match parse(value.trim()) {
-            Ok(value) => Some(value),
-            Err(invalid) => {
-                self.problems.push(Problem::code(
-                    method,
-                    invalid.shown.unwrap_or_else(|| value.to_owned()),
-                    invalid.expected,
-                ));
-                None
-            }
-        }
-    }
-
-    /// A duration from a builder method that must not be zero.
-    fn positive_code(&mut self, method: &'static str, value: Option<Duration>) -> Option<Duration> {
-        self.positive_code_sourced(method, value).map(|s| s.value)
-    }
-
-    fn positive_code_sourced(
-        &mut self,
-        method: &'static str,
-        value: Option<Duration>,
-    ) -> Option<Sourced<Duration>> {
-        let value = value?;
-        if value.is_zero() {
-            self.problems.push(Problem::code(
-                method,
-                format!("{value:?}"),
-                "a duration greater than 0",
-            ));
-            return None;
-        }
-        Some(Sourced::code(method, value))
-    }
-
-    /// A count from a builder method that must not be zero.
-    fn positive_code_int(&mut self, method: &'static str, value: Option<usize>) -> Option<usize> {
-        let value = value?;
-        if value == 0 {
-            self.problems
-                .push(Problem::code(method, "0", parse::POSITIVE_INT));
-            return None;
-        }
-        Some(value)
-    }
-}
-
-/// A value and where it came from, so that a check across settings can blame the
-/// right one.
-#[derive(Clone, Debug)]
-struct Sourced<T> {
-    value: T,
-    src: Src,
-}
-
-#[derive(Clone, Debug)]
-enum Src {
-    Default,
-    Env { var: &'static str, raw: String },
-    Code { method: &'static str, shown: String },
-}
-
-impl<T> Sourced<T> {
-    fn fallback(value: T) -> Self {
-        Sourced {
-            value,
-            src: Src::Default,
-        }
-    }
-}
-
-impl<T: fmt::Debug> Sourced<T> {
-    fn code(method: &'static str, value: T) -> Self {
-        Sourced {
-            src: Src::Code {
-                method,
-                shown: format!("{value:?}"),
-            },
-            value,
-        }
-    }
-}
-
-impl Src {
-    /// A problem blaming this source; `None` for a default (defaults are valid).
-    fn problem(&self, expected: impl Into<Cow<'static, str>>) -> Option<Problem> {
-        match self {
-            Src::Default => None,
-            Src::Env { var, raw } => Some(Problem::new(Origin::Env, *var, raw.clone(), expected)),
-            Src::Code { method, shown } => {
-                Some(Problem::new(Origin::Code, *method, shown.clone(), expected))
-            }
-        }
-    }
-
-    /// How to name this source in another setting's error.
-    fn name(&self, variable: &'static str) -> &'static str {
-        match self {
-            Src::Code { method, .. } => method,
-            Src::Env { .. } | Src::Default => variable,
-        }
-    }
-}
-
-/// The first value present, highest precedence first.
-fn first<T, const N: usize>(candidates: [Option<Sourced<T>>; N]) -> Option<Sourced<T>> {
-    candidates.into_iter().flatten().next()
-}
-
-fn push_once(problems: &mut Vec<Problem>, problem: Problem) {
-    if !problems.iter().any(|p| p.variable() == problem.variable()) {
-        problems.push(problem);
-    }
-}
-
-fn text(s: &str) -> Parsed<String> {
-    Ok(s.to_owned())
-}
-
-fn non_empty(s: Option<&str>) -> Option<String> {
-    s.map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-}
-
-/// Removes every entry with `key`, returning the last value.
-fn take(attrs: &mut Vec<(String, String)>, key: &str) -> Option<String> {
-    let mut found = None;
-    attrs.retain(|(k, v)| {
-        if k == key {
-            found = Some(v.clone());
-            false
-        } else {
-            true
-        }
-    });
-    found.filter(|v| !v.trim().is_empty())
-}
-
-const RESOURCE_ATTRIBUTES: &str = "a comma-separated list of key=value pairs with percent-encoded values, such as service.version=1.2.0,team=payments";
-
-// ----- OTLP ---------------------------------------------------------------------------
-
-struct OtlpVars {
-    endpoint: &'static str,
-    protocol: &'static str,
-    headers: &'static str,
-    timeout: &'static str,
-    compression: &'static str,
-}
-
-const GENERIC_VARS: OtlpVars = OtlpVars {
-    endpoint: "OTEL_EXPORTER_OTLP_ENDPOINT",
-    protocol: "OTEL_EXPORTER_OTLP_PROTOCOL",
-    headers: "OTEL_EXPORTER_OTLP_HEADERS",
-    timeout: "OTEL_EXPORTER_OTLP_TIMEOUT",
-    compression: "OTEL_EXPORTER_OTLP_COMPRESSION",
-};
-
-const SIGNAL_VARS: [OtlpVars; 3] = [
-    OtlpVars {
-        endpoint: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        protocol: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        headers: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-        timeout: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-        compression: "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-    },
-    OtlpVars {
-        endpoint: "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-        protocol: "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
-        headers: "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
-        timeout: "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
-        compression: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
-    },
-    OtlpVars {
-        endpoint: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-        protocol: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
-        headers: "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
-        timeout: "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
-        compression: "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
-    },
-];
-
-const EXPORTER_VARS: [&str; 3] = [
-    "OTEL_TRACES_EXPORTER",
-    "OTEL_LOGS_EXPORTER",
-    "OTEL_METRICS_EXPORTER",
-];
-const EXPORTER_METHOD: &str = "Builder::exporter";
-
-struct OtlpMethods {
-    endpoint: &'static str,
-    protocol: &'static str,
-    headers: &'static str,
-    timeout: &'static str,
-    compression: &'static str,
-}
-
-const GENERIC_METHODS: OtlpMethods = OtlpMethods {
-    endpoint: "Builder::otlp_endpoint",
-    protocol: "Builder::otlp_protocol",
-    headers: "Builder::otlp_header",
-    timeout: "Builder::otlp_timeout",
-    compression: "Builder::otlp_compression",
-};
-
-const SIGNAL_METHODS: OtlpMethods = OtlpMethods {
-    endpoint: "Builder::otlp_signal_endpoint",
-    protocol: "Builder::otlp_signal_protocol",
-    headers: "Builder::otlp_signal_header",
-    timeout: "Builder::otlp_signal_timeout",
-    compression: "Builder::otlp_signal_compression",
-};
-
-const NO_GRPC_FEATURE: &str = "http/protobuf: this build of observe-core cannot speak grpc \
-     (enable the `grpc` feature of observe-axum, observe-tonic or observe-core)";
-const NO_TLS_FEATURE: &str = "an http:// endpoint: this build of observe-core cannot speak TLS \
-     (enable the `tls` feature of observe-axum, observe-tonic or observe-core)";
-const NO_GZIP_FEATURE: &str = "none: this build of observe-core cannot compress \
-     (enable the `gzip` feature of observe-axum, observe-tonic or observe-core)";
-
-/// The OTLP variables of one scope (generic or one signal), parsed.
-struct EnvOtlp {
-    endpoint: Option<Sourced<url::Url>>,
-    protocol: Option<Sourced<Protocol>>,
-    headers: Option<Sourced<Headers>>,
-    timeout: Option<Sourced<Duration>>,
-    compression: Option<Sourced<Compression>>,
-}
-
-impl EnvOtlp {
-    fn read(r: &mut Reader<'_>, vars: &OtlpVars) -> Self {
-        EnvOtlp {
-            endpoint: r.var(vars.endpoint, parse::endpoint),
-            protocol: r.var(vars.protocol, parse_protocol),
-            headers: r.secret_var(vars.headers, parse_headers),
-            timeout: r.var(vars.timeout, parse::millis),
-            compression: r.var(vars.compression, parse_compression),
-        }
-    }
-}
-
-/// The OTLP settings of one scope given in code, validated.
-struct CodeOtlp<'b> {
-    settings: &'b OtlpSettings,
-    methods: &'static OtlpMethods,
-    endpoint: Option<Sourced<url::Url>>,
-    headers: Option<Headers>,
-    timeout: Option<Sourced<Duration>>,
-}
-
-impl<'b> CodeOtlp<'b> {
-    fn new(r: &mut Reader<'_>, settings: &'b OtlpSettings, methods: &'static OtlpMethods) -> Self {
-        let endpoint = settings.endpoint.as_deref().and_then(|given| {
-            let url = r.code(methods.endpoint, given, parse::endpoint)?;
-            Some(Sourced {
-                value: url,
-                src: Src::Code {
-                    method: methods.endpoint,
-                    shown: given.trim().to_owned(),
-                },
-            })
-        });
-        let headers = settings.headers.as_ref().and_then(|pairs| {
-            let pairs = pairs
-                .iter()
-                .map(|(n, v)| (n.trim().to_owned(), v.0.clone()))
-                .collect();
-            match Headers::from_pairs(pairs) {
-                Ok(headers) => Some(headers),
-                Err(expected) => {
-                    r.problems
-                        .push(Problem::code(methods.headers, "", expected).redacted());
-                    None
-                }
-            }
-        });
-        let timeout = r.positive_code_sourced(methods.timeout, settings.timeout);
-        CodeOtlp {
-            settings,
-            methods,
-            endpoint,
-            headers,
-            timeout,
-        }
-    }
-}
-
-impl Sourced<url::Url> {
-    /// A per-signal endpoint: the URL as given.
-    fn as_given(&self) -> Sourced<String> {
-        let value = match &self.src {
-            Src::Env { raw, .. } => raw.clone(),
-            Src::Code { shown, .. } => shown.clone(),
-            Src::Default => self.value.to_string(),
-        };
-        Sourced {
-            value,
-            src: self.src.clone(),
-        }
-    }
-
-    /// A generic endpoint, for one signal: the signal path appended for OTLP/HTTP, the
-    /// URL as given for gRPC.
-    fn for_signal(&self, signal: Signal, protocol: Protocol) -> Sourced<String> {
-        match protocol {
-            Protocol::HttpProtobuf => Sourced {
-                value: export::append_signal_path(&self.value, signal),
-                src: self.src.clone(),
-            },
-            Protocol::Grpc => self.as_given(),
-        }
-    }
-}
-
-// ----- batching -----------------------------------------------------------------------
-
-const BSP_VARS: [&str; 4] = [
-    "OTEL_BSP_SCHEDULE_DELAY",
-    "OTEL_BSP_EXPORT_TIMEOUT",
-    "OTEL_BSP_MAX_QUEUE_SIZE",
-    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-];
-
-const BLRP_VARS: [&str; 4] = [
-    "OTEL_BLRP_SCHEDULE_DELAY",
-    "OTEL_BLRP_EXPORT_TIMEOUT",
-    "OTEL_BLRP_MAX_QUEUE_SIZE",
-    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
-];
-
-/// One batch configuration: each variable overrides its own field of the builder's
-/// value (or the default); the batch never exceeds the queue.
-fn resolve_batch(
-    r: &mut Reader<'_>,
-    code: Option<BatchConfig>,
-    default: BatchConfig,
-    vars: &[&'static str; 4],
-    method: &'static str,
-) -> BatchConfig {
-    let field = |name: &str, value: &dyn fmt::Debug| Src::Code {
-        method,
-        shown: format!("{name} = {value:?}"),
-    };
-    let base = code.unwrap_or(default);
-    let base_src = |name: &str, value: &dyn fmt::Debug| match code {
-        Some(_) => field(name, value),
-        None => Src::Default,
-    };
-
-    let delay = r.var(vars[0], parse::millis);
-    let timeout = r.var(vars[1], parse::millis);
-    let queue = r.var(vars[2], parse::positive_int);
-    let batch = r.var(vars[3], parse::positive_int);
-
-    // Values from code are typed, but zero is as wrong there as in the environment.
-    let mut code_count = |name: &str, current: usize| {
-        if code.is_some() && current == 0 {
-            r.problems
-                .extend(field(name, &current).problem(parse::POSITIVE_INT));
-            None
-        } else {
-            Some(Sourced {
-                value: current,
-                src: base_src(name, &current),
-            })
-        }
-    };
-    let code_queue = code_count("max_queue_size", base.max_queue_size);
-    let code_batch = code_count("max_export_batch_size", base.max_export_batch_size);
-    let queue = queue
-        .or(code_queue)
-        .unwrap_or_else(|| Sourced::fallback(default.max_queue_size));
-    let batch = batch
-        .or(code_batch)
-        .unwrap_or_else(|| Sourced::fallback(default.max_export_batch_size));
-    let mut code_duration = |name: &str, current: Duration, fallback: Duration| {
-        if code.is_some() && current.is_zero() {
-            r.problems
-                .extend(field(name, &current).problem("a duration greater than 0"));
-            fallback
-        } else {
-            current
-        }
-    };
-    let code_delay = code_duration(
-        "schedule_delay",
-        base.schedule_delay,
-        default.schedule_delay,
-    );
-    let code_timeout = code_duration(
-        "export_timeout",
-        base.export_timeout,
-        default.export_timeout,
-    );
-    let schedule_delay = delay.map_or(code_delay, |s| s.value);
-    let export_timeout = timeout.map_or(code_timeout, |s| s.value);
-
-    let (mut max_queue_size, mut max_export_batch_size) = (queue.value, batch.value);
-    if batch.value > queue.value {
-        let problem = batch
-            .src
-            .problem(format!(
-                "at most the queue size, {} ({})",
-                queue.value,
-                queue.src.name(vars[2])
-            ))
-            .or_else(|| {
-                queue.src.problem(format!(
-                    "at least the batch size, {} ({})",
-                    batch.value,
-                    batch.src.name(vars[3])
-                ))
-            });
-        r.problems.extend(problem);
-        (max_queue_size, max_export_batch_size) =
-            (default.max_queue_size, default.max_export_batch_size);
-    }
-    BatchConfig {
-        schedule_delay,
-        export_timeout,
-        max_queue_size,
-        max_export_batch_size,
-    }
-}
-
-// ----- sampling and logs ----------------------------------------------------------------
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::overrides::EnvSource;
 
     #[test]
     fn the_embedded_default_has_no_problem() {
@@ -1343,32 +574,6 @@ mod tests {
         assert_eq!(config.logs.filter, DEFAULT_LOG_FILTER);
         assert_eq!(config.admin.addr, Some(DEFAULT_ADMIN_ADDR));
         assert!(config.export.traces.is_none());
-    }
-
-    #[test]
-    fn filters_are_validated_and_normalised() {
-        assert_eq!(
-            parse_filter("info, hyper=warn ,,my_crate::db=trace").unwrap(),
-            "info,hyper=warn,my_crate::db=trace"
-        );
-        assert_eq!(
-            parse_filter("[span{user=42}]=debug").unwrap(),
-            "[span{user=42}]=debug"
-        );
-        assert!(
-            parse_filter("my_crate=inof")
-                .unwrap_err()
-                .expected
-                .contains("`my_crate=inof`")
-        );
-        assert!(
-            parse_filter("warning")
-                .unwrap_err()
-                .expected
-                .contains("read as a target name")
-        );
-        assert!(parse_filter("a=b=c").is_err());
-        assert!(parse_filter("$$$").is_err());
     }
 
     #[test]

@@ -108,14 +108,16 @@ impl TlsFile {
 }
 
 /// The variables of one scope, in [`TlsFile`] order.
-type TlsVars = [&'static str; 3];
+pub(super) type TlsVars = [&'static str; 3];
 
-const GENERIC_VARS: TlsVars = [
+/// The generic variables ([`VARIABLES`](super::VARIABLES) lists them from here).
+pub(super) const GENERIC_VARS: TlsVars = [
     "OTEL_EXPORTER_OTLP_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
     "OTEL_EXPORTER_OTLP_CLIENT_KEY",
 ];
-const SIGNAL_VARS: [TlsVars; 3] = [
+/// The variables of each signal, in [`Signal::ALL`] order.
+pub(super) const SIGNAL_VARS: [TlsVars; 3] = [
     [
         "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
         "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
