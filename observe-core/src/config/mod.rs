@@ -424,7 +424,15 @@ pub enum TracerBulletPolicy {
     Signed,
 }
 
-/// Every environment variable observe reads, in the order it reads them.
+/// Every environment variable observe reads, in the order it reads them: the
+/// `OTEL_*` variables of the OpenTelemetry specification observe honours and its
+/// own `OBSERVE_*` ones, each described in `docs/configuration.md`.
+///
+/// ```
+/// let vars = observe_core::config::VARIABLES;
+/// assert!(vars.contains(&"OTEL_EXPORTER_OTLP_ENDPOINT"));
+/// assert!(vars.contains(&"OBSERVE_SLOS"));
+/// ```
 pub const VARIABLES: &[&str] = &concat::<{ total(&VARIABLE_GROUPS) }>(&VARIABLE_GROUPS);
 
 /// [`VARIABLES`] in the groups it is written in: the TLS variables are named once, in
