@@ -4,6 +4,9 @@
 //! in bytes (the record sizes the flight recorder counts, everything included),
 //! dropping the *oldest* items when full, so that after a long collector outage
 //! what is exported is the most recent data and what was lost is counted.
+//!
+//! The items the queues carry ([`SpanItem`], log records) and the bytes each
+//! holds are here too.
 
 use std::collections::VecDeque;
 use std::mem::size_of;
