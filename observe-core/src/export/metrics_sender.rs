@@ -232,10 +232,10 @@ struct Sender {
 impl Sender {
     fn new(target: OtlpExport, timeout: Duration) -> Result<Sender, String> {
         let invalid = |e: super::ExportError| e.to_string();
-        super::exporter::http_headers("metrics", &target).map_err(invalid)?;
+        super::transport::http_headers("metrics", &target).map_err(invalid)?;
         #[cfg(feature = "grpc")]
         let metadata = if target.protocol == Protocol::Grpc {
-            super::exporter::grpc_metadata("metrics", &target).map_err(invalid)?
+            super::transport::grpc_metadata("metrics", &target).map_err(invalid)?
         } else {
             tonic::metadata::MetadataMap::new()
         };

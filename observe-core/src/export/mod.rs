@@ -43,7 +43,13 @@
 //! ```
 
 #[cfg(feature = "otlp")]
+mod driver;
+#[cfg(feature = "otlp")]
+mod error;
+#[cfg(feature = "otlp")]
 mod exporter;
+#[cfg(feature = "otlp")]
+mod lane;
 #[cfg(feature = "otlp")]
 mod lifecycle;
 #[cfg(feature = "otlp")]
@@ -56,16 +62,24 @@ mod queue;
 mod retry;
 #[cfg(feature = "otlp")]
 mod settings;
+#[cfg(feature = "otlp")]
+mod sink;
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 mod stats;
 #[cfg(feature = "otlp")]
 pub(crate) mod tls;
+#[cfg(feature = "otlp")]
+mod transport;
 
 #[cfg(feature = "otlp")]
-pub use exporter::{ExportError, ExportSink, Exporter};
+pub use error::ExportError;
+#[cfg(feature = "otlp")]
+pub use exporter::Exporter;
 #[cfg(feature = "otlp")]
 pub(crate) use lifecycle::ExportLifecycle;
 #[cfg(feature = "otlp")]
 pub use metrics_sender::{MetricsExportStats, MetricsExporter};
+#[cfg(feature = "otlp")]
+pub use sink::ExportSink;
 #[cfg(feature = "otlp")]
 pub use stats::ExportStats;

@@ -4,8 +4,12 @@
 //! in bytes (the record sizes the flight recorder counts, everything included),
 //! dropping the *oldest* items when full, so that after a long collector outage
 //! what is exported is the most recent data and what was lost is counted.
+//!
+//! The items the queues carry ([`SpanItem`], log records) and the bytes each
+//! holds are here too.
 
 use std::collections::VecDeque;
+use std::mem::size_of;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
@@ -13,6 +17,9 @@ use tokio::sync::Notify;
 
 use super::stats::SignalCounters;
 use crate::config::BatchConfig;
+use crate::log::LogRecord;
+use crate::recorder::size::{log_heap, span_heap};
+use crate::span::SpanRecord;
 
 /// A queue of `T`. The worker never waits on it for longer than a short,
 /// uncontended lock: the exporter thread holds the lock only to take a batch out.
@@ -174,6 +181,34 @@ impl<T> Queue<T> {
         c.events_dropped
             .fetch_add(left.len() as u64 - counted, Ordering::Relaxed);
     }
+}
+
+/// What the span queue carries: spans, and log records to join to them as events.
+#[derive(Debug)]
+pub(super) enum SpanItem {
+    Span(SpanRecord),
+    Event(Box<LogRecord>),
+}
+
+impl SpanItem {
+    pub(super) fn is_span(&self) -> bool {
+        matches!(self, SpanItem::Span(_))
+    }
+
+    /// The bytes it holds in the queue: its slot and the heap it owns, as the
+    /// flight recorder counts them.
+    pub(super) fn size(&self) -> usize {
+        size_of::<(SpanItem, usize)>()
+            + match self {
+                SpanItem::Span(s) => span_heap(s),
+                SpanItem::Event(l) => log_heap(l),
+            }
+    }
+}
+
+/// The bytes a log record holds in the log queue: its slot and its heap.
+pub(super) fn log_size(l: &LogRecord) -> usize {
+    size_of::<(LogRecord, usize)>() + log_heap(l) - size_of::<LogRecord>()
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! 1.6 s apart, all within the export timeout); a collector away for ten seconds
 //! outlasts that, and the batch is lost. We switch its retries off and retry in our
 //! exporter driver instead, where the batch can wait as long as the bounded queue
-//! holds (see `exporter.rs`). To know why an attempt failed, the HTTP client is
+//! holds (see `driver.rs`). To know why an attempt failed, the HTTP client is
 //! wrapped ([`ProbeClient`]) to note the status and `Retry-After` of each answer
 //! before `opentelemetry-otlp` turns them into text; for gRPC, the status code is
 //! in the error text it returns.
