@@ -443,7 +443,6 @@ const MANIFEST_SLOS: &str = "[package.metadata.observe] slos";
 
 /// Resolves the SLO settings: the builder's SLOs, then the manifest's
 /// (`service_info!()`), then `OBSERVE_SLOS`.
-
 pub(crate) fn resolve(
     code: &Overrides,
     env_slos: Option<String>,
