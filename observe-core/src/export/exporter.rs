@@ -26,8 +26,8 @@ use crate::config::Service;
 use crate::config::{BatchConfig, Compression, OtlpExport, Protocol};
 use crate::log::LogRecord;
 use crate::otel::convert::{self, LogConverter};
+use crate::pipeline::size::{log_heap, span_heap};
 use crate::pipeline::{Sink, ThreadHealth};
-use crate::recorder::size::{log_heap, span_heap};
 use crate::recorder::{Promote, PromotedTrace};
 use crate::span::SpanRecord;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::size;
+use crate::pipeline::size;
 use crate::span::SpanName;
 
 /// How the flight recorder decides that a request was slow (and promotes its

@@ -9,10 +9,10 @@ use std::mem::size_of;
 use std::sync::Arc;
 
 use super::PromotionReason;
-use super::size;
 use crate::clock::Tick;
 use crate::ids::TraceId;
 use crate::log::LogRecord;
+use crate::pipeline::size;
 use crate::span::{SpanRecord, StatusCode};
 
 /// One stored record.

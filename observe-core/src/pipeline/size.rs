@@ -1,11 +1,13 @@
-//! The heap footprint of stored records, counted from what they own: the flight
-//! recorder's byte budget is only as good as this.
+//! The heap footprint of records, counted from what they own: the flight
+//! recorder's byte budget, the export queues' and the pipeline's budget for records
+//! in flight are only as good as this.
 //!
 //! The recorder counts every allocation as the allocator lays it out ([`block`]:
 //! glibc's chunk, an 8-byte header and 16-byte rounding, 32 bytes at least), so its
 //! budget bounds the heap it really holds rather than the bytes its records asked
-//! for; on a record made of many small strings the two differ by a third. The
-//! export queues count requested bytes ([`span_heap`], [`log_heap`]), as they
+//! for; on a record made of many small strings the two differ by a third. So do
+//! the rings' records in flight ([`in_flight`]). The export queues count requested
+//! bytes ([`span_heap`], [`log_heap`]), as they
 //! always did.
 //!
 //! Every count errs on the high side: a shared string (a span name made at run
@@ -133,6 +135,13 @@ fn log(c: Count, l: &LogRecord) -> usize {
                 .map(|(k, v)| c.of(ARC_HEADER + k.len()) + c.of(ARC_HEADER + v.len()))
                 .sum::<usize>()
     });
+    log_own(c, l) + context
+}
+
+/// What a log record owns alone: its message, its fields and its span's name (not
+/// its request context, shared with the request).
+#[inline]
+fn log_own(c: Count, l: &LogRecord) -> usize {
     let span = l.span.as_ref().map_or(0, |s| name(c, &s.name));
     // Fields kept inline are inside `size_of::<LogRecord>()`; spilled ones on the heap.
     let field_heap = if l.fields.spilled() {
@@ -145,7 +154,7 @@ fn log(c: Count, l: &LogRecord) -> usize {
         .iter()
         .map(|kv| cow(c, &kv.key) + value(c, &kv.value))
         .sum::<usize>();
-    c.of(l.message.capacity()) + field_heap + field_text + context + span
+    c.of(l.message.capacity()) + field_heap + field_text + span
 }
 
 /// The heap a span record owns (not counting the record itself), in requested
@@ -169,6 +178,24 @@ pub(crate) fn span_allocated(s: &SpanRecord) -> usize {
 /// included, as the allocator lays it out.
 pub(crate) fn log_allocated(l: &LogRecord) -> usize {
     block(ARC_HEADER + size_of::<LogRecord>()) + log(Count::Allocated, l)
+}
+
+/// What a record waiting in a ring or a staging buffer holds on the heap besides
+/// its slot, as the allocator lays it out: a span's run-time name and attributes
+/// (nothing for most `#[traced]` spans), a log record's box, message and fields. A
+/// log record's request context is shared with its request and is not counted.
+#[inline]
+pub(crate) fn in_flight(r: &super::Record) -> usize {
+    match r {
+        super::Record::Span(s) => {
+            if s.extra.is_none() && matches!(s.name, SpanName::Static(_)) {
+                0
+            } else {
+                span(Count::Allocated, s)
+            }
+        }
+        super::Record::Log(l) => block(size_of::<LogRecord>()) + log_own(Count::Allocated, l),
+    }
 }
 
 /// The block a `HashMap` with this capacity allocates for `(K, V)` entries
