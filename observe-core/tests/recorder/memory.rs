@@ -144,9 +144,6 @@ fn memory_stays_within_the_byte_budget_under_a_flood() {
     let after = live();
     let recorder_bytes = (before.0 - after.0) as usize;
     let requested = (before.1 - after.1) as usize;
-    eprintln!(
-        "recorder: {recorder_bytes} bytes in blocks, {requested} requested, {used_reported} reported, budget {BUDGET}"
-    );
     assert!(
         recorder_bytes <= BUDGET,
         "recorder holds {recorder_bytes} bytes in blocks ({requested} requested), budget {BUDGET} (it reported {used_reported})"
