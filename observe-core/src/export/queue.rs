@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use super::stats::SignalCounters;
 use crate::config::BatchConfig;
 use crate::log::LogRecord;
-use crate::recorder::size::{log_heap, span_heap};
+use crate::pipeline::size::{log_heap, span_heap};
 use crate::span::SpanRecord;
 
 /// A queue of `T`. The worker never waits on it for longer than a short,

@@ -16,6 +16,7 @@
 pub(crate) mod ring;
 mod sampler;
 pub(crate) mod sink;
+pub(crate) mod size;
 pub(crate) mod supervise;
 mod worker;
 
@@ -60,8 +61,16 @@ pub(crate) struct Stats {
 /// Fixed settings of a pipeline, resolved from the configuration at start.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
-    /// Records each thread may queue before it drops (per pipeline).
+    /// Records each thread may queue before it drops (per pipeline), while the
+    /// rings of live threads hold fewer than `ring_slots` slots in all.
     pub(crate) ring_capacity: usize,
+    /// The slots of all live threads' rings, beyond which a new thread's ring gets
+    /// [`ring::SMALL_RING`] slots (it is not refused).
+    pub(crate) ring_slots: usize,
+    /// The heap that records waiting in the staging buffers and rings of all
+    /// threads may hold together (`size::in_flight`); a record over it is dropped
+    /// and counted.
+    pub(crate) in_flight_bytes: usize,
     /// How often the worker drains the rings when nobody wakes it.
     pub(crate) drain_interval: Duration,
     /// Field names whose values are never logged.
@@ -76,6 +85,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             ring_capacity: 4096,
+            ring_slots: DEFAULT_RING_SLOTS,
+            in_flight_bytes: DEFAULT_IN_FLIGHT_BYTES,
             drain_interval: Duration::from_millis(20),
             redact: crate::config::Redaction::default(),
             span_level: tracing_core::LevelFilter::TRACE,
@@ -100,6 +111,13 @@ const fn level_code(level: tracing_core::Level) -> u8 {
 fn filter_code(filter: tracing_core::LevelFilter) -> u8 {
     filter.into_level().map_or(0, level_code)
 }
+
+/// Slots of all live rings together before new rings are small: 16 full rings
+/// (6 MiB of 96-byte slots).
+pub(crate) const DEFAULT_RING_SLOTS: usize = 16 * 4096;
+
+/// The heap records in flight may hold, all threads together.
+pub(crate) const DEFAULT_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 
 const RUNNING: u8 = 0;
 const STOPPED: u8 = 1;
@@ -126,6 +144,8 @@ pub(crate) struct Pipeline {
     consumers: CachePadded<Mutex<Vec<ring::Consumer>>>,
     commands: CachePadded<mpsc::SyncSender<Command>>,
     pub(crate) stats: CachePadded<Stats>,
+    /// What the threads' rings draw from: bytes in flight and slots of live rings.
+    pub(crate) budget: CachePadded<ring::Budget>,
     /// The health of the worker, its sinks and the threads serving the pipeline.
     pub(crate) supervision: Supervision,
 }
@@ -176,6 +196,7 @@ impl Pipeline {
             commands: CachePadded::new(tx),
             state: AtomicU8::new(RUNNING),
             stats: CachePadded::new(Stats::default()),
+            budget: CachePadded::new(ring::Budget::default()),
             sampler,
             log_stats,
             supervision: Supervision::new(threads),

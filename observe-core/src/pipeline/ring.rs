@@ -7,9 +7,84 @@
 //! or as soon as the thread leaves its outermost span. Flushing whenever the span
 //! stack empties means a thread never keeps records once it goes idle: at most the
 //! records of the spans it is still inside are staged.
+//!
+//! # Bounds, all threads together
+//!
+//! Each record in a staging buffer or a ring draws the heap it holds
+//! (`size::in_flight`) from the pipeline's [`Budget`] of bytes in flight; the worker
+//! gives it back as it drains the record. A record over the budget is dropped and
+//! counted, as one that finds its ring full: nothing waits. Threads draw in grains
+//! of [`GRAIN`] bytes, so the shared counter is touched once every few records,
+//! and a thread holds at most `2 × GRAIN` drawn and unused (given back when it
+//! exits). The rings' slots are bounded too: while the rings of live threads hold
+//! fewer than `Settings::ring_slots` slots, a new ring gets `ring_capacity` slots,
+//! past that [`SMALL_RING`].
 
-use super::{Pipeline, Record};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{Pipeline, Record, size};
 use crate::span::stack::{self, ThreadState};
+
+/// Bytes a thread draws from the budget at a time.
+pub(crate) const GRAIN: usize = 4096;
+
+/// The slots of a ring made once the live rings hold `Settings::ring_slots`.
+pub(crate) const SMALL_RING: usize = 512;
+
+/// What the rings of one pipeline draw from, shared by every thread.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    /// Bytes drawn by threads: held by records in flight, or by a thread's credit.
+    in_flight: AtomicUsize,
+    /// Slots of the rings whose consumers the pipeline holds.
+    slots: AtomicUsize,
+}
+
+impl Budget {
+    /// Takes `bytes` if they fit under `limit`.
+    fn draw(&self, bytes: usize, limit: usize) -> bool {
+        self.in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                n.checked_add(bytes).filter(|&m| m <= limit)
+            })
+            .is_ok()
+    }
+
+    /// Gives back what records leaving the rings (or a thread's credit) held.
+    pub(crate) fn give_back(&self, bytes: usize) {
+        if bytes > 0 {
+            self.in_flight.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// The bytes drawn now: records in flight and the threads' credit.
+    #[cfg(test)]
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// A ring with `capacity` slots was dropped by the worker.
+    pub(crate) fn ring_gone(&self, capacity: usize) {
+        self.slots.fetch_sub(capacity, Ordering::Relaxed);
+    }
+
+    /// The slots of a new ring: the configured capacity while the live rings
+    /// hold fewer than `total`, else [`SMALL_RING`] (or the capacity, if smaller).
+    fn ring_for(&self, capacity: usize, total: usize) -> usize {
+        let mut cap = capacity;
+        let _ = self
+            .slots
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                cap = if n + capacity <= total {
+                    capacity
+                } else {
+                    SMALL_RING.min(capacity)
+                };
+                Some(n + cap)
+            });
+        cap
+    }
+}
 
 /// The background side of one thread's ring.
 pub(crate) struct Consumer {
@@ -21,6 +96,56 @@ pub(crate) struct Local {
     pipeline: &'static Pipeline,
     staging: Vec<Record>,
     producer: rtrb::Producer<Record>,
+    /// Bytes drawn from the pipeline's budget and not yet used by a record.
+    credit: usize,
+}
+
+impl Local {
+    /// Charges a record's heap to this thread's credit, drawing from the
+    /// pipeline's budget when the credit runs out. `false`: over the budget.
+    #[inline]
+    fn charge(&mut self, bytes: usize) -> bool {
+        if bytes <= self.credit {
+            self.credit -= bytes;
+            return true;
+        }
+        self.charge_slow(bytes)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn charge_slow(&mut self, bytes: usize) -> bool {
+        let need = bytes - self.credit;
+        let limit = self.pipeline.settings.in_flight_bytes;
+        let budget = &self.pipeline.budget;
+        // A grain more than needed if there is room; else just what is needed.
+        if budget.draw(need + GRAIN, limit) {
+            self.credit = GRAIN;
+            true
+        } else if budget.draw(need, limit) {
+            self.credit = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Returns the heap of records that were charged and then not queued.
+    fn refund(&mut self, bytes: usize) {
+        self.credit += bytes;
+        if self.credit > 2 * GRAIN {
+            self.pipeline.budget.give_back(self.credit - GRAIN);
+            self.credit = GRAIN;
+        }
+    }
+}
+
+impl Drop for Local {
+    /// A thread that exits (or forgets the ring of a stopped pipeline) gives its
+    /// credit back.
+    fn drop(&mut self) {
+        self.pipeline.budget.give_back(self.credit);
+    }
 }
 
 /// Records staged per thread before a bulk move into the ring.
@@ -75,17 +200,27 @@ fn push_in(s: &mut ThreadState, pipeline: &'static Pipeline, make: impl FnOnce()
     // first (the push may reallocate before it knows where the record goes) and then
     // copies it; the copy's wide loads over the narrow stores that built it stalled on
     // store forwarding, the largest single cost of ending a span.
-    match local.staging.spare_capacity_mut().first_mut() {
+    let bytes = match local.staging.spare_capacity_mut().first_mut() {
         Some(slot) => {
-            slot.write(make());
+            let record = slot.write(make());
+            let bytes = size::in_flight(record);
             let len = local.staging.len() + 1;
             // SAFETY: the slot just written is the first past the length, within the
             // capacity, and now initialised.
             unsafe { local.staging.set_len(len) };
+            bytes
         }
         // Never in practice: the buffer is made with room for `STAGE` records and
         // moved to the ring when it holds that many.
-        None => local.staging.push(make()),
+        None => {
+            let record = make();
+            let bytes = size::in_flight(&record);
+            local.staging.push(record);
+            bytes
+        }
+    };
+    if !local.charge(bytes) {
+        over_budget(local);
     }
     if inside && local.staging.len() < STAGE {
         s.staged = true;
@@ -105,17 +240,33 @@ fn local_for<'a>(rings: &'a mut Vec<Local>, pipeline: &'static Pipeline) -> &'a 
         None => {
             // Forget rings of pipelines that were shut down (tests start many).
             rings.retain(|l| l.pipeline.is_running());
-            let (producer, consumer) = rtrb::RingBuffer::new(pipeline.settings.ring_capacity);
+            let settings = &pipeline.settings;
+            let capacity = pipeline
+                .budget
+                .ring_for(settings.ring_capacity, settings.ring_slots);
+            let (producer, consumer) = rtrb::RingBuffer::new(capacity);
             pipeline.register(Consumer { inner: consumer });
             rings.push(Local {
                 pipeline,
                 staging: Vec::with_capacity(STAGE),
                 producer,
+                credit: 0,
             });
             rings.len() - 1
         }
     };
     &mut rings[idx]
+}
+
+/// The record just staged is over the budget of bytes in flight: dropped and counted.
+#[cold]
+#[inline(never)]
+fn over_budget(local: &mut Local) {
+    if let Some(record) = local.staging.pop() {
+        local.pipeline.count_dropped(std::slice::from_ref(&record));
+    }
+    // The worker may be behind: let it drain sooner.
+    local.pipeline.wake();
 }
 
 /// Moves the staging buffer into the ring; what does not fit is dropped and counted.
@@ -131,11 +282,13 @@ fn move_to_ring(local: &mut Local) {
     }
     if !local.staging.is_empty() {
         local.pipeline.count_dropped(&local.staging);
+        let bytes = local.staging.iter().map(size::in_flight).sum();
         local.staging.clear();
+        local.refund(bytes);
     }
     // Wake the worker when the ring passes half full, rather than letting it
     // overflow before the next periodic drain.
-    if free - fit < local.pipeline.settings.ring_capacity / 2 {
+    if free - fit < local.producer.buffer().capacity() / 2 {
         local.pipeline.wake();
     }
 }
@@ -145,5 +298,89 @@ pub(crate) fn flush_all(s: &mut ThreadState) {
     s.staged = false;
     for local in s.rings.iter_mut() {
         move_to_ring(local);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::{Budget, SMALL_RING};
+    use crate::Observe;
+    use crate::init::Parts;
+    use crate::pipeline::{Settings, Sink};
+
+    /// A sink that waits at each log record while the test holds the gate: the
+    /// worker stops draining, as it would behind far more threads than cores.
+    struct Gate(Arc<Mutex<()>>);
+
+    impl Sink for Gate {
+        fn on_log(&mut self, _: &crate::log::LogRecord) {
+            drop(self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+    }
+
+    #[test]
+    fn records_in_flight_stay_within_the_shared_budget_and_the_rest_is_counted() {
+        const LIMIT: usize = 256 * 1024;
+        const THREADS: usize = 8;
+        const LINES: usize = 2000;
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let observe = Arc::new(
+            Observe::start(Parts {
+                settings: Settings {
+                    in_flight_bytes: LIMIT,
+                    ..Settings::default()
+                },
+                ..crate::testing::parts(1.0, vec![Box::new(Gate(gate.clone()))])
+            })
+            .unwrap(),
+        );
+        let pipeline = observe.pipeline;
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let observe = observe.clone();
+                std::thread::spawn(move || {
+                    let _g = observe.set_default();
+                    for i in 0..LINES {
+                        tracing::info!(t, i, text = %"x".repeat(i % 200), "line {i}");
+                        assert!(observe.pipeline.budget.in_flight() <= LIMIT);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // The worker is held: what it has not drained stays within the budget and
+        // the rest was dropped, counted, never waited for.
+        assert!(pipeline.budget.in_flight() <= LIMIT);
+        let stats = pipeline.snapshot_stats();
+        assert!(stats.dropped_log_records > 0, "{stats:?}");
+        drop(held);
+        assert!(observe.flush(Duration::from_secs(10)));
+        let stats = pipeline.snapshot_stats();
+        assert_eq!(
+            stats.processed_records + stats.dropped_log_records,
+            (THREADS * LINES) as u64,
+            "{stats:?}"
+        );
+        // Drained, and the threads that exited gave their credit back.
+        assert_eq!(pipeline.budget.in_flight(), 0);
+    }
+
+    #[test]
+    fn new_rings_are_small_once_the_live_rings_hold_their_share_of_slots() {
+        let budget = Budget::default();
+        assert_eq!(budget.ring_for(4096, 2 * 4096), 4096);
+        assert_eq!(budget.ring_for(4096, 2 * 4096), 4096);
+        assert_eq!(budget.ring_for(4096, 2 * 4096), SMALL_RING);
+        assert_eq!(budget.ring_for(256, 2 * 4096), 256);
+        budget.ring_gone(4096);
+        budget.ring_gone(SMALL_RING);
+        budget.ring_gone(256);
+        assert_eq!(budget.ring_for(4096, 2 * 4096), 4096);
     }
 }

@@ -164,12 +164,18 @@ pub(crate) fn drain(pipeline: &'static Pipeline, sinks: &mut [Box<dyn Sink>]) {
         consumers: pipeline.take_consumers(),
     };
     let mut processed = 0u64;
+    // Given back once per round: the heap the drained records held in flight.
+    let mut released = Released { pipeline, bytes: 0 };
     for c in taken.consumers.iter_mut() {
         // Bound one round per ring so a flooding thread cannot starve the others;
         // what is left is taken in the next round.
         let available = c.inner.slots();
         for _ in 0..available {
-            match c.inner.pop() {
+            let record = c.inner.pop();
+            if let Ok(r) = &record {
+                released.bytes += super::size::in_flight(r);
+            }
+            match record {
                 // Shared, so a sink that keeps records (the flight recorder)
                 // keeps this one instead of a deep copy.
                 Ok(Record::Span(s)) => {
@@ -191,6 +197,18 @@ pub(crate) fn drain(pipeline: &'static Pipeline, sinks: &mut [Box<dyn Sink>]) {
         .fetch_add(processed, Ordering::Relaxed);
 }
 
+/// Bytes of drained records, given back to the budget even if the round unwinds.
+struct Released {
+    pipeline: &'static Pipeline,
+    bytes: usize,
+}
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        self.pipeline.budget.give_back(self.bytes);
+    }
+}
+
 /// The ring consumers while a drain holds them.
 struct Taken {
     pipeline: &'static Pipeline,
@@ -201,7 +219,13 @@ impl Drop for Taken {
     fn drop(&mut self) {
         let mut consumers = std::mem::take(&mut self.consumers);
         // A thread that exited dropped its producer: once its ring is empty, forget it.
-        consumers.retain(|c| !(c.inner.is_abandoned() && c.inner.is_empty()));
+        consumers.retain(|c| {
+            let gone = c.inner.is_abandoned() && c.inner.is_empty();
+            if gone {
+                self.pipeline.budget.ring_gone(c.inner.buffer().capacity());
+            }
+            !gone
+        });
         self.pipeline.return_consumers(consumers);
     }
 }

@@ -55,7 +55,6 @@
 mod dump;
 mod query;
 mod sink;
-pub(crate) mod size;
 mod slow;
 mod store;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::size;
+use crate::pipeline::size;
 use crate::span::SpanName;
 
 /// How the flight recorder decides that a request was slow (and promotes its
@@ -83,7 +83,7 @@ fn histogram() -> Option<Histogram<u32>> {
 impl SlowTracker {
     pub(crate) fn new(mode: SlowThreshold) -> SlowTracker {
         let hist_bytes = histogram().map_or(0, |h| {
-            size_of::<Histogram<u32>>() + h.distinct_values() * size_of::<u32>()
+            size_of::<Histogram<u32>>() + size::block(h.distinct_values() * size_of::<u32>())
         });
         let now = Instant::now();
         SlowTracker {
@@ -184,7 +184,7 @@ impl SlowTracker {
 /// The heap a tracked name holds (a shared name's `Arc<str>` allocation).
 fn name_heap(name: &SpanName) -> usize {
     match name {
-        SpanName::Shared(s) => 2 * size_of::<usize>() + s.len(),
+        SpanName::Shared(s) => size::block(2 * size_of::<usize>() + s.len()),
         SpanName::Static(_) => 0,
     }
 }

@@ -1,17 +1,18 @@
 //! The ring itself: records in arrival order, numbered by a sequence, in
 //! fixed-size chunks (memory grows and shrinks a chunk at a time, never by
 //! doubling), plus an index from trace id to the sequence numbers of its records.
-//! Everything it allocates is counted against the byte budget.
+//! Everything it allocates is counted against the byte budget, as the allocator
+//! lays it out (`size::block`).
 
 use std::collections::{HashMap, VecDeque};
 use std::mem::size_of;
 use std::sync::Arc;
 
 use super::PromotionReason;
-use super::size;
 use crate::clock::Tick;
 use crate::ids::TraceId;
 use crate::log::LogRecord;
+use crate::pipeline::size;
 use crate::span::{SpanRecord, StatusCode};
 
 /// One stored record.
@@ -135,8 +136,8 @@ impl Store {
     /// Bytes held: records, chunks, index.
     pub(crate) fn used(&self) -> usize {
         self.record_bytes
-            + self.chunks.len() * CHUNK * size_of::<Option<Slot>>()
-            + self.chunks.capacity() * size_of::<Vec<Option<Slot>>>()
+            + self.chunks.len() * size::block(CHUNK * size_of::<Option<Slot>>())
+            + size::block(self.chunks.capacity() * size_of::<Vec<Option<Slot>>>())
             + size::hash_map(self.traces.capacity(), size_of::<(TraceId, TraceIndex)>())
             + self.index_bytes
     }
@@ -159,14 +160,14 @@ impl Store {
     pub(crate) fn push(&mut self, entry: Entry, overhead: usize) -> u64 {
         let seq = self.next_seq;
         let bytes = match &entry {
-            Entry::Span(s) => size::ARC_HEADER + size_of::<SpanRecord>() + size::span_heap(s),
-            Entry::Log(l) => size::ARC_HEADER + size::log_heap(l),
+            Entry::Span(s) => size::span_allocated(s),
+            Entry::Log(l) => size::log_allocated(l),
         };
         if let Some(trace) = entry.trace_id() {
             let idx = self.traces.entry(trace).or_default();
-            let before = idx.seqs.capacity();
+            let before = size::block(idx.seqs.capacity() * size_of::<u64>());
             idx.seqs.push_back(seq);
-            self.index_bytes += (idx.seqs.capacity() - before) * size_of::<u64>();
+            self.index_bytes += size::block(idx.seqs.capacity() * size_of::<u64>()) - before;
             if let Entry::Span(s) = &entry {
                 if s.is_local_root() {
                     idx.root = Some(seq);
@@ -247,7 +248,7 @@ impl Store {
             idx.errors = idx.errors.saturating_sub(1);
         }
         if idx.seqs.is_empty() {
-            self.index_bytes -= idx.seqs.capacity() * size_of::<u64>();
+            self.index_bytes -= size::block(idx.seqs.capacity() * size_of::<u64>());
             self.traces.remove(&trace);
         }
     }

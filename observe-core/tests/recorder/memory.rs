@@ -1,4 +1,5 @@
-//! The recorder's memory, measured from the allocator's side.
+//! The recorder's memory, measured from the allocator's side: blocks as malloc
+//! lays them out, not the bytes asked for.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -7,10 +8,31 @@ use std::time::Duration;
 use observe_core::recorder::{FlightRecorder, RecorderSettings};
 use observe_core::span::{KeyValue, Span};
 
-/// Counts the bytes live on the heap, all threads together.
+/// Counts the bytes live on the heap, all threads together, as the allocator lays
+/// them out: each block's usable size (`malloc_usable_size`) and its 8-byte header,
+/// which is what the recorder's budget is meant to bound. Requested bytes are
+/// counted beside them, for the messages.
 pub(crate) struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static REQUESTED: AtomicIsize = AtomicIsize::new(0);
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn block(ptr: *mut u8, _size: usize) -> isize {
+    unsafe extern "C" {
+        fn malloc_usable_size(ptr: *mut std::ffi::c_void) -> usize;
+    }
+    // SAFETY: `ptr` is a live block of the system allocator (glibc's malloc).
+    let usable = unsafe { malloc_usable_size(ptr.cast()) };
+    (usable + 8) as isize
+}
+
+/// Elsewhere: glibc's layout, computed (an 8-byte header, 16-byte rounding, at
+/// least 32 bytes).
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn block(_ptr: *mut u8, size: usize) -> isize {
+    ((size + 8 + 15) & !15).max(32) as isize
+}
 
 // SAFETY: delegates every call to the system allocator unchanged; only counts.
 unsafe impl GlobalAlloc for Counting {
@@ -18,20 +40,24 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: the caller upholds `alloc`'s contract, passed on as is.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            LIVE.fetch_add(block(p, layout.size()), Ordering::Relaxed);
+            REQUESTED.fetch_add(layout.size() as isize, Ordering::Relaxed);
         }
         p
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(block(ptr, layout.size()), Ordering::Relaxed);
+        REQUESTED.fetch_sub(layout.size() as isize, Ordering::Relaxed);
         // SAFETY: as above.
         unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let old = block(ptr, layout.size());
         // SAFETY: as above.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
-            LIVE.fetch_add(
+            LIVE.fetch_add(block(p, new_size) - old, Ordering::Relaxed);
+            REQUESTED.fetch_add(
                 new_size as isize - layout.size() as isize,
                 Ordering::Relaxed,
             );
@@ -40,8 +66,11 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
+fn live() -> (isize, isize) {
+    (
+        LIVE.load(Ordering::Relaxed),
+        REQUESTED.load(Ordering::Relaxed),
+    )
 }
 
 /// A flood of spans and logs of varied sizes (attributes, events, messages).
@@ -91,7 +120,7 @@ fn memory_stays_within_the_byte_budget_under_a_flood() {
             stats.evicted_spans > 0,
             "round {round}: the flood overflowed the budget"
         );
-        held.push(live());
+        held.push(live().0);
     }
     let stats = recorder.stats();
     assert!(stats.spans > 1000 && stats.logs > 1000, "{stats:?}");
@@ -112,15 +141,16 @@ fn memory_stays_within_the_byte_budget_under_a_flood() {
         before = now;
     }
     drop(recorder);
-    let recorder_bytes = (before - live()) as usize;
-
+    let after = live();
+    let recorder_bytes = (before.0 - after.0) as usize;
+    let requested = (before.1 - after.1) as usize;
     assert!(
         recorder_bytes <= BUDGET,
-        "recorder holds {recorder_bytes} bytes, budget {BUDGET} (it reported {used_reported})"
+        "recorder holds {recorder_bytes} bytes in blocks ({requested} requested), budget {BUDGET} (it reported {used_reported})"
     );
     assert!(
         recorder_bytes >= BUDGET * 9 / 10,
-        "the recorder was full: {recorder_bytes} bytes of {BUDGET}"
+        "the recorder was full: {recorder_bytes} bytes in blocks of {BUDGET} ({requested} requested, it reported {used_reported})"
     );
     // Flat: later rounds hold no more than the first full one (small drift allowed
     // for the other threads' buffers that warmed up meanwhile).
