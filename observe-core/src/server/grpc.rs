@@ -41,9 +41,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
-use super::http::truncate;
+use super::http::{ip_string, truncate};
 use super::{Admission, Inbound, Protocol, Refusal, ServerOptions, ServerSpan, trace_headers};
 use crate::clock::Tick;
 use crate::context::RequestType;
@@ -235,7 +235,16 @@ impl Names {
 const CAPACITY: usize = 1024;
 
 thread_local! {
-    static NAMES: RefCell<HashMap<Box<str>, Arc<Names>>> = RefCell::new(HashMap::new());
+    static NAMES: RefCell<NameCache> = RefCell::new(NameCache::default());
+}
+
+/// The method names a thread has seen, and the last one: a server's calls mostly
+/// repeat a method, and comparing the path with it costs less than validating and
+/// hashing it.
+#[derive(Default)]
+struct NameCache {
+    last: Option<Arc<Names>>,
+    map: HashMap<Box<str>, Arc<Names>>,
 }
 
 /// `Service/Method` from a path `/Service/Method`, when it is one: both parts
@@ -257,6 +266,18 @@ fn valid_name(path: &str) -> Option<(&str, usize)> {
 }
 
 fn names(path: &str) -> Option<Arc<Names>> {
+    let last = NAMES
+        .try_with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            let last = cache.last.as_ref()?;
+            // Validated when it was cached.
+            (path.strip_prefix('/') == Some(&*last.span)).then(|| last.clone())
+        })
+        .ok()
+        .flatten();
+    if last.is_some() {
+        return last;
+    }
     let (name, method_at) = valid_name(path)?;
     let make = || {
         Arc::new(Names {
@@ -267,14 +288,18 @@ fn names(path: &str) -> Option<Arc<Names>> {
     let cached = NAMES
         .try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
-            if let Some(names) = cache.get(name) {
-                return Some(names.clone());
-            }
-            if cache.len() >= CAPACITY {
-                cache.clear();
-            }
-            let names = make();
-            cache.insert(name.into(), names.clone());
+            let names = match cache.map.get(name) {
+                Some(names) => names.clone(),
+                None => {
+                    if cache.map.len() >= CAPACITY {
+                        cache.map.clear();
+                    }
+                    let names = make();
+                    cache.map.insert(name.into(), names.clone());
+                    names
+                }
+            };
+            cache.last = Some(names.clone());
             Some(names)
         })
         .ok()
@@ -297,7 +322,9 @@ fn other_names() -> Arc<Names> {
 
 /// `grpc-timeout`: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
 fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get("grpc-timeout")?.as_bytes();
+    // A name as a constant: a `&str` is parsed and checked on every lookup.
+    const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+    let v = headers.get(GRPC_TIMEOUT)?.as_bytes();
     let (unit, digits) = v.split_last()?;
     if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -327,7 +354,10 @@ impl ServerSpan {
             }
             None => (other_names(), SpanName::Static(INVALID_PATH_NAME)),
         };
+        // The attributes below, then the status code, the message counts and at
+        // most `error.type` and `observe.cancelled`: the vector is allocated once.
         let mut builder = Span::builder(name.clone())
+            .reserve_attributes(16)
             .attribute("rpc.system", GRPC)
             .attribute("rpc.service", names.service().to_owned())
             .attribute("rpc.method", names.method().to_owned());
@@ -347,7 +377,7 @@ impl ServerSpan {
             (None, None) => {}
         }
         if let Some(peer) = request.peer {
-            let ip = peer.ip().to_string();
+            let ip = ip_string(peer.ip());
             builder = builder
                 .attribute("client.address", ip.clone())
                 .attribute("client.port", peer.port())
@@ -513,6 +543,14 @@ mod tests {
         let b = names("/shop.Orders/Get").unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!((a.service(), a.method()), ("shop.Orders", "Get"));
+        let other = names("/shop.Orders/List").unwrap();
+        assert_eq!(other.method(), "List");
+        assert!(Arc::ptr_eq(&names("/shop.Orders/Get").unwrap(), &a));
+        // The last method is compared whole: neither a longer path nor an invalid
+        // one is taken for it.
+        assert_eq!(names("/shop.Orders/Get").unwrap().method(), "Get");
+        assert_eq!(names("/shop.Orders/Gets").unwrap().method(), "Gets");
+        assert!(names("/shop.Orders/Get/").is_none());
     }
 
     #[test]
