@@ -1,14 +1,18 @@
 //! Inbound gRPC calls: what `observe-tonic` (or any gRPC server adapter) does for a
 //! call except talk to its framework.
 //!
-//! The same extraction, trust policy, tracer-bullet decision and request context as
-//! HTTP ([`Inbound`](super::Inbound)), with the OpenTelemetry RPC conventions: a
+//! [`InboundRpc`] is the gRPC front of [`Inbound`]: the same extraction, trust
+//! policy, tracer-bullet decision, request context and end of the request as HTTP,
+//! with the OpenTelemetry RPC conventions: a
 //! server span named `package.Service/Method` with `rpc.system=grpc`,
 //! `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, and
 //! `rpc.server.call.duration` per service, method, status code and request type
 //! (with the trace id as exemplar). Errors follow OpenTelemetry's gRPC server rule:
 //! `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE` and
-//! `DATA_LOSS` are errors; the other codes are the client's business.
+//! `DATA_LOSS` are errors; the other codes are the client's business. A call to a
+//! method the server does not have (`UNIMPLEMENTED`) is measured under [`OTHER`], a
+//! status outside 0..=16 is `UNKNOWN`, and a call dropped unfinished ends as
+//! `CANCELLED`, or `DEADLINE_EXCEEDED` once the client's `grpc-timeout` passed.
 //!
 //! ```
 //! use observe_core::server::{InboundRpc, RpcRequestInfo, ServerOptions};
@@ -35,19 +39,16 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use http::{HeaderMap, HeaderValue};
-use tracing_core::Level;
+use http::{HeaderMap, HeaderName};
 
-use super::http::truncate;
-use super::{Admission, Opened, Refusal, ServerOptions, header_value};
+use super::http::{ip_string, truncate};
+use super::{Admission, Inbound, Protocol, Refusal, ServerOptions, ServerSpan, trace_headers};
 use crate::clock::Tick;
 use crate::context::RequestType;
 use crate::ids::SpanContext;
 use crate::pipeline::Pipeline;
-use crate::propagation::{self, RequestId};
 use crate::span::{Span, SpanName};
 
 /// The `rpc.system` of gRPC.
@@ -110,6 +111,11 @@ pub fn is_server_error(code: u32) -> bool {
     matches!(code, 2 | 4 | 12 | 13 | 14 | 15) || code > 16
 }
 
+/// A status code as recorded: `UNKNOWN` outside 0..=16.
+pub(super) fn known_code(code: u32) -> u32 {
+    if code > 16 { UNKNOWN } else { code }
+}
+
 /// What an adapter knows about an inbound gRPC call.
 #[derive(Debug, Clone, Copy)]
 pub struct RpcRequestInfo<'a> {
@@ -153,33 +159,56 @@ impl<'a> RpcRequestInfo<'a> {
 }
 
 /// One inbound gRPC call while it is handled, from its headers to its status
-/// (after the last message of a stream). See the [module docs](self).
+/// (after the last message of a stream): an [`Inbound`] with gRPC's status. See the
+/// [module docs](self).
 ///
 /// Dropped before [`finish`](InboundRpc::finish) (the client cancelled, or the
 /// connection broke), it ends the call as `CANCELLED`, or as `DEADLINE_EXCEEDED`
 /// when the client's `grpc-timeout` had passed.
 #[derive(Debug)]
 pub struct InboundRpc {
-    span: Span,
-    state: Option<Box<State>>,
+    inbound: Inbound,
 }
 
+/// What the end of an [`Inbound`] needs to know of a gRPC call.
 #[derive(Debug)]
-struct State {
-    start: Tick,
+pub(super) struct Call {
     names: Arc<Names>,
-    request_id: RequestId,
-    request_type: RequestType,
-    /// A tracer-bullet marker this service does not accept: answered
-    /// `PERMISSION_DENIED` without calling the service.
-    refusal: Option<Refusal>,
-    /// A tracer bullet in flight, whose footprint the status carries.
-    tracer_bullet: Option<crate::task::TracerBulletInFlight>,
-    access_log: Option<Level>,
-    server_timing: bool,
     /// The client's deadline (`grpc-timeout`), from the start.
     deadline: Option<Duration>,
-    panicked: AtomicBool,
+}
+
+impl Call {
+    /// `package.Service/Method` (`_OTHER/_OTHER` for a path that is not one).
+    pub(super) fn name(&self) -> &str {
+        &self.names.span
+    }
+
+    pub(super) fn service(&self) -> &str {
+        self.names.service()
+    }
+
+    pub(super) fn method(&self) -> &str {
+        self.names.method()
+    }
+
+    /// `rpc.service` and `rpc.method` of the duration metric: a made-up method
+    /// (`UNIMPLEMENTED`) must not become a metric key of its own.
+    pub(super) fn labels(&self, code: u32) -> (&str, &str) {
+        if code == UNIMPLEMENTED {
+            (OTHER, OTHER)
+        } else {
+            (self.service(), self.method())
+        }
+    }
+
+    /// The status of a call whose client went away after `elapsed`.
+    pub(super) fn cancelled_code(&self, elapsed: Duration) -> u32 {
+        match self.deadline {
+            Some(deadline) if elapsed >= deadline => DEADLINE_EXCEEDED,
+            _ => CANCELLED,
+        }
+    }
 }
 
 /// The names of one method, shared between the calls of a thread.
@@ -206,7 +235,16 @@ impl Names {
 const CAPACITY: usize = 1024;
 
 thread_local! {
-    static NAMES: RefCell<HashMap<Box<str>, Arc<Names>>> = RefCell::new(HashMap::new());
+    static NAMES: RefCell<NameCache> = RefCell::new(NameCache::default());
+}
+
+/// The method names a thread has seen, and the last one: a server's calls mostly
+/// repeat a method, and comparing the path with it costs less than validating and
+/// hashing it.
+#[derive(Default)]
+struct NameCache {
+    last: Option<Arc<Names>>,
+    map: HashMap<Box<str>, Arc<Names>>,
 }
 
 /// `Service/Method` from a path `/Service/Method`, when it is one: both parts
@@ -228,6 +266,18 @@ fn valid_name(path: &str) -> Option<(&str, usize)> {
 }
 
 fn names(path: &str) -> Option<Arc<Names>> {
+    let last = NAMES
+        .try_with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            let last = cache.last.as_ref()?;
+            // Validated when it was cached.
+            (path.strip_prefix('/') == Some(&*last.span)).then(|| last.clone())
+        })
+        .ok()
+        .flatten();
+    if last.is_some() {
+        return last;
+    }
     let (name, method_at) = valid_name(path)?;
     let make = || {
         Arc::new(Names {
@@ -238,14 +288,18 @@ fn names(path: &str) -> Option<Arc<Names>> {
     let cached = NAMES
         .try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
-            if let Some(names) = cache.get(name) {
-                return Some(names.clone());
-            }
-            if cache.len() >= CAPACITY {
-                cache.clear();
-            }
-            let names = make();
-            cache.insert(name.into(), names.clone());
+            let names = match cache.map.get(name) {
+                Some(names) => names.clone(),
+                None => {
+                    if cache.map.len() >= CAPACITY {
+                        cache.map.clear();
+                    }
+                    let names = make();
+                    cache.map.insert(name.into(), names.clone());
+                    names
+                }
+            };
+            cache.last = Some(names.clone());
             Some(names)
         })
         .ok()
@@ -268,7 +322,9 @@ fn other_names() -> Arc<Names> {
 
 /// `grpc-timeout`: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
 fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let v = headers.get("grpc-timeout")?.as_bytes();
+    // A name as a constant: a `&str` is parsed and checked on every lookup.
+    const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+    let v = headers.get(GRPC_TIMEOUT)?.as_bytes();
     let (unit, digits) = v.split_last()?;
     if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
@@ -285,27 +341,12 @@ fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
     })
 }
 
-impl InboundRpc {
-    /// A call that records nothing (observe is not initialised).
-    pub const fn disabled() -> InboundRpc {
-        InboundRpc {
-            span: Span::disabled(),
-            state: None,
-        }
-    }
-
-    /// Starts handling a call: extraction, policies, context and server span.
-    /// Does nothing (and costs one load) when observe is not initialised.
-    pub fn start(options: &ServerOptions, request: &RpcRequestInfo<'_>) -> InboundRpc {
-        let Some(pipeline) = Pipeline::current() else {
-            return InboundRpc::disabled();
-        };
-        let start = request.start.unwrap_or_else(Tick::now);
-        let admission = Admission::decide(options, request.headers, request.peer.map(|p| p.ip()));
-        if !admission.enabled {
-            return InboundRpc::disabled();
-        }
-
+impl ServerSpan {
+    /// The server span of a gRPC call: named `package.Service/Method` (`grpc` when
+    /// the path is not one), with `rpc.system`, `rpc.service`, `rpc.method`,
+    /// `server.address`, `server.port` and the peer's attributes; measured in
+    /// `rpc.server.call.duration`.
+    fn grpc(request: &RpcRequestInfo<'_>) -> ServerSpan {
         let (names, name) = match names(request.uri.path()) {
             Some(names) => {
                 let name = SpanName::Shared(names.span.clone());
@@ -313,7 +354,10 @@ impl InboundRpc {
             }
             None => (other_names(), SpanName::Static(INVALID_PATH_NAME)),
         };
+        // The attributes below, then the status code, the message counts and at
+        // most `error.type` and `observe.cancelled`: the vector is allocated once.
         let mut builder = Span::builder(name.clone())
+            .reserve_attributes(16)
             .attribute("rpc.system", GRPC)
             .attribute("rpc.service", names.service().to_owned())
             .attribute("rpc.method", names.method().to_owned());
@@ -333,7 +377,7 @@ impl InboundRpc {
             (None, None) => {}
         }
         if let Some(peer) = request.peer {
-            let ip = peer.ip().to_string();
+            let ip = ip_string(peer.ip());
             builder = builder
                 .attribute("client.address", ip.clone())
                 .attribute("client.port", peer.port())
@@ -342,106 +386,108 @@ impl InboundRpc {
                 .attribute("network.transport", "tcp")
                 .attribute("network.type", if peer.is_ipv4() { "ipv4" } else { "ipv6" });
         }
-        let opened = Opened::new(pipeline, admission, &name, builder, start);
-
-        InboundRpc {
-            span: opened.span,
-            state: Some(Box::new(State {
-                start,
+        ServerSpan {
+            name,
+            builder,
+            start: request.start,
+            protocol: Protocol::Grpc(Call {
                 names,
-                request_id: opened.request_id,
-                request_type: opened.request_type,
-                refusal: opened.refusal,
-                tracer_bullet: opened.tracer_bullet,
-                access_log: options.access_log,
-                server_timing: options.server_timing,
                 deadline: grpc_timeout(request.headers),
-                panicked: AtomicBool::new(false),
-            })),
+            }),
+        }
+    }
+}
+
+impl InboundRpc {
+    /// A call that records nothing (observe is not initialised).
+    pub const fn disabled() -> InboundRpc {
+        InboundRpc {
+            inbound: Inbound::disabled(),
+        }
+    }
+
+    /// Starts handling a call: phases 1 to 3 of the [module table](super)
+    /// (extraction, policies, context and server span). Does nothing (and costs
+    /// one load) when observe is not initialised.
+    pub fn start(options: &ServerOptions, request: &RpcRequestInfo<'_>) -> InboundRpc {
+        if Pipeline::current().is_none() {
+            return InboundRpc::disabled();
+        }
+        let start = request.start.unwrap_or_else(Tick::now);
+        let admission = Admission::decide(options, request.headers, request.peer.map(|p| p.ip()));
+        if !admission.enabled {
+            return InboundRpc::disabled();
+        }
+        let span = ServerSpan::grpc(request).start_time(start);
+        InboundRpc {
+            inbound: Inbound::open(options, admission, span),
         }
     }
 
     /// The server span: poll the handler, and the response stream, inside it
     /// ([`Span::in_scope`]).
     pub fn span(&self) -> &Span {
-        &self.span
+        self.inbound.span()
     }
 
     /// The server span's context (what `traceresponse` carries).
     pub fn span_context(&self) -> Option<SpanContext> {
-        self.span.span_context()
+        self.inbound.span_context()
     }
 
     /// The request id (echoed in `x-request-id`).
     pub fn request_id(&self) -> Option<&str> {
-        self.state.as_ref().map(|s| s.request_id.as_str())
+        self.inbound.request_id()
     }
 
     /// Whether this call is a tracer bullet.
     pub fn request_type(&self) -> RequestType {
-        self.state
-            .as_ref()
-            .map_or(RequestType::Standard, |s| s.request_type)
+        self.inbound.request_type()
     }
 
     /// A tracer-bullet marker this service does not accept (fail closed): the
     /// adapter answers [`Refusal::GRPC_CODE`] (`PERMISSION_DENIED`) without calling
     /// the service, and [`finish`](Self::finish) adds the refusal header.
     pub fn refusal(&self) -> Option<Refusal> {
-        self.state.as_ref().and_then(|s| s.refusal)
+        self.inbound.refusal()
+    }
+
+    fn call(&self) -> Option<&Call> {
+        match &self.inbound.state.as_deref()?.protocol {
+            Protocol::Grpc(call) => Some(call),
+            Protocol::Http { .. } | Protocol::Other => None,
+        }
     }
 
     /// `rpc.service`, or `None` when disabled.
     pub fn service(&self) -> Option<&str> {
-        self.state.as_ref().map(|s| s.names.service())
+        self.call().map(Call::service)
     }
 
     /// `rpc.method`, or `None` when disabled.
     pub fn method(&self) -> Option<&str> {
-        self.state.as_ref().map(|s| s.names.method())
+        self.call().map(Call::method)
     }
 
     /// The response's initial metadata: `traceresponse` and `x-request-id`
     /// (`Server-Timing` goes with the status, when the call's duration is known).
     pub fn response_headers(&self, headers: &mut HeaderMap) {
-        let Some(state) = &self.state else { return };
-        if let Some(cx) = self.span.span_context() {
-            headers.insert(
-                propagation::TRACERESPONSE,
-                header_value(propagation::format_traceresponse(&cx).as_str()),
-            );
-        }
-        if let Ok(v) = HeaderValue::from_str(state.request_id.as_str()) {
-            headers.insert(propagation::X_REQUEST_ID, v);
+        if let Some(state) = &self.inbound.state {
+            trace_headers(&self.inbound.span, &state.request_id, headers);
         }
     }
 
     /// Records a panic of the handler on the span (status error and an `exception`
     /// event), before the adapter answers `INTERNAL`.
     pub fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
-        self.span.record_panic(payload);
-        self.span.set_attribute("error.type", "panic");
-        if let Some(state) = &self.state {
-            state.panicked.store(true, Ordering::Relaxed);
-        }
+        self.inbound.record_panic(payload);
     }
 
     /// Ends a call whose client went away: `CANCELLED`, or `DEADLINE_EXCEEDED`
     /// once the client's deadline passed; the span is marked `observe.cancelled`.
     /// Dropping an unfinished call does the same.
-    pub fn cancel(mut self) {
-        self.end_cancelled();
-    }
-
-    fn end_cancelled(&mut self) {
-        let Some(state) = &self.state else { return };
-        let elapsed = state.start.duration_until(Tick::now());
-        let code = match state.deadline {
-            Some(deadline) if elapsed >= deadline => DEADLINE_EXCEEDED,
-            _ => CANCELLED,
-        };
-        self.span.set_attribute("observe.cancelled", true);
-        self.end(code, None, &mut HeaderMap::new());
+    pub fn cancel(self) {
+        self.inbound.cancel();
     }
 
     /// Finishes the call with its status: `rpc.grpc.status_code` (a server error
@@ -451,66 +497,7 @@ impl InboundRpc {
     /// `rpc.server.call.duration` observation, the access-log line, and the end of
     /// the span.
     pub fn finish(mut self, code: u32, message: Option<&str>, trailers: &mut HeaderMap) {
-        self.end(code, message, trailers);
-    }
-
-    fn end(&mut self, code: u32, message: Option<&str>, trailers: &mut HeaderMap) {
-        let Some(state) = self.state.take() else {
-            return;
-        };
-        let span = std::mem::replace(&mut self.span, Span::disabled());
-        let elapsed = state.start.duration_until(Tick::now());
-        if let Some(refusal) = state.refusal {
-            refusal.insert_header(trailers);
-        }
-        let footprint = state
-            .tracer_bullet
-            .is_some()
-            .then(|| super::finish_footprint(&span, trailers))
-            .flatten();
-        if state.server_timing {
-            trailers.append(
-                propagation::SERVER_TIMING,
-                header_value(propagation::format_server_timing(elapsed).as_str()),
-            );
-        }
-
-        let code = if code > 16 { UNKNOWN } else { code };
-        span.set_attribute("rpc.grpc.status_code", i64::from(code));
-        let panicked = state.panicked.load(Ordering::Relaxed);
-        let failed = is_server_error(code) || panicked;
-        if failed && !panicked {
-            span.set_attribute("error.type", code_name(code));
-            span.set_error(status_message(code, message));
-        }
-
-        // A made-up method must not become a metric key of its own.
-        let (service, method) = if code == UNIMPLEMENTED {
-            (OTHER, OTHER)
-        } else {
-            (state.names.service(), state.names.method())
-        };
-        let trace_id = span.span_context().map(|c| c.trace_id).unwrap_or_default();
-        crate::metrics::rpc_server_duration(GRPC, service, method, Some(code), state.request_type)
-            .record_with_exemplar(
-                u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
-                trace_id,
-                failed,
-            );
-
-        if let Some(level) = state.access_log {
-            span.in_scope(|| access_log(level, &state, code, elapsed));
-        }
-        if let Some(footprint) = footprint {
-            super::log_footprint(&span, &footprint);
-        }
-        span.end();
-    }
-}
-
-impl Drop for InboundRpc {
-    fn drop(&mut self) {
-        self.end_cancelled();
+        self.inbound.end(code, message, trailers);
     }
 }
 
@@ -520,34 +507,6 @@ pub(crate) fn status_message(code: u32, message: Option<&str>) -> String {
     match message {
         Some(m) if !m.is_empty() => format!("{}: {}", code_name(code), truncate(m, 1024)),
         _ => code_name(code).to_owned(),
-    }
-}
-
-fn access_log(level: Level, state: &State, code: u32, elapsed: Duration) {
-    let name = state.names.span.as_ref();
-    let (service, method) = (state.names.service(), state.names.method());
-    let status = code_name(code);
-    let duration_ms = elapsed.as_secs_f64() * 1e3;
-    macro_rules! log_at {
-        ($level:expr) => {
-            tracing::event!(
-                target: "observe::access",
-                $level,
-                rpc.system = GRPC,
-                rpc.service = service,
-                rpc.method = method,
-                rpc.grpc.status_code = code,
-                duration_ms,
-                "{name} {status}"
-            )
-        };
-    }
-    match level {
-        Level::ERROR => log_at!(Level::ERROR),
-        Level::WARN => log_at!(Level::WARN),
-        Level::INFO => log_at!(Level::INFO),
-        Level::DEBUG => log_at!(Level::DEBUG),
-        _ => log_at!(Level::TRACE),
     }
 }
 
@@ -584,6 +543,14 @@ mod tests {
         let b = names("/shop.Orders/Get").unwrap();
         assert!(Arc::ptr_eq(&a, &b));
         assert_eq!((a.service(), a.method()), ("shop.Orders", "Get"));
+        let other = names("/shop.Orders/List").unwrap();
+        assert_eq!(other.method(), "List");
+        assert!(Arc::ptr_eq(&names("/shop.Orders/Get").unwrap(), &a));
+        // The last method is compared whole: neither a longer path nor an invalid
+        // one is taken for it.
+        assert_eq!(names("/shop.Orders/Get").unwrap().method(), "Get");
+        assert_eq!(names("/shop.Orders/Gets").unwrap().method(), "Gets");
+        assert!(names("/shop.Orders/Get/").is_none());
     }
 
     #[test]

@@ -232,7 +232,7 @@ fn split_host_header(value: &[u8]) -> Option<(&str, Option<u16>)> {
 
 /// `client.address`: an IPv4 address written with `itoa` (`Display` goes through
 /// the formatting machinery, about 1,300 instructions a request).
-fn ip_string(ip: std::net::IpAddr) -> String {
+pub(super) fn ip_string(ip: std::net::IpAddr) -> String {
     match ip {
         std::net::IpAddr::V4(v4) => {
             let mut out = String::with_capacity(15);

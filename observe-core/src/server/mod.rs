@@ -8,12 +8,19 @@
 //! | --- | --- | --- |
 //! | 1. read the headers, decide trust and the tracer bullet | [`Admission::decide`] | any: a [`HeaderMap`] (HTTP headers, or gRPC metadata at the tower layer) and the peer's address |
 //! | 2. build the request context | [`Admission::request_context`] | any |
-//! | 3. open the server span, given its name, kind and attributes | [`Inbound::open`] with a [`ServerSpan`] | [`ServerSpan::http`] (from a [`RequestInfo`]), [`ServerSpan::rpc`], or [`ServerSpan::new`] |
-//! | 4. finish: status → span status, metrics, response headers, access log | [`Inbound::finish`] (HTTP status) or [`Inbound::finish_with`] ([`Status::Grpc`]) | per [`Status`] |
+//! | 3. open the server span, given its name, kind and attributes | [`Inbound::open`] with a [`ServerSpan`] | [`ServerSpan::http`] (from a [`RequestInfo`]), or [`ServerSpan::new`] for a protocol observe has no metric for |
+//! | 4. finish: status → span status, metrics, response headers, access log | [`Inbound::finish`] | an HTTP status (5xx is an error) |
 //!
 //! [`Inbound::start`] runs phases 1 to 3 for an HTTP request. Between phases 3 and 4
 //! the adapter polls the application inside [`Inbound::span`], unless
 //! [`Inbound::refusal`] says the request must be answered without it.
+//!
+//! A gRPC call is an [`InboundRpc`] ([`grpc`]): [`InboundRpc::start`] runs phases 1
+//! to 3 from the call's path and metadata ([`RpcRequestInfo`]), and
+//! [`InboundRpc::finish`] is phase 4 with a gRPC status code and message. It is the
+//! gRPC front of the same [`Inbound`]: one end of a request for every protocol, with
+//! gRPC's status names, error rule, `rpc.server.call.duration` and deadline-aware
+//! cancellation as the protocol's data.
 //!
 //! What observe does along the way:
 //!
@@ -70,30 +77,27 @@
 //! assert_eq!(span.attribute("url.query").unwrap().to_string(), "card=REDACTED");
 //! ```
 //!
-//! The same phases for another protocol (what observe-tonic does with gRPC):
+//! The same phases for a protocol observe has no metric for:
 //!
 //! ```
-//! use observe_core::server::{Admission, Inbound, ServerOptions, ServerSpan, Status};
+//! use observe_core::server::{Admission, Inbound, ServerOptions, ServerSpan};
 //!
 //! let capture = observe_core::testing::capture();
 //! let options = ServerOptions::default();
 //! let metadata = http::HeaderMap::new();
 //! let mut admission = Admission::decide(&options, &metadata, None);     // 1
 //! let _context = admission.request_context();                          // 2
-//! let span = ServerSpan::rpc("grpc", "shop.Orders", "Get")              // 3
-//!     .attribute("server.address", "orders.internal");
+//! let span = ServerSpan::new("jobs.run")                                // 3
+//!     .attribute("server.address", "jobs.internal");
 //! let inbound = Inbound::open(&options, admission, span);
-//! if let Some(refusal) = inbound.refusal() {
-//!     let mut trailers = http::HeaderMap::new();
-//!     // grpc-status: PERMISSION_DENIED, without calling the service
-//!     inbound.finish_with(Status::Grpc(observe_core::server::Refusal::GRPC_CODE), &mut trailers);
-//!     # let _ = refusal;
-//! } else {
-//!     let mut headers = http::HeaderMap::new();
-//!     inbound.finish_with(Status::Grpc(0), &mut headers);                 // 4
+//! let mut headers = http::HeaderMap::new();
+//! match inbound.refusal() {
+//!     // answered without running the job
+//!     Some(_) => inbound.finish(observe_core::server::Refusal::HTTP_STATUS, &mut headers),
+//!     None => inbound.finish(200, &mut headers),                        // 4
 //! }
 //! capture.flush();
-//! assert_eq!(capture.span("shop.Orders/Get").attribute("rpc.grpc.status_code").unwrap().to_string(), "0");
+//! assert_eq!(capture.span("jobs.run").attribute("http.response.status_code").unwrap().to_string(), "200");
 //! ```
 
 mod admission;
@@ -264,52 +268,27 @@ pub struct ServerSpan {
     protocol: Protocol,
 }
 
+/// What phase 4 does in a protocol's terms: the status attribute and error rule,
+/// the duration metric, the access-log line, cancellation.
 #[derive(Debug)]
 enum Protocol {
-    /// `http.server.request.duration`; the route is `name[route_at..]`.
+    /// HTTP status codes (5xx is an error), `http.server.request.duration`; the
+    /// route is `name[route_at..]`.
     Http {
         method: &'static str,
         route_at: Option<usize>,
         /// `url.scheme` of the request, for `http.server.request.duration`.
         scheme: &'static str,
     },
-    /// `rpc.server.call.duration`.
-    Rpc {
-        system: &'static str,
-        service: Arc<str>,
-        method: Arc<str>,
-    },
+    /// gRPC status codes, `rpc.server.call.duration` (an [`InboundRpc`]).
+    Grpc(grpc::Call),
     /// No metric, an HTTP-like status.
     Other,
 }
 
 impl ServerSpan {
-    /// A server span of an RPC (`rpc.server.call.duration`, gRPC status codes),
-    /// named `service/method` with `rpc.system`, `rpc.service` and `rpc.method`.
-    pub fn rpc(
-        system: &'static str,
-        service: impl Into<Arc<str>>,
-        method: impl Into<Arc<str>>,
-    ) -> Self {
-        let (service, method): (Arc<str>, Arc<str>) = (service.into(), method.into());
-        let name = SpanName::from(format!("{service}/{method}"));
-        ServerSpan {
-            builder: Span::builder(name.clone())
-                .attribute("rpc.system", system)
-                .attribute("rpc.service", service.to_string())
-                .attribute("rpc.method", method.to_string()),
-            name,
-            start: None,
-            protocol: Protocol::Rpc {
-                system,
-                service,
-                method,
-            },
-        }
-    }
-
     /// A server span for a protocol observe has no metric for: named `name`, with
-    /// only the attributes added.
+    /// only the attributes added, finished with an HTTP-like status.
     pub fn new(name: impl Into<SpanName>) -> Self {
         let name = name.into();
         ServerSpan {
@@ -337,28 +316,10 @@ impl ServerSpan {
     }
 }
 
-/// How a request ended, in its protocol's terms (phase 4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Status {
-    /// An HTTP status code: 5xx is an error (`http.response.status_code`).
-    Http(u16),
-    /// A gRPC status code: `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`,
-    /// `INTERNAL`, `UNAVAILABLE` and `DATA_LOSS` are server errors, as the
-    /// OpenTelemetry conventions say (`rpc.grpc.status_code`).
-    Grpc(u32),
-}
-
-impl Status {
-    fn is_error(self) -> bool {
-        match self {
-            Status::Http(s) => s >= 500,
-            Status::Grpc(code) => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
-        }
-    }
-}
-
 /// One inbound request while it is handled. See the [module docs](self).
+///
+/// The one implementation of a request's end for every protocol: gRPC's
+/// [`InboundRpc`] is its front for gRPC calls.
 #[derive(Debug)]
 pub struct Inbound {
     span: Span,
@@ -407,7 +368,7 @@ impl Inbound {
     /// Phase 3: opens the server span with the admission's parent (or link), its
     /// request context (phase 2, built here if the adapter did not), the refusal or
     /// tracer-bullet attributes, and logs and counts what the admission decided
-    /// (a refusal at `WARN`; a stripped marker, ignored baggage and rejected headers
+    /// (a refused request at `WARN`; a stripped marker, ignored baggage and rejected headers
     /// at `DEBUG`).
     pub fn open(options: &ServerOptions, admission: Admission, span: ServerSpan) -> Inbound {
         let Some(pipeline) = Pipeline::current().filter(|_| admission.enabled) else {
@@ -421,7 +382,9 @@ impl Inbound {
         } = span;
         let start = start.unwrap_or_else(Tick::now);
         let opened = Opened::new(pipeline, admission, &name, builder, start);
-        active_requests().inc();
+        if protocol.counts_active() {
+            active_requests().inc();
+        }
         Inbound {
             span: opened.span,
             state: Some(Box::new(State {
@@ -463,9 +426,8 @@ impl Inbound {
     }
 
     /// The request is marked as a tracer bullet that this service does not accept:
-    /// answer it with [`Refusal::HTTP_STATUS`] (or [`Refusal::GRPC_CODE`]) **without
-    /// calling the application**, then finish as usual (the refusal header is added
-    /// then).
+    /// answer it with [`Refusal::HTTP_STATUS`] **without calling the application**,
+    /// then finish as usual (the refusal header is added then).
     pub fn refusal(&self) -> Option<Refusal> {
         self.state.as_ref().and_then(|s| s.refusal)
     }
@@ -482,37 +444,34 @@ impl Inbound {
 
     /// Ends a request whose client went away before the response was ready: the
     /// span is marked `observe.cancelled` and the request is logged and measured
-    /// with status 499 (client closed request; gRPC: 1, `CANCELLED`). Dropping an
-    /// unfinished `Inbound` does the same.
+    /// with status 499 (client closed request). Dropping an unfinished `Inbound`
+    /// does the same.
     pub fn cancel(mut self) {
         self.end_cancelled();
     }
 
     fn end_cancelled(&mut self) {
         let Some(state) = &self.state else { return };
-        let status = match state.protocol {
-            Protocol::Rpc { .. } => Status::Grpc(1),
-            _ => Status::Http(499),
+        let code = match &state.protocol {
+            Protocol::Grpc(call) => call.cancelled_code(state.start.duration_until(Tick::now())),
+            Protocol::Http { .. } | Protocol::Other => 499,
         };
         self.span.set_attribute("observe.cancelled", true);
-        self.end(status, &mut HeaderMap::new());
-    }
-
-    /// Phase 4 for HTTP: [`finish_with`](Self::finish_with) an HTTP status.
-    pub fn finish(mut self, status: u16, headers: &mut HeaderMap) {
-        self.end(Status::Http(status), headers);
+        self.end(code, None, &mut HeaderMap::new());
     }
 
     /// Phase 4: response headers into `headers` (`traceresponse`, `Server-Timing`,
-    /// `x-request-id`, and [`Refusal::HEADER`] for a refused request), the status on
-    /// the span (an error as [`Status`] says), the duration metric of the protocol
-    /// (`http.server.request.duration` or `rpc.server.call.duration`, with the trace
-    /// id as exemplar), the access-log line, and the end of the span.
-    pub fn finish_with(mut self, status: Status, headers: &mut HeaderMap) {
-        self.end(status, headers);
+    /// `x-request-id`, and [`Refusal::HEADER`] for a refused request), the HTTP
+    /// status on the span (5xx is an error), `http.server.request.duration` (with
+    /// the trace id as exemplar; none for a [`ServerSpan::new`]), the access-log
+    /// line, and the end of the span.
+    pub fn finish(mut self, status: u16, headers: &mut HeaderMap) {
+        self.end(u32::from(status), None, headers);
     }
 
-    fn end(&mut self, status: Status, headers: &mut HeaderMap) {
+    /// The end of a request, for every protocol: `code` and `message` are the
+    /// protocol's status (an HTTP status has no message).
+    fn end(&mut self, code: u32, message: Option<&str>, headers: &mut HeaderMap) {
         let Some(state) = self.state.take() else {
             return;
         };
@@ -526,63 +485,61 @@ impl Inbound {
             .flatten();
 
         let panicked = state.panicked.load(Ordering::Relaxed);
-        let failed = status.is_error() || panicked;
-        let code = match status {
-            Status::Http(s) => {
-                span.set_attribute("http.response.status_code", u64::from(s));
-                u64::from(s)
+        let (code, status_error) = match &state.protocol {
+            Protocol::Grpc(_) => {
+                let code = grpc::known_code(code);
+                span.set_attribute("rpc.grpc.status_code", i64::from(code));
+                (code, grpc::is_server_error(code))
             }
-            Status::Grpc(c) => {
-                span.set_attribute("rpc.grpc.status_code", u64::from(c));
-                u64::from(c)
+            Protocol::Http { .. } | Protocol::Other => {
+                span.set_attribute("http.response.status_code", u64::from(code));
+                (code, code >= 500)
             }
         };
-        if status.is_error() && !panicked {
-            span.set_attribute("error.type", itoa::Buffer::new().format(code).to_owned());
-            span.set_error(match status {
-                Status::Http(s) => format!("HTTP {s}"),
-                Status::Grpc(c) => format!("gRPC status {c}"),
-            });
+        let failed = status_error || panicked;
+        if status_error && !panicked {
+            match &state.protocol {
+                Protocol::Grpc(_) => {
+                    span.set_attribute("error.type", grpc::code_name(code));
+                    span.set_error(grpc::status_message(code, message));
+                }
+                Protocol::Http { .. } | Protocol::Other => {
+                    span.set_attribute("error.type", itoa::Buffer::new().format(code).to_owned());
+                    span.set_error(format!("HTTP {code}"));
+                }
+            }
         }
 
         let trace_id = span.span_context().map(|c| c.trace_id).unwrap_or_default();
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        match (&state.protocol, status) {
-            (Protocol::Http { method, scheme, .. }, Status::Http(s)) => {
+        match &state.protocol {
+            Protocol::Http { method, scheme, .. } => {
                 crate::metrics::http_server_duration(
                     state.route().unwrap_or(""),
                     method,
-                    s,
+                    u16::try_from(code).unwrap_or(u16::MAX),
                     scheme,
                     panicked.then_some("panic"),
                     state.request_type,
                 )
                 .record_with_exemplar(nanos, trace_id, failed);
             }
-            (
-                Protocol::Rpc {
-                    system,
-                    service,
-                    method,
-                },
-                _,
-            ) => {
-                let code = match status {
-                    Status::Grpc(c) => Some(c),
-                    Status::Http(_) => None,
-                };
+            Protocol::Grpc(call) => {
+                let (service, method) = call.labels(code);
                 crate::metrics::rpc_server_duration(
-                    system,
+                    grpc::GRPC,
                     service,
                     method,
-                    code,
+                    Some(code),
                     state.request_type,
                 )
                 .record_with_exemplar(nanos, trace_id, failed);
             }
-            _ => {}
+            Protocol::Other => {}
         }
-        active_requests().dec();
+        if state.protocol.counts_active() {
+            active_requests().dec();
+        }
 
         if let Some(level) = state.access_log {
             span.in_scope(|| access_log(level, &state, code, elapsed));
@@ -591,6 +548,14 @@ impl Inbound {
             log_footprint(&span, &footprint);
         }
         span.end();
+    }
+}
+
+impl Protocol {
+    /// Whether the request is counted in `http.server.active_requests` (gRPC calls
+    /// are not).
+    fn counts_active(&self) -> bool {
+        !matches!(self, Protocol::Grpc(_))
     }
 }
 
@@ -646,8 +611,8 @@ impl Drop for Inbound {
     }
 }
 
-/// A server span opened from an admission: what every protocol's inbound request
-/// keeps of phases 1 to 3 (HTTP's [`Inbound`], gRPC's [`InboundRpc`]).
+/// A server span opened from an admission: what [`Inbound::open`] keeps of phases
+/// 1 to 3, whatever the protocol.
 pub(crate) struct Opened {
     pub(crate) span: Span,
     pub(crate) request_id: RequestId,
@@ -788,18 +753,13 @@ fn log_admission(admission: &Admission, span: &Span) {
     }
 }
 
-/// `traceresponse`, `Server-Timing`, `x-request-id` and the refusal header.
+/// `traceresponse`, `Server-Timing`, `x-request-id` and the refusal header (for
+/// gRPC, `Server-Timing` and the refusal header into the trailers: the other two
+/// went into the initial metadata, [`InboundRpc::response_headers`]).
 fn response_headers(span: &Span, state: &State, elapsed: Duration, headers: &mut HeaderMap) {
-    // Names as constants: a `&'static str` name is parsed and checked on every
-    // insert (about 600 instructions each, docs/bench/http.md).
-    const TRACERESPONSE: HeaderName = HeaderName::from_static(propagation::TRACERESPONSE);
     const SERVER_TIMING: HeaderName = HeaderName::from_static(propagation::SERVER_TIMING);
-    const X_REQUEST_ID: HeaderName = HeaderName::from_static(propagation::X_REQUEST_ID);
-    if let Some(cx) = span.span_context() {
-        headers.insert(
-            TRACERESPONSE,
-            header_value(propagation::format_traceresponse(&cx).as_str()),
-        );
+    if !matches!(state.protocol, Protocol::Grpc(_)) {
+        trace_headers(span, &state.request_id, headers);
     }
     if state.server_timing {
         headers.append(
@@ -807,11 +767,25 @@ fn response_headers(span: &Span, state: &State, elapsed: Duration, headers: &mut
             header_value(propagation::format_server_timing(elapsed).as_str()),
         );
     }
-    if let Ok(v) = HeaderValue::from_str(state.request_id.as_str()) {
-        headers.insert(X_REQUEST_ID, v);
-    }
     if let Some(refusal) = state.refusal {
         refusal.insert_header(headers);
+    }
+}
+
+/// `traceresponse` and `x-request-id`.
+fn trace_headers(span: &Span, request_id: &RequestId, headers: &mut HeaderMap) {
+    // Names as constants: a `&'static str` name is parsed and checked on every
+    // insert (about 600 instructions each, docs/bench/http.md).
+    const TRACERESPONSE: HeaderName = HeaderName::from_static(propagation::TRACERESPONSE);
+    const X_REQUEST_ID: HeaderName = HeaderName::from_static(propagation::X_REQUEST_ID);
+    if let Some(cx) = span.span_context() {
+        headers.insert(
+            TRACERESPONSE,
+            header_value(propagation::format_traceresponse(&cx).as_str()),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id.as_str()) {
+        headers.insert(X_REQUEST_ID, v);
     }
 }
 
@@ -857,23 +831,23 @@ macro_rules! at_level {
     };
 }
 
-fn access_log(level: Level, state: &State, code: u64, elapsed: Duration) {
+fn access_log(level: Level, state: &State, code: u32, elapsed: Duration) {
     let duration_ms = elapsed.as_secs_f64() * 1e3;
     match &state.protocol {
-        Protocol::Rpc {
-            service, method, ..
-        } => {
-            let (service, method) = (&**service, &**method);
+        Protocol::Grpc(call) => {
+            let (name, service, method) = (call.name(), call.service(), call.method());
+            let status = grpc::code_name(code);
             macro_rules! log_at {
                 ($level:expr) => {
                     tracing::event!(
                         target: "observe::access",
                         $level,
+                        rpc.system = grpc::GRPC,
                         rpc.service = service,
                         rpc.method = method,
                         rpc.grpc.status_code = code,
                         duration_ms,
-                        "{service}/{method} {code}"
+                        "{name} {status}"
                     )
                 };
             }
@@ -881,6 +855,7 @@ fn access_log(level: Level, state: &State, code: u64, elapsed: Duration) {
         }
         Protocol::Http { method, .. } => {
             let route = state.route().unwrap_or(UNMATCHED_ROUTE);
+            let code = u64::from(code);
             macro_rules! log_at {
                 ($level:expr) => {
                     tracing::event!(
