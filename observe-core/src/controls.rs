@@ -131,6 +131,7 @@ fn state_json(s: &SamplingState) -> Value {
 
 /// The sampling state as the admin API shows it: `{"ratio", "overrides": {key:
 /// ratio}}`, plus `parent_based`, `max_overrides` and `default_ratio`.
+#[cfg_attr(not(feature = "admin"), allow(dead_code))]
 pub(crate) fn sampling_json() -> Option<Value> {
     let h = crate::sampling::handle()?;
     let s = h.state();

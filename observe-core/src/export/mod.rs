@@ -64,7 +64,7 @@ mod retry;
 mod settings;
 #[cfg(feature = "otlp")]
 mod sink;
-#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+#[cfg_attr(not(feature = "otlp"), allow(dead_code, unreachable_pub))]
 mod stats;
 #[cfg(feature = "otlp")]
 pub(crate) mod tls;

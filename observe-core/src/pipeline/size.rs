@@ -43,6 +43,7 @@ pub(crate) const fn block(n: usize) -> usize {
 
 /// How allocations are counted: as asked for, or as the allocator lays them out.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 enum Count {
     Requested,
     Allocated,
@@ -158,12 +159,14 @@ fn log_own(c: Count, l: &LogRecord) -> usize {
 }
 
 /// The heap a span record owns (not counting the record itself), in requested
-/// bytes.
+/// bytes (what the export queues count).
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) fn span_heap(s: &SpanRecord) -> usize {
     span(Count::Requested, s)
 }
 
 /// The heap a log record owns, including its box, in requested bytes.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 pub(crate) fn log_heap(l: &LogRecord) -> usize {
     size_of::<LogRecord>() + log(Count::Requested, l)
 }
