@@ -76,7 +76,8 @@ impl ServerSpan {
     /// `network.protocol.version`; measured in `http.server.request.duration`.
     pub fn http(request: &RequestInfo<'_>, query: QueryRecording) -> ServerSpan {
         let (method, method_index) = names::method_label(request.method);
-        let name = names::span_name(method_index, request.route);
+        let names = names::route_names(method_index, request.route);
+        let name = names.name.clone();
         let route_at = request.route.map(|r| name.as_str().len() - r.len());
         // The attributes below, the status code and `error.type` at the end.
         let mut builder = Span::builder(name.clone())
@@ -88,7 +89,9 @@ impl ServerSpan {
                 request.method.as_str().to_owned(),
             );
         }
-        if let Some(route) = request.route {
+        if let Some(route) = names.static_route() {
+            builder = builder.attribute("http.route", route);
+        } else if let Some(route) = names.route() {
             builder = builder.attribute("http.route", route.to_owned());
         }
         builder = builder.attribute("url.path", request.uri.path().to_owned());

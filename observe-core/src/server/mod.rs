@@ -632,6 +632,21 @@ pub(crate) fn finish_footprint(
 }
 
 impl State {
+    /// The HTTP route template as a `'static` string: interned, or the fixed label
+    /// of an unmatched request; `None` for one beyond the interning bound.
+    fn static_route(&self) -> Option<&'static str> {
+        match (&self.protocol, &self.name) {
+            (Protocol::Http { route_at: None, .. }, _) => Some(UNMATCHED_ROUTE),
+            (
+                Protocol::Http {
+                    route_at: Some(at), ..
+                },
+                SpanName::Static(name),
+            ) => name.get(*at..),
+            _ => None,
+        }
+    }
+
     /// The HTTP route template, when one matched.
     fn route(&self) -> Option<&str> {
         match self.protocol {
@@ -884,12 +899,21 @@ fn access_log(level: Level, state: &State, code: u64, elapsed: Duration) {
         }
         Protocol::Http { method, .. } => {
             let route = state.route().unwrap_or(UNMATCHED_ROUTE);
+            // Observe's capture of the line reads these instead of the event's fields.
+            let _prepared = state.static_route().map(|route| {
+                crate::log::Prepared::set(crate::log::AccessFields {
+                    method: *method,
+                    route,
+                    code,
+                    duration_ms,
+                })
+            });
             macro_rules! log_at {
                 ($level:expr) => {
                     tracing::event!(
                         target: "observe::access",
                         $level,
-                        http.request.method = method,
+                        http.request.method = *method,
                         http.route = route,
                         http.response.status_code = code,
                         duration_ms,
