@@ -61,6 +61,9 @@ pub(crate) fn span_heap(s: &SpanRecord) -> usize {
     let extra = s.extra.as_ref().map_or(0, |e| {
         size_of::<crate::span::Extra>()
             + attributes(&e.attributes)
+            + e.deferred
+                .as_ref()
+                .map_or(0, |d| d.heap(&e.attributes, value))
             + events(&e.events)
             + links(&e.links)
             + e.status_message.as_ref().map_or(0, cow)

@@ -902,7 +902,7 @@ fn access_log(level: Level, state: &State, code: u64, elapsed: Duration) {
             // Observe's capture of the line reads these instead of the event's fields.
             let _prepared = state.static_route().map(|route| {
                 crate::log::Prepared::set(crate::log::AccessFields {
-                    method: *method,
+                    method,
                     route,
                     code,
                     duration_ms,
