@@ -205,7 +205,9 @@ where
                     None => return,
                 },
             };
-            let record = LogRecord::capture(event, cur, &pipeline.settings.redact);
+            let redact = &pipeline.settings.redact;
+            let record = LogRecord::capture_prepared(event, cur, redact)
+                .unwrap_or_else(|| LogRecord::capture(event, cur, redact));
             if *event.metadata().level() == tracing_core::Level::ERROR {
                 mark_failed(&record, &ctx.event_span(event));
             }

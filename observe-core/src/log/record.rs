@@ -112,19 +112,7 @@ impl LogRecord {
             redact,
         };
         event.record(&mut visitor);
-        let (span, context) = match current {
-            Some(d) => (
-                Some(LogSpan {
-                    trace_id: d.trace_id,
-                    span_id: d.span_id,
-                    parent_id: d.parent_id,
-                    flags: d.flags,
-                    name: d.name.clone(),
-                }),
-                d.ctx.get().map(|c| c.snapshot()),
-            ),
-            None => (None, None),
-        };
+        let (span, context) = span_and_context(current);
         LogRecord {
             time: Tick::now(),
             metadata: event.metadata(),
@@ -133,6 +121,114 @@ impl LogRecord {
             span,
             context,
         }
+    }
+}
+
+/// The access-log line's fields, known before its event is dispatched: the bridge
+/// builds that line's record from them rather than visiting the event's fields
+/// (formatting the message through `fmt`, copying each string), which was most of
+/// the line's cost on the request thread. The event is still dispatched through
+/// `tracing` as before (filters and other layers see it unchanged); only observe's
+/// own capture of it is cheaper, and the record is the one the visitor would make.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AccessFields {
+    /// `http.request.method`.
+    pub(crate) method: &'static str,
+    /// `http.route`.
+    pub(crate) route: &'static str,
+    /// `http.response.status_code`.
+    pub(crate) code: u64,
+    /// `duration_ms`.
+    pub(crate) duration_ms: f64,
+}
+
+/// The target of the access-log line.
+pub(crate) const ACCESS_TARGET: &str = "observe::access";
+
+std::thread_local! {
+    static PREPARED: std::cell::Cell<Option<AccessFields>> = const { std::cell::Cell::new(None) };
+}
+
+/// While alive, the next `observe::access` event this thread dispatches is captured
+/// from `fields`; dropped (after the dispatch), whatever was not taken is cleared.
+pub(crate) struct Prepared(());
+
+impl Prepared {
+    /// Must be given the values of the HTTP access-log event dispatched next on this
+    /// thread: `http.request.method`, `http.route`, `http.response.status_code`,
+    /// `duration_ms` and the message `{method} {route} {code}`.
+    pub(crate) fn set(fields: AccessFields) -> Prepared {
+        let _ = PREPARED.try_with(|p| p.set(Some(fields)));
+        Prepared(())
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        let _ = PREPARED.try_with(|p| p.set(None));
+    }
+}
+
+impl LogRecord {
+    /// The record of a prepared access-log event (see [`AccessFields`]), or `None`
+    /// for any other event.
+    #[inline]
+    pub(crate) fn capture_prepared(
+        event: &tracing_core::Event<'_>,
+        current: Option<&SpanData>,
+        redact: &Redactor,
+    ) -> Option<LogRecord> {
+        let metadata = event.metadata();
+        // The HTTP line's callsites: the target, the message and four fields.
+        if metadata.target() != ACCESS_TARGET || metadata.fields().len() != 5 {
+            return None;
+        }
+        let f = PREPARED.try_with(|p| p.take()).ok().flatten()?;
+        let mut message = String::with_capacity(f.method.len() + f.route.len() + 5);
+        message.push_str(f.method);
+        message.push(' ');
+        message.push_str(f.route);
+        message.push(' ');
+        message.push_str(itoa::Buffer::new().format(f.code));
+        let field = |key: &'static str, value: Value| KeyValue {
+            key: Cow::Borrowed(key),
+            value: if redact.is_sensitive(key) {
+                Value::Str(Cow::Borrowed(REDACTED))
+            } else {
+                value
+            },
+        };
+        let fields = smallvec::SmallVec::from_buf([
+            field("http.request.method", Value::Str(Cow::Borrowed(f.method))),
+            field("http.route", Value::Str(Cow::Borrowed(f.route))),
+            field("http.response.status_code", Value::U64(f.code)),
+            field("duration_ms", Value::F64(f.duration_ms)),
+        ]);
+        let (span, context) = span_and_context(current);
+        Some(LogRecord {
+            time: Tick::now(),
+            metadata,
+            message,
+            fields,
+            span,
+            context,
+        })
+    }
+}
+
+fn span_and_context(current: Option<&SpanData>) -> (Option<LogSpan>, Option<Arc<ContextState>>) {
+    match current {
+        Some(d) => (
+            Some(LogSpan {
+                trace_id: d.trace_id,
+                span_id: d.span_id,
+                parent_id: d.parent_id,
+                flags: d.flags,
+                name: d.name.clone(),
+            }),
+            d.ctx.get().map(|c| c.snapshot()),
+        ),
+        None => (None, None),
     }
 }
 
@@ -283,5 +379,67 @@ impl Visit for AttributeVisitor<'_> {
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.push(field, Value::Str(Cow::Owned(value.to_string())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The access-log line captured from its prepared fields is the record the
+    /// visitor makes of the same event.
+    #[test]
+    fn a_prepared_access_line_is_the_record_the_visitor_makes() {
+        let capture = crate::testing::capture();
+        let log = || {
+            let (method, route, code, duration_ms) = ("GET", "/orders/{id}", 200u64, 1.25);
+            tracing::event!(
+                target: "observe::access",
+                tracing::Level::INFO,
+                http.request.method = method,
+                http.route = route,
+                http.response.status_code = code,
+                duration_ms,
+                "{method} {route} {code}"
+            );
+        };
+        crate::span::Span::new("request").in_scope(|| {
+            log();
+            let _prepared = Prepared::set(AccessFields {
+                method: "GET",
+                route: "/orders/{id}",
+                code: 200,
+                duration_ms: 1.25,
+            });
+            log();
+        });
+        // Another event with the access target is never taken for the prepared one.
+        let _prepared = Prepared::set(AccessFields {
+            method: "PUT",
+            route: "/x",
+            code: 500,
+            duration_ms: 0.0,
+        });
+        tracing::info!(target: "observe::access", duration_ms = 2.0, "other 200");
+        drop(_prepared);
+        capture.flush();
+        let logs = capture.logs();
+        let [visited, prepared, other] = &logs[..] else {
+            panic!("{logs:?}")
+        };
+        assert_eq!(prepared.message(), visited.message());
+        assert_eq!(prepared.message(), "GET /orders/{id} 200");
+        // Taken from the prepared fields: borrowed, not copied.
+        assert!(matches!(
+            prepared.field("http.route"),
+            Some(Value::Str(Cow::Borrowed(_)))
+        ));
+        assert_eq!(prepared.fields(), visited.fields());
+        assert_eq!(prepared.level(), visited.level());
+        assert_eq!(prepared.target(), visited.target());
+        assert_eq!(prepared.span(), visited.span());
+        assert_eq!(prepared.context(), visited.context());
+        assert_eq!(other.message(), "other 200");
+        assert_eq!(other.fields().len(), 1);
     }
 }

@@ -22,7 +22,7 @@ mod worker;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::CachePadded;
@@ -40,9 +40,11 @@ use crate::span::SpanRecord;
 #[derive(Debug)]
 pub(crate) enum Record {
     Span(SpanRecord),
-    /// Boxed: log records are larger and rarer than span records, and every slot of
-    /// the rings is as large as the largest variant.
-    Log(Box<LogRecord>),
+    /// Shared from the start: log records are larger and rarer than span records
+    /// (every slot of the rings is as large as the largest variant), and sinks keep
+    /// them as an `Arc` (one allocation on the application thread, none on the
+    /// worker).
+    Log(Arc<LogRecord>),
 }
 
 /// Counters of what the pipeline could not keep.
@@ -274,7 +276,7 @@ impl Pipeline {
     /// staging buffer while the thread is inside a span.
     #[inline]
     pub(crate) fn push_log(&'static self, log: LogRecord) {
-        ring::push_log(self, Box::new(log));
+        ring::push_log(self, Arc::new(log));
     }
 
     #[cold]

@@ -174,7 +174,7 @@ pub(crate) fn push_span(
 
 /// Queues a log record for `pipeline` (staged while the thread is inside a span).
 #[inline]
-pub(crate) fn push_log(pipeline: &'static Pipeline, log: Box<crate::log::LogRecord>) {
+pub(crate) fn push_log(pipeline: &'static Pipeline, log: std::sync::Arc<crate::log::LogRecord>) {
     let mut log = Some(log);
     stack::with_state(|s| {
         if let Some(l) = log.take() {

@@ -107,6 +107,11 @@ fn span(c: Count, s: &SpanRecord) -> usize {
     let extra = s.extra.as_ref().map_or(0, |e| {
         c.of(size_of::<crate::span::Extra>())
             + attributes(c, &e.attributes)
+            // The typed attributes of a server span, and their rendered copies once
+            // a sink has read them.
+            + e.deferred
+                .as_ref()
+                .map_or(0, |d| c.of(d.heap(&e.attributes, |v| value(c, v))))
             + events(c, &e.events)
             + links(c, &e.links)
             + e.status_message.as_ref().map_or(0, |m| cow(c, m))

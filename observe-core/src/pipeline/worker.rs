@@ -182,10 +182,7 @@ pub(crate) fn drain(pipeline: &'static Pipeline, sinks: &mut [Box<dyn Sink>]) {
                     let s = std::sync::Arc::new(s);
                     sup.each_sink(sinks, |k| k.on_span_shared(&s))
                 }
-                Ok(Record::Log(l)) => {
-                    let l = std::sync::Arc::<crate::log::LogRecord>::from(l);
-                    sup.each_sink(sinks, |k| k.on_log_shared(&l))
-                }
+                Ok(Record::Log(l)) => sup.each_sink(sinks, |k| k.on_log_shared(&l)),
                 Err(_) => break,
             };
             processed += 1;

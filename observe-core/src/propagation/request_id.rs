@@ -132,26 +132,27 @@ impl RequestId {
     /// per-thread id generator.
     pub fn generate() -> Self {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let hi = next_u64();
-        let lo = next_u64();
-        // Version 4 in bits 76-79, variant 0b10 in bits 62-63.
-        let random = (u128::from(hi) << 64) | u128::from(lo);
-        let v = (random & !(0xf << 76) & !(0b11 << 62)) | (0x4 << 76) | (0b10 << 62);
-        let mut buf = [0u8; REQUEST_ID_MAX_LEN];
-        let mut pos = 0;
-        for i in 0..32 {
-            if matches!(i, 8 | 12 | 16 | 20) {
-                buf[pos] = b'-';
-                pos += 1;
+        // Version 4 in bits 12-15 of `hi`, variant 0b10 in bits 62-63 of `lo`.
+        let hi = (next_u64() & !(0xf << 12)) | (0x4 << 12);
+        let lo = (next_u64() & !(0b11 << 62)) | (0b10 << 62);
+        let mut digits = [0u8; 32];
+        for (half, mut v) in [(0, hi), (16, lo)] {
+            for slot in digits[half..half + 16].iter_mut().rev() {
+                *slot = HEX[(v & 0xf) as usize];
+                v >>= 4;
             }
-            let nibble = (v >> (124 - 4 * i)) & 0xf;
-            buf[pos] = HEX[nibble as usize];
-            pos += 1;
         }
-        RequestId {
-            len: pos as u8,
-            buf,
+        // 8-4-4-4-12.
+        let mut buf = [0u8; REQUEST_ID_MAX_LEN];
+        buf[..8].copy_from_slice(&digits[..8]);
+        buf[9..13].copy_from_slice(&digits[8..12]);
+        buf[14..18].copy_from_slice(&digits[12..16]);
+        buf[19..23].copy_from_slice(&digits[16..20]);
+        buf[24..36].copy_from_slice(&digits[20..]);
+        for dash in [8, 13, 18, 23] {
+            buf[dash] = b'-';
         }
+        RequestId { len: 36, buf }
     }
 
     /// The id as a string slice.

@@ -480,7 +480,7 @@ pub(crate) fn root_end(store: &Store, idx: &TraceIndex) -> Option<(u64, u64)> {
 /// The time of a trace's newest record.
 pub(crate) fn last_time(store: &Store, idx: &TraceIndex) -> u64 {
     idx.seqs
-        .back()
+        .last()
         .and_then(|s| store.get(*s))
         .map_or(0, |e| e.tick().unix_nanos())
 }

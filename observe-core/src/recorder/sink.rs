@@ -40,8 +40,7 @@ fn mark(mut span: SpanRecord, reason: PromotionReason) -> SpanRecord {
     span.set_sampled(true);
     span.extra
         .get_or_insert_with(Default::default)
-        .attributes
-        .push(KeyValue::new("observe.promoted", reason.as_str()));
+        .push_attribute(KeyValue::new("observe.promoted", reason.as_str()));
     span
 }
 

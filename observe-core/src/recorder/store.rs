@@ -52,11 +52,21 @@ const CHUNK: usize = 256;
 /// The smallest budget honoured: a few chunks and their index.
 pub(crate) const MIN_BUDGET: usize = 256 * 1024;
 
+/// The heap of a trace's sequence numbers (none while they are inline).
+fn seqs_heap(seqs: &smallvec::SmallVec<[u64; 4]>) -> usize {
+    if seqs.spilled() {
+        size::block(seqs.capacity() * size_of::<u64>())
+    } else {
+        0
+    }
+}
+
 /// What the recorder knows of one trace.
 #[derive(Debug, Default)]
 pub(crate) struct TraceIndex {
-    /// The sequence numbers of its records, oldest first.
-    pub(crate) seqs: VecDeque<u64>,
+    /// The sequence numbers of its records, oldest first: inline up to four (a
+    /// request's span and log line need no allocation of their own).
+    pub(crate) seqs: smallvec::SmallVec<[u64; 4]>,
     /// The sequence number of its local root span, once it has ended.
     pub(crate) root: Option<u64>,
     /// Spans in error.
@@ -165,9 +175,9 @@ impl Store {
         };
         if let Some(trace) = entry.trace_id() {
             let idx = self.traces.entry(trace).or_default();
-            let before = size::block(idx.seqs.capacity() * size_of::<u64>());
-            idx.seqs.push_back(seq);
-            self.index_bytes += size::block(idx.seqs.capacity() * size_of::<u64>()) - before;
+            let before = seqs_heap(&idx.seqs);
+            idx.seqs.push(seq);
+            self.index_bytes += seqs_heap(&idx.seqs) - before;
             if let Entry::Span(s) = &entry {
                 if s.is_local_root() {
                     idx.root = Some(seq);
@@ -234,8 +244,8 @@ impl Store {
             return;
         };
         // Records leave in sequence order, so this one is the trace's oldest.
-        if idx.seqs.front() == Some(&seq) {
-            idx.seqs.pop_front();
+        if idx.seqs.first() == Some(&seq) {
+            idx.seqs.remove(0);
         } else {
             idx.seqs.retain(|s| *s != seq);
         }
@@ -248,7 +258,7 @@ impl Store {
             idx.errors = idx.errors.saturating_sub(1);
         }
         if idx.seqs.is_empty() {
-            self.index_bytes -= size::block(idx.seqs.capacity() * size_of::<u64>());
+            self.index_bytes -= seqs_heap(&idx.seqs);
             self.traces.remove(&trace);
         }
     }

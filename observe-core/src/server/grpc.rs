@@ -43,12 +43,13 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName};
 
-use super::http::{ip_string, truncate};
+use super::http::truncate;
 use super::{Admission, Inbound, Protocol, Refusal, ServerOptions, ServerSpan, trace_headers};
 use crate::clock::Tick;
 use crate::context::RequestType;
 use crate::ids::SpanContext;
 use crate::pipeline::Pipeline;
+use crate::span::deferred::ip_string;
 use crate::span::{Span, SpanName};
 
 /// The `rpc.system` of gRPC.

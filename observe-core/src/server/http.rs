@@ -2,7 +2,6 @@
 //! ([`RequestInfo`]) and the server span it opens ([`ServerSpan::http`]): its name
 //! `METHOD /route/{template}` and OpenTelemetry's HTTP attributes.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
@@ -11,6 +10,7 @@ use http::HeaderMap;
 use super::{Protocol, QueryRecording, ServerSpan, names};
 use crate::clock::Tick;
 use crate::span::Span;
+use crate::span::deferred::DeferredAttributes;
 
 /// What an adapter knows about an inbound HTTP request.
 #[derive(Debug, Clone, Copy)]
@@ -76,67 +76,62 @@ impl ServerSpan {
     /// `network.protocol.version`; measured in `http.server.request.duration`.
     pub fn http(request: &RequestInfo<'_>, query: QueryRecording) -> ServerSpan {
         let (method, method_index) = names::method_label(request.method);
-        let name = names::span_name(method_index, request.route);
+        let names = names::route_names(method_index, request.route);
+        let name = names.name.clone();
         let route_at = request.route.map(|r| name.as_str().len() - r.len());
-        // The attributes below, the status code and `error.type` at the end.
-        let mut builder = Span::builder(name.clone())
-            .reserve_attributes(14)
-            .attribute("http.request.method", method);
+        // Typed until read (see `span::deferred`): one allocation for all of them.
+        let mut a = Box::<DeferredAttributes>::default();
+        a.push_value("http.request.method", method);
         if method == names::OTHER_METHOD {
-            builder = builder.attribute(
-                "http.request.method_original",
-                request.method.as_str().to_owned(),
-            );
+            a.push_text("http.request.method_original", request.method.as_str());
         }
-        if let Some(route) = request.route {
-            builder = builder.attribute("http.route", route.to_owned());
+        if let Some(route) = names.static_route() {
+            a.push_value("http.route", route);
+        } else if let Some(route) = names.route() {
+            a.push_text("http.route", route);
         }
-        builder = builder.attribute("url.path", request.uri.path().to_owned());
+        a.push_text("url.path", request.uri.path());
         if let Some(q) = request.uri.query()
             && !q.is_empty()
         {
             match query {
                 QueryRecording::Redacted => {
-                    builder = builder.attribute("url.query", redact_query(q));
+                    a.push_value("url.query", redact_query(q));
                 }
-                QueryRecording::Full => builder = builder.attribute("url.query", q.to_owned()),
+                QueryRecording::Full => {
+                    a.push_text("url.query", q);
+                }
                 QueryRecording::Off => {}
             }
         }
-        builder = builder.attribute(
-            "url.scheme",
-            request.uri.scheme_str().map_or(Cow::Borrowed("http"), |s| {
-                if s == "https" {
-                    Cow::Borrowed("https")
-                } else if s == "http" {
-                    Cow::Borrowed("http")
-                } else {
-                    Cow::Owned(s.to_owned())
-                }
-            }),
-        );
+        match request.uri.scheme_str() {
+            None | Some("http") => a.push_value("url.scheme", "http"),
+            Some("https") => a.push_value("url.scheme", "https"),
+            Some(s) => a.push_text("url.scheme", s),
+        };
         if let Some((host, port)) = server_address(request) {
-            builder = builder.attribute("server.address", host);
+            a.push_text("server.address", host);
             if let Some(port) = port {
-                builder = builder.attribute("server.port", port);
+                a.push_value("server.port", port);
             }
         }
         if let Some(peer) = request.peer {
-            builder = builder
-                .attribute("client.address", ip_string(peer.ip()))
-                .attribute("client.port", peer.port());
+            a.push_ip("client.address", peer.ip());
+            a.push_value("client.port", peer.port());
         }
         if let Some(ua) = request
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
         {
-            builder = builder.attribute("user_agent.original", truncate(ua, 512).to_owned());
+            a.push_text("user_agent.original", truncate(ua, 512));
         }
-        builder = builder.attribute(
+        a.push_value(
             "network.protocol.version",
             protocol_version(request.version),
         );
+        // The status code and `error.type` join them at the end.
+        let builder = Span::builder(name.clone()).deferred(a);
         let scheme = match request.uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("https") => "https",
             Some(s) if !s.eq_ignore_ascii_case("http") => "_OTHER",
@@ -169,24 +164,24 @@ fn protocol_version(v: http::Version) -> &'static str {
 
 /// `server.address` and `server.port`: the URI's authority (HTTP/2, absolute
 /// targets), else the `Host` header.
-fn server_address(request: &RequestInfo<'_>) -> Option<(String, Option<u16>)> {
+fn server_address<'a>(request: &RequestInfo<'a>) -> Option<(&'a str, Option<u16>)> {
     if let Some(host) = request.uri.host() {
-        return Some((host.to_owned(), request.uri.port_u16()));
+        return Some((host, request.uri.port_u16()));
     }
     let host = request.headers.get(http::header::HOST)?.as_bytes();
-    let (host, port) = split_host_header(host)?;
-    Some((host.to_owned(), port))
+    split_host_header(host)
 }
 
-/// A `Host` header's host and port, as `http::uri::Authority` reads them, without
-/// its copy into `Bytes` (an allocation per request): `None` for a value that is
-/// no authority (empty, a character outside RFC 3986's `host` and `port`, an
-/// unclosed `[`); the port is `None` when it is absent or not a number.
-fn split_host_header(value: &[u8]) -> Option<(&str, Option<u16>)> {
-    let allowed = |b: u8| {
-        b.is_ascii_alphanumeric()
+/// The bytes of RFC 3986's `host` and `port` (unreserved, sub-delims, `:`, `[`, `]`,
+/// `%`), looked up rather than matched byte by byte.
+const HOST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
             || matches!(
-                b,
+                c,
                 b'-' | b'.'
                     | b'_'
                     | b'~'
@@ -205,9 +200,18 @@ fn split_host_header(value: &[u8]) -> Option<(&str, Option<u16>)> {
                     | b'['
                     | b']'
                     | b'%'
-            )
-    };
-    if value.is_empty() || !value.iter().all(|&b| allowed(b)) {
+            );
+        b += 1;
+    }
+    table
+};
+
+/// A `Host` header's host and port, as `http::uri::Authority` reads them, without
+/// its copy into `Bytes` (an allocation per request): `None` for a value that is
+/// no authority (empty, a character outside RFC 3986's `host` and `port`, an
+/// unclosed `[`); the port is `None` when it is absent or not a number.
+fn split_host_header(value: &[u8]) -> Option<(&str, Option<u16>)> {
+    if value.is_empty() || !value.iter().all(|&b| HOST_BYTES[usize::from(b)]) {
         return None;
     }
     // Checked ASCII above.
@@ -228,24 +232,6 @@ fn split_host_header(value: &[u8]) -> Option<(&str, Option<u16>)> {
     }
     let port = port.and_then(|p| p.parse().ok());
     Some((host, port))
-}
-
-/// `client.address`: an IPv4 address written with `itoa` (`Display` goes through
-/// the formatting machinery, about 1,300 instructions a request).
-pub(super) fn ip_string(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => {
-            let mut out = String::with_capacity(15);
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                out.push_str(itoa::Buffer::new().format(octet));
-            }
-            out
-        }
-        std::net::IpAddr::V6(_) => ip.to_string(),
-    }
 }
 
 pub(super) fn truncate(s: &str, max: usize) -> &str {
@@ -299,13 +285,10 @@ mod tests {
             .body(())
             .unwrap();
         let info = RequestInfo::from_request(&req);
-        assert_eq!(
-            server_address(&info),
-            Some(("shop.example".into(), Some(8080)))
-        );
+        assert_eq!(server_address(&info), Some(("shop.example", Some(8080))));
         let req = http::Request::get("http://[::1]:9/x").body(()).unwrap();
         let info = RequestInfo::from_request(&req);
-        assert_eq!(server_address(&info), Some(("[::1]".into(), Some(9))));
+        assert_eq!(server_address(&info), Some(("[::1]", Some(9))));
         let req = http::Request::get("/x")
             .header("host", "bad host")
             .body(())
@@ -344,14 +327,6 @@ mod tests {
                 .filter(|a| !a.as_str().contains('@') && !a.host().is_empty())
                 .map(|a| (a.host(), a.port_u16()));
             assert_eq!(split_host_header(value.as_bytes()), expected, "{value:?}");
-        }
-    }
-
-    #[test]
-    fn client_addresses_read_as_display_writes_them() {
-        for ip in ["127.0.0.1", "10.200.0.255", "0.0.0.0", "::1", "2001:db8::7"] {
-            let ip: std::net::IpAddr = ip.parse().unwrap();
-            assert_eq!(ip_string(ip), ip.to_string());
         }
     }
 

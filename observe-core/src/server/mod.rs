@@ -323,7 +323,10 @@ impl ServerSpan {
 #[derive(Debug)]
 pub struct Inbound {
     span: Span,
-    state: Option<Box<State>>,
+    /// Inline, not boxed: the adapter's response future holds the `Inbound`, and is
+    /// allocated anyway; a box was one more allocation per request, freed on
+    /// another thread.
+    state: Option<State>,
 }
 
 #[derive(Debug)]
@@ -387,7 +390,7 @@ impl Inbound {
         }
         Inbound {
             span: opened.span,
-            state: Some(Box::new(State {
+            state: Some(State {
                 start,
                 name,
                 protocol,
@@ -398,7 +401,7 @@ impl Inbound {
                 server_timing: options.server_timing,
                 panicked: AtomicBool::new(false),
                 tracer_bullet: opened.tracer_bullet,
-            })),
+            }),
         }
     }
 
@@ -594,6 +597,21 @@ pub(crate) fn finish_footprint(
 }
 
 impl State {
+    /// The HTTP route template as a `'static` string: interned, or the fixed label
+    /// of an unmatched request; `None` for one beyond the interning bound.
+    fn static_route(&self) -> Option<&'static str> {
+        match (&self.protocol, &self.name) {
+            (Protocol::Http { route_at: None, .. }, _) => Some(UNMATCHED_ROUTE),
+            (
+                Protocol::Http {
+                    route_at: Some(at), ..
+                },
+                SpanName::Static(name),
+            ) => name.get(*at..),
+            _ => None,
+        }
+    }
+
     /// The HTTP route template, when one matched.
     fn route(&self) -> Option<&str> {
         match self.protocol {
@@ -856,12 +874,21 @@ fn access_log(level: Level, state: &State, code: u32, elapsed: Duration) {
         Protocol::Http { method, .. } => {
             let route = state.route().unwrap_or(UNMATCHED_ROUTE);
             let code = u64::from(code);
+            // Observe's capture of the line reads these instead of the event's fields.
+            let _prepared = state.static_route().map(|route| {
+                crate::log::Prepared::set(crate::log::AccessFields {
+                    method,
+                    route,
+                    code,
+                    duration_ms,
+                })
+            });
             macro_rules! log_at {
                 ($level:expr) => {
                     tracing::event!(
                         target: "observe::access",
                         $level,
-                        http.request.method = method,
+                        http.request.method = *method,
                         http.route = route,
                         http.response.status_code = code,
                         duration_ms,

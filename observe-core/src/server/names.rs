@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use crate::span::SpanName;
 
@@ -43,8 +42,105 @@ pub(crate) fn method_span_name(method_index: usize) -> &'static str {
 /// set in any application; this bounds a misuse such as raw paths as routes).
 const CAPACITY: usize = 1024;
 
-/// Route template to the span name of each method.
-type Names = HashMap<Box<str>, [Option<Arc<str>>; METHODS]>;
+/// Route templates and span names kept for the life of the process, at most this
+/// many strings: a route's text and its names are made once and then borrowed by
+/// every request's span, access-log line and metric, with no allocation and no
+/// reference count shared between threads. Beyond it (raw paths given as routes),
+/// names are made per request, as `Arc`s.
+const INTERNED_MAX: usize = 4096;
+
+/// A route as a request's span and access log see it: its template and its span
+/// name, `'static` when interned.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteNames {
+    /// The template (`/orders/{id}`), when a route matched.
+    pub(crate) route: Option<Route>,
+    /// `{METHOD} {route}`, or the method alone.
+    pub(crate) name: SpanName,
+}
+
+/// A matched route's template.
+#[derive(Debug, Clone)]
+pub(crate) enum Route {
+    /// Interned for the process.
+    Static(&'static str),
+    /// Beyond the interning bound: a suffix of the span name.
+    InName(usize),
+}
+
+impl RouteNames {
+    /// The template, when a route matched.
+    pub(crate) fn route(&self) -> Option<&str> {
+        match self.route.as_ref()? {
+            Route::Static(r) => Some(r),
+            Route::InName(at) => self.name.as_str().get(*at..),
+        }
+    }
+
+    /// The template as a `'static` string, when it is interned.
+    pub(crate) fn static_route(&self) -> Option<&'static str> {
+        match self.route.as_ref()? {
+            Route::Static(r) => Some(r),
+            Route::InName(_) => None,
+        }
+    }
+}
+
+/// A route's interned template and the span name of each method.
+struct Interned {
+    route: &'static str,
+    names: [Option<&'static str>; METHODS],
+}
+
+/// The process-wide interned strings, consulted when a thread's cache misses.
+struct Interner {
+    routes: HashMap<&'static str, Interned>,
+    strings: usize,
+}
+
+static INTERNER: std::sync::Mutex<Option<Interner>> = std::sync::Mutex::new(None);
+
+/// Interns `route` and the span name of `method_index` for it, within the bound.
+fn intern(method_index: usize, route: &str) -> Option<(&'static str, &'static str)> {
+    let mut guard = INTERNER.lock().unwrap_or_else(|e| e.into_inner());
+    let interner = guard.get_or_insert_with(|| Interner {
+        routes: HashMap::new(),
+        strings: 0,
+    });
+    let leak = |s: String, strings: &mut usize| -> Option<&'static str> {
+        if *strings >= INTERNED_MAX {
+            return None;
+        }
+        *strings += 1;
+        Some(Box::leak(s.into_boxed_str()))
+    };
+    if !interner.routes.contains_key(route) {
+        let leaked = leak(route.to_owned(), &mut interner.strings)?;
+        interner.routes.insert(
+            leaked,
+            Interned {
+                route: leaked,
+                names: [None; METHODS],
+            },
+        );
+    }
+    let Interner { routes, strings } = interner;
+    let entry = routes.get_mut(route)?;
+    let name = match entry.names[method_index] {
+        Some(name) => name,
+        None => {
+            let method = SPAN_METHOD[method_index];
+            let name = leak(format!("{method} {route}"), strings)?;
+            entry.names[method_index] = Some(name);
+            name
+        }
+    };
+    Some((entry.route, name))
+}
+
+/// Route template to its interned text and the span name of each method, per
+/// thread (no lock on the request path).
+type Names = HashMap<Box<str>, Interned>;
 
 thread_local! {
     static NAMES: RefCell<Names> =
@@ -53,33 +149,52 @@ thread_local! {
 
 /// The span name of a server request: `{METHOD} {route}` for a matched route, the
 /// method alone otherwise (never the raw path, so names stay low-cardinality).
+#[cfg(test)]
 pub(crate) fn span_name(method_index: usize, route: Option<&str>) -> SpanName {
-    let method = SPAN_METHOD[method_index.min(METHODS - 1)];
+    route_names(method_index, route).name
+}
+
+/// The span name and route template of a server request (see [`span_name`]).
+pub(crate) fn route_names(method_index: usize, route: Option<&str>) -> RouteNames {
+    let method_index = method_index.min(METHODS - 1);
+    let method = SPAN_METHOD[method_index];
     let Some(route) = route else {
-        return SpanName::Static(method);
+        return RouteNames {
+            route: None,
+            name: SpanName::Static(method),
+        };
     };
     let cached = NAMES
         .try_with(|names| {
             let mut names = names.try_borrow_mut().ok()?;
-            if let Some(slot) = names
-                .get(route)
-                .and_then(|slots| slots[method_index].clone())
+            if let Some(entry) = names.get(route)
+                && let Some(name) = entry.names[method_index]
             {
-                return Some(slot);
+                return Some((entry.route, name));
             }
-            let name: Arc<str> = format!("{method} {route}").into();
+            let (interned, name) = intern(method_index, route)?;
             if names.len() >= CAPACITY && !names.contains_key(route) {
                 names.clear();
             }
-            let slots = names
-                .entry(route.into())
-                .or_insert_with(|| std::array::from_fn(|_| None));
-            slots[method_index] = Some(name.clone());
-            Some(name)
+            let entry = names.entry(route.into()).or_insert_with(|| Interned {
+                route: interned,
+                names: [None; METHODS],
+            });
+            entry.names[method_index] = Some(name);
+            Some((interned, name))
         })
         .ok()
         .flatten();
-    SpanName::Shared(cached.unwrap_or_else(|| format!("{method} {route}").into()))
+    match cached {
+        Some((route, name)) => RouteNames {
+            route: Some(Route::Static(route)),
+            name: SpanName::Static(name),
+        },
+        None => RouteNames {
+            route: Some(Route::InName(method.len() + 1)),
+            name: SpanName::Shared(format!("{method} {route}").into()),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -93,8 +208,8 @@ mod tests {
         let b = span_name(get, Some("/orders/{id}"));
         assert_eq!(a.as_str(), "GET /orders/{id}");
         match (&a, &b) {
-            (SpanName::Shared(a), SpanName::Shared(b)) => assert!(Arc::ptr_eq(a, b)),
-            _ => panic!("expected shared names"),
+            (SpanName::Static(a), SpanName::Static(b)) => assert!(std::ptr::eq(*a, *b)),
+            _ => panic!("expected interned names"),
         }
         let (_, post) = method_label(&http::Method::POST);
         assert_eq!(

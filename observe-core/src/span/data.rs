@@ -166,6 +166,18 @@ pub(crate) struct Extra {
     pub(crate) events: Vec<Event>,
     pub(crate) links: Vec<Link>,
     pub(crate) status_message: Option<Cow<'static, str>>,
+    /// Attributes kept typed until read (a server span's), before `attributes`.
+    pub(crate) deferred: Option<Box<super::deferred::DeferredAttributes>>,
+}
+
+impl Extra {
+    /// Adds an attribute after all the others.
+    pub(crate) fn push_attribute(&mut self, kv: KeyValue) {
+        self.attributes.push(kv);
+        if let Some(d) = self.deferred.as_deref_mut() {
+            d.changed();
+        }
+    }
 }
 
 /// A span while it runs. Shared by reference with the thread that polls it (through
@@ -267,10 +279,20 @@ impl SpanData {
 
     pub(crate) fn set_attribute(&self, kv: KeyValue) {
         self.with_extra(|e| {
+            let kv = match e.deferred.as_deref_mut() {
+                Some(d) => match d.set(kv, e.attributes.is_empty()) {
+                    Ok(()) => return,
+                    Err(kv) => kv,
+                },
+                None => kv,
+            };
             if let Some(existing) = e.attributes.iter_mut().find(|a| a.key == kv.key) {
                 existing.value = kv.value;
+                if let Some(d) = e.deferred.as_deref_mut() {
+                    d.changed();
+                }
             } else {
-                e.attributes.push(kv);
+                e.push_attribute(kv);
             }
         });
     }
@@ -482,9 +504,15 @@ impl SpanRecord {
     /// Attributes recorded on the span (code location attributes are not stored here:
     /// see [`callsite`](Self::callsite)).
     pub fn attributes(&self) -> &[KeyValue] {
-        self.extra
-            .as_ref()
-            .map_or(&NO_ATTRIBUTES[..], |e| &e.attributes)
+        match self.extra.as_deref() {
+            None => &NO_ATTRIBUTES[..],
+            Some(Extra {
+                deferred: Some(d),
+                attributes,
+                ..
+            }) => d.rendered(attributes),
+            Some(e) => &e.attributes,
+        }
     }
     /// One attribute by key.
     pub fn attribute(&self, key: &str) -> Option<&super::Value> {

@@ -30,6 +30,7 @@
 //! ```
 
 mod data;
+pub(crate) mod deferred;
 #[cfg(test)]
 pub(crate) mod engine_tests;
 pub(crate) mod future;
@@ -109,13 +110,10 @@ impl SpanBuilder {
         self
     }
 
-    /// Room for `n` more attributes at once (a server span has a dozen: without it
-    /// the vector grows three times).
-    pub(crate) fn reserve_attributes(mut self, n: usize) -> Self {
-        self.extra
-            .get_or_insert_with(Default::default)
-            .attributes
-            .reserve(n);
+    /// Attributes kept typed until read, first in the span's order (a server
+    /// span's: see `deferred`).
+    pub(crate) fn deferred(mut self, attributes: Box<deferred::DeferredAttributes>) -> Self {
+        self.extra.get_or_insert_with(Default::default).deferred = Some(attributes);
         self
     }
 
