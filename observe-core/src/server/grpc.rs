@@ -454,7 +454,7 @@ impl InboundRpc {
     }
 
     fn call(&self) -> Option<&Call> {
-        match &self.inbound.state.as_deref()?.protocol {
+        match &self.inbound.state.as_ref()?.protocol {
             Protocol::Grpc(call) => Some(call),
             Protocol::Http { .. } | Protocol::Other => None,
         }
