@@ -20,11 +20,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -50,39 +47,8 @@ mod proto {
 use proto::Msg;
 use proto::echo_server::{Echo, EchoServer};
 
-/// Counts every allocation of the process, and those of the current thread.
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static BYTES: AtomicU64 = AtomicU64::new(0);
-thread_local! {
-    static THREAD_ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to `System`; the counters never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
-        let _ = THREAD_ALLOCS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: the caller's contract, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: observe_bench_support::Counting = observe_bench_support::Counting;
 
 const FLUSH: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -263,34 +229,25 @@ fn measure(variant: &str, iters: u64) {
     if let Some(guard) = &setup.observe {
         guard.flush(FLUSH);
     }
-    let (all, bytes, mine) = (
-        ALLOCS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-        THREAD_ALLOCS.with(Cell::get),
-    );
-    for i in 0..iters {
-        std::hint::black_box(one(&mut service, &frame));
-        // Under valgrind the threads run one at a time: without a drain now and
-        // then, the rings would fill and the dropped records go uncounted.
-        if i % 256 == 255
-            && let Some(guard) = &setup.observe
-        {
+    let drain = || {
+        if let Some(guard) = &setup.observe {
             guard.flush(FLUSH);
         }
-    }
+    };
+    observe_bench_support::count_allocations(
+        variant,
+        "call",
+        iters,
+        || {
+            std::hint::black_box(one(&mut service, &frame));
+        },
+        drain,
+    );
     if let Some(guard) = &setup.observe {
-        guard.flush(FLUSH);
         // Records dropped at a full ring were never processed: the counts would
         // be too low (a run under valgrind serialises the threads).
         eprintln!("{variant}: {:?}", guard.stats());
     }
-    let per = |n: u64| n as f64 / iters as f64;
-    eprintln!(
-        "{variant}: {iters} calls; allocations per call: {:.2} (all threads), {:.2} (calling thread); bytes allocated per call: {:.0}",
-        per(ALLOCS.load(Ordering::Relaxed) - all),
-        per(THREAD_ALLOCS.with(Cell::get) - mine),
-        per(BYTES.load(Ordering::Relaxed) - bytes),
-    );
 }
 
 fn main() {
