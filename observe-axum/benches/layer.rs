@@ -29,12 +29,10 @@ use axum::routing::get;
 use criterion::Criterion;
 use http::Request;
 
+use observe_bench_support::{Setup, VARIANTS};
+
 #[global_allocator]
 static GLOBAL: observe_bench_support::Counting = observe_bench_support::Counting;
-
-const FLUSH: std::time::Duration = std::time::Duration::from_secs(30);
-
-const VARIANTS: [&str; 4] = ["bare", "observe", "observe-quiet", "tower-http-otel"];
 
 fn app() -> Router {
     Router::new().route("/hello", get(|| async { "hello, world" }))
@@ -70,48 +68,21 @@ fn one(router: &mut Router) -> u16 {
     }
 }
 
-/// What a variant holds for the life of the run.
-#[derive(Default)]
-struct Setup {
-    observe: Option<&'static observe_core::Guard>,
-    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
-    dispatch: Option<tracing::dispatcher::DefaultGuard>,
-}
-
-/// observe, initialised once for the process (kept until exit).
-fn init_observe(setup: &mut Setup) {
-    static GUARD: std::sync::OnceLock<observe_core::Guard> = std::sync::OnceLock::new();
-    setup.observe = Some(GUARD.get_or_init(|| {
-        observe_core::Observe::builder()
-            .admin_addr(None)
-            .log_output(observe_core::config::LogOutput::Stderr)
-            .init()
-            .expect("observe starts")
-    }));
-}
-
 /// The router of `variant`, with what it needs installed: observe as the process's
 /// instance, tracing-opentelemetry as this thread's default subscriber.
 fn router(variant: &str, setup: &mut Setup) -> Router {
     match variant {
         "bare" => app(),
         "observe" => {
-            init_observe(setup);
+            setup.observe();
             app().layer(observe_axum::layer())
         }
         "observe-quiet" => {
-            init_observe(setup);
+            setup.observe();
             app().layer(observe_axum::layer().access_log(None))
         }
         "tower-http-otel" => {
-            use opentelemetry::trace::TracerProvider as _;
-            use tracing_subscriber::layer::SubscriberExt as _;
-            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-            let tracer = provider.tracer("bench");
-            let subscriber = tracing_subscriber::registry()
-                .with(tracing_opentelemetry::layer().with_tracer(tracer));
-            setup.dispatch = Some(tracing::subscriber::set_default(subscriber));
-            setup.provider = Some(provider);
+            setup.otel(None);
             app().layer(tower_http::trace::TraceLayer::new_for_http())
         }
         other => panic!("unknown variant {other}"),
@@ -126,14 +97,7 @@ fn measure(variant: &str, iters: u64) {
     for _ in 0..100 {
         assert_eq!(one(&mut router), 200);
     }
-    if let Some(guard) = &setup.observe {
-        guard.flush(FLUSH);
-    }
-    let drain = || {
-        if let Some(guard) = &setup.observe {
-            guard.flush(FLUSH);
-        }
-    };
+    setup.drain();
     observe_bench_support::count_allocations(
         variant,
         "request",
@@ -141,9 +105,9 @@ fn measure(variant: &str, iters: u64) {
         || {
             std::hint::black_box(one(&mut router));
         },
-        drain,
+        || setup.drain(),
     );
-    if let Some(guard) = &setup.observe {
+    if let Some(guard) = setup.guard() {
         // Records dropped at a full ring were never processed: the counts would
         // be too low (a run under valgrind serialises the threads).
         eprintln!("{variant}: {:?}", guard.stats());
@@ -166,7 +130,7 @@ fn rss_kib() -> u64 {
 /// of the ring has been written.
 fn ring_memory(n: usize, lines: usize) {
     let mut setup = Setup::default();
-    init_observe(&mut setup);
+    setup.observe();
     let run = |log: bool| {
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(n + 1));
         let done = std::sync::Arc::new(std::sync::Barrier::new(n + 1));

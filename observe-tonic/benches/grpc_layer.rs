@@ -47,12 +47,10 @@ mod proto {
 use proto::Msg;
 use proto::echo_server::{Echo, EchoServer};
 
+use observe_bench_support::{Setup, VARIANTS};
+
 #[global_allocator]
 static GLOBAL: observe_bench_support::Counting = observe_bench_support::Counting;
-
-const FLUSH: std::time::Duration = std::time::Duration::from_secs(30);
-
-const VARIANTS: [&str; 4] = ["bare", "observe", "observe-quiet", "tower-http-otel"];
 
 #[derive(Debug, Default, Clone)]
 struct Bench;
@@ -143,26 +141,6 @@ fn one(service: &mut Service, frame: &Bytes) -> usize {
     data
 }
 
-/// What a variant holds for the life of the run.
-#[derive(Default)]
-struct Setup {
-    observe: Option<&'static observe_core::Guard>,
-    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
-    dispatch: Option<tracing::dispatcher::DefaultGuard>,
-}
-
-/// observe, initialised once for the process (kept until exit).
-fn init_observe(setup: &mut Setup) {
-    static GUARD: std::sync::OnceLock<observe_core::Guard> = std::sync::OnceLock::new();
-    setup.observe = Some(GUARD.get_or_init(|| {
-        observe_core::Observe::builder()
-            .admin_addr(None)
-            .log_output(observe_core::config::LogOutput::Stderr)
-            .init()
-            .expect("observe starts")
-    }));
-}
-
 fn boxed<S>(service: S) -> Service
 where
     S: tower::Service<http::Request<Body>, Error = Error> + Clone + Send + 'static,
@@ -182,7 +160,7 @@ fn service(variant: &str, setup: &mut Setup) -> Service {
     match variant {
         "bare" => boxed(echo),
         "observe" | "observe-quiet" => {
-            init_observe(setup);
+            setup.observe();
             let layer = if variant == "observe" {
                 observe_tonic::layer()
             } else {
@@ -195,15 +173,7 @@ fn service(variant: &str, setup: &mut Setup) -> Service {
             ))
         }
         "tower-http-otel" => {
-            use opentelemetry::trace::TracerProvider as _;
-            use tracing_subscriber::layer::SubscriberExt as _;
-            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-            let tracer = provider.tracer("bench");
-            let subscriber = tracing_subscriber::registry()
-                .with(tracing_opentelemetry::layer().with_tracer(tracer))
-                .with(tracing_subscriber::filter::LevelFilter::INFO);
-            setup.dispatch = Some(tracing::subscriber::set_default(subscriber));
-            setup.provider = Some(provider);
+            setup.otel(Some(tracing_subscriber::filter::LevelFilter::INFO));
             let layer = tower_http::trace::TraceLayer::new_for_grpc().make_span_with(
                 tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO),
             );
@@ -226,14 +196,7 @@ fn measure(variant: &str, iters: u64) {
     for _ in 0..100 {
         assert_eq!(one(&mut service, &frame), frame.len());
     }
-    if let Some(guard) = &setup.observe {
-        guard.flush(FLUSH);
-    }
-    let drain = || {
-        if let Some(guard) = &setup.observe {
-            guard.flush(FLUSH);
-        }
-    };
+    setup.drain();
     observe_bench_support::count_allocations(
         variant,
         "call",
@@ -241,9 +204,9 @@ fn measure(variant: &str, iters: u64) {
         || {
             std::hint::black_box(one(&mut service, &frame));
         },
-        drain,
+        || setup.drain(),
     );
-    if let Some(guard) = &setup.observe {
+    if let Some(guard) = setup.guard() {
         // Records dropped at a full ring were never processed: the counts would
         // be too low (a run under valgrind serialises the threads).
         eprintln!("{variant}: {:?}", guard.stats());
