@@ -49,6 +49,11 @@ const CAPACITY: usize = 1024;
 /// names are made per request, as `Arc`s.
 const INTERNED_MAX: usize = 4096;
 
+/// The longest route template interned: routes are short templates; a longer one
+/// (a raw path given as a route) is named per request, so the interned strings
+/// stay within `INTERNED_MAX × (INTERNED_ROUTE_MAX + 8)` bytes (about 1 MiB).
+const INTERNED_ROUTE_MAX: usize = 256;
+
 /// A route as a request's span and access log see it: its template and its span
 /// name, `'static` when interned.
 #[derive(Debug, Clone)]
@@ -102,6 +107,9 @@ static INTERNER: std::sync::Mutex<Option<Interner>> = std::sync::Mutex::new(None
 
 /// Interns `route` and the span name of `method_index` for it, within the bound.
 fn intern(method_index: usize, route: &str) -> Option<(&'static str, &'static str)> {
+    if route.len() > INTERNED_ROUTE_MAX {
+        return None;
+    }
     let mut guard = INTERNER.lock().unwrap_or_else(|e| e.into_inner());
     let interner = guard.get_or_insert_with(|| Interner {
         routes: HashMap::new(),
@@ -200,6 +208,16 @@ pub(crate) fn route_names(method_index: usize, route: Option<&str>) -> RouteName
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_routes_are_named_per_request_not_interned() {
+        let (_, get) = method_label(&http::Method::GET);
+        let long = format!("/{}", "a".repeat(INTERNED_ROUTE_MAX));
+        let names = route_names(get, Some(&long));
+        assert!(matches!(names.name, SpanName::Shared(_)), "{names:?}");
+        assert_eq!(names.route(), Some(long.as_str()));
+        assert_eq!(names.static_route(), None);
+    }
 
     #[test]
     fn names_are_method_and_template_and_shared_between_requests() {
