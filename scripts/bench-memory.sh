@@ -3,8 +3,8 @@
 # (the HTTP benchmark's `bare` server: the same kind of route, a 2-worker runtime)
 # at idle and after about 100k requests of `wrk -t1 -c16` to a route that answers
 # a string (docs/BENCHMARKS.md, "Memory"). `REQUESTS=450000` loads longer: the
-# quickstart's recorder (64 MiB) is full, and its resident memory flat, only past
-# about 400k requests of this route.
+# quickstart's recorder (64 MiB) is full after about 30k requests of this route,
+# but its resident memory grows, by fragmentation, to about 250k.
 #
 # Run with: scripts/bench-memory.sh   (needs wrk; builds the quickstart in release)
 set -euo pipefail
