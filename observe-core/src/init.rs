@@ -332,6 +332,10 @@ impl Observe {
             threads,
         })?;
         observe.recorder = recorder;
+        if slo.is_some() {
+            // Each OTLP metrics export carries the SLO series, as `/metrics` does.
+            let _ = crate::otel::slo::SOURCE.set(slo_series);
+        }
         crate::slo::started(slo, observe.pipeline, observe.recorder.as_ref());
         #[cfg(feature = "admin")]
         {
@@ -605,4 +609,31 @@ fn target_info() -> Option<Vec<(String, String)>> {
         labels.push(("observe.owner".to_owned(), o.clone()));
     }
     Some(labels)
+}
+
+/// The running SLO engine's series as the OTLP metrics export takes them (the
+/// instance assembly joins the two: neither names the other's types).
+fn slo_series() -> Option<crate::otel::slo::SloSeries> {
+    use crate::otel::slo::{SloRow, SloSeries};
+    let engine = crate::slo::current()?;
+    Some(SloSeries {
+        start: engine.started_unix_nanos(),
+        now: engine.now(),
+        alerts: engine.alerts_fired(),
+        slos: engine
+            .status()
+            .into_iter()
+            .map(|s| SloRow {
+                name: s.name,
+                objective: s.objective,
+                good: s.good_total,
+                requests: s.requests_total,
+                burn_rates: s
+                    .windows
+                    .into_iter()
+                    .map(|w| (w.window, w.burn_rate))
+                    .collect(),
+            })
+            .collect(),
+    })
 }

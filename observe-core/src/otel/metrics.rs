@@ -252,13 +252,13 @@ pub(crate) fn otlp_request(
 ) -> opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest {
     let mut request = crate::metrics::global().otlp_request(resource, scope);
     // The SLO engine's series go with the registry's, as they do on `/metrics`.
-    if let Some(engine) = crate::slo::current()
+    if let Some(series) = super::slo::SOURCE.get().and_then(|source| source())
         && let Some(scope) = request
             .resource_metrics
             .first_mut()
             .and_then(|r| r.scope_metrics.first_mut())
     {
-        scope.metrics.extend(super::slo::metrics(&engine));
+        scope.metrics.extend(super::slo::metrics(&series));
     }
     request
 }

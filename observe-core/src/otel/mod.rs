@@ -11,6 +11,6 @@ pub(crate) mod convert;
 pub(crate) mod metrics;
 mod propagator;
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
-mod slo;
+pub(crate) mod slo;
 
 pub use propagator::OtelPropagator;

@@ -16,7 +16,41 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 
 use super::metrics::attribute;
-use crate::slo::SloEngine;
+
+/// What the SLO engine reports, as plain data: the instance assembly reads the
+/// running engine into it (`init.rs` sets [`SOURCE`]), so this module names no SLO
+/// type and the SLO engine no OpenTelemetry type.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct SloSeries {
+    /// When the engine's cumulative counts start (Unix nanoseconds).
+    pub(crate) start: u64,
+    /// Now, on the same clock.
+    pub(crate) now: u64,
+    /// Alerts emitted since the engine started.
+    pub(crate) alerts: u64,
+    /// One row per SLO.
+    pub(crate) slos: Vec<SloRow>,
+}
+
+/// One SLO's series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct SloRow {
+    /// The `slo` attribute.
+    pub(crate) name: String,
+    /// The promised fraction.
+    pub(crate) objective: f64,
+    /// Good requests, cumulative.
+    pub(crate) good: u64,
+    /// Requests, cumulative.
+    pub(crate) requests: u64,
+    /// The burn rate per window (`5m` ...).
+    pub(crate) burn_rates: Vec<(String, f64)>,
+}
+
+/// Where each metrics export reads the SLO series from (set once, when an instance
+/// with SLOs starts); `None` from it: no SLO engine is running.
+pub(crate) static SOURCE: std::sync::OnceLock<fn() -> Option<SloSeries>> =
+    std::sync::OnceLock::new();
 
 fn point(
     attributes: Vec<KeyValue>,
@@ -55,31 +89,32 @@ fn count(n: u64) -> number_data_point::Value {
     number_data_point::Value::AsInt(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// The engine's metrics as of its last evaluation; none when it has no SLOs.
-pub(crate) fn metrics(engine: &SloEngine) -> Vec<Metric> {
-    let status = engine.status();
-    if status.is_empty() {
+/// The SLO series as OTLP metrics; none when there is no SLO.
+pub(crate) fn metrics(series: &SloSeries) -> Vec<Metric> {
+    if series.slos.is_empty() {
         return Vec::new();
     }
-    let (start, now) = (engine.started_unix_nanos(), engine.now());
-    let per_slo = |value: &dyn Fn(&crate::slo::SloStatus) -> number_data_point::Value| {
-        status
+    let (start, now) = (series.start, series.now);
+    let per_slo = |value: &dyn Fn(&SloRow) -> number_data_point::Value| {
+        series
+            .slos
             .iter()
             .map(|s| point(vec![attribute("slo", &s.name)], start, now, value(s)))
             .collect::<Vec<_>>()
     };
     let objective = per_slo(&|s| number_data_point::Value::AsDouble(s.objective));
-    let good = per_slo(&|s| count(s.good_total));
-    let requests = per_slo(&|s| count(s.requests_total));
-    let burn: Vec<_> = status
+    let good = per_slo(&|s| count(s.good));
+    let requests = per_slo(&|s| count(s.requests));
+    let burn: Vec<_> = series
+        .slos
         .iter()
         .flat_map(|s| {
-            s.windows.iter().map(|w| {
+            s.burn_rates.iter().map(|(window, rate)| {
                 point(
-                    vec![attribute("slo", &s.name), attribute("window", &w.window)],
+                    vec![attribute("slo", &s.name), attribute("window", window)],
                     start,
                     now,
-                    number_data_point::Value::AsDouble(w.burn_rate),
+                    number_data_point::Value::AsDouble(*rate),
                 )
             })
         })
@@ -115,25 +150,16 @@ pub(crate) fn metrics(engine: &SloEngine) -> Vec<Metric> {
             "observe.slo.alerts",
             "SLO burn-rate alerts emitted.",
             "{alert}",
-            sum(vec![point(
-                Vec::new(),
-                start,
-                now,
-                count(engine.alerts_fired()),
-            )]),
+            sum(vec![point(Vec::new(), start, now, count(series.alerts))]),
         ),
     ]
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use opentelemetry_proto::tonic::common::v1::any_value;
 
     use super::*;
-    use crate::metrics::{Registry, RequestType};
-    use crate::slo::Slo;
 
     fn label(p: &NumberDataPoint, key: &str) -> String {
         let v = p.attributes.iter().find(|a| a.key == key).unwrap();
@@ -163,36 +189,23 @@ mod tests {
 
     #[test]
     fn the_engines_series_become_otlp_metrics() {
-        let r = Registry::new();
-        let engine = SloEngine::builder()
-            .registry(r.clone())
-            .slo(Slo::availability("GET /orders/{id}", 0.99).named("up"))
-            .build()
-            .unwrap();
-        assert!(metrics(&engine).is_empty(), "not evaluated yet: no status");
-        let ok = r.http_server_duration(
-            "/orders/{id}",
-            "GET",
-            200,
-            "http",
-            None,
-            RequestType::Standard,
+        assert!(
+            metrics(&SloSeries::default()).is_empty(),
+            "no SLO: no metric"
         );
-        let bad = r.http_server_duration(
-            "/orders/{id}",
-            "GET",
-            503,
-            "http",
-            Some("503"),
-            RequestType::Standard,
-        );
-        for _ in 0..9 {
-            ok.record(1_000_000);
-        }
-        bad.record(1_000_000);
-        engine.evaluate_at(r.now() + Duration::from_secs(10).as_nanos() as u64);
-
-        let m = metrics(&engine);
+        let series = SloSeries {
+            start: 1_000,
+            now: 2_000,
+            alerts: 0,
+            slos: vec![SloRow {
+                name: "up".into(),
+                objective: 0.99,
+                good: 9,
+                requests: 10,
+                burn_rates: vec![("5m".into(), 10.0), ("1h".into(), 10.0)],
+            }],
+        };
+        let m = metrics(&series);
         let names: Vec<_> = m.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(
             names,
