@@ -26,6 +26,6 @@ mod record;
 mod writer;
 
 pub use crate::config::LogFormat;
-pub(crate) use record::{AccessFields, AttributeVisitor, Prepared};
+pub(crate) use record::{AccessFields, AttributeVisitor, GrpcAccessFields, Prepared};
 pub use record::{LogRecord, LogSpan};
 pub(crate) use writer::{LogWriter, Output, WriterStats};

@@ -142,11 +142,36 @@ pub(crate) struct AccessFields {
     pub(crate) duration_ms: f64,
 }
 
+/// The gRPC access-log line's fields, known before its event is dispatched (as
+/// [`AccessFields`] are for HTTP's): `rpc.system` is `grpc`, `rpc.service` and
+/// `rpc.method` are the parts of the span name `Service/Method` (shared with the
+/// call, not copied until captured), and the message is `{name} {status}`.
+#[derive(Clone, Debug)]
+pub(crate) struct GrpcAccessFields {
+    /// `package.Service/Method` (the message's name).
+    pub(crate) name: Arc<str>,
+    /// Where `Method` starts in `name` (after the `/`).
+    pub(crate) method_at: usize,
+    /// The status code's name (`NOT_FOUND`).
+    pub(crate) status: &'static str,
+    /// `rpc.grpc.status_code`.
+    pub(crate) code: u64,
+    /// `duration_ms`.
+    pub(crate) duration_ms: f64,
+}
+
+/// The prepared fields of the next access-log line of a thread.
+#[derive(Debug)]
+enum Access {
+    Http(AccessFields),
+    Grpc(GrpcAccessFields),
+}
+
 /// The target of the access-log line.
 pub(crate) const ACCESS_TARGET: &str = "observe::access";
 
 std::thread_local! {
-    static PREPARED: std::cell::Cell<Option<AccessFields>> = const { std::cell::Cell::new(None) };
+    static PREPARED: std::cell::Cell<Option<Access>> = const { std::cell::Cell::new(None) };
 }
 
 /// While alive, the next `observe::access` event this thread dispatches is captured
@@ -158,7 +183,18 @@ impl Prepared {
     /// thread: `http.request.method`, `http.route`, `http.response.status_code`,
     /// `duration_ms` and the message `{method} {route} {code}`.
     pub(crate) fn set(fields: AccessFields) -> Prepared {
-        let _ = PREPARED.try_with(|p| p.set(Some(fields)));
+        Prepared::access(Access::Http(fields))
+    }
+
+    /// Must be given the values of the gRPC access-log event dispatched next on this
+    /// thread: `rpc.system` (`grpc`), `rpc.service`, `rpc.method`,
+    /// `rpc.grpc.status_code`, `duration_ms` and the message `{name} {status}`.
+    pub(crate) fn set_grpc(fields: GrpcAccessFields) -> Prepared {
+        Prepared::access(Access::Grpc(fields))
+    }
+
+    fn access(access: Access) -> Prepared {
+        let _ = PREPARED.try_with(|p| p.set(Some(access)));
         Prepared(())
     }
 }
@@ -170,8 +206,8 @@ impl Drop for Prepared {
 }
 
 impl LogRecord {
-    /// The record of a prepared access-log event (see [`AccessFields`]), or `None`
-    /// for any other event.
+    /// The record of a prepared access-log event (see [`AccessFields`] and
+    /// [`GrpcAccessFields`]), or `None` for any other event.
     #[inline]
     pub(crate) fn capture_prepared(
         event: &tracing_core::Event<'_>,
@@ -179,17 +215,13 @@ impl LogRecord {
         redact: &Redactor,
     ) -> Option<LogRecord> {
         let metadata = event.metadata();
-        // The HTTP line's callsites: the target, the message and four fields.
-        if metadata.target() != ACCESS_TARGET || metadata.fields().len() != 5 {
+        // The access lines' callsites: the target, the message and four fields
+        // (HTTP) or five (gRPC).
+        let n = metadata.fields().len();
+        if metadata.target() != ACCESS_TARGET || !(n == 5 || n == 6) {
             return None;
         }
-        let f = PREPARED.try_with(|p| p.take()).ok().flatten()?;
-        let mut message = String::with_capacity(f.method.len() + f.route.len() + 5);
-        message.push_str(f.method);
-        message.push(' ');
-        message.push_str(f.route);
-        message.push(' ');
-        message.push_str(itoa::Buffer::new().format(f.code));
+        let access = PREPARED.try_with(|p| p.take()).ok().flatten()?;
         let field = |key: &'static str, value: Value| KeyValue {
             key: Cow::Borrowed(key),
             value: if redact.is_sensitive(key) {
@@ -198,12 +230,45 @@ impl LogRecord {
                 value
             },
         };
-        let fields = smallvec::SmallVec::from_buf([
-            field("http.request.method", Value::Str(Cow::Borrowed(f.method))),
-            field("http.route", Value::Str(Cow::Borrowed(f.route))),
-            field("http.response.status_code", Value::U64(f.code)),
-            field("duration_ms", Value::F64(f.duration_ms)),
-        ]);
+        let (message, fields) = match access {
+            Access::Http(f) if n == 5 => {
+                let mut message = String::with_capacity(f.method.len() + f.route.len() + 5);
+                message.push_str(f.method);
+                message.push(' ');
+                message.push_str(f.route);
+                message.push(' ');
+                message.push_str(itoa::Buffer::new().format(f.code));
+                let fields = smallvec::SmallVec::from_buf([
+                    field("http.request.method", Value::Str(Cow::Borrowed(f.method))),
+                    field("http.route", Value::Str(Cow::Borrowed(f.route))),
+                    field("http.response.status_code", Value::U64(f.code)),
+                    field("duration_ms", Value::F64(f.duration_ms)),
+                ]);
+                (message, fields)
+            }
+            Access::Grpc(f) if n == 6 => {
+                let name = &*f.name;
+                let mut message = String::with_capacity(name.len() + 1 + f.status.len());
+                message.push_str(name);
+                message.push(' ');
+                message.push_str(f.status);
+                let service = name
+                    .get(..f.method_at.saturating_sub(1))
+                    .unwrap_or_default();
+                let method = name.get(f.method_at..).unwrap_or_default();
+                let owned = |s: &str| Value::Str(Cow::Owned(s.to_owned()));
+                let mut fields = smallvec::SmallVec::with_capacity(5);
+                fields.extend([
+                    field("rpc.system", Value::Str(Cow::Borrowed("grpc"))),
+                    field("rpc.service", owned(service)),
+                    field("rpc.method", owned(method)),
+                    field("rpc.grpc.status_code", Value::U64(f.code)),
+                    field("duration_ms", Value::F64(f.duration_ms)),
+                ]);
+                (message, fields)
+            }
+            _ => return None,
+        };
         let (span, context) = span_and_context(current);
         Some(LogRecord {
             time: Tick::now(),
@@ -441,5 +506,67 @@ mod tests {
         assert_eq!(prepared.context(), visited.context());
         assert_eq!(other.message(), "other 200");
         assert_eq!(other.fields().len(), 1);
+    }
+
+    /// The same for the gRPC line: captured from its prepared fields, it is the
+    /// record the visitor makes.
+    #[test]
+    fn a_prepared_grpc_access_line_is_the_record_the_visitor_makes() {
+        let capture = crate::testing::capture();
+        let log = || {
+            let (name, service, method) = ("shop.Orders/Get", "shop.Orders", "Get");
+            let (code, status, duration_ms) = (5u32, "NOT_FOUND", 1.25);
+            tracing::event!(
+                target: "observe::access",
+                tracing::Level::INFO,
+                rpc.system = "grpc",
+                rpc.service = service,
+                rpc.method = method,
+                rpc.grpc.status_code = code,
+                duration_ms,
+                "{name} {status}"
+            );
+        };
+        let prepared = || {
+            Prepared::set_grpc(GrpcAccessFields {
+                name: Arc::from("shop.Orders/Get"),
+                method_at: "shop.Orders/".len(),
+                status: "NOT_FOUND",
+                code: 5,
+                duration_ms: 1.25,
+            })
+        };
+        crate::span::Span::new("shop.Orders/Get").in_scope(|| {
+            log();
+            let _prepared = prepared();
+            log();
+        });
+        // An HTTP-shaped access event is never taken for the prepared gRPC line.
+        let _prepared = prepared();
+        tracing::event!(
+            target: "observe::access",
+            tracing::Level::INFO,
+            http.request.method = "GET",
+            http.route = "/x",
+            http.response.status_code = 200u64,
+            duration_ms = 2.0,
+            "GET /x 200"
+        );
+        drop(_prepared);
+        capture.flush();
+        let logs = capture.logs();
+        let [visited, prepared, http] = &logs[..] else {
+            panic!("{logs:?}")
+        };
+        assert_eq!(prepared.message(), visited.message());
+        assert_eq!(prepared.message(), "shop.Orders/Get NOT_FOUND");
+        assert_eq!(prepared.fields(), visited.fields());
+        assert_eq!(prepared.fields().len(), 5);
+        assert_eq!(prepared.level(), visited.level());
+        assert_eq!(prepared.target(), visited.target());
+        assert_eq!(prepared.span(), visited.span());
+        assert_eq!(prepared.context(), visited.context());
+        assert_eq!(http.message(), "GET /x 200");
+        assert_eq!(http.field("http.route").unwrap().to_string(), "/x");
     }
 }

@@ -48,8 +48,9 @@ use super::{Admission, Inbound, Protocol, Refusal, ServerOptions, ServerSpan, tr
 use crate::clock::Tick;
 use crate::context::RequestType;
 use crate::ids::SpanContext;
+use crate::log::GrpcAccessFields;
 use crate::pipeline::Pipeline;
-use crate::span::deferred::ip_string;
+use crate::span::deferred::DeferredAttributes;
 use crate::span::{Span, SpanName};
 
 /// The `rpc.system` of gRPC.
@@ -191,6 +192,22 @@ impl Call {
 
     pub(super) fn method(&self) -> &str {
         self.names.method()
+    }
+
+    /// The access-log line's fields, for its capture (see `log::Prepared`).
+    pub(super) fn access_fields(
+        &self,
+        status: &'static str,
+        code: u64,
+        duration_ms: f64,
+    ) -> GrpcAccessFields {
+        GrpcAccessFields {
+            name: self.names.span.clone(),
+            method_at: self.names.method_at,
+            status,
+            code,
+            duration_ms,
+        }
     }
 
     /// `rpc.service` and `rpc.method` of the duration metric: a made-up method
@@ -355,38 +372,36 @@ impl ServerSpan {
             }
             None => (other_names(), SpanName::Static(INVALID_PATH_NAME)),
         };
-        // The attributes below, then the status code, the message counts and at
-        // most `error.type` and `observe.cancelled`: the vector is allocated once.
-        let mut builder = Span::builder(name.clone())
-            .reserve_attributes(16)
-            .attribute("rpc.system", GRPC)
-            .attribute("rpc.service", names.service().to_owned())
-            .attribute("rpc.method", names.method().to_owned());
+        // Typed until read (see `span::deferred`): one allocation for all of them,
+        // no string per attribute per call. The status code, the message counts
+        // and at most `error.type` and `observe.cancelled` join them at the end.
+        let mut a = Box::<DeferredAttributes>::default();
+        a.push_value("rpc.system", GRPC);
+        a.push_text("rpc.service", names.service());
+        a.push_text("rpc.method", names.method());
         let authority = request.uri.host().map(|h| (h, request.uri.port_u16()));
         match (authority, request.local) {
             (Some((host, port)), local) => {
-                builder = builder.attribute("server.address", host.to_owned());
+                a.push_text("server.address", host);
                 if let Some(port) = port.or(local.map(|l| l.port())) {
-                    builder = builder.attribute("server.port", port);
+                    a.push_value("server.port", port);
                 }
             }
             (None, Some(local)) => {
-                builder = builder
-                    .attribute("server.address", local.ip().to_string())
-                    .attribute("server.port", local.port());
+                a.push_ip("server.address", local.ip());
+                a.push_value("server.port", local.port());
             }
             (None, None) => {}
         }
         if let Some(peer) = request.peer {
-            let ip = ip_string(peer.ip());
-            builder = builder
-                .attribute("client.address", ip.clone())
-                .attribute("client.port", peer.port())
-                .attribute("network.peer.address", ip)
-                .attribute("network.peer.port", peer.port())
-                .attribute("network.transport", "tcp")
-                .attribute("network.type", if peer.is_ipv4() { "ipv4" } else { "ipv6" });
+            a.push_ip("client.address", peer.ip());
+            a.push_value("client.port", peer.port());
+            a.push_ip("network.peer.address", peer.ip());
+            a.push_value("network.peer.port", peer.port());
+            a.push_value("network.transport", "tcp");
+            a.push_value("network.type", if peer.is_ipv4() { "ipv4" } else { "ipv6" });
         }
+        let builder = Span::builder(name.clone()).deferred(a);
         ServerSpan {
             name,
             builder,

@@ -855,6 +855,12 @@ fn access_log(level: Level, state: &State, code: u32, elapsed: Duration) {
         Protocol::Grpc(call) => {
             let (name, service, method) = (call.name(), call.service(), call.method());
             let status = grpc::code_name(code);
+            // Observe's capture of the line reads these instead of the event's fields.
+            let _prepared = crate::log::Prepared::set_grpc(call.access_fields(
+                status,
+                u64::from(code),
+                duration_ms,
+            ));
             macro_rules! log_at {
                 ($level:expr) => {
                     tracing::event!(

@@ -110,16 +110,6 @@ impl SpanBuilder {
         self
     }
 
-    /// Room for `n` attributes at once, for a span whose attributes are known
-    /// (the vector is not regrown while they are added).
-    pub(crate) fn reserve_attributes(mut self, n: usize) -> Self {
-        self.extra
-            .get_or_insert_with(Default::default)
-            .attributes
-            .reserve(n);
-        self
-    }
-
     /// Attributes kept typed until read, first in the span's order (a server
     /// span's: see `deferred`).
     pub(crate) fn deferred(mut self, attributes: Box<deferred::DeferredAttributes>) -> Self {
