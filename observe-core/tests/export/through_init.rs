@@ -114,3 +114,45 @@ fn one_endpoint_carries_spans_logs_and_metrics_over_grpc() {
         "through_init.grpc.basket_value",
     );
 }
+
+#[test]
+fn slo_series_go_out_with_the_otlp_metrics() {
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
+    let observe = observe_core::Observe::builder()
+        .ignore_env()
+        .service_name("slo-export")
+        .otlp_endpoint(format!("http://127.0.0.1:{}", rx.http_port))
+        .otlp_protocol(Protocol::HttpProtobuf)
+        .metric_export_interval(Duration::from_millis(200))
+        .log_output(observe_core::config::LogOutput::None)
+        .slo(observe_core::slo::Slo::availability("GET /slo-export", 0.99).named("slo-export-up"))
+        .build()
+        .expect("starts")
+        .expect("enabled");
+    let is = |v: &Value, name: &str| {
+        v["signal"] == "metric" && v["name"] == name && v["attributes"]["slo"] == "slo-export-up"
+    };
+    // The engine evaluates about once a second; its first status then goes out
+    // with the next export.
+    let records = rx.wait_for(Duration::from_secs(20), |r| {
+        r.iter().any(|v| is(v, "observe.slo.objective"))
+            && r.iter().any(|v| is(v, "observe.slo.requests"))
+    });
+    drop(observe);
+    let objective = records
+        .iter()
+        .find(|v| is(v, "observe.slo.objective"))
+        .unwrap_or_else(|| panic!("observe.slo.objective arrived: {records:#?}"));
+    assert_eq!(objective["kind"], "gauge");
+    assert_eq!(objective["value"], 0.99);
+    assert_eq!(objective["resource"]["service.name"], "slo-export");
+    let requests = records
+        .iter()
+        .find(|v| is(v, "observe.slo.requests"))
+        .expect("observe.slo.requests arrived");
+    assert_eq!(requests["kind"], "sum");
+    assert_eq!(requests["monotonic"], true);
+    assert_eq!(requests["value"], 0, "no request yet");
+}
