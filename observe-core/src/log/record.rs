@@ -231,7 +231,10 @@ impl LogRecord {
             },
         };
         let (message, fields) = match access {
-            Access::Http(f) if n == 5 => {
+            // The field set names the line's own fields: an event of the same
+            // target and size (a user's, emitted while the line is dispatched) is
+            // never taken for it.
+            Access::Http(f) if n == 5 && metadata.fields().field("http.route").is_some() => {
                 let mut message = String::with_capacity(f.method.len() + f.route.len() + 5);
                 message.push_str(f.method);
                 message.push(' ');
@@ -246,7 +249,7 @@ impl LogRecord {
                 ]);
                 (message, fields)
             }
-            Access::Grpc(f) if n == 6 => {
+            Access::Grpc(f) if n == 6 && metadata.fields().field("rpc.method").is_some() => {
                 let name = &*f.name;
                 let mut message = String::with_capacity(name.len() + 1 + f.status.len());
                 message.push_str(name);
