@@ -127,7 +127,9 @@ impl Drop for TracerBulletInFlight {
     }
 }
 
-/// How many tracer bullets this process is serving now.
+/// How many tracer bullets this process is serving now (read by the debug-build
+/// check below only).
+#[cfg(debug_assertions)]
 pub(crate) fn tracer_bullets_in_flight() -> usize {
     IN_FLIGHT.load(Ordering::Relaxed)
 }
