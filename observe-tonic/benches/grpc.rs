@@ -392,26 +392,52 @@ fn main() {
         println!("grpc bench harness: every pairing answers (run with cargo bench for numbers)");
         return;
     }
-    let seconds: u64 = std::env::var("GRPC_BENCH_SECONDS")
+    let seconds: u64 = env_or("GRPC_BENCH_SECONDS", 3);
+    // Rounds run every pairing once, in order, so that a change in the machine's
+    // load spreads over all of them; each cell is the median of its rounds.
+    let rounds: usize = env_or("GRPC_BENCH_ROUNDS", 1).max(1);
+    // `GRPC_BENCH_ONLY=bare,observe` keeps the pairings whose server or client
+    // variant is listed (bare/bare always runs: the ratios are to it).
+    let only: Option<Vec<String>> = std::env::var("GRPC_BENCH_ONLY")
         .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
-    let mut results = Vec::new();
-    for (server, client, what) in PAIRINGS {
-        let (process, port) = start_server(server);
-        results.push((
-            server,
-            client,
-            what,
-            run_load(client, &process, port, seconds),
-        ));
+        .map(|s| s.split(',').map(|v| v.trim().to_owned()).collect());
+    let pairings: Vec<_> = PAIRINGS
+        .iter()
+        .filter(|(server, client, _)| {
+            (*server == "bare" && *client == "bare")
+                || only.as_ref().is_none_or(|o| {
+                    o.iter().any(|v| (v == server && *client == "bare") || (v == client && *server == "bare"))
+                })
+        })
+        .collect();
+    let mut samples: Vec<Vec<Measured>> = pairings.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (i, (server, client, _)) in pairings.iter().enumerate() {
+            let (process, port) = start_server(server);
+            samples[i].push(run_load(client, &process, port, seconds));
+        }
     }
-    let bare = results[0].3.calls_per_sec;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let results: Vec<_> = samples
+        .iter()
+        .map(|s| Measured {
+            calls_per_sec: median(&mut s.iter().map(|m| m.calls_per_sec).collect()),
+            server_us: median(&mut s.iter().map(|m| m.server_us).collect()),
+            client_us: median(&mut s.iter().map(|m| m.client_us).collect()),
+        })
+        .collect();
+    let bare = results[0].calls_per_sec;
+    if rounds > 1 {
+        println!("median of {rounds} rounds of {seconds} s per pairing");
+    }
     println!(
         "| server | client | what | calls/s | vs bare | server CPU µs/call | client CPU µs/call |"
     );
     println!("| --- | --- | --- | ---: | ---: | ---: | ---: |");
-    for (server, client, what, m) in &results {
+    for ((server, client, what), m) in pairings.iter().zip(&results) {
         println!(
             "| {server} | {client} | {what} | {:.0} | {:.2} | {:.1} | {:.1} |",
             m.calls_per_sec,
@@ -420,4 +446,11 @@ fn main() {
             m.client_us
         );
     }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
