@@ -471,15 +471,28 @@ impl Observe {
         // may already be installed; that is not an error for observe.
         let _ = tracing_log::LogTracer::init();
         crate::span::install_panic_hook();
-        if let Some(process_env) = announce {
-            crate::startup::announce(self.pipeline, &self.pipeline.settings.config, process_env);
-        }
-        // Last: its warnings go to the subscriber just installed.
+        // Bound before the summary, which shows its address; started after it, so
+        // that its own lines (a failure's warning) follow the summary and go to the
+        // subscriber just installed.
         #[cfg(feature = "admin")]
-        let admin = crate::admin::listener::start(
+        let bound = crate::admin::listener::bind(
             self.admin_listener,
             self.pipeline.settings.config.admin.addr,
         );
+        #[cfg(feature = "admin")]
+        let bound_addr = bound.addr();
+        #[cfg(not(feature = "admin"))]
+        let bound_addr = None;
+        if let Some(process_env) = announce {
+            crate::startup::announce(
+                self.pipeline,
+                &self.pipeline.settings.config,
+                bound_addr,
+                process_env,
+            );
+        }
+        #[cfg(feature = "admin")]
+        let admin = crate::admin::listener::start(bound);
         Ok(Guard {
             pipeline: Some(self.pipeline),
             shutdown_timeout: self.shutdown_timeout,

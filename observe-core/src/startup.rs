@@ -118,7 +118,24 @@ impl Fields {
 /// Logs the summary line and the unknown-variable warnings into `pipeline`.
 /// `process_env`: the configuration was read from the process environment (not
 /// from a lookup given in code), so its other variables are worth a look.
-pub(crate) fn announce(pipeline: &'static Pipeline, config: &Config, process_env: bool) {
+/// `admin`: the address the admin listener is bound to (its port chosen by the
+/// system when the configuration said `:0`), or `None` when there is none (off, or
+/// a build without the `admin` feature), shown instead of the configured one.
+pub(crate) fn announce(
+    pipeline: &'static Pipeline,
+    config: &Config,
+    admin: Option<std::net::SocketAddr>,
+    process_env: bool,
+) {
+    let shown;
+    let config = if admin != config.admin.addr {
+        let mut c = config.clone();
+        c.admin.addr = admin;
+        shown = c;
+        &shown
+    } else {
+        config
+    };
     let f = Fields::of(config);
     let fields = [
         ("service", f.service.clone()),

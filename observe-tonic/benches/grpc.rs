@@ -406,7 +406,9 @@ fn main() {
         .filter(|(server, client, _)| {
             (*server == "bare" && *client == "bare")
                 || only.as_ref().is_none_or(|o| {
-                    o.iter().any(|v| (v == server && *client == "bare") || (v == client && *server == "bare"))
+                    o.iter().any(|v| {
+                        (v == server && *client == "bare") || (v == client && *server == "bare")
+                    })
                 })
         })
         .collect();

@@ -70,39 +70,67 @@ impl Drop for Running {
     }
 }
 
-/// Starts the listener on `given`, else on `configured` (none when both are
-/// `None`). Never fails: a failure is logged (WARN, target `observe::admin`) and
-/// recorded in [`listener_state`].
-pub(crate) fn start(
-    given: Option<std::net::TcpListener>,
-    configured: Option<SocketAddr>,
-) -> Option<Running> {
+/// Binds the listener's socket: `given`, else `configured` (none when both are
+/// `None`). Never fails: a failure is kept in the result, and [`start`] logs it
+/// (WARN, target `observe::admin`) and records it in [`listener_state`].
+pub(crate) fn bind(given: Option<std::net::TcpListener>, configured: Option<SocketAddr>) -> Bound {
     let listener = match (given, configured) {
         (Some(listener), _) => listener,
-        (None, None) => {
-            set_state(ListenerState::Off);
-            return None;
-        }
+        (None, None) => return Bound::Off,
         (None, Some(addr)) => match std::net::TcpListener::bind(addr) {
             Ok(listener) => listener,
-            Err(e) => {
-                failed(addr, "it could not bind its address", &e);
-                return None;
-            }
+            Err(e) => return Bound::Failed(addr, "it could not bind its address", e),
         },
     };
     let addr = match listener.local_addr() {
         Ok(addr) => addr,
         Err(e) => {
             let addr = configured.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
-            failed(addr, "its listener has no address", &e);
-            return None;
+            return Bound::Failed(addr, "its listener has no address", e);
         }
     };
     if let Err(e) = listener.set_nonblocking(true) {
-        failed(addr, "its listener could not be made non-blocking", &e);
-        return None;
+        return Bound::Failed(addr, "its listener could not be made non-blocking", e);
     }
+    Bound::Ready(listener, addr)
+}
+
+/// The admin listener's socket, bound before the startup summary is logged so
+/// that the summary shows the address it listens on (the port the system chose for
+/// `:0`), and started after it (its own lines, a failure's warning among them,
+/// follow the summary).
+pub(crate) enum Bound {
+    /// No listener configured.
+    Off,
+    /// Bound to this address, not serving yet.
+    Ready(std::net::TcpListener, SocketAddr),
+    /// Could not be set up on this address: what failed, and why.
+    Failed(SocketAddr, &'static str, std::io::Error),
+}
+
+impl Bound {
+    /// The address the listener is on, or was configured to be on if it failed.
+    pub(crate) fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            Bound::Off => None,
+            Bound::Ready(_, addr) | Bound::Failed(addr, _, _) => Some(*addr),
+        }
+    }
+}
+
+/// Serves the admin endpoints on the socket [`bind`] made, on a thread of its own.
+pub(crate) fn start(bound: Bound) -> Option<Running> {
+    let (listener, addr) = match bound {
+        Bound::Off => {
+            set_state(ListenerState::Off);
+            return None;
+        }
+        Bound::Failed(addr, what, e) => {
+            failed(addr, what, &e);
+            return None;
+        }
+        Bound::Ready(listener, addr) => (listener, addr),
+    };
     let (stop, stop_rx) = oneshot::channel::<()>();
     let (stopped_tx, stopped) = mpsc::channel::<()>();
     // Before the thread runs: a failure there sets the state after this.

@@ -576,16 +576,24 @@ impl Builder {
             let _ = crate::recorder::install(r.clone());
         }
         crate::span::install_panic_hook();
-        crate::startup::announce(
-            observe.pipeline,
-            &observe.pipeline.settings.config,
-            process_env,
-        );
+        // Bound before the summary, which shows its address; started after it.
         #[cfg(feature = "admin")]
-        let admin = crate::admin::listener::start(
+        let bound = crate::admin::listener::bind(
             observe.admin_listener,
             observe.pipeline.settings.config.admin.addr,
         );
+        #[cfg(feature = "admin")]
+        let bound_addr = bound.addr();
+        #[cfg(not(feature = "admin"))]
+        let bound_addr = None;
+        crate::startup::announce(
+            observe.pipeline,
+            &observe.pipeline.settings.config,
+            bound_addr,
+            process_env,
+        );
+        #[cfg(feature = "admin")]
+        let admin = crate::admin::listener::start(bound);
         Ok((
             ObserveLayer::new(),
             Guard {

@@ -262,6 +262,31 @@ fn failing_metric_exports_are_logged_once_like_span_and_log_exports() {
 }
 
 #[test]
+fn the_summary_shows_the_port_the_admin_listener_got_not_the_configured_zero() {
+    let (out, _) = run("summary", &[("OBSERVE_ADMIN_ADDR", "127.0.0.1:0")]);
+    let lines = json_lines(&out);
+    let summary = &lines[0];
+    let admin = summary["fields"]["admin"].as_str().unwrap();
+    assert!(admin.starts_with("http://127.0.0.1:"), "{out}");
+    assert_ne!(admin, "http://127.0.0.1:0", "{out}");
+    // The listener's own line, after the summary, names the same address.
+    let listening = lines
+        .iter()
+        .position(|l| {
+            l["target"] == "observe::admin"
+                && l["message"] == format!("observe admin listening: {admin}/metrics")
+        })
+        .unwrap_or_else(|| panic!("no listening line for {admin}:\n{out}"));
+    assert!(listening > 0);
+    let message = summary["message"].as_str().unwrap();
+    assert!(message.contains(&format!("admin {admin}")), "{message}");
+    assert!(
+        message.contains(&format!("metrics → Prometheus at {admin}/metrics")),
+        "{message}"
+    );
+}
+
+#[test]
 fn init_says_what_it_did_in_one_line_and_warns_about_unknown_variables() {
     let (out, _) = run(
         "summary",
