@@ -15,11 +15,14 @@
 //! gives it back as it drains the record. A record over the budget is dropped and
 //! counted, as one that finds its ring full: nothing waits. Threads draw in grains
 //! of [`GRAIN`] bytes, so the shared counter is touched once every few records,
-//! and a thread holds at most `2 × GRAIN` drawn and unused (given back when it
-//! exits). The rings' slots are bounded too: while the rings of live threads hold
+//! and a thread holds at most `2 × GRAIN` drawn and unused: given back when it
+//! exits, and taken back by the worker from a thread that queued nothing in a
+//! drain round, so that thousands of idle threads (a blocking pool) do not tie up
+//! the budget. The rings' slots are bounded too: while the rings of live threads hold
 //! fewer than `Settings::ring_slots` slots, a new ring gets `ring_capacity` slots,
 //! past that [`SMALL_RING`].
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{Pipeline, Record, size};
@@ -89,6 +92,18 @@ impl Budget {
 /// The background side of one thread's ring.
 pub(crate) struct Consumer {
     pub(crate) inner: rtrb::Consumer<Record>,
+    /// The thread's unused credit (see [`Local::credit`]).
+    credit: Arc<AtomicUsize>,
+}
+
+impl Consumer {
+    /// Takes back the thread's unused credit: called for a ring that had nothing
+    /// to drain in a round. A busy thread draws again at its next record.
+    pub(crate) fn reclaim_credit(&self, budget: &Budget) {
+        if self.credit.load(Ordering::Relaxed) > 0 {
+            budget.give_back(self.credit.swap(0, Ordering::Relaxed));
+        }
+    }
 }
 
 /// The application side of one thread's ring for one pipeline.
@@ -96,8 +111,10 @@ pub(crate) struct Local {
     pipeline: &'static Pipeline,
     staging: Vec<Record>,
     producer: rtrb::Producer<Record>,
-    /// Bytes drawn from the pipeline's budget and not yet used by a record.
-    credit: usize,
+    /// Bytes drawn from the pipeline's budget and not yet used by a record. Shared
+    /// with the worker, which takes it back when this thread goes idle; only this
+    /// thread adds to it, and it takes from it by compare-and-swap.
+    credit: Arc<AtomicUsize>,
 }
 
 impl Local {
@@ -105,8 +122,16 @@ impl Local {
     /// pipeline's budget when the credit runs out. `false`: over the budget.
     #[inline]
     fn charge(&mut self, bytes: usize) -> bool {
-        if bytes <= self.credit {
-            self.credit -= bytes;
+        if bytes == 0 {
+            return true;
+        }
+        let credit = self.credit.load(Ordering::Relaxed);
+        if bytes <= credit
+            && self
+                .credit
+                .compare_exchange(credit, credit - bytes, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             return true;
         }
         self.charge_slow(bytes)
@@ -115,27 +140,38 @@ impl Local {
     #[cold]
     #[inline(never)]
     fn charge_slow(&mut self, bytes: usize) -> bool {
-        let need = bytes - self.credit;
+        // What is left of the credit (the worker may have taken it meanwhile).
+        let have = self.credit.swap(0, Ordering::Relaxed);
+        if have >= bytes {
+            self.refund(have - bytes);
+            return true;
+        }
+        let need = bytes - have;
         let limit = self.pipeline.settings.in_flight_bytes;
         let budget = &self.pipeline.budget;
         // A grain more than needed if there is room; else just what is needed.
         if budget.draw(need + GRAIN, limit) {
-            self.credit = GRAIN;
+            self.credit.fetch_add(GRAIN, Ordering::Relaxed);
             true
         } else if budget.draw(need, limit) {
-            self.credit = 0;
             true
         } else {
+            self.refund(have);
             false
         }
     }
 
     /// Returns the heap of records that were charged and then not queued.
     fn refund(&mut self, bytes: usize) {
-        self.credit += bytes;
-        if self.credit > 2 * GRAIN {
-            self.pipeline.budget.give_back(self.credit - GRAIN);
-            self.credit = GRAIN;
+        if bytes == 0 {
+            return;
+        }
+        if self.credit.fetch_add(bytes, Ordering::Relaxed) + bytes > 2 * GRAIN {
+            // Keep a grain; the rest goes back to the pipeline.
+            let all = self.credit.swap(0, Ordering::Relaxed);
+            let keep = all.min(GRAIN);
+            self.credit.fetch_add(keep, Ordering::Relaxed);
+            self.pipeline.budget.give_back(all - keep);
         }
     }
 }
@@ -144,7 +180,9 @@ impl Drop for Local {
     /// A thread that exits (or forgets the ring of a stopped pipeline) gives its
     /// credit back.
     fn drop(&mut self) {
-        self.pipeline.budget.give_back(self.credit);
+        self.pipeline
+            .budget
+            .give_back(self.credit.swap(0, Ordering::Relaxed));
     }
 }
 
@@ -245,12 +283,16 @@ fn local_for<'a>(rings: &'a mut Vec<Local>, pipeline: &'static Pipeline) -> &'a 
                 .budget
                 .ring_for(settings.ring_capacity, settings.ring_slots);
             let (producer, consumer) = rtrb::RingBuffer::new(capacity);
-            pipeline.register(Consumer { inner: consumer });
+            let credit = Arc::new(AtomicUsize::new(0));
+            pipeline.register(Consumer {
+                inner: consumer,
+                credit: credit.clone(),
+            });
             rings.push(Local {
                 pipeline,
                 staging: Vec::with_capacity(STAGE),
                 producer,
-                credit: 0,
+                credit,
             });
             rings.len() - 1
         }
@@ -369,6 +411,52 @@ mod tests {
         );
         // Drained, and the threads that exited gave their credit back.
         assert_eq!(pipeline.budget.in_flight(), 0);
+    }
+
+    #[test]
+    fn idle_threads_keep_no_share_of_the_budget() {
+        const THREADS: usize = 32;
+        let observe = Arc::new(Observe::start(crate::testing::parts(1.0, Vec::new())).unwrap());
+        let pipeline = observe.pipeline;
+        let (logged_tx, logged) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (observe, logged_tx, released) =
+                    (observe.clone(), logged_tx.clone(), released.clone());
+                std::thread::spawn(move || {
+                    let _g = observe.set_default();
+                    // One record with heap: the thread draws a grain more than it needs.
+                    tracing::info!(t, text = %"x".repeat(100), "one line");
+                    logged_tx.send(()).unwrap();
+                    // Then idle, alive, until the test is done.
+                    let _ = released.lock().unwrap().recv();
+                })
+            })
+            .collect();
+        for _ in 0..THREADS {
+            logged.recv().unwrap();
+        }
+        // The first round drains the records, the next finds the rings empty.
+        assert!(observe.flush(Duration::from_secs(10)));
+        assert!(observe.flush(Duration::from_secs(10)));
+        assert_eq!(
+            pipeline.budget.in_flight(),
+            0,
+            "idle threads still hold credit"
+        );
+        // A thread that logs again draws again.
+        {
+            let _g = observe.set_default();
+            tracing::info!(text = %"y".repeat(100), "again");
+        }
+        assert!(pipeline.budget.in_flight() > 0);
+        drop(release);
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(observe.flush(Duration::from_secs(10)));
     }
 
     #[test]

@@ -170,6 +170,10 @@ pub(crate) fn drain(pipeline: &'static Pipeline, sinks: &mut [Box<dyn Sink>]) {
         // Bound one round per ring so a flooding thread cannot starve the others;
         // what is left is taken in the next round.
         let available = c.inner.slots();
+        if available == 0 {
+            // An idle thread keeps no share of the budget.
+            c.reclaim_credit(&pipeline.budget);
+        }
         for _ in 0..available {
             let record = c.inner.pop();
             if let Ok(r) = &record {
