@@ -803,7 +803,7 @@ fn trace_headers(span: &Span, request_id: &RequestId, headers: &mut HeaderMap) {
         );
     }
     if let Ok(v) = HeaderValue::from_str(request_id.as_str()) {
-        headers.insert(X_REQUEST_ID, v);
+        headers.insert(X_REQUEST_ID, per_call(v));
     }
 }
 
@@ -921,11 +921,40 @@ pub const UNMATCHED_ROUTE: &str = crate::metrics::names::UNMATCHED_ROUTE;
 
 fn header_value(s: &str) -> HeaderValue {
     // Formatted by observe: visible ASCII only.
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
+    per_call(HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("")))
+}
+
+/// A value that differs on every response (a trace id, a request id, a duration):
+/// never indexed by HTTP/2's header compression. Indexed, each one took a slot of
+/// the connection's HPACK table and pushed out the entries that repeat (the
+/// content type, `grpc-status`), which then went out literally again.
+fn per_call(mut v: HeaderValue) -> HeaderValue {
+    v.set_sensitive(true);
+    v
 }
 
 /// Whether the configured tracer-bullet policy for inbound requests honours
 /// anything at all (for pages that explain why a button is disabled).
 pub fn tracer_bullets_honoured(options: &ServerOptions) -> bool {
     Admission::policy_honours_any(options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Inbound, RequestInfo, ServerOptions};
+
+    #[test]
+    fn per_response_values_are_never_indexed_by_http2_header_compression() {
+        let _capture = crate::testing::capture();
+        let request = http::Request::get("/orders/7").body(()).unwrap();
+        let options = ServerOptions::default();
+        let info = RequestInfo::from_request(&request);
+        let inbound = Inbound::start(&options, &info);
+        let mut headers = http::HeaderMap::new();
+        inbound.finish(200, &mut headers);
+        for name in ["traceresponse", "x-request-id", "server-timing"] {
+            let value = &headers[name];
+            assert!(value.is_sensitive(), "{name}: {value:?}");
+        }
+    }
 }
