@@ -471,34 +471,32 @@ impl Observe {
         // may already be installed; that is not an error for observe.
         let _ = tracing_log::LogTracer::init();
         crate::span::install_panic_hook();
-        // Bound before the summary, which shows its address; started after it, so
-        // that its own lines (a failure's warning) follow the summary and go to the
-        // subscriber just installed.
+        Ok(self.announce_and_listen(announce))
+    }
+
+    /// The guard of this instance, just installed: binds its admin listener (the
+    /// one given, else the configured address), logs the startup summary with the
+    /// address it got when `announce` is `Some(process_env)`, then serves the
+    /// listener, so that its own lines (a failure's warning among them) follow the
+    /// summary and go to the subscriber installed already.
+    pub(crate) fn announce_and_listen(self, announce: Option<bool>) -> Guard {
+        let (pipeline, shutdown_timeout) = (self.pipeline, self.shutdown_timeout);
         #[cfg(feature = "admin")]
-        let bound = crate::admin::listener::bind(
-            self.admin_listener,
-            self.pipeline.settings.config.admin.addr,
-        );
+        let bound =
+            crate::admin::listener::bind(self.admin_listener, pipeline.settings.config.admin.addr);
         #[cfg(feature = "admin")]
         let bound_addr = bound.addr();
         #[cfg(not(feature = "admin"))]
         let bound_addr = None;
         if let Some(process_env) = announce {
-            crate::startup::announce(
-                self.pipeline,
-                &self.pipeline.settings.config,
-                bound_addr,
-                process_env,
-            );
+            crate::startup::announce(pipeline, &pipeline.settings.config, bound_addr, process_env);
         }
-        #[cfg(feature = "admin")]
-        let admin = crate::admin::listener::start(bound);
-        Ok(Guard {
-            pipeline: Some(self.pipeline),
-            shutdown_timeout: self.shutdown_timeout,
+        Guard {
+            pipeline: Some(pipeline),
+            shutdown_timeout,
             #[cfg(feature = "admin")]
-            _admin: admin,
-        })
+            _admin: crate::admin::listener::start(bound),
+        }
     }
 }
 

@@ -576,32 +576,9 @@ impl Builder {
             let _ = crate::recorder::install(r.clone());
         }
         crate::span::install_panic_hook();
-        // Bound before the summary, which shows its address; started after it.
-        #[cfg(feature = "admin")]
-        let bound = crate::admin::listener::bind(
-            observe.admin_listener,
-            observe.pipeline.settings.config.admin.addr,
-        );
-        #[cfg(feature = "admin")]
-        let bound_addr = bound.addr();
-        #[cfg(not(feature = "admin"))]
-        let bound_addr = None;
-        crate::startup::announce(
-            observe.pipeline,
-            &observe.pipeline.settings.config,
-            bound_addr,
-            process_env,
-        );
-        #[cfg(feature = "admin")]
-        let admin = crate::admin::listener::start(bound);
         Ok((
             ObserveLayer::new(),
-            Guard {
-                pipeline: Some(observe.pipeline),
-                shutdown_timeout: observe.shutdown_timeout,
-                #[cfg(feature = "admin")]
-                _admin: admin,
-            },
+            observe.announce_and_listen(Some(process_env)),
         ))
     }
 }
