@@ -6,12 +6,45 @@
 # shutdown cancel out. Repeatable whatever the load of the machine
 # (docs/bench/http.md, docs/bench/grpc.md).
 #
+# With --traced, per call of a case of observe-core's `traced` benchmark, on the
+# calling thread only (the budget of `#[traced]` is a calling-thread cost; the
+# worker's share is left out), inside the same root spans for every variant
+# (docs/BENCHMARKS.md).
+#
 # Run with: scripts/bench-instructions.sh [--grpc] [variant...]
+#           scripts/bench-instructions.sh --traced [case/variant...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N1=${N1:-2000}
 N2=${N2:-12000}
 crate=observe-axum bench=layer
+if [ "${1:-}" = --traced ]; then
+  shift
+  cargo bench -p observe-core --bench traced --no-run 2>/dev/null
+  bin=$(ls -t target/release/deps/traced-* | grep -v '\.d$' | head -1)
+  cases=("$@")
+  [ ${#cases[@]} -eq 0 ] && cases=(not_initialised/bare not_initialised/observe
+    sync_child/bare sync_child/observe sync_child/observe_engine_floor
+    async_child_1_poll/bare async_child_1_poll/observe async_child_4_polls/bare
+    async_child_4_polls/observe)
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+  calling_thread() {
+    rm -f "$out"/cg*
+    # Only the calls are counted (their function is the one collected; the clocks'
+    # calibrations at start-up spin for a while, a varying count).
+    TRACED_COUNT="$1/$2" valgrind --tool=callgrind --separate-threads=yes \
+      --toggle-collect='*traced_counted_calls*' \
+      --callgrind-out-file="$out/cg" "$bin" >/dev/null 2>&1
+    # Thread 1 is the calling thread.
+    sed -n 's/^totals: \([0-9]*\).*/\1/p' "$out"/cg-01
+  }
+  for c in "${cases[@]}"; do
+    a=$(calling_thread "$c" "$N1"); b=$(calling_thread "$c" "$N2")
+    echo "$c: $(( (b - a) / (N2 - N1) )) instructions per call (calling thread)"
+  done
+  exit 0
+fi
 if [ "${1:-}" = --grpc ]; then
   crate=observe-tonic bench=grpc_layer
   shift

@@ -26,6 +26,13 @@
 //! observe is installed with `testing::capture_with(1.0)` (every span recorded into
 //! memory by the background thread; the memory is cleared after every sample).
 //!
+//! With `TRACED_COUNT=<case>/<variant>/<calls>` set, the binary makes that many
+//! calls of one case instead (cases `not_initialised`, `sync_child`,
+//! `async_child_1_poll`, `async_child_4_polls`; variants `bare`, `observe`,
+//! `observe_engine_floor`) and exits: `scripts/bench-instructions.sh --traced`
+//! counts the calling thread's instructions per call with it, a count that does
+//! not move with the load of the machine.
+//!
 //! Time is the calling thread's CPU time (`CLOCK_THREAD_CPUTIME_ID` on Linux,
 //! wall time elsewhere): the budget is a calling-thread cost, and on a shared
 //! machine wall time mostly measures the other processes. The background thread's
@@ -38,7 +45,7 @@ use std::hint::black_box;
 use std::pin::pin;
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use support::{Yields, block_on};
 
 /// Child calls per root span in the `*_child` cases.
@@ -420,4 +427,81 @@ criterion_group!(
     async_child_1_poll,
     async_child_4_polls
 );
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("TRACED_COUNT") {
+        Ok(spec) => count(&spec),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}
+
+/// Makes the calls `TRACED_COUNT` asks for (`case/variant/calls`), for an
+/// instruction count; no timing, no criterion.
+fn count(spec: &str) {
+    let parts: Vec<&str> = spec.split('/').collect();
+    let [case, variant, calls] = parts[..] else {
+        panic!("TRACED_COUNT: expected case/variant/calls, got {spec:?}");
+    };
+    let n: u64 = calls.parse().expect("TRACED_COUNT: calls is a number");
+    if case == "not_initialised" {
+        match variant {
+            "bare" => counted(n, |n| timed(n, |i| consume(bare(black_box(i))))),
+            "observe" => counted(n, |n| timed(n, |i| consume(observed(black_box(i))))),
+            _ => panic!("TRACED_COUNT: not_initialised has variants bare and observe"),
+        }
+        return;
+    }
+    // The captured records are not cleared: waiting for the worker to drain spins on
+    // this thread. (A few thousand records fit in memory.)
+    let _capture = observe_core::testing::capture_with(1.0);
+    let yields = match case {
+        "sync_child" => None,
+        "async_child_1_poll" => Some(0),
+        "async_child_4_polls" => Some(3),
+        _ => panic!("TRACED_COUNT: unknown case {case:?}"),
+    };
+    match (yields, variant) {
+        (None, "bare") => counted(n, |n| {
+            in_roots(n, observe_root, |i| consume(bare(black_box(i))))
+        }),
+        (None, "observe") => counted(n, |n| {
+            in_roots(n, observe_root, |i| consume(observed(black_box(i))))
+        }),
+        (None, "observe_engine_floor") => counted(n, |n| {
+            in_roots(n, observe_root, |i| consume(engine_floor(black_box(i))))
+        }),
+        (Some(y), "bare") => counted(n, |n| {
+            in_roots(n, observe_root, |i| {
+                consume(block_on(bare_async(black_box(i), y)))
+            })
+        }),
+        (Some(y), "observe") => counted(n, |n| {
+            in_roots(n, observe_root, |i| {
+                consume(block_on(observed_async(black_box(i), y)))
+            })
+        }),
+        (Some(y), "observe_engine_floor") => counted(n, |n| {
+            in_roots(n, observe_root, |i| {
+                consume(block_on(engine_floor_async(black_box(i), y)))
+            })
+        }),
+        _ => panic!("TRACED_COUNT: unknown variant {variant:?}"),
+    }
+}
+
+/// Runs `calls` once for warm-up (the clock's calibration, the callsite's first
+/// registration), then through `traced_counted_calls`, the only function whose
+/// instructions the script counts (`--toggle-collect`): start-up work that spins
+/// for a while (the clocks' calibrations) would make the count vary.
+fn counted(n: u64, mut calls: impl FnMut(u64) -> Duration) {
+    calls(CHILDREN);
+    traced_counted_calls(n, &mut calls);
+}
+
+#[inline(never)]
+fn traced_counted_calls(n: u64, calls: &mut dyn FnMut(u64) -> Duration) {
+    black_box(calls(n));
+}
