@@ -29,24 +29,33 @@ pub(crate) fn start(callsite: &'static Callsite) -> Span {
     start_slow(callsite)
 }
 
+#[cfg(test)]
 #[inline(never)]
 fn start_slow(callsite: &'static Callsite) -> Span {
     Span {
-        data: crate::span::open(
-            SpanName::Static(callsite.name()),
-            callsite.kind(),
-            Parent::Current,
-            None,
-            None,
-            Some(callsite),
-            None,
-        ),
+        data: open(callsite),
     }
 }
 
+/// The span data of a `#[traced]` call. Always inlined into its callers, so that
+/// the span is built straight into their return slot: through an out-of-line
+/// function returning a `Span` that the caller then wrapped, the 128-byte span was
+/// copied twice on its way out, the first copy stalling on store forwarding.
+#[inline(always)]
+fn open(callsite: &'static Callsite) -> Option<crate::span::SpanData> {
+    crate::span::open(
+        SpanName::Static(callsite.name()),
+        callsite.kind(),
+        Parent::Current,
+        None,
+        None,
+        Some(callsite),
+        None,
+    )
+}
+
 /// The span of a synchronous `#[traced]` call, to be pinned on the caller's stack:
-/// `None` when the span is disabled, so that a call with observe not initialised
-/// has nothing to drop.
+/// `None` when observe was never started, so that such a call has nothing to drop.
 pub type SyncSpan = Option<ScopedSpan>;
 
 /// Opens the span of a synchronous `#[traced]` call: a child of the current span (or
@@ -62,8 +71,12 @@ pub fn start_sync(callsite: &'static Callsite) -> SyncSpan {
 
 #[inline(never)]
 fn start_sync_slow(callsite: &'static Callsite) -> SyncSpan {
-    let span = start_slow(callsite);
-    span.is_enabled().then(|| ScopedSpan::new(span))
+    // `Some` even when no span was opened (no pipeline is current on this thread, a
+    // rare case): it then holds a disabled span, which does and drops as nothing.
+    // Anything that looks at the result before returning it makes a copy of it.
+    Some(ScopedSpan::new(Span {
+        data: open(callsite),
+    }))
 }
 
 static DISABLED: Span = Span::disabled();
@@ -96,8 +109,8 @@ where
     InstrumentedWith::new(future, span, on_ready)
 }
 
-/// The span of an `async` `#[traced]` call: `None` when it is disabled, so that a
-/// call with observe not initialised carries and drops no span.
+/// The span of an `async` `#[traced]` call: `None` when observe was never started,
+/// so that such a call carries and drops no span.
 pub type AsyncSpan = Option<Span>;
 
 /// Opens the span of an `async` `#[traced]` call (see [`start_sync`]).
@@ -111,8 +124,11 @@ pub fn start_async(callsite: &'static Callsite) -> AsyncSpan {
 
 #[inline(never)]
 fn start_async_slow(callsite: &'static Callsite) -> AsyncSpan {
-    let span = start_slow(callsite);
-    span.is_enabled().then_some(span)
+    // As `start_sync_slow`: built in the return slot, a disabled span when no span
+    // was opened.
+    Some(Span {
+        data: open(callsite),
+    })
 }
 
 /// The span inside an [`AsyncSpan`] (a disabled one when there is none).
