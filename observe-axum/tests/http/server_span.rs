@@ -213,6 +213,20 @@ async fn the_access_log_can_be_switched_off_or_moved_to_another_level() {
 }
 
 #[tokio::test]
+async fn the_access_line_redacts_the_fields_configured_as_sensitive() {
+    // Routes can hold what a deployment considers private (a tenant's name).
+    let h = Harness::with(|b| b.redact_fields(["route", "http.request.method"]));
+    let base = spawn(app()).await;
+    client().get(format!("{base}/orders/7")).send().await.unwrap();
+    let access = h.access_lines();
+    assert_eq!(access.len(), 1, "{access:?}");
+    let fields = &access[0]["fields"];
+    assert_eq!(fields["http.route"], "[REDACTED]", "{fields}");
+    assert_eq!(fields["http.request.method"], "[REDACTED]", "{fields}");
+    assert_eq!(fields["http.response.status_code"], 200, "{fields}");
+}
+
+#[tokio::test]
 async fn without_observe_the_layer_passes_requests_through() {
     // No instance on this thread.
     let base = spawn(app()).await;

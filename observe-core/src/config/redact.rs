@@ -46,7 +46,23 @@ pub struct Redaction {
     /// most fields are found not sensitive without a comparison: this check runs
     /// for every field of every log line.
     lengths: u64,
+    /// Bit `i` is set when [`ACCESS_FIELDS`]`[i]` is sensitive: decided when the
+    /// names change, not for every access line.
+    access: u16,
 }
+
+/// The fields of observe's own access-log lines (HTTP and gRPC), whose sensitivity
+/// is decided once per set of names ([`Redaction::is_access_field_sensitive`]).
+pub(crate) const ACCESS_FIELDS: [&str; 8] = [
+    "http.request.method",
+    "http.route",
+    "http.response.status_code",
+    "duration_ms",
+    "rpc.system",
+    "rpc.service",
+    "rpc.method",
+    "rpc.grpc.status_code",
+];
 
 fn length_bit(len: usize) -> u64 {
     1 << len.min(63)
@@ -54,12 +70,15 @@ fn length_bit(len: usize) -> u64 {
 
 impl Default for Redaction {
     fn default() -> Self {
-        Redaction {
+        let mut redaction = Redaction {
             names: DEFAULT_SENSITIVE_FIELDS.iter().map(|&n| n.into()).collect(),
             lengths: DEFAULT_SENSITIVE_FIELDS
                 .iter()
                 .fold(0, |m, n| m | length_bit(n.len())),
-        }
+            access: 0,
+        };
+        redaction.decide_access_fields();
+        redaction
     }
 }
 
@@ -81,8 +100,24 @@ impl Redaction {
         if !self.names.iter().any(|n| **n == *name) {
             self.lengths |= length_bit(name.len());
             self.names.push(name.into());
+            self.decide_access_fields();
         }
         Ok(())
+    }
+
+    fn decide_access_fields(&mut self) {
+        self.access = ACCESS_FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(_, field)| self.is_sensitive(field))
+            .fold(0, |m, (i, _)| m | 1 << i);
+    }
+
+    /// [`is_sensitive`](Self::is_sensitive) for `ACCESS_FIELDS[i]`, decided in
+    /// advance.
+    #[inline]
+    pub(crate) fn is_access_field_sensitive(&self, i: usize) -> bool {
+        self.access & (1 << i) != 0
     }
 
     /// `true` when the field's values must not be logged or exported.
@@ -112,6 +147,24 @@ impl Redaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_access_fields_sensitivity_follows_the_names() {
+        let mut r = Redaction::default();
+        for (i, field) in ACCESS_FIELDS.iter().enumerate() {
+            assert!(!r.is_access_field_sensitive(i), "{field}");
+        }
+        r.add("ROUTE").unwrap();
+        r.add("rpc.service").unwrap();
+        for (i, field) in ACCESS_FIELDS.iter().enumerate() {
+            assert_eq!(
+                r.is_access_field_sensitive(i),
+                r.is_sensitive(field),
+                "{field}"
+            );
+        }
+        assert!(r.is_access_field_sensitive(1) && r.is_access_field_sensitive(5));
+    }
 
     #[test]
     fn defaults_match_the_last_segment_case_insensitively() {

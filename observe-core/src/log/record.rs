@@ -9,6 +9,7 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::{Level, Metadata};
 
 use crate::clock::Tick;
+use crate::config::ACCESS_FIELDS;
 use crate::config::Redaction as Redactor;
 use crate::context::ContextState;
 use crate::ids::{SpanId, TraceFlags, TraceId};
@@ -222,9 +223,10 @@ impl LogRecord {
             return None;
         }
         let access = PREPARED.try_with(|p| p.take()).ok().flatten()?;
-        let field = |key: &'static str, value: Value| KeyValue {
-            key: Cow::Borrowed(key),
-            value: if redact.is_sensitive(key) {
+        // The fields' sensitivity was decided when the names were configured.
+        let field = |i: usize, value: Value| KeyValue {
+            key: Cow::Borrowed(ACCESS_FIELDS[i]),
+            value: if redact.is_access_field_sensitive(i) {
                 Value::Str(Cow::Borrowed(REDACTED))
             } else {
                 value
@@ -242,10 +244,10 @@ impl LogRecord {
                 message.push(' ');
                 message.push_str(itoa::Buffer::new().format(f.code));
                 let fields = smallvec::SmallVec::from_buf([
-                    field("http.request.method", Value::Str(Cow::Borrowed(f.method))),
-                    field("http.route", Value::Str(Cow::Borrowed(f.route))),
-                    field("http.response.status_code", Value::U64(f.code)),
-                    field("duration_ms", Value::F64(f.duration_ms)),
+                    field(0, Value::Str(Cow::Borrowed(f.method))),
+                    field(1, Value::Str(Cow::Borrowed(f.route))),
+                    field(2, Value::U64(f.code)),
+                    field(3, Value::F64(f.duration_ms)),
                 ]);
                 (message, fields)
             }
@@ -262,11 +264,11 @@ impl LogRecord {
                 let owned = |s: &str| Value::Str(Cow::Owned(s.to_owned()));
                 let mut fields = smallvec::SmallVec::with_capacity(5);
                 fields.extend([
-                    field("rpc.system", Value::Str(Cow::Borrowed("grpc"))),
-                    field("rpc.service", owned(service)),
-                    field("rpc.method", owned(method)),
-                    field("rpc.grpc.status_code", Value::U64(f.code)),
-                    field("duration_ms", Value::F64(f.duration_ms)),
+                    field(4, Value::Str(Cow::Borrowed("grpc"))),
+                    field(5, owned(service)),
+                    field(6, owned(method)),
+                    field(7, Value::U64(f.code)),
+                    field(3, Value::F64(f.duration_ms)),
                 ]);
                 (message, fields)
             }
