@@ -131,12 +131,18 @@ impl ObserveMiddleware {
                 return next.run(req, extensions).await;
             }
         };
-        let method = req.method().clone();
-        let outgoing = match Outgoing::start(&self.options, &method, &uri, req.headers_mut()) {
+        // The headers taken out for a moment, so that the method is borrowed, not
+        // cloned, beside them.
+        let mut headers = std::mem::take(req.headers_mut());
+        let started = Outgoing::start(&self.options, req.method(), &uri, &mut headers);
+        *req.headers_mut() = headers;
+        let outgoing = match started {
             Ok(outgoing) => outgoing,
             Err(blocked) => return Err(reqwest_middleware::Error::middleware(blocked)),
         };
-        let requested = req.url().clone();
+        // What the response's URL is compared with, to tell a redirect followed
+        // without observe: a hash of the URL rather than a copy of it.
+        let requested = url_hash(req.url());
         // Poll the request inside the client span, so what reqwest and hyper log
         // belongs to it.
         let mut sent = std::pin::pin!(next.run(req, extensions));
@@ -144,8 +150,8 @@ impl ObserveMiddleware {
             std::future::poll_fn(|cx| outgoing.span().in_scope(|| sent.as_mut().poll(cx))).await;
         match &result {
             Ok(response) => {
-                if response.url() != &requested {
-                    unchecked_redirect(&outgoing, &requested, response.url());
+                if url_hash(response.url()) != requested {
+                    unchecked_redirect(&outgoing, &uri, response.url());
                 }
                 outgoing.finish(response.status().as_u16(), response.headers());
             }
@@ -155,15 +161,23 @@ impl ObserveMiddleware {
     }
 }
 
+/// A 64-bit hash of a URL's text: equal for equal URLs; for different ones, equal
+/// with a chance of 2^-64 (a redirect then goes unnoticed, nothing worse).
+fn url_hash(url: &url::Url) -> u64 {
+    use std::hash::BuildHasher as _;
+    static SEED: std::sync::OnceLock<foldhash::fast::RandomState> = std::sync::OnceLock::new();
+    SEED.get_or_init(Default::default).hash_one(url.as_str())
+}
+
 /// The client followed a redirect observe did not see.
-fn unchecked_redirect(outgoing: &Outgoing, from: &url::Url, to: &url::Url) {
+fn unchecked_redirect(outgoing: &Outgoing, from: &http::Uri, to: &url::Url) {
     static WARNED: AtomicBool = AtomicBool::new(false);
     outgoing
         .span()
         .set_attribute("observe.redirect.unchecked", true);
     crate::metrics::counter(UNCHECKED_REDIRECTS, &[]).inc();
     if !WARNED.swap(true, Ordering::Relaxed) {
-        let (from, to) = (origin(from), origin(to));
+        let (from, to) = (uri_origin(from), origin(to));
         outgoing.span().in_scope(|| {
             tracing::warn!(
                 target: "observe::client",
@@ -180,14 +194,19 @@ fn origin(url: &url::Url) -> String {
     url.origin().ascii_serialization()
 }
 
+/// [`origin`] of the URL a request was sent to (it parsed as this `Uri`).
+fn uri_origin(uri: &http::Uri) -> String {
+    url::Url::parse(&uri.to_string()).map_or_else(|_| String::new(), |u| origin(&u))
+}
+
 /// The counter of redirects a reqwest client followed without observe.
 pub const UNCHECKED_REDIRECTS: &str = "observe.client.unchecked_redirects";
 
-/// The next hop of a redirect response, or `None` when it is not followed.
+/// The next hop of a redirect response, or `None` when it is not followed. `next` is
+/// a copy of the request that was redirected: its URL is the one redirected from.
 fn redirect(
     status: reqwest::StatusCode,
     location: Option<&http::HeaderValue>,
-    from: &url::Url,
     mut next: reqwest::Request,
 ) -> Option<reqwest::Request> {
     use reqwest::StatusCode;
@@ -210,11 +229,11 @@ fn redirect(
         _ => return None,
     }
     let location = location?.to_str().ok()?;
-    let to = from.join(location).ok()?;
+    let to = next.url().join(location).ok()?;
     if !matches!(to.scheme(), "http" | "https") {
         return None;
     }
-    if to.origin() != from.origin() {
+    if to.origin() != next.url().origin() {
         for name in [
             header::AUTHORIZATION,
             header::COOKIE,
@@ -250,7 +269,6 @@ impl Middleware for ObserveMiddleware {
                     None => (request, None),
                 }
             };
-            let from = send.url().clone();
             let response = self.send(send, extensions, next.clone()).await?;
             let Some(template) = template else {
                 return Ok(response);
@@ -258,7 +276,6 @@ impl Middleware for ObserveMiddleware {
             match redirect(
                 response.status(),
                 response.headers().get(header::LOCATION),
-                &from,
                 template,
             ) {
                 // 307 and 308 repeat the body: it must be there to repeat.
@@ -281,6 +298,21 @@ mod tests {
     }
 
     #[test]
+    fn the_unchecked_redirect_warning_names_origins_only() {
+        let sent: http::Uri = "http://a.internal:8080/x?token=1".parse().unwrap();
+        assert_eq!(uri_origin(&sent), "http://a.internal:8080");
+        let sent: http::Uri = "https://b.example/y".parse().unwrap();
+        assert_eq!(uri_origin(&sent), "https://b.example");
+        let url: url::Url = "https://b.example/y?q=1".parse().unwrap();
+        assert_eq!(origin(&url), "https://b.example");
+        assert_eq!(url_hash(&url), url_hash(&url.as_str().parse().unwrap()));
+        assert_ne!(
+            url_hash(&url),
+            url_hash(&"https://b.example/z".parse().unwrap())
+        );
+    }
+
+    #[test]
     fn redirects_follow_reqwest_rules() {
         let from: url::Url = "https://a.internal/x".parse().unwrap();
         let loc = |s: &'static str| http::HeaderValue::from_static(s);
@@ -294,7 +326,6 @@ mod tests {
         let hop = redirect(
             reqwest::StatusCode::SEE_OTHER,
             Some(&loc("/y")),
-            &from,
             post.try_clone().unwrap(),
         )
         .unwrap();
@@ -310,7 +341,6 @@ mod tests {
         let hop = redirect(
             reqwest::StatusCode::TEMPORARY_REDIRECT,
             Some(&loc("https://b.example/z")),
-            &from,
             post.try_clone().unwrap(),
         )
         .unwrap();
@@ -325,7 +355,6 @@ mod tests {
             redirect(
                 reqwest::StatusCode::NOT_MODIFIED,
                 Some(&loc("/y")),
-                &from,
                 get("https://a.internal/x")
             )
             .is_none()
@@ -334,7 +363,6 @@ mod tests {
             redirect(
                 reqwest::StatusCode::FOUND,
                 None,
-                &from,
                 get("https://a.internal/x")
             )
             .is_none()
@@ -343,7 +371,6 @@ mod tests {
             redirect(
                 reqwest::StatusCode::FOUND,
                 Some(&loc("file:///etc/passwd")),
-                &from,
                 get("https://a.internal/x")
             )
             .is_none()

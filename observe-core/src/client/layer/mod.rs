@@ -64,9 +64,13 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let (method, uri) = (request.method().clone(), request.uri().clone());
-        match Outgoing::start(&self.options, &method, &uri, request.headers_mut()) {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // Taken apart, so that the method and URI are borrowed beside the headers
+        // rather than cloned.
+        let (mut parts, body) = request.into_parts();
+        let started = Outgoing::start(&self.options, &parts.method, &parts.uri, &mut parts.headers);
+        let request = Request::from_parts(parts, body);
+        match started {
             Ok(outgoing) => {
                 let inner = &mut self.inner;
                 let future = outgoing.span().in_scope(|| inner.call(request));
