@@ -149,8 +149,9 @@ pub(crate) struct AccessFields {
 /// call, not copied until captured), and the message is `{name} {status}`.
 #[derive(Clone, Debug)]
 pub(crate) struct GrpcAccessFields {
-    /// `package.Service/Method` (the message's name).
-    pub(crate) name: Arc<str>,
+    /// `package.Service/Method` (the message's name): `Static` when the method's
+    /// name is interned, and then its service and method are borrowed.
+    pub(crate) name: crate::span::SpanName,
     /// Where `Method` starts in `name` (after the `/`).
     pub(crate) method_at: usize,
     /// The status code's name (`NOT_FOUND`).
@@ -252,21 +253,27 @@ impl LogRecord {
                 (message, fields)
             }
             Access::Grpc(f) if n == 6 && metadata.fields().field("rpc.method").is_some() => {
-                let name = &*f.name;
+                let name = f.name.as_str();
                 let mut message = String::with_capacity(name.len() + 1 + f.status.len());
                 message.push_str(name);
                 message.push(' ');
                 message.push_str(f.status);
-                let service = name
-                    .get(..f.method_at.saturating_sub(1))
-                    .unwrap_or_default();
-                let method = name.get(f.method_at..).unwrap_or_default();
-                let owned = |s: &str| Value::Str(Cow::Owned(s.to_owned()));
+                let (service, method) = (..f.method_at.saturating_sub(1), f.method_at..);
+                let (service, method) = match &f.name {
+                    crate::span::SpanName::Static(name) => (
+                        Value::Str(Cow::Borrowed(name.get(service).unwrap_or_default())),
+                        Value::Str(Cow::Borrowed(name.get(method).unwrap_or_default())),
+                    ),
+                    crate::span::SpanName::Shared(name) => (
+                        Value::Str(Cow::Owned(name.get(service).unwrap_or_default().to_owned())),
+                        Value::Str(Cow::Owned(name.get(method).unwrap_or_default().to_owned())),
+                    ),
+                };
                 let mut fields = smallvec::SmallVec::with_capacity(5);
                 fields.extend([
                     field(4, Value::Str(Cow::Borrowed("grpc"))),
-                    field(5, owned(service)),
-                    field(6, owned(method)),
+                    field(5, service),
+                    field(6, method),
                     field(7, Value::U64(f.code)),
                     field(3, Value::F64(f.duration_ms)),
                 ]);
@@ -534,7 +541,7 @@ mod tests {
         };
         let prepared = || {
             Prepared::set_grpc(GrpcAccessFields {
-                name: Arc::from("shop.Orders/Get"),
+                name: crate::span::SpanName::Shared(Arc::from("shop.Orders/Get")),
                 method_at: "shop.Orders/".len(),
                 status: "NOT_FOUND",
                 code: 5,
@@ -544,6 +551,15 @@ mod tests {
         crate::span::Span::new("shop.Orders/Get").in_scope(|| {
             log();
             let _prepared = prepared();
+            log();
+            // An interned name: service and method borrowed from it.
+            let _prepared = Prepared::set_grpc(GrpcAccessFields {
+                name: crate::span::SpanName::Static("shop.Orders/Get"),
+                method_at: "shop.Orders/".len(),
+                status: "NOT_FOUND",
+                code: 5,
+                duration_ms: 1.25,
+            });
             log();
         });
         // An HTTP-shaped access event is never taken for the prepared gRPC line.
@@ -560,9 +576,11 @@ mod tests {
         drop(_prepared);
         capture.flush();
         let logs = capture.logs();
-        let [visited, prepared, http] = &logs[..] else {
+        let [visited, prepared, interned, http] = &logs[..] else {
             panic!("{logs:?}")
         };
+        assert_eq!(interned.message(), visited.message());
+        assert_eq!(interned.fields(), visited.fields());
         assert_eq!(prepared.message(), visited.message());
         assert_eq!(prepared.message(), "shop.Orders/Get NOT_FOUND");
         assert_eq!(prepared.fields(), visited.fields());

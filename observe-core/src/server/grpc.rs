@@ -194,6 +194,11 @@ impl Call {
         self.names.method()
     }
 
+    /// The call was answered with `code` (see `Names::answered`).
+    pub(super) fn answered(&self, code: u32) {
+        self.names.answered(u64::from(code));
+    }
+
     /// The access-log line's fields, for its capture (see `log::Prepared`).
     pub(super) fn access_fields(
         &self,
@@ -202,7 +207,7 @@ impl Call {
         duration_ms: f64,
     ) -> GrpcAccessFields {
         GrpcAccessFields {
-            name: self.names.span.clone(),
+            name: self.names.span_name(),
             method_at: self.names.method_at,
             status,
             code,
@@ -236,9 +241,40 @@ struct Names {
     span: Arc<str>,
     /// Where `Method` starts in `span`.
     method_at: usize,
+    /// `span` kept for the process (`names::intern_grpc_name`), once a call of the
+    /// method was answered with anything but `UNIMPLEMENTED`: later calls' span
+    /// names and access-log lines borrow it (no reference count shared between
+    /// threads, no copy of the service and method). `Some(None)`: beyond the bound.
+    interned: std::sync::OnceLock<Option<&'static str>>,
 }
 
 impl Names {
+    fn new(span: Arc<str>, method_at: usize) -> Names {
+        Names {
+            span,
+            method_at,
+            interned: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The name for a span or an access-log line: interned if it was.
+    fn span_name(&self) -> SpanName {
+        match self.interned.get() {
+            Some(Some(name)) => SpanName::Static(name),
+            _ => SpanName::Shared(self.span.clone()),
+        }
+    }
+
+    /// A call of the method was answered with `code`: unless that is
+    /// `UNIMPLEMENTED`, the method exists and its name is kept for the process.
+    fn answered(&self, code: u64) {
+        const UNIMPLEMENTED: u64 = 12;
+        if code != UNIMPLEMENTED {
+            self.interned
+                .get_or_init(|| super::names::intern_grpc_name(&self.span));
+        }
+    }
+
     fn service(&self) -> &str {
         &self.span[..self.method_at - 1]
     }
@@ -297,12 +333,7 @@ fn names(path: &str) -> Option<Arc<Names>> {
         return last;
     }
     let (name, method_at) = valid_name(path)?;
-    let make = || {
-        Arc::new(Names {
-            span: name.into(),
-            method_at,
-        })
-    };
+    let make = || Arc::new(Names::new(name.into(), method_at));
     let cached = NAMES
         .try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
@@ -330,10 +361,10 @@ fn other_names() -> Arc<Names> {
     static OTHER_NAMES: std::sync::OnceLock<Arc<Names>> = std::sync::OnceLock::new();
     OTHER_NAMES
         .get_or_init(|| {
-            Arc::new(Names {
-                span: Arc::from(format!("{OTHER}/{OTHER}")),
-                method_at: OTHER.len() + 1,
-            })
+            Arc::new(Names::new(
+                Arc::from(format!("{OTHER}/{OTHER}")),
+                OTHER.len() + 1,
+            ))
         })
         .clone()
 }
@@ -367,7 +398,7 @@ impl ServerSpan {
     fn grpc(request: &RpcRequestInfo<'_>) -> ServerSpan {
         let (names, name) = match names(request.uri.path()) {
             Some(names) => {
-                let name = SpanName::Shared(names.span.clone());
+                let name = names.span_name();
                 (names, name)
             }
             None => (other_names(), SpanName::Static(INVALID_PATH_NAME)),
@@ -529,6 +560,51 @@ pub(crate) fn status_message(code: u32, message: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_method_name_is_kept_for_the_process_once_a_call_of_it_was_implemented() {
+        let names = Names::new(Arc::from("shop.Orders/Made_up"), "shop.Orders/".len());
+        names.answered(12);
+        assert!(
+            matches!(names.span_name(), SpanName::Shared(_)),
+            "UNIMPLEMENTED"
+        );
+        assert!(matches!(names.span_name(), SpanName::Shared(_)));
+        let names = Names::new(Arc::from("shop.Orders/Get"), "shop.Orders/".len());
+        assert!(matches!(names.span_name(), SpanName::Shared(_)), "not yet");
+        names.answered(5);
+        assert!(matches!(
+            names.span_name(),
+            SpanName::Static("shop.Orders/Get")
+        ));
+        assert!(matches!(
+            names.span_name(),
+            SpanName::Static("shop.Orders/Get")
+        ));
+        // Another thread's names for the same method get the same string.
+        let again = Names::new(Arc::from("shop.Orders/Get"), "shop.Orders/".len());
+        again.answered(0);
+        let (SpanName::Static(a), SpanName::Static(b)) = (names.span_name(), again.span_name())
+        else {
+            panic!("not interned")
+        };
+        assert!(std::ptr::eq(a, b));
+    }
+
+    #[test]
+    fn interned_method_names_are_bounded() {
+        // Other tests of this process may have interned a few names already.
+        let kept: Vec<bool> = (0..1100)
+            .map(|i| crate::server::names::intern_grpc_name(&format!("svc.S/M{i}")).is_some())
+            .collect();
+        let first_refused = kept.iter().position(|k| !k).expect("a bound");
+        assert!((1000..=1024).contains(&first_refused), "{first_refused}");
+        assert!(kept[first_refused..].iter().all(|k| !k));
+        let names = Names::new(Arc::from("svc.S/Late"), "svc.S/".len());
+        names.answered(0);
+        assert!(matches!(names.span_name(), SpanName::Shared(_)));
+        assert!(matches!(names.span_name(), SpanName::Shared(_)));
+    }
 
     #[test]
     fn paths_become_service_and_method_only_when_well_formed() {

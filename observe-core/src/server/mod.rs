@@ -528,6 +528,7 @@ impl Inbound {
                 .record_with_exemplar(nanos, trace_id, failed);
             }
             Protocol::Grpc(call) => {
+                call.answered(code);
                 let (service, method) = call.labels(code);
                 crate::metrics::rpc_server_duration(
                     grpc::GRPC,

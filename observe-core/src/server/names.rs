@@ -49,6 +49,31 @@ const CAPACITY: usize = 1024;
 /// names are made per request, as `Arc`s.
 const INTERNED_MAX: usize = 4096;
 
+/// gRPC method names (`package.Service/Method`) kept for the life of the process,
+/// at most this many, each at most 256 bytes (about 256 KiB): a name is interned
+/// once a call of it was answered with anything but `UNIMPLEMENTED`, so a client
+/// calling made-up methods does not fill the table. Their own bound, so gRPC
+/// clients cannot use up the routes' one.
+const GRPC_INTERNED_MAX: usize = 1024;
+
+static GRPC_INTERNER: std::sync::Mutex<Option<std::collections::HashSet<&'static str>>> =
+    std::sync::Mutex::new(None);
+
+/// `name` as a string kept for the process, or `None` beyond the bound.
+pub(crate) fn intern_grpc_name(name: &str) -> Option<&'static str> {
+    let mut guard = GRPC_INTERNER.lock().unwrap_or_else(|e| e.into_inner());
+    let names = guard.get_or_insert_with(Default::default);
+    if let Some(&interned) = names.get(name) {
+        return Some(interned);
+    }
+    if names.len() >= GRPC_INTERNED_MAX {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(name.into());
+    names.insert(leaked);
+    Some(leaked)
+}
+
 /// The longest route template interned: routes are short templates; a longer one
 /// (a raw path given as a route) is named per request, so the interned strings
 /// stay within `INTERNED_MAX × (INTERNED_ROUTE_MAX + 8)` bytes (about 1 MiB).
