@@ -217,7 +217,11 @@ async fn the_access_line_redacts_the_fields_configured_as_sensitive() {
     // Routes can hold what a deployment considers private (a tenant's name).
     let h = Harness::with(|b| b.redact_fields(["route", "http.request.method"]));
     let base = spawn(app()).await;
-    client().get(format!("{base}/orders/7")).send().await.unwrap();
+    client()
+        .get(format!("{base}/orders/7"))
+        .send()
+        .await
+        .unwrap();
     let access = h.access_lines();
     assert_eq!(access.len(), 1, "{access:?}");
     let fields = &access[0]["fields"];
