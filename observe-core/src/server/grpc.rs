@@ -242,7 +242,7 @@ struct Names {
     /// Where `Method` starts in `span`.
     method_at: usize,
     /// `span` kept for the process (`names::intern_grpc_name`), once a call of the
-    /// method was answered with anything but `UNIMPLEMENTED`: later calls' span
+    /// method was answered `OK`: later calls' span
     /// names and access-log lines borrow it (no reference count shared between
     /// threads, no copy of the service and method). `Some(None)`: beyond the bound.
     interned: std::sync::OnceLock<Option<&'static str>>,
@@ -265,11 +265,12 @@ impl Names {
         }
     }
 
-    /// A call of the method was answered with `code`: unless that is
-    /// `UNIMPLEMENTED`, the method exists and its name is kept for the process.
+    /// A call of the method was answered with `code`. `OK`: the method exists and
+    /// the caller may call it, so its name is kept for the process. Any other code
+    /// could come from before routing (an authentication interceptor answering
+    /// `UNAUTHENTICATED`, observe's own `PERMISSION_DENIED`) for a made-up name.
     fn answered(&self, code: u64) {
-        const UNIMPLEMENTED: u64 = 12;
-        if code != UNIMPLEMENTED {
+        if code == 0 {
             self.interned
                 .get_or_init(|| super::names::intern_grpc_name(&self.span));
         }
@@ -562,17 +563,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_method_name_is_kept_for_the_process_once_a_call_of_it_was_implemented() {
+    fn a_method_name_is_kept_for_the_process_once_a_call_of_it_was_answered_ok() {
         let names = Names::new(Arc::from("shop.Orders/Made_up"), "shop.Orders/".len());
-        names.answered(12);
-        assert!(
-            matches!(names.span_name(), SpanName::Shared(_)),
-            "UNIMPLEMENTED"
-        );
-        assert!(matches!(names.span_name(), SpanName::Shared(_)));
+        // Unimplemented, refused before routing, or failed: not kept.
+        for code in [12, 16, 7, 5, 13] {
+            names.answered(code);
+            assert!(matches!(names.span_name(), SpanName::Shared(_)), "{code}");
+        }
         let names = Names::new(Arc::from("shop.Orders/Get"), "shop.Orders/".len());
         assert!(matches!(names.span_name(), SpanName::Shared(_)), "not yet");
-        names.answered(5);
+        names.answered(0);
         assert!(matches!(
             names.span_name(),
             SpanName::Static("shop.Orders/Get")

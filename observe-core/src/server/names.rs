@@ -51,8 +51,8 @@ const INTERNED_MAX: usize = 4096;
 
 /// gRPC method names (`package.Service/Method`) kept for the life of the process,
 /// at most this many, each at most 256 bytes (about 256 KiB): a name is interned
-/// once a call of it was answered with anything but `UNIMPLEMENTED`, so a client
-/// calling made-up methods does not fill the table. Their own bound, so gRPC
+/// once a call of it was answered `OK`, so a client calling made-up methods (or
+/// refused before routing) does not fill the table. Their own bound, so gRPC
 /// clients cannot use up the routes' one.
 const GRPC_INTERNED_MAX: usize = 1024;
 
