@@ -485,11 +485,11 @@ impl Observe {
         let bound =
             crate::admin::listener::bind(self.admin_listener, pipeline.settings.config.admin.addr);
         #[cfg(feature = "admin")]
-        let bound_addr = bound.addr();
+        let shown = bound.shown();
         #[cfg(not(feature = "admin"))]
-        let bound_addr = None;
+        let shown = crate::startup::AdminAddr::Off;
         if let Some(process_env) = announce {
-            crate::startup::announce(pipeline, &pipeline.settings.config, bound_addr, process_env);
+            crate::startup::announce(pipeline, &pipeline.settings.config, shown, process_env);
         }
         Guard {
             pipeline: Some(pipeline),

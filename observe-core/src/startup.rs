@@ -44,14 +44,29 @@ impl Config {
     /// # Ok::<(), observe_core::config::ConfigError>(())
     /// ```
     pub fn summary(&self) -> String {
-        let f = Fields::of(self);
-        let mut s = format!("observe started: {} {}", f.service, f.version);
-        let _ = write!(
-            s,
-            "; traces → {}; metrics → {}; logs → {}; sampler {}; admin {}",
-            f.traces, f.metrics, f.logs, f.sampler, f.admin
-        );
-        s
+        Fields::of(self, AdminAddr::configured(self)).line()
+    }
+}
+
+/// The admin listener as the summary shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AdminAddr {
+    /// None configured (or a build without the `admin` feature).
+    Off,
+    /// Listening here (the port the system chose, for `:0`).
+    Listening(std::net::SocketAddr),
+    /// Configured here, but it could not be set up (a warning follows).
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
+    Failed(std::net::SocketAddr),
+}
+
+impl AdminAddr {
+    /// What the configuration asks for, before anything is bound.
+    fn configured(config: &Config) -> AdminAddr {
+        config
+            .admin
+            .addr
+            .map_or(AdminAddr::Off, AdminAddr::Listening)
     }
 }
 
@@ -68,7 +83,7 @@ struct Fields {
 }
 
 impl Fields {
-    fn of(config: &Config) -> Fields {
+    fn of(config: &Config, admin: AdminAddr) -> Fields {
         let otlp = |e: &OtlpExport| format!("{} ({})", e.endpoint, e.protocol.as_str());
         let log_format = match config.logs.format {
             LogFormat::Pretty => "pretty",
@@ -81,10 +96,10 @@ impl Fields {
             }
             None => "not exported".to_owned(),
         };
-        let metrics = match (&config.export.metrics, config.admin.addr) {
+        let metrics = match (&config.export.metrics, admin) {
             (Some(e), _) => otlp(e),
-            (None, Some(addr)) => format!("Prometheus at http://{addr}/metrics"),
-            (None, None) => "not exported".to_owned(),
+            (None, AdminAddr::Listening(addr)) => format!("Prometheus at http://{addr}/metrics"),
+            (None, AdminAddr::Failed(_) | AdminAddr::Off) => "not exported".to_owned(),
         };
         let mut logs = match config.logs.output {
             LogOutput::Stdout => format!("stdout ({log_format})"),
@@ -98,9 +113,10 @@ impl Fields {
             Some(r) => format!("{}({r})", config.sampler.name()),
             None => config.sampler.name().to_owned(),
         };
-        let admin = match config.admin.addr {
-            Some(addr) => format!("http://{addr}"),
-            None => "off".to_owned(),
+        let admin = match admin {
+            AdminAddr::Listening(addr) => format!("http://{addr}"),
+            AdminAddr::Failed(addr) => format!("not listening (http://{addr} failed, see below)"),
+            AdminAddr::Off => "off".to_owned(),
         };
         Fields {
             service: config.service.name.clone(),
@@ -115,28 +131,31 @@ impl Fields {
     }
 }
 
+impl Fields {
+    /// The summary line ([`Config::summary`]).
+    fn line(&self) -> String {
+        let mut s = format!("observe started: {} {}", self.service, self.version);
+        let _ = write!(
+            s,
+            "; traces → {}; metrics → {}; logs → {}; sampler {}; admin {}",
+            self.traces, self.metrics, self.logs, self.sampler, self.admin
+        );
+        s
+    }
+}
+
 /// Logs the summary line and the unknown-variable warnings into `pipeline`.
 /// `process_env`: the configuration was read from the process environment (not
 /// from a lookup given in code), so its other variables are worth a look.
-/// `admin`: the address the admin listener is bound to (its port chosen by the
-/// system when the configuration said `:0`), or `None` when there is none (off, or
-/// a build without the `admin` feature), shown instead of the configured one.
+/// `admin`: the admin listener as it was set up (its port chosen by the system when
+/// the configuration said `:0`), shown instead of the configured address.
 pub(crate) fn announce(
     pipeline: &'static Pipeline,
     config: &Config,
-    admin: Option<std::net::SocketAddr>,
+    admin: AdminAddr,
     process_env: bool,
 ) {
-    let shown;
-    let config = if admin != config.admin.addr {
-        let mut c = config.clone();
-        c.admin.addr = admin;
-        shown = c;
-        &shown
-    } else {
-        config
-    };
-    let f = Fields::of(config);
+    let f = Fields::of(config, admin);
     let fields = [
         ("service", f.service.clone()),
         ("version", f.version.clone()),
@@ -147,7 +166,7 @@ pub(crate) fn announce(
         ("log_format", f.log_format.to_owned()),
         ("admin", f.admin.clone()),
     ];
-    pipeline.push_log(record(&SUMMARY, config.summary(), &fields));
+    pipeline.push_log(record(&SUMMARY, f.line(), &fields));
     if process_env {
         let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
         for (name, message) in unknown_variables(names) {
@@ -353,5 +372,25 @@ mod tests {
         );
         assert!(line.contains("sampler traceidratio(0.25)"), "{line}");
         assert!(line.contains("admin http://127.0.0.1:9464"), "{line}");
+    }
+
+    #[test]
+    fn an_admin_listener_that_failed_is_not_shown_as_listening() {
+        let config = crate::Builder::new().ignore_env().build_config().unwrap();
+        let addr: std::net::SocketAddr = "127.0.0.1:9464".parse().unwrap();
+        let line = Fields::of(&config, AdminAddr::Failed(addr)).line();
+        assert!(
+            line.contains("admin not listening (http://127.0.0.1:9464 failed"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("/metrics"),
+            "no Prometheus to scrape: {line}"
+        );
+        let line = Fields::of(&config, AdminAddr::Listening(addr)).line();
+        assert!(
+            line.contains("Prometheus at http://127.0.0.1:9464/metrics"),
+            "{line}"
+        );
     }
 }

@@ -109,11 +109,13 @@ pub(crate) enum Bound {
 }
 
 impl Bound {
-    /// The address the listener is on, or was configured to be on if it failed.
-    pub(crate) fn addr(&self) -> Option<SocketAddr> {
+    /// The listener as the startup summary shows it.
+    pub(crate) fn shown(&self) -> crate::startup::AdminAddr {
+        use crate::startup::AdminAddr;
         match self {
-            Bound::Off => None,
-            Bound::Ready(_, addr) | Bound::Failed(addr, _, _) => Some(*addr),
+            Bound::Off => AdminAddr::Off,
+            Bound::Ready(_, addr) => AdminAddr::Listening(*addr),
+            Bound::Failed(addr, _, _) => AdminAddr::Failed(*addr),
         }
     }
 }
