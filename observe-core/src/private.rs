@@ -26,12 +26,6 @@ pub(crate) fn start(callsite: &'static Callsite) -> Span {
     if !crate::pipeline::any() {
         return Span::disabled();
     }
-    start_slow(callsite)
-}
-
-#[cfg(test)]
-#[inline(never)]
-fn start_slow(callsite: &'static Callsite) -> Span {
     Span {
         data: open(callsite),
     }

@@ -115,7 +115,9 @@ impl Fields {
         };
         let admin = match admin {
             AdminAddr::Listening(addr) => format!("http://{addr}"),
-            AdminAddr::Failed(addr) => format!("not listening (http://{addr} failed, see below)"),
+            AdminAddr::Failed(addr) => {
+                format!("http://{addr} (not listening: it failed, see below)")
+            }
             AdminAddr::Off => "off".to_owned(),
         };
         Fields {
@@ -380,7 +382,7 @@ mod tests {
         let addr: std::net::SocketAddr = "127.0.0.1:9464".parse().unwrap();
         let line = Fields::of(&config, AdminAddr::Failed(addr)).line();
         assert!(
-            line.contains("admin not listening (http://127.0.0.1:9464 failed"),
+            line.contains("admin http://127.0.0.1:9464 (not listening: it failed"),
             "{line}"
         );
         assert!(

@@ -94,7 +94,7 @@ pub use export::{
 };
 pub use hosts::InternalHosts;
 pub(crate) use overrides::{EnvSource, OtlpSettings, Overrides, Redacted};
-pub(crate) use redact::ACCESS_FIELDS;
+pub(crate) use redact::{ACCESS_FIELDS, access_field};
 pub use redact::{DEFAULT_SENSITIVE_FIELDS, Redaction};
 pub use secret::{Headers, TracerBulletKey};
 pub use service::ServiceInfo;

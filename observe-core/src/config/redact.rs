@@ -52,7 +52,8 @@ pub struct Redaction {
 }
 
 /// The fields of observe's own access-log lines (HTTP and gRPC), whose sensitivity
-/// is decided once per set of names ([`Redaction::is_access_field_sensitive`]).
+/// is decided once per set of names ([`Redaction::is_access_field_sensitive`]);
+/// indexed by the [`access_field`] constants.
 pub(crate) const ACCESS_FIELDS: [&str; 8] = [
     "http.request.method",
     "http.route",
@@ -63,6 +64,18 @@ pub(crate) const ACCESS_FIELDS: [&str; 8] = [
     "rpc.method",
     "rpc.grpc.status_code",
 ];
+
+/// Indices into [`ACCESS_FIELDS`].
+pub(crate) mod access_field {
+    pub(crate) const HTTP_METHOD: usize = 0;
+    pub(crate) const HTTP_ROUTE: usize = 1;
+    pub(crate) const HTTP_STATUS_CODE: usize = 2;
+    pub(crate) const DURATION_MS: usize = 3;
+    pub(crate) const RPC_SYSTEM: usize = 4;
+    pub(crate) const RPC_SERVICE: usize = 5;
+    pub(crate) const RPC_METHOD: usize = 6;
+    pub(crate) const RPC_STATUS_CODE: usize = 7;
+}
 
 fn length_bit(len: usize) -> u64 {
     1 << len.min(63)
@@ -163,7 +176,23 @@ mod tests {
                 "{field}"
             );
         }
-        assert!(r.is_access_field_sensitive(1) && r.is_access_field_sensitive(5));
+        assert!(
+            r.is_access_field_sensitive(access_field::HTTP_ROUTE)
+                && r.is_access_field_sensitive(access_field::RPC_SERVICE)
+        );
+        // The constants name the fields they index.
+        for (i, key) in [
+            (access_field::HTTP_METHOD, "http.request.method"),
+            (access_field::HTTP_ROUTE, "http.route"),
+            (access_field::HTTP_STATUS_CODE, "http.response.status_code"),
+            (access_field::DURATION_MS, "duration_ms"),
+            (access_field::RPC_SYSTEM, "rpc.system"),
+            (access_field::RPC_SERVICE, "rpc.service"),
+            (access_field::RPC_METHOD, "rpc.method"),
+            (access_field::RPC_STATUS_CODE, "rpc.grpc.status_code"),
+        ] {
+            assert_eq!(ACCESS_FIELDS[i], key);
+        }
     }
 
     #[test]

@@ -9,8 +9,8 @@ use tracing_core::field::{Field, Visit};
 use tracing_core::{Level, Metadata};
 
 use crate::clock::Tick;
-use crate::config::ACCESS_FIELDS;
 use crate::config::Redaction as Redactor;
+use crate::config::{ACCESS_FIELDS, access_field as af};
 use crate::context::ContextState;
 use crate::ids::{SpanId, TraceFlags, TraceId};
 use crate::metrics::FieldValue;
@@ -245,10 +245,10 @@ impl LogRecord {
                 message.push(' ');
                 message.push_str(itoa::Buffer::new().format(f.code));
                 let fields = smallvec::SmallVec::from_buf([
-                    field(0, Value::Str(Cow::Borrowed(f.method))),
-                    field(1, Value::Str(Cow::Borrowed(f.route))),
-                    field(2, Value::U64(f.code)),
-                    field(3, Value::F64(f.duration_ms)),
+                    field(af::HTTP_METHOD, Value::Str(Cow::Borrowed(f.method))),
+                    field(af::HTTP_ROUTE, Value::Str(Cow::Borrowed(f.route))),
+                    field(af::HTTP_STATUS_CODE, Value::U64(f.code)),
+                    field(af::DURATION_MS, Value::F64(f.duration_ms)),
                 ]);
                 (message, fields)
             }
@@ -258,24 +258,26 @@ impl LogRecord {
                 message.push_str(name);
                 message.push(' ');
                 message.push_str(f.status);
-                let (service, method) = (..f.method_at.saturating_sub(1), f.method_at..);
-                let (service, method) = match &f.name {
-                    crate::span::SpanName::Static(name) => (
-                        Value::Str(Cow::Borrowed(name.get(service).unwrap_or_default())),
-                        Value::Str(Cow::Borrowed(name.get(method).unwrap_or_default())),
-                    ),
-                    crate::span::SpanName::Shared(name) => (
-                        Value::Str(Cow::Owned(name.get(service).unwrap_or_default().to_owned())),
-                        Value::Str(Cow::Owned(name.get(method).unwrap_or_default().to_owned())),
-                    ),
+                // Borrowed from an interned name, copied from a shared one.
+                let part = |range: std::ops::Range<usize>| {
+                    Value::Str(match &f.name {
+                        crate::span::SpanName::Static(n) => {
+                            Cow::Borrowed(n.get(range).unwrap_or_default())
+                        }
+                        crate::span::SpanName::Shared(n) => {
+                            Cow::Owned(n.get(range).unwrap_or_default().to_owned())
+                        }
+                    })
                 };
+                let service = part(0..f.method_at.saturating_sub(1));
+                let method = part(f.method_at..name.len());
                 let mut fields = smallvec::SmallVec::with_capacity(5);
                 fields.extend([
-                    field(4, Value::Str(Cow::Borrowed("grpc"))),
-                    field(5, service),
-                    field(6, method),
-                    field(7, Value::U64(f.code)),
-                    field(3, Value::F64(f.duration_ms)),
+                    field(af::RPC_SYSTEM, Value::Str(Cow::Borrowed("grpc"))),
+                    field(af::RPC_SERVICE, service),
+                    field(af::RPC_METHOD, method),
+                    field(af::RPC_STATUS_CODE, Value::U64(f.code)),
+                    field(af::DURATION_MS, Value::F64(f.duration_ms)),
                 ]);
                 (message, fields)
             }
