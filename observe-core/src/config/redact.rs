@@ -54,12 +54,11 @@ pub struct Redaction {
 /// The fields of observe's own access-log lines (HTTP and gRPC), whose sensitivity
 /// is decided once per set of names ([`Redaction::is_access_field_sensitive`]);
 /// indexed by the [`access_field`] constants.
-pub(crate) const ACCESS_FIELDS: [&str; 8] = [
+pub(crate) const ACCESS_FIELDS: [&str; 7] = [
     "http.request.method",
     "http.route",
     "http.response.status_code",
     "duration_ms",
-    "rpc.system",
     "rpc.service",
     "rpc.method",
     "rpc.grpc.status_code",
@@ -71,10 +70,9 @@ pub(crate) mod access_field {
     pub(crate) const HTTP_ROUTE: usize = 1;
     pub(crate) const HTTP_STATUS_CODE: usize = 2;
     pub(crate) const DURATION_MS: usize = 3;
-    pub(crate) const RPC_SYSTEM: usize = 4;
-    pub(crate) const RPC_SERVICE: usize = 5;
-    pub(crate) const RPC_METHOD: usize = 6;
-    pub(crate) const RPC_STATUS_CODE: usize = 7;
+    pub(crate) const RPC_SERVICE: usize = 4;
+    pub(crate) const RPC_METHOD: usize = 5;
+    pub(crate) const RPC_STATUS_CODE: usize = 6;
 }
 
 fn length_bit(len: usize) -> u64 {
@@ -186,7 +184,6 @@ mod tests {
             (access_field::HTTP_ROUTE, "http.route"),
             (access_field::HTTP_STATUS_CODE, "http.response.status_code"),
             (access_field::DURATION_MS, "duration_ms"),
-            (access_field::RPC_SYSTEM, "rpc.system"),
             (access_field::RPC_SERVICE, "rpc.service"),
             (access_field::RPC_METHOD, "rpc.method"),
             (access_field::RPC_STATUS_CODE, "rpc.grpc.status_code"),

@@ -144,9 +144,9 @@ pub(crate) struct AccessFields {
 }
 
 /// The gRPC access-log line's fields, known before its event is dispatched (as
-/// [`AccessFields`] are for HTTP's): `rpc.system` is `grpc`, `rpc.service` and
-/// `rpc.method` are the parts of the span name `Service/Method` (shared with the
-/// call, not copied until captured), and the message is `{name} {status}`.
+/// [`AccessFields`] are for HTTP's): `rpc.service` and `rpc.method` are the parts
+/// of the span name `Service/Method` (shared with the call, not copied until
+/// captured), and the message is `{name} {status}`.
 #[derive(Clone, Debug)]
 pub(crate) struct GrpcAccessFields {
     /// `package.Service/Method` (the message's name): `Static` when the method's
@@ -189,8 +189,8 @@ impl Prepared {
     }
 
     /// Must be given the values of the gRPC access-log event dispatched next on this
-    /// thread: `rpc.system` (`grpc`), `rpc.service`, `rpc.method`,
-    /// `rpc.grpc.status_code`, `duration_ms` and the message `{name} {status}`.
+    /// thread: `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, `duration_ms`
+    /// and the message `{name} {status}`.
     pub(crate) fn set_grpc(fields: GrpcAccessFields) -> Prepared {
         Prepared::access(Access::Grpc(fields))
     }
@@ -217,10 +217,9 @@ impl LogRecord {
         redact: &Redactor,
     ) -> Option<LogRecord> {
         let metadata = event.metadata();
-        // The access lines' callsites: the target, the message and four fields
-        // (HTTP) or five (gRPC).
+        // The access lines' callsites: the target, the message and four fields.
         let n = metadata.fields().len();
-        if metadata.target() != ACCESS_TARGET || !(n == 5 || n == 6) {
+        if metadata.target() != ACCESS_TARGET || n != 5 {
             return None;
         }
         let access = PREPARED.try_with(|p| p.take()).ok().flatten()?;
@@ -237,7 +236,7 @@ impl LogRecord {
             // The field set names the line's own fields: an event of the same
             // target and size (a user's, emitted while the line is dispatched) is
             // never taken for it.
-            Access::Http(f) if n == 5 && metadata.fields().field("http.route").is_some() => {
+            Access::Http(f) if metadata.fields().field("http.route").is_some() => {
                 let mut message = String::with_capacity(f.method.len() + f.route.len() + 5);
                 message.push_str(f.method);
                 message.push(' ');
@@ -252,7 +251,7 @@ impl LogRecord {
                 ]);
                 (message, fields)
             }
-            Access::Grpc(f) if n == 6 && metadata.fields().field("rpc.method").is_some() => {
+            Access::Grpc(f) if metadata.fields().field("rpc.method").is_some() => {
                 let name = f.name.as_str();
                 let mut message = String::with_capacity(name.len() + 1 + f.status.len());
                 message.push_str(name);
@@ -271,9 +270,8 @@ impl LogRecord {
                 };
                 let service = part(0..f.method_at.saturating_sub(1));
                 let method = part(f.method_at..name.len());
-                let mut fields = smallvec::SmallVec::with_capacity(5);
-                fields.extend([
-                    field(af::RPC_SYSTEM, Value::Str(Cow::Borrowed("grpc"))),
+                // Four fields: inline in the record, no allocation.
+                let fields = smallvec::SmallVec::from_buf([
                     field(af::RPC_SERVICE, service),
                     field(af::RPC_METHOD, method),
                     field(af::RPC_STATUS_CODE, Value::U64(f.code)),
@@ -533,7 +531,6 @@ mod tests {
             tracing::event!(
                 target: "observe::access",
                 tracing::Level::INFO,
-                rpc.system = "grpc",
                 rpc.service = service,
                 rpc.method = method,
                 rpc.grpc.status_code = code,
@@ -586,7 +583,9 @@ mod tests {
         assert_eq!(prepared.message(), visited.message());
         assert_eq!(prepared.message(), "shop.Orders/Get NOT_FOUND");
         assert_eq!(prepared.fields(), visited.fields());
-        assert_eq!(prepared.fields().len(), 5);
+        assert_eq!(prepared.fields().len(), 4);
+        // Inline in the record: no allocation of its own.
+        assert!(!prepared.fields.spilled());
         assert_eq!(prepared.level(), visited.level());
         assert_eq!(prepared.target(), visited.target());
         assert_eq!(prepared.span(), visited.span());

@@ -69,6 +69,7 @@ pub(crate) struct LogWriter {
     format: LogFormat,
     color: bool,
     resource_fragment: Vec<u8>,
+    callsites: format::Callsites,
     pending: Batch,
     max_lines: usize,
     tx: Option<mpsc::SyncSender<Batch>>,
@@ -132,6 +133,7 @@ impl LogWriter {
                 format,
                 color,
                 resource_fragment: format::resource_fragment(resource),
+                callsites: format::Callsites::new(),
                 pending: Batch {
                     bytes: Vec::with_capacity(16 * 1024),
                     lines: 0,
@@ -219,9 +221,12 @@ impl Sink for LogWriter {
         let start = self.pending.bytes.len();
         let written =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match self.format {
-                LogFormat::Json => {
-                    format::write_json(&mut self.pending.bytes, log, &self.resource_fragment)
-                }
+                LogFormat::Json => format::write_json(
+                    &mut self.pending.bytes,
+                    log,
+                    &self.resource_fragment,
+                    &mut self.callsites,
+                ),
                 LogFormat::Pretty => format::write_pretty(&mut self.pending.bytes, log, self.color),
             }));
         if let Err(payload) = written {

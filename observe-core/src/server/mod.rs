@@ -867,7 +867,6 @@ fn access_log(level: Level, state: &State, code: u32, elapsed: Duration) {
                     tracing::event!(
                         target: "observe::access",
                         $level,
-                        rpc.system = grpc::GRPC,
                         rpc.service = service,
                         rpc.method = method,
                         rpc.grpc.status_code = code,
