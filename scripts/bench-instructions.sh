@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Instructions per request of each variant of observe-axum's `layer` benchmark
 # (or, with --grpc, per call of observe-tonic's `grpc_layer`), counted by callgrind
-# over every thread of the process (observe's background threads included): two
-# runs of N1 and N2 requests, the difference divided by N2 - N1, so start-up and
-# shutdown cancel out. Repeatable whatever the load of the machine
+# on the calling thread (the calls only) and observe's worker (its drains of the
+# calls' records): two runs of N1 and N2 requests, the difference divided by N2 - N1.
+# Repeatable whatever the load of the machine, to a few tens of instructions
 # (docs/bench/http.md, docs/bench/grpc.md).
 #
 # With --traced, per call of a case of observe-core's `traced` benchmark, on the
@@ -53,8 +53,20 @@ cargo bench -p "$crate" --bench "$bench" --no-run 2>/dev/null
 bin=$(ls -t target/release/deps/"$bench"-* | grep -v '\.d$' | head -1)
 variants=("$@")
 [ ${#variants[@]} -eq 0 ] && variants=(bare observe observe-quiet tower-http-otel)
+# Counted: the calls (`count_allocations`, which also drains observe's rings) and
+# observe's worker handling their records (`worker::drain`: the sinks, the JSON
+# lines, the flight recorder). Left out: start-up, with the clock's calibration
+# that spins for a varying time, and the worker's work on its 20 ms tick
+# (publishing views, slow thresholds), which follows the run's wall time, not its
+# requests; together they moved whole-process counts by up to 500 instructions
+# per request between runs of one build. The log writer's thread only writes
+# whole batches (a few instructions a line). Names are exact: a pattern matching
+# nested functions would toggle collection off inside them.
 count() {
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" --variant "$1" --iters "$2" 2>&1 >/dev/null \
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null --collect-atstart=no \
+    --toggle-collect='observe_bench_support::count_allocations' \
+    --toggle-collect='observe_core::pipeline::worker::drain' \
+    "$bin" --variant "$1" --iters "$2" 2>&1 >/dev/null \
     | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 for v in "${variants[@]}"; do

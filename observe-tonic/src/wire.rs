@@ -9,7 +9,9 @@ use http::HeaderMap;
 /// A call's status from metadata: `grpc-status` and, for errors, the decoded
 /// `grpc-message`. `None` when there is no `grpc-status`.
 pub(crate) fn status(metadata: &HeaderMap) -> Option<(u32, Option<String>)> {
-    let raw = metadata.get("grpc-status")?.as_bytes();
+    // A constant name: a `&str` one is parsed and checked on every lookup.
+    const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+    let raw = metadata.get(GRPC_STATUS)?.as_bytes();
     let code = parse_code(raw);
     let message = if code == 0 {
         None

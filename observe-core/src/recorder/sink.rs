@@ -97,8 +97,7 @@ impl Sink for RecorderSink {
             return;
         }
         let name = span.span_name();
-        let reason = Self::reason(span, st.slow.threshold(name));
-        st.slow.record(name, span.duration());
+        let reason = Self::reason(span, st.slow.judge_and_record(name, span.duration()));
         let Some(reason) = reason else { return };
         let trace = span.trace_id();
         if let Some(idx) = st.store.traces.get_mut(&trace) {

@@ -175,11 +175,11 @@ impl Admission {
             _ => false,
         };
 
-        // The tracer-bullet decision.
-        let mut tokens = headers
-            .get_all(propagation::OBSERVE_TRACER_BULLET)
-            .iter()
-            .map(HeaderValue::as_bytes);
+        // The tracer-bullet decision. The name as a constant: a `&str` one is
+        // parsed and checked on every lookup.
+        const TOKEN: http::HeaderName =
+            http::HeaderName::from_static(propagation::OBSERVE_TRACER_BULLET);
+        let mut tokens = headers.get_all(TOKEN).iter().map(HeaderValue::as_bytes);
         let token = tokens.next();
         let repeated = tokens.any(|t| Some(t) != token);
         let baggage_says_so =

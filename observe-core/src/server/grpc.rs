@@ -411,7 +411,10 @@ impl ServerSpan {
         a.push_value("rpc.system", GRPC);
         a.push_text("rpc.service", names.service());
         a.push_text("rpc.method", names.method());
-        let authority = request.uri.host().map(|h| (h, request.uri.port_u16()));
+        let authority = request
+            .uri
+            .host()
+            .map(|h| (h, super::http::uri_port(request.uri)));
         match (authority, request.local) {
             (Some((host, port)), local) => {
                 a.push_text("server.address", host);

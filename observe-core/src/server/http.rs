@@ -166,7 +166,7 @@ fn protocol_version(v: http::Version) -> &'static str {
 /// targets), else the `Host` header.
 fn server_address<'a>(request: &RequestInfo<'a>) -> Option<(&'a str, Option<u16>)> {
     if let Some(host) = request.uri.host() {
-        return Some((host, request.uri.port_u16()));
+        return Some((host, uri_port(request.uri)));
     }
     let host = request.headers.get(http::header::HOST)?.as_bytes();
     split_host_header(host)
@@ -234,6 +234,13 @@ fn split_host_header(value: &[u8]) -> Option<(&str, Option<u16>)> {
     Some((host, port))
 }
 
+/// `uri.port_u16()`: the digits after the authority's last `:`. `http` looks for
+/// that `:` with a substring search, about 300 instructions a request.
+pub(super) fn uri_port(uri: &http::Uri) -> Option<u16> {
+    let (_, port) = uri.authority()?.as_str().rsplit_once(':')?;
+    port.parse().ok()
+}
+
 pub(super) fn truncate(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
@@ -294,6 +301,26 @@ mod tests {
             .body(())
             .unwrap();
         assert_eq!(server_address(&RequestInfo::from_request(&req)), None);
+    }
+
+    #[test]
+    fn ports_read_as_http_reads_them() {
+        for uri in [
+            "/p",
+            "http://h/p",
+            "http://h:8080/p",
+            "http://h:/p",
+            "http://[::1]/p",
+            "http://[::1]:50051/p",
+            "http://u:pw@h/p",
+            "http://u:pw@h:9/p",
+            "http://h:+5/p",
+            "http://h:65535/p",
+            "h:1",
+        ] {
+            let uri: http::Uri = uri.parse().unwrap();
+            assert_eq!(uri_port(&uri), uri.port_u16(), "{uri}");
+        }
     }
 
     #[test]
