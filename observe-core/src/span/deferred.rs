@@ -23,6 +23,8 @@ use super::value::{KeyValue, Value};
 const ENTRIES: usize = 14;
 /// Bytes of request texts held inline.
 const TEXT: usize = 160;
+/// What a rendered address is counted as: the longest IPv6 text.
+const IP_TEXT: u16 = 39;
 
 #[derive(Clone, Debug, Default, PartialEq)]
 enum Slot {
@@ -44,6 +46,16 @@ pub(crate) struct DeferredAttributes {
     slots: [Slot; ENTRIES],
     len: u8,
     text_len: u16,
+    /// What the texts and addresses will take once rendered (see [`Self::heap`]),
+    /// kept as they are added: the heap of each record is counted up to three
+    /// times (its charge to the rings' budget, its release, the flight recorder).
+    fixed_heap: u16,
+    /// Whether a value holds a string of its own (most are numbers and constants).
+    owned_values: bool,
+    /// Bit `n` set when a key is `n` bytes long (bit 63: 63 or more): most keys
+    /// set at the end (a status code, message counts) are found new without
+    /// comparing them with every key.
+    key_lengths: u64,
     text: [u8; TEXT],
     /// The rendered attributes, these and the span's others, once read.
     rendered: OnceLock<Vec<KeyValue>>,
@@ -56,6 +68,9 @@ impl Default for DeferredAttributes {
             slots: Default::default(),
             len: 0,
             text_len: 0,
+            fixed_heap: 0,
+            owned_values: false,
+            key_lengths: 0,
             text: [0; TEXT],
             rendered: OnceLock::new(),
         }
@@ -101,9 +116,21 @@ impl DeferredAttributes {
             return false;
         }
         self.keys[n] = key;
+        self.key_lengths |= length_bit(key);
+        self.account(&slot);
         self.slots[n] = slot;
         self.len += 1;
         true
+    }
+
+    /// Counts `slot`'s share of [`Self::heap`] as it comes in.
+    fn account(&mut self, slot: &Slot) {
+        match slot {
+            Slot::Empty => {}
+            Slot::Text { len, .. } => self.fixed_heap += len,
+            Slot::Ip(_) => self.fixed_heap += IP_TEXT,
+            Slot::Value(v) => self.owned_values |= matches!(v, Value::Str(Cow::Owned(_))),
+        }
     }
 
     /// Adds an attribute with this value; `false` when full.
@@ -139,8 +166,19 @@ impl DeferredAttributes {
     /// `Err(kv)` otherwise.
     pub(crate) fn set(&mut self, kv: KeyValue, last: bool) -> Result<(), KeyValue> {
         let n = usize::from(self.len);
-        if let Some(i) = self.keys[..n].iter().position(|k| *k == kv.key) {
-            self.slots[i] = Slot::Value(kv.value);
+        let known = self.key_lengths & length_bit(&kv.key) != 0;
+        if let Some(i) = known
+            .then(|| self.keys[..n].iter().position(|k| *k == kv.key))
+            .flatten()
+        {
+            let slot = Slot::Value(kv.value);
+            match &self.slots[i] {
+                Slot::Text { len, .. } => self.fixed_heap -= len,
+                Slot::Ip(_) => self.fixed_heap -= IP_TEXT,
+                Slot::Empty | Slot::Value(_) => {}
+            }
+            self.account(&slot);
+            self.slots[i] = slot;
             self.rendered = OnceLock::new();
             return Ok(());
         }
@@ -173,23 +211,28 @@ impl DeferredAttributes {
     /// them (counted whether rendered yet or not, so a budget holds either way).
     pub(crate) fn heap(&self, others: &[KeyValue], string_heap: impl Fn(&Value) -> usize) -> usize {
         let n = usize::from(self.len);
-        let own: usize = self.slots[..n]
-            .iter()
-            .map(|slot| match slot {
-                Slot::Empty => 0,
-                Slot::Text { len, .. } => usize::from(*len),
-                // The longest IPv6 text.
-                Slot::Ip(_) => 39,
-                // Held here, and its copy once rendered.
-                Slot::Value(v) => 2 * string_heap(v),
-            })
-            .sum();
+        // Texts and addresses: kept count of as they came in.
+        let mut own = usize::from(self.fixed_heap);
+        if self.owned_values {
+            // Held here, and its copy once rendered.
+            own += self.slots[..n]
+                .iter()
+                .map(|slot| match slot {
+                    Slot::Value(v) => 2 * string_heap(v),
+                    _ => 0,
+                })
+                .sum::<usize>();
+        }
         let copies: usize = others.iter().map(|kv| string_heap(&kv.value)).sum();
         std::mem::size_of::<DeferredAttributes>()
             + (n + others.len()) * std::mem::size_of::<KeyValue>()
             + own
             + copies
     }
+}
+
+fn length_bit(key: &str) -> u64 {
+    1 << key.len().min(63)
 }
 
 /// `client.address`: an IPv4 address written with `itoa` (`Display` goes through
@@ -268,6 +311,15 @@ mod tests {
                 KeyValue::new("status", 200u64)
             ][..]
         );
+        // Keys of one length (and of 63 bytes or more) are told apart.
+        let long_a: &'static str = Box::leak("a".repeat(70).into_boxed_str());
+        let long_b: &'static str = Box::leak("b".repeat(80).into_boxed_str());
+        assert!(d.set(KeyValue::new(long_a, 1u64), true).is_ok());
+        assert!(d.set(KeyValue::new(long_b, 2u64), false).is_err());
+        assert!(d.set(KeyValue::new(long_a, 3u64), false).is_ok());
+        assert!(d.set(KeyValue::new("url.xxxx", 4u64), false).is_err());
+        assert_eq!(d.rendered(&[]).len(), 3);
+        assert_eq!(d.rendered(&[])[2], KeyValue::new(long_a, 3u64));
     }
 
     /// Freed on observe's worker, the box must stay within glibc's per-thread
@@ -277,6 +329,59 @@ mod tests {
     #[test]
     fn the_box_stays_within_the_allocators_thread_cache() {
         assert!(std::mem::size_of::<DeferredAttributes>() <= 1024);
+    }
+
+    /// The heap as counted slot by slot (the count kept as slots come in must
+    /// equal it, whatever was set over what).
+    fn heap_slot_by_slot(d: &DeferredAttributes, others: &[KeyValue]) -> usize {
+        let string_heap = |v: &Value| match v {
+            Value::Str(Cow::Owned(s)) => s.len() + 1,
+            _ => 0,
+        };
+        let n = usize::from(d.len);
+        let own: usize = d.slots[..n]
+            .iter()
+            .map(|slot| match slot {
+                Slot::Empty => 0,
+                Slot::Text { len, .. } => usize::from(*len),
+                Slot::Ip(_) => 39,
+                Slot::Value(v) => 2 * string_heap(v),
+            })
+            .sum();
+        let copies: usize = others.iter().map(|kv| string_heap(&kv.value)).sum();
+        std::mem::size_of::<DeferredAttributes>()
+            + (n + others.len()) * std::mem::size_of::<KeyValue>()
+            + own
+            + copies
+    }
+
+    #[test]
+    fn the_heap_kept_count_of_is_the_heap_of_the_slots() {
+        let string_heap = |v: &Value| match v {
+            Value::Str(Cow::Owned(s)) => s.len() + 1,
+            _ => 0,
+        };
+        let others = [KeyValue::new("o", "x".repeat(9))];
+        let mut d = DeferredAttributes::default();
+        let check = |d: &DeferredAttributes| {
+            assert_eq!(d.heap(&others, string_heap), heap_slot_by_slot(d, &others));
+        };
+        check(&d);
+        d.push_text("path", "/orders/7");
+        d.push_ip("peer", "10.0.0.1".parse().unwrap());
+        d.push_value("port", 8080u16);
+        check(&d);
+        d.push_text("long", &"y".repeat(TEXT + 1));
+        check(&d);
+        // Set over a text, an address and a value, with owned and static values.
+        assert!(d.set(KeyValue::new("path", "/b".to_owned()), false).is_ok());
+        check(&d);
+        assert!(d.set(KeyValue::new("peer", 7u64), false).is_ok());
+        check(&d);
+        assert!(d.set(KeyValue::new("long", "static"), false).is_ok());
+        check(&d);
+        assert!(d.set(KeyValue::new("status", "z".to_owned()), true).is_ok());
+        check(&d);
     }
 
     #[test]
