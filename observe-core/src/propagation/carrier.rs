@@ -119,6 +119,83 @@ static KNOWN_NAMES: [HeaderName; 7] = [
     HeaderName::from_static(OBSERVE_TRACER_BULLET),
 ];
 
+/// The inbound headers a server reads (`traceparent`, `tracestate`, `baggage`,
+/// `x-request-id`, `observe-tracer-bullet`), found in one pass over a request's
+/// headers instead of one hashed lookup each: a request carries a handful of
+/// headers, most of them none of these, and the five lookups cost more than
+/// looking at each header once. A request with more than
+/// [`ScannedHeaders::MAX_SCANNED`] values, or a name seen twice, is read through
+/// the map's own lookups, so the work stays bounded and the values and their
+/// order are the map's.
+pub(crate) struct ScannedHeaders<'a> {
+    headers: &'a HeaderMap,
+    found: [Found<'a>; 5],
+}
+
+#[derive(Clone, Copy)]
+enum Found<'a> {
+    Absent,
+    Once(&'a HeaderValue),
+    /// Repeated, or not scanned: read from the map.
+    Lookup,
+}
+
+/// The names scanned, by their index in [`ScannedHeaders::found`].
+fn scanned_index(name: &str) -> Option<usize> {
+    match name.len() {
+        11 if name == TRACEPARENT => Some(0),
+        10 if name == TRACESTATE => Some(1),
+        7 if name == BAGGAGE => Some(2),
+        12 if name == X_REQUEST_ID => Some(3),
+        21 if name == OBSERVE_TRACER_BULLET => Some(4),
+        _ => None,
+    }
+}
+
+impl<'a> ScannedHeaders<'a> {
+    /// Values looked at one by one; beyond, the map's lookups are cheaper.
+    pub(crate) const MAX_SCANNED: usize = 32;
+
+    pub(crate) fn new(headers: &'a HeaderMap) -> ScannedHeaders<'a> {
+        if headers.len() > Self::MAX_SCANNED {
+            return ScannedHeaders {
+                headers,
+                found: [Found::Lookup; 5],
+            };
+        }
+        let mut found = [Found::Absent; 5];
+        for (name, value) in headers {
+            // A `HeaderName` is lowercase: the constants compare as they are.
+            if let Some(i) = scanned_index(name.as_str()) {
+                found[i] = match found[i] {
+                    Found::Absent => Found::Once(value),
+                    _ => Found::Lookup,
+                };
+            }
+        }
+        ScannedHeaders { headers, found }
+    }
+
+    /// `false` when the request certainly has no header `name` (one of the five;
+    /// `true` when it may: the map was not scanned).
+    pub(crate) fn may_have(&self, name: &str) -> bool {
+        !matches!(
+            scanned_index(name).map(|i| self.found[i]),
+            Some(Found::Absent)
+        )
+    }
+}
+
+impl Extractor for ScannedHeaders<'_> {
+    fn for_each_value(&self, name: &str, f: &mut dyn FnMut(&[u8])) {
+        match scanned_index(name).map(|i| self.found[i]) {
+            Some(Found::Absent) => {}
+            Some(Found::Once(value)) => f(value.as_bytes()),
+            Some(Found::Lookup) | None => self.headers.for_each_value(name, f),
+        }
+    }
+}
+
 fn header_name(name: &'static str) -> Option<HeaderName> {
     KNOWN_NAMES
         .iter()
@@ -182,6 +259,68 @@ mod tests {
         let mut out = Vec::new();
         carrier.for_each_value(name, &mut |v| out.push(v.to_vec()));
         out
+    }
+
+    /// What the scan reads is what the map's lookups read, for every name, with
+    /// each header absent, once, repeated (apart or together), among few or many
+    /// others.
+    #[test]
+    fn scanned_headers_read_as_the_map_does() {
+        let names = [
+            TRACEPARENT,
+            TRACESTATE,
+            BAGGAGE,
+            X_REQUEST_ID,
+            OBSERVE_TRACER_BULLET,
+            "content-type",
+            "te",
+        ];
+        for others in [0, 3, ScannedHeaders::MAX_SCANNED] {
+            for layout in 0..4 {
+                let mut map = HeaderMap::new();
+                for i in 0..others {
+                    map.append(
+                        HeaderName::from_bytes(format!("x-other-{i}").as_bytes()).unwrap(),
+                        HeaderValue::from_static("o"),
+                    );
+                }
+                for (n, name) in names.iter().enumerate() {
+                    let name = HeaderName::from_static(name);
+                    let v = |k: usize| HeaderValue::from_str(&format!("{n}-{k}")).unwrap();
+                    match (layout + n) % 4 {
+                        0 => {}
+                        1 => {
+                            map.append(name, v(0));
+                        }
+                        2 => {
+                            map.append(name.clone(), v(0));
+                            map.append(name, v(1));
+                        }
+                        _ => {
+                            map.append(name.clone(), v(0));
+                            map.append("x-between", HeaderValue::from_static("b"));
+                            map.append(name.clone(), v(1));
+                            map.append(name, v(2));
+                        }
+                    }
+                }
+                let scanned = ScannedHeaders::new(&map);
+                for name in names.iter().copied().chain(["TraceParent", "x-between"]) {
+                    assert_eq!(
+                        collect(&scanned, name),
+                        collect(&map, name),
+                        "{name}, {others} others, layout {layout}"
+                    );
+                }
+                for name in &names[..5] {
+                    let present = !collect(&map, name).is_empty();
+                    assert!(scanned.may_have(name) || !present, "{name}");
+                    if others < ScannedHeaders::MAX_SCANNED {
+                        assert_eq!(scanned.may_have(name), present, "{name}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -71,6 +71,7 @@ mod tracestate;
 
 pub use baggage::{BAGGAGE_MAX_BYTES, BAGGAGE_MAX_MEMBERS, Baggage, BaggageError, BaggageMember};
 pub use buf::HeaderBuf;
+pub(crate) use carrier::ScannedHeaders;
 pub use carrier::{Extractor, Injector};
 pub use reject::{RejectReason, Rejection, Rejections};
 pub use request_id::{REQUEST_ID_MAX_LEN, RequestId, RequestIdError};

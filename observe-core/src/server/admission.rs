@@ -14,7 +14,7 @@ use crate::config::{InboundContext, TracerBulletPolicy, UntrustedMarker};
 use crate::context::{ContextState, RequestContext, RequestType, TracerBulletOrigin};
 use crate::ids::SpanContext;
 use crate::pipeline::Pipeline;
-use crate::propagation::{self, Extracted, RequestId, keys};
+use crate::propagation::{self, Extracted, RequestId, ScannedHeaders, keys};
 use crate::tracer_bullet::{self, Attempt, Decision, DenyReason, TokenError};
 
 use super::ServerOptions;
@@ -155,7 +155,8 @@ impl Admission {
             .unwrap_or(&config.trusted_callers);
         let trusted_caller = inbound_context == InboundContext::Trust || callers.contains(peer);
         let continue_trace = inbound_context != InboundContext::Restart || trusted_caller;
-        let mut extracted = propagation::extract(headers);
+        let scanned = ScannedHeaders::new(headers);
+        let mut extracted = propagation::extract(&scanned);
 
         let (parent, link) = if continue_trace {
             (extracted.parent, None)
@@ -176,12 +177,16 @@ impl Admission {
         };
 
         // The tracer-bullet decision. The name as a constant: a `&str` one is
-        // parsed and checked on every lookup.
+        // parsed and checked on every lookup (made only when the scan saw one).
         const TOKEN: http::HeaderName =
             http::HeaderName::from_static(propagation::OBSERVE_TRACER_BULLET);
-        let mut tokens = headers.get_all(TOKEN).iter().map(HeaderValue::as_bytes);
-        let token = tokens.next();
-        let repeated = tokens.any(|t| Some(t) != token);
+        let (token, repeated) = if scanned.may_have(propagation::OBSERVE_TRACER_BULLET) {
+            let mut tokens = headers.get_all(TOKEN).iter().map(HeaderValue::as_bytes);
+            let token = tokens.next();
+            (token, tokens.any(|t| Some(t) != token))
+        } else {
+            (None, false)
+        };
         let baggage_says_so =
             extracted.baggage.get(keys::REQUEST_TYPE) == Some(keys::REQUEST_TYPE_TRACER_BULLET);
         let attempt = Attempt {
