@@ -185,7 +185,7 @@ fn record(
     LogRecord {
         time: crate::clock::Tick::now(),
         metadata,
-        message,
+        message: message.into(),
         fields: fields
             .iter()
             .map(|(k, v)| KeyValue::new(*k, v.clone()))

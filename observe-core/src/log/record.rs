@@ -38,7 +38,7 @@ pub struct LogSpan {
 pub struct LogRecord {
     pub(crate) time: Tick,
     pub(crate) metadata: &'static Metadata<'static>,
-    pub(crate) message: String,
+    pub(crate) message: Cow<'static, str>,
     /// Up to four fields inline: most events have few, and each allocation here
     /// is freed on another thread, which is what makes allocations expensive.
     pub(crate) fields: smallvec::SmallVec<[KeyValue; 4]>,
@@ -117,7 +117,7 @@ impl LogRecord {
         LogRecord {
             time: Tick::now(),
             metadata: event.metadata(),
-            message: visitor.message,
+            message: Cow::Owned(visitor.message),
             fields: visitor.fields,
             span,
             context,
@@ -154,6 +154,9 @@ pub(crate) struct GrpcAccessFields {
     pub(crate) name: crate::span::SpanName,
     /// Where `Method` starts in `name` (after the `/`).
     pub(crate) method_at: usize,
+    /// The message of an `OK` answer (`{name} OK`) kept with an interned name:
+    /// the line borrows it instead of formatting its own.
+    pub(crate) ok_message: Option<&'static str>,
     /// The status code's name (`NOT_FOUND`).
     pub(crate) status: &'static str,
     /// `rpc.grpc.status_code`.
@@ -243,6 +246,7 @@ impl LogRecord {
                 message.push_str(f.route);
                 message.push(' ');
                 message.push_str(itoa::Buffer::new().format(f.code));
+                let message = Cow::Owned(message);
                 let fields = smallvec::SmallVec::from_buf([
                     field(af::HTTP_METHOD, Value::Str(Cow::Borrowed(f.method))),
                     field(af::HTTP_ROUTE, Value::Str(Cow::Borrowed(f.route))),
@@ -253,10 +257,16 @@ impl LogRecord {
             }
             Access::Grpc(f) if metadata.fields().field("rpc.method").is_some() => {
                 let name = f.name.as_str();
-                let mut message = String::with_capacity(name.len() + 1 + f.status.len());
-                message.push_str(name);
-                message.push(' ');
-                message.push_str(f.status);
+                let message = match f.ok_message {
+                    Some(m) => Cow::Borrowed(m),
+                    None => {
+                        let mut m = String::with_capacity(name.len() + 1 + f.status.len());
+                        m.push_str(name);
+                        m.push(' ');
+                        m.push_str(f.status);
+                        Cow::Owned(m)
+                    }
+                };
                 // Borrowed from an interned name, copied from a shared one.
                 let part = |range: std::ops::Range<usize>| {
                     Value::Str(match &f.name {
@@ -520,6 +530,46 @@ mod tests {
         assert_eq!(other.fields().len(), 1);
     }
 
+    /// An `OK` line of an interned method borrows the message kept with the name,
+    /// and is still the record the visitor makes.
+    #[test]
+    fn an_ok_grpc_line_of_an_interned_name_borrows_its_message() {
+        let capture = crate::testing::capture();
+        let log = || {
+            let (name, status, code) = ("shop.Orders/Get", "OK", 0u32);
+            tracing::event!(
+                target: "observe::access",
+                tracing::Level::INFO,
+                rpc.service = "shop.Orders",
+                rpc.method = "Get",
+                rpc.grpc.status_code = code,
+                duration_ms = 1.25,
+                "{name} {status}"
+            );
+        };
+        crate::span::Span::new("shop.Orders/Get").in_scope(|| {
+            log();
+            let _prepared = Prepared::set_grpc(GrpcAccessFields {
+                name: crate::span::SpanName::Static("shop.Orders/Get"),
+                method_at: "shop.Orders/".len(),
+                ok_message: Some("shop.Orders/Get OK"),
+                status: "OK",
+                code: 0,
+                duration_ms: 1.25,
+            });
+            log();
+        });
+        capture.flush();
+        let logs = capture.logs();
+        let [visited, prepared] = &logs[..] else {
+            panic!("{logs:?}")
+        };
+        assert_eq!(prepared.message(), visited.message());
+        assert_eq!(prepared.message(), "shop.Orders/Get OK");
+        assert_eq!(prepared.fields(), visited.fields());
+        assert!(matches!(prepared.message, Cow::Borrowed(_)));
+    }
+
     /// The same for the gRPC line: captured from its prepared fields, it is the
     /// record the visitor makes.
     #[test]
@@ -542,6 +592,7 @@ mod tests {
             Prepared::set_grpc(GrpcAccessFields {
                 name: crate::span::SpanName::Shared(Arc::from("shop.Orders/Get")),
                 method_at: "shop.Orders/".len(),
+                ok_message: None,
                 status: "NOT_FOUND",
                 code: 5,
                 duration_ms: 1.25,
@@ -555,6 +606,7 @@ mod tests {
             let _prepared = Prepared::set_grpc(GrpcAccessFields {
                 name: crate::span::SpanName::Static("shop.Orders/Get"),
                 method_at: "shop.Orders/".len(),
+                ok_message: None,
                 status: "NOT_FOUND",
                 code: 5,
                 duration_ms: 1.25,

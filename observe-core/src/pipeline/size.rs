@@ -160,7 +160,11 @@ fn log_own(c: Count, l: &LogRecord) -> usize {
         .iter()
         .map(|kv| cow(c, &kv.key) + value(c, &kv.value))
         .sum::<usize>();
-    c.of(l.message.capacity()) + field_heap + field_text + span
+    let message = match &l.message {
+        Cow::Owned(m) => c.of(m.capacity()),
+        Cow::Borrowed(_) => 0,
+    };
+    message + field_heap + field_text + span
 }
 
 /// The heap a span record owns (not counting the record itself), in requested

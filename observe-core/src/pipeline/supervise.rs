@@ -280,7 +280,7 @@ impl Warner {
         Some(LogRecord {
             time: crate::clock::Tick::now(),
             metadata: &WARNING,
-            message,
+            message: message.into(),
             fields: fields.into_iter().collect(),
             span: None,
             context: None,

@@ -209,6 +209,11 @@ impl Call {
         GrpcAccessFields {
             name: self.names.span_name(),
             method_at: self.names.method_at,
+            ok_message: if code == 0 {
+                self.names.ok_message()
+            } else {
+                None
+            },
             status,
             code,
             duration_ms,
@@ -245,7 +250,7 @@ struct Names {
     /// method was answered `OK`: later calls' span names and access-log lines
     /// borrow it (no reference count shared between threads, no copy of the
     /// service and method). `Some(None)`: beyond the bound.
-    interned: std::sync::OnceLock<Option<&'static str>>,
+    interned: std::sync::OnceLock<Option<super::names::InternedGrpcName>>,
 }
 
 impl Names {
@@ -260,9 +265,14 @@ impl Names {
     /// The name for a span or an access-log line: interned if it was.
     fn span_name(&self) -> SpanName {
         match self.interned.get() {
-            Some(Some(name)) => SpanName::Static(name),
+            Some(Some(interned)) => SpanName::Static(interned.name),
             _ => SpanName::Shared(self.span.clone()),
         }
+    }
+
+    /// The access-log message of a call answered `OK`, when the name is interned.
+    fn ok_message(&self) -> Option<&'static str> {
+        self.interned.get().copied().flatten().map(|i| i.ok_message)
     }
 
     /// A call of the method was answered with `code`. `OK`: the method exists and
@@ -572,6 +582,7 @@ mod tests {
         for code in [12, 16, 7, 5, 13] {
             names.answered(code);
             assert!(matches!(names.span_name(), SpanName::Shared(_)), "{code}");
+            assert_eq!(names.ok_message(), None);
         }
         let names = Names::new(Arc::from("shop.Orders/Get"), "shop.Orders/".len());
         assert!(matches!(names.span_name(), SpanName::Shared(_)), "not yet");
@@ -588,6 +599,12 @@ mod tests {
             panic!("not interned")
         };
         assert!(std::ptr::eq(a, b));
+        // The access line's message of an `OK` answer comes with the name.
+        assert_eq!(names.ok_message(), Some("shop.Orders/Get OK"));
+        assert!(std::ptr::eq(
+            names.ok_message().unwrap(),
+            again.ok_message().unwrap()
+        ));
     }
 
     #[test]

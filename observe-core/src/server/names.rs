@@ -56,22 +56,33 @@ const INTERNED_MAX: usize = 4096;
 /// clients cannot use up the routes' one.
 const GRPC_INTERNED_MAX: usize = 1024;
 
-static GRPC_INTERNER: std::sync::Mutex<Option<std::collections::HashSet<&'static str>>> =
-    std::sync::Mutex::new(None);
+/// Interned gRPC names, each with its access-log message for `OK`.
+type GrpcNames = std::collections::HashMap<&'static str, &'static str>;
+
+static GRPC_INTERNER: std::sync::Mutex<Option<GrpcNames>> = std::sync::Mutex::new(None);
+
+/// A gRPC method name kept for the process: the name, and the access-log message
+/// of a call answered `OK` (`{name} OK`), one string for both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InternedGrpcName {
+    pub(crate) name: &'static str,
+    pub(crate) ok_message: &'static str,
+}
 
 /// `name` as a string kept for the process, or `None` beyond the bound.
-pub(crate) fn intern_grpc_name(name: &str) -> Option<&'static str> {
+pub(crate) fn intern_grpc_name(name: &str) -> Option<InternedGrpcName> {
     let mut guard = GRPC_INTERNER.lock().unwrap_or_else(|e| e.into_inner());
     let names = guard.get_or_insert_with(Default::default);
-    if let Some(&interned) = names.get(name) {
-        return Some(interned);
+    if let Some((&name, &ok_message)) = names.get_key_value(name) {
+        return Some(InternedGrpcName { name, ok_message });
     }
     if names.len() >= GRPC_INTERNED_MAX {
         return None;
     }
-    let leaked: &'static str = Box::leak(name.into());
-    names.insert(leaked);
-    Some(leaked)
+    let ok_message: &'static str = Box::leak(format!("{name} OK").into_boxed_str());
+    let name = &ok_message[..name.len()];
+    names.insert(name, ok_message);
+    Some(InternedGrpcName { name, ok_message })
 }
 
 /// The longest route template interned: routes are short templates; a longer one

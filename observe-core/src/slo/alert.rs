@@ -206,7 +206,7 @@ pub(crate) fn log_record(a: &Alert) -> LogRecord {
             Severity::Page => &PAGE,
             Severity::Ticket => &TICKET,
         },
-        message: a.message(),
+        message: a.message().into(),
         fields: fields.into_iter().collect(),
         span: None,
         context: None,

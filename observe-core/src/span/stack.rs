@@ -601,7 +601,7 @@ fn warn(pipeline: &'static crate::pipeline::Pipeline, n: u64, span: &SpanData) {
                   guard held across `.await`, moved to another thread, or leaked); observe \
                   took it off the span stack so no other task inherits it. Enter spans with \
                   `Instrument::instrument` or `in_scope` instead"
-            .to_owned(),
+            .into(),
         fields,
         span: None,
         context: None,
