@@ -21,7 +21,9 @@ pin_project! {
     pub struct RequestBody<B> {
         #[pin]
         inner: B,
-        counter: Option<Box<(MessageCounter, SharedCount)>>,
+        // Inline: tonic boxes the body it hands the handler anyway, and a box of
+        // its own was an allocation per call, freed on another thread.
+        counter: Option<(MessageCounter, SharedCount)>,
     }
 }
 
@@ -29,7 +31,7 @@ impl<B> RequestBody<B> {
     pub(crate) fn new(inner: B, count: Option<SharedCount>) -> Self {
         RequestBody {
             inner,
-            counter: count.map(|c| Box::new((MessageCounter::default(), c))),
+            counter: count.map(|c| (MessageCounter::default(), c)),
         }
     }
 
@@ -57,7 +59,7 @@ where
         if let (Poll::Ready(Some(Ok(frame))), Some(counter)) = (&polled, this.counter.as_mut())
             && let Some(data) = frame.data_ref()
         {
-            let (messages, shared) = &mut **counter;
+            let (messages, shared) = counter;
             messages.frame(data);
             wire::store(shared, messages.count());
         }
