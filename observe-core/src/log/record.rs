@@ -141,6 +141,9 @@ pub(crate) struct AccessFields {
     pub(crate) code: u64,
     /// `duration_ms`.
     pub(crate) duration_ms: f64,
+    /// The message of a `200` answer (`{method} {route} 200`) kept with an
+    /// interned name: the line borrows it instead of formatting its own.
+    pub(crate) ok_message: Option<&'static str>,
 }
 
 /// The gRPC access-log line's fields, known before its event is dispatched (as
@@ -240,13 +243,18 @@ impl LogRecord {
             // target and size (a user's, emitted while the line is dispatched) is
             // never taken for it.
             Access::Http(f) if metadata.fields().field("http.route").is_some() => {
-                let mut message = String::with_capacity(f.method.len() + f.route.len() + 5);
-                message.push_str(f.method);
-                message.push(' ');
-                message.push_str(f.route);
-                message.push(' ');
-                message.push_str(itoa::Buffer::new().format(f.code));
-                let message = Cow::Owned(message);
+                let message = match f.ok_message {
+                    Some(m) => Cow::Borrowed(m),
+                    None => {
+                        let mut m = String::with_capacity(f.method.len() + f.route.len() + 5);
+                        m.push_str(f.method);
+                        m.push(' ');
+                        m.push_str(f.route);
+                        m.push(' ');
+                        m.push_str(itoa::Buffer::new().format(f.code));
+                        Cow::Owned(m)
+                    }
+                };
                 let fields = smallvec::SmallVec::from_buf([
                     field(af::HTTP_METHOD, Value::Str(Cow::Borrowed(f.method))),
                     field(af::HTTP_ROUTE, Value::Str(Cow::Borrowed(f.route))),
@@ -497,6 +505,7 @@ mod tests {
                 route: "/orders/{id}",
                 code: 200,
                 duration_ms: 1.25,
+                ok_message: Some("GET /orders/{id} 200"),
             });
             log();
         });
@@ -506,6 +515,7 @@ mod tests {
             route: "/x",
             code: 500,
             duration_ms: 0.0,
+            ok_message: None,
         });
         tracing::info!(target: "observe::access", duration_ms = 2.0, "other 200");
         drop(_prepared);
@@ -516,6 +526,7 @@ mod tests {
         };
         assert_eq!(prepared.message(), visited.message());
         assert_eq!(prepared.message(), "GET /orders/{id} 200");
+        assert!(matches!(prepared.message, Cow::Borrowed(_)));
         // Taken from the prepared fields: borrowed, not copied.
         assert!(matches!(
             prepared.field("http.route"),

@@ -145,6 +145,7 @@ impl ServerSpan {
                 method,
                 route_at,
                 scheme,
+                ok_message: names.ok_message,
             },
         }
     }

@@ -279,6 +279,8 @@ enum Protocol {
         route_at: Option<usize>,
         /// `url.scheme` of the request, for `http.server.request.duration`.
         scheme: &'static str,
+        /// The access-log message of a `200` answer, kept with the interned name.
+        ok_message: Option<&'static str>,
     },
     /// gRPC status codes, `rpc.server.call.duration` (an [`InboundRpc`]).
     Grpc(grpc::Call),
@@ -879,7 +881,9 @@ fn access_log(level: Level, state: &State, code: u32, elapsed: Duration) {
             }
             at_level!(level, log_at);
         }
-        Protocol::Http { method, .. } => {
+        Protocol::Http {
+            method, ok_message, ..
+        } => {
             let route = state.route().unwrap_or(UNMATCHED_ROUTE);
             let code = u64::from(code);
             // Observe's capture of the line reads these instead of the event's fields.
@@ -889,6 +893,7 @@ fn access_log(level: Level, state: &State, code: u32, elapsed: Duration) {
                     route,
                     code,
                     duration_ms,
+                    ok_message: ok_message.filter(|_| code == 200),
                 })
             });
             macro_rules! log_at {

@@ -87,7 +87,8 @@ pub(crate) fn intern_grpc_name(name: &str) -> Option<InternedGrpcName> {
 
 /// The longest route template interned: routes are short templates; a longer one
 /// (a raw path given as a route) is named per request, so the interned strings
-/// stay within `INTERNED_MAX × (INTERNED_ROUTE_MAX + 8)` bytes (about 1 MiB).
+/// stay within `INTERNED_MAX × (INTERNED_ROUTE_MAX + 12)` bytes (about 1 MiB: a
+/// method, a space, the route and ` 200`).
 const INTERNED_ROUTE_MAX: usize = 256;
 
 /// A route as a request's span and access log see it: its template and its span
@@ -98,6 +99,9 @@ pub(crate) struct RouteNames {
     pub(crate) route: Option<Route>,
     /// `{METHOD} {route}`, or the method alone.
     pub(crate) name: SpanName,
+    /// The access-log message of a `200` answer (`{METHOD} {route} 200`), kept
+    /// with an interned name of one of the nine methods (the name a prefix of it).
+    pub(crate) ok_message: Option<&'static str>,
 }
 
 /// A matched route's template.
@@ -130,7 +134,14 @@ impl RouteNames {
 /// A route's interned template and the span name of each method.
 struct Interned {
     route: &'static str,
-    names: [Option<&'static str>; METHODS],
+    names: [Option<Named>; METHODS],
+}
+
+/// An interned span name, and the access-log message of a `200` answer.
+#[derive(Clone, Copy)]
+struct Named {
+    name: &'static str,
+    ok_message: Option<&'static str>,
 }
 
 /// The process-wide interned strings, consulted when a thread's cache misses.
@@ -142,7 +153,7 @@ struct Interner {
 static INTERNER: std::sync::Mutex<Option<Interner>> = std::sync::Mutex::new(None);
 
 /// Interns `route` and the span name of `method_index` for it, within the bound.
-fn intern(method_index: usize, route: &str) -> Option<(&'static str, &'static str)> {
+fn intern(method_index: usize, route: &str) -> Option<(&'static str, Named)> {
     if route.len() > INTERNED_ROUTE_MAX {
         return None;
     }
@@ -170,16 +181,30 @@ fn intern(method_index: usize, route: &str) -> Option<(&'static str, &'static st
     }
     let Interner { routes, strings } = interner;
     let entry = routes.get_mut(route)?;
-    let name = match entry.names[method_index] {
-        Some(name) => name,
+    let named = match entry.names[method_index] {
+        Some(named) => named,
         None => {
             let method = SPAN_METHOD[method_index];
-            let name = leak(format!("{method} {route}"), strings)?;
-            entry.names[method_index] = Some(name);
-            name
+            // One string for the name and the `200` line's message, the name a
+            // prefix of it. `HTTP` names the span of a method outside the nine,
+            // whose line says `_OTHER`: no message kept.
+            let named = if method_index < METHODS - 1 {
+                let message = leak(format!("{method} {route} 200"), strings)?;
+                Named {
+                    name: &message[..message.len() - " 200".len()],
+                    ok_message: Some(message),
+                }
+            } else {
+                Named {
+                    name: leak(format!("{method} {route}"), strings)?,
+                    ok_message: None,
+                }
+            };
+            entry.names[method_index] = Some(named);
+            named
         }
     };
-    Some((entry.route, name))
+    Some((entry.route, named))
 }
 
 /// Route template to its interned text and the span name of each method, per
@@ -206,17 +231,18 @@ pub(crate) fn route_names(method_index: usize, route: Option<&str>) -> RouteName
         return RouteNames {
             route: None,
             name: SpanName::Static(method),
+            ok_message: None,
         };
     };
     let cached = NAMES
         .try_with(|names| {
             let mut names = names.try_borrow_mut().ok()?;
             if let Some(entry) = names.get(route)
-                && let Some(name) = entry.names[method_index]
+                && let Some(named) = entry.names[method_index]
             {
-                return Some((entry.route, name));
+                return Some((entry.route, named));
             }
-            let (interned, name) = intern(method_index, route)?;
+            let (interned, named) = intern(method_index, route)?;
             if names.len() >= CAPACITY && !names.contains_key(route) {
                 names.clear();
             }
@@ -224,19 +250,21 @@ pub(crate) fn route_names(method_index: usize, route: Option<&str>) -> RouteName
                 route: interned,
                 names: [None; METHODS],
             });
-            entry.names[method_index] = Some(name);
-            Some((interned, name))
+            entry.names[method_index] = Some(named);
+            Some((interned, named))
         })
         .ok()
         .flatten();
     match cached {
-        Some((route, name)) => RouteNames {
+        Some((route, named)) => RouteNames {
             route: Some(Route::Static(route)),
-            name: SpanName::Static(name),
+            name: SpanName::Static(named.name),
+            ok_message: named.ok_message,
         },
         None => RouteNames {
             route: Some(Route::InName(method.len() + 1)),
             name: SpanName::Shared(format!("{method} {route}").into()),
+            ok_message: None,
         },
     }
 }
@@ -270,6 +298,15 @@ mod tests {
             span_name(post, Some("/orders/{id}")).as_str(),
             "POST /orders/{id}"
         );
+        // The `200` line's message comes with an interned name; a method outside
+        // the nine (span `HTTP`, line `_OTHER`) has none.
+        let names = route_names(post, Some("/orders/{id}"));
+        assert_eq!(names.ok_message, Some("POST /orders/{id} 200"));
+        let (_, other) = method_label(&http::Method::from_bytes(b"PURGE").unwrap());
+        let names = route_names(other, Some("/orders/{id}"));
+        assert_eq!(names.name.as_str(), "HTTP /orders/{id}");
+        assert_eq!(names.ok_message, None);
+        assert_eq!(route_names(post, None).ok_message, None);
     }
 
     #[test]
