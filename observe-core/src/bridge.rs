@@ -108,7 +108,7 @@ where
                 .attributes
                 .push(KeyValue::new("code.namespace", Cow::Borrowed(module)));
         }
-        let extra = Some(Box::new(extra));
+        let extra = Some(span::ExtraBox::Plain(Box::new(extra)));
         let callsite = histogram.then(|| histogram_callsite(meta, kind));
 
         let data = if let Some(parent_id) = attrs.parent() {

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use std::mem::size_of;
 
 use crate::log::LogRecord;
-use crate::span::{Event, KeyValue, Link, SpanName, SpanRecord, Value};
+use crate::span::{Event, ExtraBox, KeyValue, Link, SpanName, SpanRecord, Value};
 
 /// `Arc<str>`'s allocation: two counters and the bytes.
 pub(crate) const ARC_HEADER: usize = 2 * size_of::<usize>();
@@ -105,12 +105,15 @@ fn name(c: Count, n: &SpanName) -> usize {
 
 fn span(c: Count, s: &SpanRecord) -> usize {
     let extra = s.extra.as_ref().map_or(0, |e| {
-        c.of(size_of::<crate::span::Extra>())
+        let boxed = match e {
+            ExtraBox::Plain(_) => size_of::<crate::span::Extra>(),
+            ExtraBox::Server(_) => size_of::<crate::span::ServerExtra>(),
+        };
+        c.of(boxed)
             + attributes(c, &e.attributes)
-            // The typed attributes of a server span, and their rendered copies once
-            // a sink has read them.
-            + e.deferred
-                .as_ref()
+            // What a server span's typed attributes hold, and their rendered
+            // copies once a sink has read them.
+            + e.deferred()
                 .map_or(0, |d| c.of(d.heap(&e.attributes, |v| value(c, v))))
             + events(c, &e.events)
             + links(c, &e.links)

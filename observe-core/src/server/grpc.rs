@@ -50,7 +50,7 @@ use crate::context::RequestType;
 use crate::ids::SpanContext;
 use crate::log::GrpcAccessFields;
 use crate::pipeline::Pipeline;
-use crate::span::deferred::DeferredAttributes;
+use crate::span::ServerExtra;
 use crate::span::{Span, SpanName};
 
 /// The `rpc.system` of gRPC.
@@ -417,7 +417,8 @@ impl ServerSpan {
         // Typed until read (see `span::deferred`): one allocation for all of them,
         // no string per attribute per call. The status code, the message counts
         // and at most `error.type` and `observe.cancelled` join them at the end.
-        let mut a = Box::<DeferredAttributes>::default();
+        let mut server = Box::<ServerExtra>::default();
+        let a = &mut server.deferred;
         a.push_value("rpc.system", GRPC);
         a.push_text("rpc.service", names.service());
         a.push_text("rpc.method", names.method());
@@ -446,7 +447,7 @@ impl ServerSpan {
             a.push_value("network.transport", "tcp");
             a.push_value("network.type", if peer.is_ipv4() { "ipv4" } else { "ipv6" });
         }
-        let builder = Span::builder(name.clone()).deferred(a);
+        let builder = Span::builder(name.clone()).deferred(server);
         ServerSpan {
             name,
             builder,

@@ -9,8 +9,8 @@ use http::HeaderMap;
 
 use super::{Protocol, QueryRecording, ServerSpan, names};
 use crate::clock::Tick;
+use crate::span::ServerExtra;
 use crate::span::Span;
-use crate::span::deferred::DeferredAttributes;
 
 /// What an adapter knows about an inbound HTTP request.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +80,8 @@ impl ServerSpan {
         let name = names.name.clone();
         let route_at = request.route.map(|r| name.as_str().len() - r.len());
         // Typed until read (see `span::deferred`): one allocation for all of them.
-        let mut a = Box::<DeferredAttributes>::default();
+        let mut server = Box::<ServerExtra>::default();
+        let a = &mut server.deferred;
         a.push_value("http.request.method", method);
         if method == names::OTHER_METHOD {
             a.push_text("http.request.method_original", request.method.as_str());
@@ -131,7 +132,7 @@ impl ServerSpan {
             protocol_version(request.version),
         );
         // The status code and `error.type` join them at the end.
-        let builder = Span::builder(name.clone()).deferred(a);
+        let builder = Span::builder(name.clone()).deferred(server);
         let scheme = match request.uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("https") => "https",
             Some(s) if !s.eq_ignore_ascii_case("http") => "_OTHER",

@@ -43,7 +43,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use data::{Callsite, Event, Link, SpanKind, SpanRecord, StatusCode};
-pub(crate) use data::{ContextCell, Extra, SpanData};
+pub(crate) use data::{ContextCell, Extra, ExtraBox, ServerExtra, SpanData};
 pub use future::{FutureExt, Instrumented, ScopedSpan};
 pub use value::{KeyValue, SpanName, Value};
 
@@ -73,7 +73,7 @@ pub struct SpanBuilder {
     kind: SpanKind,
     parent: Parent,
     context: Option<Arc<RequestContext>>,
-    extra: Option<Box<Extra>>,
+    extra: Option<ExtraBox>,
     callsite: Option<&'static Callsite>,
     start: Option<Tick>,
 }
@@ -110,10 +110,17 @@ impl SpanBuilder {
         self
     }
 
-    /// Attributes kept typed until read, first in the span's order (a server
-    /// span's: see `deferred`).
-    pub(crate) fn deferred(mut self, attributes: Box<deferred::DeferredAttributes>) -> Self {
-        self.extra.get_or_insert_with(Default::default).deferred = Some(attributes);
+    /// Attributes kept typed until read, first in the span's order, with the
+    /// span's other rare parts in the same allocation (a server span's: see
+    /// `deferred`).
+    pub(crate) fn deferred(mut self, mut server: Box<ServerExtra>) -> Self {
+        match self.extra.take() {
+            None => {}
+            Some(ExtraBox::Plain(extra)) => server.extra = *extra,
+            // Typed attributes given twice: the later ones are the span's.
+            Some(ExtraBox::Server(earlier)) => server.extra = earlier.extra,
+        }
+        self.extra = Some(ExtraBox::Server(server));
         self
     }
 
@@ -394,7 +401,7 @@ pub(crate) fn open(
     kind: SpanKind,
     parent: Parent,
     context: Option<Arc<RequestContext>>,
-    extra: Option<Box<Extra>>,
+    extra: Option<ExtraBox>,
     callsite: Option<&'static Callsite>,
     start: Option<Tick>,
 ) -> Option<SpanData> {
@@ -427,7 +434,7 @@ pub(crate) fn open_child(
     parent: &SpanData,
     name: SpanName,
     kind: SpanKind,
-    extra: Option<Box<Extra>>,
+    extra: Option<ExtraBox>,
     callsite: Option<&'static Callsite>,
 ) -> SpanData {
     child_of(parent, name, kind, None, extra, callsite, None)
@@ -439,7 +446,7 @@ fn child_of(
     name: SpanName,
     kind: SpanKind,
     context: Option<Arc<RequestContext>>,
-    extra: Option<Box<Extra>>,
+    extra: Option<ExtraBox>,
     callsite: Option<&'static Callsite>,
     start: Option<Tick>,
 ) -> SpanData {
@@ -476,7 +483,7 @@ fn root(
     kind: SpanKind,
     remote: Option<SpanContext>,
     context: Option<Arc<RequestContext>>,
-    extra: Option<Box<Extra>>,
+    extra: Option<ExtraBox>,
     callsite: Option<&'static Callsite>,
     start: Option<Tick>,
 ) -> Option<SpanData> {
