@@ -24,7 +24,7 @@ if [ "${1:-}" = --traced ]; then
   bin=$(ls -t target/release/deps/traced-* | grep -v '\.d$' | head -1)
   cases=("$@")
   [ ${#cases[@]} -eq 0 ] && cases=(not_initialised/bare not_initialised/observe
-    sync_child/bare sync_child/observe sync_child/observe_engine_floor
+    not_initialised/bare_async not_initialised/observe_async sync_child/bare sync_child/observe sync_child/observe_engine_floor
     async_child_1_poll/bare async_child_1_poll/observe async_child_4_polls/bare
     async_child_4_polls/observe)
   out=$(mktemp -d)

@@ -29,7 +29,8 @@
 //! With `TRACED_COUNT=<case>/<variant>/<calls>` set, the binary makes that many
 //! calls of one case instead (cases `not_initialised`, `sync_child`,
 //! `async_child_1_poll`, `async_child_4_polls`; variants `bare`, `observe`,
-//! `observe_engine_floor`) and exits: `scripts/bench-instructions.sh --traced`
+//! `observe_engine_floor`, and `bare_async`, `observe_async` for
+//! `not_initialised`) and exits: `scripts/bench-instructions.sh --traced`
 //! counts the calling thread's instructions per call with it, a count that does
 //! not move with the load of the machine.
 //!
@@ -450,7 +451,15 @@ fn count(spec: &str) {
         match variant {
             "bare" => counted(n, |n| timed(n, |i| consume(bare(black_box(i))))),
             "observe" => counted(n, |n| timed(n, |i| consume(observed(black_box(i))))),
-            _ => panic!("TRACED_COUNT: not_initialised has variants bare and observe"),
+            "bare_async" => counted(n, |n| {
+                timed(n, |i| consume(block_on(bare_async(black_box(i), 0))))
+            }),
+            "observe_async" => counted(n, |n| {
+                timed(n, |i| consume(block_on(observed_async(black_box(i), 0))))
+            }),
+            _ => panic!(
+                "TRACED_COUNT: not_initialised has variants bare, observe, bare_async and observe_async"
+            ),
         }
         return;
     }
