@@ -213,7 +213,24 @@ const HOST_BYTES: [bool; 256] = {
 /// no authority (empty, a character outside RFC 3986's `host` and `port`, an
 /// unclosed `[`); the port is `None` when it is absent or not a number.
 fn split_host_header(value: &[u8]) -> Option<(&str, Option<u16>)> {
-    if value.is_empty() || !value.iter().all(|&b| HOST_BYTES[usize::from(b)]) {
+    // One pass: every byte checked, the last `:` and any byte that only an IPv6
+    // literal may hold noted (a search per character set cost more than the rest
+    // of the span's attributes).
+    let (mut colons, mut last_colon, mut special) = (0usize, 0usize, false);
+    for (i, &b) in value.iter().enumerate() {
+        if !HOST_BYTES[usize::from(b)] {
+            return None;
+        }
+        match b {
+            b':' => {
+                colons += 1;
+                last_colon = i;
+            }
+            b'[' | b']' | b'%' => special = true,
+            _ => {}
+        }
+    }
+    if value.is_empty() {
         return None;
     }
     // Checked ASCII above.
@@ -223,13 +240,17 @@ fn split_host_header(value: &[u8]) -> Option<(&str, Option<u16>)> {
         let (host, rest) = value.split_at(end + 1);
         (host, rest.strip_prefix(':'))
     } else {
-        match value.rsplit_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (value, None),
+        // A second `:`, or `[`, `]`, `%` (only in an IPv6 literal and its zone):
+        // no authority.
+        if colons > 1 || special {
+            return None;
+        }
+        match colons {
+            0 => (value, None),
+            _ => (&value[..last_colon], Some(&value[last_colon + 1..])),
         }
     };
-    // `%` only in an IPv6 zone.
-    if host.is_empty() || (!host.starts_with('[') && host.contains(['[', ']', ':', '%'])) {
+    if host.is_empty() {
         return None;
     }
     let port = port.and_then(|p| p.parse().ok());
@@ -349,6 +370,13 @@ mod tests {
             "h:99999",
             "h:+5",
             "h:1:2",
+            "h:1]",
+            "h:1%",
+            "h:[1",
+            "a[b:1",
+            "h%:1",
+            "::",
+            "h:",
         ] {
             let authority = value.parse::<http::uri::Authority>().ok();
             let expected = authority
