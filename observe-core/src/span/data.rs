@@ -240,28 +240,21 @@ impl ExtraBox {
     /// Sets an attribute: in place when the span has it, after the others
     /// otherwise.
     pub(crate) fn set_attribute(&mut self, kv: KeyValue) {
-        let (extra, deferred) = self.parts_mut();
-        let kv = match deferred {
+        let (extra, mut deferred) = self.parts_mut();
+        let kv = match deferred.as_deref_mut() {
             Some(d) => match d.set(kv, extra.attributes.is_empty()) {
                 Ok(()) => return,
-                Err(kv) => {
-                    if let Some(existing) = extra.attributes.iter_mut().find(|a| a.key == kv.key) {
-                        existing.value = kv.value;
-                        d.changed();
-                        return;
-                    }
-                    kv
-                }
+                Err(kv) => kv,
             },
-            None => {
-                if let Some(existing) = extra.attributes.iter_mut().find(|a| a.key == kv.key) {
-                    existing.value = kv.value;
-                    return;
-                }
-                kv
-            }
+            None => kv,
         };
-        self.push_attribute(kv);
+        match extra.attributes.iter_mut().find(|a| a.key == kv.key) {
+            Some(existing) => existing.value = kv.value,
+            None => extra.attributes.push(kv),
+        }
+        if let Some(d) = deferred {
+            d.changed();
+        }
     }
 }
 

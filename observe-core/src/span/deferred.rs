@@ -125,11 +125,9 @@ impl DeferredAttributes {
 
     /// Counts `slot`'s share of [`Self::heap`] as it comes in.
     fn account(&mut self, slot: &Slot) {
-        match slot {
-            Slot::Empty => {}
-            Slot::Text { len, .. } => self.fixed_heap += len,
-            Slot::Ip(_) => self.fixed_heap += IP_TEXT,
-            Slot::Value(v) => self.owned_values |= matches!(v, Value::Str(Cow::Owned(_))),
+        self.fixed_heap += fixed_heap(slot);
+        if let Slot::Value(Value::Str(Cow::Owned(_))) = slot {
+            self.owned_values = true;
         }
     }
 
@@ -172,11 +170,7 @@ impl DeferredAttributes {
             .flatten()
         {
             let slot = Slot::Value(kv.value);
-            match &self.slots[i] {
-                Slot::Text { len, .. } => self.fixed_heap -= len,
-                Slot::Ip(_) => self.fixed_heap -= IP_TEXT,
-                Slot::Empty | Slot::Value(_) => {}
-            }
+            self.fixed_heap -= fixed_heap(&self.slots[i]);
             self.account(&slot);
             self.slots[i] = slot;
             self.rendered = OnceLock::new();
@@ -226,6 +220,16 @@ impl DeferredAttributes {
         }
         let copies: usize = others.iter().map(|kv| string_heap(&kv.value)).sum();
         (n + others.len()) * std::mem::size_of::<KeyValue>() + own + copies
+    }
+}
+
+/// What a text or an address takes once rendered (the part of [`DeferredAttributes::heap`]
+/// kept count of as slots come in).
+fn fixed_heap(slot: &Slot) -> u16 {
+    match slot {
+        Slot::Text { len, .. } => *len,
+        Slot::Ip(_) => IP_TEXT,
+        Slot::Empty | Slot::Value(_) => 0,
     }
 }
 
@@ -333,10 +337,6 @@ mod tests {
     /// The heap as counted slot by slot (the count kept as slots come in must
     /// equal it, whatever was set over what).
     fn heap_slot_by_slot(d: &DeferredAttributes, others: &[KeyValue]) -> usize {
-        let string_heap = |v: &Value| match v {
-            Value::Str(Cow::Owned(s)) => s.len() + 1,
-            _ => 0,
-        };
         let n = usize::from(d.len);
         let own: usize = d.slots[..n]
             .iter()
@@ -351,12 +351,16 @@ mod tests {
         (n + others.len()) * std::mem::size_of::<KeyValue>() + own + copies
     }
 
-    #[test]
-    fn the_heap_kept_count_of_is_the_heap_of_the_slots() {
-        let string_heap = |v: &Value| match v {
+    /// A string's heap, as a sink would count it.
+    fn string_heap(v: &Value) -> usize {
+        match v {
             Value::Str(Cow::Owned(s)) => s.len() + 1,
             _ => 0,
-        };
+        }
+    }
+
+    #[test]
+    fn the_heap_kept_count_of_is_the_heap_of_the_slots() {
         let others = [KeyValue::new("o", "x".repeat(9))];
         let mut d = DeferredAttributes::default();
         let check = |d: &DeferredAttributes| {
