@@ -32,9 +32,10 @@ if [ "${1:-}" = --traced ]; then
   calling_thread() {
     rm -f "$out"/cg*
     # Only the calls are counted (their function is the one collected; the clocks'
-    # calibrations at start-up spin for a while, a varying count).
+    # calibrations at start-up spin for a while, a varying count). The name is
+    # exact, as below.
     TRACED_COUNT="$1/$2" valgrind --tool=callgrind --separate-threads=yes \
-      --toggle-collect='*traced_counted_calls*' \
+      --toggle-collect='traced::traced_counted_calls' \
       --callgrind-out-file="$out/cg" "$bin" >/dev/null 2>&1
     # Thread 1 is the calling thread.
     sed -n 's/^totals: \([0-9]*\).*/\1/p' "$out"/cg-01

@@ -131,9 +131,7 @@ impl Fields {
             admin,
         }
     }
-}
 
-impl Fields {
     /// The summary line ([`Config::summary`]).
     fn line(&self) -> String {
         let mut s = format!("observe started: {} {}", self.service, self.version);
