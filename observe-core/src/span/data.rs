@@ -309,6 +309,14 @@ impl ContextCell {
         self.given.as_ref().or_else(|| self.later.get())
     }
 
+    /// Drops the context, leaving the cell empty: inline, where the cell's drop
+    /// glue is a call.
+    #[inline]
+    pub(crate) fn clear(&mut self) {
+        drop(self.given.take());
+        drop(self.later.take());
+    }
+
     /// Sets the context of a span that has none; gives it back if it had one.
     pub(crate) fn set(&self, context: Arc<RequestContext>) -> Result<(), Arc<RequestContext>> {
         if self.given.is_some() {

@@ -515,3 +515,38 @@ fn event_fields_named_counter_or_histogram_become_metrics() {
         .expect("histogram registered");
     assert_eq!(h.cumulative.count, 4);
 }
+
+/// A span that ends lets go of its request context, whether it was given when
+/// the span opened (or inherited from its parent) or set later
+/// (`finish_in_place` drops only what a span still owns once its record is
+/// taken, and forgets the rest).
+#[test]
+fn ended_spans_release_their_request_context() {
+    let (o, captured, _) = observe(1.0);
+    let _g = o.set_default();
+    let given = RequestContext::from_state(ContextState::default());
+    let root = Span::builder("given").context(given.clone()).start();
+    root.in_scope(|| Span::new("inherited").in_scope(|| {}));
+    drop(root);
+    let job = Span::new("job");
+    let later = job.in_scope(|| {
+        assert!(context::set_user("u"));
+        job.data.as_ref().and_then(|d| d.ctx.get().cloned())
+    });
+    drop(job);
+    flush(&o);
+    for name in ["given", "inherited", "job"] {
+        assert_eq!(captured.spans_named(name).len(), 1, "{name}");
+    }
+    assert_eq!(
+        Arc::strong_count(&given),
+        1,
+        "the given context is released"
+    );
+    let later = later.expect("set_user gave the span a context");
+    assert_eq!(
+        Arc::strong_count(&later),
+        1,
+        "the later context is released"
+    );
+}
