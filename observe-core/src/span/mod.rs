@@ -605,6 +605,10 @@ pub(crate) fn finish_in_place(slot: &mut Option<SpanData>, end: Tick) {
 /// rare parts' out of line) was about 50 instructions of every span's end,
 /// counted. A filtered span (no record taken) is dropped in full.
 #[inline]
+#[expect(
+    clippy::mem_forget,
+    reason = "what the span owned is taken or dropped above; forgetting skips checks only"
+)]
 fn forget_shell(slot: &mut Option<SpanData>) {
     let Some(data) = slot.as_mut() else { return };
     // Every field, named: a new field that owns something must be dropped here.
