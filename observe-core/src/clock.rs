@@ -77,6 +77,24 @@ impl Tick {
         UNIX_EPOCH + Duration::from_nanos(self.unix_nanos())
     }
 
+    /// The number of ticks in `d`, a millionth short: comparing two ticks'
+    /// difference with it says whether they are more than `d` apart without
+    /// converting the difference to nanoseconds. The inverse calibration is a
+    /// float, so the count errs short: what is compared as within it is within
+    /// `d`, and only differences within a millionth of `d` may be taken for more.
+    pub(crate) fn ticks_in(d: Duration) -> u64 {
+        let per_ns = clock().source.delta_as_nanos(0, 1_000_000_000) as f64 / 1e9;
+        let ticks_per_ns = if per_ns > 0.0 { 1.0 / per_ns } else { 1.0 };
+        (d.as_nanos() as f64 * ticks_per_ns * (1.0 - 1e-6)) as u64
+    }
+
+    /// Whether more than `ticks` ticks (see [`Tick::ticks_in`]) separate `self`
+    /// from `later`; never when `later` is not later.
+    #[inline]
+    pub(crate) fn more_than_ticks_before(self, later: Tick, ticks: u64) -> bool {
+        later.0.saturating_sub(self.0) > ticks
+    }
+
     /// The tick for a wall-clock time (for spans whose start is known only as a
     /// `SystemTime`, such as one reported by a peer).
     pub fn from_system_time(t: SystemTime) -> Tick {
@@ -112,6 +130,26 @@ mod tests {
         let after = unix_nanos(SystemTime::now());
         // Calibration error is far below a millisecond; allow for it.
         assert!(t + 1_000_000 >= before && t <= after + 1_000_000);
+    }
+
+    #[test]
+    fn a_tick_difference_compares_with_a_duration_in_ticks() {
+        let a = Tick::now();
+        std::thread::sleep(Duration::from_millis(20));
+        let b = Tick::now();
+        let d = a.duration_until(b);
+        assert!(a.more_than_ticks_before(b, Tick::ticks_in(d / 2)));
+        assert!(!a.more_than_ticks_before(b, Tick::ticks_in(d * 2)));
+        assert!(
+            !b.more_than_ticks_before(a, 0),
+            "an earlier tick is never later"
+        );
+        // Within `d` when compared so: within it by the nanosecond clock too.
+        let within = Tick::ticks_in(d);
+        let c = Tick(a.0 + within);
+        assert!(!a.more_than_ticks_before(c, within));
+        assert!(a.duration_until(c) <= d);
+        assert_eq!(Tick::ticks_in(Duration::ZERO), 0);
     }
 
     #[test]

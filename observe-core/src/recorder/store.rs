@@ -87,8 +87,10 @@ pub(crate) struct Store {
     record_bytes: usize,
     index_bytes: usize,
     budget: usize,
-    /// Records older than this (by their tick, against the newest) are evicted.
-    window: Option<std::time::Duration>,
+    /// Records older than this (by their tick, against the newest) are evicted:
+    /// the window in ticks (`Tick::ticks_in`), so that the check on every push
+    /// converts nothing.
+    window: Option<u64>,
     pub(crate) spans: usize,
     pub(crate) logs: usize,
     pub(crate) evicted_spans: u64,
@@ -115,7 +117,7 @@ impl Store {
     }
 
     pub(crate) fn with_window(mut self, window: Option<std::time::Duration>) -> Store {
-        self.window = window;
+        self.window = window.map(Tick::ticks_in);
         self
     }
 
@@ -126,7 +128,7 @@ impl Store {
         while self.first_seq < self.next_seq {
             let expired = self
                 .get(self.first_seq)
-                .is_none_or(|e| e.tick().duration_until(now) > window);
+                .is_none_or(|e| e.tick().more_than_ticks_before(now, window));
             if !expired {
                 break;
             }
