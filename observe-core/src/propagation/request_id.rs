@@ -131,17 +131,12 @@ impl RequestId {
     /// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx` form (`y` is 8, 9, a or b), from the
     /// per-thread id generator.
     pub fn generate() -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         // Version 4 in bits 12-15 of `hi`, variant 0b10 in bits 62-63 of `lo`.
         let hi = (next_u64() & !(0xf << 12)) | (0x4 << 12);
         let lo = (next_u64() & !(0b11 << 62)) | (0b10 << 62);
         let mut digits = [0u8; 32];
-        for (half, mut v) in [(0, hi), (16, lo)] {
-            for slot in digits[half..half + 16].iter_mut().rev() {
-                *slot = HEX[(v & 0xf) as usize];
-                v >>= 4;
-            }
-        }
+        digits[..16].copy_from_slice(&crate::ids::hex_u64(hi));
+        digits[16..].copy_from_slice(&crate::ids::hex_u64(lo));
         // 8-4-4-4-12.
         let mut buf = [0u8; REQUEST_ID_MAX_LEN];
         buf[..8].copy_from_slice(&digits[..8]);
