@@ -56,6 +56,28 @@ pub(crate) fn hex_u64(v: u64) -> [u8; 16] {
     out
 }
 
+/// Writes `src` as lowercase hex into `dst` (two digits per byte), as far as both
+/// go: eight bytes at a time ([`hex_u64`]), the rest a byte at a time.
+#[inline]
+pub(crate) fn write_hex(dst: &mut [u8], src: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = src.len().min(dst.len() / 2);
+    let (src, dst) = (&src[..n], &mut dst[..2 * n]);
+    let mut words = src.chunks_exact(8);
+    let mut digits = dst.chunks_exact_mut(16);
+    for (word, out) in (&mut words).zip(&mut digits) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        out.copy_from_slice(&hex_u64(u64::from_be_bytes(bytes)));
+    }
+    let tail = words.remainder();
+    let tail_out = digits.into_remainder();
+    for (pair, &b) in tail_out.chunks_exact_mut(2).zip(tail) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
+}
+
 /// Eight hex digits of `x` in a word, the first digit in the most significant byte.
 #[inline]
 fn hex_u32(x: u32) -> u64 {
@@ -130,7 +152,7 @@ macro_rules! id_impl {
 
             /// Writes the id as lowercase hex into `out` without allocating.
             pub fn write_hex(self, out: &mut [u8; $len]) {
-                crate::propagation::write_hex(out, &self.0.to_be_bytes());
+                write_hex(out, &self.0.to_be_bytes());
             }
 
             /// The id as a lowercase hex `String`.
@@ -379,7 +401,7 @@ mod tests {
         for len in 0..40usize {
             for room in [0, 2 * len, 2 * len + 1, 2 * len.saturating_sub(3)] {
                 let mut dst = vec![b'.'; room];
-                crate::propagation::write_hex(&mut dst, &src[..len]);
+                write_hex(&mut dst, &src[..len]);
                 let written = len.min(room / 2);
                 let want: String = src[..written].iter().map(|b| format!("{b:02x}")).collect();
                 assert_eq!(

@@ -28,47 +28,76 @@ pub(crate) fn resource_fragment(service: &Service) -> Vec<u8> {
 }
 
 /// Whether `s` has a byte JSON escapes (a control character, `"` or `\\`): eight
-/// bytes at a time (a byte-wise fold was a tenth of the log writer's time), the
-/// last word overlapping the one before rather than checked byte by byte (most
-/// strings of a line are short: keys, names, ids).
+/// bytes at a time (a byte-wise fold was a tenth of the log writer's time; see
+/// [`any_byte`]).
 fn needs_escape(s: &[u8]) -> bool {
+    any_byte(s, word_escapes, |b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+/// Whether a byte of `s` fails: `word` tells for eight bytes at once (packed
+/// native-endian in a `u64`), `byte` for one. The last word overlaps the one
+/// before rather than being checked byte by byte (most strings here are short:
+/// keys, names, ids); four to seven bytes make one word of two overlapping halves.
+#[inline(always)]
+pub(crate) fn any_byte(s: &[u8], word: impl Fn(u64) -> bool, byte: impl Fn(u8) -> bool) -> bool {
     let n = s.len();
     if n >= 8 {
-        let word = |at: usize| {
+        let at = |at: usize| {
             let mut w = [0u8; 8];
             w.copy_from_slice(&s[at..at + 8]);
             u64::from_ne_bytes(w)
         };
-        let mut at = 0;
-        while at + 8 < n {
-            if word_escapes(word(at)) {
+        let mut i = 0;
+        while i + 8 < n {
+            if word(at(i)) {
                 return true;
             }
-            at += 8;
+            i += 8;
         }
-        return word_escapes(word(n - 8));
+        return word(at(n - 8));
     }
     if n >= 4 {
-        // Two overlapping halves make one word.
         let half = |at: usize| {
             let mut w = [0u8; 4];
             w.copy_from_slice(&s[at..at + 4]);
             u64::from(u32::from_ne_bytes(w))
         };
-        return word_escapes(half(0) | (half(n - 4) << 32));
+        return word(half(0) | (half(n - 4) << 32));
     }
-    s.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+    s.iter().any(|&b| byte(b))
+}
+
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// The bytes of `x` below `n` (for `n` at most 0x80) with their high bit set;
+/// exact as to whether there is one.
+#[inline(always)]
+fn below(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH
+}
+
+/// The zero bytes of `x` with their high bit set; exact as to whether there is one.
+#[inline(always)]
+fn zero(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGH
 }
 
 /// Whether one of the eight bytes of `x` is a control character, `"` or `\\`.
 #[inline(always)]
 fn word_escapes(x: u64) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // A byte of `x` below `n` (for `n` at most 0x80) sets its high bit here.
-    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH;
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     below(x, 0x20) | zero(x ^ (ONES * u64::from(b'"'))) | zero(x ^ (ONES * u64::from(b'\\'))) != 0
+}
+
+/// Whether every byte of `s` is visible ASCII or a space (0x20..=0x7e), eight at a
+/// time: what a header value observe formats (ids, digits) or validated (a request
+/// id) holds.
+pub(crate) fn visible_ascii(s: &[u8]) -> bool {
+    !any_byte(
+        s,
+        |x| ((x & HIGH) | below(x, 0x20) | zero(x ^ (ONES * 0x7f))) != 0,
+        |b| !(0x20..=0x7e).contains(&b),
+    )
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -445,6 +474,22 @@ mod tests {
             let expected = b < 0x20 || b == b'"' || b == b'\\';
             assert_eq!(needs_escape(&[b; 9]), expected, "{b}");
             assert_eq!(needs_escape(&[b]), expected, "{b}");
+        }
+    }
+
+    #[test]
+    fn visible_ascii_is_checked_wherever_a_byte_is() {
+        let reference = |s: &[u8]| s.iter().all(|b| (0x20..=0x7e).contains(b));
+        for len in 0..40 {
+            let clean: Vec<u8> = b"a Z~09-;=.".repeat(len)[..len].to_vec();
+            assert!(visible_ascii(&clean), "{clean:?}");
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = clean.clone();
+                    bytes[at] = b;
+                    assert_eq!(visible_ascii(&bytes), reference(&bytes), "{bytes:?}");
+                }
+            }
         }
     }
 

@@ -123,28 +123,7 @@ impl<const N: usize> fmt::Debug for HeaderBuf<N> {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Writes `src` as lowercase hex into `dst` (two digits per byte), as far as both
-/// go: eight bytes at a time (`ids::hex_u64`), the rest a byte at a time.
-#[inline]
-pub(crate) fn write_hex(dst: &mut [u8], src: &[u8]) {
-    let n = src.len().min(dst.len() / 2);
-    let (src, dst) = (&src[..n], &mut dst[..2 * n]);
-    let mut words = src.chunks_exact(8);
-    let mut digits = dst.chunks_exact_mut(16);
-    for (word, out) in (&mut words).zip(&mut digits) {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        out.copy_from_slice(&crate::ids::hex_u64(u64::from_be_bytes(bytes)));
-    }
-    let tail = words.remainder();
-    let tail_out = digits.into_remainder();
-    for (pair, &b) in tail_out.chunks_exact_mut(2).zip(tail) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0xf)];
-    }
-}
+pub(crate) use crate::ids::write_hex;
 
 /// Appends the decimal digits of `value`.
 pub(crate) fn push_decimal<const N: usize>(out: &mut HeaderBuf<N>, mut value: u128) {

@@ -71,7 +71,6 @@ mod tracestate;
 
 pub use baggage::{BAGGAGE_MAX_BYTES, BAGGAGE_MAX_MEMBERS, Baggage, BaggageError, BaggageMember};
 pub use buf::HeaderBuf;
-pub(crate) use buf::write_hex;
 pub(crate) use carrier::ScannedHeaders;
 pub use carrier::{Extractor, Injector};
 pub use reject::{RejectReason, Rejection, Rejections};
