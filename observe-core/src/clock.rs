@@ -36,6 +36,15 @@ fn clock() -> &'static Clock {
     })
 }
 
+impl Clock {
+    /// Ticks per nanosecond: the calibration inverted with one division, off the
+    /// hot path.
+    fn ticks_per_ns(&self) -> f64 {
+        let per_ns = self.source.delta_as_nanos(0, 1_000_000_000) as f64 / 1e9;
+        if per_ns > 0.0 { 1.0 / per_ns } else { 1.0 }
+    }
+}
+
 fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -83,9 +92,7 @@ impl Tick {
     /// float, so the count errs short: what is compared as within it is within
     /// `d`, and only differences within a millionth of `d` may be taken for more.
     pub(crate) fn ticks_in(d: Duration) -> u64 {
-        let per_ns = clock().source.delta_as_nanos(0, 1_000_000_000) as f64 / 1e9;
-        let ticks_per_ns = if per_ns > 0.0 { 1.0 / per_ns } else { 1.0 };
-        (d.as_nanos() as f64 * ticks_per_ns * (1.0 - 1e-6)) as u64
+        (d.as_nanos() as f64 * clock().ticks_per_ns() * (1.0 - 1e-6)) as u64
     }
 
     /// Whether more than `ticks` ticks (see [`Tick::ticks_in`]) separate `self`
@@ -100,11 +107,8 @@ impl Tick {
     pub fn from_system_time(t: SystemTime) -> Tick {
         let c = clock();
         let target = unix_nanos(t);
-        let per_ns = c.source.delta_as_nanos(0, 1_000_000_000) as f64 / 1e9;
-        // Ticks per nanosecond: invert the calibration with one division, off the hot path.
-        let ticks_per_ns = if per_ns > 0.0 { 1.0 / per_ns } else { 1.0 };
         let delta_ns = target as i128 - c.anchor_unix_nanos as i128;
-        let delta_ticks = (delta_ns as f64 * ticks_per_ns) as i128;
+        let delta_ticks = (delta_ns as f64 * c.ticks_per_ns()) as i128;
         Tick((c.anchor_tick as i128 + delta_ticks).clamp(0, u64::MAX as i128) as u64)
     }
 }

@@ -483,29 +483,28 @@ mod tests {
             ids
         };
         let mut next = 0;
+        // Stages five records and moves them to the ring.
+        let mut move_five = |local: &mut super::Local| {
+            for _ in 0..5 {
+                local.staging.push(numbered(&name, next));
+                next += 1;
+            }
+            super::move_to_ring(local);
+            assert!(local.staging.is_empty());
+        };
         let mut seen = Vec::new();
         // Five at a time into eight slots, drained between moves: the free slots
         // wrap around the end from the second move on.
         for _ in 0..10 {
-            for _ in 0..5 {
-                local.staging.push(numbered(&name, next));
-                next += 1;
-            }
-            super::move_to_ring(&mut local);
-            assert!(local.staging.is_empty());
+            move_five(&mut local);
             seen.extend(ids(&mut consumer));
         }
-        assert_eq!(seen, (0..next).collect::<Vec<_>>());
         // Not drained: five fit, then three of the next five; two are dropped.
         let dropped_before = pipeline.snapshot_stats().dropped_spans;
         for _ in 0..2 {
-            for _ in 0..5 {
-                local.staging.push(numbered(&name, next));
-                next += 1;
-            }
-            super::move_to_ring(&mut local);
-            assert!(local.staging.is_empty());
+            move_five(&mut local);
         }
+        assert_eq!(seen, (0..50).collect::<Vec<_>>());
         assert_eq!(
             ids(&mut consumer),
             (next - 10..next - 2).collect::<Vec<_>>()
