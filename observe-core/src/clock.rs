@@ -117,12 +117,17 @@ impl Tick {
 mod tests {
     use super::*;
 
-    #[test]
-    fn ticks_advance_with_real_time() {
+    /// Two ticks taken 20 ms apart, and the time between them.
+    fn ticks_20_ms_apart() -> (Tick, Tick, Duration) {
         let a = Tick::now();
         std::thread::sleep(Duration::from_millis(20));
         let b = Tick::now();
-        let d = a.duration_until(b);
+        (a, b, a.duration_until(b))
+    }
+
+    #[test]
+    fn ticks_advance_with_real_time() {
+        let (a, b, d) = ticks_20_ms_apart();
         assert!(d >= Duration::from_millis(19), "{d:?}");
         assert_eq!(b.duration_until(a), Duration::ZERO);
     }
@@ -138,10 +143,7 @@ mod tests {
 
     #[test]
     fn a_tick_difference_compares_with_a_duration_in_ticks() {
-        let a = Tick::now();
-        std::thread::sleep(Duration::from_millis(20));
-        let b = Tick::now();
-        let d = a.duration_until(b);
+        let (a, b, d) = ticks_20_ms_apart();
         assert!(a.more_than_ticks_before(b, Tick::ticks_in(d / 2)));
         assert!(!a.more_than_ticks_before(b, Tick::ticks_in(d * 2)));
         assert!(
