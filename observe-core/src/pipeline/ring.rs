@@ -267,9 +267,23 @@ fn push_in(s: &mut ThreadState, pipeline: &'static Pipeline, make: impl FnOnce()
     }
 }
 
-#[inline]
+/// The thread's ring for `pipeline`: nearly always the first (and only) one,
+/// checked inline; the search and the making of a new ring are out of line (as
+/// one function, the call cost a span's end 35 instructions, counted).
+#[inline(always)]
 fn local_for<'a>(rings: &'a mut Vec<Local>, pipeline: &'static Pipeline) -> &'a mut Local {
-    // Nearly always the first (and only) entry.
+    if rings
+        .first()
+        .is_some_and(|l| std::ptr::eq(l.pipeline, pipeline))
+    {
+        return &mut rings[0];
+    }
+    local_for_slow(rings, pipeline)
+}
+
+#[cold]
+#[inline(never)]
+fn local_for_slow<'a>(rings: &'a mut Vec<Local>, pipeline: &'static Pipeline) -> &'a mut Local {
     let idx = match rings
         .iter()
         .position(|l| std::ptr::eq(l.pipeline, pipeline))
