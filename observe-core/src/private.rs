@@ -27,7 +27,7 @@ pub(crate) fn start(callsite: &'static Callsite) -> Span {
         return Span::disabled();
     }
     Span {
-        data: open(callsite),
+        data: std::mem::ManuallyDrop::new(open(callsite)),
     }
 }
 
@@ -69,7 +69,7 @@ fn start_sync_slow(callsite: &'static Callsite) -> SyncSpan {
     // rare case): it then holds a disabled span, which does and drops as nothing.
     // Anything that looks at the result before returning it makes a copy of it.
     Some(ScopedSpan::new(Span {
-        data: open(callsite),
+        data: std::mem::ManuallyDrop::new(open(callsite)),
     }))
 }
 
@@ -121,7 +121,7 @@ fn start_async_slow(callsite: &'static Callsite) -> AsyncSpan {
     // As `start_sync_slow`: built in the return slot, a disabled span when no span
     // was opened.
     Some(Span {
-        data: open(callsite),
+        data: std::mem::ManuallyDrop::new(open(callsite)),
     })
 }
 
@@ -154,7 +154,7 @@ fn record_error_on(span: Option<&crate::span::SpanData>, type_name: &'static str
 /// formatted when the span is disabled, or below the level filter (its status
 /// still turns to error: it decides the latency's `outcome`).
 pub(crate) fn record_error_display<E: ErrorDisplay + ?Sized>(span: &Span, error: &E) {
-    match &span.data {
+    match &*span.data {
         Some(d) if d.filtered => d.set_error(None),
         Some(d) => record_error_on(Some(d), std::any::type_name::<E>(), error.error_message()),
         None => {}
@@ -164,7 +164,7 @@ pub(crate) fn record_error_display<E: ErrorDisplay + ?Sized>(span: &Span, error:
 /// Records an `Err` on `span`, formatting the error with `Debug` (see
 /// [`record_error_display`]).
 pub(crate) fn record_error_debug<E: ErrorDebug + ?Sized>(span: &Span, error: &E) {
-    match &span.data {
+    match &*span.data {
         Some(d) if d.filtered => d.set_error(None),
         Some(d) => record_error_on(Some(d), std::any::type_name::<E>(), error.error_message()),
         None => {}
@@ -274,7 +274,7 @@ pub fn run<R>(span: Pin<&SyncSpan>, f: impl FnOnce() -> R) -> R {
 /// span's pipeline: then it is recorded as `[REDACTED]` and `value` is not called.
 #[inline]
 pub fn record(span: &Span, key: &'static str, value: impl FnOnce() -> Value) {
-    if let Some(d) = &span.data {
+    if let Some(d) = &*span.data {
         d.set_attribute(KeyValue {
             key: Cow::Borrowed(key),
             value: checked_value(d, key, value),
@@ -298,7 +298,7 @@ fn checked_value(d: &crate::span::SpanData, key: &str, value: impl FnOnce() -> V
 /// [`crate::task`] (a warning in debug builds).
 #[inline]
 pub fn is_tracer_bullet_span(span: &Span) -> bool {
-    let Some(d) = &span.data else { return false };
+    let Some(d) = &*span.data else { return false };
     match d.ctx.get() {
         Some(ctx) => ctx.request_type() == crate::context::RequestType::TracerBullet,
         None => {
@@ -413,7 +413,7 @@ pub fn debug<T: fmt::Debug + ?Sized>(v: &T) -> Value {
 /// an event on its span, and an entry in the bullet's footprint under the span's
 /// name.
 pub fn side_effect_skipped(span: &Span, function: &'static str) {
-    if let Some(d) = &span.data {
+    if let Some(d) = &*span.data {
         let name = d.name.as_str();
         if let Some(footprint) = d.ctx.get().and_then(|c| c.footprint()) {
             footprint.record_skipped(crate::footprint::service_name(d.pipeline), name);

@@ -101,7 +101,7 @@ where
     F: FnOnce() -> R + Send,
 {
     let carrier = Span {
-        data: crate::span::current_context_carrier(),
+        data: std::mem::ManuallyDrop::new(crate::span::current_context_carrier()),
     };
     move || carrier.in_scope(f)
 }

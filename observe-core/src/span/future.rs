@@ -231,7 +231,7 @@ pub trait FutureExt: Future + Sized {
         Instrumented {
             inner: self,
             span: Span {
-                data: super::current_context_carrier(),
+                data: std::mem::ManuallyDrop::new(super::current_context_carrier()),
             },
         }
     }
@@ -269,7 +269,7 @@ impl ScopedSpan {
 
     /// Records a panic payload on the span (status error, `exception` event).
     pub fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
-        if let Some(d) = &self.span.data {
+        if let Some(d) = &*self.span.data {
             record_panic(d, payload);
         }
     }

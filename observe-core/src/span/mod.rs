@@ -156,7 +156,7 @@ impl SpanBuilder {
     #[inline]
     pub fn start(self) -> Span {
         Span {
-            data: open(
+            data: std::mem::ManuallyDrop::new(open(
                 self.name,
                 self.kind,
                 self.parent,
@@ -164,7 +164,7 @@ impl SpanBuilder {
                 self.extra,
                 self.callsite,
                 self.start,
-            ),
+            )),
         }
     }
 }
@@ -177,7 +177,10 @@ impl SpanBuilder {
 /// synchronous code and [`FutureExt::in_span`] for futures.
 #[derive(Debug)]
 pub struct Span {
-    pub(crate) data: Option<SpanData>,
+    /// Emptied by `Span`'s `Drop` (`finish_in_place` always leaves `None`), so the
+    /// field needs no drop glue of its own: as a plain `Option` it was an
+    /// out-of-line call after every span's end that only found `None`.
+    pub(crate) data: std::mem::ManuallyDrop<Option<SpanData>>,
 }
 
 impl Span {
@@ -202,7 +205,9 @@ impl Span {
 
     /// A span that records nothing.
     pub const fn disabled() -> Span {
-        Span { data: None }
+        Span {
+            data: std::mem::ManuallyDrop::new(None),
+        }
     }
 
     /// Whether this span records anything (false when observe is not initialised).
@@ -223,7 +228,7 @@ impl Span {
     /// Runs `f` with this span entered: spans opened and events logged inside are
     /// its children.
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        match &self.data {
+        match &*self.data {
             Some(d) => {
                 let _entered = Entered::new(d);
                 f()
@@ -234,14 +239,14 @@ impl Span {
 
     /// Sets an attribute (replacing one with the same key).
     pub fn set_attribute(&self, key: impl Into<Cow<'static, str>>, value: impl Into<Value>) {
-        if let Some(d) = &self.data {
+        if let Some(d) = &*self.data {
             d.set_attribute(KeyValue::new(key, value));
         }
     }
 
     /// Adds an event.
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        if let Some(d) = &self.data {
+        if let Some(d) = &*self.data {
             d.add_event(Event {
                 time: Tick::now(),
                 name: name.into(),
@@ -252,7 +257,7 @@ impl Span {
 
     /// Marks the span failed, with a message.
     pub fn set_error(&self, message: impl Into<Cow<'static, str>>) {
-        if let Some(d) = &self.data {
+        if let Some(d) = &*self.data {
             d.set_error(Some(message.into()));
         }
     }
@@ -261,14 +266,14 @@ impl Span {
     /// an `exception` event, as OpenTelemetry's conventions describe (for adapters
     /// that catch a handler's panic to answer 500).
     pub fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
-        if let Some(d) = &self.data {
+        if let Some(d) = &*self.data {
             future::record_panic(d, payload);
         }
     }
 
     /// Marks the span explicitly successful (an error recorded before or after wins).
     pub fn set_ok(&self) {
-        if let Some(d) = &self.data {
+        if let Some(d) = &*self.data {
             d.set_ok();
         }
     }
