@@ -45,6 +45,15 @@ impl Clock {
     }
 }
 
+/// `d` in milliseconds, the double nearest to its exact value: nanoseconds
+/// divided by a million (one correctly rounded division). `as_secs_f64() * 1e3`
+/// rounds twice and printed 3 935 ns as `0.003934999999999999`; this prints
+/// `0.003935`, and the log line's writer takes its short path for it.
+pub(crate) fn millis(d: Duration) -> f64 {
+    // Exact up to 2^53 ns (104 days); beyond, the nearest double of a nearest double.
+    u64::try_from(d.as_nanos()).map_or(f64::MAX, |n| n as f64) / 1e6
+}
+
 fn unix_nanos(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -130,6 +139,18 @@ mod tests {
         let (a, b, d) = ticks_20_ms_apart();
         assert!(d >= Duration::from_millis(19), "{d:?}");
         assert_eq!(b.duration_until(a), Duration::ZERO);
+    }
+
+    #[test]
+    fn milliseconds_are_the_nearest_double_to_the_exact_value() {
+        let mut ns: Vec<u64> = (0..200_000).collect();
+        ns.extend([3_935, 42_863, 1_061, 999_999_999, 123_456_789_012, 1 << 52]);
+        for n in ns {
+            let ms = millis(Duration::from_nanos(n));
+            let exact = format!("{}.{:06}", n / 1_000_000, n % 1_000_000);
+            assert_eq!(ms, exact.parse::<f64>().unwrap(), "{n} ns");
+        }
+        assert_eq!(millis(Duration::MAX), f64::MAX / 1e6);
     }
 
     #[test]

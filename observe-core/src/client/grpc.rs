@@ -296,10 +296,10 @@ fn end(span: Span, state: &State, code: Option<u32>, message: Option<&str>) {
         }
     }
     if let Some(callee) = state.callee {
-        span.set_attribute("observe.callee.duration_ms", callee.as_secs_f64() * 1e3);
+        span.set_attribute("observe.callee.duration_ms", crate::clock::millis(callee));
         span.set_attribute(
             "observe.network.duration_ms",
-            elapsed.saturating_sub(callee).as_secs_f64() * 1e3,
+            crate::clock::millis(elapsed.saturating_sub(callee)),
         );
     }
     let (service, method) = state.service_method();

@@ -439,10 +439,10 @@ impl Outgoing {
         }
         let response = propagation::extract_response(headers);
         if let Some(callee) = response.server_duration {
-            span.set_attribute("observe.callee.duration_ms", callee.as_secs_f64() * 1e3);
+            span.set_attribute("observe.callee.duration_ms", crate::clock::millis(callee));
             span.set_attribute(
                 "observe.network.duration_ms",
-                elapsed.saturating_sub(callee).as_secs_f64() * 1e3,
+                crate::clock::millis(elapsed.saturating_sub(callee)),
             );
         }
         if let Some(callee) = response.callee {

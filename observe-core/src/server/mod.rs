@@ -851,7 +851,7 @@ macro_rules! at_level {
 }
 
 fn access_log(level: Level, state: &State, code: u32, elapsed: Duration) {
-    let duration_ms = elapsed.as_secs_f64() * 1e3;
+    let duration_ms = crate::clock::millis(elapsed);
     match &state.protocol {
         Protocol::Grpc(call) => {
             let (name, service, method) = (call.name(), call.service(), call.method());
