@@ -175,7 +175,6 @@ impl SpanBuilder {
 /// There is deliberately no `enter()` guard: a guard held across an `.await` is the
 /// most common way to corrupt a trace. Use [`in_scope`](Span::in_scope) for
 /// synchronous code and [`FutureExt::in_span`] for futures.
-#[derive(Debug)]
 pub struct Span {
     /// Emptied by `Span`'s `Drop` (`finish_in_place` always leaves `None`), so the
     /// field needs no drop glue of its own: as a plain `Option` it was an
@@ -281,6 +280,12 @@ impl Span {
     /// Ends the span now.
     pub fn end(mut self) {
         finish_in_place(&mut self.data, Tick::now());
+    }
+}
+
+impl std::fmt::Debug for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Span").field("data", &*self.data).finish()
     }
 }
 
