@@ -86,6 +86,10 @@ pub(crate) struct Store {
     pub(crate) traces: HashMap<TraceId, TraceIndex, foldhash::fast::RandomState>,
     record_bytes: usize,
     index_bytes: usize,
+    /// What the chunks, their deque and the trace map hold ([`Store::structure`]),
+    /// kept up to date where they change: `used()` is read on every push and
+    /// every eviction, and computing it there was most of its cost.
+    structure_bytes: usize,
     budget: usize,
     /// Records older than this (by their tick, against the newest) are evicted:
     /// the window in ticks (`Tick::ticks_in`), so that the check on every push
@@ -107,6 +111,7 @@ impl Store {
             traces: HashMap::default(),
             record_bytes: 0,
             index_bytes: 0,
+            structure_bytes: 0,
             budget: budget.max(MIN_BUDGET),
             window: None,
             spans: 0,
@@ -147,11 +152,15 @@ impl Store {
 
     /// Bytes held: records, chunks, index.
     pub(crate) fn used(&self) -> usize {
-        self.record_bytes
-            + self.chunks.len() * size::block(CHUNK * size_of::<Option<Slot>>())
+        debug_assert_eq!(self.structure_bytes, self.structure());
+        self.record_bytes + self.structure_bytes + self.index_bytes
+    }
+
+    /// What the chunks, their deque and the trace map hold.
+    fn structure(&self) -> usize {
+        self.chunks.len() * size::block(CHUNK * size_of::<Option<Slot>>())
             + size::block(self.chunks.capacity() * size_of::<Vec<Option<Slot>>>())
             + size::hash_map(self.traces.capacity(), size_of::<(TraceId, TraceIndex)>())
-            + self.index_bytes
     }
 
     pub(crate) fn get(&self, seq: u64) -> Option<&Entry> {
@@ -176,6 +185,7 @@ impl Store {
             Entry::Log(l) => size::log_allocated(l),
         };
         if let Some(trace) = entry.trace_id() {
+            let capacity = self.traces.capacity();
             let idx = self.traces.entry(trace).or_default();
             let before = seqs_heap(&idx.seqs);
             idx.seqs.push(seq);
@@ -188,6 +198,9 @@ impl Store {
                     idx.errors += 1;
                 }
             }
+            if self.traces.capacity() != capacity {
+                self.structure_bytes = self.structure();
+            }
         }
         match &entry {
             Entry::Span(_) => self.spans += 1,
@@ -198,6 +211,7 @@ impl Store {
                 self.front_chunk = seq / CHUNK as u64;
             }
             self.chunks.push_back(Vec::with_capacity(CHUNK));
+            self.structure_bytes = self.structure();
         }
         if let Some(c) = self.chunks.back_mut() {
             c.push(Some(Slot { entry, bytes }));
@@ -225,6 +239,7 @@ impl Store {
         self.first_seq += 1;
         if self.first_seq.is_multiple_of(CHUNK as u64) {
             self.chunks.pop_front();
+            self.structure_bytes = self.structure();
             self.front_chunk += 1;
         }
         let Some(slot) = slot else { return };
