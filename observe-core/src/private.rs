@@ -26,9 +26,7 @@ pub(crate) fn start(callsite: &'static Callsite) -> Span {
     if !crate::pipeline::any() {
         return Span::disabled();
     }
-    Span {
-        data: std::mem::ManuallyDrop::new(open(callsite)),
-    }
+    Span::from_data(open(callsite))
 }
 
 /// The span data of a `#[traced]` call. Always inlined into its callers, so that
@@ -68,9 +66,7 @@ fn start_sync_slow(callsite: &'static Callsite) -> SyncSpan {
     // `Some` even when no span was opened (no pipeline is current on this thread, a
     // rare case): it then holds a disabled span, which does and drops as nothing.
     // Anything that looks at the result before returning it makes a copy of it.
-    Some(ScopedSpan::new(Span {
-        data: std::mem::ManuallyDrop::new(open(callsite)),
-    }))
+    Some(ScopedSpan::new(Span::from_data(open(callsite))))
 }
 
 static DISABLED: Span = Span::disabled();
@@ -120,9 +116,7 @@ pub fn start_async(callsite: &'static Callsite) -> AsyncSpan {
 fn start_async_slow(callsite: &'static Callsite) -> AsyncSpan {
     // As `start_sync_slow`: built in the return slot, a disabled span when no span
     // was opened.
-    Some(Span {
-        data: std::mem::ManuallyDrop::new(open(callsite)),
-    })
+    Some(Span::from_data(open(callsite)))
 }
 
 /// The span inside an [`AsyncSpan`] (a disabled one when there is none).

@@ -100,9 +100,7 @@ pub fn in_current_context<F, R>(f: F) -> impl FnOnce() -> R + Send
 where
     F: FnOnce() -> R + Send,
 {
-    let carrier = Span {
-        data: std::mem::ManuallyDrop::new(crate::span::current_context_carrier()),
-    };
+    let carrier = Span::from_data(crate::span::current_context_carrier());
     move || carrier.in_scope(f)
 }
 

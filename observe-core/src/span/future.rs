@@ -230,9 +230,7 @@ pub trait FutureExt: Future + Sized {
     fn in_current_context(self) -> Instrumented<Self> {
         Instrumented {
             inner: self,
-            span: Span {
-                data: std::mem::ManuallyDrop::new(super::current_context_carrier()),
-            },
+            span: Span::from_data(super::current_context_carrier()),
         }
     }
 }

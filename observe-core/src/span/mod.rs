@@ -155,17 +155,15 @@ impl SpanBuilder {
     /// costs nothing.
     #[inline]
     pub fn start(self) -> Span {
-        Span {
-            data: std::mem::ManuallyDrop::new(open(
-                self.name,
-                self.kind,
-                self.parent,
-                self.context,
-                self.extra,
-                self.callsite,
-                self.start,
-            )),
-        }
+        Span::from_data(open(
+            self.name,
+            self.kind,
+            self.parent,
+            self.context,
+            self.extra,
+            self.callsite,
+            self.start,
+        ))
     }
 }
 
@@ -204,8 +202,14 @@ impl Span {
 
     /// A span that records nothing.
     pub const fn disabled() -> Span {
+        Span::from_data(None)
+    }
+
+    /// The span of `data` (none: disabled). Ended and recorded when dropped.
+    #[inline(always)]
+    pub(crate) const fn from_data(data: Option<SpanData>) -> Span {
         Span {
-            data: std::mem::ManuallyDrop::new(None),
+            data: std::mem::ManuallyDrop::new(data),
         }
     }
 
