@@ -140,11 +140,9 @@ pub fn sign(key: &TracerBulletKey, trace_id: TraceId, unix_secs: u64) -> String 
     out.push('.');
     out.push_str(itoa::Buffer::new().format(unix_secs));
     out.push('.');
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for b in tag.iter() {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0xf)] as char);
-    }
+    let mut hex = [0u8; 64];
+    crate::ids::write_hex(&mut hex, &tag);
+    out.extend(hex.iter().map(|&c| char::from(c)));
     out
 }
 
