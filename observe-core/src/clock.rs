@@ -50,8 +50,12 @@ impl Clock {
 /// rounds twice and printed 3 935 ns as `0.003934999999999999`; this prints
 /// `0.003935`, and the log line's writer takes its short path for it.
 pub(crate) fn millis(d: Duration) -> f64 {
-    // Exact up to 2^53 ns (104 days); beyond, the nearest double of a nearest double.
-    u64::try_from(d.as_nanos()).map_or(f64::MAX, |n| n as f64) / 1e6
+    // Exact up to 2^53 ns (104 days); beyond, the nearest double of a nearest
+    // double. Past `u64` nanoseconds (584 years), the seconds' double.
+    match u64::try_from(d.as_nanos()) {
+        Ok(n) => n as f64 / 1e6,
+        Err(_) => d.as_secs_f64() * 1e3,
+    }
 }
 
 fn unix_nanos(t: SystemTime) -> u64 {
@@ -150,7 +154,7 @@ mod tests {
             let exact = format!("{}.{:06}", n / 1_000_000, n % 1_000_000);
             assert_eq!(ms, exact.parse::<f64>().unwrap(), "{n} ns");
         }
-        assert_eq!(millis(Duration::MAX), f64::MAX / 1e6);
+        assert_eq!(millis(Duration::MAX), Duration::MAX.as_secs_f64() * 1e3);
     }
 
     #[test]
