@@ -211,7 +211,7 @@ const HOST_BYTES: [bool; 256] = {
 /// A `Host` header's host and port, as `http::uri::Authority` reads them, without
 /// its copy into `Bytes` (an allocation per request). `None` for a value that is
 /// no authority by `Authority`'s rules (brackets that do not pair, two `:` outside
-/// them, a `%` outside them, more than eight `:` in a row of them), for a byte
+/// them, a `%` outside them, a ninth `:` before or after the literal), for a byte
 /// outside RFC 3986's `host` and `port` (so no userinfo, path or space, which a
 /// `Host` header may not hold either), and for an empty host, which names nothing.
 /// The host is what `Authority::host` gives (the bracketed literal, else what
