@@ -25,6 +25,7 @@ pub(crate) enum Entry {
 }
 
 impl Entry {
+    #[cfg(test)]
     pub(crate) fn trace_id(&self) -> Option<TraceId> {
         match self {
             Entry::Span(s) => Some(s.trace_id()),
@@ -41,10 +42,57 @@ impl Entry {
     }
 }
 
+/// A stored record and what eviction needs to know of it, kept beside it: the
+/// slots are read in order and stay in cache, while the record they point at was
+/// written minutes ago and is not. Reading a record's time or trace through its
+/// `Arc` on every push and eviction was a cache miss each (perf, the default
+/// 64 MiB budget), the largest part of the recorder's cost under load.
 #[derive(Debug)]
 struct Slot {
     entry: Entry,
-    bytes: usize,
+    /// The record's trace, [`TraceId::INVALID`] for a log line outside spans.
+    trace: TraceId,
+    /// When it was recorded ([`Entry::tick`]).
+    tick: Tick,
+    /// Its footprint, as counted against the budget.
+    bytes: u32,
+    /// [`Slot::SPAN`], [`Slot::ROOT`], [`Slot::ERROR`].
+    flags: u8,
+}
+
+impl Slot {
+    const SPAN: u8 = 1;
+    const ROOT: u8 = 2;
+    const ERROR: u8 = 4;
+
+    fn new(entry: Entry, bytes: usize) -> Slot {
+        let (trace, flags) = match &entry {
+            Entry::Span(s) => {
+                let mut flags = Slot::SPAN;
+                if s.is_local_root() {
+                    flags |= Slot::ROOT;
+                }
+                if s.status() == StatusCode::Error {
+                    flags |= Slot::ERROR;
+                }
+                (s.trace_id(), flags)
+            }
+            Entry::Log(l) => (l.span().map_or(TraceId::INVALID, |s| s.trace_id), 0),
+        };
+        Slot {
+            tick: entry.tick(),
+            entry,
+            trace,
+            // A record's footprint beyond 4 GiB is counted as 4 GiB: the budget
+            // (and `usize` arithmetic) stays right for everything smaller.
+            bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+            flags,
+        }
+    }
+
+    fn trace(&self) -> Option<TraceId> {
+        self.trace.is_valid().then_some(self.trace)
+    }
 }
 
 const CHUNK: usize = 256;
@@ -132,8 +180,8 @@ impl Store {
         let Some(window) = self.window else { return };
         while self.first_seq < self.next_seq {
             let expired = self
-                .get(self.first_seq)
-                .is_none_or(|e| e.tick().more_than_ticks_before(now, window));
+                .slot(self.first_seq)
+                .is_none_or(|s| s.tick.more_than_ticks_before(now, window));
             if !expired {
                 break;
             }
@@ -164,15 +212,7 @@ impl Store {
     }
 
     pub(crate) fn get(&self, seq: u64) -> Option<&Entry> {
-        if !self.seq_range().contains(&seq) {
-            return None;
-        }
-        let chunk = usize::try_from(seq / CHUNK as u64 - self.front_chunk).ok()?;
-        self.chunks
-            .get(chunk)?
-            .get((seq % CHUNK as u64) as usize)?
-            .as_ref()
-            .map(|s| &s.entry)
+        self.slot(seq).map(|s| &s.entry)
     }
 
     /// Stores a record, then evicts the oldest ones until everything, `overhead`
@@ -184,27 +224,28 @@ impl Store {
             Entry::Span(s) => size::span_allocated(s),
             Entry::Log(l) => size::log_allocated(l),
         };
-        if let Some(trace) = entry.trace_id() {
+        let slot = Slot::new(entry, bytes);
+        let tick = slot.tick;
+        if let Some(trace) = slot.trace() {
             let capacity = self.traces.capacity();
             let idx = self.traces.entry(trace).or_default();
             let before = seqs_heap(&idx.seqs);
             idx.seqs.push(seq);
             self.index_bytes += seqs_heap(&idx.seqs) - before;
-            if let Entry::Span(s) = &entry {
-                if s.is_local_root() {
-                    idx.root = Some(seq);
-                }
-                if s.status() == StatusCode::Error {
-                    idx.errors += 1;
-                }
+            if slot.flags & Slot::ROOT != 0 {
+                idx.root = Some(seq);
+            }
+            if slot.flags & Slot::ERROR != 0 {
+                idx.errors += 1;
             }
             if self.traces.capacity() != capacity {
                 self.structure_bytes = self.structure();
             }
         }
-        match &entry {
-            Entry::Span(_) => self.spans += 1,
-            Entry::Log(_) => self.logs += 1,
+        if slot.flags & Slot::SPAN != 0 {
+            self.spans += 1;
+        } else {
+            self.logs += 1;
         }
         if self.chunks.back().is_none_or(|c| c.len() == CHUNK) {
             if self.chunks.is_empty() {
@@ -213,20 +254,30 @@ impl Store {
             self.chunks.push_back(Vec::with_capacity(CHUNK));
             self.structure_bytes = self.structure();
         }
+        self.record_bytes += slot.bytes as usize;
         if let Some(c) = self.chunks.back_mut() {
-            c.push(Some(Slot { entry, bytes }));
+            c.push(Some(slot));
         }
-        self.record_bytes += bytes;
         self.next_seq += 1;
         while self.used() + overhead > self.budget && self.first_seq < self.next_seq {
             self.evict_front();
         }
-        if self.window.is_some()
-            && let Some(newest) = self.get(seq).map(Entry::tick)
-        {
-            self.expire(newest);
+        if self.window.is_some() {
+            self.expire(tick);
         }
         seq
+    }
+
+    /// The slot of a record still held.
+    fn slot(&self, seq: u64) -> Option<&Slot> {
+        if !self.seq_range().contains(&seq) {
+            return None;
+        }
+        let chunk = usize::try_from(seq / CHUNK as u64 - self.front_chunk).ok()?;
+        self.chunks
+            .get(chunk)?
+            .get((seq % CHUNK as u64) as usize)?
+            .as_ref()
     }
 
     fn evict_front(&mut self) {
@@ -243,18 +294,15 @@ impl Store {
             self.front_chunk += 1;
         }
         let Some(slot) = slot else { return };
-        self.record_bytes -= slot.bytes;
-        match &slot.entry {
-            Entry::Span(_) => {
-                self.spans -= 1;
-                self.evicted_spans += 1;
-            }
-            Entry::Log(_) => {
-                self.logs -= 1;
-                self.evicted_logs += 1;
-            }
+        self.record_bytes -= slot.bytes as usize;
+        if slot.flags & Slot::SPAN != 0 {
+            self.spans -= 1;
+            self.evicted_spans += 1;
+        } else {
+            self.logs -= 1;
+            self.evicted_logs += 1;
         }
-        let Some(trace) = slot.entry.trace_id() else {
+        let Some(trace) = slot.trace() else {
             return;
         };
         let Some(idx) = self.traces.get_mut(&trace) else {
@@ -269,9 +317,7 @@ impl Store {
         if idx.root == Some(seq) {
             idx.root = None;
         }
-        if let Entry::Span(s) = &slot.entry
-            && s.status() == StatusCode::Error
-        {
+        if slot.flags & Slot::ERROR != 0 {
             idx.errors = idx.errors.saturating_sub(1);
         }
         if idx.seqs.is_empty() {
@@ -294,8 +340,8 @@ impl Store {
         if self.first_seq == self.next_seq {
             return None;
         }
-        let first = self.get(self.first_seq)?.tick();
-        let last = self.get(self.next_seq - 1)?.tick();
+        let first = self.slot(self.first_seq)?.tick;
+        let last = self.slot(self.next_seq - 1)?.tick;
         Some((first.min(last), first.max(last)))
     }
 }
