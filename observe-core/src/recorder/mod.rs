@@ -239,7 +239,7 @@ impl FlightRecorder {
             used_bytes: st.store.used() + st.overhead(),
             spans: st.store.spans,
             logs: st.store.logs,
-            traces: st.store.traces.len(),
+            traces: st.store.trace_count(),
             oldest_unix_nanos: oldest,
             newest_unix_nanos: newest,
             covers_ns: match (oldest, newest) {
@@ -274,7 +274,7 @@ impl FlightRecorder {
     /// The traces holding at least one span in error, newest first.
     pub fn failed(&self, limit: usize) -> Vec<TraceSummary> {
         self.top(limit, |store, idx| {
-            (idx.errors > 0).then(|| query::last_time(store, idx))
+            (store.errors(idx) > 0).then(|| query::last_time(store, idx))
         })
     }
 
@@ -288,21 +288,20 @@ impl FlightRecorder {
         let st = self.lock();
         let mut v: Vec<_> = st
             .store
-            .traces
-            .iter()
+            .traces()
             .filter_map(|(t, idx)| rank(&st.store, idx).map(|k| (k, *t)))
             .collect();
         v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
         v.truncate(limit);
         v.into_iter()
-            .filter_map(|(_, t)| Some(query::summary(&st.store, t, st.store.traces.get(&t)?)))
+            .filter_map(|(_, t)| Some(query::summary(&st.store, t, st.store.trace(t)?)))
             .collect()
     }
 
     /// Everything held of one trace, spans by start time and logs by time.
     pub fn trace(&self, trace_id: TraceId) -> Option<TraceDetail> {
         let st = self.lock();
-        let idx = st.store.traces.get(&trace_id)?;
+        let idx = st.store.trace(trace_id)?;
         let summary = query::summary(&st.store, trace_id, idx);
         let mut spans = Vec::new();
         let mut logs = Vec::new();
@@ -361,7 +360,7 @@ impl FlightRecorder {
         found
             .into_iter()
             .filter_map(|(t, ids)| {
-                let mut s = query::summary(&st.store, t, st.store.traces.get(&t)?);
+                let mut s = query::summary(&st.store, t, st.store.trace(t)?);
                 s.matched_span_ids = ids;
                 Some(s)
             })

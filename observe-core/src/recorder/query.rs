@@ -425,7 +425,7 @@ pub(crate) fn summary(store: &Store, trace: TraceId, idx: &TraceIndex) -> TraceS
     let (mut first, mut last) = (u64::MAX, 0u64);
     let mut sampled = false;
     let mut request_type = RequestType::Standard;
-    for e in idx.seqs.iter().filter_map(|s| store.get(*s)) {
+    for (_, e) in store.chain(idx) {
         match e {
             Entry::Span(s) => {
                 spans += 1;
@@ -455,7 +455,7 @@ pub(crate) fn summary(store: &Store, trace: TraceId, idx: &TraceIndex) -> TraceS
         duration_ns: duration,
         status: root.map_or(StatusCode::Unset, SpanRecord::status).as_str(),
         status_message: root.and_then(|r| r.status_message().map(str::to_owned)),
-        error_count: idx.errors,
+        error_count: store.errors(idx),
         span_count: spans,
         log_count: logs,
         request_type,
@@ -479,8 +479,5 @@ pub(crate) fn root_end(store: &Store, idx: &TraceIndex) -> Option<(u64, u64)> {
 
 /// The time of a trace's newest record.
 pub(crate) fn last_time(store: &Store, idx: &TraceIndex) -> u64 {
-    idx.seqs
-        .last()
-        .and_then(|s| store.get(*s))
-        .map_or(0, |e| e.tick().unix_nanos())
+    store.get(idx.newest).map_or(0, |e| e.tick().unix_nanos())
 }

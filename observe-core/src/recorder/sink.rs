@@ -100,7 +100,7 @@ impl Sink for RecorderSink {
         let reason = Self::reason(span, st.slow.judge_and_record(name, span.duration()));
         let Some(reason) = reason else { return };
         let trace = span.trace_id();
-        if let Some(idx) = st.store.traces.get_mut(&trace) {
+        if let Some(idx) = st.store.trace_mut(trace) {
             idx.promoted.get_or_insert(reason);
         }
         st.promoted_traces += 1;

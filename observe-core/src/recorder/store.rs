@@ -1,8 +1,15 @@
 //! The ring itself: records in arrival order, numbered by a sequence, in
 //! fixed-size chunks (memory grows and shrinks a chunk at a time, never by
-//! doubling), plus an index from trace id to the sequence numbers of its records.
-//! Everything it allocates is counted against the byte budget, as the allocator
-//! lays it out (`size::block`).
+//! doubling), plus an index from trace id to its newest record. A trace's records
+//! are chained back from there, each slot holding the distance to the trace's
+//! record before it. Everything it allocates is counted against the byte budget,
+//! as the allocator lays it out (`size::block`).
+//!
+//! Eviction does not touch the index: under load the index is larger than the
+//! cache, and a lookup per evicted record was a cache miss each. An entry whose
+//! records are all gone is stale (its newest record is older than the ring) and
+//! reads as absent; the stale entries are swept out together once they
+//! outnumber the live ones.
 
 use std::collections::{HashMap, VecDeque};
 use std::mem::size_of;
@@ -56,7 +63,10 @@ struct Slot {
     tick: Tick,
     /// Its footprint, as counted against the budget.
     bytes: u32,
-    /// [`Slot::SPAN`], [`Slot::ROOT`], [`Slot::ERROR`].
+    /// How many records back the trace's record before this one is; 0 for the
+    /// trace's first (or one more than `u32::MAX` back, which the chain ends at).
+    prev: u32,
+    /// [`Slot::SPAN`], [`Slot::ROOT`], [`Slot::ERROR`], [`Slot::LAST`].
     flags: u8,
 }
 
@@ -64,6 +74,9 @@ impl Slot {
     const SPAN: u8 = 1;
     const ROOT: u8 = 2;
     const ERROR: u8 = 4;
+    /// The newest record of its trace: evicting it makes the trace's index
+    /// entry stale.
+    const LAST: u8 = 8;
 
     fn new(entry: Entry, bytes: usize) -> Slot {
         let (trace, flags) = match &entry {
@@ -86,6 +99,7 @@ impl Slot {
             // A record's footprint beyond 4 GiB is counted as 4 GiB: the budget
             // (and `usize` arithmetic) stays right for everything smaller.
             bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
+            prev: 0,
             flags,
         }
     }
@@ -100,27 +114,31 @@ const CHUNK: usize = 256;
 /// The smallest budget honoured: a few chunks and their index.
 pub(crate) const MIN_BUDGET: usize = 256 * 1024;
 
-/// The heap of a trace's sequence numbers (none while they are inline).
-fn seqs_heap(seqs: &smallvec::SmallVec<[u64; 4]>) -> usize {
-    if seqs.spilled() {
-        size::block(seqs.capacity() * size_of::<u64>())
-    } else {
-        0
-    }
-}
-
 /// What the recorder knows of one trace.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct TraceIndex {
-    /// The sequence numbers of its records, oldest first: inline up to four (a
-    /// request's span and log line need no allocation of their own).
-    pub(crate) seqs: smallvec::SmallVec<[u64; 4]>,
-    /// The sequence number of its local root span, once it has ended.
+    /// The sequence number of its newest record; the others are chained back
+    /// from it ([`Store::chain`]). Older than the ring: stale, all evicted.
+    pub(crate) newest: u64,
+    /// The sequence number of its local root span, once it has ended (it may
+    /// have been evicted since: [`Store::get`] says).
     pub(crate) root: Option<u64>,
-    /// Spans in error.
+    /// Spans in error stored (evictions do not count down: [`Store::errors`]
+    /// counts those still held).
     pub(crate) errors: u32,
     /// Why it was promoted, if it was.
     pub(crate) promoted: Option<PromotionReason>,
+}
+
+impl TraceIndex {
+    fn new(newest: u64) -> TraceIndex {
+        TraceIndex {
+            newest,
+            root: None,
+            errors: 0,
+            promoted: None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -130,10 +148,12 @@ pub(crate) struct Store {
     first_seq: u64,
     next_seq: u64,
     /// Keyed with foldhash, seeded per process: trace ids can come from callers,
-    /// and SipHash was a tenth of the worker's time here (perf).
-    pub(crate) traces: HashMap<TraceId, TraceIndex, foldhash::fast::RandomState>,
+    /// and SipHash was a tenth of the worker's time here (perf). Holds stale
+    /// entries too: read it through [`Store::trace`] and [`Store::traces`].
+    traces: HashMap<TraceId, TraceIndex, foldhash::fast::RandomState>,
+    /// Entries of `traces` whose records are all held no more.
+    stale: usize,
     record_bytes: usize,
-    index_bytes: usize,
     /// What the chunks, their deque and the trace map hold ([`Store::structure`]),
     /// kept up to date where they change: `used()` is read on every push and
     /// every eviction, and computing it there was most of its cost.
@@ -157,8 +177,8 @@ impl Store {
             first_seq: 0,
             next_seq: 0,
             traces: HashMap::default(),
+            stale: 0,
             record_bytes: 0,
-            index_bytes: 0,
             structure_bytes: 0,
             budget: budget.max(MIN_BUDGET),
             window: None,
@@ -201,7 +221,7 @@ impl Store {
     /// Bytes held: records, chunks, index.
     pub(crate) fn used(&self) -> usize {
         debug_assert_eq!(self.structure_bytes, self.structure());
-        self.record_bytes + self.structure_bytes + self.index_bytes
+        self.record_bytes + self.structure_bytes
     }
 
     /// What the chunks, their deque and the trace map hold.
@@ -224,23 +244,10 @@ impl Store {
             Entry::Span(s) => size::span_allocated(s),
             Entry::Log(l) => size::log_allocated(l),
         };
-        let slot = Slot::new(entry, bytes);
+        let mut slot = Slot::new(entry, bytes);
         let tick = slot.tick;
         if let Some(trace) = slot.trace() {
-            let capacity = self.traces.capacity();
-            let idx = self.traces.entry(trace).or_default();
-            let before = seqs_heap(&idx.seqs);
-            idx.seqs.push(seq);
-            self.index_bytes += seqs_heap(&idx.seqs) - before;
-            if slot.flags & Slot::ROOT != 0 {
-                idx.root = Some(seq);
-            }
-            if slot.flags & Slot::ERROR != 0 {
-                idx.errors += 1;
-            }
-            if self.traces.capacity() != capacity {
-                self.structure_bytes = self.structure();
-            }
+            self.index(trace, seq, &mut slot);
         }
         if slot.flags & Slot::SPAN != 0 {
             self.spans += 1;
@@ -280,6 +287,125 @@ impl Store {
             .as_ref()
     }
 
+    fn slot_mut(&mut self, seq: u64) -> Option<&mut Slot> {
+        if !self.seq_range().contains(&seq) {
+            return None;
+        }
+        let chunk = usize::try_from(seq / CHUNK as u64 - self.front_chunk).ok()?;
+        self.chunks
+            .get_mut(chunk)?
+            .get_mut((seq % CHUNK as u64) as usize)?
+            .as_mut()
+    }
+
+    /// Makes `slot` (to be stored as `seq`) its trace's newest record, chained to
+    /// the one before it.
+    fn index(&mut self, trace: TraceId, seq: u64, slot: &mut Slot) {
+        use std::collections::hash_map::Entry as MapEntry;
+        let capacity = self.traces.capacity();
+        let (idx, before) = match self.traces.entry(trace) {
+            MapEntry::Occupied(o) => {
+                let idx = o.into_mut();
+                if idx.newest >= self.first_seq {
+                    let before = idx.newest;
+                    (idx, Some(before))
+                } else {
+                    // Its records are all gone: it starts again.
+                    *idx = TraceIndex::new(seq);
+                    self.stale -= 1;
+                    (idx, None)
+                }
+            }
+            MapEntry::Vacant(v) => (v.insert(TraceIndex::new(seq)), None),
+        };
+        idx.newest = seq;
+        if slot.flags & Slot::ROOT != 0 {
+            idx.root = Some(seq);
+        }
+        if slot.flags & Slot::ERROR != 0 {
+            idx.errors = idx.errors.saturating_add(1);
+        }
+        slot.flags |= Slot::LAST;
+        if let Some(before) = before {
+            slot.prev = u32::try_from(seq - before).unwrap_or(0);
+            if let Some(b) = self.slot_mut(before) {
+                b.flags &= !Slot::LAST;
+            }
+        }
+        if self.traces.capacity() != capacity {
+            self.structure_bytes = self.structure();
+        }
+    }
+
+    /// Drops the stale entries of the index, once they outnumber the live ones:
+    /// one pass over the map for as many evicted traces as it holds.
+    fn sweep(&mut self) {
+        if self.stale <= (self.traces.len() - self.stale).max(1024) {
+            return;
+        }
+        let first = self.first_seq;
+        self.traces.retain(|_, idx| idx.newest >= first);
+        self.stale = 0;
+    }
+
+    /// The index of a trace held (none once all its records are evicted).
+    pub(crate) fn trace(&self, trace: TraceId) -> Option<&TraceIndex> {
+        self.traces
+            .get(&trace)
+            .filter(|idx| idx.newest >= self.first_seq)
+    }
+
+    /// The index of a trace held, to mark it.
+    pub(crate) fn trace_mut(&mut self, trace: TraceId) -> Option<&mut TraceIndex> {
+        let first = self.first_seq;
+        self.traces
+            .get_mut(&trace)
+            .filter(|idx| idx.newest >= first)
+    }
+
+    /// Every trace held, with its index.
+    pub(crate) fn traces(&self) -> impl Iterator<Item = (&TraceId, &TraceIndex)> {
+        self.traces
+            .iter()
+            .filter(|(_, idx)| idx.newest >= self.first_seq)
+    }
+
+    /// How many traces are held.
+    pub(crate) fn trace_count(&self) -> usize {
+        self.traces.len() - self.stale
+    }
+
+    /// A trace's slots still held, newest first, with their sequence numbers.
+    fn slots_of(&self, idx: &TraceIndex) -> impl Iterator<Item = (u64, &Slot)> {
+        let mut next = Some(idx.newest);
+        std::iter::from_fn(move || {
+            let seq = next?;
+            let slot = self.slot(seq)?;
+            next = match slot.prev {
+                0 => None,
+                back => seq.checked_sub(u64::from(back)),
+            };
+            Some((seq, slot))
+        })
+    }
+
+    /// A trace's records still held, newest first, with their sequence numbers.
+    pub(crate) fn chain(&self, idx: &TraceIndex) -> impl Iterator<Item = (u64, &Entry)> {
+        self.slots_of(idx).map(|(seq, slot)| (seq, &slot.entry))
+    }
+
+    /// The spans in error a trace still holds.
+    pub(crate) fn errors(&self, idx: &TraceIndex) -> u32 {
+        if idx.errors == 0 {
+            return 0;
+        }
+        let n = self
+            .slots_of(idx)
+            .filter(|(_, slot)| slot.flags & Slot::ERROR != 0)
+            .count();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
     fn evict_front(&mut self) {
         let seq = self.first_seq;
         let slot = self
@@ -302,37 +428,23 @@ impl Store {
             self.logs -= 1;
             self.evicted_logs += 1;
         }
-        let Some(trace) = slot.trace() else {
-            return;
-        };
-        let Some(idx) = self.traces.get_mut(&trace) else {
-            return;
-        };
-        // Records leave in sequence order, so this one is the trace's oldest.
-        if idx.seqs.first() == Some(&seq) {
-            idx.seqs.remove(0);
-        } else {
-            idx.seqs.retain(|s| *s != seq);
+        if slot.flags & Slot::LAST != 0 {
+            self.stale += 1;
+            self.sweep();
         }
-        if idx.root == Some(seq) {
-            idx.root = None;
-        }
-        if slot.flags & Slot::ERROR != 0 {
-            idx.errors = idx.errors.saturating_sub(1);
-        }
-        if idx.seqs.is_empty() {
-            self.index_bytes -= seqs_heap(&idx.seqs);
-            self.traces.remove(&trace);
-        }
+        // The record itself is dropped here, its slot gone from the ring.
     }
 
     /// The records of one trace, oldest first.
-    pub(crate) fn trace_entries(&self, trace: TraceId) -> impl Iterator<Item = &Entry> {
-        self.traces
-            .get(&trace)
+    pub(crate) fn trace_entries(&self, trace: TraceId) -> Vec<&Entry> {
+        let mut v: Vec<&Entry> = self
+            .trace(trace)
             .into_iter()
-            .flat_map(|idx| idx.seqs.iter())
-            .filter_map(|s| self.get(*s))
+            .flat_map(|idx| self.chain(idx))
+            .map(|(_, e)| e)
+            .collect();
+        v.reverse();
+        v
     }
 
     /// The wall-clock span of what is held: the oldest and newest record times.
@@ -415,16 +527,18 @@ mod tests {
             panic!("newest kept")
         };
         assert_eq!(newest.span_id(), spans.last().unwrap().span_id());
-        // Every trace in the index points at records still held.
-        for (t, idx) in &store.traces {
-            assert!(!idx.seqs.is_empty());
-            for s in &idx.seqs {
-                assert_eq!(store.get(*s).and_then(Entry::trace_id), Some(*t));
-            }
-            if let Some(r) = idx.root {
-                assert!(store.seq_range().contains(&r));
+        // Every trace in the index chains to records still held, all its own.
+        assert!(store.trace_count() > 0);
+        assert_eq!(store.traces().count(), store.trace_count());
+        for (t, idx) in store.traces() {
+            assert!(store.chain(idx).count() > 0);
+            for (seq, e) in store.chain(idx) {
+                assert!(store.seq_range().contains(&seq));
+                assert_eq!(e.trace_id(), Some(*t));
             }
         }
+        // The stale entries are swept out before they outnumber the live ones.
+        assert!(store.stale <= store.trace_count().max(1024));
         assert_eq!(store.spans, store.seq_range().count());
     }
 
@@ -435,17 +549,92 @@ mod tests {
         for s in &spans {
             store.push(Entry::Span(Arc::new(s.clone())), 0);
         }
-        let with_errors = store.traces.values().filter(|i| i.errors > 0).count();
+        let with_errors = store.traces().filter(|(_, i)| store.errors(i) > 0).count();
         assert_eq!(with_errors, 10);
-        assert!(store.traces.values().all(|i| i.root.is_some()));
+        assert!(store.traces().all(|(_, i)| i.root.is_some()));
         let first = spans[0].trace_id();
-        assert_eq!(store.trace_entries(first).count(), 2);
-        // Evict everything: the index empties with the ring.
+        assert_eq!(store.trace_entries(first).len(), 2);
+        // The child first: records come oldest first.
+        let Entry::Span(child) = store.trace_entries(first)[0] else {
+            panic!("a span")
+        };
+        assert_eq!(child.name(), "child");
+        // Evict everything: no trace is held any more.
         while store.first_seq < store.next_seq {
             store.evict_front();
         }
-        assert!(store.traces.is_empty());
-        assert_eq!(store.index_bytes, 0);
+        assert_eq!(store.trace_count(), 0);
+        assert_eq!(store.traces().count(), 0);
+        assert!(store.trace(first).is_none());
+        assert!(store.trace_entries(first).is_empty());
         assert_eq!(store.record_bytes, 0);
+    }
+
+    /// Root spans, each with a log line inside.
+    fn logged(n: usize) -> (Vec<SpanRecord>, Vec<LogRecord>) {
+        let c = crate::testing::capture();
+        for _ in 0..n {
+            Span::new("root").in_scope(|| tracing::info!("line"));
+        }
+        c.flush();
+        (c.spans(), c.logs())
+    }
+
+    #[test]
+    fn interleaved_traces_chain_their_own_records_and_lose_their_oldest_first() {
+        let (spans, logs) = logged(2);
+        let (a, b) = (&spans[0], &spans[1]);
+        let log_of_b = logs
+            .iter()
+            .find(|l| l.span().map(|s| s.trace_id) == Some(b.trace_id()))
+            .expect("b's log line");
+        let mut store = Store::new(usize::MAX);
+        // a b a b a: a's records are not next to each other.
+        let order = [a, b, a, b, a];
+        for s in order {
+            store.push(Entry::Span(Arc::new(s.clone())), 0);
+        }
+        store.push(Entry::Log(Arc::new(log_of_b.clone())), 0);
+        assert_eq!(store.trace_count(), 2);
+        assert_eq!(store.trace_entries(a.trace_id()).len(), 3);
+        let of_b = store.trace_entries(b.trace_id());
+        assert_eq!(of_b.len(), 3);
+        assert!(matches!(of_b[2], Entry::Log(_)), "the newest last");
+        // Evicting the first two leaves a with two records, b with two.
+        store.evict_front();
+        store.evict_front();
+        assert_eq!(store.trace_entries(a.trace_id()).len(), 2);
+        assert_eq!(store.trace_entries(b.trace_id()).len(), 2);
+        // A trace whose records are all gone and that comes back starts afresh.
+        while store.first_seq < store.next_seq {
+            store.evict_front();
+        }
+        assert_eq!(store.trace_count(), 0);
+        store.push(Entry::Span(Arc::new(a.clone())), 0);
+        assert_eq!(store.trace_count(), 1);
+        assert_eq!(store.trace_entries(a.trace_id()).len(), 1);
+        assert_eq!(store.stale, 1, "b's entry, not yet swept");
+    }
+
+    #[test]
+    fn stale_entries_are_swept_and_the_index_stays_bounded() {
+        let spans = records(3000, 0);
+        // Room for a few hundred records at a time: thousands of traces pass.
+        let mut store = Store::new(MIN_BUDGET);
+        let mut most = 0;
+        for s in &spans {
+            store.push(Entry::Span(Arc::new(s.clone())), 0);
+            most = most.max(store.traces.len());
+            assert!(store.stale <= store.trace_count().max(1024) + 1);
+        }
+        assert!(store.evicted_spans > 2000);
+        assert!(most <= 2 * store.trace_count().max(1024) + 2, "{most}");
+        // What is live is exactly the traces with a record in the ring.
+        let held: std::collections::HashSet<TraceId> = store
+            .seq_range()
+            .filter_map(|s| store.get(s).and_then(Entry::trace_id))
+            .collect();
+        assert_eq!(held.len(), store.trace_count());
+        assert!(held.iter().all(|t| store.trace(*t).is_some()));
     }
 }
