@@ -244,12 +244,9 @@ impl Store {
             Entry::Span(s) => size::span_allocated(s),
             Entry::Log(l) => size::log_allocated(l),
         };
-        let mut slot = Slot::new(entry, bytes);
-        let tick = slot.tick;
-        if let Some(trace) = slot.trace() {
-            self.index(trace, seq, &mut slot);
-        }
-        if slot.flags & Slot::SPAN != 0 {
+        let slot = Slot::new(entry, bytes);
+        let (tick, trace, flags) = (slot.tick, slot.trace(), slot.flags);
+        if flags & Slot::SPAN != 0 {
             self.spans += 1;
         } else {
             self.logs += 1;
@@ -262,10 +259,16 @@ impl Store {
             self.structure_bytes = self.structure();
         }
         self.record_bytes += slot.bytes as usize;
+        // Stored before the index is looked up, and chained in place after: the
+        // lookup misses the cache under load, and a slot still being built then
+        // waited for it before it could be copied in (perf).
         if let Some(c) = self.chunks.back_mut() {
             c.push(Some(slot));
         }
         self.next_seq += 1;
+        if let Some(trace) = trace {
+            self.index(trace, seq, flags);
+        }
         while self.used() + overhead > self.budget && self.first_seq < self.next_seq {
             self.evict_front();
         }
@@ -298,9 +301,9 @@ impl Store {
             .as_mut()
     }
 
-    /// Makes `slot` (to be stored as `seq`) its trace's newest record, chained to
-    /// the one before it.
-    fn index(&mut self, trace: TraceId, seq: u64, slot: &mut Slot) {
+    /// Makes the record stored as `seq` (with these flags) its trace's newest,
+    /// chained to the one before it.
+    fn index(&mut self, trace: TraceId, seq: u64, flags: u8) {
         use std::collections::hash_map::Entry as MapEntry;
         let capacity = self.traces.capacity();
         let (idx, before) = match self.traces.entry(trace) {
@@ -319,17 +322,21 @@ impl Store {
             MapEntry::Vacant(v) => (v.insert(TraceIndex::new(seq)), None),
         };
         idx.newest = seq;
-        if slot.flags & Slot::ROOT != 0 {
+        if flags & Slot::ROOT != 0 {
             idx.root = Some(seq);
         }
-        if slot.flags & Slot::ERROR != 0 {
+        if flags & Slot::ERROR != 0 {
             idx.errors = idx.errors.saturating_add(1);
         }
-        slot.flags |= Slot::LAST;
-        if let Some(before) = before {
-            slot.prev = u32::try_from(seq - before).unwrap_or(0);
-            if let Some(b) = self.slot_mut(before) {
-                b.flags &= !Slot::LAST;
+        if let Some(before) = before
+            && let Some(b) = self.slot_mut(before)
+        {
+            b.flags &= !Slot::LAST;
+        }
+        if let Some(slot) = self.slot_mut(seq) {
+            slot.flags |= Slot::LAST;
+            if let Some(before) = before {
+                slot.prev = u32::try_from(seq - before).unwrap_or(0);
             }
         }
         if self.traces.capacity() != capacity {
