@@ -52,8 +52,8 @@ impl Entry {
 /// A stored record and what eviction needs to know of it, kept beside it: the
 /// slots are read in order and stay in cache, while the record they point at was
 /// written minutes ago and is not. Reading a record's time or trace through its
-/// `Arc` on every push and eviction was a cache miss each (perf, the default
-/// 64 MiB budget), the largest part of the recorder's cost under load.
+/// `Arc` on every push and eviction was a cache miss each (perf, at the default
+/// 64 MiB budget under load).
 #[derive(Debug)]
 struct Slot {
     entry: Entry,
@@ -63,8 +63,9 @@ struct Slot {
     tick: Tick,
     /// Its footprint, as counted against the budget.
     bytes: u32,
-    /// How many records back the trace's record before this one is; 0 for the
-    /// trace's first (or one more than `u32::MAX` back, which the chain ends at).
+    /// How many records back the trace's record before this one is: 0 for the
+    /// trace's first, and where that record is more than `u32::MAX` back (the
+    /// chain ends there).
     prev: u32,
     /// [`Slot::SPAN`], [`Slot::ROOT`], [`Slot::ERROR`], [`Slot::LAST`].
     flags: u8,
@@ -315,7 +316,8 @@ impl Store {
                 } else {
                     // Its records are all gone: it starts again.
                     *idx = TraceIndex::new(seq);
-                    self.stale -= 1;
+                    debug_assert!(self.stale > 0, "a stale entry went uncounted");
+                    self.stale = self.stale.saturating_sub(1);
                     (idx, None)
                 }
             }
@@ -347,7 +349,7 @@ impl Store {
     /// Drops the stale entries of the index, once they outnumber the live ones:
     /// one pass over the map for as many evicted traces as it holds.
     fn sweep(&mut self) {
-        if self.stale <= (self.traces.len() - self.stale).max(1024) {
+        if self.stale <= self.trace_count().max(1024) {
             return;
         }
         let first = self.first_seq;
@@ -379,7 +381,7 @@ impl Store {
 
     /// How many traces are held.
     pub(crate) fn trace_count(&self) -> usize {
-        self.traces.len() - self.stale
+        self.traces.len().saturating_sub(self.stale)
     }
 
     /// A trace's slots still held, newest first, with their sequence numbers.
