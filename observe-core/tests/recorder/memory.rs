@@ -94,7 +94,25 @@ fn flood(traces: usize, seed: usize) {
                 }
             }
         });
+        if i % 3 == 0 {
+            serve(i + seed);
+        }
     }
+}
+
+/// A request through the server layer's machinery, its path and user agent too
+/// long to be kept inline in the span's typed attributes: the span owns them as
+/// strings, which dropping it must free.
+fn serve(i: usize) {
+    use observe_core::server::{Inbound, RequestInfo, ServerOptions};
+    let request = http::Request::get(format!("/orders/{}{i}", "o".repeat(i % 250)))
+        .header("host", "shop.example:8080")
+        .header("user-agent", "u".repeat(100 + i % 300))
+        .body(())
+        .unwrap();
+    let info = RequestInfo::from_request(&request).route(Some("/orders/{id}"));
+    let inbound = Inbound::start(&ServerOptions::default(), &info);
+    inbound.finish(200, &mut http::HeaderMap::new());
 }
 
 #[test]
