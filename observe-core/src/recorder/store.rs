@@ -279,27 +279,24 @@ impl Store {
         seq
     }
 
-    /// The slot of a record still held.
-    fn slot(&self, seq: u64) -> Option<&Slot> {
+    /// Where a record still held is: its chunk and its place in it.
+    fn position(&self, seq: u64) -> Option<(usize, usize)> {
         if !self.seq_range().contains(&seq) {
             return None;
         }
         let chunk = usize::try_from(seq / CHUNK as u64 - self.front_chunk).ok()?;
-        self.chunks
-            .get(chunk)?
-            .get((seq % CHUNK as u64) as usize)?
-            .as_ref()
+        Some((chunk, (seq % CHUNK as u64) as usize))
+    }
+
+    /// The slot of a record still held.
+    fn slot(&self, seq: u64) -> Option<&Slot> {
+        let (chunk, at) = self.position(seq)?;
+        self.chunks.get(chunk)?.get(at)?.as_ref()
     }
 
     fn slot_mut(&mut self, seq: u64) -> Option<&mut Slot> {
-        if !self.seq_range().contains(&seq) {
-            return None;
-        }
-        let chunk = usize::try_from(seq / CHUNK as u64 - self.front_chunk).ok()?;
-        self.chunks
-            .get_mut(chunk)?
-            .get_mut((seq % CHUNK as u64) as usize)?
-            .as_mut()
+        let (chunk, at) = self.position(seq)?;
+        self.chunks.get_mut(chunk)?.get_mut(at)?.as_mut()
     }
 
     /// Makes the record stored as `seq` (with these flags) its trace's newest,
