@@ -417,7 +417,7 @@ pub struct RecorderStats {
 
 /// Builds the summary of a trace from the index and its records.
 pub(crate) fn summary(store: &Store, trace: TraceId, idx: &TraceIndex) -> TraceSummary {
-    let root = idx.root.and_then(|s| match store.get(s) {
+    let root = idx.root().and_then(|s| match store.get(s) {
         Some(Entry::Span(r)) => Some(&**r),
         _ => None,
     });
@@ -468,7 +468,7 @@ pub(crate) fn summary(store: &Store, trace: TraceId, idx: &TraceIndex) -> TraceS
 
 /// The end of a trace's root, for ordering (0 without one).
 pub(crate) fn root_end(store: &Store, idx: &TraceIndex) -> Option<(u64, u64)> {
-    match store.get(idx.root?)? {
+    match store.get(idx.root()?)? {
         Entry::Span(r) => Some((
             r.end_tick().unix_nanos(),
             u64::try_from(r.duration().as_nanos()).unwrap_or(u64::MAX),
@@ -479,5 +479,5 @@ pub(crate) fn root_end(store: &Store, idx: &TraceIndex) -> Option<(u64, u64)> {
 
 /// The time of a trace's newest record.
 pub(crate) fn last_time(store: &Store, idx: &TraceIndex) -> u64 {
-    store.get(idx.newest).map_or(0, |e| e.tick().unix_nanos())
+    store.get(idx.newest()).map_or(0, |e| e.tick().unix_nanos())
 }

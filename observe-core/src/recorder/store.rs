@@ -57,8 +57,10 @@ impl Entry {
 #[derive(Debug)]
 struct Slot {
     entry: Entry,
-    /// The record's trace, [`TraceId::INVALID`] for a log line outside spans.
-    trace: TraceId,
+    /// The record's trace (`TraceId::to_int`, high and low halves; zero for a
+    /// log line outside spans): two words rather than a `u128`, whose 16-byte
+    /// alignment made a slot 64 bytes instead of 56.
+    trace: [u64; 2],
     /// When it was recorded ([`Entry::tick`]).
     tick: Tick,
     /// Its footprint, as counted against the budget.
@@ -93,10 +95,11 @@ impl Slot {
             }
             Entry::Log(l) => (l.span().map_or(TraceId::INVALID, |s| s.trace_id), 0),
         };
+        let trace = trace.to_int();
         Slot {
             tick: entry.tick(),
             entry,
-            trace,
+            trace: [(trace >> 64) as u64, trace as u64],
             // A record's footprint beyond 4 GiB is counted as 4 GiB: the budget
             // (and `usize` arithmetic) stays right for everything smaller.
             bytes: u32::try_from(bytes).unwrap_or(u32::MAX),
@@ -106,11 +109,19 @@ impl Slot {
     }
 
     fn trace(&self) -> Option<TraceId> {
-        self.trace.is_valid().then_some(self.trace)
+        let [high, low] = self.trace;
+        let trace = TraceId::new((u128::from(high) << 64) | u128::from(low));
+        trace.is_valid().then_some(trace)
     }
 }
 
 const CHUNK: usize = 256;
+
+/// Stale index entries never force a sweep below this many: with a handful of
+/// live traces, a pass per handful of evictions would cost more than the
+/// entries. Low enough that at the smallest budget the index stays near the
+/// size of its live traces.
+const SWEEP_FLOOR: usize = 64;
 
 /// The smallest budget honoured: a few chunks and their index.
 pub(crate) const MIN_BUDGET: usize = 256 * 1024;
@@ -120,18 +131,31 @@ pub(crate) const MIN_BUDGET: usize = 256 * 1024;
 pub(crate) struct TraceIndex {
     /// The sequence number of its newest record; the others are chained back
     /// from it ([`Store::chain`]). Older than the ring: stale, all evicted.
-    pub(crate) newest: u64,
+    /// Private, with `root` and `errors`: the store's stale count and chains
+    /// hold only if the store alone writes them.
+    newest: u64,
     /// The sequence number of its local root span, once it has ended (it may
     /// have been evicted since: [`Store::get`] says).
-    pub(crate) root: Option<u64>,
+    root: Option<u64>,
     /// Spans in error stored (evictions do not count down: [`Store::errors`]
     /// counts those still held).
-    pub(crate) errors: u32,
+    errors: u32,
     /// Why it was promoted, if it was.
     pub(crate) promoted: Option<PromotionReason>,
 }
 
 impl TraceIndex {
+    /// The sequence number of its newest record.
+    pub(crate) fn newest(&self) -> u64 {
+        self.newest
+    }
+
+    /// The sequence number of its local root span, once it has ended (it may
+    /// have been evicted since).
+    pub(crate) fn root(&self) -> Option<u64> {
+        self.root
+    }
+
     fn new(newest: u64) -> TraceIndex {
         TraceIndex {
             newest,
@@ -154,6 +178,10 @@ pub(crate) struct Store {
     traces: HashMap<TraceId, TraceIndex, foldhash::fast::RandomState>,
     /// Entries of `traces` whose records are all held no more.
     stale: usize,
+    /// The most `traces.capacity()` has been: what its table holds, counted
+    /// against the budget. A removal can leave a tombstone that lowers
+    /// `capacity()` while the table keeps its memory, and it is never shrunk.
+    index_capacity: usize,
     record_bytes: usize,
     /// What the chunks, their deque and the trace map hold ([`Store::structure`]),
     /// kept up to date where they change: `used()` is read on every push and
@@ -179,6 +207,7 @@ impl Store {
             next_seq: 0,
             traces: HashMap::default(),
             stale: 0,
+            index_capacity: 0,
             record_bytes: 0,
             structure_bytes: 0,
             budget: budget.max(MIN_BUDGET),
@@ -229,7 +258,7 @@ impl Store {
     fn structure(&self) -> usize {
         self.chunks.len() * size::block(CHUNK * size_of::<Option<Slot>>())
             + size::block(self.chunks.capacity() * size_of::<Vec<Option<Slot>>>())
-            + size::hash_map(self.traces.capacity(), size_of::<(TraceId, TraceIndex)>())
+            + size::hash_map(self.index_capacity, size_of::<(TraceId, TraceIndex)>())
     }
 
     pub(crate) fn get(&self, seq: u64) -> Option<&Entry> {
@@ -303,7 +332,6 @@ impl Store {
     /// chained to the one before it.
     fn index(&mut self, trace: TraceId, seq: u64, flags: u8) {
         use std::collections::hash_map::Entry as MapEntry;
-        let capacity = self.traces.capacity();
         let (idx, before) = match self.traces.entry(trace) {
             MapEntry::Occupied(o) => {
                 let idx = o.into_mut();
@@ -338,15 +366,17 @@ impl Store {
                 slot.prev = u32::try_from(seq - before).unwrap_or(0);
             }
         }
-        if self.traces.capacity() != capacity {
+        if self.traces.capacity() > self.index_capacity {
+            self.index_capacity = self.traces.capacity();
             self.structure_bytes = self.structure();
         }
     }
 
-    /// Drops the stale entries of the index, once they outnumber the live ones:
-    /// one pass over the map for as many evicted traces as it holds.
+    /// Drops the stale entries of the index, once they outnumber the live ones
+    /// (and [`SWEEP_FLOOR`]): one pass over the map for as many evicted traces
+    /// as it holds.
     fn sweep(&mut self) {
-        if self.stale <= self.trace_count().max(1024) {
+        if self.stale <= self.trace_count().max(SWEEP_FLOOR) {
             return;
         }
         let first = self.first_seq;
@@ -544,7 +574,7 @@ mod tests {
             }
         }
         // The stale entries are swept out before they outnumber the live ones.
-        assert!(store.stale <= store.trace_count().max(1024));
+        assert!(store.stale <= store.trace_count().max(SWEEP_FLOOR));
         assert_eq!(store.spans, store.seq_range().count());
     }
 
@@ -584,6 +614,14 @@ mod tests {
         }
         c.flush();
         (c.spans(), c.logs())
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_slot_is_seven_words() {
+        // The record's `Arc` and kind, its trace, tick, footprint, chain and
+        // flags: what every record costs the ring besides itself.
+        assert_eq!(size_of::<Option<Slot>>(), 56);
     }
 
     #[test]
@@ -627,14 +665,19 @@ mod tests {
         let spans = records(3000, 0);
         // Room for a few hundred records at a time: thousands of traces pass.
         let mut store = Store::new(MIN_BUDGET);
-        let mut most = 0;
+        let mut swept = false;
         for s in &spans {
+            let before = store.traces.len();
             store.push(Entry::Span(Arc::new(s.clone())), 0);
-            most = most.max(store.traces.len());
-            assert!(store.stale <= store.trace_count().max(1024) + 1);
+            swept |= store.traces.len() < before;
+            // Never more stale entries than live ones (or the floor), after
+            // every record.
+            let live = store.trace_count();
+            assert!(store.stale <= live.max(SWEEP_FLOOR));
+            assert!(store.traces.len() <= live + live.max(SWEEP_FLOOR));
         }
         assert!(store.evicted_spans > 2000);
-        assert!(most <= 2 * store.trace_count().max(1024) + 2, "{most}");
+        assert!(swept, "thousands of traces passed through a few hundred");
         // What is live is exactly the traces with a record in the ring.
         let held: std::collections::HashSet<TraceId> = store
             .seq_range()
