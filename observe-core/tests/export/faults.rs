@@ -167,7 +167,14 @@ fn an_outage_loses_no_span(grpc: bool) {
     let all = span_ids(&inst);
     assert_eq!(all.len() as u64, produced);
     let delivered = unique_span_ids(&rx.records());
-    assert_eq!(delivered.len() as u64, produced, "every span arrived");
+    // With the exporter's counts: a batch whose retries ran out (a slow restart
+    // on a loaded machine) shows as failed, one never handed over as dropped.
+    assert_eq!(
+        delivered.len() as u64,
+        produced,
+        "every span arrived: {:?}",
+        exporter.stats()
+    );
     assert_eq!(delivered, all);
     let st = exporter.stats();
     assert!(
