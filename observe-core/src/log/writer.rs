@@ -256,7 +256,20 @@ impl Sink for LogWriter {
     }
 
     fn shutdown(&mut self, deadline: Instant) {
+        // The lines first (a batch that does not fit is dropped and counted),
+        // then the drop warning alone, once the writer thread has made room for
+        // it: sent while the output was still catching up, it was dropped with
+        // the drops it reports.
+        self.send_pending();
         self.report_drops(Instant::now() + self.report_every);
+        while self.pending.lines > 0
+            && self.stats.in_flight.load(Ordering::Relaxed) > 0
+            && self.stats.in_flight.load(Ordering::Relaxed) + self.pending.lines > self.max_lines
+            && Instant::now() < deadline
+            && !self.stats.health.is_dead()
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         self.send_pending();
         // Closing the queue ends the writer thread once it has written everything.
         self.tx = None;

@@ -113,6 +113,7 @@ fn dropped_lines_are_reported_in_a_warning_line() {
         .log_writer(Tee {
             stuck: writer.clone(),
             out: buffer.clone(),
+            slow: Duration::ZERO,
         })
         .shutdown_timeout(Duration::from_secs(5))
         .build()
@@ -136,18 +137,72 @@ fn dropped_lines_are_reported_in_a_warning_line() {
     assert!(warning["fields"]["dropped_total"].as_u64().unwrap() > 0);
 }
 
-/// Blocks like `StuckWriter`, then copies what it writes to a buffer.
+/// Blocks like `StuckWriter`, then copies what it writes to a buffer, each write
+/// taking `slow` once released (an output still catching up).
 struct Tee {
     stuck: StuckWriter,
     out: observe_core::testing::SharedBuffer,
+    slow: Duration,
 }
 
 impl Write for Tee {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.stuck.write(buf)?;
+        std::thread::sleep(self.slow);
         self.out.write(buf)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+#[test]
+fn the_drop_warning_waits_at_shutdown_for_an_output_still_catching_up() {
+    // Released just before shutdown, the output takes its time with the lines
+    // it was stuck on: the warning waits for the room they leave, within the
+    // shutdown's deadline, rather than being dropped with what it reports.
+    // A one-line buffer: the flood's batches are all dropped, and the one line
+    // logged after it is what the output is stuck on, filling the buffer.
+    let writer = StuckWriter::default();
+    let buffer = observe_core::testing::SharedBuffer::default();
+    let observe = observe_core::Observe::builder()
+        .ignore_env()
+        .log_buffer_lines(1)
+        .log_writer(Tee {
+            stuck: writer.clone(),
+            out: buffer.clone(),
+            slow: Duration::from_millis(150),
+        })
+        .shutdown_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .unwrap();
+    {
+        let _default = observe.set_default();
+        for i in 0..2_000u64 {
+            tracing::info!(i, "flood");
+        }
+        observe.flush(Duration::from_millis(200));
+        tracing::info!("the last line");
+        observe.flush(Duration::from_millis(200));
+    }
+    for _ in 0..1000 {
+        if writer.entered.load(Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        writer.entered.load(Ordering::SeqCst),
+        "the output was reached"
+    );
+    writer.release();
+    assert!(observe.shutdown());
+    let text = buffer.contents();
+    let warning = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["target"] == "observe" && l["level"] == "WARN")
+        .unwrap_or_else(|| panic!("no drop warning in:\n{}", &text[..text.len().min(2000)]));
+    assert!(warning["fields"]["dropped_total"].as_u64().unwrap() > 0);
 }
