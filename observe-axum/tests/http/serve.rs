@@ -49,14 +49,17 @@ async fn serve_uses_the_running_instance_adds_the_layer_and_stops_on_its_signal(
         Some("127.0.0.1"),
         "connect info on"
     );
-    assert!(
-        client()
-            .get(format!("{base}/served/1"))
-            .send()
-            .await
-            .is_err(),
-        "no longer listening"
-    );
+    // No longer listening: the connection is refused, unless a test running
+    // beside this one was given the freed port since (it happened once in a
+    // full-suite run); then it is not this app that answers.
+    if let Ok(response) = client().get(format!("{base}/served/1")).send().await {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert!(
+            !(status == 200 && body == "ok"),
+            "still served after shutdown"
+        );
+    }
 }
 
 #[tokio::test]

@@ -31,6 +31,17 @@ impl Write for StuckWriter {
 }
 
 impl StuckWriter {
+    /// Waits (at most 10 s) until the writer thread is stuck in `write`.
+    fn wait_entered(&self) {
+        for _ in 0..1000 {
+            if self.entered.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the writer was never reached");
+    }
+
     fn release(&self) {
         let (lock, cv) = &*self.released;
         *lock.lock().unwrap() = true;
@@ -76,16 +87,7 @@ fn a_writer_that_never_drains_costs_lines_not_progress() {
         }
     }
     // The writer thread takes its first batch on its own schedule.
-    for _ in 0..1000 {
-        if writer.entered.load(Ordering::SeqCst) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(
-        writer.entered.load(Ordering::SeqCst),
-        "the writer was reached"
-    );
+    writer.wait_entered();
     let accounted = stats.dropped_log_lines + stats.dropped_log_records;
     assert!(accounted > 0, "{stats:?}");
     // Nothing vanished: each line is queued (at most the bound plus one batch in
@@ -101,32 +103,38 @@ fn a_writer_that_never_drains_costs_lines_not_progress() {
     assert!(observe.shutdown());
 }
 
-#[test]
-fn dropped_lines_are_reported_in_a_warning_line() {
-    // A writer that accepts only after a pause: lines are dropped meanwhile, and the
-    // warning appears once the output recovers.
+/// An instance logging to a `Tee` over a stuck writer, with a queue of
+/// `buffer_lines`; its writer, what the tee wrote, and the instance.
+fn stuck_instance(
+    buffer_lines: usize,
+    slow: Duration,
+) -> (
+    StuckWriter,
+    observe_core::testing::SharedBuffer,
+    observe_core::Observe,
+) {
     let writer = StuckWriter::default();
     let buffer = observe_core::testing::SharedBuffer::default();
     let observe = observe_core::Observe::builder()
         .ignore_env()
-        .log_buffer_lines(10)
+        .log_buffer_lines(buffer_lines)
         .log_writer(Tee {
             stuck: writer.clone(),
             out: buffer.clone(),
-            slow: Duration::ZERO,
+            slow,
         })
-        .shutdown_timeout(Duration::from_secs(5))
+        .shutdown_timeout(Duration::from_secs(10))
         .build()
         .unwrap()
         .unwrap();
-    {
-        let _default = observe.set_default();
-        for i in 0..5_000u64 {
-            tracing::info!(i, "flood");
-        }
-        observe.flush(Duration::from_millis(200));
-    }
-    writer.release();
+    (writer, buffer, observe)
+}
+
+/// Shuts `observe` down and checks that `buffer` holds the drop warning.
+fn assert_drop_warning(
+    observe: observe_core::Observe,
+    buffer: &observe_core::testing::SharedBuffer,
+) {
     assert!(observe.shutdown());
     let text = buffer.contents();
     let warning = text
@@ -135,6 +143,22 @@ fn dropped_lines_are_reported_in_a_warning_line() {
         .find(|l| l["target"] == "observe" && l["level"] == "WARN")
         .unwrap_or_else(|| panic!("no drop warning in:\n{}", &text[..text.len().min(2000)]));
     assert!(warning["fields"]["dropped_total"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn dropped_lines_are_reported_in_a_warning_line() {
+    // A writer that accepts only after a pause: lines are dropped meanwhile, and the
+    // warning appears once the output recovers.
+    let (writer, buffer, observe) = stuck_instance(10, Duration::ZERO);
+    {
+        let _default = observe.set_default();
+        for i in 0..5_000u64 {
+            tracing::info!(i, "flood");
+        }
+        observe.flush(Duration::from_millis(200));
+    }
+    writer.release();
+    assert_drop_warning(observe, &buffer);
 }
 
 /// Blocks like `StuckWriter`, then copies what it writes to a buffer, each write
@@ -163,20 +187,7 @@ fn the_drop_warning_waits_at_shutdown_for_an_output_still_catching_up() {
     // shutdown's deadline, rather than being dropped with what it reports.
     // A one-line buffer: the flood's batches are all dropped, and the one line
     // logged after it is what the output is stuck on, filling the buffer.
-    let writer = StuckWriter::default();
-    let buffer = observe_core::testing::SharedBuffer::default();
-    let observe = observe_core::Observe::builder()
-        .ignore_env()
-        .log_buffer_lines(1)
-        .log_writer(Tee {
-            stuck: writer.clone(),
-            out: buffer.clone(),
-            slow: Duration::from_millis(150),
-        })
-        .shutdown_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-        .unwrap();
+    let (writer, buffer, observe) = stuck_instance(1, Duration::from_millis(150));
     {
         let _default = observe.set_default();
         for i in 0..2_000u64 {
@@ -186,23 +197,7 @@ fn the_drop_warning_waits_at_shutdown_for_an_output_still_catching_up() {
         tracing::info!("the last line");
         observe.flush(Duration::from_millis(200));
     }
-    for _ in 0..1000 {
-        if writer.entered.load(Ordering::SeqCst) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(
-        writer.entered.load(Ordering::SeqCst),
-        "the output was reached"
-    );
+    writer.wait_entered();
     writer.release();
-    assert!(observe.shutdown());
-    let text = buffer.contents();
-    let warning = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|l| l["target"] == "observe" && l["level"] == "WARN")
-        .unwrap_or_else(|| panic!("no drop warning in:\n{}", &text[..text.len().min(2000)]));
-    assert!(warning["fields"]["dropped_total"].as_u64().unwrap() > 0);
+    assert_drop_warning(observe, &buffer);
 }
