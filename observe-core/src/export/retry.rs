@@ -178,6 +178,13 @@ fn from_text(text: &str) -> Failure {
             .chars()
             .take_while(|c| c.is_ascii_alphabetic())
             .collect();
+        // tonic's own report of a connection cut during the call (the collector
+        // killed or restarted), not a status the collector sent: no answer, so
+        // retried like a connection refused. Taken as permanent, it lost the
+        // batch in flight at the moment of an outage.
+        if code == "Unknown" && rest[code.len()..].starts_with(": transport error") {
+            return Failure::Transient(None);
+        }
         return match code.as_str() {
             "Unavailable" | "ResourceExhausted" | "DeadlineExceeded" | "Cancelled" | "Aborted"
             | "OutOfRange" | "DataLoss" => Failure::Transient(None),
@@ -265,6 +272,26 @@ mod tests {
         assert_eq!(grpc("ResourceExhausted"), Failure::Transient(None));
         assert_eq!(grpc("Unauthenticated"), Failure::Permanent);
         assert_eq!(grpc("InvalidArgument"), Failure::Permanent);
+        // A call cut by a reset connection, as tonic reports it (seen when the
+        // collector is killed mid-call): no answer, retried. An `Unknown` the
+        // collector sent is not.
+        assert_eq!(
+            classify(
+                &fail(
+                    "Operation failed: TonicTracesClient export failed with gRPC code: Unknown: \
+                     transport error: connection error: connection reset"
+                ),
+                None
+            ),
+            Failure::Transient(None)
+        );
+        assert_eq!(
+            classify(
+                &fail("TonicTracesClient export failed with gRPC code: Unknown: boom"),
+                None
+            ),
+            Failure::Permanent
+        );
         assert_eq!(
             classify(&fail("HTTP export failed: network error"), None),
             Failure::Transient(None)
