@@ -18,7 +18,10 @@
 //! and handed to the exporter ([`Promote`]), with the trace's log lines as span
 //! events. Children end before their root, so they are in the ring by then; spans
 //! of the trace that reach the recorder later (from a thread drained after the
-//! root's) are promoted as they arrive, for 30 seconds.
+//! root's) are promoted as they arrive, for 30 seconds. So is a later local root
+//! of the same trace (a caller that sends one `traceparent` with many requests):
+//! it goes out alone, its children having gone out as they arrived, and the
+//! trace is not copied again.
 //!
 //! **Queries** run on a [`FlightRecorder`] handle from any thread (the admin page
 //! does): [`recent`](FlightRecorder::recent), [`slowest`](FlightRecorder::slowest),

@@ -108,6 +108,28 @@ impl Sink for RecorderSink {
         if span.is_sampled() || self.target.is_none() {
             return;
         }
+        // Promoted already, within the late window (a caller that sends one
+        // `traceparent` with every request): the spans that ended since went out
+        // one by one as late spans, so this root is all that is left. Copying the
+        // whole trace again made each failing request cost as much as all the
+        // ones before it.
+        let now = Instant::now();
+        if self
+            .recent
+            .get(&trace)
+            .is_some_and(|(_, at)| now.saturating_duration_since(*at) < LATE_WINDOW)
+        {
+            drop(st);
+            if let Some(t) = self.target.as_mut() {
+                t.promote(PromotedTrace {
+                    reason,
+                    trace_id: trace,
+                    spans: vec![mark(SpanRecord::clone(span), reason)],
+                    logs: Vec::new(),
+                });
+            }
+            return;
+        }
         let mut spans = Vec::new();
         let mut logs = Vec::new();
         for e in st.store.trace_entries(trace) {
@@ -118,12 +140,11 @@ impl Sink for RecorderSink {
         }
         drop(st);
         if self.recent.len() >= MAX_RECENT {
-            let now = Instant::now();
             self.recent
                 .retain(|_, (_, at)| now.saturating_duration_since(*at) < LATE_WINDOW);
         }
         if self.recent.len() < MAX_RECENT {
-            self.recent.insert(trace, (reason, Instant::now()));
+            self.recent.insert(trace, (reason, now));
         }
         if let Some(t) = self.target.as_mut() {
             t.promote(PromotedTrace {

@@ -172,3 +172,36 @@ fn sampled_traces_are_not_exported_twice() {
     );
     assert_eq!(exporter.stats().spans_promoted, 0);
 }
+
+#[test]
+fn a_trace_id_reused_by_failing_requests_is_exported_once_not_again_with_each() {
+    // A caller may send every request with the same `traceparent`. Each failing
+    // request is a local root of that one trace; promoting the whole trace again
+    // for each would copy every request before it, its cost growing with them.
+    let _q = crate::QUIET.read().unwrap_or_else(|e| e.into_inner());
+    let (collect, exporter, _recorder, sinks) = setup(SlowThreshold::Off);
+    let observe = crate::start(0.0, sinks);
+    let guard = observe.set_default();
+    let caller = observe_core::ids::SpanContext {
+        trace_id: observe_core::ids::TraceId::new(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+        span_id: observe_core::ids::SpanId::new(0x00f0_67aa_0ba9_02b7),
+        flags: observe_core::ids::TraceFlags::default(),
+        is_remote: true,
+    };
+    const REQUESTS: usize = 30;
+    for _ in 0..REQUESTS {
+        let root = Span::builder("POST /pay")
+            .parent(observe_core::span::Parent::Remote(caller))
+            .start();
+        root.in_scope(|| Span::new("charge").end());
+        root.set_error("refused");
+        root.end();
+        // One drain per request, as requests come apart in time.
+        assert!(observe.flush(Duration::from_secs(10)));
+    }
+    drop(guard);
+    assert!(observe.shutdown());
+    let exported = collect.0.lock().unwrap().len();
+    assert_eq!(exported, 2 * REQUESTS, "each span once");
+    assert_eq!(exporter.stats().spans_promoted, 2 * REQUESTS as u64);
+}
