@@ -262,12 +262,15 @@ impl Sink for LogWriter {
         // the drops it reports.
         self.send_pending();
         self.report_drops(Instant::now() + self.report_every);
-        while self.pending.lines > 0
-            && self.stats.in_flight.load(Ordering::Relaxed) > 0
-            && self.stats.in_flight.load(Ordering::Relaxed) + self.pending.lines > self.max_lines
-            && Instant::now() < deadline
-            && !self.stats.health.is_dead()
-        {
+        loop {
+            // Room is only ever made by the writer thread taking lines in flight.
+            let in_flight = self.stats.in_flight.load(Ordering::Relaxed);
+            let waits = self.pending.lines > 0
+                && in_flight > 0
+                && in_flight + self.pending.lines > self.max_lines;
+            if !waits || Instant::now() >= deadline || self.stats.health.is_dead() {
+                break;
+            }
             std::thread::sleep(Duration::from_millis(1));
         }
         self.send_pending();
