@@ -53,6 +53,18 @@ impl RecorderSink {
         }
     }
 
+    /// Exports one span of a trace promoted already, on its own.
+    fn promote_alone(&mut self, reason: PromotionReason, span: &SpanRecord) {
+        if let Some(t) = self.target.as_mut() {
+            t.promote(PromotedTrace {
+                reason,
+                trace_id: span.trace_id(),
+                spans: vec![mark(SpanRecord::clone(span), reason)],
+                logs: Vec::new(),
+            });
+        }
+    }
+
     /// Why this finished local root promotes its trace, if it does.
     fn reason(span: &SpanRecord, threshold: Option<Duration>) -> Option<PromotionReason> {
         if span.status() == StatusCode::Error {
@@ -80,15 +92,8 @@ impl Sink for RecorderSink {
             if !span.is_sampled()
                 && !self.recent.is_empty()
                 && let Some((reason, _)) = self.recent.get(&span.trace_id())
-                && let Some(t) = self.target.as_mut()
             {
-                let reason = *reason;
-                t.promote(PromotedTrace {
-                    reason,
-                    trace_id: span.trace_id(),
-                    spans: vec![mark(SpanRecord::clone(span), reason)],
-                    logs: Vec::new(),
-                });
+                self.promote_alone(*reason, span);
             }
             return;
         }
@@ -120,14 +125,7 @@ impl Sink for RecorderSink {
             .is_some_and(|(_, at)| now.saturating_duration_since(*at) < LATE_WINDOW)
         {
             drop(st);
-            if let Some(t) = self.target.as_mut() {
-                t.promote(PromotedTrace {
-                    reason,
-                    trace_id: trace,
-                    spans: vec![mark(SpanRecord::clone(span), reason)],
-                    logs: Vec::new(),
-                });
-            }
+            self.promote_alone(reason, span);
             return;
         }
         let mut spans = Vec::new();
