@@ -112,7 +112,8 @@ type Signal = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 ///    installed a `tracing` subscriber of its own, observe starts beside it
 ///    ([`Builder::init_beside_subscriber`](observe_core::Builder::init_beside_subscriber)):
 ///    that subscriber keeps writing the lines;
-/// 2. adds [`layer()`](crate::layer()) to every route of `router`;
+/// 2. adds [`layer()`](crate::layer()) to every route of `router` (unless
+///    [`without_layer`](Serve::without_layer): the router has its own);
 /// 3. starts the admin listener ([`admin_routes`](crate::admin_routes)) on
 ///    `OBSERVE_ADMIN_ADDR` (default `127.0.0.1:9464`, `off` for none), which logs a
 ///    warning when that address is not a loopback one and refuses (421) requests
@@ -148,7 +149,7 @@ pub fn serve(listener: TcpListener, router: Router) -> Serve {
         listener,
         router,
         service_info: None,
-        layer: ObserveLayer::new(),
+        layer: Some(ObserveLayer::new()),
         shutdown: None,
         admin: AdminListener::Configured,
     }
@@ -187,7 +188,7 @@ pub struct Serve {
     listener: TcpListener,
     router: Router,
     service_info: Option<ServiceInfo>,
-    layer: ObserveLayer,
+    layer: Option<ObserveLayer>,
     shutdown: Option<Signal>,
     admin: AdminListener,
 }
@@ -212,7 +213,17 @@ impl Serve {
 
     /// The layer to add to the routes (to change its options).
     pub fn layer(mut self, layer: ObserveLayer) -> Self {
-        self.layer = layer;
+        self.layer = Some(layer);
+        self
+    }
+
+    /// Adds no layer: the router carries [`layer()`](crate::layer()) already, where
+    /// the application wants it (before nesting routes it does not want measured,
+    /// such as [`admin_routes`](crate::admin_routes) behind its authentication).
+    /// Without this, `serve` adds its own around every route, the one that then
+    /// observes the requests (the router's passes them through, with a warning).
+    pub fn without_layer(mut self) -> Self {
+        self.layer = None;
         self
     }
 
@@ -232,7 +243,10 @@ impl Serve {
         self
     }
 
-    /// No admin listener (mount [`admin_routes`](crate::admin_routes) yourself).
+    /// No admin listener (mount [`admin_routes`](crate::admin_routes) yourself), whatever
+    /// `OBSERVE_ADMIN_ADDR` says. An instance started before `serve` (`init!()` at
+    /// the top of `main`) keeps the listener it started: give that one
+    /// `OBSERVE_ADMIN_ADDR=off` or `Builder::admin_addr(None)` instead.
     pub fn without_admin(mut self) -> Self {
         self.admin = AdminListener::Off;
         self
@@ -347,9 +361,11 @@ impl Serve {
                 );
             }
         }
-        let app = router
-            .layer(layer)
-            .into_make_service_with_connect_info::<SocketAddr>();
+        let router = match layer {
+            Some(layer) => router.layer(layer),
+            None => router,
+        };
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 signal.await;

@@ -258,7 +258,10 @@ impl Serve {
         self
     }
 
-    /// No admin listener (run [`serve_admin`](crate::serve_admin) yourself).
+    /// No admin listener (run [`serve_admin`](crate::serve_admin) yourself), whatever
+    /// `OBSERVE_ADMIN_ADDR` says. An instance started before `serve` (`init!()` at
+    /// the top of `main`) keeps the listener it started: give that one
+    /// `OBSERVE_ADMIN_ADDR=off` or `Builder::admin_addr(None)` instead.
     pub fn without_admin(mut self) -> Self {
         self.admin = AdminListener::Off;
         self

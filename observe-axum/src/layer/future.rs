@@ -45,6 +45,16 @@ impl<F> ResponseFuture<F> {
         }
     }
 
+    /// Another observe layer, outside this one, observes the request: passed
+    /// through, a panic left to that layer.
+    pub(crate) fn unobserved(future: F) -> Self {
+        ResponseFuture {
+            kind: Kind::Future { future },
+            inbound: None,
+            catch_panic: false,
+        }
+    }
+
     pub(crate) fn refused(inbound: Inbound) -> Self {
         ResponseFuture {
             kind: Kind::Refused,

@@ -61,7 +61,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        if !observe_core::server::claim(request.extensions_mut()) {
+            // An observe layer outside this one observes the request already.
+            return ResponseFuture::unobserved(self.inner.call(request));
+        }
         let extensions = request.extensions();
         let info = RequestInfo::from_request(&request)
             .route(extensions.get::<MatchedPath>().map(MatchedPath::as_str))

@@ -62,6 +62,103 @@ async fn serve_uses_the_running_instance_adds_the_layer_and_stops_on_its_signal(
     }
 }
 
+/// Serves `app` with `serve!` (configured by `configure`) until the returned
+/// sender is used; the base URL of the app.
+async fn serve_app(
+    app: Router,
+    configure: impl FnOnce(observe_axum::Serve) -> observe_axum::Serve,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), ServeError>>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serve = observe_axum::serve!(listener, app)
+        .without_admin()
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        });
+    let server = tokio::spawn(configure(serve).into_future());
+    (base, stop, server)
+}
+
+/// The application's router with its own layer, and `/admin` nested after it (as
+/// docs/axum.md shows for the admin routes behind authentication).
+fn app_with_its_own_layer() -> Router {
+    Router::new()
+        .route("/orders/{id}", get(|| async { "order" }))
+        .layer(observe_axum::layer())
+        .nest(
+            "/admin",
+            Router::new().route("/ping", get(|| async { "pong" })),
+        )
+}
+
+#[tokio::test]
+async fn a_layer_added_twice_observes_each_request_once_and_says_so() {
+    let h = Harness::new();
+    let (base, stop, server) = serve_app(app_with_its_own_layer(), |s| s).await;
+    for _ in 0..3 {
+        let response = client()
+            .get(format!("{base}/orders/1"))
+            .header("traceparent", TRACEPARENT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers().get_all("traceresponse").iter().count(),
+            1,
+            "one set of observe's response headers"
+        );
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    let spans: Vec<_> = h
+        .spans()
+        .into_iter()
+        .filter(|s| s.name() == "GET /orders/{id}")
+        .collect();
+    assert_eq!(spans.len(), 3, "one server span per request: {spans:#?}");
+    assert!(spans.iter().all(|s| s.trace_id().to_string() == TRACE));
+    let access = h.access_lines();
+    assert_eq!(access.len(), 3, "one access line per request: {access:#?}");
+    let warnings: Vec<_> = h
+        .log_lines()
+        .into_iter()
+        .filter(|l| {
+            l["level"] == "WARN"
+                && l["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("applied twice")
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "warned once: {warnings:#?}");
+}
+
+#[tokio::test]
+async fn without_layer_keeps_the_routers_own_and_leaves_what_it_did_not_wrap() {
+    let h = Harness::new();
+    let (base, stop, server) = serve_app(app_with_its_own_layer(), |s| s.without_layer()).await;
+    for path in ["/orders/1", "/admin/ping"] {
+        let response = client().get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    let names: Vec<String> = h
+        .spans()
+        .into_iter()
+        .map(|s| s.name().to_string())
+        .collect();
+    assert_eq!(names, ["GET /orders/{id}"], "/admin is not measured");
+    let access = h.access_lines();
+    assert_eq!(access.len(), 1, "{access:#?}");
+}
+
 #[tokio::test]
 async fn an_admin_port_in_use_is_an_error_that_names_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

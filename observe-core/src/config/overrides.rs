@@ -83,6 +83,9 @@ pub(crate) struct Overrides {
     pub(crate) log_buffer_lines: Option<usize>,
     pub(crate) redact_fields: Vec<String>,
     pub(crate) admin_addr: Option<Option<SocketAddr>>,
+    /// No admin listener whatever `OBSERVE_ADMIN_ADDR` says (`serve!`'s
+    /// `without_admin`: the application serves the admin routes itself).
+    pub(crate) admin_off: bool,
     pub(crate) metrics_window: Option<Duration>,
     pub(crate) metrics_slice: Option<Duration>,
     pub(crate) metrics_max_keys: Option<usize>,

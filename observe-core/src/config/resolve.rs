@@ -332,7 +332,8 @@ impl Overrides {
             .var("OBSERVE_ADMIN_ADDR", parse::admin_addr)
             .map(|s| s.value)
             .or(self.admin_addr)
-            .unwrap_or(Some(DEFAULT_ADMIN_ADDR));
+            .unwrap_or(Some(DEFAULT_ADMIN_ADDR))
+            .filter(|_| !self.admin_off);
         AdminConfig {
             addr,
             non_loopback: addr.is_some_and(|a| !a.ip().is_loopback()),
@@ -574,6 +575,24 @@ mod tests {
         assert_eq!(config.logs.filter, DEFAULT_LOG_FILTER);
         assert_eq!(config.admin.addr, Some(DEFAULT_ADMIN_ADDR));
         assert!(config.export.traces.is_none());
+    }
+
+    #[test]
+    fn no_admin_listener_in_code_wins_over_the_environment() {
+        let env = |n: &str| (n == "OBSERVE_ADMIN_ADDR").then(|| "127.0.0.1:9471".to_owned());
+        let resolve = |admin_off| {
+            Overrides {
+                env: EnvSource::Lookup(std::sync::Arc::new(env)),
+                admin_off,
+                ..Overrides::default()
+            }
+            .resolve()
+            .unwrap()
+            .admin
+            .addr
+        };
+        assert_eq!(resolve(false), Some("127.0.0.1:9471".parse().unwrap()));
+        assert_eq!(resolve(true), None);
     }
 
     #[test]

@@ -294,6 +294,13 @@ impl Builder {
         self
     }
 
+    /// No admin listener, whatever `OBSERVE_ADMIN_ADDR` says: for `serve!`'s
+    /// `without_admin`, where the application serves the admin routes itself.
+    pub(crate) fn without_admin_listener(mut self) -> Self {
+        self.overrides.admin_off = true;
+        self
+    }
+
     /// The rolling window of latency metrics (`OBSERVE_METRICS_WINDOW`, default
     /// 5 min); a whole multiple of the slice.
     pub fn metrics_window(mut self, window: Duration) -> Self {

@@ -949,6 +949,40 @@ fn per_call(mut v: HeaderValue) -> HeaderValue {
     v
 }
 
+/// The mark an adapter's server layer leaves on a request it observes
+/// ([`claim`]).
+#[derive(Debug, Clone, Copy)]
+struct Observed;
+
+/// Claims `extensions`' request for the server layer about to observe it: `true`
+/// the first time, `false` when another observe server layer outside this one has
+/// it already. The adapters pass such a request through untouched, so that a
+/// layer added twice (by `serve!` and by the application's router, say) records
+/// one span, one duration and one access line per request, not two traces; the
+/// first time it happens a warning says how to keep only one.
+pub fn claim(extensions: &mut ::http::Extensions) -> bool {
+    if extensions.get::<Observed>().is_some() {
+        warn_nested();
+        return false;
+    }
+    extensions.insert(Observed);
+    true
+}
+
+#[cold]
+fn warn_nested() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            target: "observe::serve",
+            "observe's server layer is applied twice to the same requests (`serve!` adds it \
+             around every route, and the application added its own): only the outer one \
+             observes them. Keep one: remove the application's `layer()`, or, to keep \
+             the application's, `serve!(..).without_layer()` (observe-axum)"
+        );
+    }
+}
+
 /// Whether the configured tracer-bullet policy for inbound requests honours
 /// anything at all (for pages that explain why a button is disabled).
 pub fn tracer_bullets_honoured(options: &ServerOptions) -> bool {

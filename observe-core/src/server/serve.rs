@@ -63,7 +63,7 @@ pub async fn start(
     }
     let configured = matches!(admin, ServeAdmin::Configured);
     builder = match admin {
-        ServeAdmin::Off => builder.admin_addr(None),
+        ServeAdmin::Off => builder.without_admin_listener(),
         #[cfg(feature = "admin")]
         ServeAdmin::Given(listener) => builder.admin_listener(listener),
         #[cfg(not(feature = "admin"))]

@@ -71,8 +71,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if self.skipped(request.uri().path()) {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // Skipped, or observed by an observe layer outside this one already.
+        if self.skipped(request.uri().path())
+            || !observe_core::server::claim(request.extensions_mut())
+        {
             let request = request.map(RequestBody::unobserved);
             return ResponseFuture::unobserved(self.inner.call(request));
         }
