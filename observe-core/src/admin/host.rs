@@ -12,14 +12,19 @@ use http::{HeaderValue, Response, StatusCode};
 /// `None` when the request may pass (see [`host_allowed`]); a request without a
 /// `Host` is refused too.
 pub fn check_host<B>(request: &http::Request<B>, local: SocketAddr) -> Option<Response<Bytes>> {
-    let host = match request.uri().authority() {
-        Some(authority) => Some(authority.host().to_owned()),
-        None => request
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|v| v.to_str().ok())
+    let mut hosts = request.headers().get_all(http::header::HOST).iter();
+    let host = match (request.uri().authority(), hosts.next(), hosts.next()) {
+        // Two `Host` headers: which one is meant is anyone's guess (RFC 9112 asks
+        // for a 400; refused here like any request not clearly addressed to us).
+        (_, Some(_), Some(_)) => None,
+        (Some(authority), _, _) => valid_host(authority),
+        (None, Some(v), None) => v
+            .to_str()
+            .ok()
             .and_then(|v| v.parse::<http::uri::Authority>().ok())
-            .map(|a| a.host().to_owned()),
+            .as_ref()
+            .and_then(valid_host),
+        (None, None, _) => None,
     };
     match host {
         Some(host) if host_allowed(&host, local) => None,
@@ -36,6 +41,16 @@ pub fn check_host<B>(request: &http::Request<B>, local: SocketAddr) -> Option<Re
             Some(response)
         }
     }
+}
+
+/// The host of `authority`, unless it has a port that is not a port number
+/// (`localhost:abc`, `localhost:99999`).
+fn valid_host(authority: &http::uri::Authority) -> Option<String> {
+    let has_port = authority.as_str().len() > authority.host().len();
+    if has_port && authority.port_u16().is_none() {
+        return None;
+    }
+    Some(authority.host().to_owned())
 }
 
 /// `localhost`, a loopback address, the listener's own address, or any address when
@@ -108,5 +123,18 @@ mod tests {
         let refused = check_host(&request(Some("evil.example:9464")), local).unwrap();
         assert_eq!(refused.status(), 421);
         assert!(check_host(&request(Some("not a host")), local).is_some());
+        for bad_port in ["localhost:abc", "localhost:99999", "127.0.0.1:"] {
+            assert!(
+                check_host(&request(Some(bad_port)), local).is_some(),
+                "{bad_port}"
+            );
+        }
+        assert!(check_host(&request(Some("[::1]:9464")), local).is_none());
+        let twice = http::Request::get("/metrics")
+            .header("host", "localhost")
+            .header("host", "evil.example")
+            .body(())
+            .unwrap();
+        assert_eq!(check_host(&twice, local).unwrap().status(), 421);
     }
 }

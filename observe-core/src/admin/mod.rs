@@ -13,6 +13,9 @@
 //! - Endpoints that change something accept `POST` only (`GET` on them is 405 unless
 //!   the same path also has a read-only `GET`), with a JSON body of at most
 //!   [`MAX_BODY_BYTES`].
+//! - A change a browser reports as coming from another origin (`Sec-Fetch-Site`,
+//!   else `Origin`) is refused (403): a page on another site cannot use the
+//!   user's browser to change sampling or log levels (`origin.rs`).
 //! - A handler that panics answers 500 and is counted
 //!   (`observe.admin.handler_panics`); it never takes the listener down.
 //!
@@ -33,6 +36,7 @@ mod host;
 mod latency;
 pub(crate) mod listener;
 mod metrics;
+mod origin;
 mod page;
 mod request;
 pub(crate) mod routes;
@@ -131,6 +135,9 @@ fn dispatch(request: http::Request<Bytes>, peer: Option<SocketAddr>) -> Response
             ),
         )
         .into_http();
+    }
+    if let Some(refused) = origin::check(&parts) {
+        return refused.into_http();
     }
     let response = match routes::find(method.as_str(), path) {
         routes::Found::Route(handler, params) => {

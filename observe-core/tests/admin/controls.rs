@@ -155,3 +155,53 @@ async fn the_log_filter_changes_what_is_logged_is_audited_and_resets() {
     assert_eq!(audit[1]["fields"]["new"], "\"error\"");
     worker.stop();
 }
+
+/// A page on another site can make the user's browser send a "simple" POST (a
+/// form, or `fetch` in `no-cors` mode with a `text/plain` body): the browser says
+/// where it comes from, and the change is refused.
+#[tokio::test]
+async fn a_change_sent_by_another_sites_page_is_refused() {
+    let worker = Worker::start("serve", &[("OBSERVE_ADMIN_ADDR", "127.0.0.1:0")]);
+    let addr = listening(&worker);
+    let url = format!("http://{addr}/observe/api/v1/log-level");
+    let from_a_page = |headers: &[(&str, &str)]| {
+        let mut request = client()
+            .post(&url)
+            .header("content-type", "text/plain;charset=UTF-8")
+            .body(r#"{"filter":"off"}"#);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        request.send()
+    };
+    for headers in [
+        &[
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+        ][..],
+        &[("origin", "https://evil.example")],
+        &[
+            ("origin", "http://127.0.0.1:3000"),
+            ("sec-fetch-site", "same-site"),
+        ],
+    ] {
+        let response = from_a_page(headers).await.unwrap();
+        assert_eq!(response.status(), 403, "{headers:?}");
+        let answer = json(response).await;
+        assert!(
+            answer["error"].as_str().unwrap().contains("cross-origin"),
+            "{answer}"
+        );
+    }
+    assert_eq!(get(&url).await["filter"], "info", "nothing changed");
+    assert!(audit_lines(&worker).is_empty());
+    // The page itself (same origin) and `curl` (no browser headers) may.
+    let own = format!("http://{addr}");
+    let response = from_a_page(&[("origin", &own), ("sec-fetch-site", "same-origin")])
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, _) = post(&url, json!({ "reset": true })).await;
+    assert_eq!(status, 200);
+    worker.stop();
+}
