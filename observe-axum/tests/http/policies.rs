@@ -20,7 +20,7 @@ fn app(layer: observe_axum::ObserveLayer) -> Router {
                     "account": cx.account_id(),
                     "flag": cx.flag("new_checkout"),
                     "type": cx.request_type().as_str(),
-                    "other": cx.state().baggage.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+                    "other": cx.state().baggage.iter().map(|m| format!("{}={}", m.key(), m.value())).collect::<Vec<_>>(),
                 })
                 .to_string()
             }),

@@ -138,6 +138,43 @@ fn refused_count(reason: &str) -> u64 {
         .map_or(0, |c| c.value)
 }
 
+/// A marker that is not the first `observe.request_type` member still marks the
+/// request: refused under `deny`, a dry run under `trusted` from a trusted caller.
+#[tokio::test]
+async fn a_marker_behind_another_request_type_member_is_not_missed() {
+    let marked_second = "observe.request_type=standard,observe.request_type=tracer_bullet";
+    let send = |base: String| async move {
+        let response = client()
+            .get(format!("{base}/probe"))
+            .header("traceparent", TRACEPARENT)
+            .header("baggage", marked_second)
+            .send()
+            .await
+            .unwrap();
+        let refused = response
+            .headers()
+            .get(REFUSED)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (
+            response.status().as_u16(),
+            refused,
+            response.text().await.unwrap(),
+        )
+    };
+    {
+        let _h = Harness::new();
+        let (router, writes) = app();
+        let (status, refused, _) = send(spawn(router).await).await;
+        assert_eq!((status, refused.as_deref()), (403, Some("policy_deny")));
+        assert_eq!(writes.load(Ordering::SeqCst), 0);
+    }
+    let _h = Harness::with(|b| trust_loopback(b).tracer_bullet_policy(TracerBulletPolicy::Trusted));
+    let (router, writes) = app();
+    let (status, _, body) = send(spawn(router).await).await;
+    assert_eq!((status, body.as_str()), (200, "tracer_bullet"));
+    assert_eq!(writes.load(Ordering::SeqCst), 0, "a dry run writes nothing");
+}
+
 #[tokio::test]
 async fn deny_refuses_a_token_alone_too() {
     let _h = Harness::new();

@@ -69,10 +69,14 @@ fn internal() -> Router {
 }
 
 async fn whoami(base: &str) -> serde_json::Value {
+    whoami_with(base, IDENTITY).await
+}
+
+async fn whoami_with(base: &str, baggage: &str) -> serde_json::Value {
     let body = client()
         .get(format!("{base}/whoami"))
         .header("traceparent", TRACEPARENT)
-        .header("baggage", IDENTITY)
+        .header("baggage", baggage)
         .send()
         .await
         .unwrap()
@@ -80,6 +84,36 @@ async fn whoami(base: &str) -> serde_json::Value {
         .await
         .unwrap();
     serde_json::from_str(&body).unwrap_or_else(|_| panic!("{body}"))
+}
+
+#[tokio::test]
+async fn a_trusted_callers_baggage_is_read_as_get_reads_it_and_forwarded_as_received() {
+    let h = Harness::with(trust_loopback);
+    let downstream = spawn(internal()).await;
+    let base = spawn(edge(format!("{downstream}/baggage"))).await;
+    let seen = whoami_with(
+        &base,
+        "a=1,b=2;p=1;q,c=3,k=1,k=2,observe.user_id=first,observe.user_id=second,\
+         observe.flag.beta=on,observe.flag.beta=off",
+    )
+    .await;
+    // observe's keys: the first member counts, as `Baggage::get` reads it.
+    assert_eq!(seen["user"], "first", "{seen}");
+    assert_eq!(seen["flags"], 1, "{seen}");
+    assert_eq!(seen["other"], 5, "{seen}");
+    // Forwarded: observe's own first, one value each, then the other members in
+    // the order received, duplicates and properties kept.
+    assert_eq!(
+        seen["downstream"]["baggage"],
+        "observe.user_id=first,observe.flag.beta=on,a=1,b=2;p=1;q,c=3,k=1,k=2",
+        "{seen}"
+    );
+    let line = h
+        .log_lines()
+        .into_iter()
+        .find(|l| l["message"] == "who am i")
+        .unwrap();
+    assert_eq!(line["user_id"], "first", "{line}");
 }
 
 #[tokio::test]

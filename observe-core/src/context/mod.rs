@@ -71,8 +71,9 @@ pub struct ContextState {
     pub request_type: RequestType,
     /// Feature flags, name to value.
     pub flags: BTreeMap<Arc<str>, Arc<str>>,
-    /// Baggage members that are not observe's own, passed on unchanged.
-    pub baggage: Vec<(Arc<str>, Arc<str>)>,
+    /// Baggage members that are not observe's own, passed on unchanged: in the
+    /// order received, duplicates and properties included.
+    pub baggage: Vec<crate::propagation::BaggageMember>,
 }
 
 /// A request context shared by all spans of one request in this process.
@@ -225,11 +226,16 @@ impl RequestContextBuilder {
             .insert(name.as_ref().into(), value.as_ref().into());
         self
     }
-    /// A baggage member passed on to internal services unchanged.
+    /// A baggage member passed on to internal services unchanged (after the ones
+    /// given before).
     pub fn baggage(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         self.state
             .baggage
-            .push((key.as_ref().into(), value.as_ref().into()));
+            .push(crate::propagation::BaggageMember::from_parts(
+                key.as_ref(),
+                value.as_ref(),
+                "",
+            ));
         self
     }
     /// Standard request or tracer bullet.
@@ -423,29 +429,45 @@ pub(crate) fn outgoing_baggage(
     ctx: &RequestContext,
     state: &ContextState,
 ) -> crate::propagation::Baggage {
+    use crate::propagation::{BaggageMember, keys};
     let mut baggage = crate::propagation::Baggage::new();
-    // Values that do not fit (over the W3C limits) are dropped, never sent broken.
-    for (key, value) in &state.baggage {
-        let _ = baggage.insert(key, value);
-    }
+    // observe's own members first, then the others in the order received, with
+    // their properties: when a W3C limit is reached, the members at the end are
+    // left out whole (never sent broken), the service's own never.
+    let mut own = |key: &str, value: &str| {
+        if crate::propagation::Baggage::is_valid_key(key) {
+            let _ = baggage.push_within_limits(BaggageMember::from_parts(key, value, ""));
+        }
+    };
     if let Some(user) = &state.user_id {
-        let _ = baggage.insert(crate::propagation::keys::USER_ID, user);
+        own(keys::USER_ID, user);
     }
     if let Some(account) = &state.account_id {
-        let _ = baggage.insert(crate::propagation::keys::ACCOUNT_ID, account);
+        own(keys::ACCOUNT_ID, account);
     }
     if ctx.request_type() == RequestType::TracerBullet {
-        let _ = baggage.insert(
-            crate::propagation::keys::REQUEST_TYPE,
-            crate::propagation::keys::REQUEST_TYPE_TRACER_BULLET,
-        );
+        own(keys::REQUEST_TYPE, keys::REQUEST_TYPE_TRACER_BULLET);
     }
     let mut flag_key = String::new();
     for (name, value) in &state.flags {
         flag_key.clear();
-        flag_key.push_str(crate::propagation::keys::FLAG_PREFIX);
+        flag_key.push_str(keys::FLAG_PREFIX);
         flag_key.push_str(name);
-        let _ = baggage.insert(&flag_key, value);
+        own(&flag_key, value);
+    }
+    for member in &state.baggage {
+        // observe's keys come from the context alone (one value each).
+        let key = member.key();
+        if key == keys::USER_ID
+            || key == keys::ACCOUNT_ID
+            || key == keys::REQUEST_TYPE
+            || key.starts_with(keys::FLAG_PREFIX)
+        {
+            continue;
+        }
+        if !baggage.push_within_limits(member.clone()) {
+            break;
+        }
     }
     baggage
 }

@@ -138,10 +138,10 @@ fn log(c: Count, l: &LogRecord) -> usize {
                     c.of(ARC_HEADER + k.len()) + c.of(ARC_HEADER + v.len()) + 4 * size_of::<usize>()
                 })
                 .sum::<usize>()
-            + c.of(ctx.baggage.capacity() * 2 * size_of::<std::sync::Arc<str>>())
+            + c.of(ctx.baggage.capacity() * size_of::<crate::propagation::BaggageMember>())
             + ctx.baggage
                 .iter()
-                .map(|(k, v)| c.of(ARC_HEADER + k.len()) + c.of(ARC_HEADER + v.len()))
+                .map(|m| c.of(m.key().len() + m.value().len() + m.properties().len()))
                 .sum::<usize>()
     });
     log_own(c, l) + context

@@ -112,7 +112,7 @@ pub struct BaggageMember {
 }
 
 impl BaggageMember {
-    fn from_parts(key: &str, value: &str, properties: &str) -> Self {
+    pub(crate) fn from_parts(key: &str, value: &str, properties: &str) -> Self {
         let mut text = String::with_capacity(key.len() + value.len() + properties.len());
         text.push_str(key);
         text.push_str(value);
@@ -287,6 +287,20 @@ impl Baggage {
             self.members.pop();
         }
         Ok(())
+    }
+
+    /// Appends `member` (duplicates kept, in order) when the baggage stays within
+    /// [`BAGGAGE_MAX_MEMBERS`] and [`BAGGAGE_MAX_BYTES`]; `false` (unchanged)
+    /// otherwise.
+    pub(crate) fn push_within_limits(&mut self, member: BaggageMember) -> bool {
+        let separator = usize::from(!self.members.is_empty());
+        if self.members.len() >= BAGGAGE_MAX_MEMBERS
+            || self.encoded_len() + separator + member.encoded_len() > BAGGAGE_MAX_BYTES
+        {
+            return false;
+        }
+        self.members.push(member);
+        true
     }
 
     /// Removes every member with `key`, returning the first one's value.

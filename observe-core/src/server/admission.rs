@@ -187,8 +187,14 @@ impl Admission {
         } else {
             (None, false)
         };
-        let baggage_says_so =
-            extracted.baggage.get(keys::REQUEST_TYPE) == Some(keys::REQUEST_TYPE_TRACER_BULLET);
+        // Marked when any member says so, not only the first that `get` reads: a
+        // marker is never missed, so a request that asks to change nothing is
+        // never served as one that may (fail closed).
+        let is_marker = |m: &propagation::BaggageMember| {
+            m.key() == keys::REQUEST_TYPE && m.value() == keys::REQUEST_TYPE_TRACER_BULLET
+        };
+        let markers = extracted.baggage.iter().filter(|m| is_marker(m)).count();
+        let baggage_says_so = markers > 0;
         let attempt = Attempt {
             baggage_says_so,
             token,
@@ -242,7 +248,7 @@ impl Admission {
         let ignored_baggage = if trusted_caller {
             0
         } else {
-            extracted.baggage.iter().count() - usize::from(baggage_says_so)
+            extracted.baggage.iter().count() - markers
         };
         let request_id = extracted
             .request_id
@@ -319,16 +325,27 @@ impl Admission {
         };
         if self.trusted_caller {
             for member in self.extracted.baggage.iter() {
+                // The first member of each of observe's keys counts, as
+                // `Baggage::get` reads it; the others are kept whole, in order.
                 match member.key() {
-                    keys::USER_ID => state.user_id = Some(member.value().into()),
-                    keys::ACCOUNT_ID => state.account_id = Some(member.value().into()),
+                    keys::USER_ID => {
+                        state.user_id.get_or_insert_with(|| member.value().into());
+                    }
+                    keys::ACCOUNT_ID => {
+                        state
+                            .account_id
+                            .get_or_insert_with(|| member.value().into());
+                    }
                     keys::REQUEST_TYPE => {}
                     k => match k.strip_prefix(keys::FLAG_PREFIX) {
                         Some(flag) if !flag.is_empty() => {
-                            state.flags.insert(flag.into(), member.value().into());
+                            state
+                                .flags
+                                .entry(flag.into())
+                                .or_insert_with(|| member.value().into());
                         }
                         Some(_) => {}
-                        None => state.baggage.push((k.into(), member.value().into())),
+                        None => state.baggage.push(member.clone()),
                     },
                 }
             }
