@@ -67,8 +67,8 @@ pub enum ControlError {
     /// The log filter does not parse (the parser's message), or is longer than
     /// [`MAX_FILTER_LEN`].
     InvalidFilter(String),
-    /// observe does not own the filter: it was started with `layer()`, and the
-    /// subscriber is the application's.
+    /// observe does not own the filter: it was started with `layer()` or beside
+    /// a subscriber the application installed first, whose filter decides.
     NoFilter,
 }
 
@@ -81,8 +81,9 @@ impl fmt::Display for ControlError {
             ControlError::Sampling(e) => write!(f, "{e}"),
             ControlError::InvalidFilter(e) => write!(f, "invalid log filter: {e}"),
             ControlError::NoFilter => f.write_str(
-                "observe does not own the log filter here (it was started with layer(), so the \
-                 subscriber and its filter are the application's)",
+                "observe does not own the log filter here: the application's tracing subscriber \
+                 decides what is logged (observe was started as its layer(), or beside a \
+                 subscriber installed before it); change that subscriber's filter instead",
             ),
         }
     }
@@ -309,6 +310,10 @@ fn log_filter_of_current() -> Result<Arc<LogFilter>, ControlError> {
         .iter()
         .find(|(id, _)| *id == p.id)
         .map(|(_, f)| f.clone())
+        // The filter of a subscriber that was never installed (observe started
+        // beside the application's subscriber, or as its `layer()`) is gone: the
+        // application's subscriber decides what is logged.
+        .filter(|f| f.handle.with_current(|_| ()).is_ok())
         .ok_or(ControlError::NoFilter)
 }
 

@@ -205,3 +205,28 @@ async fn a_change_sent_by_another_sites_page_is_refused() {
     assert_eq!(status, 200);
     worker.stop();
 }
+
+/// Beside the application's own subscriber, observe does not own the log filter:
+/// the control says so (409), and the service summary shows no filter of its own.
+#[tokio::test]
+async fn the_log_filter_control_says_who_owns_the_filter_beside_an_application_subscriber() {
+    let worker = Worker::start("beside", &[("OBSERVE_ADMIN_ADDR", "127.0.0.1:0")]);
+    let addr = listening(&worker);
+    let url = format!("http://{addr}/observe/api/v1/log-level");
+    for (status, answer) in [
+        post(&url, json!({ "filter": "debug" })).await,
+        post(&url, json!({ "reset": true })).await,
+    ] {
+        assert_eq!(status, 409, "{answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.contains("application's tracing subscriber"),
+            "{error}"
+        );
+    }
+    let response = client().get(&url).send().await.unwrap();
+    assert_eq!(response.status(), 409);
+    let service = get(&format!("http://{addr}/observe/api/v1/service")).await;
+    assert_eq!(service["log_filter"], serde_json::Value::Null, "{service}");
+    worker.stop();
+}

@@ -125,7 +125,17 @@ fn child() {
         println!("{s}");
         std::io::stdout().flush().unwrap();
     };
-    let guard = observe_core::init().expect("init");
+    let guard = if scenario == "beside" {
+        // The application installed its own subscriber first: it owns the filter.
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .init();
+        observe_core::Observe::builder()
+            .init_beside_subscriber()
+            .expect("init beside")
+    } else {
+        observe_core::init().expect("init")
+    };
     // The log writer runs on its own thread: let it write the start-up lines.
     assert!(guard.flush(std::time::Duration::from_secs(5)));
     say(format!(
