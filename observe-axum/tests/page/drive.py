@@ -1,11 +1,14 @@
 """Drives the /observe page in headless Chromium (Debian's chromium and chromedriver,
 through Selenium) and reports what the DOM shows, as one JSON object on stdout.
 
-    python drive.py <admin base url> <screenshot dir> <slow route key> <compare route key> <sampling ratio>
+    python drive.py <page url> <screenshot dir> <slow route key> <compare route key> <sampling ratio>
 
-The Rust test (tests/page/main.rs) starts the service, runs this, and asserts on the
-report; this script only waits for elements, clicks and reads. Selenium Manager never
-runs: the driver's path is given, so nothing is downloaded.
+The page url is where the admin routes serve it: `<mount>/observe` (or with a trailing
+slash), `<mount>` being the admin listener or a prefix such as `/admin` on the
+application's router. The Rust test (tests/page/main.rs) starts the service, runs
+this, and asserts on the report; this script only waits for elements, clicks and
+reads. Selenium Manager never runs: the driver's path is given, so nothing is
+downloaded.
 """
 
 import base64
@@ -21,7 +24,7 @@ from selenium.common.exceptions import StaleElementReferenceException, TimeoutEx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-base, shots, slow_key, compare_key, ratio = sys.argv[1:6]
+page, shots, slow_key, compare_key, ratio = sys.argv[1:6]
 os.makedirs(shots, exist_ok=True)
 
 profile = tempfile.mkdtemp(prefix="observe-page-chromium-")
@@ -189,15 +192,45 @@ def view(name, steps):
     shot(name)
 
 
+def loaded():
+    """Waits for the page's first completed refresh: its script and style sheet loaded
+    and the API answered. A page that never gets there is reported with what the
+    browser logged (a script or API URL that answered 404, say)."""
+    try:
+        wait.until(lambda d: refreshed() >= 1)
+        return True
+    except TimeoutException as e:
+        report.setdefault("failed", {})["load"] = {
+            "timeout": (e.msg or "").strip() or "no refresh completed",
+            "browser_says": [e.get("message") for e in driver.get_log("browser")],
+        }
+        return False
+
+
+def resources():
+    """Where the page's files and API calls went, as the browser resolved them."""
+    report["script_src"] = driver.execute_script("return document.querySelector('script[src]').src")
+    report["stylesheets"] = driver.execute_script(
+        "return Array.from(document.styleSheets).map(s => ({href: s.href, rules: s.cssRules.length}))"
+    )
+    report["dump_href"] = driver.execute_script("return document.querySelector('a[download]').href")
+    report["api_calls"] = driver.execute_script(
+        "return performance.getEntriesByType('resource')"
+        ".filter(e => e.initiatorType === 'fetch')"
+        ".map(e => ({url: e.name, status: e.responseStatus}))"
+    )
+
+
 try:
-    driver.get(base + "/observe")
-    wait.until(lambda d: refreshed() >= 1)
-    report["title"] = driver.title
-    view("latency", latency)
-    view("slo", slo)
-    view("deps", deps)
-    view("traces", traces)
-    view("controls", controls)
+    driver.get(page)
+    if loaded():
+        report["title"] = driver.title
+        view("latency", latency)
+        view("slo", slo)
+        view("deps", deps)
+        view("traces", traces)
+        view("controls", controls)
+    resources()
     # Every message the page logged: the test fails on any error.
     report["console"] = [
         {"level": e.get("level"), "source": e.get("source"), "message": e.get("message")}

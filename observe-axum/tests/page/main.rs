@@ -4,7 +4,10 @@
 //! and reports what the DOM shows, and this test asserts on it: the slow request
 //! heads the slowest list, its waterfall has its spans in parent-child order, the
 //! percentile plot has points, the SLO card a burn rate, a sampling change made on
-//! the page reaches the JSON API, and the browser logged no error.
+//! the page reaches the JSON API, and the browser logged no error. The same page is
+//! driven again at `/observe/` (its trailing-slash form) and nested under `/admin` on
+//! an axum router (`Router::new().nest("/admin", admin_routes())`), where its files,
+//! API calls and links must all stay under `/admin`.
 //!
 //! The interpreter comes from `OBSERVE_TEST_PYTHON` (set by `scripts/test.sh`), else
 //! the workspace's `.venv/bin/python`; without either, or without chromium and
@@ -32,8 +35,9 @@ use serde_json::Value;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// The ratio the browser sets through the Controls view.
-const NEW_RATIO: &str = "0.25";
+/// The ratio the browser sets through the Controls view, one per page driven (each
+/// run's change must reach the API under that page's mount point).
+const NEW_RATIOS: [&str; 3] = ["0.25", "0.5", "0.75"];
 
 fn python() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("OBSERVE_TEST_PYTHON") {
@@ -217,7 +221,7 @@ async fn the_page_shows_the_slow_and_the_failing_request_in_a_browser() {
     let html = page.text().await.unwrap();
     let mut weight = html.len();
     for asset in ["/observe/assets/app.js", "/observe/assets/style.css"] {
-        assert!(html.contains(asset), "the page loads {asset}");
+        assert!(html.contains(&asset[1..]), "the page loads {asset}");
         let r = client
             .get(format!("{admin_base}{asset}"))
             .send()
@@ -290,10 +294,91 @@ async fn the_page_shows_the_slow_and_the_failing_request_in_a_browser() {
         assert!(burn_rates(&slos).iter().any(|&r| r > 0.0), "{slos}");
     }
 
-    browser(&client, &admin_base, &slow_trace, &absent).await;
+    // The admin routes nested under /admin on an application's own router.
+    let nested_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let nested_mount = format!("http://{}/admin", nested_listener.local_addr().unwrap());
+    let nested = tokio::spawn(
+        axum::serve(
+            nested_listener,
+            Router::new().nest("/admin", observe_axum::admin_routes()),
+        )
+        .into_future(),
+    );
+    // Each page's files and links resolve under its mount point.
+    let pages = [
+        (admin_base.as_str(), "/observe"),
+        (admin_base.as_str(), "/observe/"),
+        (nested_mount.as_str(), "/observe"),
+    ];
+    for (mount, path) in pages {
+        page_loads_its_files(&client, mount, path).await;
+    }
 
+    if let Some(python) = browser_tools() {
+        let shots = if std::env::var_os("OBSERVE_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/observe-page")
+        } else {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("observe-page")
+        };
+        let other = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("observe-page-at");
+        let runs = [
+            (pages[0], shots, NEW_RATIOS[0]),
+            (pages[1], other.join("trailing-slash"), NEW_RATIOS[1]),
+            (pages[2], other.join("nested"), NEW_RATIOS[2]),
+        ];
+        for ((mount, path), shots, ratio) in runs {
+            let page = Page {
+                mount,
+                path,
+                shots: &shots,
+                ratio,
+            };
+            browser(&python, &client, &page, &slow_trace, &absent).await;
+        }
+    }
+
+    nested.abort();
     let _ = stop.send(());
     server.await.unwrap().unwrap();
+}
+
+/// The `src` and `href` values of the page's HTML, but `data:` ones.
+fn linked_urls(html: &str) -> Vec<&str> {
+    let mut urls = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for (at, _) in html.match_indices(attr) {
+            let value = &html[at + attr.len()..];
+            let value = &value[..value.find('"').unwrap_or(value.len())];
+            if !value.starts_with("data:") {
+                urls.push(value);
+            }
+        }
+    }
+    urls
+}
+
+/// The page at `<mount><path>`, and every file and link it names, as the browser
+/// resolves them: all under `<mount>/observe/`, all answered.
+async fn page_loads_its_files(client: &reqwest::Client, mount: &str, path: &str) {
+    let url = reqwest::Url::parse(&format!("{mount}{path}")).unwrap();
+    let page = client.get(url.clone()).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{url}");
+    let html = page.text().await.unwrap();
+    let linked = linked_urls(&html);
+    assert!(linked.len() >= 3, "{url} links {linked:?}");
+    for value in linked {
+        let resolved = url.join(value).unwrap();
+        assert!(
+            resolved.as_str().starts_with(&format!("{mount}/observe/")),
+            "the page at {url} links {value:?}, which is {resolved}: outside {mount}/observe/"
+        );
+        let r = client.get(resolved.clone()).send().await.unwrap();
+        assert_eq!(
+            r.status(),
+            200,
+            "the page at {url} links {value:?}, {resolved}"
+        );
+    }
 }
 
 fn burn_rates(slos: &Value) -> Vec<f64> {
@@ -306,31 +391,49 @@ fn burn_rates(slos: &Value) -> Vec<f64> {
         .collect()
 }
 
-async fn browser(client: &reqwest::Client, admin_base: &str, slow_trace: &str, absent: &[&str]) {
-    let slo_absent = absent
-        .iter()
-        .any(|e| ["/slos", "/alerts", "/dependencies"].contains(e));
+/// The Python interpreter that drives chromium, when it and chromium are there.
+fn browser_tools() -> Option<PathBuf> {
     let Some(python) = python() else {
         skip("no Python with selenium (run ./scripts/setup.sh, or set OBSERVE_TEST_PYTHON)");
-        return;
+        return None;
     };
     if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
         skip("no chromium or chromedriver (run ./scripts/setup.sh)");
-        return;
+        return None;
     }
-    let shots = if std::env::var_os("OBSERVE_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/observe-page")
-    } else {
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("observe-page")
-    };
+    Some(python)
+}
+
+/// One page for the browser: the admin routes' mount point (the admin listener, or
+/// `/admin` on the application's router) and the page's path under it.
+struct Page<'a> {
+    mount: &'a str,
+    path: &'a str,
+    shots: &'a Path,
+    /// The sampling ratio set through the Controls view.
+    ratio: &'a str,
+}
+
+async fn browser(
+    python: &Path,
+    client: &reqwest::Client,
+    page: &Page<'_>,
+    slow_trace: &str,
+    absent: &[&str],
+) {
+    let slo_absent = absent
+        .iter()
+        .any(|e| ["/slos", "/alerts", "/dependencies"].contains(e));
+    let mount = page.mount;
+    let url = format!("{mount}{}", page.path);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/page/drive.py");
-    let output = tokio::process::Command::new(&python)
+    let output = tokio::process::Command::new(python)
         .arg(&script)
-        .arg(admin_base)
-        .arg(&shots)
+        .arg(&url)
+        .arg(page.shots)
         .arg("GET /slow")
         .arg("GET /orders/{id}")
-        .arg(NEW_RATIO)
+        .arg(page.ratio)
         .kill_on_drop(true)
         .output()
         .await
@@ -351,12 +454,48 @@ async fn browser(client: &reqwest::Client, admin_base: &str, slow_trace: &str, a
     // view's message said).
     assert!(
         report["failed"].is_null(),
-        "views that did not show what was expected: {:#}\nthe whole report: {report}",
+        "{url}: views that did not show what was expected: {:#}\nthe whole report: {report}",
         report["failed"]
     );
 
+    // Its script, style sheet, API calls and links, all under its mount point.
+    assert_eq!(
+        report["script_src"],
+        format!("{mount}/observe/assets/app.js"),
+        "{report}"
+    );
+    let sheet = format!("{mount}/observe/assets/style.css");
+    assert!(
+        report["stylesheets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["href"] == sheet.as_str() && s["rules"].as_u64() > Some(10)),
+        "{url} did not load {sheet}: {report}"
+    );
+    assert_eq!(
+        report["dump_href"],
+        format!("{mount}/observe/api/v1/dump"),
+        "{report}"
+    );
+    let calls = report["api_calls"].as_array().unwrap();
+    assert!(calls.len() >= 5, "{url}: the page called the API {calls:?}");
+    let api = format!("{mount}/observe/api/v1/");
+    for call in calls {
+        let called = call["url"].as_str().unwrap();
+        assert!(
+            called.starts_with(&api),
+            "{url} called {called}, outside {api}"
+        );
+        let endpoint = &called[api.len() - 1..];
+        let endpoint = &endpoint[..endpoint.find('?').unwrap_or(endpoint.len())];
+        if !absent.contains(&endpoint) {
+            assert_eq!(call["status"], 200, "{url} called {called}: {call}");
+        }
+    }
+
     // The slow request heads the slowest list.
-    assert_eq!(report["slowest"][0]["name"], "GET /slow", "{report}");
+    assert_eq!(report["slowest"][0]["name"], "GET /slow", "{url}: {report}");
     assert_eq!(report["slowest"][0]["trace_id"], slow_trace, "{report}");
 
     // Its waterfall: the server span, then build_report under it, then render_report
@@ -409,17 +548,20 @@ async fn browser(client: &reqwest::Client, admin_base: &str, slow_trace: &str, a
 
     // The sampling change made on the page, with its confirmation and audit line.
     assert!(
-        report["confirm_text"].as_str().unwrap().contains(NEW_RATIO),
+        report["confirm_text"]
+            .as_str()
+            .unwrap()
+            .contains(page.ratio),
         "{report}"
     );
     assert!(
         report["control_result"].as_str().unwrap().contains("audit"),
         "{report}"
     );
-    let sampling = get_json(client, &format!("{admin_base}/observe/api/v1/sampling")).await;
+    let sampling = get_json(client, &format!("{mount}/observe/api/v1/sampling")).await;
     assert_eq!(
         sampling["ratio"].as_f64(),
-        Some(NEW_RATIO.parse().unwrap()),
+        Some(page.ratio.parse().unwrap()),
         "{sampling}"
     );
 
@@ -459,7 +601,7 @@ async fn browser(client: &reqwest::Client, admin_base: &str, slow_trace: &str, a
                     .any(|a| message.contains(&format!("/observe/api/v1{a} "))))
         })
         .collect();
-    assert!(errors.is_empty(), "the browser logged: {errors:?}");
+    assert!(errors.is_empty(), "{url}: the browser logged: {errors:?}");
 }
 
 #[allow(clippy::print_stderr)]

@@ -2,6 +2,12 @@
 //! the binary (no CDN, no build step), served by the admin listener at `/observe` and
 //! `/observe/assets/*`. The page only reads the JSON API v1 and draws it
 //! (`docs/observe-page.md`); everything it shows is computed by the server.
+//!
+//! Its URLs are relative, so the page works wherever the admin routes are mounted
+//! (`Router::new().nest("/admin", admin_routes())` serves it at `/admin/observe`, and
+//! a proxy may strip any prefix): `index.html` loads `observe/assets/...`, relative to
+//! `<mount>/observe`; from `<mount>/observe/` the same page loads `assets/...`
+//! ([`index_for`]). The script finds the API beside itself (`../api/v1`).
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -52,23 +58,46 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src
      form-action 'self'; frame-ancestors 'none'";
 
 /// The embedded file served at `path`, if any (`/observe/` is the page too).
-pub(crate) fn lookup(path: &str) -> Option<&'static Asset> {
+pub(crate) fn lookup(path: &str) -> Option<Asset> {
     if path == INDEX.path || path == "/observe/" {
-        return Some(&INDEX);
+        return Some(index_for(path));
     }
-    ASSETS.iter().find(|a| a.path == path)
+    ASSETS.iter().find(|a| a.path == path).copied()
 }
 
-/// `GET /observe`: the page.
-pub(crate) fn index(_request: &ApiRequest) -> ApiResponse {
-    respond(&INDEX)
+/// The page as served at `path` (the path the router saw, after any prefix a nesting
+/// router or a proxy stripped): `index.html`, whose URLs (`observe/...`) are relative
+/// to the directory of `<mount>/observe`; at `<mount>/observe/` the directory is one
+/// level deeper, so the same page without the `observe/` of its URLs.
+pub(crate) fn index_for(path: &str) -> Asset {
+    static IN_DIRECTORY: std::sync::LazyLock<Box<[u8]>> = std::sync::LazyLock::new(|| {
+        let index = std::str::from_utf8(INDEX.body).expect("index.html is UTF-8");
+        index
+            .replace("=\"observe/", "=\"")
+            .into_bytes()
+            .into_boxed_slice()
+    });
+    if path.ends_with('/') {
+        Asset {
+            path: "/observe/",
+            body: &IN_DIRECTORY,
+            ..INDEX
+        }
+    } else {
+        INDEX
+    }
+}
+
+/// `GET /observe` (and `/observe/`): the page.
+pub(crate) fn index(request: &ApiRequest) -> ApiResponse {
+    respond(&index_for(request.path()))
 }
 
 /// `GET /observe/assets/{file}`: one of the page's files, or 404.
 pub(crate) fn asset(request: &ApiRequest) -> ApiResponse {
     let file = request.param("file").unwrap_or_default();
     match lookup(&format!("/observe/assets/{file}")) {
-        Some(asset) => respond(asset),
+        Some(asset) => respond(&asset),
         None => ApiResponse::error(
             StatusCode::NOT_FOUND,
             format!("the /observe page has no file {file:?}"),
@@ -76,7 +105,7 @@ pub(crate) fn asset(request: &ApiRequest) -> ApiResponse {
     }
 }
 
-fn respond(asset: &'static Asset) -> ApiResponse {
+fn respond(asset: &Asset) -> ApiResponse {
     ApiResponse::body(
         StatusCode::OK,
         asset.content_type,
@@ -110,35 +139,65 @@ mod tests {
         );
     }
 
+    /// The `src` and `href` values of an HTML text.
+    fn urls(html: &str) -> Vec<&str> {
+        let mut urls = Vec::new();
+        for attr in ["src=\"", "href=\""] {
+            for (at, _) in html.match_indices(attr) {
+                let value = &html[at + attr.len()..];
+                urls.push(&value[..value.find('"').unwrap_or(value.len())]);
+            }
+        }
+        urls
+    }
+
     #[test]
     fn the_page_loads_exactly_the_embedded_assets_and_nothing_remote() {
         let index = text(&INDEX);
         for asset in &ASSETS {
+            // Relative to the mount point (`<mount>/observe` is the page).
+            let relative = &asset.path[1..];
             assert!(
-                index.contains(&format!("\"{}\"", asset.path)),
-                "index.html does not load {}",
-                asset.path
+                index.contains(&format!("\"{relative}\"")),
+                "index.html does not load {relative}"
             );
         }
-        for attr in ["src=\"", "href=\""] {
-            for (at, _) in index.match_indices(attr) {
-                let value = &index[at + attr.len()..];
-                let value = &value[..value.find('"').unwrap_or(value.len())];
+        for value in urls(index) {
+            // Relative to where the admin routes are mounted, never absolute: a page
+            // nested under `/admin` must load `/admin/observe/...`.
+            assert!(
+                value.starts_with("observe/") || value.starts_with("data:"),
+                "index.html loads {value:?}: the page must work offline, from the binary \
+                 only, under any prefix (observe/... relative to the mount point)"
+            );
+            if let Some(path) = value.strip_prefix("observe/assets/") {
                 assert!(
-                    value.starts_with('/') || value.starts_with("data:"),
-                    "index.html loads {value:?}: the page must work offline, from the binary only"
+                    lookup(&format!("/observe/assets/{path}")).is_some(),
+                    "index.html loads {value}, which is not embedded"
                 );
-                if let Some(path) = value.strip_prefix("/observe/assets/") {
-                    assert!(
-                        lookup(&format!("/observe/assets/{path}")).is_some(),
-                        "index.html loads {value}, which is not embedded"
-                    );
-                }
             }
         }
         // No inline script or style attribute: the Content-Security-Policy forbids them.
         assert!(!index.contains("<script>") && !index.contains(" style=\""));
         assert!(!index.contains(" onclick=") && !index.contains(" onload="));
+    }
+
+    #[test]
+    fn the_page_at_its_trailing_slash_form_loads_the_same_files() {
+        let page = index_for("/observe/");
+        let html = std::str::from_utf8(page.body).unwrap();
+        let plain = urls(text(&INDEX));
+        let in_dir = urls(html);
+        assert_eq!(plain.len(), in_dir.len());
+        for (from_page, from_dir) in plain.iter().zip(&in_dir) {
+            // Resolved against `<mount>/observe` and `<mount>/observe/`: the same URL.
+            let same = from_page.strip_prefix("observe/").unwrap_or(from_page);
+            assert_eq!(*from_dir, same);
+        }
+        assert!(in_dir.contains(&"assets/app.js") && in_dir.contains(&"api/v1/dump"));
+        assert_eq!(index_for("/observe").body, INDEX.body);
+        let answer = index(&ApiRequest::new(http::Method::GET, "/observe/", ""));
+        assert_eq!(answer.body_bytes().as_ref(), page.body);
     }
 
     #[test]
@@ -188,7 +247,12 @@ mod tests {
     #[test]
     fn the_script_uses_only_the_v1_api() {
         let app = text(&ASSETS[0]);
-        assert!(app.contains("const API = '/observe/api/v1';"));
+        // Beside the script (`<mount>/observe/assets/app.js`), under any mount point.
+        assert!(app.contains("const API = new URL('../api/v1', document.currentScript.src)"));
+        assert!(
+            !app.contains("'/observe"),
+            "an absolute /observe URL in app.js"
+        );
         // Every request goes through `api()`, relative to the v1 tree.
         assert_eq!(app.matches("fetch(").count(), 1);
     }

@@ -4,7 +4,10 @@
 // only when their data changed), so auto-refresh does not flicker or steal focus.
 'use strict';
 (function () {
-  const API = '/observe/api/v1';
+  // The API beside this script, wherever the admin routes are mounted: the script is
+  // `<mount>/observe/assets/app.js`, so the API is `<mount>/observe/api/v1` (a router
+  // nested under `/admin` serves both under `/admin`).
+  const API = new URL('../api/v1', document.currentScript.src).pathname;
   const SVGNS = 'http://www.w3.org/2000/svg';
   const $ = (id) => document.getElementById(id);
 
