@@ -65,12 +65,27 @@ impl std::error::Error for DumpError {
 /// Records per line (and per lock of the ring).
 const LINE: u64 = 512;
 
+/// Writes the dump to the file at `path`, readable by its owner only (mode 0600
+/// on Unix when the file is created: a dump holds what logs hold). `fresh`: the
+/// file must not exist yet (a name observe chose in a shared directory such as
+/// `/tmp`, where an existing file or symbolic link of that name is someone
+/// else's); otherwise an existing file is replaced.
 pub(super) fn write(
     recorder: &FlightRecorder,
     resource: &Service,
     path: &Path,
+    fresh: bool,
 ) -> Result<DumpSummary, DumpError> {
-    let file = File::create(path).map_err(|error| DumpError::Io {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if fresh {
+        options.create_new(true);
+    } else {
+        options.create(true).truncate(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file: File = options.open(path).map_err(|error| DumpError::Io {
         path: path.to_owned(),
         error,
     })?;

@@ -370,9 +370,10 @@ impl FlightRecorder {
             .collect()
     }
 
-    /// Writes everything held as OTLP-JSON lines to `path` (see [`dump`]).
+    /// Writes everything held as OTLP-JSON lines to `path` (see [`dump`]), mode 0600
+    /// on Unix when it creates the file.
     pub fn dump(&self, path: impl AsRef<Path>) -> Result<DumpSummary, DumpError> {
-        dump::write(self, &self.shared.resource, path.as_ref())
+        dump::write(self, &self.shared.resource, path.as_ref(), false)
     }
 
     /// Writes everything held as OTLP-JSON lines to `out` (as [`dump`] writes a
@@ -384,7 +385,9 @@ impl FlightRecorder {
     /// Writes a dump into `dir` unless one was written by this function less than
     /// `min_interval` ago (what SLO alerts call, so a flapping alert cannot fill
     /// the disk). The file is named `observe-<unix seconds>-<reason>.jsonl`
-    /// (`reason` sanitized to `[A-Za-z0-9_-]`). Returns `Ok(None)` when skipped.
+    /// (`reason` sanitized to `[A-Za-z0-9_-]`), created new with mode 0600 on Unix
+    /// (never through an existing file or link of that name). Returns `Ok(None)`
+    /// when skipped.
     pub fn dump_rate_limited(
         &self,
         dir: impl AsRef<Path>,
@@ -418,7 +421,7 @@ impl FlightRecorder {
             })
             .collect();
         let path = dir.as_ref().join(format!("observe-{secs}-{reason}.jsonl"));
-        self.dump(path).map(Some)
+        dump::write(self, &self.shared.resource, &path, true).map(Some)
     }
 }
 

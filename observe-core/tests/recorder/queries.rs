@@ -159,6 +159,13 @@ fn dump_is_otlp_json() {
             .unwrap()
             .ends_with("-slo__p99___5s.jsonl")
     );
+    // A dump holds what logs hold: its owner's alone, in a shared /tmp too.
+    #[cfg(unix)]
+    for dumped in [&path, &written.path] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dumped).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", dumped.display());
+    }
     assert!(
         recorder
             .dump_rate_limited(&dir, "again", Duration::from_secs(3600))
