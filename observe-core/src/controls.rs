@@ -155,6 +155,8 @@ pub(crate) fn set_sampling_ratio_by(ratio: f64, peer: &str) -> Result<Change<f64
     let h = sampler()?;
     let old = h.ratio();
     h.set_ratio(ratio)?;
+    // As the sampler reads it: `-0.0` is `0.0`.
+    let ratio = ratio + 0.0;
     let audit = audit("sampling.ratio", &json!(old), &json!(ratio), peer);
     Ok(Change {
         old,
@@ -180,6 +182,7 @@ pub(crate) fn set_sampling_ratio_for_by(
     let h = sampler()?;
     let old = h.ratio_for(key);
     h.set_ratio_for(key, ratio)?;
+    let ratio = ratio + 0.0;
     let audit = audit(
         &format!("sampling.override {key:?}"),
         &json!(old),

@@ -134,9 +134,10 @@ impl fmt::Debug for SamplingHandle {
     }
 }
 
-fn check_ratio(ratio: f64) -> Result<(), SamplingError> {
+/// `ratio` if it is one (0.0 to 1.0), with `-0.0` read as `0.0`.
+fn check_ratio(ratio: f64) -> Result<f64, SamplingError> {
     if (0.0..=1.0).contains(&ratio) {
-        Ok(())
+        Ok(ratio + 0.0)
     } else {
         Err(SamplingError::InvalidRatio { value: ratio })
     }
@@ -155,7 +156,7 @@ fn check_key(key: &str) -> Result<(), SamplingError> {
 impl SamplingHandle {
     /// Sets the ratio of new traces kept (0.0 to 1.0), from the next trace on.
     pub fn set_ratio(&self, ratio: f64) -> Result<(), SamplingError> {
-        check_ratio(ratio)?;
+        let ratio = check_ratio(ratio)?;
         self.sampler.set_ratio(ratio);
         Ok(())
     }
@@ -169,7 +170,7 @@ impl SamplingHandle {
     /// `#[traced]` function whose `code.function` is `key`.
     pub fn set_ratio_for(&self, key: &str, ratio: f64) -> Result<(), SamplingError> {
         check_key(key)?;
-        check_ratio(ratio)?;
+        let ratio = check_ratio(ratio)?;
         if self.sampler.set_override(key, ratio) {
             Ok(())
         } else {
@@ -261,6 +262,12 @@ mod tests {
         assert_eq!(set_ratio(0.5), Err(SamplingError::NotRunning));
         assert_eq!(ratio(), None);
         assert!(state().is_none());
+    }
+
+    #[test]
+    fn negative_zero_is_zero() {
+        let ratio = check_ratio(-0.0).unwrap();
+        assert!(ratio == 0.0 && ratio.is_sign_positive());
     }
 
     #[test]

@@ -53,7 +53,7 @@ use http::{Method, Response, StatusCode};
 
 pub use host::{check_host, host_allowed};
 pub use listener::{ListenerState, listener_state};
-pub use request::{ApiRequest, ApiResponse};
+pub use request::{ApiRequest, ApiResponse, MAX_ERROR_LEN};
 pub use server::serve;
 
 /// The largest request body an admin endpoint accepts (64 KiB): a larger one is

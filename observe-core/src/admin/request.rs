@@ -184,6 +184,9 @@ impl fmt::Debug for ApiResponse {
     }
 }
 
+/// The longest error message an admin answer carries, in bytes.
+pub const MAX_ERROR_LEN: usize = 1024;
+
 impl ApiResponse {
     /// `value` as JSON with `status`.
     pub fn json(status: StatusCode, value: serde_json::Value) -> ApiResponse {
@@ -191,8 +194,19 @@ impl ApiResponse {
     }
 
     /// `{"error": message}` with `status` (a 4xx or 5xx). Say what to do about it.
+    /// A message over [`MAX_ERROR_LEN`] bytes (one that quotes a huge parameter)
+    /// is cut there, with `…`: an error never echoes more than that of a request.
     pub fn error(status: StatusCode, message: impl Into<String>) -> ApiResponse {
-        ApiResponse::json(status, serde_json::json!({ "error": message.into() }))
+        let mut message = message.into();
+        if message.len() > MAX_ERROR_LEN {
+            let mut end = MAX_ERROR_LEN;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+        ApiResponse::json(status, serde_json::json!({ "error": message }))
     }
 
     /// Any body with its content type.
@@ -241,5 +255,25 @@ impl ApiResponse {
             headers.insert(name, value);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_never_echoes_more_than_its_bound() {
+        let huge = "é".repeat(5000);
+        let answer = ApiResponse::error(StatusCode::NOT_FOUND, format!("no trace {huge}"));
+        let message = answer.json_value()["error"].as_str().unwrap().to_owned();
+        assert!(
+            message.len() <= MAX_ERROR_LEN + '…'.len_utf8(),
+            "{}",
+            message.len()
+        );
+        assert!(message.starts_with("no trace é") && message.ends_with('…'));
+        let short = ApiResponse::error(StatusCode::BAD_REQUEST, "bad");
+        assert_eq!(short.json_value()["error"], "bad");
     }
 }
