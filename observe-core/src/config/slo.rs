@@ -346,7 +346,15 @@ pub fn parse_env(value: &str) -> Result<Vec<Slo>, SloParseError> {
 
 fn parse_objective(s: &str) -> Option<f64> {
     let v = match s.strip_suffix('%') {
-        Some(p) => p.trim().parse::<f64>().ok()? / 100.0,
+        // `99.9%` is read as `99.9e-2`, the f64 nearest 0.999; dividing the f64
+        // nearest 99.9 by 100 gave 0.9990000000000001.
+        Some(p) => {
+            let p = p.trim();
+            if p.contains(['e', 'E']) {
+                return None;
+            }
+            format!("{p}e-2").parse::<f64>().ok()?
+        }
         None => s.parse::<f64>().ok()?,
     };
     (v > 0.0 && v < 1.0).then_some(v)
@@ -355,6 +363,15 @@ fn parse_objective(s: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_percentage_objective_is_the_decimal_it_says() {
+        assert_eq!(parse_objective("99.9%"), Some(0.999));
+        assert_eq!(parse_objective("99.95 %"), Some(0.9995));
+        assert_eq!(parse_objective("0.999"), Some(0.999));
+        assert_eq!(parse_objective("99e1%"), None);
+        assert_eq!(parse_objective("100%"), None);
+    }
 
     fn labels(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

@@ -31,8 +31,15 @@ impl Counts {
             return 0.0;
         }
         let bad = self.total.saturating_sub(self.good) as f64;
-        (bad / self.total as f64) / (1.0 - objective)
+        (bad / self.total as f64) / error_budget(objective)
     }
+}
+
+/// The error budget of `objective`, `1 - objective` rounded to 12 decimals: in
+/// binary, 1 - 0.999 is 0.0010000000000000009, which read a burn rate of exactly
+/// 100 as 100.00000000001101. Objectives have far fewer decimals than 12.
+pub(crate) fn error_budget(objective: f64) -> f64 {
+    ((1.0 - objective) * 1e12).round() / 1e12
 }
 
 /// Samples kept every `step` for `span` (plus one older).
@@ -129,6 +136,19 @@ mod tests {
     use super::*;
 
     const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn a_burn_rate_reads_as_the_decimal_it_is() {
+        let c = Counts {
+            good: 90,
+            total: 100,
+            covered_nanos: 0,
+        };
+        assert_eq!(c.burn_rate(0.999), 100.0);
+        assert_eq!(c.burn_rate(0.99), 10.0);
+        assert_eq!(error_budget(0.999), 0.001);
+        assert_eq!(error_budget(0.9999), 0.0001);
+    }
 
     #[test]
     fn a_known_series_gives_the_exact_burn_rate() {
