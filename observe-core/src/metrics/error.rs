@@ -150,10 +150,15 @@ impl fmt::Display for WindowError {
 impl std::error::Error for WindowError {}
 
 pub(crate) fn warn_invalid(e: &MetricError) {
-    warn_once(e.to_string());
+    warn_once(
+        e.to_string(),
+        "metric not registered; its observations are dropped",
+    );
 }
 
-pub(crate) fn warn_once(msg: String) {
+/// Logs `msg` at `WARN` once (per distinct message), with `what` as the line's
+/// message: what happened to the observation.
+pub(crate) fn warn_once(msg: String, what: &'static str) {
     // Once per distinct message, bounded so a flood of bad names cannot grow it.
     static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
     {
@@ -163,5 +168,5 @@ pub(crate) fn warn_once(msg: String) {
         }
         seen.push(msg.clone());
     }
-    tracing::warn!(error = %msg, "metric not registered; its observations are dropped");
+    tracing::warn!(error = %msg, "{what}");
 }

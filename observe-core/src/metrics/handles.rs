@@ -135,10 +135,13 @@ impl Histogram {
     #[cold]
     #[inline(never)]
     fn not_a_duration(&self) {
-        warn_once(format!(
-            "histogram {:?} does not record durations (it was created with another unit); record_duration ignored: create it with duration_histogram",
-            self.name()
-        ));
+        warn_once(
+            format!(
+                "histogram {:?} does not record durations (it was created with another unit); record_duration ignored: create it with duration_histogram",
+                self.name()
+            ),
+            "observation refused; the metric keeps its others",
+        );
     }
 
     /// Whether this histogram records durations (in nanoseconds).

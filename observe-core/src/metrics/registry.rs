@@ -401,8 +401,8 @@ impl Registry {
                 if m.unit != unit {
                     return Err(MetricError::Conflict {
                         name: name.to_owned(),
-                        registered: format!("{} in {}", m.kind, m.unit),
-                        requested: format!("{} in {unit}", m.kind),
+                        registered: format!("{} with unit {:?}", m.kind, m.unit.to_string()),
+                        requested: format!("{} with unit {:?}", m.kind, unit.to_string()),
                     });
                 }
                 Ok(Some(FamilyMeta {
@@ -655,8 +655,8 @@ impl Registry {
         match unit {
             Some(u) if *u != meta.unit => Some(MetricError::Conflict {
                 name: name.to_owned(),
-                registered: format!("{} in {}", meta.kind, meta.unit),
-                requested: format!("{kind} in {u}"),
+                registered: format!("{} with unit {:?}", meta.kind, meta.unit.to_string()),
+                requested: format!("{kind} with unit {:?}", u.to_string()),
             }),
             _ => None,
         }
