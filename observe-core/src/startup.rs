@@ -46,6 +46,15 @@ impl Config {
     pub fn summary(&self) -> String {
         Fields::of(self, AdminAddr::configured(self)).line()
     }
+
+    /// The summary of an instance started beside the application's own `tracing`
+    /// subscriber, which writes the log lines (observe's writer is off).
+    pub(crate) fn summary_beside_subscriber(&self) -> String {
+        let mut fields = Fields::of(self, AdminAddr::configured(self));
+        // Its events do not reach observe: nothing of them to export either.
+        fields.logs = "written by the application's tracing subscriber".to_owned();
+        fields.line()
+    }
 }
 
 /// The admin listener as the summary shows it.
@@ -345,6 +354,20 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("same", "same"), 0);
+    }
+
+    #[test]
+    fn beside_the_applications_subscriber_the_summary_says_who_writes_the_lines() {
+        let config = crate::Builder::new()
+            .env_lookup(|name| (name == "OBSERVE_LOG_OUTPUT").then(|| "none".into()))
+            .build_config()
+            .unwrap();
+        assert!(config.summary().contains("logs → not written;"));
+        let line = config.summary_beside_subscriber();
+        assert!(
+            line.contains("logs → written by the application's tracing subscriber;"),
+            "{line}"
+        );
     }
 
     #[test]

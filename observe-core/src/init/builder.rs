@@ -633,7 +633,7 @@ impl Builder {
         };
         let config = &p.settings.config;
         if config.logs.output == LogOutput::None {
-            tracing::info!(target: "observe", "{}", config.summary());
+            tracing::info!(target: "observe", "{}", config.summary_beside_subscriber());
             tracing::info!(
                 target: "observe",
                 "a tracing subscriber was already installed: it writes the log lines, and observe \
