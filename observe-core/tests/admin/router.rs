@@ -116,3 +116,26 @@ async fn a_foreign_host_is_refused_with_421() {
         200
     );
 }
+
+/// docs/observe-api.md shows the answer of `GET /observe/api/v1`: it lists every
+/// route of the table, and no other.
+#[test]
+fn the_documented_index_lists_every_route() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/observe-api.md"
+    ))
+    .unwrap();
+    let start = doc.find("\"routes\": [").expect("the index example");
+    let end = start + doc[start..].find(']').unwrap();
+    let documented: Vec<&str> = doc[start..end]
+        .lines()
+        .skip(1)
+        .map(|l| l.trim().trim_end_matches(',').trim_matches('"'))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let routes: Vec<String> = observe_core::admin::endpoints()
+        .map(|(method, path)| format!("{method} {path}"))
+        .collect();
+    assert_eq!(documented, routes);
+}
