@@ -22,6 +22,7 @@
 //! ```
 
 mod format;
+mod log_crate;
 pub(crate) use format::visible_ascii;
 mod record;
 mod writer;

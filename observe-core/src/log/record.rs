@@ -100,23 +100,40 @@ impl LogRecord {
     }
 
     /// Captures a `tracing` event: the current span, the request context as it is
-    /// now, the message and the fields (redacting sensitive ones).
+    /// now, the message and the fields (redacting sensitive ones). A record of the
+    /// `log` crate gets its own target, module, file and line, not `tracing-log`'s
+    /// (see `log_crate`), and the `log.*` fields that carried them are left out.
     pub(crate) fn capture(
         event: &tracing_core::Event<'_>,
         current: Option<&SpanData>,
         redact: &Redactor,
     ) -> LogRecord {
-        let fields = event.metadata().fields().len().saturating_sub(1);
+        // A `log` record's own metadata, when it is one (the target is compared
+        // first: `tracing`'s own events pay only that comparison).
+        let normalized = if super::log_crate::is_log_record(event) {
+            super::log_crate::metadata(event)
+        } else {
+            None
+        };
+        let log_fields = normalized.is_some();
+        let metadata = normalized.unwrap_or_else(|| event.metadata());
+        // Besides its message, a record has only `log.*` fields, none kept.
+        let fields = if log_fields {
+            0
+        } else {
+            metadata.fields().len().saturating_sub(1)
+        };
         let mut visitor = Capture {
             message: String::new(),
             fields: smallvec::SmallVec::with_capacity(fields),
             redact,
+            log_fields,
         };
         event.record(&mut visitor);
         let (span, context) = span_and_context(current);
         LogRecord {
             time: Tick::now(),
-            metadata: event.metadata(),
+            metadata,
             message: Cow::Owned(visitor.message),
             fields: visitor.fields,
             span,
@@ -334,9 +351,17 @@ struct Capture<'a> {
     message: String,
     fields: smallvec::SmallVec<[KeyValue; 4]>,
     redact: &'a Redactor,
+    /// The event is a `log` record whose metadata was rebuilt from its `log.*`
+    /// fields: they are left out.
+    log_fields: bool,
 }
 
 impl Capture<'_> {
+    /// Whether `field` is one of a `log` record's `log.*` fields, left out.
+    fn is_log_field(&self, field: &Field) -> bool {
+        self.log_fields && field.name().starts_with("log.")
+    }
+
     fn push(&mut self, field: &Field, value: Value) {
         let value = if self.redact.is_sensitive(field.name()) {
             Value::Str(Cow::Borrowed(REDACTED))
@@ -354,7 +379,7 @@ impl Visit for Capture<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "message" {
             self.message = formatted(value);
-        } else if !field.name().starts_with("log.") {
+        } else if !self.is_log_field(field) {
             self.push(field, Value::Str(Cow::Owned(formatted(value))));
         }
     }
@@ -362,7 +387,7 @@ impl Visit for Capture<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.message.push_str(value);
-        } else if !field.name().starts_with("log.") {
+        } else if !self.is_log_field(field) {
             self.push(field, Value::Str(Cow::Owned(value.to_owned())));
         }
     }
@@ -373,6 +398,10 @@ impl Visit for Capture<'_> {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
+        // `log.line`.
+        if self.is_log_field(field) {
+            return;
+        }
         metric_field(field, FieldValue::U64(value));
         self.push(field, Value::U64(value));
     }
@@ -539,6 +568,59 @@ mod tests {
         assert_eq!(prepared.context(), visited.context());
         assert_eq!(other.message(), "other 200");
         assert_eq!(other.fields().len(), 1);
+    }
+
+    /// A `log` record gets its own target, module, file and line, made `'static`
+    /// once per callsite; an ordinary event of target `log` is left as it is.
+    #[test]
+    fn a_log_crate_record_has_its_own_metadata_interned_once() {
+        let capture = crate::testing::capture();
+        for line in [7, 7, 8] {
+            tracing_log::format_trace(
+                &tracing_log::log::Record::builder()
+                    .args(format_args!("from log"))
+                    .level(tracing_log::log::Level::Warn)
+                    .target("interned_target")
+                    .module_path_static(Some("interned::module"))
+                    .file_static(Some("src/interned.rs"))
+                    .line(Some(line))
+                    .build(),
+            )
+            .unwrap();
+        }
+        tracing::event!(
+            target: "log",
+            Level::INFO,
+            { log.line = 3u64, log.file = "a.rs" },
+            "not a record"
+        );
+        capture.flush();
+        let logs = capture.logs();
+        let [first, again, other_line, event] = &logs[..] else {
+            panic!("{logs:?}")
+        };
+        assert_eq!(first.target(), "interned_target");
+        assert_eq!(first.module_path(), Some("interned::module"));
+        assert_eq!(first.file(), Some("src/interned.rs"));
+        assert_eq!(first.line(), Some(7));
+        assert_eq!(first.level(), Level::WARN);
+        assert_eq!(first.message(), "from log");
+        assert!(first.fields().is_empty(), "{:?}", first.fields());
+        assert!(std::ptr::eq(first.metadata, again.metadata));
+        assert_eq!(other_line.line(), Some(8));
+        assert!(!std::ptr::eq(first.metadata, other_line.metadata));
+        assert_eq!(event.target(), "log");
+        assert_eq!(event.fields().len(), 2, "{:?}", event.fields());
+        let lines = capture.log_lines();
+        assert_eq!(lines[0]["target"], "interned_target");
+        assert_eq!(lines[0]["file"], "src/interned.rs");
+        assert_eq!(lines[0]["line"], 7);
+        assert!(lines[0].get("fields").is_none(), "{}", lines[0]);
+        let mut pretty = Vec::new();
+        super::super::format::write_pretty(&mut pretty, first, false);
+        let pretty = String::from_utf8(pretty).unwrap();
+        assert!(pretty.contains(" interned_target: from log"), "{pretty}");
+        assert!(!pretty.contains("log."), "{pretty}");
     }
 
     /// An `OK` line of an interned method borrows the message kept with the name,

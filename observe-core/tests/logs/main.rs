@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use observe_core::span::Span;
 
+mod log_crate;
+
 /// A writer whose every write blocks until released (a full pipe, a stuck disk).
 #[derive(Clone, Default)]
 struct StuckWriter {
