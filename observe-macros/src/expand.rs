@@ -460,7 +460,19 @@ impl Traced {
             },
             _ => TokenStream::new(),
         };
-        self.instrumented(func, quote!(async move { #fake_return #block }))
+        // The async block's body is the function's own block, with the fake return
+        // as its first statement (it binds nothing): wrapped in braces of ours, a
+        // body that is one expression (`{ if .. }`, `{ 7 }`) is a block returning a
+        // block, which `unused_braces` reports, suggesting to remove the
+        // function's braces (tracing-attributes likewise writes `async move #block`).
+        let mut body = TokenStream::new();
+        block.brace_token.surround(&mut body, |body| {
+            body.extend(fake_return);
+            for stmt in &block.stmts {
+                stmt.to_tokens(body);
+            }
+        });
+        self.instrumented(func, quote!(async move #body))
     }
 
     fn async_block_body(&self, func: &ItemFn, index: usize) -> TokenStream {
