@@ -28,10 +28,12 @@ use observe_core::{SpanId, TraceId, tracer_bullet};
 pub const KEY_VAR: &str = "OBSERVE_TRACER_BULLET_KEY";
 
 /// The response headers [`fire`] keeps (besides the footprint and the refusal).
-pub const HEADERS_OF_INTEREST: [&str; 5] = [
+/// `location` shows where a redirect, which a bullet never follows, points.
+pub const HEADERS_OF_INTEREST: [&str; 6] = [
     "traceresponse",
     "server-timing",
     "x-request-id",
+    "location",
     "content-type",
     "content-length",
 ];

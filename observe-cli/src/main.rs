@@ -62,12 +62,12 @@ fn cli() -> Command {
                 .arg(
                     Arg::new("trace-id")
                         .long("trace-id")
-                        .help("The trace id (32 hex digits); a random one by default"),
+                        .help("The trace id (32 lowercase hex digits, not all zero); a random one by default"),
                 )
                 .arg(
                     Arg::new("timeout")
                         .long("timeout")
-                        .value_parser(clap::value_parser!(u64))
+                        .value_parser(clap::value_parser!(u64).range(1..))
                         .default_value("30")
                         .help("Seconds to wait for the whole answer"),
                 )
@@ -88,7 +88,18 @@ fn cli() -> Command {
 }
 
 fn main() -> ExitCode {
-    let matches = cli().get_matches();
+    // A bad argument is 1 ("not fired"), never clap's 2, which means "refused".
+    let matches = match cli().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS // --help, --version
+            };
+        }
+    };
     let Some(("bullet", args)) = matches.subcommand() else {
         return ExitCode::from(1);
     };
@@ -166,7 +177,9 @@ fn run(args: &ArgMatches) -> Result<Outcome, String> {
         request = request.ca_certificate(path);
     }
     if let Some(id) = args.get_one::<String>("trace-id") {
-        let id = TraceId::from_hex(id).map_err(|_| format!("not a trace id: {id}"))?;
+        let id = TraceId::from_hex(id).map_err(|_| {
+            format!("not a trace id: {id} (32 lowercase hex digits, not all zero, as W3C requires)")
+        })?;
         request = request.trace_id(id);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -249,6 +249,42 @@ fn without_a_key_nothing_is_sent() {
     assert_eq!(writes.load(Ordering::SeqCst), 0);
 }
 
+/// Exit status 2 means a service refused the bullet; a bad argument is 1 (not
+/// fired), as the help says, whichever part of the command line is wrong.
+#[test]
+fn a_bad_argument_exits_with_1_not_with_the_refusal_code() {
+    const KEY: &str = "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    for args in [
+        &[][..],
+        &["--timeout", "abc", "http://127.0.0.1:9/"],
+        &["--timeout", "0", "http://127.0.0.1:9/"],
+        &["--no-such-flag", "http://127.0.0.1:9/"],
+        &[
+            "--trace-id",
+            "4BF92F3577B34DA6A3CE929D0E0E4736",
+            "http://127.0.0.1:9/",
+        ],
+    ] {
+        let output = observe(args, Some(KEY));
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {output:?}");
+    }
+    let no_subcommand = Command::new(env!("CARGO_BIN_EXE_observe"))
+        .output()
+        .unwrap();
+    assert_eq!(no_subcommand.status.code(), Some(1));
+    let help = observe(&["--help"], None);
+    assert_eq!(help.status.code(), Some(0));
+    let upper = observe(
+        &[
+            "--trace-id",
+            "4BF92F3577B34DA6A3CE929D0E0E4736",
+            "http://127.0.0.1:9/",
+        ],
+        Some(KEY),
+    );
+    assert!(String::from_utf8_lossy(&upper.stderr).contains("lowercase"));
+}
+
 /// A directory of its own for one test's files.
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("observe-cli-{name}-{}", std::process::id()));
