@@ -159,14 +159,66 @@ pub(crate) fn warn_invalid(e: &MetricError) {
 /// Logs `msg` at `WARN` once (per distinct message), with `what` as the line's
 /// message: what happened to the observation.
 pub(crate) fn warn_once(msg: String, what: &'static str) {
-    // Once per distinct message, bounded so a flood of bad names cannot grow it.
-    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    {
-        let mut seen = lock(&SEEN);
-        if seen.len() >= 256 || seen.contains(&msg) {
-            return;
-        }
-        seen.push(msg.clone());
+    if first_time(&msg) {
+        tracing::warn!(error = %msg, "{what}");
     }
-    tracing::warn!(error = %msg, "{what}");
+}
+
+/// Whether `msg` is seen for the first time: once per distinct message, bounded
+/// so that a flood of bad names cannot grow the memory of them.
+fn first_time(msg: &str) -> bool {
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut seen = lock(&SEEN);
+    if seen.len() >= 256 || seen.iter().any(|s| s == msg) {
+        return false;
+    }
+    seen.push(msg.to_owned());
+    true
+}
+
+/// [`warn_once`] from inside observe's `tracing` layer (an event field being
+/// recorded), where `tracing` drops the events a subscriber emits: the line goes
+/// into the current pipeline directly.
+pub(crate) fn warn_once_in_layer(msg: String, what: &'static str) {
+    if !first_time(&msg) {
+        return;
+    }
+    let Some(pipeline) = crate::pipeline::Pipeline::current() else {
+        return;
+    };
+    let mut fields = smallvec::SmallVec::new();
+    fields.push(crate::span::KeyValue::new("error", msg));
+    pipeline.push_log(crate::log::LogRecord {
+        time: crate::clock::Tick::now(),
+        metadata: &LAYER_WARNING,
+        message: what.into(),
+        fields,
+        span: None,
+        context: None,
+    });
+}
+
+struct LayerWarningCallsite;
+
+static LAYER_WARNING_CALLSITE: LayerWarningCallsite = LayerWarningCallsite;
+
+static LAYER_WARNING: tracing_core::Metadata<'static> = tracing_core::Metadata::new(
+    "observe metrics warning",
+    "observe::metrics",
+    tracing_core::Level::WARN,
+    Some(file!()),
+    Some(line!()),
+    Some(module_path!()),
+    tracing_core::field::FieldSet::new(
+        &["message", "error"],
+        tracing_core::identify_callsite!(&LAYER_WARNING_CALLSITE),
+    ),
+    tracing_core::metadata::Kind::EVENT,
+);
+
+impl tracing_core::Callsite for LayerWarningCallsite {
+    fn set_interest(&self, _: tracing_core::subscriber::Interest) {}
+    fn metadata(&self) -> &tracing_core::Metadata<'_> {
+        &LAYER_WARNING
+    }
 }

@@ -142,24 +142,31 @@ fn resolve(registry: &Registry, field: &str, labels: &[(&str, &str)]) -> Option<
     })
 }
 
-fn apply(r: &Resolved, field: &str, value: FieldValue) -> Result<bool, EventMetricError> {
+/// The value `field` records, or why it records none: checked before the metric
+/// is resolved, so that a bad value never registers a metric that then shows 0.
+fn checked(field: &str, value: FieldValue) -> Result<u64, EventMetricError> {
+    let (n, accepted) = if field.starts_with(COUNTER_PREFIX) {
+        (
+            as_count(value),
+            "a counter increment is a non-negative integer",
+        )
+    } else {
+        (
+            as_observation(value),
+            "a histogram observation is a non-negative finite number",
+        )
+    };
+    n.ok_or_else(|| EventMetricError::BadValue {
+        field: field.to_owned(),
+        value,
+        accepted,
+    })
+}
+
+fn apply(r: &Resolved, n: u64) -> Result<bool, EventMetricError> {
     match r {
-        Resolved::Counter(c) => {
-            let n = as_count(value).ok_or_else(|| EventMetricError::BadValue {
-                field: field.to_owned(),
-                value,
-                accepted: "a counter increment is a non-negative integer",
-            })?;
-            c.add(n);
-        }
-        Resolved::Histogram(h) => {
-            let v = as_observation(value).ok_or_else(|| EventMetricError::BadValue {
-                field: field.to_owned(),
-                value,
-                accepted: "a histogram observation is a non-negative finite number",
-            })?;
-            h.record(v);
-        }
+        Resolved::Counter(c) => c.add(n),
+        Resolved::Histogram(h) => h.record(n),
         Resolved::Refused(e) => return Err(EventMetricError::Metric(e.clone())),
     }
     Ok(true)
@@ -178,16 +185,17 @@ pub(crate) fn record_event_field(
     if !is_metric_field(field) {
         return Ok(false);
     }
+    let n = checked(field, value)?;
     if !labels.is_empty() {
         return match resolve(registry, field, labels) {
-            Some(r) => apply(&r, field, value),
+            Some(r) => apply(&r, n),
             None => Ok(false),
         };
     }
     let key = (registry.inner.id, field.as_ptr() as usize, field.len());
     let hit = EVENT_CACHE.try_with(|c| {
         let c = c.try_borrow().ok()?;
-        c.map.get(&key).map(|r| apply(r, field, value))
+        c.map.get(&key).map(|r| apply(r, n))
     });
     if let Ok(Some(result)) = hit {
         return result;
@@ -197,7 +205,7 @@ pub(crate) fn record_event_field(
     let Some(resolved) = resolve(registry, field, labels) else {
         return Ok(false);
     };
-    let result = apply(&resolved, field, value);
+    let result = apply(&resolved, n);
     let _ = EVENT_CACHE.try_with(|c| {
         if let Ok(mut c) = c.try_borrow_mut() {
             if c.map.len() >= EVENT_CACHE_CAPACITY {
@@ -292,6 +300,37 @@ mod tests {
             e,
             EventMetricError::Metric(MetricError::Conflict { .. })
         ));
+        // A bad value registers nothing: no metric that would read 0.
+        let snapshot = r.snapshot();
+        assert!(snapshot.counter("c", &[]).is_none());
+        assert!(snapshot.histograms.iter().all(|h| h.name != "h"));
+    }
+
+    /// Through `tracing`: a bad value is a warning line (once), not a metric.
+    #[test]
+    fn a_bad_event_field_value_is_logged_once_and_registers_nothing() {
+        let capture = crate::testing::capture();
+        for _ in 0..3 {
+            tracing::info!(counter.events.negative = -1, "a negative count");
+        }
+        tracing::info!(counter.events.fraction = 1.5, "a fractional count");
+        capture.flush();
+        let warnings: Vec<_> = capture
+            .log_lines()
+            .into_iter()
+            .filter(|l| l["message"] == "event field not recorded as a metric")
+            .collect();
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(
+            warnings[0]["fields"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("counter.events.negative = I64(-1) not recorded"),
+            "{warnings:#?}"
+        );
+        let snapshot = crate::metrics::global().snapshot();
+        assert!(snapshot.counter("events.negative", &[]).is_none());
+        assert!(snapshot.counter("events.fraction", &[]).is_none());
     }
 
     /// The unit bug of issue 18: a histogram without a unit was taken as

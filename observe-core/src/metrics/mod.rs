@@ -330,13 +330,18 @@ pub(crate) fn tick() {
 /// The `tracing` layer's hook: records an event field named `counter.<name>` or
 /// `histogram.<name>` into the process-wide registry. `Ok(false)` for other fields.
 /// The field name is a callsite's `&'static str`: the metric it names is resolved
-/// once per callsite and thread, then cached.
+/// once per callsite and thread, then cached. A value or a name that is refused is
+/// logged in a warning, once per distinct message.
 pub(crate) fn record_event_field(
     field: &'static str,
     value: FieldValue,
     labels: &[(&str, &str)],
 ) -> Result<bool, EventMetricError> {
-    events::record_event_field(global(), field, value, labels)
+    let recorded = events::record_event_field(global(), field, value, labels);
+    if let Err(e) = &recorded {
+        error::warn_once_in_layer(e.to_string(), "event field not recorded as a metric");
+    }
+    recorded
 }
 
 /// Not a stable API: the event-field hook of the `tracing` layer (above), exposed so
