@@ -91,12 +91,59 @@ where
                     Poll::Ready(Err(e)) => {
                         let e: BoxError = e.into();
                         if let Some(mut c) = call.take() {
-                            c.fail(&*e);
+                            match status_of_error(&*e) {
+                                Some((code, message)) => {
+                                    c.finish(code, Some(&message), &http::HeaderMap::new());
+                                }
+                                None => c.fail(&*e),
+                            }
                         }
                         Poll::Ready(Err(e))
                     }
                 }
             }
         }
+    }
+}
+
+/// The status tonic gives the application for a call that failed before any
+/// answer, when the error says which (`tonic::Status::from_error`'s rules for
+/// what it recognises, read without taking the error): a `Status` in its chain,
+/// `TimeoutExpired` (the channel enforcing the call's `grpc-timeout` or the
+/// endpoint's timeout) as `CANCELLED` "Timeout expired", `ConnectError` as
+/// `UNAVAILABLE`. `None` for other transport errors (recorded as such).
+fn status_of_error(error: &(dyn std::error::Error + 'static)) -> Option<(u32, String)> {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(status) = e.downcast_ref::<tonic::Status>() {
+            return Some((status.code() as u32, status.message().to_owned()));
+        }
+        if let Some(timeout) = e.downcast_ref::<tonic::TimeoutExpired>() {
+            return Some((tonic::Code::Cancelled as u32, timeout.to_string()));
+        }
+        if let Some(connect) = e.downcast_ref::<tonic::ConnectError>() {
+            return Some((tonic::Code::Unavailable as u32, connect.to_string()));
+        }
+        source = e.source();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_of_error;
+
+    #[test]
+    fn errors_tonic_recognises_become_its_status() {
+        let timeout: crate::client::BoxError = Box::new(tonic::TimeoutExpired(()));
+        assert_eq!(
+            status_of_error(&*timeout),
+            Some((1, "Timeout expired".to_owned()))
+        );
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let connect: crate::client::BoxError = Box::new(tonic::ConnectError(Box::new(refused)));
+        assert_eq!(status_of_error(&*connect).map(|(c, _)| c), Some(14));
+        let other: crate::client::BoxError = "a reset".into();
+        assert_eq!(status_of_error(&*other), None);
     }
 }

@@ -39,6 +39,24 @@ async fn a_trailers_only_status_is_read_from_the_headers() {
     assert_eq!(client.status_message(), Some("NOT_FOUND: asked to fail"));
 }
 
+/// The channel stops a call at its `grpc-timeout` before any answer: the client
+/// span has the status tonic gives the application, not a transport error.
+#[tokio::test]
+async fn a_call_the_channel_stops_at_its_deadline_has_the_status_the_application_sees() {
+    let h = Harness::new();
+    let base = spawn(observe_tonic::layer()).await;
+    let mut request = tonic::Request::new(msg("slow"));
+    request.set_timeout(std::time::Duration::from_millis(100));
+    let status = client(&base).unary(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled);
+    assert_eq!(status.message(), "Timeout expired");
+    let name = format!("{SERVICE}/Unary");
+    let client = h.wait_for(&name, SpanKind::Client).await;
+    assert_eq!(attr(&client, "rpc.grpc.status_code").as_deref(), Some("1"));
+    assert_eq!(attr(&client, "error.type").as_deref(), Some("CANCELLED"));
+    assert_eq!(client.status_message(), Some("CANCELLED: Timeout expired"));
+}
+
 #[tokio::test]
 async fn a_status_after_a_streamed_body_is_read_from_the_trailers() {
     let h = Harness::new();
