@@ -120,8 +120,9 @@ type Signal = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 ///    whose `Host` is not `localhost`, a loopback address or its own address (a
 ///    defence against DNS rebinding);
 /// 4. serves until SIGINT or SIGTERM (or the signal given to
-///    [`with_graceful_shutdown`](Serve::with_graceful_shutdown)), lets in-flight
-///    requests finish, then flushes telemetry within `OBSERVE_SHUTDOWN_TIMEOUT`.
+///    [`with_graceful_shutdown`](Serve::with_graceful_shutdown)), then answers
+///    readiness probes 503 ([`observe_core::health::shutting_down`]), lets in-flight
+///    requests finish, and flushes telemetry within `OBSERVE_SHUTDOWN_TIMEOUT`.
 ///
 /// Prefer the [`serve!`](crate::serve!) macro: it is this function plus the
 /// identity of *your* crate (its name and version from `Cargo.toml`), which a
@@ -369,6 +370,8 @@ impl Serve {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 signal.await;
+                // Not ready from now on: new requests go elsewhere while these finish.
+                observe_core::health::shutting_down();
                 tracing::info!(target: "observe::serve", "shutting down: finishing in-flight requests");
             })
             .await;

@@ -4,8 +4,10 @@
 //! warm-up) with [`register`] or [`register_async`]. The admin listener answers
 //!
 //! - `GET /observe/health/live`: 200 while the process serves (no check runs);
-//! - `GET /observe/health/ready`: 200 when observe is initialised and every
-//!   registered check passes within its timeout, else 503;
+//! - `GET /observe/health/ready`: 200 when observe is initialised, the service is
+//!   not shutting down ([`shutting_down`]: the adapters' `serve!` says so when its
+//!   signal arrives, so a load balancer stops sending while in-flight requests
+//!   finish) and every registered check passes within its timeout, else 503;
 //! - `GET /observe/api/v1/health`: the same as `ready`.
 //!
 //! each with `{"status":"up|down","checks":[{"name","status","detail","duration_s"}]}`.
@@ -139,15 +141,29 @@ pub struct Report {
     /// observe runs (`init` has run, or a scoped instance is current on this
     /// thread).
     pub initialised: bool,
+    /// The service is shutting down ([`shutting_down`]).
+    pub shutting_down: bool,
     /// The registered checks, in registration order.
     pub checks: Vec<CheckResult>,
 }
 
 impl Report {
-    /// Ready: initialised and every check up.
+    /// Ready: initialised, not shutting down, and every check up.
     pub fn ready(&self) -> bool {
-        self.initialised && self.checks.iter().all(|c| c.up)
+        self.initialised && !self.shutting_down && self.checks.iter().all(|c| c.up)
     }
+}
+
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// Marks the service as shutting down: from now on readiness answers 503 (the
+/// check `observe.shutdown` is down), so that a load balancer or Kubernetes stops
+/// sending new requests while the in-flight ones finish. Liveness is unchanged.
+/// The adapters' `serve!` calls it when its shutdown signal arrives; call it
+/// yourself when you drain a server of your own. It cannot be undone: the
+/// process is on its way out.
+pub fn shutting_down() {
+    SHUTTING_DOWN.store(true, Ordering::Relaxed);
 }
 
 /// Runs every registered check now, in parallel, each bounded by its timeout.
@@ -162,6 +178,7 @@ pub fn check() -> Report {
         initialised: crate::pipeline::Pipeline::current()
             .map(|p| p.settings.config.clone())
             .is_some(),
+        shutting_down: SHUTTING_DOWN.load(Ordering::Relaxed),
         checks,
     }
 }

@@ -119,8 +119,9 @@ type Signal = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 /// 3. starts the admin listener ([`serve_admin`](crate::serve_admin)) on
 ///    `OBSERVE_ADMIN_ADDR` (default `127.0.0.1:9464`, `off` for none);
 /// 4. serves until SIGINT or SIGTERM (or the signal given to
-///    [`with_graceful_shutdown`](Serve::with_graceful_shutdown)), lets in-flight
-///    calls finish, then flushes telemetry within `OBSERVE_SHUTDOWN_TIMEOUT`.
+///    [`with_graceful_shutdown`](Serve::with_graceful_shutdown)), then answers
+///    readiness probes 503 ([`observe_core::health::shutting_down`]), lets in-flight
+///    calls finish, and flushes telemetry within `OBSERVE_SHUTDOWN_TIMEOUT`.
 ///
 /// Prefer the [`serve!`](crate::serve!) macro: it is this function plus the
 /// identity of *your* crate (its name and version from `Cargo.toml`), which a
@@ -365,6 +366,8 @@ impl Serve {
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
                 signal.await;
+                // Not ready from now on: new requests go elsewhere while these finish.
+                observe_core::health::shutting_down();
                 tracing::info!(target: "observe::serve", "shutting down: finishing in-flight calls");
             })
             .await;

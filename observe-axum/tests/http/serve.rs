@@ -159,6 +159,89 @@ async fn without_layer_keeps_the_routers_own_and_leaves_what_it_did_not_wrap() {
     assert_eq!(access.len(), 1, "{access:#?}");
 }
 
+/// Once the shutdown signal arrives, readiness answers 503 (a load balancer stops
+/// sending) while the request in flight finishes; liveness stays 200.
+#[tokio::test]
+async fn readiness_is_down_while_serve_drains() {
+    let _h = Harness::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_base = format!("http://{}", admin.local_addr().unwrap());
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let released = std::sync::Arc::new(tokio::sync::Mutex::new(Some(released)));
+    let app = Router::new().route(
+        "/slow",
+        get(move || {
+            let released = released.clone();
+            async move {
+                if let Some(rx) = released.lock().await.take() {
+                    let _ = rx.await;
+                }
+                "done"
+            }
+        }),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        observe_axum::serve!(listener, app)
+            .admin_listener(admin)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    // (This test's observe instance is current on its own thread only, so the
+    // probe, answered on the blocking pool, also reports `observe.init` down: the
+    // shutdown check is what is looked at.)
+    let shutting_down = || async {
+        let answer: serde_json::Value = client()
+            .get(format!("{admin_base}/observe/health/ready"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "observe.shutdown" && c["status"] == "down")
+    };
+    assert!(!shutting_down().await);
+    let in_flight = tokio::spawn(client().get(format!("{base}/slow")).send());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    stop.send(()).unwrap();
+    let mut draining = false;
+    for _ in 0..100 {
+        draining = shutting_down().await;
+        if draining {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(draining, "not ready while draining");
+    assert!(
+        !observe_core::health::check().ready(),
+        "the report says not ready"
+    );
+    let live = client()
+        .get(format!("{admin_base}/observe/health/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    release.send(()).unwrap();
+    let answer = in_flight.await.unwrap().unwrap();
+    assert_eq!(
+        answer.text().await.unwrap(),
+        "done",
+        "the request in flight finished"
+    );
+    server.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn an_admin_port_in_use_is_an_error_that_names_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -23,6 +23,14 @@ pub(crate) fn ready(_: &ApiRequest) -> ApiResponse {
         "detail": (!report.initialised).then_some("observe is not initialised"),
         "duration_s": 0.0,
     }));
+    if report.shutting_down {
+        checks.push(json!({
+            "name": "observe.shutdown",
+            "status": "down",
+            "detail": "shutting down: finishing in-flight requests",
+            "duration_s": 0.0,
+        }));
+    }
     checks.extend(report.checks.iter().map(|c| {
         json!({
             "name": c.name,
