@@ -582,7 +582,9 @@ fn shutdown_report(p: &Pipeline, in_time: bool, timeout: Duration) -> Option<Str
             stats.sink_panics, stats.thread_panics
         ));
     }
-    if !in_time && dead.is_empty() {
+    // With a timeout of 0 the application asked not to wait: not finishing is
+    // what it chose, not news (the stats still count what was dropped).
+    if !in_time && dead.is_empty() && !timeout.is_zero() {
         what.push(format!(
             "shutdown did not finish within {timeout:?}; what was still queued was dropped and counted"
         ));
@@ -647,4 +649,25 @@ fn slo_series() -> Option<crate::otel::slo::SloSeries> {
             })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shutdown_not_waited_for_is_not_reported_as_late() {
+        let observe = Observe::builder()
+            .ignore_env()
+            .admin_addr(None)
+            .log_output(crate::config::LogOutput::None)
+            .build()
+            .unwrap()
+            .unwrap();
+        let p = observe.pipeline;
+        assert_eq!(shutdown_report(p, false, Duration::ZERO), None);
+        let late = shutdown_report(p, false, Duration::from_secs(5)).unwrap();
+        assert!(late.contains("did not finish within 5s"), "{late}");
+        assert_eq!(shutdown_report(p, true, Duration::from_secs(5)), None);
+    }
 }
