@@ -365,6 +365,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_bad_slo_list_says_the_syntax_once_and_a_dump_dir_must_be_a_directory() {
+        let config = crate::Builder::new()
+            .env_lookup(|name| match name {
+                "OBSERVE_SLOS" => Some("availability|GET /a|99%;oops".into()),
+                "OBSERVE_DUMP_DIR" => Some(env!("CARGO_MANIFEST_PATH").into()),
+                _ => None,
+            })
+            .build_config()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            config.matches("entries separated by").count(),
+            1,
+            "{config}"
+        );
+        assert!(config.contains("(entry 2 is not one)"), "{config}");
+        assert!(
+            config.contains("OBSERVE_DUMP_DIR=")
+                && config.contains("a directory (this path is a file)"),
+            "{config}"
+        );
+    }
+
+    #[test]
     fn a_percentage_objective_is_the_decimal_it_says() {
         assert_eq!(parse_objective("99.9%"), Some(0.999));
         assert_eq!(parse_objective("99.95 %"), Some(0.9995));
@@ -478,11 +502,7 @@ pub(crate) fn resolve(
             Ok(v) => slos.extend(v),
             Err(e) => {
                 let shown: String = raw.chars().take(200).collect();
-                problems.push(Problem::code(
-                    MANIFEST_SLOS,
-                    shown,
-                    format!("{ENV_SYNTAX} ({e})"),
-                ));
+                problems.push(Problem::code(MANIFEST_SLOS, shown, syntax_problem(&e)));
             }
         }
     }
@@ -491,11 +511,7 @@ pub(crate) fn resolve(
             Ok(v) => slos.extend(v),
             Err(e) => {
                 let shown: String = raw.chars().take(200).collect();
-                problems.push(Problem::env(
-                    "OBSERVE_SLOS",
-                    shown,
-                    format!("{ENV_SYNTAX} ({e})"),
-                ));
+                problems.push(Problem::env("OBSERVE_SLOS", shown, syntax_problem(&e)));
             }
         }
     }
@@ -517,12 +533,32 @@ pub(crate) fn resolve(
             ));
         }
     }
+    let env_dir = env_dir.map(PathBuf::from);
+    if let Some(dir) = &env_dir {
+        // Made when a dump is written; a path that can never be a directory is a
+        // mistake to say now, not at the first alert.
+        if dir.exists() && !dir.is_dir() {
+            problems.push(Problem::env(
+                "OBSERVE_DUMP_DIR",
+                dir.display().to_string(),
+                "a directory (this path is a file)",
+            ));
+        }
+    }
     SloConfig {
         slos,
-        snapshot_dir: code
-            .alert_snapshot_dir
-            .clone()
-            .or_else(|| env_dir.map(PathBuf::from)),
+        snapshot_dir: code.alert_snapshot_dir.clone().or(env_dir),
         snapshot_interval: code.alert_snapshot_interval,
+    }
+}
+
+/// What an unparsable SLO list expected: the syntax, with the entry at fault
+/// (said once when the entry's own message is the syntax).
+fn syntax_problem(e: &SloParseError) -> String {
+    match e.entry {
+        Some(i) if e.message.contains(ENV_SYNTAX) => {
+            format!("{ENV_SYNTAX} (entry {} is not one)", i + 1)
+        }
+        _ => format!("{ENV_SYNTAX} ({e})"),
     }
 }
