@@ -12,8 +12,8 @@ use syn::{Expr, Ident, LitStr, Path, Token, parenthesized};
 
 /// The keys `#[traced]` accepts, as listed in error messages.
 const KEYS: &str = "`name = \"..\"`, `level = \"..\"`, `kind = \"..\"`, `fields(..)`, \
-                    `args(..)`, `err`, `err(Debug)`, `ret`, `ret(Display)`, `side_effect`, \
-                    `crate = path`";
+                    `args(..)`, `err`, `err(Debug)`, `err(Display)`, `ret`, `ret(Debug)`, \
+                    `ret(Display)`, `side_effect`, `crate = path`";
 
 const LEVELS: &str = "\"trace\", \"debug\", \"info\", \"warn\" or \"error\"";
 const KINDS: &str = "\"internal\", \"server\", \"client\", \"producer\" or \"consumer\"";
