@@ -10,10 +10,6 @@
 
 use std::fmt::Write as _;
 
-use tracing_core::callsite::Callsite;
-use tracing_core::field::FieldSet;
-use tracing_core::metadata::Kind;
-use tracing_core::subscriber::Interest;
 use tracing_core::{Level, Metadata};
 
 use crate::config::{Config, LogFormat, LogOutput, OtlpExport, VARIABLES};
@@ -254,28 +250,13 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
-/// The callsites of the two kinds of line: built here, not by a `tracing` macro,
-/// because the records go into the pipeline directly.
-struct StartupCallsite(&'static Metadata<'static>);
-
-impl Callsite for StartupCallsite {
-    fn set_interest(&self, _: Interest) {}
-    fn metadata(&self) -> &Metadata<'_> {
-        self.0
-    }
-}
-
-static SUMMARY_CALLSITE: StartupCallsite = StartupCallsite(&SUMMARY);
-static WARNING_CALLSITE: StartupCallsite = StartupCallsite(&WARNING);
-
-static SUMMARY: Metadata<'static> = Metadata::new(
-    "observe startup summary",
-    "observe",
-    Level::INFO,
-    Some(file!()),
-    Some(line!()),
-    Some(module_path!()),
-    FieldSet::new(
+crate::log::direct_event!(
+    /// The summary line's callsite: built here, not by a `tracing` macro, because
+    /// the record goes into the pipeline directly.
+    static SUMMARY = (
+        "observe startup summary",
+        "observe",
+        Level::INFO,
         &[
             "message",
             "service",
@@ -287,23 +268,17 @@ static SUMMARY: Metadata<'static> = Metadata::new(
             "log_format",
             "admin",
         ],
-        tracing_core::identify_callsite!(&SUMMARY_CALLSITE),
-    ),
-    Kind::EVENT,
+    );
 );
 
-static WARNING: Metadata<'static> = Metadata::new(
-    "observe unknown variable",
-    "observe",
-    Level::WARN,
-    Some(file!()),
-    Some(line!()),
-    Some(module_path!()),
-    FieldSet::new(
+crate::log::direct_event!(
+    /// The unknown-variable warning's callsite (see [`SUMMARY`]).
+    static WARNING = (
+        "observe unknown variable",
+        "observe",
+        Level::WARN,
         &["message", "variable"],
-        tracing_core::identify_callsite!(&WARNING_CALLSITE),
-    ),
-    Kind::EVENT,
+    );
 );
 
 #[cfg(test)]

@@ -75,11 +75,9 @@ async fn serve_app(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serve = observe_axum::serve!(listener, app)
-        .without_admin()
-        .with_graceful_shutdown(async move {
-            let _ = stopped.await;
-        });
+    let serve = observe_axum::serve!(listener, app).with_graceful_shutdown(async move {
+        let _ = stopped.await;
+    });
     let server = tokio::spawn(configure(serve).into_future());
     (base, stop, server)
 }
@@ -99,7 +97,7 @@ fn app_with_its_own_layer() -> Router {
 #[tokio::test]
 async fn a_layer_added_twice_observes_each_request_once_and_says_so() {
     let h = Harness::new();
-    let (base, stop, server) = serve_app(app_with_its_own_layer(), |s| s).await;
+    let (base, stop, server) = serve_app(app_with_its_own_layer(), |s| s.without_admin()).await;
     for _ in 0..3 {
         let response = client()
             .get(format!("{base}/orders/1"))
@@ -142,7 +140,10 @@ async fn a_layer_added_twice_observes_each_request_once_and_says_so() {
 #[tokio::test]
 async fn without_layer_keeps_the_routers_own_and_leaves_what_it_did_not_wrap() {
     let h = Harness::new();
-    let (base, stop, server) = serve_app(app_with_its_own_layer(), |s| s.without_layer()).await;
+    let (base, stop, server) = serve_app(app_with_its_own_layer(), |s| {
+        s.without_layer().without_admin()
+    })
+    .await;
     for path in ["/orders/1", "/admin/ping"] {
         let response = client().get(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
@@ -164,8 +165,6 @@ async fn without_layer_keeps_the_routers_own_and_leaves_what_it_did_not_wrap() {
 #[tokio::test]
 async fn readiness_is_down_while_serve_drains() {
     let _h = Harness::new();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin_base = format!("http://{}", admin.local_addr().unwrap());
     let (release, released) = tokio::sync::oneshot::channel::<()>();
@@ -182,15 +181,7 @@ async fn readiness_is_down_while_serve_drains() {
             }
         }),
     );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        observe_axum::serve!(listener, app)
-            .admin_listener(admin)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .into_future(),
-    );
+    let (base, stop, server) = serve_app(app, |s| s.admin_listener(admin)).await;
     // (This test's observe instance is current on its own thread only, so the
     // probe, answered on the blocking pool, also reports `observe.init` down: the
     // shutdown check is what is looked at.)

@@ -21,6 +21,41 @@
 //!  "span":"load_order","fields":{"order_id":17},"file":"src/orders.rs","line":42}
 //! ```
 
+/// A `'static` event callsite and its metadata, for the records observe builds
+/// itself and pushes into a pipeline directly: from inside `tracing`'s callbacks,
+/// where an event emitted would be dropped, or before the subscriber is installed.
+///
+/// `direct_event!(static NAME = ("span name", "target", Level::WARN, &["message", ..]));`
+macro_rules! direct_event {
+    ($(#[$attr:meta])* $vis:vis static $meta:ident = ($name:expr, $target:expr, $level:expr, $fields:expr $(,)?);) => {
+        $(#[$attr])*
+        $vis static $meta: ::tracing_core::Metadata<'static> = {
+            struct DirectCallsite;
+            static CALLSITE: DirectCallsite = DirectCallsite;
+            impl ::tracing_core::Callsite for DirectCallsite {
+                fn set_interest(&self, _: ::tracing_core::subscriber::Interest) {}
+                fn metadata(&self) -> &::tracing_core::Metadata<'_> {
+                    &$meta
+                }
+            }
+            ::tracing_core::Metadata::new(
+                $name,
+                $target,
+                $level,
+                Some(file!()),
+                Some(line!()),
+                Some(module_path!()),
+                ::tracing_core::field::FieldSet::new(
+                    $fields,
+                    ::tracing_core::identify_callsite!(&CALLSITE),
+                ),
+                ::tracing_core::metadata::Kind::EVENT,
+            )
+        };
+    };
+}
+pub(crate) use direct_event;
+
 mod format;
 mod log_crate;
 pub(crate) use format::visible_ascii;

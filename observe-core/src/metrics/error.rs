@@ -198,27 +198,11 @@ pub(crate) fn warn_once_in_layer(msg: String, what: &'static str) {
     });
 }
 
-struct LayerWarningCallsite;
-
-static LAYER_WARNING_CALLSITE: LayerWarningCallsite = LayerWarningCallsite;
-
-static LAYER_WARNING: tracing_core::Metadata<'static> = tracing_core::Metadata::new(
-    "observe metrics warning",
-    "observe::metrics",
-    tracing_core::Level::WARN,
-    Some(file!()),
-    Some(line!()),
-    Some(module_path!()),
-    tracing_core::field::FieldSet::new(
+crate::log::direct_event!(
+    static LAYER_WARNING = (
+        "observe metrics warning",
+        "observe::metrics",
+        tracing_core::Level::WARN,
         &["message", "error"],
-        tracing_core::identify_callsite!(&LAYER_WARNING_CALLSITE),
-    ),
-    tracing_core::metadata::Kind::EVENT,
+    );
 );
-
-impl tracing_core::Callsite for LayerWarningCallsite {
-    fn set_interest(&self, _: tracing_core::subscriber::Interest) {}
-    fn metadata(&self) -> &tracing_core::Metadata<'_> {
-        &LAYER_WARNING
-    }
-}

@@ -21,11 +21,7 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tracing_core::callsite::Callsite;
-use tracing_core::field::FieldSet;
-use tracing_core::metadata::Kind;
-use tracing_core::subscriber::Interest;
-use tracing_core::{Level, Metadata};
+use tracing_core::Level;
 
 use crate::log::LogRecord;
 use crate::span::{KeyValue, Value};
@@ -291,20 +287,13 @@ impl Warner {
 /// The `component` field of supervision warnings (they are never exported).
 pub(crate) const COMPONENT: &str = "supervisor";
 
-/// The callsite of the supervision warning: it is built here, not by a `tracing`
-/// macro, because it goes into the pipeline directly.
-struct WarningCallsite;
-
-static CALLSITE: WarningCallsite = WarningCallsite;
-
-static WARNING: Metadata<'static> = Metadata::new(
-    "observe supervision warning",
-    "observe",
-    Level::WARN,
-    Some(file!()),
-    Some(line!()),
-    Some(module_path!()),
-    FieldSet::new(
+crate::log::direct_event!(
+    /// The callsite of the supervision warning: it is built here, not by a
+    /// `tracing` macro, because it goes into the pipeline directly.
+    static WARNING = (
+        "observe supervision warning",
+        "observe",
+        Level::WARN,
         &[
             "message",
             "component",
@@ -313,17 +302,8 @@ static WARNING: Metadata<'static> = Metadata::new(
             "dead_threads",
             "last_panic",
         ],
-        tracing_core::identify_callsite!(&CALLSITE),
-    ),
-    Kind::EVENT,
+    );
 );
-
-impl Callsite for WarningCallsite {
-    fn set_interest(&self, _: Interest) {}
-    fn metadata(&self) -> &Metadata<'_> {
-        &WARNING
-    }
-}
 
 #[cfg(test)]
 mod tests {

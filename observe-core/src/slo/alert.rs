@@ -5,11 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Serialize, Serializer};
-use tracing_core::callsite::Callsite;
-use tracing_core::field::FieldSet;
-use tracing_core::metadata::Kind;
-use tracing_core::subscriber::Interest;
-use tracing_core::{Level, Metadata};
+use tracing_core::Level;
 
 use crate::dependencies::DeepestFailure;
 use crate::ids::{SpanId, TraceId};
@@ -126,38 +122,13 @@ const FIELDS: &[&str] = &[
     "snapshot",
 ];
 
-struct AlertCallsite(u8);
-static PAGE_CALLSITE: AlertCallsite = AlertCallsite(0);
-static TICKET_CALLSITE: AlertCallsite = AlertCallsite(1);
-
-static PAGE: Metadata<'static> = Metadata::new(
-    "observe slo alert",
-    "observe::slo",
-    Level::ERROR,
-    Some(file!()),
-    Some(line!()),
-    Some(module_path!()),
-    FieldSet::new(FIELDS, tracing_core::identify_callsite!(&PAGE_CALLSITE)),
-    Kind::EVENT,
+crate::log::direct_event!(
+    static PAGE = ("observe slo alert", "observe::slo", Level::ERROR, FIELDS);
 );
 
-static TICKET: Metadata<'static> = Metadata::new(
-    "observe slo alert",
-    "observe::slo",
-    Level::WARN,
-    Some(file!()),
-    Some(line!()),
-    Some(module_path!()),
-    FieldSet::new(FIELDS, tracing_core::identify_callsite!(&TICKET_CALLSITE)),
-    Kind::EVENT,
+crate::log::direct_event!(
+    static TICKET = ("observe slo alert", "observe::slo", Level::WARN, FIELDS);
 );
-
-impl Callsite for AlertCallsite {
-    fn set_interest(&self, _: Interest) {}
-    fn metadata(&self) -> &Metadata<'_> {
-        if self.0 == 0 { &PAGE } else { &TICKET }
-    }
-}
 
 /// The alert as one log record (target `observe::slo`, `ERROR` for a page, `WARN`
 /// for a ticket), which the log writer prints and the exporter sends as an OTLP

@@ -561,33 +561,17 @@ fn is_power_of_ten(mut n: u64) -> bool {
     n == 1
 }
 
-/// The warning's `tracing` callsite: a record built here, not an event dispatched
-/// through `tracing` (which ignores events emitted from inside a subscriber's
-/// callbacks, where most misnestings are found).
-struct WarnCallsite;
-
-static WARN_CALLSITE: WarnCallsite = WarnCallsite;
-
-static WARN_META: tracing_core::Metadata<'static> = tracing_core::Metadata::new(
-    "observe span stack",
-    "observe",
-    tracing_core::Level::WARN,
-    Some(file!()),
-    Some(line!()),
-    Some(module_path!()),
-    tracing_core::field::FieldSet::new(
+crate::log::direct_event!(
+    /// The warning's callsite: a record built here, not an event dispatched
+    /// through `tracing` (which ignores events emitted from inside a subscriber's
+    /// callbacks, where most misnestings are found).
+    static WARN_META = (
+        "observe span stack",
+        "observe",
+        tracing_core::Level::WARN,
         &["message", "span", "misnested_spans"],
-        tracing_core::identify_callsite!(&WARN_CALLSITE),
-    ),
-    tracing_core::metadata::Kind::EVENT,
+    );
 );
-
-impl tracing_core::Callsite for WarnCallsite {
-    fn set_interest(&self, _: tracing_core::subscriber::Interest) {}
-    fn metadata(&self) -> &tracing_core::Metadata<'_> {
-        &WARN_META
-    }
-}
 
 fn warn(pipeline: &'static crate::pipeline::Pipeline, n: u64, span: &SpanData) {
     use crate::span::KeyValue;
