@@ -288,6 +288,113 @@ async fn a_refused_connection_is_a_failed_client_span() {
     assert!(failed.cumulative.errors >= 1);
 }
 
+/// A call the caller stops waiting for (a timeout around it) is a failed call
+/// of type `cancelled`, and measured: a dependency that hangs never looks healthy.
+#[tokio::test]
+async fn a_call_the_caller_gives_up_on_is_cancelled_and_measured() {
+    let h = Harness::new();
+    // Accepts and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let mut client = http_client(ClientOptions::new());
+    let request = http::Request::get(format!("http://{addr}/hang"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let ready = client.ready().await.unwrap();
+    let job = observe_core::span::Span::new("job");
+    let call = job.in_scope(|| ready.call(request));
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(100), call).await;
+    assert!(gave_up.is_err(), "the server never answers");
+    drop(job);
+    held.abort();
+    let span = h
+        .spans()
+        .into_iter()
+        .find(|s| s.kind() == SpanKind::Client)
+        .expect("the client span ended");
+    assert_eq!(span.status(), StatusCode::Error);
+    assert_eq!(attr(&span, "error.type").as_deref(), Some("cancelled"));
+    assert_eq!(attr(&span, "observe.cancelled").as_deref(), Some("true"));
+    let snapshot = observe_core::metrics::snapshot();
+    let cancelled = snapshot
+        .histogram(
+            "http.client.request.duration",
+            &[
+                ("server.address", "127.0.0.2"),
+                ("http.request.method", "GET"),
+                ("error.type", "cancelled"),
+                ("request_type", "standard"),
+            ],
+        )
+        .expect("a call given up on is measured under error.type=cancelled");
+    assert!(cancelled.cumulative.errors >= 1);
+}
+
+/// What a response says about its callee is believed within reason: a
+/// `traceresponse` of another trace names no span of this call, a
+/// `Server-Timing` longer than the call itself is not its callee's time, and an
+/// invalid `traceresponse` is counted.
+#[tokio::test]
+async fn a_callees_answer_is_believed_only_where_it_can_be_true() {
+    let h = Harness::new();
+    let liar = Router::new().route(
+        "/",
+        get(|| async {
+            (
+                [
+                    (
+                        "traceresponse",
+                        "00-0123456789abcdef0123456789abcdef-1111111111111111-01",
+                    ),
+                    ("server-timing", "observe;dur=100000000"),
+                ],
+                "ok",
+            )
+        }),
+    );
+    let bad = Router::new().route(
+        "/",
+        get(|| async { ([("traceresponse", "not a traceresponse")], "ok") }),
+    );
+    let rejected = || {
+        observe_core::metrics::snapshot()
+            .counter(
+                "observe.propagation.rejected",
+                &[("header", "traceresponse")],
+            )
+            .map_or(0, |c| c.value)
+    };
+    let before = rejected();
+    for base in [spawn(liar).await, spawn(bad).await] {
+        let mut client = http_client(ClientOptions::new());
+        let request = http::Request::get(format!("{base}/"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let ready = client.ready().await.unwrap();
+        let job = observe_core::span::Span::new("job");
+        let response = job.in_scope(|| ready.call(request)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        drop(job);
+    }
+    let spans: Vec<_> = h
+        .spans()
+        .into_iter()
+        .filter(|s| s.kind() == SpanKind::Client)
+        .collect();
+    assert_eq!(spans.len(), 2);
+    for span in &spans {
+        assert_eq!(attr(span, "observe.callee.span_id"), None, "{span:?}");
+        assert_eq!(attr(span, "observe.callee.duration_ms"), None, "{span:?}");
+    }
+    assert!(rejected() > before, "the invalid traceresponse is counted");
+}
+
 #[cfg(feature = "reqwest")]
 #[tokio::test]
 async fn the_reqwest_middleware_propagates_like_the_layer() {

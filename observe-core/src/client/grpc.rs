@@ -221,7 +221,7 @@ impl OutgoingRpc {
     /// and, for a trailers-only response, its `Server-Timing`.
     pub fn response_headers(&mut self, headers: &HeaderMap) {
         let Some(state) = &mut self.state else { return };
-        let response = propagation::extract_response(headers);
+        let response = super::callee_response(&self.span, headers);
         if let Some(callee) = response.callee {
             self.span
                 .set_attribute("observe.callee.span_id", callee.span_id.to_string());
@@ -295,7 +295,8 @@ fn end(span: Span, state: &State, code: Option<u32>, message: Option<&str>) {
             span.set_error(status_message(code, message));
         }
     }
-    if let Some(callee) = state.callee {
+    // A callee cannot have taken longer than the call it answered.
+    if let Some(callee) = state.callee.filter(|d| *d <= elapsed) {
         span.set_attribute("observe.callee.duration_ms", crate::clock::millis(callee));
         span.set_attribute(
             "observe.network.duration_ms",

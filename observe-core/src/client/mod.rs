@@ -424,21 +424,21 @@ impl Outgoing {
     /// Records the response: status (4xx and 5xx are errors), the callee's own
     /// duration from its `Server-Timing`, and in a tracer bullet the callee's
     /// footprint ([`merge_footprint`](Self::merge_footprint)).
-    pub fn finish(self, status: u16, headers: &HeaderMap) {
-        if !self.span.is_enabled() {
+    pub fn finish(mut self, status: u16, headers: &HeaderMap) {
+        let span = self.take_span();
+        if !span.is_enabled() {
             return;
         }
         self.merge_footprint(headers);
         let elapsed = self.start.duration_until(Tick::now());
-        record(self.metric.as_deref(), Ok(status), elapsed, &self.span);
-        let span = self.span;
+        record(self.metric.as_deref(), Ok(status), elapsed, &span);
         span.set_attribute("http.response.status_code", u64::from(status));
         if status >= 400 {
             span.set_attribute("error.type", itoa::Buffer::new().format(status).to_owned());
             span.set_error(format!("HTTP {status}"));
         }
-        let response = propagation::extract_response(headers);
-        if let Some(callee) = response.server_duration {
+        let response = callee_response(&span, headers);
+        if let Some(callee) = response.server_duration.filter(|d| *d <= elapsed) {
             span.set_attribute("observe.callee.duration_ms", crate::clock::millis(callee));
             span.set_attribute(
                 "observe.network.duration_ms",
@@ -452,22 +452,75 @@ impl Outgoing {
     }
 
     /// Records a failure to get a response (connection refused, timeout, ...).
-    pub fn fail(self, error: &(dyn std::error::Error + 'static)) {
-        if !self.span.is_enabled() {
-            return;
-        }
-        let elapsed = self.start.duration_until(Tick::now());
+    pub fn fail(mut self, error: &(dyn std::error::Error + 'static)) {
         let kind = if error.is::<TracerBulletBlocked>() {
             "tracer_bullet_blocked"
         } else {
             "transport"
         };
-        record(self.metric.as_deref(), Err(kind), elapsed, &self.span);
-        let span = self.span;
+        self.end_failed(kind, &error.to_string());
+    }
+
+    /// The span, leaving a disabled one behind: the call is ended.
+    fn take_span(&mut self) -> Span {
+        std::mem::replace(&mut self.span, Span::disabled())
+    }
+
+    fn end_failed(&mut self, kind: &'static str, message: &str) {
+        let span = self.take_span();
+        if !span.is_enabled() {
+            return;
+        }
+        let elapsed = self.start.duration_until(Tick::now());
+        record(self.metric.as_deref(), Err(kind), elapsed, &span);
         span.set_attribute("error.type", kind);
-        span.set_error(error.to_string());
+        span.set_error(message.to_owned());
+        if kind == CANCELLED {
+            span.set_attribute("observe.cancelled", true);
+        }
         span.end();
     }
+}
+
+/// `error.type` of a call the caller stopped waiting for.
+const CANCELLED: &str = "cancelled";
+
+impl Drop for Outgoing {
+    /// A call dropped before its response (the caller timed out, or went away) is
+    /// an error of type `cancelled`, with `observe.cancelled`, and its duration is
+    /// recorded: a dependency callers give up on never looks healthy.
+    fn drop(&mut self) {
+        if self.span.is_enabled() {
+            self.end_failed(
+                CANCELLED,
+                "the caller stopped waiting before the response (a timeout, or the caller \
+                 went away)",
+            );
+        }
+    }
+}
+
+/// What a response says about its callee, as far as it is believed: invalid
+/// `traceresponse` or `Server-Timing` values are counted in
+/// `observe.propagation.rejected{header}`, and a `traceresponse` of another trace
+/// than the call's is ignored (it names no span of this call).
+pub(crate) fn callee_response(span: &Span, headers: &HeaderMap) -> propagation::ResponseData {
+    let mut response = propagation::extract_response(headers);
+    for rejection in response.rejections.iter() {
+        crate::metrics::counter(
+            crate::server::PROPAGATION_REJECTED,
+            &[("header", rejection.header)],
+        )
+        .inc();
+    }
+    let trace_id = span.span_context().map(|c| c.trace_id);
+    if response
+        .callee
+        .is_some_and(|c| Some(c.trace_id) != trace_id)
+    {
+        response.callee = None;
+    }
+    response
 }
 
 /// Writes the propagation headers of a call from the span `cx`, with the request
