@@ -412,10 +412,12 @@ pub(crate) fn write_pretty(out: &mut Vec<u8>, rec: &LogRecord, color: bool) {
         "{} {on}{:>5}{off} {}",
         humantime::format_rfc3339_micros(rec.time()),
         level.as_str(),
-        rec.target()
+        // A `log` record's target is any string the caller gave.
+        sanitize(rec.target())
     );
     if let Some(span) = rec.span() {
-        let _ = write!(out, " [{}]", span.name);
+        // Span names can be made at run time (`Span::new(format!(..))`).
+        let _ = write!(out, " [{}]", sanitize(span.name.as_str()));
     }
     let _ = write!(out, ": {}", sanitize(rec.message()));
     for kv in rec.fields() {

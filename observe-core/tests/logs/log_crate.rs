@@ -93,3 +93,27 @@ fn a_log_crate_line_in_the_pretty_format_names_its_target() {
     assert!(line.contains(" pretty_target: hello"), "{line}");
     assert!(!line.contains("log."), "{line}");
 }
+
+/// Whatever a span name or a `log` target holds (made at run time), a pretty line
+/// stays one line with no terminal escapes of its own.
+#[test]
+fn a_pretty_line_stays_one_line_whatever_its_span_name_or_target() {
+    let (observe, lines, _captured) = instance("info", LogFormat::Pretty);
+    let forged = "a\nFAKE INFO forged\r\n\x1b[2J\x1b]0;title\x07";
+    {
+        let _default = observe.set_default();
+        let span = observe_core::span::Span::new(format!("span {forged}"));
+        span.in_scope(|| tracing::info!("inside"));
+        span.end();
+        log::info!(target: forged, "from log");
+        assert!(observe.flush(Duration::from_secs(10)));
+    }
+    assert!(observe.shutdown());
+    let text = lines.contents();
+    for wanted in ["inside", "from log"] {
+        let count = text.lines().filter(|l| l.contains(wanted)).count();
+        assert_eq!(count, 1, "{text}");
+    }
+    assert!(!text.lines().any(|l| l.starts_with("FAKE")), "{text}");
+    assert!(!text.contains('\x1b'), "{text:?}");
+}
