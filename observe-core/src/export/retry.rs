@@ -134,6 +134,11 @@ pub(super) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
+    // More seconds than a u64 holds is still a number of seconds (capped later
+    // like any long wait), not a date that fails to parse.
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(u64::MAX));
+    }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(
         at.duration_since(SystemTime::now())
@@ -328,6 +333,11 @@ mod tests {
         assert_eq!(retry_after(&h), None);
         h.insert(http::header::RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(
+            http::header::RETRY_AFTER,
+            "999999999999999999999".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(u64::MAX)));
         let later = SystemTime::now() + Duration::from_secs(120);
         h.insert(
             http::header::RETRY_AFTER,
