@@ -453,6 +453,9 @@ impl Outgoing {
 
     /// Records a failure to get a response (connection refused, timeout, ...).
     pub fn fail(mut self, error: &(dyn std::error::Error + 'static)) {
+        if !self.span.is_enabled() {
+            return;
+        }
         let kind = if error.is::<TracerBulletBlocked>() {
             "tracer_bullet_blocked"
         } else {
@@ -717,5 +720,26 @@ mod tests {
         assert_eq!(b.get(keys::ACCOUNT_ID), Some("acme"));
         assert_eq!(b.get("observe.flag.beta"), Some("on"));
         assert_eq!(b.get(keys::REQUEST_TYPE), None);
+    }
+
+    /// A key that is not an HTTP token would forge members (`a,observe.user_id`):
+    /// the builder leaves it out, as does forwarding if one got into the state.
+    #[test]
+    fn baggage_keys_that_are_not_tokens_never_reach_the_wire() {
+        let ctx = RequestContext::builder()
+            .baggage("a,observe.user_id", "admin")
+            .baggage("tenant", "acme")
+            .baggage("tenant", "other")
+            .build();
+        let b = baggage_of(&ctx, &ctx.snapshot());
+        assert_eq!(b.to_string(), "tenant=acme,tenant=other");
+        let mut state = (*ctx.snapshot()).clone();
+        state.baggage.insert(
+            0,
+            crate::propagation::BaggageMember::from_parts("x=1,y", "2", ""),
+        );
+        let b = baggage_of(&ctx, &state);
+        assert_eq!(b.get(keys::USER_ID), None);
+        assert_eq!(b.to_string(), "tenant=acme,tenant=other");
     }
 }

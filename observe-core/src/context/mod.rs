@@ -226,16 +226,15 @@ impl RequestContextBuilder {
             .insert(name.as_ref().into(), value.as_ref().into());
         self
     }
-    /// A baggage member passed on to internal services unchanged (after the ones
-    /// given before).
+    /// A baggage member passed on to internal services unchanged, after the ones
+    /// given before (a key given twice is sent twice; a receiver reads the
+    /// first). A key that is not an HTTP token, or a member over
+    /// [`BAGGAGE_MAX_BYTES`](crate::propagation::BAGGAGE_MAX_BYTES), is left out
+    /// ([`BaggageMember::new`](crate::propagation::BaggageMember::new) says why).
     pub fn baggage(mut self, key: impl AsRef<str>, value: impl AsRef<str>) -> Self {
-        self.state
-            .baggage
-            .push(crate::propagation::BaggageMember::from_parts(
-                key.as_ref(),
-                value.as_ref(),
-                "",
-            ));
+        if let Ok(member) = crate::propagation::BaggageMember::new(key.as_ref(), value.as_ref()) {
+            self.state.baggage.push(member);
+        }
         self
     }
     /// Standard request or tracer bullet.
@@ -456,9 +455,11 @@ pub(crate) fn outgoing_baggage(
         own(&flag_key, value);
     }
     for member in &state.baggage {
-        // observe's keys come from the context alone (one value each).
+        // observe's keys come from the context alone (one value each); a key that
+        // is not a token (pushed into the state by hand) would forge members.
         let key = member.key();
-        if key == keys::USER_ID
+        if !crate::propagation::Baggage::is_valid_key(key)
+            || key == keys::USER_ID
             || key == keys::ACCOUNT_ID
             || key == keys::REQUEST_TYPE
             || key.starts_with(keys::FLAG_PREFIX)

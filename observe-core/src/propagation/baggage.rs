@@ -112,6 +112,33 @@ pub struct BaggageMember {
 }
 
 impl BaggageMember {
+    /// A member without properties: `key` must be an HTTP token (it is written
+    /// as is), `value` is any string (percent-encoded on output).
+    ///
+    /// # Errors
+    /// [`BaggageError::InvalidKey`] when `key` is not an HTTP token (a `,`, `=`,
+    /// space or control character in it would forge other members);
+    /// [`BaggageError::TooLarge`] when the member alone exceeds
+    /// [`BAGGAGE_MAX_BYTES`].
+    ///
+    /// ```
+    /// use observe_core::propagation::BaggageMember;
+    ///
+    /// let m = BaggageMember::new("tenant", "acme corp").unwrap();
+    /// assert_eq!(m.to_string(), "tenant=acme%20corp");
+    /// assert!(BaggageMember::new("a,observe.user_id", "admin").is_err());
+    /// ```
+    pub fn new(key: &str, value: &str) -> Result<Self, BaggageError> {
+        if !valid_token(key.as_bytes()) {
+            return Err(BaggageError::InvalidKey);
+        }
+        let member = BaggageMember::from_parts(key, value, "");
+        if member.encoded_len() > BAGGAGE_MAX_BYTES {
+            return Err(BaggageError::TooLarge);
+        }
+        Ok(member)
+    }
+
     pub(crate) fn from_parts(key: &str, value: &str, properties: &str) -> Self {
         let mut text = String::with_capacity(key.len() + value.len() + properties.len());
         text.push_str(key);
