@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use axum::extract::{ConnectInfo, MatchedPath, OriginalUri};
 use http::{Request, Response};
-use observe_core::server::{Inbound, RequestInfo, ServerOptions};
+use observe_core::server::{Inbound, LayerKind, RequestInfo, ServerOptions};
 use tower_service::Service;
 
 pub use future::ResponseFuture;
@@ -62,7 +62,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        if !observe_core::server::claim(request.extensions_mut()) {
+        if !observe_core::server::claim(request.extensions_mut(), LayerKind::Http) {
             // An observe layer outside this one observes the request already.
             return ResponseFuture::unobserved(self.inner.call(request));
         }

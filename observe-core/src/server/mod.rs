@@ -949,23 +949,35 @@ fn per_call(mut v: HeaderValue) -> HeaderValue {
     v
 }
 
-/// The mark an adapter's server layer leaves on a request it observes
-/// ([`claim`]).
-#[derive(Debug, Clone, Copy)]
-struct Observed;
+/// The server layers that [`claim`] requests: one per protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LayerKind {
+    /// An HTTP server layer (observe-axum's).
+    Http,
+    /// A gRPC server layer (observe-tonic's).
+    Grpc,
+}
 
-/// Claims `extensions`' request for the server layer about to observe it: `true`
-/// the first time, `false` when another observe server layer outside this one has
-/// it already. The adapters pass such a request through untouched, so that a
-/// layer added twice (by `serve!` and by the application's router, say) records
-/// one span, one duration and one access line per request, not two traces; the
-/// first time it happens a warning says how to keep only one.
-pub fn claim(extensions: &mut ::http::Extensions) -> bool {
-    if extensions.get::<Observed>().is_some() {
+/// The mark a server layer leaves on a request it observes ([`claim`]).
+#[derive(Debug, Clone, Copy)]
+struct Observed(LayerKind);
+
+/// Claims `extensions`' request for the server layer of `kind` about to observe
+/// it: `false` when a layer of the same kind outside this one has it already,
+/// `true` otherwise. The adapters pass a request they could not claim through
+/// untouched, so that a layer added twice (by `serve!` and by the application's
+/// router, say) records one span, one duration and one access line per request,
+/// not two traces; the outer layer's options are the ones that apply, and the
+/// first time it happens a warning says how to keep only one. A layer of another
+/// kind still observes it: a tonic service inside an axum router is both an HTTP
+/// request and a gRPC call.
+pub fn claim(extensions: &mut ::http::Extensions, kind: LayerKind) -> bool {
+    if extensions.get::<Observed>().is_some_and(|o| o.0 == kind) {
         warn_nested();
         return false;
     }
-    extensions.insert(Observed);
+    extensions.insert(Observed(kind));
     true
 }
 
@@ -977,8 +989,9 @@ fn warn_nested() {
             target: "observe::serve",
             "observe's server layer is applied twice to the same requests (`serve!` adds it \
              around every route, and the application added its own): only the outer one \
-             observes them. Keep one: remove the application's `layer()`, or, to keep \
-             the application's, `serve!(..).without_layer()` (observe-axum)"
+             observes them, with its own options. Keep one: remove the application's \
+             `layer()`, or, to keep the application's, `serve!(..).without_layer()` \
+             (observe-axum)"
         );
     }
 }

@@ -74,7 +74,10 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         // Skipped, or observed by an observe layer outside this one already.
         if self.skipped(request.uri().path())
-            || !observe_core::server::claim(request.extensions_mut())
+            || !observe_core::server::claim(
+                request.extensions_mut(),
+                observe_core::server::LayerKind::Grpc,
+            )
         {
             let request = request.map(RequestBody::unobserved);
             return ResponseFuture::unobserved(self.inner.call(request));
