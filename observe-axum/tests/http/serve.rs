@@ -161,21 +161,45 @@ async fn without_layer_keeps_the_routers_own_and_leaves_what_it_did_not_wrap() {
 }
 
 /// Once the shutdown signal arrives, readiness answers 503 (a load balancer stops
-/// sending) while the request in flight finishes; liveness stays 200.
+/// sending) while the request in flight finishes; liveness stays 200. Whether a
+/// service is shutting down is process-wide and cannot be undone, and every
+/// `serve` test's shutdown sets it: the scenario runs in a child process of this
+/// test binary.
 #[tokio::test]
 async fn readiness_is_down_while_serve_drains() {
+    const CHILD: &str = "OBSERVE_AXUM_READINESS_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "serve::readiness_is_down_while_serve_drains",
+                "--nocapture",
+                "--test-threads=1",
+                "--quiet",
+            ])
+            .env(CHILD, "1")
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "the scenario failed in its child: {status}"
+        );
+        return;
+    }
     let _h = Harness::new();
     let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin_base = format!("http://{}", admin.local_addr().unwrap());
+    let (arrived, arrival) = tokio::sync::oneshot::channel::<()>();
     let (release, released) = tokio::sync::oneshot::channel::<()>();
-    let released = std::sync::Arc::new(tokio::sync::Mutex::new(Some(released)));
+    let waiting = std::sync::Arc::new(tokio::sync::Mutex::new(Some((arrived, released))));
     let app = Router::new().route(
         "/slow",
         get(move || {
-            let released = released.clone();
+            let waiting = waiting.clone();
             async move {
-                if let Some(rx) = released.lock().await.take() {
-                    let _ = rx.await;
+                if let Some((arrived, released)) = waiting.lock().await.take() {
+                    let _ = arrived.send(());
+                    let _ = released.await;
                 }
                 "done"
             }
@@ -202,7 +226,7 @@ async fn readiness_is_down_while_serve_drains() {
     };
     assert!(!shutting_down().await);
     let in_flight = tokio::spawn(client().get(format!("{base}/slow")).send());
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    arrival.await.unwrap();
     stop.send(()).unwrap();
     let mut draining = false;
     for _ in 0..100 {

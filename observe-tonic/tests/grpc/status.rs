@@ -39,17 +39,26 @@ async fn a_trailers_only_status_is_read_from_the_headers() {
     assert_eq!(client.status_message(), Some("NOT_FOUND: asked to fail"));
 }
 
-/// The channel stops a call at its `grpc-timeout` before any answer: the client
-/// span has the status tonic gives the application, not a transport error.
+/// The channel stops a call at its `grpc-timeout` before any answer (the server
+/// accepts the connection and never speaks): the client span has the status
+/// tonic gives the application, not a transport error.
 #[tokio::test]
 async fn a_call_the_channel_stops_at_its_deadline_has_the_status_the_application_sees() {
     let h = Harness::new();
-    let base = spawn(observe_tonic::layer()).await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
     let mut request = tonic::Request::new(msg("slow"));
     request.set_timeout(std::time::Duration::from_millis(100));
     let status = client(&base).unary(request).await.unwrap_err();
     assert_eq!(status.code(), Code::Cancelled);
     assert_eq!(status.message(), "Timeout expired");
+    held.abort();
     let name = format!("{SERVICE}/Unary");
     let client = h.wait_for(&name, SpanKind::Client).await;
     assert_eq!(attr(&client, "rpc.grpc.status_code").as_deref(), Some("1"));

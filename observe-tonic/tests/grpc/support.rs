@@ -153,9 +153,6 @@ impl Echo for EchoService {
         if msg.fail != 0 {
             return Err(status(msg.fail));
         }
-        if msg.text == "slow" {
-            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        }
         tracing::info!(text = %msg.text, "unary handler");
         let context = observe_core::context::current();
         let request_type = context.map_or("none", |c| c.request_type().as_str());
