@@ -13,7 +13,11 @@
 //!    (typed by the user) pass, anything else (`cross-site`, `same-site`: another
 //!    port of the same host is another origin) is refused.
 //! 2. Without it, `Origin` (browsers send it on every cross-origin `POST`): its
-//!    host and port must be the request's `Host`.
+//!    host and port must be the request's `Host`, or the `X-Forwarded-Host` a
+//!    reverse proxy that rewrites `Host` adds (browsers send no `Sec-Fetch-Site`
+//!    over plain HTTP to hosts other than localhost, so behind such a proxy the
+//!    page's own changes are told apart this way; a page of another site cannot
+//!    add that header to a request the browser sends without asking first).
 //! 3. Neither: not a browser (`curl`, the CLI, a script), which may pass.
 //!
 //! The body's `Content-Type` is not checked: `curl -d` sends JSON as a form, and
@@ -70,11 +74,24 @@ fn cross_origin(parts: &Parts) -> Option<&'static str> {
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.parse().ok())
     });
-    match host {
-        Some(host) if host.as_str().eq_ignore_ascii_case(origin.as_str()) => None,
-        _ => Some("its Origin is not the address it was sent to"),
+    let forwarded = headers
+        .get(X_FORWARDED_HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.split(',').next())
+        .and_then(|h| h.trim().parse::<http::uri::Authority>().ok());
+    let same = |a: &Option<http::uri::Authority>| {
+        a.as_ref()
+            .is_some_and(|a| a.as_str().eq_ignore_ascii_case(origin.as_str()))
+    };
+    if same(&host) || same(&forwarded) {
+        None
+    } else {
+        Some("its Origin is not the address it was sent to")
     }
 }
+
+/// The host a reverse proxy was asked for, when it rewrites `Host`.
+const X_FORWARDED_HOST: &str = "x-forwarded-host";
 
 #[cfg(test)]
 mod tests {
@@ -101,6 +118,11 @@ mod tests {
             &[("origin", "https://evil.example"), JSON],
             &[("origin", "http://127.0.0.1:3000"), JSON],
             &[("origin", "null"), JSON],
+            &[
+                ("origin", "https://evil.example"),
+                ("x-forwarded-host", "admin.example"),
+                JSON,
+            ],
             // Sec-Fetch-Site decides when both are there.
             &[
                 ("sec-fetch-site", "cross-site"),
@@ -120,6 +142,13 @@ mod tests {
             &[("sec-fetch-site", "same-origin"), JSON],
             &[("sec-fetch-site", "none"), JSON],
             &[("origin", "http://127.0.0.1:9464"), JSON],
+            // Behind a proxy that rewrites `Host` (no `Sec-Fetch-Site` over plain
+            // HTTP to a host other than localhost).
+            &[
+                ("origin", "http://admin.example:8080"),
+                ("x-forwarded-host", "admin.example:8080"),
+                JSON,
+            ],
             // `curl -d` (a form's content type, from outside a browser).
             &[("content-type", "application/x-www-form-urlencoded")],
         ] {

@@ -27,6 +27,10 @@ const LOG_TARGET: &str = "log";
 /// as `log.*` fields).
 const MAX_CALLSITES: usize = 4096;
 
+/// The longest target, module path or file name interned, in bytes (a record with
+/// a longer one keeps `tracing-log`'s metadata, as past [`MAX_CALLSITES`]).
+const MAX_STRING_BYTES: usize = 512;
+
 /// What tells two record callsites apart.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 struct Key<'a> {
@@ -72,7 +76,13 @@ pub(super) fn metadata(event: &Event<'_>) -> Option<&'static Metadata<'static>> 
     if let Some(m) = interned.get(&key).copied() {
         return Some(m);
     }
-    if map.len() >= MAX_CALLSITES {
+    // Interned strings live as long as the process: bounded in number and size.
+    let too_long = |s: Option<&str>| s.is_some_and(|s| s.len() > MAX_STRING_BYTES);
+    if map.len() >= MAX_CALLSITES
+        || too_long(Some(key.target))
+        || too_long(key.module_path)
+        || too_long(key.file)
+    {
         return None;
     }
     let leak = |s: &str| -> &'static str { Box::leak(Box::from(s)) };

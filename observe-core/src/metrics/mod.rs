@@ -338,7 +338,9 @@ pub(crate) fn record_event_field(
     labels: &[(&str, &str)],
 ) -> Result<bool, EventMetricError> {
     let recorded = events::record_event_field(global(), field, value, labels);
-    if let Err(e) = &recorded {
+    if let Err(e) = &recorded
+        && events::first_failure_of(field)
+    {
         error::warn_once_in_layer(e.to_string(), "event field not recorded as a metric");
     }
     recorded

@@ -39,7 +39,10 @@ impl Counts {
 /// binary, 1 - 0.999 is 0.0010000000000000009, which read a burn rate of exactly
 /// 100 as 100.00000000001101. Objectives have far fewer decimals than 12.
 pub(crate) fn error_budget(objective: f64) -> f64 {
-    ((1.0 - objective) * 1e12).round() / 1e12
+    let exact = 1.0 - objective;
+    let rounded = (exact * 1e12).round() / 1e12;
+    // An objective with more decimals than that keeps its own budget (never 0).
+    if rounded > 0.0 { rounded } else { exact }
 }
 
 /// Samples kept every `step` for `span` (plus one older).
@@ -148,6 +151,9 @@ mod tests {
         assert_eq!(c.burn_rate(0.99), 10.0);
         assert_eq!(error_budget(0.999), 0.001);
         assert_eq!(error_budget(0.9999), 0.0001);
+        let nines = 0.999_999_999_999_9;
+        assert!(error_budget(nines) > 0.0);
+        assert!(c.burn_rate(nines).is_finite());
     }
 
     #[test]
