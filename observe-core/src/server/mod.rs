@@ -1007,6 +1007,25 @@ mod tests {
     use super::{Inbound, RequestInfo, ServerOptions};
 
     #[test]
+    fn a_request_is_claimed_once_per_kind_of_layer() {
+        use super::{LayerKind, claim};
+        let mut extensions = http::Extensions::new();
+        assert!(claim(&mut extensions, LayerKind::Http));
+        assert!(
+            !claim(&mut extensions, LayerKind::Http),
+            "an inner HTTP layer"
+        );
+        assert!(
+            claim(&mut extensions, LayerKind::Grpc),
+            "a tonic layer inside"
+        );
+        assert!(
+            !claim(&mut extensions, LayerKind::Grpc),
+            "a second tonic layer"
+        );
+    }
+
+    #[test]
     fn per_response_values_are_never_indexed_by_http2_header_compression() {
         let _capture = crate::testing::capture();
         let request = http::Request::get("/orders/7").body(()).unwrap();
