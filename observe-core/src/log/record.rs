@@ -452,10 +452,49 @@ fn formatted(value: &dyn fmt::Debug) -> String {
 /// (a negative count) is left out of the metric; the field is still logged.
 #[inline]
 fn metric_field(field: &Field, value: FieldValue) {
-    if crate::metrics::is_metric_field(field.name()) {
-        let _ = crate::metrics::record_event_field(field.name(), value, &[]);
+    if crate::metrics::is_metric_field(field.name())
+        && let Err(e) = crate::metrics::record_event_field(field.name(), value, &[])
+    {
+        warn_metric_field(field.name(), &e);
     }
 }
+
+/// Warns that an event field was not recorded as a metric, once per field and
+/// thread (and per distinct message). From inside observe's `tracing` layer,
+/// where `tracing` drops the events a subscriber emits, the line goes into the
+/// current pipeline directly.
+#[cold]
+fn warn_metric_field(field: &'static str, error: &crate::metrics::EventMetricError) {
+    if !crate::metrics::first_failure_of(field) {
+        return;
+    }
+    let message = error.to_string();
+    if !crate::metrics::first_warning(&message) {
+        return;
+    }
+    let Some(pipeline) = crate::pipeline::Pipeline::current() else {
+        return;
+    };
+    let mut fields = smallvec::SmallVec::new();
+    fields.push(KeyValue::new("error", message));
+    pipeline.push_log(LogRecord {
+        time: Tick::now(),
+        metadata: &METRIC_FIELD_WARNING,
+        message: "event field not recorded as a metric".into(),
+        fields,
+        span: None,
+        context: None,
+    });
+}
+
+super::direct_event!(
+    static METRIC_FIELD_WARNING = (
+        "observe metrics warning",
+        "observe::metrics",
+        tracing_core::Level::WARN,
+        &["message", "error"],
+    );
+);
 
 /// Visits span fields into attributes (for spans opened through `tracing`).
 pub(crate) struct AttributeVisitor<'a> {

@@ -166,7 +166,7 @@ pub(crate) fn warn_once(msg: String, what: &'static str) {
 
 /// Whether `msg` is seen for the first time: once per distinct message, bounded
 /// so that a flood of bad names cannot grow the memory of them.
-fn first_time(msg: &str) -> bool {
+pub(crate) fn first_time(msg: &str) -> bool {
     static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let mut seen = lock(&SEEN);
     if seen.len() >= 256 || seen.iter().any(|s| s == msg) {
@@ -175,34 +175,3 @@ fn first_time(msg: &str) -> bool {
     seen.push(msg.to_owned());
     true
 }
-
-/// [`warn_once`] from inside observe's `tracing` layer (an event field being
-/// recorded), where `tracing` drops the events a subscriber emits: the line goes
-/// into the current pipeline directly.
-pub(crate) fn warn_once_in_layer(msg: String, what: &'static str) {
-    if !first_time(&msg) {
-        return;
-    }
-    let Some(pipeline) = crate::pipeline::Pipeline::current() else {
-        return;
-    };
-    let mut fields = smallvec::SmallVec::new();
-    fields.push(crate::span::KeyValue::new("error", msg));
-    pipeline.push_log(crate::log::LogRecord {
-        time: crate::clock::Tick::now(),
-        metadata: &LAYER_WARNING,
-        message: what.into(),
-        fields,
-        span: None,
-        context: None,
-    });
-}
-
-crate::log::direct_event!(
-    static LAYER_WARNING = (
-        "observe metrics warning",
-        "observe::metrics",
-        tracing_core::Level::WARN,
-        &["message", "error"],
-    );
-);

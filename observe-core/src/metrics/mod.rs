@@ -330,21 +330,18 @@ pub(crate) fn tick() {
 /// The `tracing` layer's hook: records an event field named `counter.<name>` or
 /// `histogram.<name>` into the process-wide registry. `Ok(false)` for other fields.
 /// The field name is a callsite's `&'static str`: the metric it names is resolved
-/// once per callsite and thread, then cached. A value or a name that is refused is
-/// logged in a warning, once per distinct message.
+/// once per callsite and thread, then cached. The caller warns about a refusal
+/// ([`first_event_failure`] tells when).
 pub(crate) fn record_event_field(
     field: &'static str,
     value: FieldValue,
     labels: &[(&str, &str)],
 ) -> Result<bool, EventMetricError> {
-    let recorded = events::record_event_field(global(), field, value, labels);
-    if let Err(e) = &recorded
-        && events::first_failure_of(field)
-    {
-        error::warn_once_in_layer(e.to_string(), "event field not recorded as a metric");
-    }
-    recorded
+    events::record_event_field(global(), field, value, labels)
 }
+
+pub(crate) use error::first_time as first_warning;
+pub(crate) use events::first_failure_of;
 
 /// Not a stable API: the event-field hook of the `tracing` layer (above), exposed so
 /// that `benches/metrics.rs` can time it without a log line around it.
