@@ -567,7 +567,19 @@ impl InboundRpc {
 /// message.
 pub(crate) fn status_message(code: u32, message: Option<&str>) -> String {
     match message {
-        Some(m) if !m.is_empty() => format!("{}: {}", code_name(code), truncate(m, 1024)),
+        // The peer's text: control characters (a forged line, a terminal escape)
+        // and bidirectional overrides are written escaped, as `\n`, `\u{202e}`.
+        Some(m) if !m.is_empty() => {
+            let m = truncate(m, 1024);
+            let unsafe_char = |c: char| {
+                c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            };
+            if m.chars().any(unsafe_char) {
+                format!("{}: {}", code_name(code), m.escape_debug())
+            } else {
+                format!("{}: {m}", code_name(code))
+            }
+        }
         _ => code_name(code).to_owned(),
     }
 }
@@ -575,6 +587,19 @@ pub(crate) fn status_message(code: u32, message: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_message_keeps_control_characters_escaped() {
+        assert_eq!(
+            status_message(2, Some("\u{202e}\0\r\nforged")),
+            "UNKNOWN: \\u{202e}\\0\\r\\nforged"
+        );
+        assert_eq!(
+            status_message(5, Some("no such order")),
+            "NOT_FOUND: no such order"
+        );
+        assert_eq!(status_message(0, None), "OK");
+    }
 
     #[test]
     fn a_method_name_is_kept_for_the_process_once_a_call_of_it_was_answered_ok() {
