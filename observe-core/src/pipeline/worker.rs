@@ -153,8 +153,9 @@ impl Published {
     }
 }
 
-/// Moves every queued record to the sinks. Records of one thread keep their order.
-/// A sink that panics on a record misses that record only.
+/// Moves every queued record to the sinks, in time order across threads (each
+/// thread's records keep their order). A sink that panics on a record misses that
+/// record only.
 pub(crate) fn drain(pipeline: &'static Pipeline, sinks: &mut [Box<dyn Sink>]) {
     let sup = &pipeline.supervision;
     // Given back to the pipeline even if this round unwinds, so the rings are
@@ -166,36 +167,72 @@ pub(crate) fn drain(pipeline: &'static Pipeline, sinks: &mut [Box<dyn Sink>]) {
     let mut processed = 0u64;
     // Given back once per round: the heap the drained records held in flight.
     let mut released = Released { pipeline, bytes: 0 };
+    // Each ring gives at most what it held when the round began (one chunk, read
+    // without an atomic per record), so a flooding thread cannot starve the
+    // others; what is left is taken in the next round.
+    let mut runs: smallvec::SmallVec<[Run<'_>; 8]> = smallvec::SmallVec::new();
     for c in taken.consumers.iter_mut() {
-        // Bound one round per ring so a flooding thread cannot starve the others;
-        // what is left is taken in the next round.
         let available = c.inner.slots();
         if available == 0 {
             // An idle thread keeps no share of the budget.
             c.reclaim_credit(&pipeline.budget);
-        }
-        for _ in 0..available {
-            let record = c.inner.pop();
-            if let Ok(r) = &record {
-                released.bytes += super::size::in_flight(r);
-            }
-            match record {
-                // Shared, so a sink that keeps records (the flight recorder)
-                // keeps this one instead of a deep copy.
-                Ok(Record::Span(s)) => {
-                    let s = std::sync::Arc::new(s);
-                    sup.each_sink(sinks, |k| k.on_span_shared(&s))
-                }
-                Ok(Record::Log(l)) => sup.each_sink(sinks, |k| k.on_log_shared(&l)),
-                Err(_) => break,
-            };
-            processed += 1;
+        } else if let Ok(chunk) = c.inner.read_chunk(available) {
+            runs.push(chunk.into_iter().peekable());
         }
     }
+    let mut deliver = |record: Record| {
+        released.bytes += super::size::in_flight(&record);
+        match record {
+            // Shared, so a sink that keeps records (the flight recorder) keeps
+            // this one instead of a deep copy.
+            Record::Span(s) => {
+                let s = std::sync::Arc::new(s);
+                sup.each_sink(sinks, |k| k.on_span_shared(&s))
+            }
+            Record::Log(l) => sup.each_sink(sinks, |k| k.on_log_shared(&l)),
+        };
+        processed += 1;
+    };
+    // In the order things happened, across threads: each ring is in its thread's
+    // order already, so the round merges them, taking the earliest head each time
+    // (the first ring on equal times). Drained ring by ring, the lines of a
+    // request whose future moved between runtime threads were written out of
+    // order: its access line before its handler's lines.
+    if runs.len() == 1 {
+        runs.pop().into_iter().flatten().for_each(&mut deliver);
+    } else {
+        loop {
+            let mut earliest: Option<(usize, crate::clock::Tick)> = None;
+            for (q, run) in runs.iter_mut().enumerate() {
+                if let Some(head) = run.peek() {
+                    let t = record_time(head);
+                    if earliest.is_none_or(|(_, e)| t < e) {
+                        earliest = Some((q, t));
+                    }
+                }
+            }
+            let Some(record) = earliest.and_then(|(q, _)| runs[q].next()) else {
+                break;
+            };
+            deliver(record);
+        }
+    }
+    drop(runs);
     pipeline
         .stats
         .processed
         .fetch_add(processed, Ordering::Relaxed);
+}
+
+/// One ring's records of a drain round, read as one chunk.
+type Run<'a> = std::iter::Peekable<rtrb::chunks::ReadChunkIntoIter<'a, Record>>;
+
+/// When a record happened: a span's end, a log line's time.
+fn record_time(record: &Record) -> crate::clock::Tick {
+    match record {
+        Record::Span(s) => s.end,
+        Record::Log(l) => l.time,
+    }
 }
 
 /// Bytes of drained records, given back to the budget even if the round unwinds.

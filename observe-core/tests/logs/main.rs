@@ -9,6 +9,7 @@ use std::time::Duration;
 use observe_core::span::Span;
 
 mod log_crate;
+mod order;
 
 /// A writer whose every write blocks until released (a full pipe, a stuck disk).
 #[derive(Clone, Default)]
