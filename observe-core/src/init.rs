@@ -45,7 +45,8 @@ impl fmt::Display for InitError {
         match self {
             InitError::Config(e) => write!(f, "{e}"),
             InitError::AlreadyInitialized => f.write_str(
-                "observe is already initialised in this process (init was called twice)",
+                "observe is already initialised in this process (init, init! or layer() \
+                 was called before)",
             ),
             InitError::SubscriberExists => f.write_str(
                 "another global tracing subscriber is already installed; \
