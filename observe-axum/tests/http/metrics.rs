@@ -115,14 +115,7 @@ async fn the_admin_routes_serve_prometheus_text_and_json() {
         "the in-flight gauge"
     );
 
-    let json: serde_json::Value = client()
-        .get(format!("{admin}/observe/api/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let json = get_json(format!("{admin}/observe/api/metrics")).await;
     assert!(
         json["histograms"]
             .as_array()
@@ -130,14 +123,7 @@ async fn the_admin_routes_serve_prometheus_text_and_json() {
             .iter()
             .any(|h| h["labels"]["http.route"] == "/admin-test")
     );
-    let export: serde_json::Value = client()
-        .get(format!("{admin}/observe/api/histograms"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let export = get_json(format!("{admin}/observe/api/histograms")).await;
     let text = export.to_string();
     let parsed = metrics::HistogramExport::from_json(&text).expect("lossless export parses");
     assert!(!parsed.series.is_empty());

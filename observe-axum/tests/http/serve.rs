@@ -210,14 +210,7 @@ async fn readiness_is_down_while_serve_drains() {
     // probe, answered on the blocking pool, also reports `observe.init` down: the
     // shutdown check is what is looked at.)
     let shutting_down = || async {
-        let answer: serde_json::Value = client()
-            .get(format!("{admin_base}/observe/health/ready"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = get_json(format!("{admin_base}/observe/health/ready")).await;
         answer["checks"]
             .as_array()
             .unwrap()

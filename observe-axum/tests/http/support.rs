@@ -113,6 +113,18 @@ pub(crate) fn client() -> reqwest::Client {
     client_builder().build().unwrap()
 }
 
+/// The JSON answer of `GET url`, whatever its status.
+pub(crate) async fn get_json(url: String) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Trusts the test's loopback callers (their identity and tracer-bullet marker).
 pub(crate) fn trust_loopback(b: Builder) -> Builder {
     b.trusted_callers(["loopback"])
