@@ -53,6 +53,16 @@ impl RecorderSink {
         }
     }
 
+    /// Why `trace` was promoted, when it was within the last [`LATE_WINDOW`]
+    /// (the late spans and the later roots of such a trace go out alone).
+    fn promoted_within_window(&self, trace: TraceId) -> Option<PromotionReason> {
+        if self.recent.is_empty() {
+            return None;
+        }
+        let (reason, at) = self.recent.get(&trace)?;
+        (at.elapsed() < LATE_WINDOW).then_some(*reason)
+    }
+
     /// Exports one span of a trace promoted already, on its own.
     fn promote_alone(&mut self, reason: PromotionReason, span: &SpanRecord) {
         if let Some(t) = self.target.as_mut() {
@@ -90,10 +100,9 @@ impl Sink for RecorderSink {
             drop(st);
             // A late span of a trace promoted already.
             if !span.is_sampled()
-                && !self.recent.is_empty()
-                && let Some((reason, _)) = self.recent.get(&span.trace_id())
+                && let Some(reason) = self.promoted_within_window(span.trace_id())
             {
-                self.promote_alone(*reason, span);
+                self.promote_alone(reason, span);
             }
             return;
         }
@@ -118,16 +127,12 @@ impl Sink for RecorderSink {
         // one by one as late spans, so this root is all that is left. Copying the
         // whole trace again made each failing request cost as much as all the
         // ones before it.
-        let now = Instant::now();
-        if self
-            .recent
-            .get(&trace)
-            .is_some_and(|(_, at)| now.saturating_duration_since(*at) < LATE_WINDOW)
-        {
+        if self.promoted_within_window(trace).is_some() {
             drop(st);
             self.promote_alone(reason, span);
             return;
         }
+        let now = Instant::now();
         let mut spans = Vec::new();
         let mut logs = Vec::new();
         for e in st.store.trace_entries(trace) {
