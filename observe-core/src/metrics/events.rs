@@ -108,31 +108,24 @@ enum Resolved {
 /// length). Bounded: starts over when full.
 struct EventCache {
     map: HashMap<(u64, usize, usize), Resolved, foldhash::fast::FixedState>,
+    /// The fields (by their callsite's name address) whose failure this thread
+    /// has passed on to be warned about: a field that keeps failing (a refused
+    /// name, values that keep being negative) costs a lookup here, not a message
+    /// formatted and a global lock per event. Bounded like `map`, never cleared.
+    warned: std::collections::HashSet<usize, foldhash::fast::FixedState>,
 }
 
 const EVENT_CACHE_CAPACITY: usize = 512;
 
-thread_local! {
-    /// The fields (by their callsite's name address) whose failure this thread
-    /// has passed on to be warned about: a field that keeps failing (a refused
-    /// name, values that keep being negative) costs a lookup here, not a message
-    /// formatted and a global lock per event. Bounded like the cache.
-    static FAILED: RefCell<std::collections::HashSet<usize, foldhash::fast::FixedState>> =
-        RefCell::new(std::collections::HashSet::default());
-}
-
 /// Whether `field` failed on this thread for the first time (then worth a warning;
 /// the warning itself is once per distinct message process-wide).
 pub(crate) fn first_failure_of(field: &'static str) -> bool {
-    FAILED
-        .try_with(|f| {
-            let Ok(mut f) = f.try_borrow_mut() else {
+    EVENT_CACHE
+        .try_with(|c| {
+            let Ok(mut c) = c.try_borrow_mut() else {
                 return false;
             };
-            if f.len() >= EVENT_CACHE_CAPACITY {
-                return false;
-            }
-            f.insert(field.as_ptr() as usize)
+            c.warned.len() < EVENT_CACHE_CAPACITY && c.warned.insert(field.as_ptr() as usize)
         })
         .unwrap_or(false)
 }
@@ -140,6 +133,7 @@ pub(crate) fn first_failure_of(field: &'static str) -> bool {
 thread_local! {
     static EVENT_CACHE: RefCell<EventCache> = RefCell::new(EventCache {
         map: HashMap::default(),
+        warned: std::collections::HashSet::default(),
     });
 }
 
