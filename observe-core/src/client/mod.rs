@@ -461,7 +461,7 @@ impl Outgoing {
         } else {
             "transport"
         };
-        self.end_failed(kind, &error.to_string());
+        self.end_failed(kind, error.to_string().into());
     }
 
     /// The span, leaving a disabled one behind: the call is ended.
@@ -469,7 +469,7 @@ impl Outgoing {
         std::mem::replace(&mut self.span, Span::disabled())
     }
 
-    fn end_failed(&mut self, kind: &'static str, message: &str) {
+    fn end_failed(&mut self, kind: &'static str, message: std::borrow::Cow<'static, str>) {
         let span = self.take_span();
         if !span.is_enabled() {
             return;
@@ -477,7 +477,7 @@ impl Outgoing {
         let elapsed = self.start.duration_until(Tick::now());
         record(self.metric.as_deref(), Err(kind), elapsed, &span);
         span.set_attribute("error.type", kind);
-        span.set_error(message.to_owned());
+        span.set_error(message);
         if kind == CANCELLED {
             span.set_attribute("observe.cancelled", true);
         }
@@ -497,7 +497,8 @@ impl Drop for Outgoing {
             self.end_failed(
                 CANCELLED,
                 "the caller stopped waiting before the response (a timeout, or the caller \
-                 went away)",
+                 went away)"
+                    .into(),
             );
         }
     }
@@ -509,13 +510,7 @@ impl Drop for Outgoing {
 /// than the call's is ignored (it names no span of this call).
 pub(crate) fn callee_response(span: &Span, headers: &HeaderMap) -> propagation::ResponseData {
     let mut response = propagation::extract_response(headers);
-    for rejection in response.rejections.iter() {
-        crate::metrics::counter(
-            crate::server::PROPAGATION_REJECTED,
-            &[("header", rejection.header)],
-        )
-        .inc();
-    }
+    crate::server::count_rejected(&response.rejections);
     let trace_id = span.span_context().map(|c| c.trace_id);
     if response
         .callee

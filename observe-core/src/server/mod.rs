@@ -763,14 +763,20 @@ fn log_admission(admission: &Admission, span: &Span) {
     }
     let rejections = admission.rejections();
     if !rejections.is_empty() {
-        for rejection in rejections.iter() {
-            crate::metrics::counter(PROPAGATION_REJECTED, &[("header", rejection.header)]).inc();
-        }
+        count_rejected(rejections);
         span.in_scope(|| {
             for rejection in rejections.iter() {
                 tracing::debug!(target: "observe::propagation", "ignored inbound header: {rejection}");
             }
         });
+    }
+}
+
+/// Counts each rejected header value in `observe.propagation.rejected{header}`
+/// (inbound request headers here, a callee's response headers in the clients).
+pub(crate) fn count_rejected(rejections: &propagation::Rejections) {
+    for rejection in rejections.iter() {
+        crate::metrics::counter(PROPAGATION_REJECTED, &[("header", rejection.header)]).inc();
     }
 }
 
