@@ -262,6 +262,9 @@ impl Serve {
             shutdown,
             admin,
         } = self;
+        // Ready (subject to the checks) before anything is served, also after an
+        // earlier serve's shutdown in this process.
+        observe_core::health::accepting();
 
         // 1. observe, unless it already runs. When `serve` starts it, observe's own
         // admin listener (on its own thread) serves the admin routes: none is

@@ -160,10 +160,17 @@ static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 /// check `observe.shutdown` is down), so that a load balancer or Kubernetes stops
 /// sending new requests while the in-flight ones finish. Liveness is unchanged.
 /// The adapters' `serve!` calls it when its shutdown signal arrives; call it
-/// yourself when you drain a server of your own. It cannot be undone: the
-/// process is on its way out.
+/// yourself when you drain a server of your own. [`accepting`] undoes it.
 pub fn shutting_down() {
     SHUTTING_DOWN.store(true, Ordering::Relaxed);
+}
+
+/// Marks the service as accepting requests (the default): readiness follows the
+/// checks again. The adapters' `serve!` calls it when it starts serving, so that
+/// a process that serves again after a graceful shutdown (a restart in place)
+/// is not left reporting not ready.
+pub fn accepting() {
+    SHUTTING_DOWN.store(false, Ordering::Relaxed);
 }
 
 /// Runs every registered check now, in parallel, each bounded by its timeout.

@@ -248,6 +248,18 @@ async fn readiness_is_down_while_serve_drains() {
         "the request in flight finished"
     );
     server.await.unwrap().unwrap();
+    // Serving again in the same process (a restart in place): ready again.
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_base = format!("http://{}", admin.local_addr().unwrap());
+    let (_base, stop, server) = serve_app(Router::new(), |s| s.admin_listener(admin)).await;
+    let ready = get_json(format!("{admin_base}/observe/health/ready")).await;
+    let checks = ready["checks"].as_array().unwrap();
+    assert!(
+        !checks.iter().any(|c| c["name"] == "observe.shutdown"),
+        "{ready}"
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
 }
 
 #[tokio::test]
