@@ -12,20 +12,9 @@ use http::{HeaderValue, Response, StatusCode};
 /// `None` when the request may pass (see [`host_allowed`]); a request without a
 /// `Host` is refused too.
 pub fn check_host<B>(request: &http::Request<B>, local: SocketAddr) -> Option<Response<Bytes>> {
-    let mut hosts = request.headers().get_all(http::header::HOST).iter();
-    let host = match (request.uri().authority(), hosts.next(), hosts.next()) {
-        // Two `Host` headers: which one is meant is anyone's guess (RFC 9112 asks
-        // for a 400; refused here like any request not clearly addressed to us).
-        (_, Some(_), Some(_)) => None,
-        (Some(authority), _, _) => valid_host(authority),
-        (None, Some(v), None) => v
-            .to_str()
-            .ok()
-            .and_then(|v| v.parse::<http::uri::Authority>().ok())
-            .as_ref()
-            .and_then(valid_host),
-        (None, None, _) => None,
-    };
+    let host = addressed_to(request.uri(), request.headers())
+        .as_ref()
+        .and_then(valid_host);
     match host {
         Some(host) if host_allowed(&host, local) => None,
         _ => {
@@ -40,6 +29,23 @@ pub fn check_host<B>(request: &http::Request<B>, local: SocketAddr) -> Option<Re
             );
             Some(response)
         }
+    }
+}
+
+/// Where a request was sent: its URI's authority (HTTP/2), else its one `Host`
+/// header. `None` without one, or with two `Host` headers: which one is meant is
+/// anyone's guess (RFC 9112 asks for a 400; the admin checks refuse it like any
+/// request not clearly addressed to them).
+pub(super) fn addressed_to(
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+) -> Option<http::uri::Authority> {
+    let mut hosts = headers.get_all(http::header::HOST).iter();
+    match (uri.authority(), hosts.next(), hosts.next()) {
+        (_, Some(_), Some(_)) => None,
+        (Some(authority), _, _) => Some(authority.clone()),
+        (None, Some(v), None) => v.to_str().ok()?.parse().ok(),
+        (None, None, _) => None,
     }
 }
 

@@ -23,7 +23,7 @@
 //! The body's `Content-Type` is not checked: `curl -d` sends JSON as a form, and
 //! every browser that could send a form to another origin also sends `Origin`.
 
-use http::header::{HOST, ORIGIN};
+use http::header::ORIGIN;
 use http::request::Parts;
 use http::{Method, StatusCode};
 
@@ -68,12 +68,7 @@ fn cross_origin(parts: &Parts) -> Option<&'static str> {
     else {
         return Some("its Origin is not a web origin");
     };
-    let host = parts.uri.authority().cloned().or_else(|| {
-        headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.parse().ok())
-    });
+    let host = super::host::addressed_to(&parts.uri, headers);
     let forwarded = headers
         .get(X_FORWARDED_HOST)
         .and_then(|h| h.to_str().ok())
