@@ -261,7 +261,7 @@ fn push_in(s: &mut ThreadState, pipeline: &'static Pipeline, make: impl FnOnce()
         over_budget(local);
     }
     if inside && local.staging.len() < STAGE {
-        s.staged = true;
+        s.set_staged(true);
     } else {
         move_to_ring(local);
     }
@@ -373,7 +373,7 @@ fn move_to_ring(local: &mut Local) {
 
 /// Moves every staged record of this thread into its rings.
 pub(crate) fn flush_all(s: &mut ThreadState) {
-    s.staged = false;
+    s.set_staged(false);
     for local in s.rings.iter_mut() {
         move_to_ring(local);
     }

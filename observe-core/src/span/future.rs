@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::data::SpanData;
-use super::{Entered, Span, finish_in_place};
+use super::{Span, finish_in_place, stack};
 use crate::clock::Tick;
 
 pin_project! {
@@ -121,10 +121,9 @@ fn poll_in_span<F: Future>(
     let Some(data) = span.data.as_ref() else {
         return inner.poll(cx);
     };
-    let polled = {
-        let _entered = Entered::new(data);
+    let polled = stack::scope(data, move || {
         catch_unwind(AssertUnwindSafe(move || inner.poll(cx)))
-    };
+    });
     match polled {
         Ok(Poll::Pending) => Poll::Pending,
         Ok(Poll::Ready(out)) => {
@@ -278,8 +277,12 @@ impl ScopedSpan {
     /// even with observe not initialised.
     pub fn run<R>(self: Pin<&Self>, f: impl FnOnce() -> R) -> R {
         let this = self.get_ref();
-        let _entered = this.span.data.as_ref().map(Entered::new);
-        match catch_unwind(AssertUnwindSafe(f)) {
+        let run = move || catch_unwind(AssertUnwindSafe(f));
+        let ran = match this.span.data.as_ref() {
+            Some(d) => stack::scope(d, run),
+            None => run(),
+        };
+        match ran {
             Ok(r) => r,
             Err(payload) => {
                 this.record_panic(payload.as_ref());

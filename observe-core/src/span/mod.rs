@@ -232,10 +232,7 @@ impl Span {
     /// its children.
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         match &*self.data {
-            Some(d) => {
-                let _entered = Entered::new(d);
-                f()
-            }
+            Some(d) => stack::scope(d, f),
             None => f(),
         }
     }
@@ -335,43 +332,6 @@ pub(crate) fn install_panic_hook() {
             previous(info);
         }));
     });
-}
-
-/// Keeps a span on this thread's stack for one scope (a poll, an `in_scope` or
-/// `ScopedSpan::run` call); pops it when dropped, also when unwinding, with
-/// whatever the scope left entered above it (see `stack`).
-///
-/// Only ever a local of the function that makes the scope, which borrows `data`
-/// for the whole scope: that is what keeps a scope entry from outliving its span
-/// (the invariant in `stack`'s docs). Never returned, stored or leaked; `!Send`.
-pub(crate) struct Entered<'a> {
-    data: &'a SpanData,
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl<'a> Entered<'a> {
-    #[inline]
-    pub(crate) fn new(data: &'a SpanData) -> Self {
-        if !data.filtered {
-            stack::push(data);
-        }
-        Entered {
-            data,
-            _not_send: std::marker::PhantomData,
-        }
-    }
-}
-
-impl Drop for Entered<'_> {
-    /// Always inlined into the entered scope's drop glue: left to LLVM, the pop was
-    /// a call of its own from that glue (a `#[traced]` call counts 13–15
-    /// instructions fewer inlined, the stack's `pop` itself still `#[inline]`).
-    #[inline(always)]
-    fn drop(&mut self) {
-        if !self.data.filtered {
-            stack::pop(self.data);
-        }
-    }
 }
 
 /// The ids of the innermost span entered on this thread.

@@ -1,6 +1,5 @@
 //! Per-thread state: the stack of entered spans and the staging buffers of the
-//! pipeline rings, in one thread-local so that opening and closing a span each
-//! touch thread-local storage once.
+//! pipeline rings.
 //!
 //! # The invariant: nothing on a stack can dangle
 //!
@@ -8,19 +7,33 @@
 //! whichever threads, every entry on every thread's stack refers to live memory.
 //! An entry is one of two kinds, and each kind keeps its span alive its own way:
 //!
-//! - A **scope** entry borrows the [`SpanData`] of a *scope*: one poll of an
-//!   [`Instrumented`](super::Instrumented) future, one [`Span::in_scope`](super::Span::in_scope)
-//!   call, one [`ScopedSpan::run`](super::ScopedSpan::run) call. The scope pushes the
-//!   entry when it starts and removes it when it ends, on the same thread: the guard
-//!   that does it, [`Entered`](super::Entered), is a local of the scope's function
-//!   and never leaves it, and the span is borrowed by that function for the whole
-//!   scope, so it can neither move nor be dropped while its entry exists. No
-//!   public guard can keep a scope entry on the stack: observe has none (no
-//!   `Span::enter`, no `ScopedSpan` guard).
+//! - A **scope** entry is a [`Frame`] that borrows the [`SpanData`] of a *scope*:
+//!   one poll of an [`Instrumented`](super::Instrumented) future, one
+//!   [`Span::in_scope`](super::Span::in_scope) call, one
+//!   [`ScopedSpan::run`](super::ScopedSpan::run) call. The frame is a local of
+//!   [`scope`], the one function that makes scopes: it links the frame in before
+//!   it calls the scope's body and unlinks it when the body returns or unwinds (a
+//!   guard that borrows the frame, so the frame cannot move or be dropped while it
+//!   is linked), and the span is borrowed by `scope` for the whole call. No public
+//!   guard can keep a scope on the stack: observe has none (no `Span::enter`, no
+//!   `ScopedSpan` guard).
 //! - A **shared** entry owns a strong reference ([`Arc`]) to a span opened through
 //!   `tracing` ([`SharedSpan`]). `tracing`'s `Entered` guard is `Send`: it can be
 //!   held across `.await`, exited on another worker thread, leaked, or outlive the
 //!   span's close, and none of that can free a span while an entry refers to it.
+//!
+//! # Two stacks, one order
+//!
+//! Scopes come and go once per poll, so they cost the least that can be had: a
+//! frame links to the one before it through a thread-local without a destructor
+//! ([`Scopes`]: plain `Cell`s, no lazy registration, no borrow flag), and the
+//! scope's own stack frame holds it. Shared entries are rare and live in a vector
+//! in [`ThreadState`]. Each shared entry carries a sequence number that grows on
+//! every `tracing` enter on the thread, and each frame remembers the number of the
+//! top shared entry when it was linked: an entry is above a frame exactly when
+//! its number is greater. The thread-local keeps the top shared entry's number,
+//! so a scope that ends, and the reading of the current span, tell with one
+//! comparison that no `tracing` span is above the innermost scope (nearly always).
 //!
 //! Soundness rests on those two rules only; the rest of this module decides what
 //! an entry *means*, and never makes memory safety depend on it being right.
@@ -30,8 +43,8 @@
 //! - Scopes nest strictly on a thread (each is a function call), so when a scope
 //!   ends, whatever is still above its own entry was entered inside it and never
 //!   exited: a `tracing` guard held across `.await` or leaked. The scope removes it
-//!   ([`pop`]), so the next task polled on this thread does not inherit it, and
-//!   counts it.
+//!   (`Unlink`'s drop), so the next task polled on this thread does not inherit
+//!   it, and counts it.
 //! - A shared entry is *current* only while its span is open, while at least one
 //!   of its `tracing` guards is still entered somewhere, and only for the code that
 //!   entered it: the same Tokio task ([`tokio::task::try_id`]), or code outside any
@@ -44,25 +57,46 @@
 //!   the `observe.span_stack.misnested` metric, with a warning in the log the first
 //!   time and at every power of ten after that.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::marker::PhantomData;
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::data::SpanData;
 use crate::pipeline::ring::Local;
 
-/// What observe keeps per thread.
+/// What observe keeps per thread besides the scopes: the shared entries and the
+/// pipelines' staging buffers.
 pub(crate) struct ThreadState {
-    /// Entered spans, innermost last.
-    pub(crate) stack: Vec<Entry>,
+    /// Entered `tracing` spans, innermost last, in the order of their numbers.
+    stack: Vec<Entry>,
+    /// The number the next shared entry gets (module docs: two stacks, one order).
+    next_seq: u64,
     /// One staging buffer and ring producer per pipeline this thread writes to.
     pub(crate) rings: Vec<Local>,
-    /// Whether any staging buffer holds records.
-    pub(crate) staged: bool,
     /// Entries a scope left entered, removed by it, waiting to be counted.
     healed: Vec<Entry>,
+}
+
+impl ThreadState {
+    /// Whether any staging buffer holds records.
+    #[inline]
+    pub(crate) fn staged(&self) -> bool {
+        SCOPES.with(|sc| sc.staged.get())
+    }
+
+    /// Notes whether any staging buffer holds records.
+    #[inline]
+    pub(crate) fn set_staged(&mut self, staged: bool) {
+        SCOPES.with(|sc| sc.staged.set(staged));
+    }
+
+    /// After the shared stack changed: the thread-local learns its top's number.
+    fn shared_changed(&self) {
+        let top = self.stack.last().map_or(0, |e| e.seq);
+        SCOPES.with(|sc| sc.shared_top.set(top));
+    }
 }
 
 impl Drop for ThreadState {
@@ -70,18 +104,37 @@ impl Drop for ThreadState {
     /// while the thread was inside a span (a `tracing` guard it never exited, say)
     /// is delivered, not lost uncounted with the buffer.
     fn drop(&mut self) {
-        if self.staged {
+        if self.staged() {
             crate::pipeline::ring::flush_all(self);
         }
     }
 }
 
+/// The per-thread part of the stack that every scope touches: `Cell`s only, so
+/// the thread-local needs no destructor and reading it is one address
+/// computation (no state check, no lazy registration, no borrow flag).
+pub(crate) struct Scopes {
+    /// The innermost scope's frame; null outside any scope.
+    top: Cell<*const Frame>,
+    /// The number of the top shared entry; 0 when there is none.
+    shared_top: Cell<u64>,
+    /// Whether any staging buffer of this thread holds records.
+    staged: Cell<bool>,
+}
+
 thread_local! {
-    static STATE: RefCell<ThreadState> = const {
-        RefCell::new(ThreadState {
+    static SCOPES: Scopes = const {
+        Scopes {
+            top: Cell::new(ptr::null()),
+            shared_top: Cell::new(0),
+            staged: Cell::new(false),
+        }
+    };
+    static STATE: std::cell::RefCell<ThreadState> = const {
+        std::cell::RefCell::new(ThreadState {
             stack: Vec::new(),
+            next_seq: 0,
             rings: Vec::new(),
-            staged: false,
             healed: Vec::new(),
         })
     };
@@ -95,6 +148,148 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> 
         .try_with(|s| s.try_borrow_mut().ok().map(|mut s| f(&mut s)))
         .ok()
         .flatten()
+}
+
+// ------------------------------------------------------------------ scopes
+
+/// A scope's entry: a local of [`scope`], linked while the scope's body runs.
+pub(crate) struct Frame {
+    /// The scope's span, borrowed by `scope` for the whole call.
+    data: NonNull<SpanData>,
+    /// The scope this one is inside, if any (a frame further up this thread's
+    /// call stack).
+    prev: *const Frame,
+    /// The number of the top shared entry when the frame was linked: entries with
+    /// greater numbers are above it.
+    seq: u64,
+}
+
+/// Unlinks its frame when the scope's body returns or unwinds.
+struct Unlink<'a>(&'a Frame);
+
+/// Runs `f` with `data` as the innermost span of this thread: spans opened and
+/// records made inside are its children. When `f` returns (or unwinds), whatever
+/// it left entered above the scope is removed and counted, and leaving the
+/// outermost span hands the records staged on this thread to the pipelines.
+///
+/// A span below the level filter is never current: `f` just runs.
+#[inline(always)]
+pub(crate) fn scope<R>(data: &SpanData, f: impl FnOnce() -> R) -> R {
+    let frame;
+    let _unlink;
+    if data.filtered {
+        _unlink = None;
+    } else {
+        let (top, seq) = SCOPES.with(|sc| (sc.top.get(), sc.shared_top.get()));
+        frame = Frame {
+            data: NonNull::from(data),
+            prev: top,
+            seq,
+        };
+        SCOPES.with(|sc| sc.top.set(&frame));
+        _unlink = Some(Unlink(&frame));
+    }
+    f()
+}
+
+impl Drop for Unlink<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        let frame = self.0;
+        let done = SCOPES.with(|sc| {
+            if ptr::eq(sc.top.get(), frame) && sc.shared_top.get() <= frame.seq {
+                sc.top.set(frame.prev);
+                !(frame.prev.is_null() && sc.staged.get())
+            } else {
+                false
+            }
+        });
+        if !done {
+            unlink_slow(frame);
+        }
+    }
+}
+
+/// A scope ends with `tracing` spans still entered above it (removed and
+/// counted), or it was the outermost and records are staged (handed over).
+#[cold]
+#[inline(never)]
+fn unlink_slow(frame: &Frame) {
+    SCOPES.with(|sc| sc.top.set(frame.prev));
+    let healed = with_state(|s| {
+        let keep = s.stack.partition_point(|e| e.seq <= frame.seq);
+        let above = s.stack.split_off(keep);
+        let healed = !above.is_empty();
+        if healed {
+            s.healed = above;
+            s.shared_changed();
+        }
+        if s.staged() && !inside(s) {
+            crate::pipeline::ring::flush_all(s);
+        }
+        healed
+    });
+    if healed == Some(true) {
+        count_healed();
+    }
+}
+
+/// Counts the `tracing` spans a scope left entered, then drops their entries.
+#[cold]
+#[inline(never)]
+fn count_healed() {
+    let left = with_state(|s| std::mem::take(&mut s.healed)).unwrap_or_default();
+    for e in &left {
+        misnested(e.span());
+    }
+}
+
+/// After shared entries were removed: when this thread is no longer inside a span
+/// of the code running now, its staged records go to the pipelines.
+fn after_removal(s: &mut ThreadState) {
+    s.shared_changed();
+    if s.staged() && !inside(s) {
+        crate::pipeline::ring::flush_all(s);
+    }
+}
+
+/// Whether the code running on this thread is inside a span: a scope, or a
+/// shared entry that is current for it. Records wait in the staging buffer while
+/// it is; otherwise they go to the ring at once.
+#[inline]
+pub(crate) fn inside(s: &mut ThreadState) -> bool {
+    if SCOPES.with(|sc| !sc.top.get().is_null()) {
+        return true;
+    }
+    !s.stack.is_empty() && inside_slow(s)
+}
+
+/// [`inside`] outside any scope, with shared entries; removes the stale entries
+/// it meets.
+#[cold]
+#[inline(never)]
+fn inside_slow(s: &mut ThreadState) -> bool {
+    let task = current_task();
+    let mut i = s.stack.len();
+    let mut found = false;
+    while i > 0 {
+        i -= 1;
+        let e = &s.stack[i];
+        if e.span().is_stale() {
+            remove_stale(s, i);
+        } else if e.task == task {
+            found = true;
+            break;
+        }
+    }
+    s.shared_changed();
+    found
+}
+
+/// Removes a stale entry. Dropping it may free its span (the last reference of a
+/// closed span), which touches no thread state.
+fn remove_stale(s: &mut ThreadState, i: usize) {
+    drop(s.stack.remove(i));
 }
 
 // ------------------------------------------------------------------ spans from `tracing`
@@ -139,87 +334,25 @@ fn current_task() -> Option<tokio::task::Id> {
     tokio::task::try_id()
 }
 
-// ------------------------------------------------------------------ entries
-
-/// The low bit of a shared entry's pointer (both kinds point at 8-byte aligned
-/// data, so the bit is free).
-const SHARED: usize = 1;
-const _: () = assert!(std::mem::align_of::<SpanData>() > SHARED);
-const _: () = assert!(std::mem::align_of::<SharedSpan>() > SHARED);
-
-/// One entered span (see the module docs for the two kinds).
+/// One entered `tracing` span on a thread's stack.
 pub(crate) struct Entry {
-    /// A scope's `*const SpanData`, or `Arc::<SharedSpan>::into_raw` with the
-    /// [`SHARED`] bit set, whose strong count this entry owns.
-    ptr: usize,
-    /// For a shared entry: the task that entered it (`None` outside any task).
+    /// The span, whose strong reference this entry owns.
+    span: Arc<SharedSpan>,
+    /// The task that entered it (`None` outside any task).
     task: Option<tokio::task::Id>,
+    /// Its place in the thread's order of entries and scopes (module docs).
+    seq: u64,
 }
 
 impl Entry {
-    #[inline]
-    fn scope(data: &SpanData) -> Entry {
-        Entry {
-            ptr: data as *const SpanData as usize,
-            task: None,
-        }
-    }
-
-    fn shared(span: Arc<SharedSpan>, task: Option<tokio::task::Id>) -> Entry {
-        Entry {
-            ptr: Arc::into_raw(span) as usize | SHARED,
-            task,
-        }
-    }
-
-    #[inline]
-    fn is_scope(&self) -> bool {
-        self.ptr & SHARED == 0
-    }
-
-    fn as_shared(&self) -> Option<&SharedSpan> {
-        if self.is_scope() {
-            return None;
-        }
-        // SAFETY: a shared entry's pointer came from `Arc::into_raw` and the entry
-        // owns one strong count (released only in `drop`), so the `SharedSpan` is
-        // alive at least as long as `self` is borrowed.
-        Some(unsafe { &*((self.ptr & !SHARED) as *const SharedSpan) })
-    }
-
-    /// A new strong reference to a shared entry's span.
-    fn share(&self) -> Option<Arc<SharedSpan>> {
-        if self.is_scope() {
-            return None;
-        }
-        let raw = (self.ptr & !SHARED) as *const SharedSpan;
-        // SAFETY: as in `as_shared`: `raw` came from `Arc::into_raw` and this entry
-        // holds a strong count, so adding one is valid.
-        unsafe {
-            Arc::increment_strong_count(raw);
-            Some(Arc::from_raw(raw))
-        }
+    fn span(&self) -> &SharedSpan {
+        &self.span
     }
 
     /// What this entry is for the code running now: current (and kept alive by the
     /// returned value), or not current (`None`).
     fn current_for(&self, task: Option<tokio::task::Id>) -> Option<Current> {
-        match self.as_shared() {
-            None => Some(Current::scope(self.ptr)),
-            Some(sh) if !sh.is_stale() && self.task == task => self.share().map(Current::shared),
-            Some(_) => None,
-        }
-    }
-}
-
-impl Drop for Entry {
-    #[inline]
-    fn drop(&mut self) {
-        if !self.is_scope() {
-            // SAFETY: the pointer came from `Arc::into_raw` (see `Entry::shared`) and
-            // this is the one place the entry's strong count is given back.
-            drop(unsafe { Arc::from_raw((self.ptr & !SHARED) as *const SharedSpan) });
-        }
+        (!self.span.is_stale() && self.task == task).then(|| Current::shared(self.span.clone()))
     }
 }
 
@@ -239,11 +372,9 @@ pub(crate) struct Current {
 
 impl Current {
     #[inline]
-    fn scope(ptr: usize) -> Current {
+    fn scope(data: NonNull<SpanData>) -> Current {
         Current {
-            // SAFETY: a scope entry's pointer is a reference turned into an integer
-            // (`Entry::scope`): never null.
-            data: unsafe { NonNull::new_unchecked(ptr as *mut SpanData) },
+            data,
             _keep: None,
             _not_send: PhantomData,
         }
@@ -271,122 +402,18 @@ impl std::ops::Deref for Current {
     }
 }
 
-// ------------------------------------------------------------------ scopes
-
-/// Pushes the span of a scope on this thread's stack (see [`Entered`](super::Entered),
-/// the only caller).
-#[inline]
-pub(crate) fn push(span: &SpanData) {
-    with_state(|s| s.stack.push(Entry::scope(span)));
-}
-
-/// Removes the entry of a scope that ends, and anything still above it: entered
-/// inside the scope and not exited, it would otherwise leak into whatever this
-/// thread runs next. Leaving the outermost span hands the records staged on this
-/// thread to the pipelines.
-#[inline]
-pub(crate) fn pop(span: &SpanData) {
-    let ptr = span as *const SpanData as usize;
-    let healed = with_state(|s| {
-        let len = s.stack.len();
-        if len > 0 && s.stack[len - 1].ptr == ptr {
-            // SAFETY: the top entry is this scope's (its pointer is a `SpanData`
-            // address, without the `SHARED` bit): it owns nothing, so shortening
-            // the vector by one forgets it without running any drop glue.
-            unsafe { s.stack.set_len(len - 1) };
-            if s.staged && !inside(s) {
-                crate::pipeline::ring::flush_all(s);
-            }
-            false
-        } else {
-            heal(s, ptr)
-        }
-    });
-    if healed == Some(true) {
-        count_healed();
-    }
-}
-
-/// Removes a scope's entry that is not on top, with everything above it; what was
-/// above waits in `healed` to be counted outside the thread state.
-#[cold]
-#[inline(never)]
-fn heal(s: &mut ThreadState, ptr: usize) -> bool {
-    let Some(i) = s.stack.iter().rposition(|e| e.ptr == ptr) else {
-        return false;
-    };
-    let mut above = s.stack.split_off(i);
-    above.remove(0);
-    s.healed = above;
-    after_removal(s);
-    !s.healed.is_empty()
-}
-
-/// Counts the `tracing` spans a scope left entered, then drops their entries.
-#[cold]
-#[inline(never)]
-fn count_healed() {
-    let left = with_state(|s| std::mem::take(&mut s.healed)).unwrap_or_default();
-    for e in &left {
-        if let Some(sh) = e.as_shared() {
-            misnested(sh);
-        }
-    }
-}
-
-/// After entries were removed: when this thread is no longer inside a span of the
-/// code running now, its staged records go to the pipelines.
-fn after_removal(s: &mut ThreadState) {
-    if !inside(s) && s.staged {
-        crate::pipeline::ring::flush_all(s);
-    }
-}
-
-/// Whether the code running on this thread is inside a span: the stack holds a
-/// scope, or a shared entry that is current for it. Records wait in the staging
-/// buffer while it is; otherwise they go to the ring at once.
-#[inline]
-pub(crate) fn inside(s: &mut ThreadState) -> bool {
-    match s.stack.last() {
-        None => false,
-        Some(e) if e.is_scope() => true,
-        Some(_) => inside_slow(s),
-    }
-}
-
-/// [`inside`] when the top entry is shared; removes the stale entries it meets.
-#[cold]
-#[inline(never)]
-fn inside_slow(s: &mut ThreadState) -> bool {
-    let task = current_task();
-    let mut i = s.stack.len();
-    while i > 0 {
-        i -= 1;
-        let e = &s.stack[i];
-        match e.as_shared() {
-            None => return true,
-            Some(sh) if sh.is_stale() => remove_stale(s, i),
-            Some(_) if e.task == task => return true,
-            Some(_) => {}
-        }
-    }
-    false
-}
-
-/// Removes a stale entry. Dropping it may free its span (the last reference of a
-/// closed span), which touches no thread state.
-fn remove_stale(s: &mut ThreadState, i: usize) {
-    drop(s.stack.remove(i));
-}
-
-// ------------------------------------------------------------------ shared spans
-
 /// `tracing` entered `span` on this thread.
 pub(crate) fn enter_shared(span: &Arc<SharedSpan>) {
     span.entered.fetch_add(1, Ordering::AcqRel);
-    let entry = Entry::shared(span.clone(), current_task());
+    let task = current_task();
+    let span = span.clone();
     // Without thread state (the thread is exiting) the entry is dropped unpushed.
-    with_state(move |s| s.stack.push(entry));
+    with_state(move |s| {
+        s.next_seq += 1;
+        let seq = s.next_seq;
+        s.stack.push(Entry { span, task, seq });
+        s.shared_changed();
+    });
 }
 
 /// `tracing` exited `span` on this thread: removes this thread's entry for it
@@ -398,12 +425,11 @@ pub(crate) fn exit_shared(span: &Arc<SharedSpan>) {
     let _ = span
         .entered
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-    let target = Arc::as_ptr(span) as usize | SHARED;
     let task = current_task();
     let found = with_state(|s| {
         let mut found = None;
         for (i, e) in s.stack.iter().enumerate().rev() {
-            if e.ptr == target {
+            if Arc::ptr_eq(&e.span, span) {
                 if e.task == task {
                     found = Some(i);
                     break;
@@ -427,13 +453,12 @@ pub(crate) fn exit_shared(span: &Arc<SharedSpan>) {
 /// are met. A span closed while entered (a leaked guard) is counted.
 pub(crate) fn close_shared(span: &SharedSpan) {
     span.closed.store(true, Ordering::Release);
-    let target = span as *const SharedSpan as usize | SHARED;
     let removed = with_state(|s| {
         let mut gone = Vec::new();
         let mut i = s.stack.len();
         while i > 0 {
             i -= 1;
-            if s.stack[i].ptr == target {
+            if ptr::eq(&*s.stack[i].span, span) {
                 gone.push(s.stack.remove(i));
             }
         }
@@ -450,53 +475,88 @@ pub(crate) fn close_shared(span: &SharedSpan) {
 
 // ------------------------------------------------------------------ reading
 
+/// A linked frame, from [`Scopes::top`] or a linked frame's `prev` (null: none).
+/// Use it at once, inside the scope that reads it.
+#[inline(always)]
+fn linked<'a>(frame: *const Frame) -> Option<&'a Frame> {
+    // SAFETY: a linked frame is alive: it is a local of a `scope` call further up
+    // this thread's call stack, unlinked before that call returns, and so is every
+    // frame it links to (the scopes it runs inside). The callers read it inside
+    // the scope that reads it, before anything can unlink it.
+    unsafe { frame.as_ref() }
+}
+
+/// The innermost scope's frame and whether a shared entry is above it.
+#[inline(always)]
+fn innermost() -> (*const Frame, bool) {
+    SCOPES.with(|sc| {
+        let top = sc.top.get();
+        let base = linked(top).map_or(0, |f| f.seq);
+        (top, sc.shared_top.get() > base)
+    })
+}
+
+/// The span of a linked frame.
+#[inline(always)]
+fn frame_data(frame: *const Frame) -> Option<NonNull<SpanData>> {
+    linked(frame).map(|f| f.data)
+}
+
 /// The innermost span entered on this thread for the code running now (see
 /// [`Current`] for how long it may be used). For callers that must not move
 /// values through a closure: a span opened inside one was built on the stack and
 /// copied out, and the copy stalled on store forwarding.
 #[inline]
 pub(crate) fn top() -> Option<Current> {
-    match with_state(|s| s.stack.last().map(|e| e.ptr)).flatten() {
-        None => None,
-        Some(p) if p & SHARED == 0 => Some(Current::scope(p)),
-        Some(_) => with_state(top_slow).flatten(),
+    let (frame, shared_above) = innermost();
+    if shared_above && let Some(c) = top_shared(frame) {
+        return Some(c);
     }
+    frame_data(frame).map(Current::scope)
 }
 
-/// [`top`] when the top entry is shared; removes the stale entries it meets.
+/// The innermost current shared entry above `frame` (all of them when there is
+/// no scope); removes the stale entries it meets.
 #[cold]
 #[inline(never)]
-fn top_slow(s: &mut ThreadState) -> Option<Current> {
+fn top_shared(frame: *const Frame) -> Option<Current> {
+    let base = linked(frame).map_or(0, |f| f.seq);
     let task = current_task();
-    let mut i = s.stack.len();
-    while i > 0 {
-        i -= 1;
-        let e = &s.stack[i];
-        match e.as_shared() {
-            Some(sh) if sh.is_stale() => remove_stale(s, i),
-            _ => {
-                if let Some(c) = e.current_for(task) {
-                    return Some(c);
-                }
+    with_state(|s| {
+        let mut i = s.stack.len();
+        let mut found = None;
+        while i > 0 {
+            i -= 1;
+            let e = &s.stack[i];
+            if e.seq <= base {
+                break;
+            }
+            if e.span().is_stale() {
+                remove_stale(s, i);
+            } else if let Some(c) = e.current_for(task) {
+                found = Some(c);
+                break;
             }
         }
-    }
-    None
+        s.shared_changed();
+        found
+    })
+    .flatten()
 }
 
 /// The innermost span entered on this thread for the code running now, as a
 /// pointer for [`open`](super::open) to read at once: valid until this thread's
-/// stack changes, since a scope's span lives while its entry does and a shared
-/// span while any entry refers to it. `open` only copies ids and clones the
+/// stack changes, since a scope's span lives while its frame is linked and a
+/// shared span while any entry refers to it. `open` only copies ids and clones the
 /// request context out of it before anything else runs (no user code, no stack
 /// change), so it needs no reference of its own; [`top`] gives one.
 #[inline]
 pub(crate) fn top_ptr() -> Option<NonNull<SpanData>> {
-    match with_state(|s| s.stack.last().map(|e| e.ptr)).flatten() {
-        None => None,
-        Some(p) if p & SHARED == 0 => Some(Current::scope(p).data),
-        Some(_) => with_state(top_slow).flatten().map(|c| c.data),
+    let (frame, shared_above) = innermost();
+    if shared_above && let Some(c) = top_shared(frame) {
+        return Some(c.data);
     }
+    frame_data(frame)
 }
 
 /// Calls `f` with the innermost entered span of this thread, if any. The thread
@@ -511,25 +571,45 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&SpanData>) -> R) -> R {
 /// innermost first, until it returns `false`.
 pub(crate) fn for_each(mut f: impl FnMut(&SpanData) -> bool) {
     let task = current_task();
-    let entries: Vec<Current> = with_state(|s| {
+    // Shared entries innermost first, with their numbers.
+    let shared: Vec<(u64, Option<Current>)> = with_state(|s| {
         s.stack
             .iter()
             .rev()
-            .filter_map(|e| e.current_for(task))
+            .map(|e| (e.seq, e.current_for(task)))
             .collect()
     })
     .unwrap_or_default();
-    for c in &entries {
-        if !f(c) {
-            break;
+    let mut shared = shared.into_iter().peekable();
+    let mut frame = linked(SCOPES.with(|sc| sc.top.get()));
+    loop {
+        let base = frame.map_or(0, |f| f.seq);
+        while let Some((_, c)) = shared.next_if(|(seq, _)| *seq > base) {
+            if let Some(c) = c
+                && !f(&c)
+            {
+                return;
+            }
         }
+        let Some(scope) = frame else {
+            return;
+        };
+        if !f(&Current::scope(scope.data)) {
+            return;
+        }
+        frame = linked(scope.prev);
     }
 }
 
-/// How many entries this thread's stack holds.
-#[inline]
+/// How many entries this thread's stack holds (scopes and shared entries).
 pub(crate) fn depth() -> usize {
-    with_state(|s| s.stack.len()).unwrap_or(0)
+    let mut n = with_state(|s| s.stack.len()).unwrap_or(0);
+    let mut frame = linked(SCOPES.with(|sc| sc.top.get()));
+    while let Some(f) = frame {
+        n += 1;
+        frame = linked(f.prev);
+    }
+    n
 }
 
 // ------------------------------------------------------------------ counting

@@ -252,3 +252,97 @@ fn a_thread_that_exits_inside_a_span_delivers_what_it_staged() {
     );
     drop(kept);
 }
+
+/// The ids of every span entered for the code running now, innermost first.
+fn all_current() -> Vec<crate::SpanContext> {
+    let mut all = Vec::new();
+    stack::for_each(|d| {
+        all.push(d.span_context());
+        true
+    });
+    all
+}
+
+#[test]
+fn scopes_and_tracing_spans_interleave_in_the_order_they_were_entered() {
+    let (o, _, _) = observe(1.0);
+    let _g = o.set_default();
+    let b = tracing::info_span!("b");
+    let d = tracing::info_span!("d");
+    let (idb, idd) = (ids_of(&b), ids_of(&d));
+    let a = Span::new("a");
+    let ida = a.span_context().unwrap();
+    a.in_scope(|| {
+        assert_eq!(current(), Some(ida));
+        let gb = b.enter();
+        assert_eq!(
+            current(),
+            Some(idb),
+            "a tracing span entered inside a scope is above it"
+        );
+        let c = Span::new("c");
+        let idc = c.span_context().unwrap();
+        c.in_scope(|| {
+            assert_eq!(
+                current(),
+                Some(idc),
+                "a scope inside a tracing span is above it"
+            );
+            let gd = d.enter();
+            assert_eq!(current(), Some(idd));
+            assert_eq!(all_current(), [idd, idc, idb, ida]);
+            assert_eq!(stack::depth(), 4);
+            drop(gd);
+            assert_eq!(current(), Some(idc));
+        });
+        assert_eq!(current(), Some(idb));
+        drop(gb);
+        assert_eq!(current(), Some(ida));
+    });
+    assert_eq!(current(), None);
+    assert_eq!(stack::depth(), 0);
+    assert_eq!(o.stats().misnested_spans, 0);
+}
+
+#[test]
+fn a_tracing_span_exited_inside_a_scope_it_was_entered_before_leaves_the_order_intact() {
+    let (o, _, _) = observe(1.0);
+    let _g = o.set_default();
+    let outer = tracing::info_span!("entered before the scope");
+    let inner = tracing::info_span!("left entered inside the scope");
+    let (ido, idi) = (ids_of(&outer), ids_of(&inner));
+    let guard = outer.enter();
+    let scope = Span::new("scope");
+    let ids = scope.span_context().unwrap();
+    assert_eq!(ids.trace_id, ido.trace_id, "a child of the tracing span");
+    scope.in_scope(|| {
+        assert_eq!(current(), Some(ids));
+        // Exited below the scope: the scope stays current, the order holds.
+        drop(guard);
+        assert_eq!(current(), Some(ids));
+        assert_eq!(all_current(), [ids]);
+        #[allow(clippy::mem_forget)]
+        std::mem::forget(inner.enter());
+        assert_eq!(current(), Some(idi));
+        assert_eq!(all_current(), [idi, ids]);
+    });
+    // What the scope left entered was above it: removed and counted.
+    assert_eq!(current(), None);
+    assert_eq!(stack::depth(), 0);
+    assert_eq!(o.stats().misnested_spans, 1);
+}
+
+#[test]
+fn records_staged_in_a_scope_wait_for_a_tracing_span_entered_around_it() {
+    let (o, captured, _) = observe(1.0);
+    let _g = o.set_default();
+    let around = tracing::info_span!("around");
+    let guard = around.enter();
+    Span::new("scope").in_scope(|| tracing::info!("inside both"));
+    // Still inside `around`: the line is staged on this thread, not yet in the ring.
+    assert!(o.flush(std::time::Duration::from_secs(10)));
+    assert!(!captured.logs().iter().any(|l| l.message() == "inside both"));
+    drop(guard);
+    assert!(o.flush(std::time::Duration::from_secs(10)));
+    assert!(captured.logs().iter().any(|l| l.message() == "inside both"));
+}
