@@ -121,8 +121,10 @@ type Signal = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 ///    defence against DNS rebinding);
 /// 4. serves until SIGINT or SIGTERM (or the signal given to
 ///    [`with_graceful_shutdown`](Serve::with_graceful_shutdown)), then answers
-///    readiness probes 503 ([`observe_core::health::shutting_down`]), lets in-flight
-///    requests finish, and flushes telemetry within `OBSERVE_SHUTDOWN_TIMEOUT`.
+///    readiness probes 503 ([`observe_core::health::shutting_down`]), keeps
+///    accepting for `OBSERVE_SHUTDOWN_DELAY` (default 0; a second signal ends the
+///    wait) so that load balancers stop sending first, lets in-flight requests
+///    finish, and flushes telemetry within `OBSERVE_SHUTDOWN_TIMEOUT`.
 ///
 /// Prefer the [`serve!`](crate::serve!) macro: it is this function plus the
 /// identity of *your* crate (its name and version from `Cargo.toml`), which a
@@ -296,6 +298,7 @@ impl Serve {
 
         // The shutdown signal: installed before anything is served, so that a
         // SIGTERM arriving from now on is a graceful shutdown, never a kill.
+        let own_signal = shutdown.is_none();
         let signal = match shutdown {
             Some(signal) => signal,
             None => os_signal()?,
@@ -374,8 +377,8 @@ impl Serve {
             .with_graceful_shutdown(async move {
                 signal.await;
                 // Not ready from now on: new requests go elsewhere while these finish.
-                observe_core::health::shutting_down();
-                tracing::info!(target: "observe::serve", "shutting down: finishing in-flight requests");
+                let again = if own_signal { os_signal().ok() } else { None };
+                observe_core::server::serve::after_signal(again, "requests").await;
             })
             .await;
 

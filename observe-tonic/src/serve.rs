@@ -120,7 +120,9 @@ type Signal = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 ///    `OBSERVE_ADMIN_ADDR` (default `127.0.0.1:9464`, `off` for none);
 /// 4. serves until SIGINT or SIGTERM (or the signal given to
 ///    [`with_graceful_shutdown`](Serve::with_graceful_shutdown)), then answers
-///    readiness probes 503 ([`observe_core::health::shutting_down`]), lets in-flight
+///    readiness probes 503 ([`observe_core::health::shutting_down`]), keeps
+///    accepting for `OBSERVE_SHUTDOWN_DELAY` (default 0; a second signal ends the
+///    wait) so that load balancers stop sending first, lets in-flight
 ///    calls finish, and flushes telemetry within `OBSERVE_SHUTDOWN_TIMEOUT`.
 ///
 /// Prefer the [`serve!`](crate::serve!) macro: it is this function plus the
@@ -312,6 +314,7 @@ impl Serve {
 
         // The shutdown signal: installed before anything is served, so that a
         // SIGTERM arriving from now on is a graceful shutdown, never a kill.
+        let own_signal = shutdown.is_none();
         let signal = match shutdown {
             Some(signal) => signal,
             None => os_signal()?,
@@ -369,9 +372,9 @@ impl Serve {
             .add_routes(routes)
             .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
                 signal.await;
-                // Not ready from now on: new requests go elsewhere while these finish.
-                observe_core::health::shutting_down();
-                tracing::info!(target: "observe::serve", "shutting down: finishing in-flight calls");
+                // Not ready from now on: new calls go elsewhere while these finish.
+                let again = if own_signal { os_signal().ok() } else { None };
+                observe_core::server::serve::after_signal(again, "calls").await;
             })
             .await;
 

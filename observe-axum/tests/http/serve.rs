@@ -62,6 +62,127 @@ async fn serve_uses_the_running_instance_adds_the_layer_and_stops_on_its_signal(
     }
 }
 
+/// Whether this is the child process that runs the scenario of test `name`: the
+/// parent (the test as the runner starts it) runs the test again in a child
+/// process of this binary, checks that it passed, and returns `false`. For
+/// scenarios that change what is process-wide (the service shutting down).
+fn in_child(name: &str) -> bool {
+    const CHILD: &str = "OBSERVE_AXUM_SERVE_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        return true;
+    }
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            name,
+            "--nocapture",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env(CHILD, "1")
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the scenario failed in its child: {status}"
+    );
+    false
+}
+
+/// Whether the readiness probe at `admin_base` reports the service shutting down.
+async fn shutting_down(admin_base: &str) -> bool {
+    let answer = get_json(format!("{admin_base}/observe/health/ready")).await;
+    answer["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["name"] == "observe.shutdown" && c["status"] == "down")
+}
+
+/// Waits (boundedly) until the readiness probe at `admin_base` reports shutting down.
+async fn until_shutting_down(admin_base: &str) -> bool {
+    for _ in 0..500 {
+        if shutting_down(admin_base).await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    false
+}
+
+/// With `OBSERVE_SHUTDOWN_DELAY`, `serve` still accepts new requests after the
+/// signal, while readiness already answers 503, then stops.
+#[tokio::test]
+async fn the_shutdown_delay_keeps_serving_while_not_ready() {
+    if !in_child("serve::the_shutdown_delay_keeps_serving_while_not_ready") {
+        return;
+    }
+    let _h = Harness::with(|b| b.shutdown_delay(std::time::Duration::from_secs(3)));
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_base = format!("http://{}", admin.local_addr().unwrap());
+    let app = Router::new().route("/", get(|| async { "still here" }));
+    let (base, stop, server) = serve_app(app, |s| s.admin_listener(admin)).await;
+    stop.send(()).unwrap();
+    assert!(
+        until_shutting_down(&admin_base).await,
+        "not ready after the signal"
+    );
+    // A new connection after the signal: served, the listener is still open.
+    let answer = client().get(&base).send().await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), "still here");
+    assert!(!server.is_finished(), "stopped before the delay was over");
+    server.await.unwrap().unwrap();
+}
+
+/// A second SIGTERM ends the shutdown delay at once.
+#[tokio::test]
+async fn a_second_signal_ends_the_shutdown_delay() {
+    if !in_child("serve::a_second_signal_ends_the_shutdown_delay") {
+        return;
+    }
+    let _h = Harness::with(|b| b.shutdown_delay(std::time::Duration::from_secs(600)));
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_base = format!("http://{}", admin.local_addr().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = tokio::spawn(
+        observe_axum::serve!(listener, Router::new())
+            .admin_listener(admin)
+            .into_future(),
+    );
+    let terminate = || {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    // The handlers are installed when `serve` starts: wait until it answers.
+    for _ in 0..500 {
+        if client()
+            .get(format!("{admin_base}/observe/health/live"))
+            .send()
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    terminate();
+    assert!(
+        until_shutting_down(&admin_base).await,
+        "not ready after the signal"
+    );
+    assert!(!server.is_finished(), "the delay was not waited");
+    terminate();
+    // Bounded so that a wait of the whole delay fails rather than hangs.
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(60), server).await;
+    stopped
+        .expect("the second signal ended the delay")
+        .unwrap()
+        .unwrap();
+}
+
 /// Serves `app` with `serve!` (configured by `configure`) until the returned
 /// sender is used; the base URL of the app.
 async fn serve_app(
@@ -167,23 +288,7 @@ async fn without_layer_keeps_the_routers_own_and_leaves_what_it_did_not_wrap() {
 /// test binary.
 #[tokio::test]
 async fn readiness_is_down_while_serve_drains() {
-    const CHILD: &str = "OBSERVE_AXUM_READINESS_CHILD";
-    if std::env::var_os(CHILD).is_none() {
-        let status = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "serve::readiness_is_down_while_serve_drains",
-                "--nocapture",
-                "--test-threads=1",
-                "--quiet",
-            ])
-            .env(CHILD, "1")
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "the scenario failed in its child: {status}"
-        );
+    if !in_child("serve::readiness_is_down_while_serve_drains") {
         return;
     }
     let _h = Harness::new();
@@ -209,27 +314,14 @@ async fn readiness_is_down_while_serve_drains() {
     // (This test's observe instance is current on its own thread only, so the
     // probe, answered on the blocking pool, also reports `observe.init` down: the
     // shutdown check is what is looked at.)
-    let shutting_down = || async {
-        let answer = get_json(format!("{admin_base}/observe/health/ready")).await;
-        answer["checks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["name"] == "observe.shutdown" && c["status"] == "down")
-    };
-    assert!(!shutting_down().await);
+    assert!(!shutting_down(&admin_base).await);
     let in_flight = tokio::spawn(client().get(format!("{base}/slow")).send());
     arrival.await.unwrap();
     stop.send(()).unwrap();
-    let mut draining = false;
-    for _ in 0..100 {
-        draining = shutting_down().await;
-        if draining {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(draining, "not ready while draining");
+    assert!(
+        until_shutting_down(&admin_base).await,
+        "not ready while draining"
+    );
     assert!(
         !observe_core::health::check().ready(),
         "the report says not ready"

@@ -24,6 +24,8 @@ pub(crate) const DEFAULT_METRICS_MAX_KEYS: usize = 2000;
 pub(crate) const DEFAULT_FLIGHT_RECORDER_BYTES: usize = 64 << 20;
 /// The default shutdown deadline.
 pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `serve!` keeps serving, not ready, after the shutdown signal.
+pub(crate) const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::ZERO;
 /// The default validity of a signed tracer-bullet token.
 pub(crate) const DEFAULT_TRACER_BULLET_MAX_AGE: Duration = Duration::from_secs(300);
 /// How many untrusted callers' `sampled` flags are honoured a second by default.

@@ -132,6 +132,9 @@ pub struct Config {
     pub flight_recorder: FlightRecorderConfig,
     /// How long shutdown may take to flush (`OBSERVE_SHUTDOWN_TIMEOUT`, default 5 s).
     pub shutdown_timeout: Duration,
+    /// How long `serve` keeps accepting, not ready, after the shutdown signal
+    /// (`OBSERVE_SHUTDOWN_DELAY`, default 0).
+    pub shutdown_delay: Duration,
     /// Context propagation, trust and the tracer bullet.
     pub propagation: PropagationConfig,
     /// Service-level objectives (`OBSERVE_SLOS` and `Builder::slo`) and where
@@ -502,6 +505,7 @@ const VARIABLE_GROUPS: [&[&str]; 6] = [
         "OBSERVE_FLIGHT_RECORDER_WINDOW",
         "OBSERVE_SLOW_THRESHOLD",
         "OBSERVE_SHUTDOWN_TIMEOUT",
+        "OBSERVE_SHUTDOWN_DELAY",
         "OBSERVE_INTERNAL_HOSTS",
         "OBSERVE_INBOUND_CONTEXT",
         "OBSERVE_TRUSTED_CALLERS",

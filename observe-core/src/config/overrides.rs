@@ -97,6 +97,7 @@ pub(crate) struct Overrides {
     pub(crate) flight_recorder_window: Option<Option<Duration>>,
     pub(crate) slow_threshold: Option<Option<Duration>>,
     pub(crate) shutdown_timeout: Option<Duration>,
+    pub(crate) shutdown_delay: Option<Duration>,
     pub(crate) internal_hosts: Option<Vec<String>>,
     pub(crate) inbound_context: Option<InboundContext>,
     pub(crate) trusted_callers: Option<Vec<String>>,

@@ -14,8 +14,8 @@ use super::callers::TrustedCallers;
 use super::defaults::{
     DEFAULT_ADMIN_ADDR, DEFAULT_FLIGHT_RECORDER_BYTES, DEFAULT_LOG_BUFFER, DEFAULT_LOG_FILTER,
     DEFAULT_METRICS_MAX_KEYS, DEFAULT_METRICS_SLICE, DEFAULT_METRICS_WINDOW,
-    DEFAULT_RECORDER_WINDOW, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TRACER_BULLET_MAX_AGE,
-    DEFAULT_UNTRUSTED_SAMPLED_PER_SECOND,
+    DEFAULT_RECORDER_WINDOW, DEFAULT_SHUTDOWN_DELAY, DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_TRACER_BULLET_MAX_AGE, DEFAULT_UNTRUSTED_SAMPLED_PER_SECOND,
 };
 use super::error::{ConfigError, Problem};
 use super::export::{self, BatchConfig, ExportConfig};
@@ -67,6 +67,11 @@ impl Overrides {
             .map(|s| s.value)
             .or(self.shutdown_timeout)
             .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT);
+        let shutdown_delay = r
+            .var("OBSERVE_SHUTDOWN_DELAY", parse::duration)
+            .map(|s| s.value)
+            .or(self.shutdown_delay)
+            .unwrap_or(DEFAULT_SHUTDOWN_DELAY);
         let propagation = self.resolve_propagation(&mut r);
         let slo = {
             let slos = r.raw("OBSERVE_SLOS", false);
@@ -83,6 +88,7 @@ impl Overrides {
             metrics,
             flight_recorder,
             shutdown_timeout,
+            shutdown_delay,
             propagation,
             slo,
         };

@@ -356,6 +356,14 @@ impl Builder {
         self
     }
 
+    /// How long the adapters' `serve` keeps accepting requests after the shutdown
+    /// signal, while readiness already answers 503, so that load balancers stop
+    /// sending before the listener closes (`OBSERVE_SHUTDOWN_DELAY`, default 0).
+    pub fn shutdown_delay(mut self, delay: Duration) -> Self {
+        self.overrides.shutdown_delay = Some(delay);
+        self
+    }
+
     // ----- propagation and trust -----------------------------------------------------
 
     /// The internal host patterns (`OBSERVE_INTERNAL_HOSTS` replaces them); see

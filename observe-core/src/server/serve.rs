@@ -1,10 +1,13 @@
 //! What an adapter's `serve!` does before it serves: start observe unless it runs
 //! already, with the admin listener the caller chose, beside an application's own
-//! `tracing` subscriber when one is installed. Shared by observe-axum and
-//! observe-tonic.
+//! `tracing` subscriber when one is installed; and what it does when its shutdown
+//! signal arrives ([`after_signal`]). Shared by observe-axum and observe-tonic.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
 
 use crate::config::ServiceInfo;
 use crate::{Guard, InitError, Observe};
@@ -91,4 +94,37 @@ pub async fn start(
     }
     let _ = configured;
     Ok(Some(guard))
+}
+
+/// What `serve!` does when its shutdown signal arrives, before it stops
+/// accepting: readiness answers 503 from now on
+/// ([`health::shutting_down`](crate::health::shutting_down)); then, with
+/// `OBSERVE_SHUTDOWN_DELAY` set, it waits that long while the server still
+/// accepts, so that load balancers see the 503 and stop sending first. `again`
+/// (a second SIGINT or SIGTERM, when `serve!` listens to them itself) ends the
+/// wait. `what` names what is in flight in the log line ("requests", "calls").
+pub async fn after_signal(again: Option<Pin<Box<dyn Future<Output = ()> + Send>>>, what: &str) {
+    crate::health::shutting_down();
+    let delay = Observe::current_config().map_or(Duration::ZERO, |c| c.shutdown_delay);
+    if !delay.is_zero() {
+        tracing::info!(
+            target: "observe::serve",
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            "shutting down: not ready, still serving for {delay:?} so that load balancers \
+             stop sending (OBSERVE_SHUTDOWN_DELAY){}",
+            if again.is_some() { "; a second signal stops at once" } else { "" }
+        );
+        match again {
+            Some(again) => {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = again => {
+                        tracing::info!(target: "observe::serve", "second signal: no longer waiting");
+                    }
+                }
+            }
+            None => tokio::time::sleep(delay).await,
+        }
+    }
+    tracing::info!(target: "observe::serve", "shutting down: finishing in-flight {what}");
 }
