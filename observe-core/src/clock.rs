@@ -45,6 +45,18 @@ impl Clock {
     }
 }
 
+/// The instant `d` from now, or a far one (in thirty years) when `d` is past what
+/// an `Instant` can hold: deadlines come from configuration and from callers
+/// (`OBSERVE_SHUTDOWN_TIMEOUT`, `Guard::flush`), where `Duration::MAX` means
+/// "wait as long as it takes", and `Instant + Duration` panics on overflow.
+pub(crate) fn deadline_after(d: Duration) -> std::time::Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
+    let now = std::time::Instant::now();
+    now.checked_add(d.min(FAR))
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
 /// `d` in milliseconds, the double nearest to its exact value: nanoseconds
 /// divided by a million (one correctly rounded division). `as_secs_f64() * 1e3`
 /// rounds twice and printed 3 935 ns as `0.003934999999999999`; this prints
@@ -136,6 +148,20 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         let b = Tick::now();
         (a, b, a.duration_until(b))
+    }
+
+    #[test]
+    fn deadlines_saturate_instead_of_overflowing() {
+        let before = std::time::Instant::now();
+        let soon = deadline_after(Duration::from_secs(1));
+        assert!(soon >= before + Duration::from_secs(1));
+        for endless in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+            let far = deadline_after(endless);
+            assert!(
+                far > before + Duration::from_secs(10 * 365 * 86_400),
+                "{far:?}"
+            );
+        }
     }
 
     #[test]

@@ -429,14 +429,14 @@ impl Observe {
     /// exported), waiting at most `timeout`. Returns whether it finished in time,
     /// no sink panicked while flushing and every background thread is alive.
     pub fn flush(&self, timeout: Duration) -> bool {
-        self.pipeline.flush(Instant::now() + timeout)
+        self.pipeline.flush(crate::clock::deadline_after(timeout))
     }
 
     /// Flushes and stops, waiting at most the configured shutdown timeout. Returns
     /// whether everything was delivered in time with every background thread alive.
     pub fn shutdown(self) -> bool {
         self.pipeline
-            .shutdown(Instant::now() + self.shutdown_timeout)
+            .shutdown(crate::clock::deadline_after(self.shutdown_timeout))
     }
 
     /// Installs this instance for the whole process.
@@ -549,7 +549,7 @@ impl Guard {
     /// whether it finished in time.
     pub fn flush(&self, timeout: Duration) -> bool {
         self.pipeline
-            .is_none_or(|p| p.flush(Instant::now() + timeout))
+            .is_none_or(|p| p.flush(crate::clock::deadline_after(timeout)))
     }
 }
 
@@ -562,7 +562,7 @@ impl Guard {
     pub fn shutdown(mut self) -> bool {
         self.pipeline
             .take()
-            .is_none_or(|p| p.shutdown(Instant::now() + self.shutdown_timeout))
+            .is_none_or(|p| p.shutdown(crate::clock::deadline_after(self.shutdown_timeout)))
     }
 }
 
@@ -596,7 +596,7 @@ fn shutdown_report(p: &Pipeline, in_time: bool, timeout: Duration) -> Option<Str
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(p) = self.pipeline.take() {
-            let in_time = p.shutdown(Instant::now() + self.shutdown_timeout);
+            let in_time = p.shutdown(crate::clock::deadline_after(self.shutdown_timeout));
             if let Some(line) = shutdown_report(p, in_time, self.shutdown_timeout) {
                 let _ = writeln!(std::io::stderr(), "{line}");
             }

@@ -457,6 +457,6 @@ fn rounds(batch: &BatchConfig, limit: Option<Instant>) -> usize {
 }
 
 fn batch_deadline(timeout: Duration, limit: Option<Instant>) -> Instant {
-    let d = Instant::now() + timeout;
+    let d = crate::clock::deadline_after(timeout);
     limit.map_or(d, |l| l.min(d))
 }

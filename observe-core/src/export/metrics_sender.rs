@@ -124,7 +124,7 @@ impl MetricsExporter {
                     tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
                 let mut sender = sender;
                 let interval = interval.max(Duration::from_millis(100));
-                let mut next = Instant::now() + interval;
+                let mut next = crate::clock::deadline_after(interval);
                 // One send per round; a panic (building the request, sending it)
                 // costs that round only.
                 let mut send = |deadline: Option<Instant>| {
@@ -141,7 +141,7 @@ impl MetricsExporter {
                     let wait = next.saturating_duration_since(Instant::now());
                     match rx.recv_timeout(wait) {
                         Err(mpsc::RecvTimeoutError::Timeout) => {
-                            next = Instant::now() + interval;
+                            next = crate::clock::deadline_after(interval);
                             send(None);
                         }
                         Ok(Control::Shutdown { deadline, reply }) => {

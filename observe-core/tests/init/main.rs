@@ -121,6 +121,15 @@ fn child() {
             ));
             drop(guard);
         }
+        "endless-timeouts" => {
+            let guard = observe_core::init().expect("init");
+            tracing::info!("before an endless flush");
+            say(format!("flushed={}", guard.flush(std::time::Duration::MAX)));
+            // Dropped: shut down with OBSERVE_SHUTDOWN_TIMEOUT, past what an
+            // `Instant` holds.
+            drop(guard);
+            say("stopped".to_owned());
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -138,6 +147,17 @@ fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// Timeouts past what an `Instant` can hold mean "as long as it takes": they
+/// used to panic when shutdown added them to the current instant.
+#[test]
+fn timeouts_past_what_an_instant_holds_wait_instead_of_panicking() {
+    let (stdout, stderr) = run(
+        "endless-timeouts",
+        &[("OBSERVE_SHUTDOWN_TIMEOUT", "18446744073709551615s")],
+    );
+    assert_eq!(results(&stdout), ["flushed=true", "stopped"], "{stderr}");
 }
 
 #[test]
