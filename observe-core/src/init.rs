@@ -426,14 +426,17 @@ impl Observe {
     }
 
     /// Delivers everything recorded so far to the sinks (logs written, spans
-    /// exported), waiting at most `timeout`. Returns whether it finished in time,
-    /// no sink panicked while flushing and every background thread is alive.
+    /// exported), waiting at most `timeout`. Returns whether everything was
+    /// delivered in time (not when the exporter gave records up meanwhile, or a
+    /// batch still waits for a retry), no sink panicked while flushing and every
+    /// background thread is alive.
     pub fn flush(&self, timeout: Duration) -> bool {
         self.pipeline.flush(crate::clock::deadline_after(timeout))
     }
 
     /// Flushes and stops, waiting at most the configured shutdown timeout. Returns
-    /// whether everything was delivered in time with every background thread alive.
+    /// whether everything was delivered in time (nothing given up by the exporter)
+    /// with every background thread alive.
     pub fn shutdown(self) -> bool {
         self.pipeline
             .shutdown(crate::clock::deadline_after(self.shutdown_timeout))
@@ -546,7 +549,10 @@ impl Guard {
     }
 
     /// Delivers everything recorded so far, waiting at most `timeout`. Returns
-    /// whether it finished in time.
+    /// whether everything was delivered in time: `false` also when the exporter
+    /// gave records up meanwhile (refused, or dropped from its full queue) or a
+    /// batch still waits for a retry; [`stats`](Self::stats) and the exporter's
+    /// counters say what.
     pub fn flush(&self, timeout: Duration) -> bool {
         self.pipeline
             .is_none_or(|p| p.flush(crate::clock::deadline_after(timeout)))
@@ -555,7 +561,9 @@ impl Guard {
 
 impl Guard {
     /// Flushes and stops now, waiting at most the shutdown timeout. Returns whether
-    /// everything was delivered in time with every background thread alive;
+    /// everything was delivered in time (nothing refused, dropped, or waiting for a
+    /// retry the deadline does not leave time for) with every background thread
+    /// alive;
     /// [`stats`](Self::stats) tells what was lost. Dropping the guard does the same
     /// and, when it returns false or panics were caught, prints one line saying why
     /// to standard error (the log writer has stopped by then).
@@ -587,7 +595,7 @@ fn shutdown_report(p: &Pipeline, in_time: bool, timeout: Duration) -> Option<Str
     // what it chose, not news (the stats still count what was dropped).
     if !in_time && dead.is_empty() && !timeout.is_zero() {
         what.push(format!(
-            "shutdown did not finish within {timeout:?}; what was still queued was dropped and counted"
+            "shutdown did not deliver everything within {timeout:?}; what was left was dropped and counted"
         ));
     }
     (!what.is_empty()).then(|| format!("observe: {}", what.join("; ")))
@@ -668,7 +676,10 @@ mod tests {
         let p = observe.pipeline;
         assert_eq!(shutdown_report(p, false, Duration::ZERO), None);
         let late = shutdown_report(p, false, Duration::from_secs(5)).unwrap();
-        assert!(late.contains("did not finish within 5s"), "{late}");
+        assert!(
+            late.contains("did not deliver everything within 5s"),
+            "{late}"
+        );
         assert_eq!(shutdown_report(p, true, Duration::from_secs(5)), None);
     }
 }

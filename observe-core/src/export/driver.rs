@@ -25,15 +25,17 @@ use crate::config::{BatchConfig, ExportConfig, Service};
 use crate::otel::convert::{self, LogConverter};
 use crate::pipeline::ThreadHealth;
 
-/// What the [`Exporter`] handle asks of each driver.
+/// What the [`Exporter`] handle asks of each driver. The reply says whether
+/// everything queued was delivered (false: a batch still waits for a retry past
+/// the deadline, or the deadline passed with records queued).
 pub(super) enum Control {
     Flush {
         deadline: Instant,
-        reply: mpsc::SyncSender<()>,
+        reply: mpsc::SyncSender<bool>,
     },
     Shutdown {
         deadline: Instant,
-        reply: mpsc::SyncSender<()>,
+        reply: mpsc::SyncSender<bool>,
     },
 }
 
@@ -242,8 +244,8 @@ impl<'a, L: Lane> Driver<'a, L> {
         loop {
             let served = AssertUnwindSafe(self.serve(&mut ctl)).catch_unwind().await;
             match served {
-                Ok(Some((_deadline, reply))) => {
-                    let _ = reply.try_send(());
+                Ok(Some((reply, delivered))) => {
+                    let _ = reply.try_send(delivered);
                     return;
                 }
                 Ok(None) => return,
@@ -259,23 +261,27 @@ impl<'a, L: Lane> Driver<'a, L> {
     async fn serve(
         &mut self,
         ctl: &mut UnboundedReceiver<Control>,
-    ) -> Option<(Instant, mpsc::SyncSender<()>)> {
+    ) -> Option<(mpsc::SyncSender<bool>, bool)> {
         let mut retry_at = None;
         loop {
             match self.wait(ctl, retry_at).await {
-                Wake::Work => retry_at = self.export(None).await,
+                Wake::Work => (retry_at, _) = self.export(None).await,
                 Wake::Control(Control::Flush { deadline, reply }) => {
-                    retry_at = self.export(Some(deadline)).await;
-                    let _ = reply.try_send(());
+                    let lost = self.lost();
+                    let drained;
+                    (retry_at, drained) = self.export(Some(deadline)).await;
+                    let _ = reply.try_send(drained && self.lost() == lost);
                 }
                 Wake::Control(Control::Shutdown { deadline, reply }) => {
-                    self.export(Some(deadline)).await;
+                    let lost = self.lost();
+                    let (_, drained) = self.export(Some(deadline)).await;
+                    let drained = drained && self.lost() == lost;
                     // A batch still failing at the deadline counts as failed.
                     self.release(false);
                     self.q.drop_all(self.c);
                     let left = self.lane.take_events_dropped() + self.lane.abandon();
                     self.c.events_dropped.fetch_add(left, Ordering::Relaxed);
-                    return Some((deadline, reply));
+                    return Some((reply, drained));
                 }
                 Wake::Closed => return None,
             }
@@ -299,10 +305,17 @@ impl<'a, L: Lane> Driver<'a, L> {
         }
     }
 
+    /// Records given up so far (refused by the collector, or dropped from a full
+    /// queue): a flush or shutdown that gave any up did not deliver everything.
+    fn lost(&self) -> u64 {
+        self.c.failed.load(Ordering::Relaxed) + self.c.dropped.load(Ordering::Relaxed)
+    }
+
     /// Exports what is queued, batch by batch, until the queue is empty, `limit`
-    /// passes, or (without a limit) the batch held waits for a retry. Returns when
-    /// that retry is due, if a batch is held.
-    async fn export(&mut self, limit: Option<Instant>) -> Option<Instant> {
+    /// passes, or the batch held waits for a retry (past `limit`, if any). Returns
+    /// when that retry is due, if a batch is held, and whether the queue was
+    /// emptied with nothing held (everything delivered or given up as refused).
+    async fn export(&mut self, limit: Option<Instant>) -> (Option<Instant>, bool) {
         for _ in 0..rounds(&self.q.batch, limit) {
             let now = Instant::now();
             if limit.is_some_and(|l| now >= l) {
@@ -318,7 +331,7 @@ impl<'a, L: Lane> Driver<'a, L> {
                 self.release(true);
             }
             if self.held.is_none() && !self.take_batch(now) {
-                return None;
+                return (None, true);
             }
             let Some(h) = &self.held else { continue };
             if h.not_before > now {
@@ -327,12 +340,12 @@ impl<'a, L: Lane> Driver<'a, L> {
                         tokio::time::sleep_until(h.not_before.into()).await;
                         continue;
                     }
-                    _ => return Some(h.not_before),
+                    _ => return (Some(h.not_before), false),
                 }
             }
             self.attempt(limit).await;
         }
-        self.held.as_ref().map(|h| h.not_before)
+        (self.held.as_ref().map(|h| h.not_before), false)
     }
 
     /// Takes the next batch from the queue into `held`. Returns false when the

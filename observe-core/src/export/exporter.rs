@@ -139,8 +139,8 @@ impl Exporter {
     }
 
     /// Exports everything queued, waiting at most until `deadline`. Returns
-    /// whether the exporter thread finished in time (false as well when the thread
-    /// is gone).
+    /// whether everything queued was delivered in time (false when a batch still
+    /// waits for a retry past the deadline, and when the thread is gone).
     pub fn flush(&self, deadline: Instant) -> bool {
         self.request(deadline, |deadline, reply| Control::Flush {
             deadline,
@@ -150,7 +150,7 @@ impl Exporter {
 
     /// Exports everything queued and stops the exporter thread, waiting at most
     /// until `deadline` (what is still queued then is counted as dropped, a batch
-    /// still failing as failed). Returns whether it finished in time.
+    /// still failing as failed). Returns whether everything was delivered in time.
     pub fn shutdown(&self, deadline: Instant) -> bool {
         self.request(deadline, |deadline, reply| Control::Shutdown {
             deadline,
@@ -161,7 +161,7 @@ impl Exporter {
     fn request(
         &self,
         deadline: Instant,
-        make: impl Fn(Instant, mpsc::SyncSender<()>) -> Control,
+        make: impl Fn(Instant, mpsc::SyncSender<bool>) -> Control,
     ) -> bool {
         let (tx, rx) = mpsc::sync_channel(self.inner.control.len());
         let mut expected = 0;
@@ -175,13 +175,15 @@ impl Exporter {
             }
         }
         drop(tx);
+        let mut delivered = true;
         for _ in 0..expected {
             let wait = deadline.saturating_duration_since(Instant::now());
-            if rx.recv_timeout(wait).is_err() {
-                return false;
+            match rx.recv_timeout(wait) {
+                Ok(all) => delivered &= all,
+                Err(_) => return false,
             }
         }
-        reached && !self.inner.health.is_dead()
+        reached && delivered && !self.inner.health.is_dead()
     }
 }
 

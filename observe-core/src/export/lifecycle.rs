@@ -104,8 +104,10 @@ impl Sink for ExportLifecycle {
     }
 
     fn shutdown(&mut self, deadline: Instant) {
-        if let Some(m) = &self.metrics {
-            m.shutdown(deadline);
+        if let Some(m) = &self.metrics
+            && !m.shutdown(deadline)
+        {
+            crate::pipeline::note_undelivered();
         }
     }
 }

@@ -50,7 +50,8 @@ struct Counters {
 enum Control {
     Shutdown {
         deadline: Instant,
-        reply: mpsc::SyncSender<()>,
+        /// Whether the last send was taken.
+        reply: mpsc::SyncSender<bool>,
     },
 }
 
@@ -127,15 +128,18 @@ impl MetricsExporter {
                 let mut next = crate::clock::deadline_after(interval);
                 // One send per round; a panic (building the request, sending it)
                 // costs that round only.
+                // Whether the collector took it.
                 let mut send = |deadline: Option<Instant>| {
                     let result = thread_health.guard(|| {
                         let request =
                             crate::otel::metrics::otlp_request(resource.clone(), proto_scope());
                         runtime.block_on(sender.send(request, deadline))
                     });
-                    thread_counters.settle(
-                        result.unwrap_or_else(|| Err("metrics: the sender panicked".into())),
-                    );
+                    let result =
+                        result.unwrap_or_else(|| Err("metrics: the sender panicked".into()));
+                    let sent = result.is_ok();
+                    thread_counters.settle(result);
+                    sent
                 };
                 loop {
                     let wait = next.saturating_duration_since(Instant::now());
@@ -145,8 +149,7 @@ impl MetricsExporter {
                             send(None);
                         }
                         Ok(Control::Shutdown { deadline, reply }) => {
-                            send(Some(deadline));
-                            let _ = reply.try_send(());
+                            let _ = reply.try_send(send(Some(deadline)));
                             return;
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -184,7 +187,7 @@ impl MetricsExporter {
     }
 
     /// Sends the registry one last time and stops, waiting at most until
-    /// `deadline`. Returns whether it finished in time.
+    /// `deadline`. Returns whether the collector took it in time.
     pub fn shutdown(&self, deadline: Instant) -> bool {
         let (reply, done) = mpsc::sync_channel(1);
         if self
@@ -194,8 +197,10 @@ impl MetricsExporter {
         {
             return true;
         }
-        done.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .is_ok()
+        matches!(
+            done.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+            Ok(true)
+        )
     }
 }
 

@@ -136,11 +136,15 @@ impl Sink for ExportSink {
 
     fn flush(&mut self, deadline: Instant) {
         self.push_pending();
-        self.exporter.flush(deadline);
+        if !self.exporter.flush(deadline) {
+            crate::pipeline::note_undelivered();
+        }
     }
 
     fn shutdown(&mut self, deadline: Instant) {
         self.push_pending();
-        self.exporter.shutdown(deadline);
+        if !self.exporter.shutdown(deadline) {
+            crate::pipeline::note_undelivered();
+        }
     }
 }

@@ -32,6 +32,8 @@ pub use sampler::{MAX_KEY_LEN, MAX_OVERRIDES};
 pub(crate) use sink::Sink;
 pub(crate) use supervise::{Supervision, ThreadHealth};
 pub(crate) use worker::Command;
+#[cfg(feature = "otlp")]
+pub(crate) use worker::note_undelivered;
 
 use crate::log::LogRecord;
 use crate::span::SpanRecord;

@@ -72,13 +72,15 @@ fn run(
                 Ok(Command::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Ok(Command::Flush { deadline, reply }) => {
                     let ok = sup.each_sink(&mut sinks, |s| s.flush(deadline));
-                    let _ = reply.try_send(ok && !sup.any_dead());
+                    let delivered = !take_undelivered();
+                    let _ = reply.try_send(ok && delivered && !sup.any_dead());
                 }
                 Ok(Command::Shutdown { deadline, reply }) => {
                     // A last drain: the warning above, and what came meanwhile.
                     drain(pipeline, &mut sinks);
                     let ok = sup.each_sink(&mut sinks, |s| s.shutdown(deadline));
-                    let _ = reply.try_send(ok && !sup.any_dead());
+                    let delivered = !take_undelivered();
+                    let _ = reply.try_send(ok && delivered && !sup.any_dead());
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let deadline = Instant::now() + Duration::from_secs(1);
@@ -90,6 +92,25 @@ fn run(
             return;
         }
     }
+}
+
+std::thread_local! {
+    /// Set by a sink on the worker's thread when the flush or shutdown it is
+    /// serving did not deliver everything (the exporter's: a batch still waiting
+    /// for a retry at the deadline, records given up).
+    static UNDELIVERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Says, from a sink's `flush` or `shutdown`, that it did not deliver everything:
+/// the worker's answer to the flush or shutdown is then `false`.
+#[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+pub(crate) fn note_undelivered() {
+    UNDELIVERED.with(|u| u.set(true));
+}
+
+/// Whether a sink said so since the last call; clears it.
+fn take_undelivered() -> bool {
+    UNDELIVERED.with(|u| u.replace(false))
 }
 
 /// Once a second: folds the metrics registry into its windows, and publishes the

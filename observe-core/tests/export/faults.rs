@@ -230,11 +230,10 @@ fn a_long_outage_drops_the_oldest_first() {
     let Some(rx) = Receiver::start(-1, port as i32, None) else {
         return;
     };
-    assert!(
-        inst.flush(Duration::from_secs(30)),
-        "{:?}",
-        exporter.stats()
-    );
+    // Whether the flush itself drops the batch held (older than what the queue
+    // evicted) depends on where the exporter was in its retries: its answer is
+    // not checked, what arrived and what was counted is.
+    let _ = inst.flush(Duration::from_secs(30));
     inst.shutdown();
 
     let st = exporter.stats();
@@ -376,9 +375,16 @@ fn permanent_refusal_is_not_retried(grpc: bool) {
     let exporter = Exporter::start(settings(target, None), &resource()).unwrap();
     let mut inst = Instance::start(&exporter, 1.0, Duration::from_secs(10));
     let mut produced = produce_from(0, 5);
-    assert!(inst.flush(Duration::from_secs(10)));
+    assert!(
+        !inst.flush(Duration::from_secs(10)),
+        "the refused batch was not delivered, and the flush says so"
+    );
     produced += produce_from(5, 5);
-    assert!(inst.flush(Duration::from_secs(10)));
+    assert!(
+        inst.flush(Duration::from_secs(10)),
+        "{:?}",
+        exporter.stats()
+    );
     inst.shutdown();
 
     let recs = rx.records();

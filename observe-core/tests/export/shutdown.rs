@@ -107,3 +107,38 @@ fn works_without_any_runtime() {
     assert!(inst.shutdown());
     assert_eq!(unique_span_ids(&rx.records()).len(), 22);
 }
+
+/// A collector that asks for a retry after the deadline: flush and shutdown say
+/// that not everything was delivered (they used to say true: the answer came in
+/// time, and the batch waiting for its retry was given up silently).
+#[test]
+fn a_retry_due_after_the_deadline_is_not_reported_as_delivered() {
+    let args = [
+        "--fail-count",
+        "1",
+        "--fail-status",
+        "429",
+        "--retry-after",
+        "30",
+    ];
+    let Some(rx) = Receiver::start_with(-1, 0, None, &args) else {
+        return;
+    };
+    let exporter = Exporter::start(settings(rx.http("traces"), None), &resource()).unwrap();
+    let mut inst = Instance::start(&exporter, 1.0, Duration::from_secs(1));
+    for _ in 0..300 {
+        Span::new("job").end();
+    }
+    assert!(
+        !inst.flush(Duration::from_secs(1)),
+        "a batch waits 30 s for its retry: not flushed"
+    );
+    assert!(!inst.shutdown(), "shutdown gave the batch up");
+    let st = exporter.stats();
+    assert_eq!(st.spans_exported, 0, "{st:?}");
+    assert_eq!(
+        st.spans_failed + st.spans_dropped,
+        300,
+        "given up and counted: {st:?}"
+    );
+}
