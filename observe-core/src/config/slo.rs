@@ -105,12 +105,11 @@ impl Selector {
         }
     }
 
-    /// Whether a series with these labels holds failed requests (`error.type` set,
-    /// or `outcome="error"` for functions).
-    pub(crate) fn is_failure(labels: &[(String, String)]) -> bool {
-        labels
-            .iter()
-            .any(|(k, v)| k == names::ERROR_TYPE || (k == names::OUTCOME && v == "error"))
+    /// Whether a series of this selector's metric with these labels holds failed
+    /// requests ([`series_failed`](crate::metrics::series_failed): `error.type`,
+    /// `outcome="error"`, or a gRPC error status).
+    pub(crate) fn is_failure(&self, labels: &[(String, String)]) -> bool {
+        crate::metrics::series_failed(self.metric, labels)
     }
 }
 
@@ -430,9 +429,23 @@ mod tests {
         let f = Selector::parse("shop::orders::load");
         assert_eq!(f.metric, names::FUNCTION_DURATION);
         assert!(f.matches(&labels(&[("code.function", "shop::orders::load")])));
-        assert!(Selector::is_failure(&labels(&[("error.type", "500")])));
-        assert!(Selector::is_failure(&labels(&[("outcome", "error")])));
-        assert!(!Selector::is_failure(&labels(&[("outcome", "ok")])));
+        assert!(http.is_failure(&labels(&[("error.type", "500")])));
+        assert!(f.is_failure(&labels(&[("outcome", "error")])));
+        assert!(!f.is_failure(&labels(&[("outcome", "ok")])));
+    }
+
+    #[test]
+    fn a_grpc_series_fails_by_its_status_code() {
+        let server = Selector::parse("shop.Orders/GetOrder");
+        let status = |code: &str| labels(&[("rpc.grpc.status_code", code)]);
+        // INTERNAL, UNAVAILABLE, DEADLINE_EXCEEDED, UNKNOWN: the server's errors.
+        for code in ["13", "14", "4", "2"] {
+            assert!(server.is_failure(&status(code)), "{code}");
+        }
+        // OK and the caller's errors (NOT_FOUND, INVALID_ARGUMENT) are good service.
+        for code in ["0", "5", "3"] {
+            assert!(!server.is_failure(&status(code)), "{code}");
+        }
     }
 
     #[test]

@@ -414,7 +414,7 @@ pub fn view(own: &str, registry: &Registry, recorder: Option<&FlightRecorder>) -
             let Some(address) = get(names::SERVER_ADDRESS) else {
                 continue;
             };
-            let failed = get(names::ERROR_TYPE).is_some();
+            let failed = crate::metrics::series_failed(metric, &labels);
             let e = by_address
                 .entry(address.to_owned())
                 .or_insert_with(|| FromHistograms {
@@ -661,6 +661,29 @@ mod tests {
             server_ms: None,
             network_ms: None,
         }
+    }
+
+    #[test]
+    fn a_grpc_callee_counts_every_status_but_ok_as_an_error() {
+        let r = Registry::new();
+        let call = |code| {
+            r.rpc_client_duration(
+                "orders:50051",
+                "grpc",
+                "shop.Orders",
+                "GetOrder",
+                Some(code),
+                crate::metrics::RequestType::Standard,
+            )
+            .record(1_000_000);
+        };
+        for code in [0, 0, 0, 13, 5] {
+            call(code);
+        }
+        let v = view("shop", &r, None);
+        let d = &v.dependencies[0];
+        assert_eq!((d.callee.as_str(), d.kind), ("orders:50051", "grpc"));
+        assert_eq!((d.calls, d.errors), (5, 2), "INTERNAL and NOT_FOUND failed");
     }
 
     #[test]

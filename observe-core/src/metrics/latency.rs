@@ -134,11 +134,7 @@ pub(crate) fn latency_rows(
             }
             // A series whose labels say it failed counts all its observations as
             // errors; others count those recorded as errors.
-            let failed = h
-                .key
-                .labels
-                .iter()
-                .any(|(k, v)| k == names::ERROR_TYPE || (k == names::OUTCOME && v == "error"));
+            let failed = super::series_failed(metric, &h.key.labels);
             let scratch = scratch.get_or_insert_with(Scratch::new);
             let row = rows
                 .entry((order, key.clone(), request_type.clone()))

@@ -60,6 +60,32 @@ pub mod names {
 
 use names::*;
 
+/// Whether a duration series of `metric` holds failed calls, by its labels:
+/// `error.type` set (HTTP errors, and any failure before a status), `outcome="error"`
+/// (`#[traced]` functions), or an error status of gRPC, which its series carry
+/// as `rpc.grpc.status_code` only: any status but `OK` for a client, the server
+/// errors of OpenTelemetry's gRPC conventions for a server
+/// ([`is_server_error`](crate::server::grpc::is_server_error)). The latency table,
+/// the SLOs and the dependency view all decide with it.
+pub(crate) fn series_failed(metric: &str, labels: &[(String, String)]) -> bool {
+    let status = || {
+        labels
+            .iter()
+            .find(|(k, _)| k == names::RPC_GRPC_STATUS_CODE)
+            .and_then(|(_, v)| v.parse::<u32>().ok())
+    };
+    labels
+        .iter()
+        .any(|(k, v)| k == names::ERROR_TYPE || (k == names::OUTCOME && v == "error"))
+        || match metric {
+            names::RPC_SERVER_CALL_DURATION => {
+                status().is_some_and(crate::server::grpc::is_server_error)
+            }
+            names::RPC_CLIENT_CALL_DURATION => status().is_some_and(|c| c != 0),
+            _ => false,
+        }
+}
+
 /// Whether a request is ordinary traffic or a tracer bullet (a probe through
 /// production whose side effects are skipped). Every latency metric carries it as
 /// the `request_type` label, so tracer bullets stay out of SLOs; the request

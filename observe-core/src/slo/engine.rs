@@ -495,7 +495,7 @@ impl SloEngine {
                     total += c.total;
                     good += match st.slo.kind {
                         SloKind::Latency { .. } => c.at_or_under,
-                        SloKind::Availability if super::Selector::is_failure(&c.labels) => 0,
+                        SloKind::Availability if st.slo.selector.is_failure(&c.labels) => 0,
                         SloKind::Availability => c.total,
                     };
                 }
