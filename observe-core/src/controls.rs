@@ -351,6 +351,9 @@ pub(crate) fn set_log_filter_by(filter: &str, peer: &str) -> Result<Change<Strin
             filter.len()
         )));
     }
+    // The checks `RUST_LOG` gets at start (a level look-alike such as `warning`
+    // would be read as a target name and switch the service's own lines off).
+    crate::config::check_log_filter(filter).map_err(ControlError::InvalidFilter)?;
     let parsed = EnvFilter::builder()
         .parse(with_audit(filter))
         .map_err(|e| ControlError::InvalidFilter(e.to_string()))?;

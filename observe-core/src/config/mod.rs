@@ -94,6 +94,12 @@ pub use export::{
 };
 pub use hosts::InternalHosts;
 pub(crate) use overrides::{EnvSource, OtlpSettings, Overrides, Redacted};
+
+/// Checks log-filter directives as `RUST_LOG` is checked at start; the error is
+/// what was expected.
+pub(crate) fn check_log_filter(filter: &str) -> Result<String, String> {
+    parse::parse_filter(filter).map_err(|e| format!("expected {}", e.expected))
+}
 pub(crate) use redact::{ACCESS_FIELDS, access_field};
 pub use redact::{DEFAULT_SENSITIVE_FIELDS, Redaction};
 pub use secret::{Headers, TracerBulletKey};

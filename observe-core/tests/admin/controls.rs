@@ -139,6 +139,17 @@ async fn the_log_filter_changes_what_is_logged_is_audited_and_resets() {
             .contains("invalid log filter"),
         "{answer}"
     );
+    // Refused as `RUST_LOG=warning` is at start: `tracing` would read it as a
+    // target name and switch the service's own lines off.
+    let (status, answer) = post(&url, json!({ "filter": "warning" })).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("would be read as a target name"),
+        "{answer}"
+    );
 
     let (status, answer) = post(&url, json!({ "reset": true })).await;
     assert_eq!(status, 200, "{answer}");
