@@ -31,6 +31,17 @@ pub enum MetricError {
         /// The repeated key.
         key: String,
     },
+    /// A label key written differently on another series of the same metric but
+    /// the same in Prometheus (`a.b` and `a_b`): the exposition would show two
+    /// series with the same labels.
+    LabelKeyMismatch {
+        /// The metric.
+        name: String,
+        /// The key given.
+        key: String,
+        /// How the metric's other series write it.
+        other: String,
+    },
     /// More than [`MAX_LABELS`] labels.
     TooManyLabels {
         /// The metric.
@@ -93,6 +104,11 @@ impl fmt::Display for MetricError {
             MetricError::DuplicateLabel { name, key } => write!(
                 f,
                 "label key {key:?} appears twice on metric {name:?} ('.' and '_' count as the same character)"
+            ),
+            MetricError::LabelKeyMismatch { name, key, other } => write!(
+                f,
+                "label key {key:?} of metric {name:?} is written {other:?} on its other series; \
+                 Prometheus reads both the same ('.' and '_' count as the same character): use one spelling"
             ),
             MetricError::TooManyLabels { name, count } => write!(
                 f,

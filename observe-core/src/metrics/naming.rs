@@ -44,6 +44,8 @@ fn valid_label_key(key: &str) -> bool {
         && !prometheus_ident(key).starts_with("__")
         && key != "quantile"
         && key != "le"
+        // observe's own: the overflow key's label (`OVERFLOW_LABEL`).
+        && prometheus_ident(key) != "otel_metric_overflow"
 }
 
 fn cut(value: &str) -> String {
@@ -85,6 +87,10 @@ pub(crate) fn normalize_labels(name: &str, labels: &[(&str, &str)]) -> Result<La
     }
     Ok(out.into_boxed_slice())
 }
+
+/// The prefix of the SLO families observe writes into the exposition beside the
+/// registry's (`observe_slo_objective`, ...; `slo::prometheus`).
+pub(crate) const RESERVED_PROMETHEUS_PREFIX: &str = "observe_slo_";
 
 /// Family and sample names that observe's own families use in the Prometheus
 /// exposition (its counters, `target_info`, the process metrics).

@@ -15,7 +15,8 @@ use super::handles::{
     Labels, SeriesKey, Shared,
 };
 use super::naming::{
-    RESERVED_PROMETHEUS, normalize_labels, prometheus_base, sample_names, valid_name,
+    RESERVED_PROMETHEUS, RESERVED_PROMETHEUS_PREFIX, normalize_labels, prometheus_base,
+    sample_names, valid_name,
 };
 use super::unit::Unit;
 use super::window::window_shape;
@@ -106,6 +107,8 @@ struct Family {
     overflow: Option<AnySeries>,
     refused: u64,
     warned: bool,
+    /// The label keys of its series, by their Prometheus form: one spelling each.
+    label_keys: HashMap<String, String>,
 }
 
 #[derive(Default)]
@@ -714,6 +717,22 @@ impl Registry {
             if let Some(s) = f.series.get(&labels) {
                 s.clone()
             } else if f.series.len() < max_keys {
+                for (key, _) in labels.iter() {
+                    let ident = super::naming::prometheus_ident(key);
+                    match f.label_keys.get(&ident) {
+                        Some(other) if other != key => {
+                            return Err(MetricError::LabelKeyMismatch {
+                                name: name.to_owned(),
+                                key: key.clone(),
+                                other: other.clone(),
+                            });
+                        }
+                        Some(_) => {}
+                        None => {
+                            f.label_keys.insert(ident, key.clone());
+                        }
+                    }
+                }
                 let s = {
                     // `new_series` needs the state for the fold list; the family is
                     // looked up again after.
@@ -823,9 +842,9 @@ impl Registry {
         let samples = sample_names(kind, &prometheus);
         for s in &samples {
             let other = state.prometheus_names.get(s).cloned().or_else(|| {
-                RESERVED_PROMETHEUS
-                    .contains(&s.as_str())
-                    .then(|| "observe (internal)".to_owned())
+                (RESERVED_PROMETHEUS.contains(&s.as_str())
+                    || s.starts_with(RESERVED_PROMETHEUS_PREFIX))
+                .then(|| "observe (internal)".to_owned())
             });
             if let Some(other) = other {
                 return Err(MetricError::PrometheusCollision {
@@ -861,6 +880,7 @@ impl Registry {
                 overflow: None,
                 refused: 0,
                 warned: false,
+                label_keys: HashMap::new(),
             },
         );
         Ok(())
@@ -961,6 +981,32 @@ mod tests {
         r.try_duration_histogram("rpc.time", &[]).unwrap();
         let e = r.try_gauge("rpc.time.seconds.count", &[]).unwrap_err();
         assert!(matches!(e, MetricError::PrometheusCollision { .. }), "{e}");
+    }
+
+    /// Each of these made the exposition show two series with the same name and
+    /// labels, which Prometheus keeps one of (adversarial pass).
+    #[test]
+    fn nothing_a_user_registers_gives_two_series_the_same_name_and_labels() {
+        let r = Registry::builder().max_keys(2).build().unwrap();
+        // One key spelt two ways on two series of one metric.
+        r.try_counter("dupk", &[("a.b", "x")]).unwrap();
+        let e = r.try_counter("dupk", &[("a_b", "x")]).unwrap_err();
+        assert!(matches!(e, MetricError::LabelKeyMismatch { .. }), "{e}");
+        assert!(e.to_string().contains("\"a.b\""), "{e}");
+        r.try_counter("dupk", &[("a.b", "y")]).unwrap();
+        // The overflow key's own label.
+        for key in ["otel.metric.overflow", "otel_metric_overflow"] {
+            let e = r.try_counter("s2", &[(key, "true")]).unwrap_err();
+            assert!(matches!(e, MetricError::InvalidLabelKey { .. }), "{e}");
+        }
+        // The SLO families observe writes beside the registry's.
+        for name in ["observe_slo_objective", "observe.slo.burn_rate"] {
+            let e = r.try_gauge(name, &[]).unwrap_err();
+            assert!(
+                matches!(e, MetricError::PrometheusCollision { ref other, .. } if other == "observe (internal)"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
