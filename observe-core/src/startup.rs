@@ -89,7 +89,13 @@ struct Fields {
 
 impl Fields {
     fn of(config: &Config, admin: AdminAddr) -> Fields {
-        let otlp = |e: &OtlpExport| format!("{} ({})", e.endpoint, e.protocol.as_str());
+        let otlp = |e: &OtlpExport| {
+            format!(
+                "{} ({})",
+                crate::config::shown_endpoint(&e.endpoint),
+                e.protocol.as_str()
+            )
+        };
         let log_format = match config.logs.format {
             LogFormat::Pretty => "pretty",
             _ => "json",

@@ -80,7 +80,7 @@ pub enum ExporterKind {
 }
 
 /// The resolved OTLP destination of one signal.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OtlpExport {
     /// The final URL: a per-signal endpoint as given, or the generic endpoint with
@@ -98,7 +98,47 @@ pub struct OtlpExport {
     pub tls: super::OtlpTls,
 }
 
+impl std::fmt::Debug for OtlpExport {
+    /// The endpoint as [`shown_endpoint`] shows it: a query's values may be tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpExport")
+            .field("endpoint", &shown_endpoint(&self.endpoint))
+            .field("protocol", &self.protocol)
+            .field("headers", &self.headers)
+            .field("timeout", &self.timeout)
+            .field("compression", &self.compression)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+/// An endpoint as observe shows it (the start-up summary, `Debug`, export
+/// errors): the values of its query replaced by `REDACTED`, as `url.full` shows
+/// a query, since some backends take their token there (`?api-key=...`).
+pub(crate) fn shown_endpoint(endpoint: &str) -> std::borrow::Cow<'_, str> {
+    let Some((base, rest)) = endpoint.split_once('?') else {
+        return endpoint.into();
+    };
+    let (query, fragment) = rest
+        .split_once('#')
+        .map_or((rest, None), |(q, f)| (q, Some(f)));
+    let query = crate::server::redact_query(query);
+    match fragment {
+        Some(f) => format!("{base}?{query}#{f}").into(),
+        None => format!("{base}?{query}").into(),
+    }
+}
+
 impl OtlpExport {
+    /// The query of the endpoint, if it has one: the text export errors must not
+    /// repeat (the HTTP client's messages quote the URL).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn query(&self) -> Option<&str> {
+        let (_, rest) = self.endpoint.split_once('?')?;
+        let query = rest.split_once('#').map_or(rest, |(q, _)| q);
+        (!query.is_empty()).then_some(query)
+    }
+
     /// OTLP/HTTP with protobuf to `endpoint` (the full URL, with its `/v1/<signal>`
     /// path), with the OpenTelemetry default timeout (10 s), no header, no compression.
     pub fn http(endpoint: impl Into<String>) -> OtlpExport {
@@ -289,6 +329,21 @@ mod tests {
 
     fn append(base: &str, signal: Signal) -> String {
         append_signal_path(&url::Url::parse(base).unwrap(), signal)
+    }
+
+    #[test]
+    fn a_query_is_shown_without_its_values() {
+        assert_eq!(
+            shown_endpoint("http://c:4318/v1/traces"),
+            "http://c:4318/v1/traces"
+        );
+        assert_eq!(
+            shown_endpoint("https://in.example/v1/traces?api-key=SECRET&region=eu#x"),
+            "https://in.example/v1/traces?api-key=REDACTED&region=REDACTED#x"
+        );
+        let e = OtlpExport::http("http://c:4318/v1/traces?token=SECRETQ");
+        assert_eq!(e.query(), Some("token=SECRETQ"));
+        assert!(!format!("{e:?}").contains("SECRETQ"), "{e:?}");
     }
 
     #[test]

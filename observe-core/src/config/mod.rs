@@ -88,6 +88,7 @@ mod tls;
 pub use callers::TrustedCallers;
 pub use defaults::DEFAULT_RECORDER_WINDOW;
 pub use error::{ConfigError, Problem};
+pub(crate) use export::shown_endpoint;
 pub use export::{
     BatchConfig, Compression, DEFAULT_QUEUE_BYTES, ExportConfig, ExporterKind, OtlpExport,
     Protocol, Signal,

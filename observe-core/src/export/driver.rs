@@ -55,7 +55,14 @@ where
     let mut settings = settings;
     settings.span_batch = normalized(settings.span_batch);
     settings.log_batch = normalized(settings.log_batch);
-    let counters = Arc::new(Counters::default());
+    let counters = Arc::new(Counters {
+        hidden: [&settings.traces, &settings.logs]
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.query().map(str::to_owned))
+            .collect(),
+        ..Counters::default()
+    });
     let health = ThreadHealth::new("observe-export");
     let spans = settings.traces.as_ref().map(|_| {
         Arc::new(Queue::new(

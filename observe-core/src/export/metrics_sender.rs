@@ -45,6 +45,8 @@ struct Counters {
     exports: AtomicU64,
     failures: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// The endpoint's query, which errors must not repeat.
+    hidden: Vec<String>,
 }
 
 enum Control {
@@ -104,10 +106,14 @@ impl MetricsExporter {
                 "OTLP metrics over grpc need observe-core's `grpc` feature",
             ));
         }
+        let hidden = target.query().map(str::to_owned).into_iter().collect();
         let sender = Sender::new(target, timeout)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let (tx, rx) = mpsc::channel::<Control>();
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters {
+            hidden,
+            ..Counters::default()
+        });
         let thread_counters = counters.clone();
         let health = ThreadHealth::new("observe-metrics-export");
         let thread_health = health.clone();
@@ -212,6 +218,7 @@ impl Counters {
             }
             Err(e) => {
                 self.failures.fetch_add(1, Ordering::Relaxed);
+                let e = super::stats::hide_queries(e, &self.hidden);
                 *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
             }
         }

@@ -75,6 +75,8 @@ pub(crate) struct Counters {
     pub(crate) logs: SignalCounters,
     pub(crate) promoted: AtomicU64,
     pub(crate) last_error: Mutex<Option<String>>,
+    /// Endpoint queries that errors must not repeat (`shown_endpoint`).
+    pub(crate) hidden: Vec<String>,
 }
 
 impl Counters {
@@ -107,6 +109,37 @@ impl Counters {
     }
 
     pub(crate) fn set_error(&self, e: String) {
+        let e = hide_queries(e, &self.hidden);
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+    }
+}
+
+/// `error` with each of the endpoint queries in `hidden` (a token may be one of
+/// their values) replaced by what [`shown_endpoint`](crate::config::shown_endpoint)
+/// shows of it.
+pub(crate) fn hide_queries(mut error: String, hidden: &[String]) -> String {
+    for query in hidden {
+        if error.contains(query.as_str()) {
+            let shown = crate::config::shown_endpoint(&format!("?{query}"))
+                .trim_start_matches('?')
+                .to_owned();
+            error = error.replace(query.as_str(), &shown);
+        }
+    }
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn export_errors_do_not_repeat_an_endpoints_query() {
+        let error = super::hide_queries(
+            "error sending request for url (http://c:4318/v1/traces?token=SECRETQ)".into(),
+            &["token=SECRETQ".to_owned()],
+        );
+        assert_eq!(
+            error,
+            "error sending request for url (http://c:4318/v1/traces?token=REDACTED)"
+        );
     }
 }
