@@ -18,15 +18,15 @@ pub fn check_host<B>(request: &http::Request<B>, local: SocketAddr) -> Option<Re
     match host {
         Some(host) if host_allowed(&host, local) => None,
         _ => {
+            // JSON, as every error of the admin API (`{"error": ...}`).
             let mut response = Response::new(Bytes::from_static(
-                b"misdirected request: the observe admin listener answers requests addressed to \
-                  localhost, a loopback address or its own address only\n",
+                b"{\"error\":\"misdirected request: the observe admin listener answers requests \
+                  addressed to localhost, a loopback address or its own address only\"}\n",
             ));
             *response.status_mut() = StatusCode::MISDIRECTED_REQUEST;
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             Some(response)
         }
     }

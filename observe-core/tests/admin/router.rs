@@ -99,9 +99,14 @@ async fn a_foreign_host_is_refused_with_421() {
             .header("host", host)
             .send()
     };
-    assert_eq!(
-        get(format!("evil.example:{port}")).await.unwrap().status(),
-        421
+    let refused = get(format!("evil.example:{port}")).await.unwrap();
+    assert_eq!(refused.status(), 421);
+    // An error of the API like the others: `{"error": ...}`.
+    assert!(
+        json(refused).await["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("misdirected request")
     );
     assert_eq!(
         get("localhost.evil.example".into()).await.unwrap().status(),
