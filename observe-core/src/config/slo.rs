@@ -388,6 +388,34 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicate_slo_name_is_blamed_on_where_it_was_declared() {
+        let error = |code: Vec<Slo>, env: &'static str| {
+            let mut b = crate::Builder::new()
+                .env_lookup(move |name| (name == "OBSERVE_SLOS").then(|| env.to_owned()));
+            for slo in code {
+                b = b.slo(slo);
+            }
+            b.build_config().unwrap_err().to_string()
+        };
+        let both_env = error(vec![], "availability|GET /x|99%;availability|GET /x|99.9%");
+        assert!(both_env.contains("OBSERVE_SLOS="), "{both_env}");
+        assert!(!both_env.contains("Builder::slo"), "{both_env}");
+        assert!(
+            both_env.contains("declared in OBSERVE_SLOS too"),
+            "{both_env}"
+        );
+        let code_then_env = error(
+            vec![Slo::availability("GET /x", 0.99)],
+            "availability|GET /x|99.9%",
+        );
+        assert!(code_then_env.contains("OBSERVE_SLOS="), "{code_then_env}");
+        assert!(
+            code_then_env.contains("declared in Builder::slo too"),
+            "{code_then_env}"
+        );
+    }
+
+    #[test]
     fn a_percentage_objective_is_the_decimal_it_says() {
         assert_eq!(parse_objective("99.9%"), Some(0.999));
         assert_eq!(parse_objective("99.95 %"), Some(0.9995));
@@ -504,15 +532,23 @@ pub(crate) fn resolve(
     problems: &mut Vec<Problem>,
 ) -> SloConfig {
     let mut slos = Vec::new();
+    // Where each SLO was declared, for the duplicate check's message.
+    let mut sources: Vec<&'static str> = Vec::new();
     for s in code.slos.iter().cloned() {
         match s.problem() {
             Some(p) => problems.push(Problem::code("Builder::slo", s.name.clone(), p)),
-            None => slos.push(s),
+            None => {
+                slos.push(s);
+                sources.push("Builder::slo");
+            }
         }
     }
     if let Some(raw) = code.service_info.as_ref().and_then(|i| i.slos.as_deref()) {
         match parse_env(raw) {
-            Ok(v) => slos.extend(v),
+            Ok(v) => {
+                sources.extend(std::iter::repeat_n(MANIFEST_SLOS, v.len()));
+                slos.extend(v);
+            }
             Err(e) => {
                 let shown: String = raw.chars().take(200).collect();
                 problems.push(Problem::code(MANIFEST_SLOS, shown, syntax_problem(&e)));
@@ -521,7 +557,10 @@ pub(crate) fn resolve(
     }
     if let Some(raw) = env_slos {
         match parse_env(&raw) {
-            Ok(v) => slos.extend(v),
+            Ok(v) => {
+                sources.extend(std::iter::repeat_n("OBSERVE_SLOS", v.len()));
+                slos.extend(v);
+            }
             Err(e) => {
                 let shown: String = raw.chars().take(200).collect();
                 problems.push(Problem::env("OBSERVE_SLOS", shown, syntax_problem(&e)));
@@ -536,14 +575,18 @@ pub(crate) fn resolve(
         ));
         slos.truncate(MAX_SLOS);
     }
-    let mut seen = std::collections::HashSet::new();
-    for s in &slos {
-        if !seen.insert(s.name.as_str()) {
-            problems.push(Problem::code(
-                "Builder::slo",
-                s.name.clone(),
-                "SLO names that differ (two SLOs have this name)",
-            ));
+    let mut seen = std::collections::HashMap::new();
+    for (s, &source) in slos.iter().zip(&sources) {
+        if let Some(first) = seen.insert(s.name.as_str(), source) {
+            let expected = format!(
+                "SLO names that differ (an SLO of this name is declared in {first} too; \
+                 rename one with name=...)"
+            );
+            problems.push(if source == "OBSERVE_SLOS" {
+                Problem::env(source, s.name.clone(), expected)
+            } else {
+                Problem::code(source, s.name.clone(), expected)
+            });
         }
     }
     let env_dir = env_dir.map(PathBuf::from);
