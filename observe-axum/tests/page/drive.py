@@ -179,6 +179,13 @@ def controls():
     report["control_result"] = driver.find_element(By.ID, "ctl-result").text
     wait.until(lambda d: d.find_element(By.ID, "samp-ratio").text == ratio)
     report["shown_ratio"] = driver.find_element(By.ID, "samp-ratio").text
+    # "Snapshot now" asks first too; cancelled, nothing is written.
+    driver.find_element(By.ID, "dump-now").click()
+    wait.until(lambda d: d.find_element(By.ID, "confirm").get_attribute("open") is not None)
+    report["dump_confirm_text"] = driver.find_element(By.ID, "confirm-text").text
+    driver.find_element(By.ID, "confirm-cancel").click()
+    wait.until(lambda d: "cancelled" in d.find_element(By.ID, "ctl-result").text)
+    report["dump_result"] = driver.find_element(By.ID, "ctl-result").text
 
 
 def view(name, steps):

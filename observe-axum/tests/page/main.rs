@@ -558,6 +558,21 @@ async fn browser(
         report["control_result"].as_str().unwrap().contains("audit"),
         "{report}"
     );
+    // Writing a snapshot asks first as well (cancelled here: nothing written).
+    assert!(
+        report["dump_confirm_text"]
+            .as_str()
+            .unwrap()
+            .contains("snapshot"),
+        "{report}"
+    );
+    assert!(
+        report["dump_result"]
+            .as_str()
+            .unwrap()
+            .contains("no snapshot written"),
+        "{report}"
+    );
     let sampling = get_json(client, &format!("{mount}/observe/api/v1/sampling")).await;
     assert_eq!(
         sampling["ratio"].as_f64(),

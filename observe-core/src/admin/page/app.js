@@ -973,6 +973,10 @@
     $('log-reset').addEventListener('click', () => control('/log-level', { reset: true }, 'Reset the log filter to its configured default?'));
     $('dump-now').addEventListener('click', async () => {
       const button = $('dump-now');
+      if (!(await ask('Write a snapshot of the flight recorder to the dump directory?'))) {
+        setText($('ctl-result'), 'cancelled: no snapshot written');
+        return;
+      }
       button.disabled = true;
       setText($('ctl-result'), 'writing a snapshot…');
       try {
