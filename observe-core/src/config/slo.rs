@@ -298,9 +298,11 @@ pub fn parse_env(value: &str) -> Result<Vec<Slo>, SloParseError> {
             return Err(err(format!("expected {ENV_SYNTAX}")));
         }
         let objective = parse_objective(fields.next().unwrap_or_default()).ok_or_else(|| {
-            err("the objective must be like 99.9% or 0.999, strictly between 0 and 100% \
+            err(
+                "the objective must be like 99.9% or 0.999, strictly between 0 and 100% \
                  (100% leaves no error budget to burn)"
-                .into())
+                    .into(),
+            )
         })?;
         let mut slo = match kind {
             "latency" => {

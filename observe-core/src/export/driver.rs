@@ -424,6 +424,10 @@ impl<'a, L: Lane> Driver<'a, L> {
                 // failure says which certificate check failed).
                 let text = match &answer {
                     Some(retry::Answer::Nothing(why)) if !why.is_empty() => format!("{e} ({why})"),
+                    // What the collector said of the error (its `Status` message).
+                    Some(retry::Answer::Status(_, _, Some(said))) => {
+                        format!("{e}: the collector said \"{said}\"")
+                    }
                     _ => e.to_string(),
                 };
                 (retry::classify(&e, answer), text)

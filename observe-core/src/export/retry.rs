@@ -47,8 +47,78 @@ pub(super) enum Answer {
     Nothing(String),
     /// An answer too large to read (permanent: it would be again).
     TooLarge,
-    /// A status, with the `Retry-After` delay when one was given.
-    Status(u16, Option<Duration>),
+    /// A status, with the `Retry-After` delay when one was given, and what the
+    /// collector said of an error ([`said`]).
+    Status(u16, Option<Duration>, Option<String>),
+}
+
+/// The most of a collector's error message kept (characters).
+const MAX_SAID: usize = 256;
+
+/// What a collector said in an error answer's body: the `message` of an OTLP
+/// `google.rpc.Status` (protobuf, field 2), or a text body; one line, control
+/// characters replaced, at most [`MAX_SAID`] characters. `None` for a success or
+/// an empty or binary body.
+fn said(response: &http::Response<Bytes>) -> Option<String> {
+    if response.status().is_success() || response.body().is_empty() {
+        return None;
+    }
+    let body = &response.body()[..response.body().len().min(4096)];
+    let protobuf = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| {
+            t.starts_with("application/x-protobuf") || t.starts_with("application/protobuf")
+        });
+    let text = if protobuf {
+        status_message(body)?
+    } else {
+        std::str::from_utf8(body).ok()?
+    };
+    let line: String = text
+        .trim()
+        .chars()
+        .take(MAX_SAID)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    (!line.is_empty()).then_some(line)
+}
+
+/// Field 2 (`message`) of a protobuf `google.rpc.Status`, read from its top-level
+/// fields only (the others are skipped by their wire type).
+fn status_message(mut b: &[u8]) -> Option<&str> {
+    fn varint(b: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = b.split_first()?;
+            *b = rest;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+    while !b.is_empty() {
+        let key = varint(&mut b)?;
+        let len = match key & 7 {
+            0 => {
+                varint(&mut b)?;
+                continue;
+            }
+            1 => 8,
+            5 => 4,
+            2 => usize::try_from(varint(&mut b)?).ok()?,
+            _ => return None,
+        };
+        let (field, rest) = (b.get(..len)?, b.get(len..)?);
+        if key >> 3 == 2 && key & 7 == 2 {
+            return std::str::from_utf8(field).ok();
+        }
+        b = rest;
+    }
+    None
 }
 
 /// Where a [`ProbeClient`] leaves the last answer; the exporter driver takes it
@@ -95,7 +165,7 @@ impl HttpClient for ProbeClient {
         Box::pin(async move {
             let result = self.inner.send(request).await;
             let answer = match &result {
-                Ok(r) => Answer::Status(r.status().as_u16(), retry_after(r.headers())),
+                Ok(r) => Answer::Status(r.status().as_u16(), retry_after(r.headers()), said(r)),
                 Err(e) if e.is::<opentelemetry_http::ResponseBodyTooLarge>() => Answer::TooLarge,
                 Err(e) => Answer::Nothing(error_chain(e.as_ref())),
             };
@@ -156,7 +226,7 @@ pub(super) fn classify(
     match answer {
         Some(Answer::Nothing(_)) => return Failure::Transient(None),
         Some(Answer::TooLarge) => return Failure::Permanent,
-        Some(Answer::Status(code, after)) => return http_status(code, after),
+        Some(Answer::Status(code, after, _)) => return http_status(code, after),
         None => {}
     }
     match error {
@@ -242,6 +312,40 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_collectors_error_message_is_kept_from_its_status_or_text() {
+        let answer = |ct: &str, status: u16, body: &[u8]| {
+            let mut r = http::Response::new(Bytes::copy_from_slice(body));
+            *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            r.headers_mut()
+                .insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
+            said(&r)
+        };
+        // google.rpc.Status { code: 3, message: "invalid span: bad trace id" }.
+        let mut status = vec![0x08, 0x03, 0x12, 26];
+        status.extend_from_slice(b"invalid span: bad trace id");
+        assert_eq!(
+            answer("application/x-protobuf", 400, &status).as_deref(),
+            Some("invalid span: bad trace id")
+        );
+        assert_eq!(
+            answer("text/plain", 503, b"overloaded\r\n\x1b[31mnow").as_deref(),
+            Some("overloaded   [31mnow"),
+            "one line, no terminal escapes"
+        );
+        assert_eq!(
+            answer("text/plain", 200, b"fine"),
+            None,
+            "a success says nothing"
+        );
+        assert_eq!(answer("application/x-protobuf", 400, &[0xff, 0xff]), None);
+        let long = "x".repeat(1000);
+        assert_eq!(
+            answer("text/plain", 400, long.as_bytes()).unwrap().len(),
+            MAX_SAID
+        );
+    }
     use opentelemetry_sdk::error::OTelSdkError;
 
     #[test]
@@ -250,12 +354,15 @@ mod tests {
         let e = fail("HTTP export failed with status code: 503");
         assert_eq!(classify(&e, None), Failure::Transient(None));
         assert_eq!(
-            classify(&e, Some(Answer::Status(429, Some(Duration::from_secs(2))))),
+            classify(
+                &e,
+                Some(Answer::Status(429, Some(Duration::from_secs(2)), None))
+            ),
             Failure::Transient(Some(Duration::from_secs(2)))
         );
         for code in [400, 401, 403, 404, 413, 500] {
             assert_eq!(
-                classify(&e, Some(Answer::Status(code, None))),
+                classify(&e, Some(Answer::Status(code, None, None))),
                 Failure::Permanent,
                 "{code}"
             );
