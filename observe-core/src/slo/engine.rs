@@ -686,10 +686,22 @@ impl SloEngine {
             ring.push_front(alert.clone());
             ring.truncate(MAX_ALERTS);
         }
-        for cb in &self.callbacks {
-            if catch_unwind(AssertUnwindSafe(|| cb(alert))).is_err() {
-                self.callback_panics
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for (i, cb) in self.callbacks.iter().enumerate() {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| cb(alert))) {
+                let n = self
+                    .callback_panics
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                let message = crate::span::future::panic_message(payload.as_ref())
+                    .unwrap_or(std::borrow::Cow::Borrowed("(no message)"));
+                tracing::error!(
+                    target: "observe::slo",
+                    slo = %alert.slo,
+                    callback = i,
+                    callback_panics = n,
+                    "an on_alert callback panicked: {message}; observe caught it, and the \
+                     other callbacks still ran"
+                );
             }
         }
     }
@@ -768,8 +780,29 @@ mod tests {
         }
     }
 
+    /// Counts the `ERROR` events of target `observe::slo` on this thread.
+    struct SloErrors(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SloErrors {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let m = event.metadata();
+            if m.target() == "observe::slo" && *m.level() == tracing::Level::ERROR {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
     #[test]
     fn burn_rates_per_window_and_one_alert_per_firing_edge() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let logged = Arc::new(AtomicUsize::new(0));
+        let _logs = tracing::subscriber::set_default(
+            tracing_subscriber::registry().with(SloErrors(logged.clone())),
+        );
         let (r, now) = clocked();
         let fired = Arc::new(AtomicUsize::new(0));
         let f = fired.clone();
@@ -859,6 +892,8 @@ mod tests {
         assert_eq!(engine.alerts().len(), alerts.len());
         assert_eq!(fired.load(Ordering::SeqCst), alerts.len());
         assert_eq!(engine.callback_panics(), alerts.len() as u64);
+        // Each caught panic is logged (no pipeline here: no alert lines either).
+        assert_eq!(logged.load(Ordering::SeqCst), alerts.len());
         assert!(engine.status().iter().all(|s| s.status != "ok"));
         // It clears (an hour of good traffic), and re-arms: a new burst fires again.
         for _ in 0..400 {
