@@ -10,6 +10,10 @@
 //!   finish) and every registered check passes within its timeout, else 503;
 //! - `GET /observe/api/v1/health`: the same as `ready`.
 //!
+//! Both report the service's own recent error ratio as the check `observe.errors`
+//! ([`Report::requests`], [`Report::failed_requests`]), which is always up: a
+//! signal to read and alert on, never a reason to leave the load balancer.
+//!
 //! each with `{"status":"up|down","checks":[{"name","status","detail","duration_s"}]}`.
 //! Checks run in parallel, each on a thread of its own, bounded by its timeout
 //! ([`DEFAULT_TIMEOUT`] unless registered with [`register_with_timeout`]); a check
@@ -145,6 +149,15 @@ pub struct Report {
     pub shutting_down: bool,
     /// The registered checks, in registration order.
     pub checks: Vec<CheckResult>,
+    /// Requests this service served (HTTP and gRPC, tracer bullets left out) over
+    /// the metrics' rolling window (`OBSERVE_METRICS_WINDOW`, 5 minutes by default).
+    pub requests: u64,
+    /// How many of them failed (5xx, a gRPC server error), by the rule of the
+    /// latency table and the SLOs. Reported, never a reason to be not ready: a
+    /// failing dependency would take every replica out of the load balancer at once.
+    pub failed_requests: u64,
+    /// The window those counts cover.
+    pub window: Duration,
 }
 
 impl Report {
@@ -181,13 +194,43 @@ pub fn check() -> Report {
         .clone();
     let pending: Vec<_> = checks.into_iter().map(start).collect();
     let checks = pending.into_iter().map(Pending::wait).collect();
+    let (requests, failed_requests, window) = served();
     Report {
         initialised: crate::pipeline::Pipeline::current()
             .map(|p| p.settings.config.clone())
             .is_some(),
         shutting_down: SHUTTING_DOWN.load(Ordering::Relaxed),
         checks,
+        requests,
+        failed_requests,
+        window,
     }
+}
+
+/// Requests served and failed over the rolling window, from the server duration
+/// histograms of the process-wide registry (tracer bullets left out).
+fn served() -> (u64, u64, Duration) {
+    use crate::metrics::names;
+    let registry = crate::metrics::global();
+    let (mut total, mut failed) = (0, 0);
+    for metric in [
+        names::HTTP_SERVER_REQUEST_DURATION,
+        names::RPC_SERVER_CALL_DURATION,
+    ] {
+        for (labels, h) in registry.window_histograms(metric) {
+            let bullet = labels
+                .iter()
+                .any(|(k, v)| k == names::REQUEST_TYPE && v != "standard");
+            if bullet {
+                continue;
+            }
+            total += h.len();
+            if crate::metrics::series_failed(metric, &labels) {
+                failed += h.len();
+            }
+        }
+    }
+    (total, failed, registry.window().0)
 }
 
 enum Pending {

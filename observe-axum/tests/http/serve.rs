@@ -110,6 +110,54 @@ async fn until_shutting_down(admin_base: &str) -> bool {
     false
 }
 
+/// Readiness reports the service's own recent error ratio (and stays ready).
+#[tokio::test]
+async fn readiness_reports_the_recent_error_ratio() {
+    let _h = Harness::new();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin_base = format!("http://{}", admin.local_addr().unwrap());
+    let app = Router::new()
+        .route("/fine", get(|| async { "fine" }))
+        .route(
+            "/broken",
+            get(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "broken") }),
+        );
+    let (base, stop, server) = serve_app(app, |s| s.admin_listener(admin)).await;
+    for path in ["/fine", "/fine", "/fine", "/broken"] {
+        client().get(format!("{base}{path}")).send().await.unwrap();
+    }
+    let ready = get_json(format!("{admin_base}/observe/health/ready")).await;
+    let errors = ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "observe.errors")
+        .unwrap_or_else(|| panic!("{ready}"))
+        .clone();
+    assert_eq!(
+        errors["status"], "up",
+        "reported, not a readiness condition"
+    );
+    let (requests, failed) = (
+        errors["requests"].as_u64().unwrap(),
+        errors["failed_requests"].as_u64().unwrap(),
+    );
+    // Other tests of this binary may serve in the same process (`cargo test`).
+    assert!(
+        requests >= 4 && failed >= 1 && failed < requests,
+        "{errors}"
+    );
+    assert!(
+        errors["detail"]
+            .as_str()
+            .unwrap()
+            .contains("requests failed"),
+        "{errors}"
+    );
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
 /// With `OBSERVE_SHUTDOWN_DELAY`, `serve` still accepts new requests after the
 /// signal, while readiness already answers 503, then stops.
 #[tokio::test]

@@ -31,6 +31,29 @@ pub(crate) fn ready(_: &ApiRequest) -> ApiResponse {
             "duration_s": 0.0,
         }));
     }
+    // The service's own recent error ratio: reported, always "up" (module docs of
+    // `health`: never a reason to leave the load balancer).
+    let ratio = if report.requests == 0 {
+        0.0
+    } else {
+        report.failed_requests as f64 / report.requests as f64
+    };
+    checks.push(json!({
+        "name": "observe.errors",
+        "status": "up",
+        "detail": format!(
+            "{} of {} requests failed over the last {}s ({:.2} %); reported, not a readiness condition",
+            report.failed_requests,
+            report.requests,
+            report.window.as_secs(),
+            ratio * 100.0
+        ),
+        "duration_s": 0.0,
+        "requests": report.requests,
+        "failed_requests": report.failed_requests,
+        "error_ratio": ratio,
+        "window_s": report.window.as_secs_f64(),
+    }));
     checks.extend(report.checks.iter().map(|c| {
         json!({
             "name": c.name,
