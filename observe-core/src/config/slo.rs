@@ -79,6 +79,30 @@ impl Selector {
         }
     }
 
+    /// What is wrong with a key that can never select anything: one read as a gRPC
+    /// method (it has a `/`) that is not `package.Service/Method`, such as a route
+    /// whose method is not in capitals (`get /orders`) or has none (`/orders`), or
+    /// a key with spaces that is no `METHOD /route`. A typo would otherwise be an
+    /// SLO that stays "ok" forever.
+    fn problem(&self) -> Option<String> {
+        const FORMS: &str = "`METHOD /route` (the method in capitals: `GET /orders/{id}`), \
+                             `package.Service/Method`, or a function path (`crate::module::function`)";
+        let key = self.key.as_str();
+        let bad = match self.metric {
+            names::RPC_SERVER_CALL_DURATION => {
+                key.rsplit_once('/').is_none_or(|(service, method)| {
+                    service.is_empty()
+                        || method.is_empty()
+                        || service.starts_with('/')
+                        || key.contains(char::is_whitespace)
+                })
+            }
+            names::FUNCTION_DURATION => key.contains(char::is_whitespace),
+            _ => false,
+        };
+        bad.then(|| format!("the key {key:?} selects nothing: it must be {FORMS}"))
+    }
+
     /// Whether a series of this selector's metric, with these labels, is one of
     /// its requests: the key matches, and the request is standard (tracer bullets
     /// never count).
@@ -206,6 +230,9 @@ impl Slo {
         }
         if self.selector.key.is_empty() || self.selector.key.len() > MAX_KEY_BYTES {
             return Some(format!("the key must be 1 to {MAX_KEY_BYTES} bytes"));
+        }
+        if let Some(p) = self.selector.problem() {
+            return Some(p);
         }
         if self.name.is_empty() || self.name.len() > MAX_KEY_BYTES {
             return Some(format!("the name must be 1 to {MAX_KEY_BYTES} bytes"));
@@ -465,6 +492,30 @@ mod tests {
         assert!(http.is_failure(&labels(&[("error.type", "500")])));
         assert!(f.is_failure(&labels(&[("outcome", "error")])));
         assert!(!f.is_failure(&labels(&[("outcome", "ok")])));
+    }
+
+    #[test]
+    fn a_key_that_can_select_nothing_is_refused() {
+        for key in [
+            "get /orders",
+            "/orders",
+            "GET orders",
+            "shop.Orders/",
+            "a b/c",
+        ] {
+            let p = Slo::availability(key, 0.99).problem();
+            assert!(
+                p.as_deref().is_some_and(|p| p.contains("selects nothing")),
+                "{key}: {p:?}"
+            );
+        }
+        for key in [
+            "GET /orders/{id}",
+            "shop.Orders/GetOrder",
+            "shop::orders::load",
+        ] {
+            assert_eq!(Slo::availability(key, 0.99).problem(), None, "{key}");
+        }
     }
 
     #[test]
