@@ -88,8 +88,12 @@ pub struct Alert {
 impl Alert {
     /// The log message.
     pub fn message(&self) -> String {
-        let rates: Vec<String> = self
-            .burn_rates
+        // Longest window first (the map orders them as text: "1h" before "5m").
+        let mut windows: Vec<(&String, &f64)> = self.burn_rates.iter().collect();
+        windows.sort_by_key(|(w, _)| {
+            std::cmp::Reverse(humantime::parse_duration(w).unwrap_or(std::time::Duration::ZERO))
+        });
+        let rates: Vec<String> = windows
             .iter()
             .map(|(w, r)| format!("{r:.1} over {w}"))
             .collect();

@@ -883,6 +883,22 @@ mod tests {
         let pages: Vec<&Alert> = alerts.iter().filter(|a| a.long_window == "1h").collect();
         // Each SLO's fast pair fired once, not once per evaluation.
         assert_eq!(pages.len(), 2, "{alerts:?}");
+        // The message names the windows longest first (not in text order).
+        for a in &alerts {
+            let m = a.message();
+            let mut at: Vec<(usize, Duration)> = a
+                .burn_rates
+                .keys()
+                .map(|w| {
+                    let i = m
+                        .find(&format!("over {w}"))
+                        .unwrap_or_else(|| panic!("{m}"));
+                    (i, humantime::parse_duration(w).unwrap())
+                })
+                .collect();
+            at.sort();
+            assert!(at.windows(2).all(|p| p[0].1 > p[1].1), "{m}");
+        }
         assert!(pages.iter().all(|a| a.severity == Severity::Page));
         assert!(
             pages

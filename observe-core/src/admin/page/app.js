@@ -71,6 +71,10 @@
   }
 
   // ---- formatting ----------------------------------------------------------------
+  // A percentile as people write it: 30, 99.9, 99.999 (not 30.000000000000004).
+  function fmtPercentile(p) {
+    return String(Number(p.toPrecision(10)));
+  }
   function fmtDur(s) {
     if (s === null || s === undefined || typeof s !== 'number' || !isFinite(s)) return '—';
     const a = Math.abs(s);
@@ -427,7 +431,7 @@
       const g = svg('g', { class: 'series ' + s.cls, 'data-series': s.label });
       g.append(svg('polyline', { class: s.cls, points: pts.map((pt) => px(pt.percentile).toFixed(1) + ',' + py(pt.value_s).toFixed(1)).join(' ') }));
       for (const pt of pts) {
-        g.append(svg('circle', { class: 'pt ' + s.cls, cx: px(pt.percentile).toFixed(1), cy: py(pt.value_s).toFixed(1), r: 2.5 }, svg('title', null, 'p' + pt.percentile + ': ' + fmtDur(pt.value_s))));
+        g.append(svg('circle', { class: 'pt ' + s.cls, cx: px(pt.percentile).toFixed(1), cy: py(pt.value_s).toFixed(1), r: 2.5 }, svg('title', null, 'p' + fmtPercentile(pt.percentile) + ': ' + fmtDur(pt.value_s))));
       }
       drawn.push(g);
     }
