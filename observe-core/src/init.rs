@@ -223,6 +223,7 @@ fn export_sinks(
                 .flight_recorder
                 .slow_threshold
                 .map_or_else(SlowThreshold::default, SlowThreshold::Fixed),
+            objectives: config.slo.latency_objectives(),
             resource: resource.clone(),
         })
     });

@@ -46,9 +46,10 @@ fn process() -> &'static Process {
             .env_lookup(move |name| match name {
                 "OBSERVE_SERVICE_OWNER" => Some("oncall@example.com".into()),
                 "OBSERVE_SERVICE_TEAM" => Some("orders-team".into()),
-                "OBSERVE_SLOS" => {
-                    Some("latency|GET /slo/orders/{id}|99%|300ms|name=orders-fast".into())
-                }
+                "OBSERVE_SLOS" => Some(
+                    "latency|GET /slo/orders/{id}|99%|300ms|name=orders-fast;                      latency|GET /slo/breach/{id}|99%|300ms|name=breach-fast"
+                        .into(),
+                ),
                 "OBSERVE_DUMP_DIR" => Some(dir.clone()),
                 _ => None,
             })
@@ -545,4 +546,37 @@ async fn three_chained_services_the_first_sees_both_callees_and_the_deepest_fail
         "{deepest}"
     );
     assert_eq!(deepest["status_message"], "out of stock");
+}
+
+/// A request slower than its route's latency objective breached it: the flight
+/// recorder promotes its trace at once (DESIGN.md), even before the route has the
+/// 200 requests its running p99 needs.
+#[tokio::test]
+async fn a_request_that_breaches_its_latency_objective_is_promoted() {
+    let _turn = TURN.lock().await;
+    let _process = process();
+    let app = Router::new()
+        .route("/slo/breach/{id}", get(order))
+        .layer(observe_axum::layer());
+    let base = spawn(app).await;
+    // Not sampled by its caller: only promotion keeps it for export.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4737";
+    let status = client()
+        .get(format!("{base}/slo/breach/1?slow=1"))
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-00"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let promoted = wait_for("the promoted trace", Duration::from_secs(10), || async {
+        let list = api("/observe/api/v1/traces?name=GET%20/slo/breach/%7Bid%7D").await;
+        list["traces"]
+            .as_array()?
+            .iter()
+            .find(|t| t["trace_id"] == trace)
+            .map(|t| t["promoted"].clone())
+    })
+    .await;
+    assert_eq!(promoted, "slow");
 }

@@ -575,6 +575,23 @@ pub struct SloConfig {
     pub snapshot_interval: Option<Duration>,
 }
 
+impl SloConfig {
+    /// The latency objectives of HTTP routes and gRPC methods, by their server
+    /// span's name (which is the SLO's key): a request slower than one breached
+    /// it, and the flight recorder promotes its trace.
+    pub(crate) fn latency_objectives(&self) -> Vec<(String, Duration)> {
+        self.slos
+            .iter()
+            .filter_map(|s| match s.kind {
+                SloKind::Latency { threshold } if s.selector.metric != names::FUNCTION_DURATION => {
+                    Some((s.selector.key.clone(), threshold))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// Where SLOs declared in the application's manifest come from (its
 /// `service_info!()`).
 const MANIFEST_SLOS: &str = "[package.metadata.observe] slos";

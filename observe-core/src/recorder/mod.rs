@@ -144,6 +144,11 @@ pub struct RecorderSettings {
     pub window: Option<std::time::Duration>,
     /// When a request is slow enough to be promoted.
     pub slow: SlowThreshold,
+    /// Latency objectives by root span name (a route's `GET /orders/{id}`, a gRPC
+    /// method's `shop.Orders/Get`): a root slower than its objective's threshold
+    /// breached it and is promoted, whatever `slow` says. `init` fills it from the
+    /// latency SLOs.
+    pub objectives: Vec<(String, std::time::Duration)>,
     /// The resource written into dumps.
     pub resource: Service,
 }
@@ -154,6 +159,7 @@ impl Default for RecorderSettings {
             budget_bytes: DEFAULT_BUDGET,
             window: Some(DEFAULT_WINDOW),
             slow: SlowThreshold::default(),
+            objectives: Vec::new(),
             resource: Service::default(),
         }
     }
@@ -207,7 +213,8 @@ impl FlightRecorder {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     store: Store::new(settings.budget_bytes).with_window(settings.window),
-                    slow: slow::SlowTracker::new(settings.slow),
+                    slow: slow::SlowTracker::new(settings.slow)
+                        .with_objectives(settings.objectives),
                     promoted_traces: 0,
                 }),
                 resource: settings.resource,

@@ -65,6 +65,8 @@ pub(crate) struct SlowTracker {
     /// The heap of the shared names among `keys`, kept as they come and go:
     /// `heap_bytes` is asked for on every record the recorder stores.
     name_bytes: usize,
+    /// Latency objectives by root name (`RecorderSettings::objectives`).
+    objectives: HashMap<String, Duration, foldhash::fast::RandomState>,
 }
 
 impl std::fmt::Debug for SlowTracker {
@@ -93,7 +95,18 @@ impl SlowTracker {
             last_recompute: now,
             hist_bytes,
             name_bytes: 0,
+            objectives: HashMap::default(),
         }
+    }
+
+    /// Roots named as a latency objective's key are also judged by its threshold
+    /// (the stricter of it and the slow threshold wins).
+    pub(crate) fn with_objectives(mut self, objectives: Vec<(String, Duration)>) -> SlowTracker {
+        for (name, threshold) in objectives {
+            let t = self.objectives.entry(name).or_insert(threshold);
+            *t = (*t).min(threshold);
+        }
+        self
     }
 
     /// The duration above which a root named `name` is slow, if there is one.
@@ -117,6 +130,18 @@ impl SlowTracker {
     /// duration `d`: one lookup of the name for a known one (the two steps apart
     /// took three, on every root span).
     pub(crate) fn judge_and_record(&mut self, name: &SpanName, d: Duration) -> Option<Duration> {
+        let judged = self.judge_and_record_slow(name, d);
+        if self.objectives.is_empty() {
+            return judged;
+        }
+        match (judged, self.objectives.get(name.as_str())) {
+            (Some(a), Some(&b)) => Some(a.min(b)),
+            (a, b) => a.or(b.copied()),
+        }
+    }
+
+    /// [`judge_and_record`](Self::judge_and_record) by the slow threshold alone.
+    fn judge_and_record_slow(&mut self, name: &SpanName, d: Duration) -> Option<Duration> {
         match self.mode {
             SlowThreshold::Fixed(t) => return Some(t),
             SlowThreshold::Off => return None,
@@ -247,6 +272,23 @@ mod tests {
         assert_eq!(t.threshold(&name), Some(Duration::from_millis(5)));
         let t = SlowTracker::new(SlowThreshold::Off);
         assert_eq!(t.threshold(&name), None);
+    }
+
+    #[test]
+    fn a_latency_objective_judges_the_roots_of_its_key() {
+        let ms = Duration::from_millis;
+        let route = SpanName::Static("GET /orders/{id}");
+        let other = SpanName::Static("GET /other");
+        let objectives = || vec![("GET /orders/{id}".to_owned(), ms(300))];
+        let mut t = SlowTracker::new(SlowThreshold::Off).with_objectives(objectives());
+        assert_eq!(t.judge_and_record(&route, ms(400)), Some(ms(300)));
+        assert_eq!(t.judge_and_record(&other, ms(400)), None);
+        // The stricter of the two thresholds.
+        let mut t = SlowTracker::new(SlowThreshold::Fixed(ms(100))).with_objectives(objectives());
+        assert_eq!(t.judge_and_record(&route, ms(50)), Some(ms(100)));
+        let mut t = SlowTracker::new(SlowThreshold::Fixed(ms(900))).with_objectives(objectives());
+        assert_eq!(t.judge_and_record(&route, ms(50)), Some(ms(300)));
+        assert_eq!(t.judge_and_record(&other, ms(50)), Some(ms(900)));
     }
 
     #[test]
