@@ -350,6 +350,9 @@ impl Serve {
         // 3. the application.
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(target: "observe::serve", "listening on http://{addr}");
+            // Where the page's tracer-bullet button sends its bullets.
+            #[cfg(feature = "admin")]
+            observe_core::admin::set_service_addr(addr);
         }
         if let Some(config) = observe_core::Observe::current_config() {
             // What the flight recorder may hold: the startup summary of memory.

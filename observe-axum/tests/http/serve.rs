@@ -158,6 +158,93 @@ async fn readiness_reports_the_recent_error_ratio() {
     server.await.unwrap().unwrap();
 }
 
+/// The page's tracer-bullet button: `POST /observe/api/v1/bullet` sends a tracer
+/// bullet to the address `serve!` registered, marked the way this service's policy
+/// honours; the bullet is served as one (its trace in the recorder says so).
+#[tokio::test]
+async fn the_admin_api_fires_a_tracer_bullet_at_the_service() {
+    if !in_child("serve::the_admin_api_fires_a_tracer_bullet_at_the_service") {
+        return;
+    }
+    // Process-wide: the admin handlers run on the blocking pool, which sees only a
+    // global instance.
+    let _guard = observe_core::Observe::builder()
+        .ignore_env()
+        .admin_addr(None)
+        .tracer_bullet_policy(observe_core::config::TracerBulletPolicy::Trusted)
+        .trusted_callers(["loopback"])
+        .log_writer(std::io::sink())
+        .init()
+        .unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bullet_url = format!(
+        "http://{}/observe/api/v1/bullet",
+        admin.local_addr().unwrap()
+    );
+    let app = Router::new().route(
+        "/orders/{id}",
+        get(|| async {
+            if observe_core::context::is_tracer_bullet() {
+                "a tracer bullet"
+            } else {
+                "a real order"
+            }
+        }),
+    );
+    let (_base, stop, server) = serve_app(app, |s| s.admin_listener(admin)).await;
+    let status = get_json(bullet_url.clone()).await;
+    assert_eq!(status["enabled"], true, "{status}");
+
+    let fired = client()
+        .post(&bullet_url)
+        .json(&serde_json::json!({ "method": "GET", "path": "/orders/7" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fired.status(), 200);
+    let fired: serde_json::Value = fired.json().await.unwrap();
+    assert_eq!(fired["status"], 200, "{fired}");
+    assert_eq!(fired["refused"], serde_json::Value::Null, "{fired}");
+    let trace = fired["trace_id"].as_str().unwrap().to_owned();
+    let base_admin = bullet_url
+        .trim_end_matches("/observe/api/v1/bullet")
+        .to_owned();
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..100 {
+        seen = get_json(format!(
+            "{base_admin}/observe/api/v1/traces?name=GET%20/orders/%7Bid%7D"
+        ))
+        .await;
+        if seen["traces"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["trace_id"] == trace.as_str()))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let one = seen["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["trace_id"] == trace.as_str())
+        .unwrap_or_else(|| panic!("{seen}"));
+    assert_eq!(one["tracer_bullet"], true, "{one}");
+
+    // Nothing but a path: a URL, or a path that leaves the service, is refused.
+    for path in ["http://example.com/", "//example.com/x", "orders"] {
+        let refused = client()
+            .post(&bullet_url)
+            .json(&serde_json::json!({ "method": "GET", "path": path }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400, "{path}");
+    }
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
 /// With `OBSERVE_SHUTDOWN_DELAY`, `serve` still accepts new requests after the
 /// signal, while readiness already answers 503, then stops.
 #[tokio::test]

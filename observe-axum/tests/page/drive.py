@@ -179,6 +179,18 @@ def controls():
     report["control_result"] = driver.find_element(By.ID, "ctl-result").text
     wait.until(lambda d: d.find_element(By.ID, "samp-ratio").text == ratio)
     report["shown_ratio"] = driver.find_element(By.ID, "samp-ratio").text
+    # The tracer-bullet button: a real request, served as a bullet, with its trace.
+    wait.until(lambda d: d.find_element(By.ID, "bullet-fire").is_enabled())
+    report["bullet_status"] = driver.find_element(By.ID, "bullet-status").text
+    path = driver.find_element(By.ID, "bullet-path")
+    path.clear()
+    path.send_keys("/orders/3")
+    driver.find_element(By.ID, "bullet-fire").click()
+    wait.until(lambda d: d.find_element(By.ID, "confirm").get_attribute("open") is not None)
+    driver.find_element(By.ID, "confirm-ok").click()
+    wait.until(lambda d: d.find_element(By.ID, "bullet-result").text != "")
+    report["bullet_result"] = driver.find_element(By.ID, "bullet-result").text
+    report["bullet_links"] = len(driver.find_elements(By.CSS_SELECTOR, "#bullet-result a.trace-link"))
     # "Snapshot now" asks first too; cancelled, nothing is written.
     driver.find_element(By.ID, "dump-now").click()
     wait.until(lambda d: d.find_element(By.ID, "confirm").get_attribute("open") is not None)

@@ -137,6 +137,9 @@ async fn the_page_shows_the_slow_and_the_failing_request_in_a_browser() {
         .admin_addr(None)
         .sampler(Sampler::AlwaysOn)
         .log_output(LogOutput::None)
+        // The page's tracer-bullet button fires at the service from loopback.
+        .tracer_bullet_policy(observe_core::config::TracerBulletPolicy::Trusted)
+        .trusted_callers(["loopback"])
         // 300 ms for GET /slow breaks it: the SLO burns.
         .slo(Slo::latency("GET /slow", 0.99, Duration::from_millis(200)).named("slow-under-200ms"))
         .slo(Slo::availability("GET /orders/{id}", 0.999).named("orders-available"))
@@ -558,6 +561,22 @@ async fn browser(
         report["control_result"].as_str().unwrap().contains("audit"),
         "{report}"
     );
+    // The tracer-bullet button fired at the service: served, with a link to its trace.
+    assert!(
+        report["bullet_status"]
+            .as_str()
+            .unwrap()
+            .contains("as a tracer bullet"),
+        "{report}"
+    );
+    assert!(
+        report["bullet_result"]
+            .as_str()
+            .unwrap()
+            .starts_with("answered 200"),
+        "{report}"
+    );
+    assert_eq!(report["bullet_links"], 1, "{report}");
     // Writing a snapshot asks first as well (cancelled here: nothing written).
     assert!(
         report["dump_confirm_text"]

@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+mod bullet;
 mod controls;
 mod health;
 mod host;
@@ -51,6 +52,7 @@ use std::panic::AssertUnwindSafe;
 use bytes::Bytes;
 use http::{Method, Response, StatusCode};
 
+pub use bullet::set_service_addr;
 pub use host::{check_host, host_allowed};
 pub use listener::{ListenerState, listener_state};
 pub use request::{ApiRequest, ApiResponse, MAX_ERROR_LEN};

@@ -6,7 +6,7 @@
 //! Endpoints that change something are `POST` lines only.
 
 use super::Handler;
-use super::{controls, health, latency, metrics, page, service, slo, traces};
+use super::{bullet, controls, health, latency, metrics, page, service, slo, traces};
 
 /// Every admin endpoint. Add yours here (keep the versioned JSON under
 /// `/observe/api/v1/`; health stays outside, at fixed paths).
@@ -38,6 +38,9 @@ pub(crate) const ROUTES: &[(&str, &str, Handler)] = &[
     ("POST", "/observe/api/v1/sampling", controls::set_sampling),
     ("GET", "/observe/api/v1/log-level", controls::log_level),
     ("POST", "/observe/api/v1/log-level", controls::set_log_level),
+    // A tracer bullet at this service, from the page.
+    ("GET", "/observe/api/v1/bullet", bullet::status),
+    ("POST", "/observe/api/v1/bullet", bullet::fire),
     // The flight recorder.
     ("GET", "/observe/api/v1/traces", traces::list),
     ("GET", "/observe/api/v1/traces/{trace_id}", traces::one),

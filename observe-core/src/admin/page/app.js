@@ -820,7 +820,21 @@
 
   // ---- controls ------------------------------------------------------------------
   async function refreshControls() {
-    const [samp, log, svc] = await Promise.all([api('/sampling'), api('/log-level'), api('/service')]);
+    const [samp, log, svc, bullet, lat] = await Promise.all([api('/sampling'), api('/log-level'), api('/service'), api('/bullet'), api('/latency')]);
+    // The tracer-bullet button: enabled only when this service's policy would
+    // honour the bullet (the reason shown otherwise).
+    const fire = $('bullet-fire');
+    if (bullet.ok && bullet.data.enabled) {
+      fire.disabled = false;
+      setText($('bullet-status'), 'Sends a real request to ' + bullet.data.target + ' as a tracer bullet (' + (bullet.data.signed ? 'signed' : 'marked') + '): it is served, and its writes are skipped.');
+    } else {
+      fire.disabled = true;
+      setText($('bullet-status'), 'Disabled: ' + (bullet.ok ? bullet.data.reason : bullet.absent ? 'not available (' + bullet.status + ')' : bullet.error));
+    }
+    if (lat.ok) {
+      const routes = [...new Set((lat.data.rows || []).map((r) => String(r.key || '')).filter((k) => /^[A-Z]+ \//.test(k)))].sort();
+      syncNodes($('bullet-routes'), routes, (k) => k, (k) => el('option', { value: k.slice(k.indexOf(' ') + 1) }, k));
+    }
     if (samp.ok) {
       setText($('samp-ratio'), typeof samp.data.ratio === 'number' ? String(samp.data.ratio) : '?');
       const overrides = Object.entries(samp.data.overrides || {}).map(([key, ratio]) => ({ key, ratio }));
@@ -975,6 +989,28 @@
       control('/log-level', { filter }, 'Set the log filter to "' + filter + '"?');
     });
     $('log-reset').addEventListener('click', () => control('/log-level', { reset: true }, 'Reset the log filter to its configured default?'));
+    $('bullet-form').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const method = $('bullet-method').value;
+      const path = $('bullet-path').value.trim();
+      if (!path.startsWith('/')) {
+        setText($('bullet-result'), 'a path starts with / (fill in the route\'s {parameters})');
+        return;
+      }
+      if (!(await ask('Fire a tracer bullet ' + method + ' ' + path + ' at this service? It is served for real, with its writes skipped.'))) {
+        setText($('bullet-result'), 'cancelled: nothing sent');
+        return;
+      }
+      const res = await post('/bullet', { method, path });
+      const out = $('bullet-result');
+      out.replaceChildren();
+      if (!res.ok) {
+        out.append('not fired: ' + (res.status ? res.status + ' ' : '') + res.error);
+        return;
+      }
+      const d = res.data;
+      out.append(d.refused ? 'refused by the service (' + d.refused + ') ' : 'answered ' + d.status + ' in ' + fmtDur(d.duration_s) + ', trace ', traceLink(d.trace_id));
+    });
     $('dump-now').addEventListener('click', async () => {
       const button = $('dump-now');
       if (!(await ask('Write a snapshot of the flight recorder to the dump directory?'))) {
