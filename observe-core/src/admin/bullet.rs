@@ -58,7 +58,8 @@ enum Plan {
 }
 
 fn plan() -> Plan {
-    let Some(config) = crate::Observe::current_config() else {
+    let Some(config) = crate::pipeline::Pipeline::current().map(|p| p.settings.config.clone())
+    else {
         return Plan::Disabled("observe is not running in this process".into());
     };
     let Some(addr) = service_addr() else {

@@ -281,7 +281,7 @@ fn url_full(uri: &http::Uri, host: &str, port: u16) -> String {
         && !q.is_empty()
     {
         out.push('?');
-        out.push_str(&crate::server::redact_query(q));
+        out.push_str(&crate::config::redact_query(q));
     }
     out
 }

@@ -122,7 +122,7 @@ pub(crate) fn shown_endpoint(endpoint: &str) -> std::borrow::Cow<'_, str> {
     let (query, fragment) = rest
         .split_once('#')
         .map_or((rest, None), |(q, f)| (q, Some(f)));
-    let query = crate::server::redact_query(query);
+    let query = super::redact_query(query);
     match fragment {
         Some(f) => format!("{base}?{query}#{f}").into(),
         None => format!("{base}?{query}").into(),

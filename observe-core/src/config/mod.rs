@@ -101,7 +101,7 @@ pub(crate) use overrides::{EnvSource, OtlpSettings, Overrides, Redacted};
 pub(crate) fn check_log_filter(filter: &str) -> Result<String, String> {
     parse::parse_filter(filter).map_err(|e| format!("expected {}", e.expected))
 }
-pub(crate) use redact::{ACCESS_FIELDS, access_field};
+pub(crate) use redact::{ACCESS_FIELDS, access_field, redact_query};
 pub use redact::{DEFAULT_SENSITIVE_FIELDS, Redaction};
 pub use secret::{Headers, TracerBulletKey};
 pub use service::ServiceInfo;

@@ -85,8 +85,8 @@ pub use registry::{
     DEFAULT_MAX_KEYS, DEFAULT_MAX_NAMES, DEFAULT_SLICE, DEFAULT_WINDOW, Exposition, Kind,
     OVERFLOW_LABEL, Registry, RegistryBuilder,
 };
-pub(crate) use semconv::series_failed;
 pub use semconv::{FunctionMetrics, RequestType, names, normalize_method};
+pub(crate) use semconv::{grpc_server_error, series_failed};
 pub use snapshot::{
     CounterSnapshot, Exemplar, ExemplarKind, GaugeSnapshot, HistogramSnapshot, OverflowSnapshot,
     QUANTILES, Snapshot, Stats,

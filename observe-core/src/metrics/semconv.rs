@@ -60,12 +60,19 @@ pub mod names {
 
 use names::*;
 
+/// Whether a gRPC status code is an error of the server, by OpenTelemetry's gRPC
+/// conventions for server spans (`UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`,
+/// `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`, and any code past 16).
+pub(crate) fn grpc_server_error(code: u32) -> bool {
+    matches!(code, 2 | 4 | 12 | 13 | 14 | 15) || code > 16
+}
+
 /// Whether a duration series of `metric` holds failed calls, by its labels:
 /// `error.type` set (HTTP errors, and any failure before a status), `outcome="error"`
 /// (`#[traced]` functions), or an error status of gRPC, which its series carry
 /// as `rpc.grpc.status_code` only: any status but `OK` for a client, the server
 /// errors of OpenTelemetry's gRPC conventions for a server
-/// ([`is_server_error`](crate::server::grpc::is_server_error)). The latency table,
+/// ([`grpc_server_error`]). The latency table,
 /// the SLOs and the dependency view all decide with it.
 pub(crate) fn series_failed(metric: &str, labels: &[(String, String)]) -> bool {
     let status = || {
@@ -78,9 +85,7 @@ pub(crate) fn series_failed(metric: &str, labels: &[(String, String)]) -> bool {
         .iter()
         .any(|(k, v)| k == names::ERROR_TYPE || (k == names::OUTCOME && v == "error"))
         || match metric {
-            names::RPC_SERVER_CALL_DURATION => {
-                status().is_some_and(crate::server::grpc::is_server_error)
-            }
+            names::RPC_SERVER_CALL_DURATION => status().is_some_and(grpc_server_error),
             names::RPC_CLIENT_CALL_DURATION => status().is_some_and(|c| c != 0),
             _ => false,
         }

@@ -110,7 +110,7 @@ pub fn code_name(code: u32) -> &'static str {
 /// Whether a status code is an error of the server (OpenTelemetry's gRPC
 /// conventions for server spans).
 pub fn is_server_error(code: u32) -> bool {
-    matches!(code, 2 | 4 | 12 | 13 | 14 | 15) || code > 16
+    crate::metrics::grpc_server_error(code)
 }
 
 /// A status code as recorded: `UNKNOWN` outside 0..=16.

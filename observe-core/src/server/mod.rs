@@ -116,7 +116,6 @@ use tracing_core::Level;
 pub use admission::{Admission, Refusal};
 pub use grpc::{InboundRpc, RpcRequestInfo};
 pub use http::RequestInfo;
-pub(crate) use http::redact_query;
 #[cfg(feature = "http-client")]
 pub(crate) use names::{method_label, method_span_name as client_span_name};
 
