@@ -110,7 +110,14 @@ impl Fields {
         let metrics = match (&config.export.metrics, admin) {
             (Some(e), _) => otlp(e),
             (None, AdminAddr::Listening(addr)) => format!("Prometheus at http://{addr}/metrics"),
-            (None, AdminAddr::Failed(_) | AdminAddr::Off) => "not exported".to_owned(),
+            (None, AdminAddr::Failed(_)) => "not exported".to_owned(),
+            // The application may serve `admin_routes()` itself (`serve!` with
+            // `without_admin()`): observe cannot tell, so it says where they are.
+            (None, AdminAddr::Off) => {
+                "not exported by observe (no admin listener: /metrics is served where the \
+                 application mounts the admin routes, if it does)"
+                    .to_owned()
+            }
         };
         let mut logs = match config.logs.output {
             LogOutput::Stdout => format!("stdout ({log_format})"),
@@ -376,6 +383,20 @@ mod tests {
         );
         assert!(line.contains("sampler traceidratio(0.25)"), "{line}");
         assert!(line.contains("admin http://127.0.0.1:9464"), "{line}");
+    }
+
+    #[test]
+    fn without_an_admin_listener_the_summary_does_not_claim_metrics_are_unserved() {
+        let config = crate::Builder::new()
+            .ignore_env()
+            .admin_addr(None)
+            .build_config()
+            .unwrap();
+        let line = config.summary();
+        assert!(
+            line.contains("metrics → not exported by observe (no admin listener"),
+            "{line}"
+        );
     }
 
     #[test]
