@@ -15,6 +15,12 @@ pub(crate) struct ExportLifecycle {
     seen: super::ExportStats,
     seen_metric_failures: u64,
     counters: [crate::metrics::Counter; 5],
+    /// Export attempts retried (`observe.export.retries{signal}`), spans then logs.
+    retries: [crate::metrics::Counter; 2],
+    /// Items waiting for export, in the queue or in a batch being sent or waiting
+    /// for its retry (`observe.export.pending{signal}`): a collector that keeps
+    /// answering 503 shows here long before anything is dropped.
+    pending: [crate::metrics::Gauge; 2],
     /// Metric export failures already warned about, and when.
     warned_metric_failures: u64,
     last_metric_warning: Option<Instant>,
@@ -43,6 +49,14 @@ impl ExportLifecycle {
                 c("spans", "failed"),
                 c("logs", "failed"),
                 c("metrics", "failed"),
+            ],
+            retries: [
+                crate::metrics::counter("observe.export.retries", &[("signal", "spans")]),
+                crate::metrics::counter("observe.export.retries", &[("signal", "logs")]),
+            ],
+            pending: [
+                crate::metrics::gauge("observe.export.pending", &[("signal", "spans")]),
+                crate::metrics::gauge("observe.export.pending", &[("signal", "logs")]),
             ],
             warned_metric_failures: 0,
             last_metric_warning: None,
@@ -92,6 +106,11 @@ impl Sink for ExportLifecycle {
                 s.logs_failed + s.logs_dropped,
                 self.seen.logs_failed + self.seen.logs_dropped,
             ));
+            self.retries[0].add(d(s.span_retries, self.seen.span_retries));
+            self.retries[1].add(d(s.log_retries, self.seen.log_retries));
+            let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            self.pending[0].set(gauge(s.spans_queued + s.spans_in_flight));
+            self.pending[1].set(gauge(s.logs_queued + s.logs_in_flight));
             self.seen = s;
         }
         if let Some(m) = &self.metrics {

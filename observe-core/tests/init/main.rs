@@ -121,6 +121,22 @@ fn child() {
             ));
             drop(guard);
         }
+        "traces-collector-down" => {
+            let guard = observe_core::init().expect("init");
+            for _ in 0..50 {
+                observe_core::span::Span::new("job").end();
+            }
+            // Attempts refused and retried, and the worker's once-a-second look.
+            std::thread::sleep(std::time::Duration::from_millis(2500));
+            for line in observe_core::metrics::prometheus_text().lines() {
+                if line.starts_with("observe_export_pending{")
+                    || line.starts_with("observe_export_retries_total{")
+                {
+                    say(line.to_owned());
+                }
+            }
+            drop(guard);
+        }
         "endless-timeouts" => {
             let guard = observe_core::init().expect("init");
             tracing::info!("before an endless flush");
@@ -278,6 +294,43 @@ fn failing_metric_exports_are_logged_once_like_span_and_log_exports() {
             .unwrap()
             .starts_with("metrics:"),
         "{w}"
+    );
+}
+
+/// A collector that keeps failing shows on `/metrics` as pending items and retries
+/// before anything is dropped.
+#[test]
+fn a_collector_retried_shows_as_pending_items_and_retries() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}/v1/traces");
+    let (out, _) = run(
+        "traces-collector-down",
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OBSERVE_LOG_OUTPUT", "none"),
+            ("OBSERVE_SHUTDOWN_TIMEOUT", "0"),
+        ],
+    );
+    let value = |prefix: &str| -> f64 {
+        results(&out)
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix}: {out}"))
+    };
+    assert_eq!(
+        value("observe_export_pending{signal=\"spans\"}"),
+        50.0,
+        "{out}"
+    );
+    assert!(
+        value("observe_export_retries_total{signal=\"spans\"}") >= 1.0,
+        "{out}"
     );
 }
 
