@@ -99,7 +99,7 @@ pub struct OtlpExport {
 }
 
 impl std::fmt::Debug for OtlpExport {
-    /// The endpoint as [`shown_endpoint`] shows it: a query's values may be tokens.
+    /// The endpoint with its query values redacted (they may be tokens).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OtlpExport")
             .field("endpoint", &shown_endpoint(&self.endpoint))
