@@ -428,9 +428,9 @@ impl Observe {
 
     /// Delivers everything recorded so far to the sinks (logs written, spans
     /// exported), waiting at most `timeout`. Returns whether everything was
-    /// delivered in time (not when the exporter gave records up meanwhile, or a
-    /// batch still waits for a retry), no sink panicked while flushing and every
-    /// background thread is alive.
+    /// delivered in time (not when the exporter gave records up since the last
+    /// flush, or a batch still waits for a retry), no sink panicked while flushing
+    /// and every background thread is alive.
     pub fn flush(&self, timeout: Duration) -> bool {
         self.pipeline.flush(crate::clock::deadline_after(timeout))
     }
@@ -551,8 +551,8 @@ impl Guard {
 
     /// Delivers everything recorded so far, waiting at most `timeout`. Returns
     /// whether everything was delivered in time: `false` also when the exporter
-    /// gave records up meanwhile (refused, or dropped from its full queue) or a
-    /// batch still waits for a retry; [`stats`](Self::stats) and the exporter's
+    /// gave records up since the last flush (refused, or dropped from its full
+    /// queue) or a batch still waits for a retry; [`stats`](Self::stats) and the exporter's
     /// counters say what.
     pub fn flush(&self, timeout: Duration) -> bool {
         self.pipeline

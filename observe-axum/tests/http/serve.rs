@@ -245,6 +245,48 @@ async fn the_admin_api_fires_a_tracer_bullet_at_the_service() {
     server.await.unwrap().unwrap();
 }
 
+/// Under `trusted`, a bullet from an untrusted caller is refused whatever token it
+/// carries: with loopback not trusted, the button is disabled (not enabled and
+/// then refused by the service).
+#[tokio::test]
+async fn the_bullet_button_is_disabled_when_the_service_would_refuse_it() {
+    if !in_child("serve::the_bullet_button_is_disabled_when_the_service_would_refuse_it") {
+        return;
+    }
+    let _guard = observe_core::Observe::builder()
+        .ignore_env()
+        .admin_addr(None)
+        .tracer_bullet_policy(observe_core::config::TracerBulletPolicy::Trusted)
+        .tracer_bullet_key([7u8; 32])
+        .log_writer(std::io::sink())
+        .init()
+        .unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bullet_url = format!(
+        "http://{}/observe/api/v1/bullet",
+        admin.local_addr().unwrap()
+    );
+    let (_base, stop, server) = serve_app(Router::new(), |s| s.admin_listener(admin)).await;
+    let status = get_json(bullet_url.clone()).await;
+    assert_eq!(status["enabled"], false, "{status}");
+    assert!(
+        status["reason"]
+            .as_str()
+            .unwrap()
+            .contains("OBSERVE_TRUSTED_CALLERS"),
+        "{status}"
+    );
+    let fired = client()
+        .post(&bullet_url)
+        .json(&serde_json::json!({ "method": "GET", "path": "/" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fired.status(), 409);
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}
+
 /// With `OBSERVE_SHUTDOWN_DELAY`, `serve` still accepts new requests after the
 /// signal, while readiness already answers 503, then stops.
 #[tokio::test]

@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,6 +28,19 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_PATH: usize = 2048;
 
 static SERVICE_ADDR: Mutex<Option<SocketAddr>> = Mutex::new(None);
+
+/// A bullet is being fired: one at a time (each holds a thread for up to
+/// [`TIMEOUT`]; the handlers may run on the application's blocking pool).
+static IN_FLIGHT: AtomicBool = AtomicBool::new(false);
+
+/// Clears [`IN_FLIGHT`] when the bullet is done, also on a panic.
+struct Firing;
+
+impl Drop for Firing {
+    fn drop(&mut self) {
+        IN_FLIGHT.store(false, Ordering::Release);
+    }
+}
 
 /// Tells the admin surface where this service's HTTP listener is, so that the
 /// `/observe` page can fire tracer bullets at it. The axum adapter's `serve!` calls
@@ -78,12 +92,13 @@ fn plan() -> Plan {
         TracerBulletPolicy::Signed if key.is_none() => Plan::Disabled(
             "the signed policy needs OBSERVE_TRACER_BULLET_KEY to sign the bullet".into(),
         ),
-        TracerBulletPolicy::Trusted
-            if key.is_none() && !p.trusted_callers.contains(Some(addr.ip())) =>
-        {
+        // Under `trusted` the caller must be trusted whatever it carries (a token
+        // only makes a trusted caller's bullet a verified one).
+        TracerBulletPolicy::Trusted if !p.trusted_callers.contains(Some(addr.ip())) => {
             Plan::Disabled(format!(
-                "the trusted policy honours a marked request from a trusted caller, and \
-                 {} is not one (OBSERVE_TRUSTED_CALLERS) nor is there a key to sign with",
+                "the trusted policy honours tracer bullets from trusted callers only, and \
+                 {} (where the bullet comes from) is not one: add loopback to \
+                 OBSERVE_TRUSTED_CALLERS",
                 addr.ip()
             ))
         }
@@ -144,6 +159,14 @@ pub(crate) fn fire(request: &ApiRequest) -> ApiResponse {
         Plan::Fire { addr, key } => (addr, key),
         Plan::Disabled(reason) => return ApiResponse::error(StatusCode::CONFLICT, reason),
     };
+    if IN_FLIGHT.swap(true, Ordering::AcqRel) {
+        return ApiResponse::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "a tracer bullet is in flight already: one at a time",
+        )
+        .header(http::header::RETRY_AFTER, "1");
+    }
+    let _firing = Firing;
     let trace = TraceId::random();
     let traceparent = format!("00-{trace}-{}-01", SpanId::random());
     let mut builder = http::Request::builder()
@@ -161,10 +184,15 @@ pub(crate) fn fire(request: &ApiRequest) -> ApiResponse {
         return ApiResponse::error(StatusCode::BAD_REQUEST, "the request could not be built");
     };
     let peer = peer_of(request);
+    // Its query's values stay out of the log line, as everywhere observe shows one.
+    let shown = match path.split_once('?') {
+        Some((p, q)) => format!("{p}?{}", crate::config::redact_query(q)),
+        None => path.clone(),
+    };
     crate::controls::audit(
         "tracer_bullet",
         &Value::Null,
-        &json!(format!("{method} {path} (trace {trace})")),
+        &json!(format!("{method} {shown} (trace {trace})")),
         &peer,
     );
     let started = Instant::now();

@@ -352,7 +352,9 @@ impl<'a, L: Lane> Driver<'a, L> {
             }
             self.attempt(limit).await;
         }
-        (self.held.as_ref().map(|h| h.not_before), false)
+        // Out of rounds or past the deadline: everything may have gone already.
+        let drained = self.held.is_none() && self.q.is_empty();
+        (self.held.as_ref().map(|h| h.not_before), drained)
     }
 
     /// Takes the next batch from the queue into `held`. Returns false when the

@@ -201,7 +201,8 @@ impl MetricsExporter {
             .send(Control::Shutdown { deadline, reply })
             .is_err()
         {
-            return true;
+            // The thread is gone (stopped already, or died): nothing was sent now.
+            return false;
         }
         matches!(
             done.recv_timeout(deadline.saturating_duration_since(Instant::now())),

@@ -157,6 +157,11 @@ impl<T> Queue<T> {
         items
     }
 
+    /// Whether nothing is queued.
+    pub(super) fn is_empty(&self) -> bool {
+        self.lock().items.is_empty()
+    }
+
     /// How many items were dropped to make room so far.
     pub(super) fn evicted(&self) -> u64 {
         self.lock().evicted

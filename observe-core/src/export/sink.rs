@@ -22,6 +22,9 @@ pub struct ExportSink {
     last_warn: Option<Instant>,
     /// Failed batches, dropped records and retries already warned about.
     warned: (u64, u64, u64),
+    /// Records the exporter had given up when the last flush or shutdown answered:
+    /// one that finds more did not deliver everything recorded since.
+    lost_seen: u64,
 }
 
 impl fmt::Debug for ExportSink {
@@ -51,7 +54,19 @@ impl ExportSink {
             logs: Vec::new(),
             last_warn: None,
             warned: (0, 0, 0),
+            lost_seen: 0,
         }
+    }
+
+    /// After a flush or shutdown whose exporter said `delivered`: tells the worker
+    /// when it did not deliver everything recorded since the last one (the export
+    /// queue dropped records for room, a batch was refused or given up).
+    fn settle(&mut self, delivered: bool) {
+        let lost = self.exporter.inner.counters.lost();
+        if !delivered || lost != self.lost_seen {
+            crate::pipeline::note_undelivered();
+        }
+        self.lost_seen = lost;
     }
 
     fn push_pending(&mut self) {
@@ -136,15 +151,13 @@ impl Sink for ExportSink {
 
     fn flush(&mut self, deadline: Instant) {
         self.push_pending();
-        if !self.exporter.flush(deadline) {
-            crate::pipeline::note_undelivered();
-        }
+        let delivered = self.exporter.flush(deadline);
+        self.settle(delivered);
     }
 
     fn shutdown(&mut self, deadline: Instant) {
         self.push_pending();
-        if !self.exporter.shutdown(deadline) {
-            crate::pipeline::note_undelivered();
-        }
+        let delivered = self.exporter.shutdown(deadline);
+        self.settle(delivered);
     }
 }

@@ -108,6 +108,15 @@ impl Counters {
         }
     }
 
+    /// Records given up so far, both signals: refused or dropped.
+    pub(crate) fn lost(&self) -> u64 {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        g(&self.spans.failed)
+            + g(&self.spans.dropped)
+            + g(&self.logs.failed)
+            + g(&self.logs.dropped)
+    }
+
     pub(crate) fn set_error(&self, e: String) {
         let e = hide_queries(e, &self.hidden);
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);

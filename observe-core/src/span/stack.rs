@@ -164,8 +164,9 @@ pub(crate) fn with_state<R>(f: impl FnOnce(&mut ThreadState) -> R) -> Option<R> 
 #[repr(C)]
 pub(crate) struct Frame {
     /// The scope this one is inside, if any (a frame further up this thread's
-    /// call stack).
-    prev: *const Frame,
+    /// call stack). A `Cell`: a frame that ends out of order is spliced out of the
+    /// chain by rewriting the `prev` of the frame above it ([`unlink_slow`]).
+    prev: Cell<*const Frame>,
     /// The scope's span, borrowed by `scope` for the whole call.
     data: NonNull<SpanData>,
     /// The number of the top shared entry when the frame was linked: entries with
@@ -192,7 +193,7 @@ pub(crate) fn scope<R>(data: &SpanData, f: impl FnOnce() -> R) -> R {
         let (top, seq) = SCOPES.with(|sc| (sc.top.get(), sc.shared_top.get()));
         frame = Frame {
             data: NonNull::from(data),
-            prev: top,
+            prev: Cell::new(top),
             seq,
         };
         SCOPES.with(|sc| sc.top.set(&frame));
@@ -207,8 +208,9 @@ impl Drop for Unlink<'_> {
         let frame = self.0;
         let done = SCOPES.with(|sc| {
             if ptr::eq(sc.top.get(), frame) && sc.shared_top.get() <= frame.seq {
-                sc.top.set(frame.prev);
-                !(frame.prev.is_null() && sc.staged.get())
+                let prev = frame.prev.get();
+                sc.top.set(prev);
+                !(prev.is_null() && sc.staged.get())
             } else {
                 false
             }
@@ -220,11 +222,37 @@ impl Drop for Unlink<'_> {
 }
 
 /// A scope ends with `tracing` spans still entered above it (removed and
-/// counted), or it was the outermost and records are staged (handed over).
+/// counted), or it was the outermost and records are staged (handed over), or it
+/// ends out of order.
+///
+/// Out of order: scopes are function calls, so on one stack they end innermost
+/// first; a stackful coroutine library switches stacks inside a scope, and a scope
+/// of the coroutine can then end while a scope of the code that resumed it is
+/// innermost. The frame is spliced out of the chain wherever it is (the frame above
+/// it links past it), so that no linked frame ever refers to it once it is gone;
+/// what was entered above it belongs to the other stack and is left alone.
 #[cold]
 #[inline(never)]
 fn unlink_slow(frame: &Frame) {
-    SCOPES.with(|sc| sc.top.set(frame.prev));
+    let in_order = SCOPES.with(|sc| {
+        let top = sc.top.get();
+        if ptr::eq(top, frame) {
+            sc.top.set(frame.prev.get());
+            return true;
+        }
+        let mut above = linked(top);
+        while let Some(f) = above {
+            if ptr::eq(f.prev.get(), frame) {
+                f.prev.set(frame.prev.get());
+                break;
+            }
+            above = linked(f.prev.get());
+        }
+        false
+    });
+    if !in_order {
+        return;
+    }
     let healed = with_state(|s| {
         let keep = s.stack.partition_point(|e| e.seq <= frame.seq);
         let above = s.stack.split_off(keep);
@@ -606,7 +634,7 @@ pub(crate) fn for_each(mut f: impl FnMut(&SpanData) -> bool) {
         if !f(&Current::scope(scope.data)) {
             return;
         }
-        frame = linked(scope.prev);
+        frame = linked(scope.prev.get());
     }
 }
 
@@ -616,7 +644,7 @@ pub(crate) fn depth() -> usize {
     let mut frame = linked(SCOPES.with(|sc| sc.top.get()));
     while let Some(f) = frame {
         n += 1;
-        frame = linked(f.prev);
+        frame = linked(f.prev.get());
     }
     n
 }
@@ -679,4 +707,40 @@ fn warn(pipeline: &'static crate::pipeline::Pipeline, n: u64, span: &SpanData) {
         span: None,
         context: None,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a stackful coroutine does (there is no safe way to do it otherwise):
+    /// scope `a` of the coroutine ends while scope `b` of the code that resumed it
+    /// is innermost. `a` is spliced out, so `b`'s end never links `a` back.
+    #[test]
+    fn a_frame_that_ends_out_of_order_is_spliced_out_of_the_chain() {
+        let (engine, _, _) = crate::span::engine_tests::observe(1.0);
+        let _g = engine.set_default();
+        let span_a = crate::span::Span::new("a");
+        let span_b = crate::span::Span::new("b");
+        let (da, db) = (span_a.data.as_ref().unwrap(), span_b.data.as_ref().unwrap());
+        let a = Frame {
+            prev: Cell::new(ptr::null()),
+            data: NonNull::from(da),
+            seq: 0,
+        };
+        let b = Frame {
+            prev: Cell::new(&a),
+            data: NonNull::from(db),
+            seq: 0,
+        };
+        SCOPES.with(|sc| sc.top.set(&b));
+        assert_eq!(depth(), 2);
+        unlink_slow(&a);
+        assert!(b.prev.get().is_null(), "b no longer links to a");
+        assert_eq!(depth(), 1);
+        assert_eq!(top().map(|c| c.span_context()), span_b.span_context());
+        unlink_slow(&b);
+        assert!(SCOPES.with(|sc| sc.top.get()).is_null());
+        assert_eq!(depth(), 0);
+    }
 }

@@ -142,3 +142,37 @@ fn a_retry_due_after_the_deadline_is_not_reported_as_delivered() {
         "given up and counted: {st:?}"
     );
 }
+
+/// A flush whose own records overflow the export queue (the oldest dropped to make
+/// room) did not deliver everything, and says so.
+#[test]
+fn a_flush_that_overflows_the_queue_is_not_reported_as_delivered() {
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
+    let mut s = settings(rx.http("traces"), None);
+    s.span_batch.schedule_delay = Duration::from_secs(3600);
+    s.span_batch.max_queue_size = 8;
+    s.span_batch.max_export_batch_size = 8;
+    let exporter = Exporter::start(s, &resource()).unwrap();
+    let inst = Instance::start(&exporter, 1.0, Duration::from_secs(10));
+    // Held by the pipeline's export sink until the flush hands them over at once.
+    for _ in 0..20 {
+        Span::new("job").end();
+    }
+    assert!(
+        !inst.flush(Duration::from_secs(10)),
+        "12 of 20 dropped for room: {:?}",
+        exporter.stats()
+    );
+    let st = exporter.stats();
+    assert_eq!(st.spans_exported + st.spans_dropped, 20, "{st:?}");
+    assert!(st.spans_dropped > 0, "{st:?}");
+    // The next flush, with nothing lost, delivers everything again.
+    Span::new("one more").end();
+    assert!(
+        inst.flush(Duration::from_secs(10)),
+        "{:?}",
+        exporter.stats()
+    );
+}
