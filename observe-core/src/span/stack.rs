@@ -209,8 +209,13 @@ impl Drop for Unlink<'_> {
         let done = SCOPES.with(|sc| {
             if ptr::eq(sc.top.get(), frame) && sc.shared_top.get() <= frame.seq {
                 let prev = frame.prev.get();
+                // The outermost scope with records staged: `unlink_slow` unlinks it
+                // and hands them over.
+                if prev.is_null() && sc.staged.get() {
+                    return false;
+                }
                 sc.top.set(prev);
-                !(prev.is_null() && sc.staged.get())
+                true
             } else {
                 false
             }
