@@ -158,6 +158,26 @@ async fn readiness_reports_the_recent_error_ratio() {
     server.await.unwrap().unwrap();
 }
 
+/// A process-wide observe under the `trusted` tracer-bullet policy (the admin
+/// handlers run on the blocking pool, which sees only a global instance), with
+/// `configure` applied; an admin listener, and the URL of its bullet endpoint.
+async fn bullet_service(
+    configure: impl FnOnce(observe_core::Builder) -> observe_core::Builder,
+) -> (observe_core::Guard, tokio::net::TcpListener, String) {
+    let builder = observe_core::Observe::builder()
+        .ignore_env()
+        .admin_addr(None)
+        .tracer_bullet_policy(observe_core::config::TracerBulletPolicy::Trusted)
+        .log_writer(std::io::sink());
+    let guard = configure(builder).init().unwrap();
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/observe/api/v1/bullet",
+        admin.local_addr().unwrap()
+    );
+    (guard, admin, url)
+}
+
 /// The page's tracer-bullet button: `POST /observe/api/v1/bullet` sends a tracer
 /// bullet to the address `serve!` registered, marked the way this service's policy
 /// honours; the bullet is served as one (its trace in the recorder says so).
@@ -166,21 +186,7 @@ async fn the_admin_api_fires_a_tracer_bullet_at_the_service() {
     if !in_child("serve::the_admin_api_fires_a_tracer_bullet_at_the_service") {
         return;
     }
-    // Process-wide: the admin handlers run on the blocking pool, which sees only a
-    // global instance.
-    let _guard = observe_core::Observe::builder()
-        .ignore_env()
-        .admin_addr(None)
-        .tracer_bullet_policy(observe_core::config::TracerBulletPolicy::Trusted)
-        .trusted_callers(["loopback"])
-        .log_writer(std::io::sink())
-        .init()
-        .unwrap();
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bullet_url = format!(
-        "http://{}/observe/api/v1/bullet",
-        admin.local_addr().unwrap()
-    );
+    let (_guard, admin, bullet_url) = bullet_service(|b| b.trusted_callers(["loopback"])).await;
     let app = Router::new().route(
         "/orders/{id}",
         get(|| async {
@@ -253,19 +259,7 @@ async fn the_bullet_button_is_disabled_when_the_service_would_refuse_it() {
     if !in_child("serve::the_bullet_button_is_disabled_when_the_service_would_refuse_it") {
         return;
     }
-    let _guard = observe_core::Observe::builder()
-        .ignore_env()
-        .admin_addr(None)
-        .tracer_bullet_policy(observe_core::config::TracerBulletPolicy::Trusted)
-        .tracer_bullet_key([7u8; 32])
-        .log_writer(std::io::sink())
-        .init()
-        .unwrap();
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bullet_url = format!(
-        "http://{}/observe/api/v1/bullet",
-        admin.local_addr().unwrap()
-    );
+    let (_guard, admin, bullet_url) = bullet_service(|b| b.tracer_bullet_key([7u8; 32])).await;
     let (_base, stop, server) = serve_app(Router::new(), |s| s.admin_listener(admin)).await;
     let status = get_json(bullet_url.clone()).await;
     assert_eq!(status["enabled"], false, "{status}");
