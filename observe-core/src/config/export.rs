@@ -122,7 +122,19 @@ pub(crate) fn shown_endpoint(endpoint: &str) -> std::borrow::Cow<'_, str> {
     let (query, fragment) = rest
         .split_once('#')
         .map_or((rest, None), |(q, f)| (q, Some(f)));
-    let query = super::redact_query(query);
+    // A bare item (`?s3cr3t`) may be the token itself: hidden too, unlike in
+    // `url.full`, where it is a key.
+    let query: Vec<&str> = query
+        .split('&')
+        .map(|item| {
+            if item.contains('=') || item.is_empty() {
+                item
+            } else {
+                "REDACTED"
+            }
+        })
+        .collect();
+    let query = super::redact_query(&query.join("&"));
     match fragment {
         Some(f) => format!("{base}?{query}#{f}").into(),
         None => format!("{base}?{query}").into(),
@@ -340,6 +352,10 @@ mod tests {
         assert_eq!(
             shown_endpoint("https://in.example/v1/traces?api-key=SECRET&region=eu#x"),
             "https://in.example/v1/traces?api-key=REDACTED&region=REDACTED#x"
+        );
+        assert_eq!(
+            shown_endpoint("http://c/v1/traces?s3cr3t"),
+            "http://c/v1/traces?REDACTED"
         );
         let e = OtlpExport::http("http://c:4318/v1/traces?token=SECRETQ");
         assert_eq!(e.query(), Some("token=SECRETQ"));
