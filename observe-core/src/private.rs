@@ -13,7 +13,7 @@ pub use crate::span::{Callsite, Instrumented, ScopedSpan, Span, SpanKind, Value}
 pub use tracing_core::Level;
 
 use crate::clock::Tick;
-use crate::span::{Event, KeyValue, Parent, SpanName};
+use crate::span::{Event, KeyValue};
 
 /// Opens the span of a `#[traced]` call: a child of the current span (or a new
 /// trace), named after the callsite. When observe was never started this is one
@@ -35,15 +35,7 @@ pub(crate) fn start(callsite: &'static Callsite) -> Span {
 /// copied twice on its way out, the first copy stalling on store forwarding.
 #[inline(always)]
 fn open(callsite: &'static Callsite) -> Option<crate::span::SpanData> {
-    crate::span::open(
-        SpanName::Static(callsite.name()),
-        callsite.kind(),
-        Parent::Current,
-        None,
-        None,
-        Some(callsite),
-        None,
-    )
+    crate::span::open_callsite(callsite)
 }
 
 /// The span of a synchronous `#[traced]` call, to be pinned on the caller's stack:
