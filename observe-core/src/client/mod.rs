@@ -8,7 +8,10 @@
 //! | `traceparent`, `tracestate` | every host |
 //! | `baggage` (user, account, request type, flags, other members), `x-request-id`, `observe-tracer-bullet` | internal hosts only (`OBSERVE_INTERNAL_HOSTS`) |
 //!
-//! so user and account ids never leak to third parties. In a tracer bullet, a
+//! so user and account ids never leak to third parties: `baggage` and
+//! `x-request-id` headers the application set itself (a gateway copying its
+//! caller's metadata) are removed too when the host is not internal. In a tracer
+//! bullet, a
 //! request to a host outside the internal set is **not sent** (third parties'
 //! quotas and side effects count too): it fails with [`TracerBulletBlocked`],
 //! recorded on the span, unless the host is allowed explicitly
@@ -360,6 +363,14 @@ impl Outgoing {
         };
         // Only observe decides what goes in its own header.
         headers.remove(propagation::OBSERVE_TRACER_BULLET);
+        if !internal {
+            // A host outside the internal set gets the trace context only, whoever
+            // set the rest: a gateway that copies its caller's metadata onto its own
+            // calls would otherwise pass user and account ids (`baggage`) and the
+            // request id on to third parties.
+            headers.remove(propagation::BAGGAGE);
+            headers.remove(propagation::X_REQUEST_ID);
+        }
         if tracer_bullet && !internal && !options.allowed.is_internal(&host, Some(port)) {
             if let Some(footprint) = current.as_ref().and_then(|c| c.footprint()) {
                 footprint.record_blocked(crate::footprint::service_name(pipeline), &host);
@@ -701,6 +712,52 @@ mod tests {
             .unwrap();
         assert!(!headers.contains_key(propagation::OBSERVE_TRACER_BULLET));
         outgoing.finish(200, &HeaderMap::new());
+    }
+
+    /// A gateway that copies its caller's headers onto its own calls: to a third
+    /// party only the trace context goes out, to an internal host the same headers
+    /// are observe's (or the application's where observe has none).
+    #[test]
+    fn application_headers_with_identity_reach_internal_hosts_only() {
+        let _capture = crate::testing::capture();
+        let options = ClientOptions::new()
+            .internal_hosts(["orders.internal"])
+            .unwrap();
+        let relayed = || {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                propagation::BAGGAGE,
+                http::HeaderValue::from_static("observe.user_id=u-1,tenant=acme"),
+            );
+            headers.insert(
+                propagation::X_REQUEST_ID,
+                http::HeaderValue::from_static("relayed-id"),
+            );
+            headers
+        };
+        let request = Span::new("request");
+        for (uri, internal) in [
+            ("https://api.third-party.example/v1", false),
+            ("http://orders.internal/x", true),
+        ] {
+            let uri: http::Uri = uri.parse().unwrap();
+            let mut headers = relayed();
+            let outgoing = request
+                .in_scope(|| Outgoing::start(&options, &http::Method::GET, &uri, &mut headers))
+                .unwrap();
+            assert!(headers.contains_key(propagation::TRACEPARENT), "{uri}");
+            assert_eq!(
+                headers.contains_key(propagation::BAGGAGE),
+                internal,
+                "{uri}"
+            );
+            assert_eq!(
+                headers.contains_key(propagation::X_REQUEST_ID),
+                internal,
+                "{uri}"
+            );
+            outgoing.finish(200, &HeaderMap::new());
+        }
     }
 
     #[test]
