@@ -174,6 +174,9 @@ pub(crate) struct GrpcAccessFields {
     pub(crate) name: crate::span::SpanName,
     /// Where `Method` starts in `name` (after the `/`).
     pub(crate) method_at: usize,
+    /// The path was not `/Service/Method`: `name` is `_OTHER/_OTHER` (the fields),
+    /// and the message names the call `grpc`, as its span.
+    pub(crate) invalid_path: bool,
     /// The message of an `OK` answer (`{name} OK`) kept with an interned name:
     /// the line borrows it instead of formatting its own.
     pub(crate) ok_message: Option<&'static str>,
@@ -285,8 +288,13 @@ impl LogRecord {
                 let message = match f.ok_message {
                     Some(m) => Cow::Borrowed(m),
                     None => {
-                        let mut m = String::with_capacity(name.len() + 1 + f.status.len());
-                        m.push_str(name);
+                        let shown = if f.invalid_path {
+                            crate::server::grpc::GRPC
+                        } else {
+                            name
+                        };
+                        let mut m = String::with_capacity(shown.len() + 1 + f.status.len());
+                        m.push_str(shown);
                         m.push(' ');
                         m.push_str(f.status);
                         Cow::Owned(m)
@@ -684,6 +692,7 @@ mod tests {
             let _prepared = Prepared::set_grpc(GrpcAccessFields {
                 name: crate::span::SpanName::Static("shop.Orders/Get"),
                 method_at: "shop.Orders/".len(),
+                invalid_path: false,
                 ok_message: Some("shop.Orders/Get OK"),
                 status: "OK",
                 code: 0,
@@ -724,6 +733,7 @@ mod tests {
             Prepared::set_grpc(GrpcAccessFields {
                 name: crate::span::SpanName::Shared(Arc::from("shop.Orders/Get")),
                 method_at: "shop.Orders/".len(),
+                invalid_path: false,
                 ok_message: None,
                 status: "NOT_FOUND",
                 code: 5,
@@ -738,6 +748,7 @@ mod tests {
             let _prepared = Prepared::set_grpc(GrpcAccessFields {
                 name: crate::span::SpanName::Static("shop.Orders/Get"),
                 method_at: "shop.Orders/".len(),
+                invalid_path: false,
                 ok_message: None,
                 status: "NOT_FOUND",
                 code: 5,

@@ -181,9 +181,13 @@ pub(super) struct Call {
 }
 
 impl Call {
-    /// `package.Service/Method` (`_OTHER/_OTHER` for a path that is not one).
+    /// `package.Service/Method` (`grpc` for a path that is not one, as the span).
     pub(super) fn name(&self) -> &str {
-        &self.names.span
+        if self.names.other {
+            INVALID_PATH_NAME
+        } else {
+            &self.names.span
+        }
     }
 
     pub(super) fn service(&self) -> &str {
@@ -209,7 +213,8 @@ impl Call {
         GrpcAccessFields {
             name: self.names.span_name(),
             method_at: self.names.method_at,
-            ok_message: if code == 0 {
+            invalid_path: self.names.other,
+            ok_message: if code == 0 && !self.names.other {
                 self.names.ok_message()
             } else {
                 None
@@ -251,6 +256,9 @@ struct Names {
     /// borrow it (no reference count shared between threads, no copy of the
     /// service and method). `Some(None)`: beyond the bound.
     interned: std::sync::OnceLock<Option<super::names::InternedGrpcName>>,
+    /// The names of every call whose path is not `/Service/Method`
+    /// (`_OTHER/_OTHER`): its span and access line are named [`INVALID_PATH_NAME`].
+    other: bool,
 }
 
 impl Names {
@@ -259,6 +267,7 @@ impl Names {
             span,
             method_at,
             interned: std::sync::OnceLock::new(),
+            other: false,
         }
     }
 
@@ -372,10 +381,10 @@ fn other_names() -> Arc<Names> {
     static OTHER_NAMES: std::sync::OnceLock<Arc<Names>> = std::sync::OnceLock::new();
     OTHER_NAMES
         .get_or_init(|| {
-            Arc::new(Names::new(
-                Arc::from(format!("{OTHER}/{OTHER}")),
-                OTHER.len() + 1,
-            ))
+            Arc::new(Names {
+                other: true,
+                ..Names::new(Arc::from(format!("{OTHER}/{OTHER}")), OTHER.len() + 1)
+            })
         })
         .clone()
 }

@@ -134,8 +134,9 @@ pin_project! {
     /// the call's span; the status in its trailers ends the call.
     #[derive(Debug)]
     pub struct ResponseBody<B> {
+        // `None`: a trailers-only answer observe made (a panic, a refused bullet).
         #[pin]
-        inner: B,
+        inner: Option<B>,
         call: Option<Box<Call>>,
         catch_panic: bool,
         // The stream panicked: its trailers were sent, nothing more.
@@ -146,9 +147,19 @@ pin_project! {
 impl<B> ResponseBody<B> {
     pub(crate) fn new(inner: B, call: Option<Box<Call>>, catch_panic: bool) -> Self {
         ResponseBody {
-            inner,
+            inner: Some(inner),
             call,
             catch_panic,
+            done: false,
+        }
+    }
+
+    /// The empty body of a trailers-only answer.
+    pub(crate) fn empty() -> Self {
+        ResponseBody {
+            inner: None,
+            call: None,
+            catch_panic: false,
             done: false,
         }
     }
@@ -181,10 +192,12 @@ where
         if *this.done {
             return Poll::Ready(None);
         }
-        let Some(call) = this.call.as_deref_mut() else {
-            return this.inner.poll_frame(cx);
+        let Some(inner) = this.inner.as_pin_mut() else {
+            return Poll::Ready(None);
         };
-        let inner = this.inner;
+        let Some(call) = this.call.as_deref_mut() else {
+            return inner.poll_frame(cx);
+        };
         let polled = match call.inbound() {
             Some(inbound) => inbound
                 .span()
@@ -227,10 +240,17 @@ where
     fn is_end_stream(&self) -> bool {
         // While the call is open, the end must be polled for: it ends the call.
         let open = self.call.as_ref().is_some_and(|c| c.inbound().is_some());
-        self.done || (!open && self.inner.is_end_stream())
+        self.done
+            || (!open
+                && self
+                    .inner
+                    .as_ref()
+                    .is_none_or(http_body::Body::is_end_stream))
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), http_body::Body::size_hint)
     }
 }

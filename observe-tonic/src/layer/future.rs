@@ -81,9 +81,11 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-/// A trailers-only response with this metadata.
-fn trailers_only<B: Default>(metadata: HeaderMap) -> Response<B> {
-    let mut response = Response::new(B::default());
+/// A trailers-only response with this metadata. Its body is empty whatever the
+/// service's body type: observe asks nothing of that type, so layers that wrap
+/// the body (tower-http's `TraceLayer`, a second observe layer) can sit inside.
+fn trailers_only<B>(metadata: HeaderMap) -> Response<ResponseBody<B>> {
+    let mut response = Response::new(ResponseBody::empty());
     *response.headers_mut() = metadata;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -108,7 +110,6 @@ fn refused_metadata(reason: &str) -> HeaderMap {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: Default,
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
@@ -124,7 +125,7 @@ where
                     }
                     call.finish(INTERNAL, None, response.headers_mut());
                 }
-                return Poll::Ready(Ok(response.map(|b| ResponseBody::new(b, None, false))));
+                return Poll::Ready(Ok(response));
             }
             KindProj::Refused => {
                 let mut call = this.call.take();
@@ -144,7 +145,7 @@ where
                         response.headers_mut(),
                     );
                 }
-                return Poll::Ready(Ok(response.map(|b| ResponseBody::new(b, None, false))));
+                return Poll::Ready(Ok(response));
             }
         };
         let Some(call) = this.call.as_deref() else {
@@ -207,7 +208,7 @@ where
                     }
                     c.finish(INTERNAL, None, response.headers_mut());
                 }
-                Poll::Ready(Ok(response.map(|b| ResponseBody::new(b, None, false))))
+                Poll::Ready(Ok(response))
             }
         }
     }

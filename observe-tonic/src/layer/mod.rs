@@ -61,7 +61,6 @@ impl<S> ObserveService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ObserveService<S>
 where
     S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
-    ResBody: Default,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;

@@ -6,6 +6,7 @@ mod support;
 
 mod codegen;
 mod health;
+mod layers;
 mod metrics;
 mod propagation;
 mod serve;

@@ -123,6 +123,37 @@ async fn an_unknown_method_is_unimplemented_and_a_server_error() {
     assert_eq!(server.status(), StatusCode::Error);
 }
 
+/// A path that is not `/Service/Method`: the span and the access line both name
+/// the call `grpc`; its labels and fields are `_OTHER`.
+#[tokio::test]
+async fn a_path_that_is_not_a_method_is_named_grpc_in_the_span_and_the_access_line() {
+    let h = Harness::new();
+    let base = spawn(observe_tonic::layer()).await;
+    let mut grpc = tonic::client::Grpc::new(observe_tonic::client::connect_lazy(base).unwrap());
+    grpc.ready().await.unwrap();
+    let status = grpc
+        .unary(
+            tonic::Request::new(msg("x")),
+            http::uri::PathAndQuery::from_static("/a/b/c"),
+            tonic_prost::ProstCodec::<Msg, Msg>::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    let server = h.wait_for("grpc", SpanKind::Server).await;
+    assert_eq!(attr(&server, "rpc.method").as_deref(), Some("_OTHER"));
+    let line = h
+        .log_lines()
+        .into_iter()
+        .find(|l| {
+            l["target"] == "observe::access" && l["trace_id"] == server.trace_id().to_string()
+        })
+        .expect("the call's access line");
+    assert_eq!(line["message"], "grpc UNIMPLEMENTED", "{line}");
+    assert_eq!(line["fields"]["rpc.service"], "_OTHER", "{line}");
+    assert_eq!(line["fields"]["rpc.method"], "_OTHER", "{line}");
+}
+
 #[tokio::test]
 async fn a_panicking_handler_answers_internal_and_is_recorded() {
     let h = Harness::new();

@@ -25,7 +25,7 @@ pub(crate) mod proto {
 
 pub(crate) use proto::Msg;
 pub(crate) use proto::echo_client::EchoClient;
-use proto::echo_server::{Echo, EchoServer};
+pub(crate) use proto::echo_server::{Echo, EchoServer};
 
 /// An observe instance current on this thread (the test's current-thread runtime
 /// runs the server and the client, so every call is recorded here), with its spans
