@@ -433,9 +433,15 @@ fn open_inline(
     match parent {
         Parent::Current => root(name.into(), kind, None, context, extra, callsite, start),
         Parent::Root => root(name.into(), kind, None, context, extra, callsite, start),
-        Parent::Remote(remote) if remote.is_valid() => {
-            root(name.into(), kind, Some(remote), context, extra, callsite, start)
-        }
+        Parent::Remote(remote) if remote.is_valid() => root(
+            name.into(),
+            kind,
+            Some(remote),
+            context,
+            extra,
+            callsite,
+            start,
+        ),
         Parent::Remote(_) => root(name.into(), kind, None, context, extra, callsite, start),
     }
 }
