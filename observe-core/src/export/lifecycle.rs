@@ -14,7 +14,7 @@ pub(crate) struct ExportLifecycle {
     last: Instant,
     seen: super::ExportStats,
     seen_metric_failures: u64,
-    counters: [crate::metrics::Counter; 5],
+    counters: [crate::metrics::Counter; 7],
     /// Export attempts retried (`observe.export.retries{signal}`), spans then logs.
     retries: [crate::metrics::Counter; 2],
     /// Items waiting for export, in the queue or in a batch being sent or waiting
@@ -47,6 +47,8 @@ impl ExportLifecycle {
                 c("spans", "exported"),
                 c("spans", "dropped"),
                 c("spans", "failed"),
+                c("logs", "exported"),
+                c("logs", "dropped"),
                 c("logs", "failed"),
                 c("metrics", "failed"),
             ],
@@ -102,10 +104,9 @@ impl Sink for ExportLifecycle {
             self.counters[0].add(d(s.spans_exported, self.seen.spans_exported));
             self.counters[1].add(d(s.spans_dropped, self.seen.spans_dropped));
             self.counters[2].add(d(s.spans_failed, self.seen.spans_failed));
-            self.counters[3].add(d(
-                s.logs_failed + s.logs_dropped,
-                self.seen.logs_failed + self.seen.logs_dropped,
-            ));
+            self.counters[3].add(d(s.logs_exported, self.seen.logs_exported));
+            self.counters[4].add(d(s.logs_dropped, self.seen.logs_dropped));
+            self.counters[5].add(d(s.logs_failed, self.seen.logs_failed));
             self.retries[0].add(d(s.span_retries, self.seen.span_retries));
             self.retries[1].add(d(s.log_retries, self.seen.log_retries));
             let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
@@ -116,7 +117,7 @@ impl Sink for ExportLifecycle {
         if let Some(m) = &self.metrics {
             let stats = m.stats();
             let f = stats.failures;
-            self.counters[4].add(f.saturating_sub(self.seen_metric_failures));
+            self.counters[6].add(f.saturating_sub(self.seen_metric_failures));
             self.seen_metric_failures = f;
             self.warn_metrics(&stats, now);
         }

@@ -156,3 +156,54 @@ fn slo_series_go_out_with_the_otlp_metrics() {
     assert_eq!(requests["monotonic"], true);
     assert_eq!(requests["value"], 0, "no request yet");
 }
+
+/// `observe.export.items` counts each signal's items by result: the log records
+/// delivered show as `logs`/`exported`, not only the losses.
+#[test]
+fn delivered_logs_are_counted_as_exported_on_metrics() {
+    let Some(rx) = Receiver::start(-1, 0, None) else {
+        return;
+    };
+    let mut batch = BatchConfig::SPANS;
+    batch.schedule_delay = Duration::from_millis(50);
+    let observe = observe_core::Observe::builder()
+        .ignore_env()
+        .service_name("export-items")
+        .otlp_endpoint(format!("http://127.0.0.1:{}", rx.http_port))
+        .otlp_protocol(Protocol::HttpProtobuf)
+        .span_batch(batch)
+        .log_batch(batch)
+        .log_output(observe_core::config::LogOutput::None)
+        .sampler(Sampler::ParentBasedTraceIdRatio(1.0))
+        .build()
+        .expect("starts")
+        .expect("enabled");
+    let _d = observe.set_default();
+    Span::new("job").in_scope(|| {
+        for i in 0..3u64 {
+            tracing::info!(i, "exported line");
+        }
+    });
+    assert!(observe.flush(Duration::from_secs(10)), "delivered");
+    let series = |result: &str| -> f64 {
+        observe_core::metrics::prometheus_text()
+            .lines()
+            .filter(|l| l.starts_with("observe_export_items_total{"))
+            .filter(|l| {
+                l.contains("signal=\"logs\"") && l.contains(&format!("result=\"{result}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    // Published by the worker once a second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while series("exported") < 3.0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        series("exported") >= 3.0,
+        "{}",
+        observe_core::metrics::prometheus_text()
+    );
+    assert_eq!(series("dropped"), 0.0);
+}
