@@ -8,7 +8,7 @@
 //! | policy | the request is a tracer bullet when |
 //! | --- | --- |
 //! | [`Deny`](TracerBulletPolicy::Deny) (default) | never |
-//! | [`Trusted`](TracerBulletPolicy::Trusted) | its baggage says `observe.request_type=tracer_bullet` and the caller is trusted (`OBSERVE_TRUSTED_CALLERS`), or it carries a token this service verifies with its key |
+//! | [`Trusted`](TracerBulletPolicy::Trusted) | the caller is trusted (`OBSERVE_TRUSTED_CALLERS`), and its baggage says `observe.request_type=tracer_bullet` or it carries a token this service verifies with its key (from any other caller: refused) |
 //! | [`Signed`](TracerBulletPolicy::Signed) | it carries a valid `observe-tracer-bullet` token for its trace id, signed with the shared key and not older than the max age |
 //!
 //! **Fail closed**: a request marked as a tracer bullet (the baggage member or the
