@@ -40,7 +40,9 @@ use crate::clock::Tick;
 use crate::context::RequestType;
 use crate::pipeline::Pipeline;
 use crate::propagation::{self, Audience};
-use crate::server::grpc::{CANCELLED, GRPC, OTHER, UNKNOWN, code_name, status_message};
+use crate::server::grpc::{
+    CANCELLED, FAILED_PRECONDITION, GRPC, OTHER, UNKNOWN, code_name, status_message,
+};
 use crate::span::{Span, SpanKind, SpanName};
 
 /// One outgoing gRPC call while it is in flight, from its headers to its status.
@@ -166,9 +168,22 @@ impl OutgoingRpc {
 
         // Only observe decides what goes in its own header.
         headers.remove(crate::propagation::OBSERVE_TRACER_BULLET);
+        if !internal {
+            // The trace context only, whoever set the rest (as the HTTP client).
+            headers.remove(crate::propagation::BAGGAGE);
+            headers.remove(crate::propagation::X_REQUEST_ID);
+        }
         if tracer_bullet && !internal && !options.allowed.is_internal(&host, Some(port)) {
+            // The bullet's footprint names the call it did not make, as the HTTP
+            // client's does.
+            if let Some(footprint) = current.as_ref().and_then(|c| c.footprint()) {
+                footprint.record_blocked(crate::footprint::service_name(pipeline), &host);
+            }
             let blocked = TracerBulletBlocked::external(host);
             span.set_attribute("error.type", "tracer_bullet_blocked");
+            // The status the application gets (observe-tonic's
+            // `TRACER_BULLET_BLOCKED`), as on a call that was answered.
+            span.set_attribute("rpc.grpc.status_code", i64::from(FAILED_PRECONDITION));
             span.set_error(blocked.to_string());
             span.end();
             return Err(blocked);

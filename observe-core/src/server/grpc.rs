@@ -94,6 +94,9 @@ pub const CANCELLED: u32 = 1;
 pub const UNKNOWN: u32 = 2;
 /// `DEADLINE_EXCEEDED`.
 pub const DEADLINE_EXCEEDED: u32 = 4;
+/// `FAILED_PRECONDITION`: what a tracer bullet's call to an external target gets
+/// (observe-tonic's `client::TRACER_BULLET_BLOCKED`).
+pub const FAILED_PRECONDITION: u32 = 9;
 /// `UNIMPLEMENTED`: no such method.
 pub const UNIMPLEMENTED: u32 = 12;
 /// `INTERNAL`: what a panicking handler is answered with.

@@ -212,3 +212,56 @@ async fn a_call_from_outside_any_span_starts_a_trace_the_server_continues() {
     assert_eq!(server.trace_id(), client.trace_id());
     assert_eq!(server.parent_id(), client.span_id());
 }
+
+/// Metadata the application set itself (a gateway copying its caller's) goes to
+/// an external target as the trace context only: no baggage, no request id.
+#[tokio::test]
+async fn application_metadata_with_identity_is_not_sent_to_an_external_target() {
+    // The server believes loopback's identity: whatever reaches it shows.
+    let h = Harness::with(|b| b.trusted_callers(["loopback"]));
+    let base = spawn(observe_tonic::layer()).await;
+    let send = |internal: &'static str| {
+        let base = base.clone();
+        async move {
+            let endpoint = tonic::transport::Endpoint::from_shared(base).unwrap();
+            let layer = observe_tonic::client::ObserveClientLayer::for_endpoint(&endpoint)
+                .with_options(
+                    observe_core::client::ClientOptions::new()
+                        .internal_hosts([internal])
+                        .unwrap(),
+                );
+            let channel = tower::ServiceBuilder::new()
+                .layer(layer)
+                .service(endpoint.connect_lazy());
+            let mut request = tonic::Request::new(msg(internal));
+            let metadata = request.metadata_mut();
+            metadata.insert("baggage", "observe.user_id=copied".parse().unwrap());
+            metadata.insert("x-request-id", "copied-request-id".parse().unwrap());
+            EchoClient::new(channel)
+                .unary(request)
+                .in_span(Span::new("gateway"))
+                .await
+                .unwrap();
+        }
+    };
+    send("*.internal").await; // 127.0.0.1 is external to this client
+    send("127.0.0.1").await;
+    let lines: Vec<_> = h
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["message"] == "unary handler")
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let external = lines
+        .iter()
+        .find(|l| l["fields"]["text"] == "*.internal")
+        .unwrap();
+    assert_ne!(external["user_id"], "copied", "{external}");
+    assert_ne!(external["request_id"], "copied-request-id", "{external}");
+    let internal = lines
+        .iter()
+        .find(|l| l["fields"]["text"] == "127.0.0.1")
+        .unwrap();
+    assert_eq!(internal["user_id"], "copied", "{internal}");
+    assert_eq!(internal["request_id"], "copied-request-id", "{internal}");
+}

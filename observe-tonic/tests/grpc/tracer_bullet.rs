@@ -61,12 +61,23 @@ async fn a_tracer_bullet_is_not_sent_to_an_external_target() {
         .service(endpoint.connect_lazy());
     let mut external = EchoClient::new(channel);
 
+    let ctx = RequestContext::builder()
+        .request_type(RequestType::TracerBullet)
+        .build();
     let status = external
         .unary(msg("probe"))
-        .in_span(bullet())
+        .in_span(Span::builder("bullet").context(ctx.clone()).start())
         .await
         .unwrap_err();
     assert_eq!(status.code(), observe_tonic::client::TRACER_BULLET_BLOCKED);
+    // The bullet's footprint names the call it did not make.
+    let footprint = ctx.footprint().expect("a bullet's footprint").summary();
+    let blocked: Vec<_> = footprint
+        .blocked()
+        .iter()
+        .map(|b| (b.service.as_str(), b.host.as_str(), b.count))
+        .collect();
+    assert_eq!(blocked, [("grpc-test", "127.0.0.1", 1)]);
     let source = std::error::Error::source(&status).expect("the reason");
     let blocked = source
         .downcast_ref::<TracerBulletBlocked>()
@@ -80,6 +91,11 @@ async fn a_tracer_bullet_is_not_sent_to_an_external_target() {
     assert_eq!(
         attr(&client, "error.type").as_deref(),
         Some("tracer_bullet_blocked")
+    );
+    assert_eq!(
+        attr(&client, "rpc.grpc.status_code").as_deref(),
+        Some("9"),
+        "the status the application got"
     );
 
     // A standard call through the same client is sent; the server saw only it.
