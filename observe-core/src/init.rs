@@ -493,6 +493,17 @@ impl Observe {
         let shown = bound.shown();
         #[cfg(not(feature = "admin"))]
         let shown = crate::startup::AdminAddr::Off;
+        // An operator's address would otherwise be ignored without a word.
+        #[cfg(not(feature = "admin"))]
+        if announce == Some(true)
+            && std::env::var_os("OBSERVE_ADMIN_ADDR").is_some_and(|v| !v.is_empty())
+        {
+            tracing::warn!(
+                target: "observe",
+                "OBSERVE_ADMIN_ADDR is set but this build has no admin listener: \
+                 enable observe-core's `admin` feature (a default feature)"
+            );
+        }
         if let Some(process_env) = announce {
             crate::startup::announce(pipeline, &pipeline.settings.config, shown, process_env);
         }

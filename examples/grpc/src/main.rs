@@ -2,10 +2,11 @@
 //! HTTP: one trace crosses gRPC and HTTP.
 //!
 //! Run with: `cargo run -p grpc` (gRPC on 127.0.0.1:50051, `--addr` to change it),
-//! then call it with any gRPC client, for example
-//! `grpcurl -plaintext -import-path examples/grpc/proto -proto shop.proto -d '{"id":7}' 127.0.0.1:50051 shop.Orders/GetOrder`;
-//! or `cargo run -p grpc -- --self-test` (what CI runs: it calls itself through an
-//! observed channel, checks `/metrics`, shuts down gracefully and exits 0).
+//! then call it with any gRPC client (with `grpcurl`, which the setup script does
+//! not install: `grpcurl -plaintext -import-path examples/grpc/proto -proto shop.proto -d '{"id":7}' 127.0.0.1:50051 shop.Orders/GetOrder`),
+//! or run `cargo run -p grpc -- --self-test`, which needs no client (what CI runs: it
+//! calls itself through an observed channel, both methods, checks `/metrics`,
+//! shuts down gracefully and exits 0).
 //! Build needs `protoc` (Debian's `protobuf-compiler`, installed by
 //! `scripts/setup.sh`): `build.rs` compiles `proto/shop.proto` with
 //! tonic-prost-build.

@@ -18,6 +18,17 @@
 //! - `GET /slow`: 250 ms, to see a tail in the percentiles;
 //! - `GET /fail`: a 500, recorded as an error with its trace id as exemplar.
 //!
+//! Two SLOs on `GET /orders/{id}` are declared in `Cargo.toml`
+//! (`[package.metadata.observe] slos`): the SLOs card of `/observe`,
+//! `observe_slo_*` on `/metrics`.
+//!
+//! A tracer bullet: start it with `OBSERVE_TRACER_BULLET_POLICY=trusted
+//! OBSERVE_TRUSTED_CALLERS=loopback cargo run -p quickstart`, then press the
+//! button of `/observe`'s Controls card with `GET /orders/7`, or `curl -X POST
+//! http://127.0.0.1:9464/observe/api/v1/bullet -d '{"method":"GET","path":"/orders/7"}'`:
+//! the request runs for real but `reserve` is skipped, and the log's footprint line
+//! says so.
+//!
 //! The whole integration is the `observe_axum::serve!` line in `main`, plus
 //! `#[traced]` on the functions worth their own span and histogram.
 

@@ -13,6 +13,8 @@ fn run_worker() -> Vec<Value> {
         .env_remove("OBSERVE_LOG_FORMAT")
         .env_remove("OBSERVE_LOG_OUTPUT")
         .env("OTEL_SERVICE_NAME", "worker-under-test")
+        // Its admin listener on a port of its own: tests run side by side.
+        .env("OBSERVE_ADMIN_ADDR", "127.0.0.1:0")
         .env("RUST_LOG", "debug")
         .output()
         .expect("the worker runs");

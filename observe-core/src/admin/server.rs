@@ -91,7 +91,7 @@ pub(crate) async fn serve_quietly(
 pub(crate) fn announce(local: SocketAddr) {
     tracing::info!(
         target: "observe::admin",
-        "observe admin listening: http://{local}/metrics"
+        "observe admin listening: http://{local}/metrics and the page at http://{local}/observe"
     );
     if !local.ip().to_canonical().is_loopback() {
         tracing::warn!(

@@ -347,7 +347,10 @@ fn the_summary_shows_the_port_the_admin_listener_got_not_the_configured_zero() {
         .iter()
         .position(|l| {
             l["target"] == "observe::admin"
-                && l["message"] == format!("observe admin listening: {admin}/metrics")
+                && l["message"]
+                    == format!(
+                        "observe admin listening: {admin}/metrics and the page at {admin}/observe"
+                    )
         })
         .unwrap_or_else(|| panic!("no listening line for {admin}:\n{out}"));
     assert!(listening > 0);

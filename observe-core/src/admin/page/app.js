@@ -457,7 +457,7 @@
     if (slos.ok) {
       const list = Array.isArray(slos.data.slos) ? slos.data.slos : [];
       syncNodes($('slo-cards'), list, (s) => s.name, sloCard);
-      if (!list.length) setText($('slo-msg'), 'No SLO is declared for this service.');
+      if (!list.length) setText($('slo-msg'), 'No SLO is declared for this service (OBSERVE_SLOS, Builder::slo or [package.metadata.observe] slos; see docs/slo.md).');
     }
     report('alert-msg', alerts, 'The alert list');
     if (alerts.ok) {
