@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use crate::dry_run::DryRun;
-pub use crate::span::future::InstrumentedWith;
+pub use crate::span::future::{InstrumentedIn, InstrumentedWith};
 pub use crate::span::{Callsite, Instrumented, ScopedSpan, Span, SpanKind, Value};
 pub use tracing_core::Level;
 
@@ -89,6 +89,19 @@ where
     C: FnOnce(&Span, &F::Output),
 {
     InstrumentedWith::new(future, span, on_ready)
+}
+
+/// Wraps the body future of an `async fn` with its span, borrowed from a local of
+/// the `async fn` (see [`InstrumentedIn`]): the
+/// span is never moved after it was opened. `on_ready` records the outcome, as
+/// for [`instrument_with`].
+#[inline]
+pub fn instrument_in<F, C>(future: F, span: &mut Span, on_ready: C) -> InstrumentedIn<'_, F, C>
+where
+    F: Future,
+    C: FnOnce(&Span, &F::Output),
+{
+    InstrumentedIn::new(future, span, on_ready)
 }
 
 /// The span of an `async` `#[traced]` call: `None` when observe was never started,

@@ -410,29 +410,28 @@ impl Traced {
         let side_effect = self.side_effect(&span, func);
         // The body future is made once and awaited either inside its span or bare
         // (observe not initialised): the bare path never builds the span's future.
-        // The outcome is recorded by the instrumented future with the span in hand
-        // (a span below the level filter is never current, but its outcome decides
-        // its latency's `outcome` label).
-        let instrumented = if self.has_outcome() {
+        // The span stays where it was opened, a local of the `async fn`'s state,
+        // and the instrumented future borrows it (moved into that future, it was
+        // copied right after it was written, a stall). The outcome is recorded by
+        // the instrumented future with the span in hand (a span below the level
+        // filter is never current, but its outcome decides its latency's `outcome`
+        // label).
+        let on_ready = if self.has_outcome() {
             let outcome = self.outcome(&quote!(__observe_span), false, func);
-            quote! {
-                #p::instrument_with(
-                    __observe_body,
-                    __observe_span,
-                    |__observe_span: &#p::Span, __observe_ret| { #outcome },
-                )
-            }
+            quote!(|__observe_span: &#p::Span, __observe_ret| { #outcome })
         } else {
-            quote!(#p::instrument(__observe_body, __observe_span))
+            quote!(|_: &#p::Span, _| {})
         };
         quote! {
             #callsite
-            let __observe_span = #p::start_async(&__OBSERVE_CALLSITE);
+            let mut __observe_span = #p::start_async(&__OBSERVE_CALLSITE);
             #prelude
             #side_effect
             let __observe_body = #inner;
-            match __observe_span {
-                ::core::option::Option::Some(__observe_span) => #instrumented.await,
+            match &mut __observe_span {
+                ::core::option::Option::Some(__observe_span) => {
+                    #p::instrument_in(__observe_body, __observe_span, #on_ready).await
+                }
                 ::core::option::Option::None => __observe_body.await,
             }
         }
