@@ -289,7 +289,7 @@ impl LogRecord {
                     Some(m) => Cow::Borrowed(m),
                     None => {
                         let shown = if f.invalid_path {
-                            crate::server::grpc::GRPC
+                            crate::metrics::names::GRPC
                         } else {
                             name
                         };

@@ -56,6 +56,9 @@ pub mod names {
     pub const UNMATCHED_ROUTE: &str = "unmatched";
     /// The value for a method outside the known set.
     pub const OTHER: &str = "_OTHER";
+    /// The `rpc.system` of gRPC, and the name of a gRPC call whose path is not
+    /// `/Service/Method` (its span and access line).
+    pub const GRPC: &str = "grpc";
 }
 
 use names::*;

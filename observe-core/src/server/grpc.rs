@@ -54,7 +54,7 @@ use crate::span::ServerExtra;
 use crate::span::{Span, SpanName};
 
 /// The `rpc.system` of gRPC.
-pub const GRPC: &str = "grpc";
+pub const GRPC: &str = crate::metrics::names::GRPC;
 
 /// The `rpc.service` and `rpc.method` label of a call whose method the server does
 /// not have (answered `UNIMPLEMENTED`), or whose path is not `/Service/Method`: a
