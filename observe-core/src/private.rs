@@ -8,8 +8,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub use crate::dry_run::DryRun;
-pub use crate::span::future::{InstrumentedIn, InstrumentedWith};
-pub use crate::span::{Callsite, Instrumented, ScopedSpan, Span, SpanKind, Value};
+pub use crate::span::future::InstrumentedIn;
+pub use crate::span::{Callsite, ScopedSpan, Span, SpanKind, Value};
 pub use tracing_core::Level;
 
 use crate::clock::Tick;
@@ -72,29 +72,12 @@ pub fn sync_span(span: &SyncSpan) -> &Span {
     }
 }
 
-/// Wraps the body future of an `async fn` with its span.
-#[inline]
-pub fn instrument<F: Future>(future: F, span: Span) -> Instrumented<F> {
-    crate::FutureExt::in_span(future, span)
-}
-
-/// Wraps the body future of an `async fn` with its span, and records its outcome
-/// with `on_ready` when it completes: on the span itself, before it ends, whether
-/// or not the span is current (one below the level filter never is, but its
-/// outcome decides its latency histogram's `outcome` label).
-#[inline]
-pub fn instrument_with<F, C>(future: F, span: Span, on_ready: C) -> InstrumentedWith<F, C>
-where
-    F: Future,
-    C: FnOnce(&Span, &F::Output),
-{
-    InstrumentedWith::new(future, span, on_ready)
-}
-
 /// Wraps the body future of an `async fn` with its span, borrowed from a local of
 /// the `async fn` (see [`InstrumentedIn`]): the
-/// span is never moved after it was opened. `on_ready` records the outcome, as
-/// for [`instrument_with`].
+/// span is never moved after it was opened. `on_ready` records the outcome on
+/// the span when the body completes, before the span ends, whether or not the span
+/// is current (one below the level filter never is, but its outcome decides its
+/// latency histogram's `outcome` label).
 #[inline]
 pub fn instrument_in<F, C>(future: F, span: &mut Span, on_ready: C) -> InstrumentedIn<'_, F, C>
 where

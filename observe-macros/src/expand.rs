@@ -6,11 +6,11 @@
 //!   (`ScopedSpan`) and the body runs in a `move` closure inside it, so that `?` and
 //!   `return` come back through the macro's code (to record the outcome) and a
 //!   panic is recorded on the span before it continues unwinding;
-//! - `async fn`: the span is opened when the future is first polled and the body
-//!   becomes an `async move` block handed to `instrument` (or, when there is an
-//!   outcome to record, `instrument_with`, whose hook records it on the span in
-//!   hand when the body completes), so the span is entered on every poll and
-//!   never held across an `.await`;
+//! - `async fn`: the span is opened when the future is first polled, into a local
+//!   of the `async fn`'s state where it stays, and the body becomes an `async
+//!   move` block handed with a borrow of the span to `instrument_in` (whose hook
+//!   records the outcome on the span when the body completes), so the span is
+//!   entered on every poll and never held across an `.await`;
 //! - a synchronous function whose body ends in an async block, possibly
 //!   `Box::pin`-ed (what `#[async_trait]` generates, and hand-written
 //!   `-> impl Future`): that block is instrumented as if it were an `async fn`.

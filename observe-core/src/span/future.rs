@@ -57,59 +57,11 @@ impl<F: Future> Future for Instrumented<F> {
 }
 
 pin_project! {
-    /// [`Instrumented`] with a hook that sees the output with the span in hand before
-    /// the span ends: `#[traced]` records the function's outcome (`Err`, return
-    /// value) with it, whether or not the span is current (a span below the level
-    /// filter is timed but never entered). Not a stable API (`__private`).
-    #[must_use = "futures do nothing unless polled"]
-    #[derive(Debug)]
-    pub struct InstrumentedWith<F, C> {
-        #[pin]
-        inner: F,
-        span: Span,
-        on_ready: Option<C>,
-    }
-
-    impl<F, C> PinnedDrop for InstrumentedWith<F, C> {
-        fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            end_unfinished(this.span);
-        }
-    }
-}
-
-impl<F, C> InstrumentedWith<F, C> {
-    pub(crate) fn new(inner: F, span: Span, on_ready: C) -> Self {
-        InstrumentedWith {
-            inner,
-            span,
-            on_ready: Some(on_ready),
-        }
-    }
-}
-
-impl<F, C> Future for InstrumentedWith<F, C>
-where
-    F: Future,
-    C: FnOnce(&Span, &F::Output),
-{
-    type Output = F::Output;
-
-    #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let on_ready = this.on_ready;
-        poll_in_span(this.span, this.inner, cx, |span, out| {
-            if let Some(f) = on_ready.take() {
-                f(span, out);
-            }
-        })
-    }
-}
-
-pin_project! {
-    /// [`InstrumentedWith`] with its span borrowed from the `async fn` that awaits
-    /// it, for `#[traced]` (not a stable API, `__private`). The span is opened
+    /// [`Instrumented`] with its span borrowed from the `async fn` that awaits it,
+    /// and a hook that sees the output with the span in hand before the span ends:
+    /// `#[traced]` records the function's outcome (`Err`, return value) with it,
+    /// whether or not the span is current (a span below the level filter is timed
+    /// but never entered). Not a stable API (`__private`). The span is opened
     /// straight into a local of the `async fn`'s state and stays there: moved into
     /// the awaited future, 144 bytes were copied by `memcpy` right after the
     /// narrow stores that wrote them, whose wide loads stall on store forwarding (a

@@ -10,23 +10,33 @@ use serde_json::Value;
 
 use crate::support::Receiver;
 
+/// A builder exporting every span and log record to `endpoint` within 50 ms of
+/// their end, writing no log lines.
+fn every_span_exported(
+    service: &str,
+    endpoint: String,
+    protocol: Protocol,
+) -> observe_core::Builder {
+    let mut batch = BatchConfig::SPANS;
+    batch.schedule_delay = Duration::from_millis(50);
+    observe_core::Observe::builder()
+        .ignore_env()
+        .service_name(service)
+        .otlp_endpoint(endpoint)
+        .otlp_protocol(protocol)
+        .span_batch(batch)
+        .log_batch(batch)
+        .log_output(observe_core::config::LogOutput::None)
+        .sampler(Sampler::ParentBasedTraceIdRatio(1.0))
+}
+
 /// Sends a span with a child, a log line and a histogram through an observe built
 /// from configuration alone, then checks what `rx` received (directly or through a
 /// collector, `collector.rs`). `metric` names a histogram of this test only: the
 /// registry is process-wide.
 pub(crate) fn run(rx: &Receiver, protocol: Protocol, endpoint: String, metric: &str) {
-    let mut batch = BatchConfig::SPANS;
-    batch.schedule_delay = Duration::from_millis(50);
-    let observe = observe_core::Observe::builder()
-        .ignore_env()
-        .service_name("through-init")
-        .otlp_endpoint(endpoint)
-        .otlp_protocol(protocol)
-        .span_batch(batch)
-        .log_batch(batch)
+    let observe = every_span_exported("through-init", endpoint, protocol)
         .metric_export_interval(Duration::from_millis(200))
-        .log_output(observe_core::config::LogOutput::None)
-        .sampler(Sampler::ParentBasedTraceIdRatio(1.0))
         .build()
         .expect("starts")
         .expect("enabled");
@@ -164,20 +174,14 @@ fn delivered_logs_are_counted_as_exported_on_metrics() {
     let Some(rx) = Receiver::start(-1, 0, None) else {
         return;
     };
-    let mut batch = BatchConfig::SPANS;
-    batch.schedule_delay = Duration::from_millis(50);
-    let observe = observe_core::Observe::builder()
-        .ignore_env()
-        .service_name("export-items")
-        .otlp_endpoint(format!("http://127.0.0.1:{}", rx.http_port))
-        .otlp_protocol(Protocol::HttpProtobuf)
-        .span_batch(batch)
-        .log_batch(batch)
-        .log_output(observe_core::config::LogOutput::None)
-        .sampler(Sampler::ParentBasedTraceIdRatio(1.0))
-        .build()
-        .expect("starts")
-        .expect("enabled");
+    let observe = every_span_exported(
+        "export-items",
+        format!("http://127.0.0.1:{}", rx.http_port),
+        Protocol::HttpProtobuf,
+    )
+    .build()
+    .expect("starts")
+    .expect("enabled");
     let _d = observe.set_default();
     Span::new("job").in_scope(|| {
         for i in 0..3u64 {

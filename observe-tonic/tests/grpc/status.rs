@@ -103,8 +103,8 @@ async fn a_status_after_a_streamed_body_is_read_from_the_trailers() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_method_is_unimplemented_and_a_server_error() {
+/// A unary call of the echo server on `path`, which it does not serve.
+async fn call_unserved(path: &'static str) -> (Harness, tonic::Status) {
     let h = Harness::new();
     let base = spawn(observe_tonic::layer()).await;
     let mut grpc = tonic::client::Grpc::new(observe_tonic::client::connect_lazy(base).unwrap());
@@ -112,11 +112,17 @@ async fn an_unknown_method_is_unimplemented_and_a_server_error() {
     let status = grpc
         .unary(
             tonic::Request::new(msg("x")),
-            http::uri::PathAndQuery::from_static("/made.Up/Method"),
+            http::uri::PathAndQuery::from_static(path),
             tonic_prost::ProstCodec::<Msg, Msg>::default(),
         )
         .await
         .unwrap_err();
+    (h, status)
+}
+
+#[tokio::test]
+async fn an_unknown_method_is_unimplemented_and_a_server_error() {
+    let (h, status) = call_unserved("/made.Up/Method").await;
     assert_eq!(status.code(), Code::Unimplemented);
     let server = h.wait_for("made.Up/Method", SpanKind::Server).await;
     assert_eq!(attr(&server, "rpc.grpc.status_code").as_deref(), Some("12"));
@@ -127,18 +133,7 @@ async fn an_unknown_method_is_unimplemented_and_a_server_error() {
 /// the call `grpc`; its labels and fields are `_OTHER`.
 #[tokio::test]
 async fn a_path_that_is_not_a_method_is_named_grpc_in_the_span_and_the_access_line() {
-    let h = Harness::new();
-    let base = spawn(observe_tonic::layer()).await;
-    let mut grpc = tonic::client::Grpc::new(observe_tonic::client::connect_lazy(base).unwrap());
-    grpc.ready().await.unwrap();
-    let status = grpc
-        .unary(
-            tonic::Request::new(msg("x")),
-            http::uri::PathAndQuery::from_static("/a/b/c"),
-            tonic_prost::ProstCodec::<Msg, Msg>::default(),
-        )
-        .await
-        .unwrap_err();
+    let (h, status) = call_unserved("/a/b/c").await;
     assert_eq!(status.code(), Code::Unimplemented);
     let server = h.wait_for("grpc", SpanKind::Server).await;
     assert_eq!(attr(&server, "rpc.method").as_deref(), Some("_OTHER"));
