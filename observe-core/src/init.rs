@@ -493,19 +493,23 @@ impl Observe {
         let shown = bound.shown();
         #[cfg(not(feature = "admin"))]
         let shown = crate::startup::AdminAddr::Off;
-        // An operator's address would otherwise be ignored without a word.
+        if let Some(process_env) = announce {
+            crate::startup::announce(pipeline, &pipeline.settings.config, shown, process_env);
+        }
+        // An operator's address would otherwise be ignored without a word (`off`
+        // asks for what this build does anyway).
         #[cfg(not(feature = "admin"))]
         if announce == Some(true)
-            && std::env::var_os("OBSERVE_ADMIN_ADDR").is_some_and(|v| !v.is_empty())
+            && std::env::var("OBSERVE_ADMIN_ADDR")
+                .ok()
+                .and_then(|v| crate::config::asks_for_admin_listener(&v))
+                .unwrap_or(false)
         {
             tracing::warn!(
                 target: "observe",
                 "OBSERVE_ADMIN_ADDR is set but this build has no admin listener: \
                  enable observe-core's `admin` feature (a default feature)"
             );
-        }
-        if let Some(process_env) = announce {
-            crate::startup::announce(pipeline, &pipeline.settings.config, shown, process_env);
         }
         Guard {
             pipeline: Some(pipeline),

@@ -165,6 +165,38 @@ async fn a_url_the_middleware_cannot_read_is_refused_in_a_tracer_bullet() {
     assert!(result.is_err());
 }
 
+/// A standard request whose URL the middleware cannot read goes out unobserved,
+/// but not with the baggage the application put on it: its audience is unknown.
+#[tokio::test]
+async fn a_url_the_middleware_cannot_read_carries_no_application_baggage() {
+    let _h = Harness::new();
+    let (external, received) = external().await;
+    let url = format!("{external}/landing?pad={}", "a".repeat(70_000));
+    let http = ObserveMiddleware::new()
+        .client_builder(client_builder())
+        .unwrap()
+        .with(DropPadding)
+        .build();
+    let job = Span::builder("job")
+        .context(request_context(RequestType::Standard))
+        .start();
+    let response = async {
+        http.get(url)
+            .header("baggage", "observe.user_id=copied")
+            .header("x-request-id", "copied-id")
+            .send()
+            .await
+    }
+    .in_span(job)
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let received = received.all();
+    assert_eq!(received.len(), 1);
+    assert!(!received[0].contains_key("baggage"), "{:?}", received[0]);
+    assert_eq!(received[0]["x-request-id"], "copied-id");
+}
+
 #[tokio::test]
 async fn a_redirect_between_internal_hosts_keeps_the_context_on_each_hop() {
     let h = Harness::new();

@@ -241,24 +241,29 @@ async fn the_page_shows_the_slow_and_the_failing_request_in_a_browser() {
         .unwrap();
     assert_eq!(missing.status(), 404);
 
-    // The recorder has the slow trace once the background thread has moved it there.
+    // The recorder has the slow trace once the background thread has moved it there
+    // (among the slowest: on a loaded machine another request may be slower still;
+    // the wait is long for the same reason, and ends as soon as it is there).
+    let find_slow = |slowest: &Value| {
+        slowest["traces"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == "GET /slow"))
+            .and_then(|t| t["trace_id"].as_str())
+            .map(str::to_owned)
+    };
     let mut slowest = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..300 {
         slowest = get_json(
             &client,
             &format!("{admin_base}/observe/api/v1/traces?list=slowest&limit=5"),
         )
         .await;
-        if slowest["traces"][0]["name"] == "GET /slow" {
+        if find_slow(&slowest).is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(slowest["traces"][0]["name"], "GET /slow", "{slowest}");
-    let slow_trace = slowest["traces"][0]["trace_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let slow_trace = find_slow(&slowest).unwrap_or_else(|| panic!("GET /slow: {slowest}"));
 
     // Endpoints the page reads that other modules own: one found absent (404) is
     // said, its failed loads are excused in the console check, and the SLO
@@ -287,7 +292,7 @@ async fn the_page_shows_the_slow_and_the_failing_request_in_a_browser() {
     if slo_absent.is_empty() {
         // The SLO engine has counted the slow request once it shows a burn rate.
         let mut slos = Value::Null;
-        for _ in 0..100 {
+        for _ in 0..300 {
             slos = get_json(&client, &format!("{admin_base}/observe/api/v1/slos")).await;
             if burn_rates(&slos).iter().any(|&r| r > 0.0) {
                 break;

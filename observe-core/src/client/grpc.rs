@@ -169,9 +169,8 @@ impl OutgoingRpc {
         // Only observe decides what goes in its own header.
         headers.remove(crate::propagation::OBSERVE_TRACER_BULLET);
         if !internal {
-            // The trace context only, whoever set the rest (as the HTTP client).
+            // No identity to an external target, whoever set it (as the HTTP client).
             headers.remove(crate::propagation::BAGGAGE);
-            headers.remove(crate::propagation::X_REQUEST_ID);
         }
         if tracer_bullet && !internal && !options.allowed.is_internal(&host, Some(port)) {
             // The bullet's footprint names the call it did not make, as the HTTP

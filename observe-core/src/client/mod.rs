@@ -8,10 +8,9 @@
 //! | `traceparent`, `tracestate` | every host |
 //! | `baggage` (user, account, request type, flags, other members), `x-request-id`, `observe-tracer-bullet` | internal hosts only (`OBSERVE_INTERNAL_HOSTS`) |
 //!
-//! so user and account ids never leak to third parties: `baggage` and
-//! `x-request-id` headers the application set itself (a gateway copying its
-//! caller's metadata) are removed too when the host is not internal. In a tracer
-//! bullet, a
+//! so user and account ids never leak to third parties: a `baggage` header the
+//! application set itself (a gateway copying its caller's metadata) is removed
+//! too when the host is not internal. In a tracer bullet, a
 //! request to a host outside the internal set is **not sent** (third parties'
 //! quotas and side effects count too): it fails with [`TracerBulletBlocked`],
 //! recorded on the span, unless the host is allowed explicitly
@@ -364,12 +363,11 @@ impl Outgoing {
         // Only observe decides what goes in its own header.
         headers.remove(propagation::OBSERVE_TRACER_BULLET);
         if !internal {
-            // A host outside the internal set gets the trace context only, whoever
-            // set the rest: a gateway that copies its caller's metadata onto its own
-            // calls would otherwise pass user and account ids (`baggage`) and the
-            // request id on to third parties.
+            // No identity to a host outside the internal set, whoever set it: a
+            // gateway that copies its caller's metadata onto its own calls would
+            // otherwise pass user and account ids (`baggage`) on to third parties.
+            // A request id the application sets is its own business.
             headers.remove(propagation::BAGGAGE);
-            headers.remove(propagation::X_REQUEST_ID);
         }
         if tracer_bullet && !internal && !options.allowed.is_internal(&host, Some(port)) {
             if let Some(footprint) = current.as_ref().and_then(|c| c.footprint()) {
@@ -714,9 +712,10 @@ mod tests {
         outgoing.finish(200, &HeaderMap::new());
     }
 
-    /// A gateway that copies its caller's headers onto its own calls: to a third
-    /// party only the trace context goes out, to an internal host the same headers
-    /// are observe's (or the application's where observe has none).
+    /// A gateway that copies its caller's headers onto its own calls: no baggage
+    /// goes to a third party; to an internal host the same headers are observe's
+    /// (or the application's where observe has none). The application's request
+    /// id is left alone.
     #[test]
     fn application_headers_with_identity_reach_internal_hosts_only() {
         let _capture = crate::testing::capture();
@@ -751,11 +750,7 @@ mod tests {
                 internal,
                 "{uri}"
             );
-            assert_eq!(
-                headers.contains_key(propagation::X_REQUEST_ID),
-                internal,
-                "{uri}"
-            );
+            assert_eq!(headers[propagation::X_REQUEST_ID], "relayed-id", "{uri}");
             outgoing.finish(200, &HeaderMap::new());
         }
     }

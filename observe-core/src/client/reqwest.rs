@@ -119,7 +119,9 @@ impl ObserveMiddleware {
             Ok(uri) => uri,
             Err(_) => {
                 // Its audience cannot be decided: a tracer bullet does not send it;
-                // a standard request goes without observe's headers.
+                // a standard request goes without observe's headers, and without
+                // the identity and token headers the application set (as to an
+                // external host).
                 if crate::context::is_tracer_bullet() {
                     let host = req.url().host_str().unwrap_or_default().to_owned();
                     crate::footprint::record_blocked_here(&host);
@@ -127,6 +129,11 @@ impl ObserveMiddleware {
                         host,
                         reason: BlockedReason::UnreadableUrl,
                     }));
+                }
+                if crate::pipeline::Pipeline::current().is_some() {
+                    req.headers_mut().remove(crate::propagation::BAGGAGE);
+                    req.headers_mut()
+                        .remove(crate::propagation::OBSERVE_TRACER_BULLET);
                 }
                 return next.run(req, extensions).await;
             }

@@ -101,6 +101,12 @@ pub(crate) use overrides::{EnvSource, OtlpSettings, Overrides, Redacted};
 pub(crate) fn check_log_filter(filter: &str) -> Result<String, String> {
     parse::parse_filter(filter).map_err(|e| format!("expected {}", e.expected))
 }
+/// Whether an `OBSERVE_ADMIN_ADDR` value asks for a listener (an address, not
+/// `off`); `None` when it is not a valid value.
+#[cfg(not(feature = "admin"))]
+pub(crate) fn asks_for_admin_listener(value: &str) -> Option<bool> {
+    parse::admin_addr(value.trim()).ok().map(|a| a.is_some())
+}
 pub(crate) use redact::{ACCESS_FIELDS, access_field, redact_query};
 pub use redact::{DEFAULT_SENSITIVE_FIELDS, Redaction};
 pub use secret::{Headers, TracerBulletKey};

@@ -131,10 +131,18 @@ fn poll_in_span<F: Future>(
     let polled = stack::scope(data, move || {
         catch_unwind(AssertUnwindSafe(move || inner.poll(cx)))
     });
+    // The hook runs user code too (an error's `Display`, a value's `Debug`): its
+    // panic is the call's, recorded as one rather than ending the span as
+    // cancelled when the future is dropped.
+    let polled = match polled {
+        Ok(Poll::Ready(out)) => {
+            catch_unwind(AssertUnwindSafe(|| on_ready(span, &out))).map(|()| Poll::Ready(out))
+        }
+        other => other,
+    };
     match polled {
         Ok(Poll::Pending) => Poll::Pending,
         Ok(Poll::Ready(out)) => {
-            on_ready(span, &out);
             finish_in_place(&mut span.data, Tick::now());
             Poll::Ready(out)
         }

@@ -534,6 +534,41 @@ fn async_panic_is_recorded_and_keeps_unwinding_unchanged() {
     assert_panic_recorded(&flushed(&c).span("panics_async"), "async boom");
 }
 
+/// An error whose `Display` panics: what `#[traced(err)]` runs to record it.
+#[derive(Debug)]
+struct Unprintable;
+
+impl std::fmt::Display for Unprintable {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("display boom")
+    }
+}
+
+#[traced(err)]
+async fn fails_unprintably() -> Result<u32, Unprintable> {
+    tokio::task::yield_now().await;
+    Err(Unprintable)
+}
+
+/// The outcome hook runs user code after the body: its panic is the call's,
+/// recorded as a panic, not ended as a cancelled span when the future is dropped.
+#[test]
+fn a_panic_recording_the_outcome_of_an_async_call_is_recorded() {
+    let c = capture();
+    let rt = runtime();
+    let payload =
+        catch_unwind(AssertUnwindSafe(|| rt.block_on(fails_unprintably()))).expect_err("it panics");
+    assert_eq!(panic_message(payload.as_ref()), "display boom");
+    let span = flushed(&c).span("fails_unprintably");
+    assert_eq!(attr(&span, "observe.cancelled"), None);
+    assert!(
+        span.events().iter().any(|e| e.name == "exception"),
+        "{:?}",
+        span.events()
+    );
+    assert_eq!(span.status(), StatusCode::Error);
+}
+
 // ---------------------------------------------------------------- side effects
 
 #[traced(side_effect)]
