@@ -131,29 +131,32 @@ fn poll_in_span<F: Future>(
     let polled = stack::scope(data, move || {
         catch_unwind(AssertUnwindSafe(move || inner.poll(cx)))
     });
-    // The hook runs user code too (an error's `Display`, a value's `Debug`): its
-    // panic is the call's, recorded as one rather than ending the span as
-    // cancelled when the future is dropped.
-    let polled = match polled {
-        Ok(Poll::Ready(out)) => {
-            catch_unwind(AssertUnwindSafe(|| on_ready(span, &out))).map(|()| Poll::Ready(out))
-        }
-        other => other,
-    };
     match polled {
         Ok(Poll::Pending) => Poll::Pending,
         Ok(Poll::Ready(out)) => {
+            // The hook runs user code too (an error's `Display`, a value's
+            // `Debug`): its panic is the call's, recorded as one rather than ending
+            // the span as cancelled when the future is dropped.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| on_ready(span, &out))) {
+                panicked(span, payload)
+            }
             finish_in_place(&mut span.data, Tick::now());
             Poll::Ready(out)
         }
-        Err(payload) => {
-            if let Some(d) = span.data.as_ref() {
-                record_panic(d, payload.as_ref());
-            }
-            finish_in_place(&mut span.data, Tick::now());
-            resume_unwind(payload)
-        }
+        Err(payload) => panicked(span, payload),
     }
+}
+
+/// Records a panic of a future's poll (or of its outcome hook) on its span, ends
+/// the span and unwinds on.
+#[cold]
+#[inline(never)]
+fn panicked(span: &mut Span, payload: Box<dyn std::any::Any + Send>) -> ! {
+    if let Some(d) = span.data.as_ref() {
+        record_panic(d, payload.as_ref());
+    }
+    finish_in_place(&mut span.data, Tick::now());
+    resume_unwind(payload)
 }
 
 /// Ends the span of a future dropped before it completed (marked
