@@ -47,7 +47,10 @@ for arg in [
 options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 service = Service(executable_path=os.environ.get("OBSERVE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
 driver = webdriver.Chrome(service=service, options=options)
-wait = WebDriverWait(driver, 15)
+# The page re-renders its views on every refresh: an element found a moment ago
+# may be replaced before it is read, which is a reason to look again, not a
+# failure.
+wait = WebDriverWait(driver, 15, ignored_exceptions=(StaleElementReferenceException,))
 report = {}
 
 
@@ -116,25 +119,25 @@ def latency():
     wait.until(
         lambda d: slow_key in d.find_element(By.CSS_SELECTOR, "#plot g.series-a").get_attribute("data-series")
     )
-    report["plot_series"] = driver.find_element(By.CSS_SELECTOR, "#plot g.series-a").get_attribute("data-series")
-    report["plot_points"] = len(driver.find_elements(By.CSS_SELECTOR, "#plot g.series-a circle.pt"))
-    report["plot_points_b"] = len(driver.find_elements(By.CSS_SELECTOR, "#plot g.series-b circle.pt"))
+    report["plot_series"] = stable(lambda: driver.find_element(By.CSS_SELECTOR, "#plot g.series-a").get_attribute("data-series"))
+    report["plot_points"] = stable(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#plot g.series-a circle.pt")))
+    report["plot_points_b"] = stable(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#plot g.series-b circle.pt")))
 
 
 def slo():
     open_tab("slo")
-    report["slo_message"] = driver.find_element(By.ID, "slo-msg").text
-    report["slo_names"] = [c.get_attribute("data-slo") for c in driver.find_elements(By.CSS_SELECTOR, "#slo-cards .card.slo")]
-    report["burn_rates"] = [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#slo-cards td.burn-rate")]
+    report["slo_message"] = stable(lambda: driver.find_element(By.ID, "slo-msg").text)
+    report["slo_names"] = stable(lambda: [c.get_attribute("data-slo") for c in driver.find_elements(By.CSS_SELECTOR, "#slo-cards .card.slo")])
+    report["burn_rates"] = stable(lambda: [td.text for td in driver.find_elements(By.CSS_SELECTOR, "#slo-cards td.burn-rate")])
 
 
 def deps():
     open_tab("deps")
-    report["deps_message"] = driver.find_element(By.ID, "deps-msg").text
-    report["deps_callees"] = [
+    report["deps_message"] = stable(lambda: driver.find_element(By.ID, "deps-msg").text)
+    report["deps_callees"] = stable(lambda: [
         tr.find_elements(By.TAG_NAME, "td")[0].text for tr in driver.find_elements(By.CSS_SELECTOR, "#deps-table tbody tr")
-    ]
-    report["graph_nodes"] = len(driver.find_elements(By.CSS_SELECTOR, "#deps-graph g.node"))
+    ])
+    report["graph_nodes"] = stable(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#deps-graph g.node")))
 
 
 def traces():
