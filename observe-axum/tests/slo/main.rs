@@ -194,6 +194,10 @@ async fn a_burst_of_slow_requests_raises_the_burn_rate_and_fires_one_alert_with_
     let p = process();
     let app = Router::new()
         .route("/slo/orders/{id}", get(order))
+        .route(
+            "/slo/other",
+            get(|| async { http::StatusCode::INTERNAL_SERVER_ERROR }),
+        )
         .layer(observe_axum::layer());
     let base = spawn(app).await;
     let get = |query: &'static str, bullet: bool| {
@@ -227,6 +231,14 @@ async fn a_burst_of_slow_requests_raises_the_burn_rate_and_fires_one_alert_with_
     while let Some(r) = burst.join_next().await {
         r.unwrap();
     }
+    // Then another route fails: the newest failure of the recorder, which the
+    // alert on orders must not point at.
+    let other = client()
+        .get(format!("{base}/slo/other"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 500);
 
     // observe evaluates about once a second, off the request path.
     let slos = wait_for(
@@ -315,8 +327,8 @@ async fn a_burst_of_slow_requests_raises_the_burn_rate_and_fires_one_alert_with_
             assert_eq!(trace.summary.status, "error");
         }
     }
-    // The newest failed trace is one of this test's (the other test ran before,
-    // if at all).
+    // The deepest failure is among the key's evidence, not the newest failure of
+    // the recorder (`/slo/other`).
     let deepest = &a["deepest_failure"];
     assert_eq!(deepest["service"], "front", "{a}");
     assert_eq!(deepest["name"], "GET /slo/orders/{id}", "{a}");

@@ -629,9 +629,29 @@ fn deepest(traces: &[(TraceId, Trace<'_>)], own: &str, limit: usize) -> Vec<Deep
 
 /// The deepest failing span of the newest failed trace the recorder holds.
 pub fn deepest_failure(own: &str, recorder: &FlightRecorder) -> Option<DeepestFailure> {
+    deepest_failure_of(own, recorder, |_| true)
+}
+
+/// The deepest failing span of the newest failed trace among `among` (an SLO
+/// alert's evidence: the traces of its key that broke the objective), `None`
+/// when none of them failed. Any failed trace of the recorder would often be
+/// another route's, which an alert must not point at.
+pub(crate) fn deepest_failure_among(
+    own: &str,
+    recorder: &FlightRecorder,
+    among: &[TraceId],
+) -> Option<DeepestFailure> {
+    deepest_failure_of(own, recorder, |t| among.contains(t))
+}
+
+fn deepest_failure_of(
+    own: &str,
+    recorder: &FlightRecorder,
+    keep: impl Fn(&TraceId) -> bool,
+) -> Option<DeepestFailure> {
     let spans = scan(recorder);
     let mut traces: BTreeMap<TraceId, Vec<&S>> = BTreeMap::new();
-    for s in &spans {
+    for s in spans.iter().filter(|s| keep(&s.trace)) {
         traces.entry(s.trace).or_default().push(s);
     }
     let traces: Vec<(TraceId, Trace<'_>)> = traces

@@ -78,7 +78,9 @@ pub struct Alert {
     pub team: Option<String>,
     /// The runbook.
     pub runbook: Option<String>,
-    /// The deepest failing span of the newest failed trace in the recorder.
+    /// The deepest failing span of the newest failed trace among the key's
+    /// evidence (its observations that failed or broke the latency objective, as
+    /// the exemplars), `None` when none of those traces failed.
     pub deepest_failure: Option<DeepestFailure>,
     /// The flight-recorder snapshot written for it (none when rate-limited or
     /// without a recorder).

@@ -643,9 +643,16 @@ impl SloEngine {
                 kind,
             })
             .collect();
-        let deepest_failure = recorder
-            .as_ref()
-            .and_then(|r| crate::dependencies::deepest_failure(&self.identity.service, r));
+        // Among this alert's evidence only: the newest failure of the recorder is
+        // often another route's.
+        let evidence: Vec<crate::ids::TraceId> = slow
+            .iter()
+            .chain(failed.iter())
+            .map(|e| e.trace_id)
+            .collect();
+        let deepest_failure = recorder.as_ref().and_then(|r| {
+            crate::dependencies::deepest_failure_among(&self.identity.service, r, &evidence)
+        });
         let snapshot = match (&recorder, &self.snapshot_dir) {
             (Some(r), Some(dir)) => {
                 let _ = std::fs::create_dir_all(dir);
