@@ -370,21 +370,6 @@ pub fn set_error(message: impl Into<Cow<'static, str>>) {
     });
 }
 
-/// Opens a span: the single place where ids, parentage, sampling and the request
-/// context of a new span are decided.
-#[inline]
-pub(crate) fn open(
-    name: SpanName,
-    kind: SpanKind,
-    parent: Parent,
-    context: Option<Arc<RequestContext>>,
-    extra: Option<ExtraBox>,
-    callsite: Option<&'static Callsite>,
-    start: Option<Tick>,
-) -> Option<SpanData> {
-    open_inline(name, kind, parent, context, extra, callsite, start)
-}
-
 /// Opens the span of a `#[traced]` call: a child of the current span named after
 /// its callsite. Its name is made here, inside, rather than passed: a 24-byte
 /// `SpanName` argument goes by pointer, written by the caller with an 8-byte and a
@@ -392,7 +377,7 @@ pub(crate) fn open(
 /// both, which the stores cannot forward to (the hottest instruction of `open` in
 /// `perf`).
 pub(crate) fn open_callsite(callsite: &'static Callsite) -> Option<SpanData> {
-    open_inline(
+    open(
         callsite.name(),
         callsite.kind(),
         Parent::Current,
@@ -403,11 +388,12 @@ pub(crate) fn open_callsite(callsite: &'static Callsite) -> Option<SpanData> {
     )
 }
 
-/// [`open`]'s body, inlined into it and into [`open_callsite`]. The name is
-/// converted where the span is built: a `SpanName` made by the caller went through
-/// a stack temporary copied with the same mismatched widths.
-#[inline(always)]
-fn open_inline(
+/// Opens a span: the single place where ids, parentage, sampling and the request
+/// context of a new span are decided. The name is converted where the span is
+/// built: a `SpanName` made by the caller went through a stack temporary, copied
+/// into the span with loads wider than the stores that wrote it.
+#[inline]
+pub(crate) fn open(
     name: impl Into<SpanName>,
     kind: SpanKind,
     parent: Parent,
